@@ -1,0 +1,48 @@
+// Denial texts a person can act on. Machine-readable parts live in status reason,
+// details and causes; these strings are for people and never parsed.
+import { objectLabel, type LockRecord } from '../core/lock-record.js';
+import type { GuardRule } from '../core/rules.js';
+
+/** How a rule's key is named in messages: "target", "fingerprint", or its field name. */
+export function keyNoun(rule: GuardRule): string {
+  if (rule.keyPath === 'spec.targetResource') return 'target';
+  if (rule.keyPath === 'spec.signalFingerprint') return 'fingerprint';
+  return rule.keyPath.split('.').pop() ?? 'key';
+}
+
+export function formatAge(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${s % 60 ? `${s % 60}s` : ''}`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h${m % 60 ? `${m % 60}m` : ''}`;
+  return `${Math.floor(h / 24)}d${h % 24 ? `${h % 24}h` : ''}`;
+}
+
+export function holderPhrase(holder: LockRecord, ageMs: number): string {
+  const by = holder.requester.username || 'an unknown user';
+  const pod = holder.requester.pod ? ` on pod ${holder.requester.pod}` : '';
+  return `${holder.object.kind.toLowerCase()} ${objectLabel(holder.object)} (requested by ${by}${pod}, ${formatAge(ageMs)} ago)`;
+}
+
+export function busyMessage(rule: GuardRule, key: string, holder: LockRecord, ageMs: number): string {
+  const pending = holder.state === 'pending' ? '; it is not stored yet, so the lock is pending' : '';
+  return `${keyNoun(rule)} ${JSON.stringify(key)} is busy: held by ${holderPhrase(holder, ageMs)}${pending}; retry after it completes`;
+}
+
+export function unavailableMessage(rule: GuardRule, key: string, reason: string): string {
+  return (
+    `could not verify the lock for ${keyNoun(rule)} ${JSON.stringify(key)}: ${reason}. ` +
+    'The create was refused so that no duplicate can slip through (leaseguard fails closed); retry once the API server answers, ' +
+    "and check leaseguard's logs and RBAC if this persists"
+  );
+}
+
+export function foreignLeaseMessage(rule: GuardRule, key: string, lease: string, recordedKey: string | undefined): string {
+  const recorded = recordedKey === undefined ? 'no readable leaseguard lock' : `key ${JSON.stringify(recordedKey)}`;
+  return (
+    `the Lease ${lease} for ${keyNoun(rule)} ${JSON.stringify(key)} records ${recorded}, so it is not this lock and is never shared. ` +
+    `Inspect it with: kubectl -n ${lease.split('/')[0]} get lease ${lease.split('/')[1]} -o yaml`
+  );
+}

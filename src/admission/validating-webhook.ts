@@ -1,0 +1,192 @@
+// The validating webhook: on CREATE of a guarded kind, take the lock or deny; on UPDATE,
+// refuse a changed key. Everything else passes untouched.
+import type { Logger } from 'pino';
+import type { LockRequest } from '../core/decide.js';
+import { objectLabel, type ObjectRef } from '../core/lock-record.js';
+import { deriveKey, type GuardRule, type RuleIndex } from '../core/rules.js';
+import { isUnverifiable } from '../errors.js';
+import type { LockService } from '../lock/lock-service.js';
+import type { Metrics } from '../metrics.js';
+import { busyMessage, foreignLeaseMessage, keyNoun, unavailableMessage } from './messages.js';
+import { allow, deny, type AdmissionRequest, type AdmissionResponse } from './review.js';
+
+export const POD_NAME_EXTRA = 'authentication.kubernetes.io/pod-name';
+
+/** The decision label in metrics and logs. */
+export type ValidationDecision =
+  | 'allowed'
+  | 'allowed-retry'
+  | 'allowed-takeover'
+  | 'allowed-fail-open'
+  | 'denied-busy'
+  | 'denied-invalid'
+  | 'denied-key-changed'
+  | 'denied-unavailable'
+  | 'denied-foreign-lease'
+  | 'passed';
+
+export interface ValidationResult {
+  response: AdmissionResponse;
+  decision: ValidationDecision;
+  rule?: GuardRule;
+  key?: string;
+  lease?: string;
+  detail?: Record<string, unknown>;
+}
+
+export interface ValidatingWebhookOptions {
+  rules: RuleIndex;
+  locks: LockService;
+  metrics: Metrics;
+  logger: Logger;
+  /** Admit when the lock cannot be verified. Off by default: fail closed. */
+  failOpen: boolean;
+}
+
+function metadataOf(object: Record<string, unknown> | null): { name: string; namespace: string; uid: string } {
+  const md = (object?.metadata ?? {}) as Record<string, unknown>;
+  const s = (v: unknown) => (typeof v === 'string' ? v : '');
+  return { name: s(md.name), namespace: s(md.namespace), uid: s(md.uid) };
+}
+
+export function requesterOf(req: AdmissionRequest): LockRequest['requester'] {
+  const pod = req.userInfo.extra?.[POD_NAME_EXTRA]?.[0];
+  return pod ? { username: req.userInfo.username, pod } : { username: req.userInfo.username };
+}
+
+function invalid(req: AdmissionRequest, rule: GuardRule, field: string, message: string, type: string): AdmissionResponse {
+  const name = req.name || metadataOf(req.object).name;
+  return deny(req.uid, {
+    code: 422,
+    reason: 'Invalid',
+    message: `${rule.kind}${name ? ` ${JSON.stringify(name)}` : ''} is invalid: ${message}`,
+    details: { group: rule.group, kind: rule.kind, ...(name ? { name } : {}), causes: [{ type, field, message }] },
+  });
+}
+
+function invalidType(message: string): string {
+  if (message.includes('is required') || message.includes('must not be empty')) return 'FieldValueRequired';
+  if (message.includes('at most')) return 'FieldValueTooLong';
+  return 'FieldValueInvalid';
+}
+
+export class ValidatingWebhook {
+  readonly #o: ValidatingWebhookOptions;
+
+  constructor(options: ValidatingWebhookOptions) {
+    this.#o = options;
+  }
+
+  async review(req: AdmissionRequest, signal?: AbortSignal): Promise<ValidationResult> {
+    const rule = this.#o.rules.find(req.kind.group, req.kind.kind);
+    if (!rule) return { response: allow(req.uid), decision: 'passed' };
+    if (req.operation === 'CREATE') return this.#create(req, rule, signal);
+    if (req.operation === 'UPDATE') return this.#update(req, rule);
+    return { response: allow(req.uid), decision: 'passed', rule };
+  }
+
+  #update(req: AdmissionRequest, rule: GuardRule): ValidationResult {
+    const namespace = req.namespace || metadataOf(req.object).namespace;
+    const before = deriveKey(rule, req.oldObject, namespace);
+    if (!before.ok) return { response: allow(req.uid), decision: 'passed', rule };
+    const after = deriveKey(rule, req.object, namespace);
+    if (after.ok && after.scopedKey === before.scopedKey) return { response: allow(req.uid), decision: 'passed', rule, key: after.key };
+    const now = after.ok ? JSON.stringify(after.key) : 'an invalid value';
+    const message = `${rule.keyPath} is immutable: it is the lock key (was ${JSON.stringify(before.key)}, now ${now}); create a new ${rule.kind} instead`;
+    return { response: invalid(req, rule, rule.keyPath, message, 'FieldValueForbidden'), decision: 'denied-key-changed', rule, key: before.key };
+  }
+
+  async #create(req: AdmissionRequest, rule: GuardRule, signal?: AbortSignal): Promise<ValidationResult> {
+    const { metrics } = this.#o;
+    const kind = rule.kind;
+    const md = metadataOf(req.object);
+    const namespace = req.namespace || md.namespace;
+    if (!req.object) {
+      return { response: invalid(req, rule, 'object', 'the CREATE carries no object', 'FieldValueRequired'), decision: 'denied-invalid', rule };
+    }
+    const derived = deriveKey(rule, req.object, namespace);
+    if (!derived.ok) {
+      metrics.lockFailures.inc({ kind, reason: 'invalid' });
+      return {
+        response: invalid(req, rule, derived.field, derived.message, invalidType(derived.message)),
+        decision: 'denied-invalid',
+        rule,
+      };
+    }
+    const object: ObjectRef = { group: rule.group, kind, namespace, name: req.name || md.name, uid: md.uid };
+    const request: LockRequest = { key: derived.scopedKey, object, requester: requesterOf(req) };
+    const leaseRef = `${this.#o.locks.store.namespace}/${this.#o.locks.leaseFor(rule, derived.scopedKey)}`;
+    const base = { rule, key: derived.key, lease: leaseRef };
+    metrics.lockAttempts.inc({ kind });
+    try {
+      const outcome = await this.#o.locks.acquire(rule, request, { dryRun: req.dryRun, signal });
+      switch (outcome.verdict) {
+        case 'allowed': {
+          metrics.lockAcquired.inc({ kind, how: outcome.how });
+          if (outcome.takeover) metrics.lockTakeovers.inc({ kind, reason: outcome.takeover });
+          const decision = outcome.how === 'acquired' ? 'allowed' : outcome.how === 'retried' ? 'allowed-retry' : 'allowed-takeover';
+          const detail = outcome.previous
+            ? { takeover: outcome.takeover, previousHolder: objectLabel(outcome.previous.object), previousRequester: outcome.previous.requester.username }
+            : undefined;
+          return { response: allow(req.uid), decision, ...base, ...(detail ? { detail } : {}) };
+        }
+        case 'busy': {
+          metrics.lockContention.inc({ kind });
+          const h = outcome.holder.object;
+          const message = busyMessage(rule, derived.key, outcome.holder, outcome.ageMs);
+          const response = deny(req.uid, {
+            code: 409,
+            reason: 'Conflict',
+            message,
+            details: {
+              group: h.group,
+              kind: h.kind,
+              name: h.name,
+              causes: [
+                { type: 'FieldValueDuplicate', field: rule.keyPath, message: `${keyNoun(rule)} ${JSON.stringify(derived.key)} is held by ${objectLabel(h)}` },
+                { type: 'LockHolder', field: 'metadata.name', message: objectLabel(h) },
+                { type: 'LockLease', field: 'metadata.annotations', message: leaseRef },
+              ],
+              ...(outcome.retryAfterSeconds !== undefined ? { retryAfterSeconds: outcome.retryAfterSeconds } : {}),
+            },
+          });
+          return { response, decision: 'denied-busy', ...base, detail: { holder: objectLabel(h), holderUid: h.uid, holderState: outcome.holder.state } };
+        }
+        case 'foreign': {
+          metrics.lockFailures.inc({ kind, reason: 'foreign-lease' });
+          const message = foreignLeaseMessage(rule, derived.key, leaseRef, outcome.recordedKey);
+          return { response: deny(req.uid, { code: 500, reason: 'InternalError', message }), decision: 'denied-foreign-lease', ...base };
+        }
+      }
+    } catch (err) {
+      return this.#unverifiable(req, rule, derived.key, base, err);
+    }
+  }
+
+  #unverifiable(req: AdmissionRequest, rule: GuardRule, key: string, base: Pick<ValidationResult, 'rule' | 'key' | 'lease'>, err: unknown): ValidationResult {
+    if (!isUnverifiable(err)) {
+      // A bug, not an outage: never fail open on it.
+      this.#o.logger.error({ err, uid: req.uid }, 'unexpected error while deciding a lock');
+      this.#o.metrics.lockFailures.inc({ kind: rule.kind, reason: 'internal' });
+      const message = `leaseguard hit an internal error deciding the lock for ${keyNoun(rule)} ${JSON.stringify(key)}; the create was refused. See leaseguard's logs for uid ${req.uid}`;
+      return { response: deny(req.uid, { code: 500, reason: 'InternalError', message }), decision: 'denied-unavailable', ...base, detail: { error: String(err) } };
+    }
+    const reason = err.code.replace(/^LG_(STORE_|LOCK_)?/, '').toLowerCase();
+    this.#o.metrics.lockFailures.inc({ kind: rule.kind, reason });
+    const message = unavailableMessage(rule, key, err.message);
+    if (this.#o.failOpen) {
+      return {
+        response: allow(req.uid, { warnings: [`leaseguard fail-open: ${message}`] }),
+        decision: 'allowed-fail-open',
+        ...base,
+        detail: { error: err.code, cause: err.message },
+      };
+    }
+    return {
+      response: deny(req.uid, { code: 503, reason: 'ServiceUnavailable', message }),
+      decision: 'denied-unavailable',
+      ...base,
+      detail: { error: err.code, cause: err.message },
+    };
+  }
+}

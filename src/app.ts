@@ -1,0 +1,54 @@
+// Wires one leaseguard instance from what the caller owns: configuration, logger,
+// metrics registry, Lease store and holder reader. No module-level state, so tests and
+// benchmarks can run many instances in one process.
+import type Koa from 'koa';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { MutatingWebhook } from './admission/mutating-webhook.js';
+import { ValidatingWebhook } from './admission/validating-webhook.js';
+import type { Config } from './config.js';
+import { indexRules, type RuleIndex } from './core/rules.js';
+import { LockService } from './lock/lock-service.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { createAdmissionApp } from './server/admission-app.js';
+import { Readiness } from './server/readiness.js';
+import type { HolderReader } from './store/holder-reader.js';
+import type { LeaseStore } from './store/lease-store.js';
+
+export interface LeaseguardDeps {
+  config: Pick<Config, 'rules' | 'pendingTimeoutSeconds' | 'deadlineMs' | 'failOpen'>;
+  logger: Logger;
+  registry: Registry;
+  store: LeaseStore;
+  holders: HolderReader;
+  /** Metrics already created on `registry`, when the caller made them first (API latency). */
+  metrics?: Metrics;
+  clock?: () => Date;
+}
+
+export interface Leaseguard {
+  app: Koa;
+  metrics: Metrics;
+  readiness: Readiness;
+  locks: LockService;
+  rules: RuleIndex;
+  validating: ValidatingWebhook;
+  mutating: MutatingWebhook;
+}
+
+export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
+  const { config, logger, store } = deps;
+  const metrics = deps.metrics ?? createMetrics(deps.registry);
+  const rules = indexRules(config.rules);
+  const locks = new LockService({
+    store,
+    holders: deps.holders,
+    pendingTimeoutSeconds: config.pendingTimeoutSeconds,
+    ...(deps.clock ? { clock: deps.clock } : {}),
+  });
+  const validating = new ValidatingWebhook({ rules, locks, metrics, logger, failOpen: config.failOpen });
+  const mutating = new MutatingWebhook({ rules, leaseNamespace: store.namespace });
+  const readiness = new Readiness();
+  const app = createAdmissionApp({ validating, mutating, metrics, logger, readiness, deadlineMs: config.deadlineMs });
+  return { app, metrics, readiness, locks, rules, validating, mutating };
+}

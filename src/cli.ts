@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+// leaseguard's command line: serve | certs | webhook-config.
+import { LeaseguardError } from './errors.js';
+
+const USAGE = `usage: leaseguard <command> [options]
+
+commands:
+  serve            run the admission webhook (HTTPS) and metrics (HTTP)
+  certs            generate a CA and a serving certificate (node-forge)
+  webhook-config   print the Validating/MutatingWebhookConfiguration with the CA bundle
+
+Run 'leaseguard <command> --help' for a command's options.`;
+
+export class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return (await import('./cli/serve-command.js')).serveCommand(rest);
+    case 'certs':
+      return (await import('./cli/certs-command.js')).certsCommand(rest);
+    case 'webhook-config':
+      return (await import('./cli/webhook-config-command.js')).webhookConfigCommand(rest);
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`leaseguard: unknown command ${JSON.stringify(command)}\n\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof LeaseguardError) process.stderr.write(`leaseguard: ${err.message}\n`);
+    else if (err instanceof Error && err.name === 'UsageError') process.stderr.write(`leaseguard: ${err.message}\n`);
+    else if (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`leaseguard: ${err.message}; see --help\n`);
+      process.exitCode = 2;
+      return;
+    } else process.stderr.write(`leaseguard: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

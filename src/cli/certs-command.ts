@@ -1,0 +1,48 @@
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { CERT_FILES, certificatesExist, generateCertificates, writeCertificates } from '../tls/certificates.js';
+
+const HELP = `usage: leaseguard certs [options]
+
+Generates a CA and a serving certificate for the webhook Service, localhost and 127.0.0.1.
+
+  --dir DIR          where to write ca.crt, ca.key, tls.crt, tls.key (default: certs)
+  --service NAME     Service name (default: leaseguard)
+  --namespace NS     Service namespace (default: leaseguard-system)
+  --name NAME        an extra DNS name or IPv4 address (repeatable)
+  --days N           serving certificate validity in days (default: 365)
+  --force            overwrite existing certificates
+`;
+
+export async function certsCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      dir: { type: 'string', default: 'certs' },
+      service: { type: 'string', default: 'leaseguard' },
+      namespace: { type: 'string', default: 'leaseguard-system' },
+      name: { type: 'string', multiple: true, default: [] },
+      days: { type: 'string', default: '365' },
+      force: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const days = Number(values.days);
+  if (!Number.isInteger(days) || days < 1 || days > 3650) {
+    process.stderr.write(`leaseguard certs: --days must be an integer from 1 to 3650, got ${values.days}\n`);
+    return 2;
+  }
+  if (!values.force && (await certificatesExist(values.dir))) {
+    process.stderr.write(`leaseguard certs: ${values.dir} already holds ${CERT_FILES.cert} and ${CERT_FILES.key}; pass --force to replace them\n`);
+    return 1;
+  }
+  const bundle = generateCertificates({ serviceName: values.service, namespace: values.namespace, extraNames: values.name, days });
+  await writeCertificates(values.dir, bundle);
+  for (const f of Object.values(CERT_FILES)) process.stdout.write(`wrote ${join(values.dir, f)}\n`);
+  process.stdout.write(`CA bundle for the webhook registration: ${join(values.dir, CERT_FILES.caCert)} (see: leaseguard webhook-config --ca ${join(values.dir, CERT_FILES.caCert)})\n`);
+  return 0;
+}

@@ -1,0 +1,91 @@
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { createLeaseguard } from '../app.js';
+import { loadConfig, type Config } from '../config.js';
+import { createMetrics } from '../metrics.js';
+import { startServer } from '../server/serve.js';
+import { openStore } from '../store/open-store.js';
+import { certificatesExist, generateCertificates, writeCertificates } from '../tls/certificates.js';
+
+const HELP = `usage: leaseguard serve [options]
+
+Runs the admission webhook. Settings come from the config file, then LEASEGUARD_*
+environment variables, then these flags.
+
+  --config FILE        configuration file (YAML or JSON; default: $LEASEGUARD_CONFIG)
+  --store KIND         auto (default), kubernetes or memory
+  --port N             HTTPS admission port (default: 8443)
+  --metrics-port N     HTTP metrics port (default: 9090)
+  --cert-dir DIR       directory with tls.crt and tls.key (default: certs)
+`;
+
+export async function serveCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string' },
+      store: { type: 'string' },
+      port: { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'cert-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const overrides: Partial<Record<keyof Config, unknown>> = {};
+  if (values.store) overrides.store = values.store;
+  if (values.port) overrides.admissionPort = values.port;
+  if (values['metrics-port']) overrides.metricsPort = values['metrics-port'];
+  if (values['cert-dir']) overrides.certDir = values['cert-dir'];
+  const config = loadConfig({ ...(values.config ? { file: values.config } : {}), overrides: overrides as Partial<Config> });
+
+  const logger = pino({ level: config.logLevel, base: { identity: config.identity }, timestamp: pino.stdTimeFunctions.isoTime });
+  const registry = new Registry();
+  const metrics = createMetrics(registry);
+  const opened = await openStore(config, logger, metrics.observeApi);
+
+  const embedded = opened.store.backend === 'memory';
+  if ((config.generateCerts || embedded) && !(await certificatesExist(config.certDir))) {
+    await writeCertificates(
+      config.certDir,
+      generateCertificates({ serviceName: config.serviceName, namespace: config.serviceNamespace }),
+    );
+    logger.warn({ certDir: config.certDir }, 'generated development certificates (CA in ca.crt); use real ones in production');
+  }
+
+  const lg = createLeaseguard({ config, logger, registry, metrics, store: opened.store, holders: opened.holders });
+  logger.info(
+    {
+      rules: config.rules.map((r) => `${r.resource}.${r.group} key=${r.keyPath}${r.scope === 'namespace' ? ' (per namespace)' : ''}`),
+      timeoutSeconds: config.timeoutSeconds,
+      deadlineMs: config.deadlineMs,
+      pendingTimeoutSeconds: config.pendingTimeoutSeconds,
+      failOpen: config.failOpen,
+    },
+    'configuration loaded',
+  );
+  if (config.failOpen) logger.warn('failOpen is on: creates are ADMITTED when the lock cannot be verified, so duplicates are possible during outages');
+
+  const running = await startServer(lg, {
+    host: config.host,
+    admissionPort: config.admissionPort,
+    metricsPort: config.metricsPort,
+    certDir: config.certDir,
+    logger,
+  });
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, 'stopping: draining in-flight admissions');
+      running.stop().then(resolve, resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  opened.close();
+  return 0;
+}

@@ -1,0 +1,90 @@
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { dumpYaml } from '@kubernetes/client-node';
+import { loadConfig } from '../config.js';
+import { renderWebhookConfigurations, type Endpoint } from '../webhook-config.js';
+
+const HELP = `usage: leaseguard webhook-config [options]
+
+Prints the ValidatingWebhookConfiguration and MutatingWebhookConfiguration for the guarded
+kinds of the configuration, with the CA bundle. Apply with: ... | kubectl apply -f -
+
+  --ca FILE              CA certificate that signed the serving certificate (default: certs/ca.crt)
+  --url URL              reach the webhook at this base URL (https://host:port) instead of a Service
+  --service NAME         Service name (default: config serviceName, leaseguard)
+  --namespace NS         Service namespace (default: config serviceNamespace)
+  --port N               Service port (default: 443)
+  --timeout-seconds N    webhook timeoutSeconds (default: config timeoutSeconds, 5)
+  --name NAME            metadata.name of both configurations (default: leaseguard)
+  --config FILE          leaseguard configuration file (default: $LEASEGUARD_CONFIG)
+  -o, --output FORMAT    yaml (default) or json
+`;
+
+export async function webhookConfigCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      ca: { type: 'string', default: 'certs/ca.crt' },
+      url: { type: 'string' },
+      service: { type: 'string' },
+      namespace: { type: 'string' },
+      port: { type: 'string', default: '443' },
+      'timeout-seconds': { type: 'string' },
+      name: { type: 'string' },
+      config: { type: 'string' },
+      output: { type: 'string', short: 'o', default: 'yaml' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (values.output !== 'yaml' && values.output !== 'json') {
+    process.stderr.write(`leaseguard webhook-config: --output must be yaml or json, got ${values.output}\n`);
+    return 2;
+  }
+  const config = loadConfig({
+    ...(values.config ? { file: values.config } : {}),
+    overrides: values['timeout-seconds'] ? { timeoutSeconds: Number(values['timeout-seconds']) } : {},
+  });
+  let ca: string;
+  try {
+    ca = await readFile(values.ca, 'utf8');
+  } catch (err) {
+    process.stderr.write(`leaseguard webhook-config: cannot read the CA certificate ${values.ca}: ${(err as Error).message}; generate one with 'leaseguard certs'\n`);
+    return 1;
+  }
+  if (!ca.includes('BEGIN CERTIFICATE')) {
+    process.stderr.write(`leaseguard webhook-config: ${values.ca} is not a PEM certificate\n`);
+    return 1;
+  }
+  let endpoint: Endpoint;
+  if (values.url) {
+    if (!/^https:\/\//.test(values.url)) {
+      process.stderr.write('leaseguard webhook-config: --url must start with https:// (the API server only calls webhooks over TLS)\n');
+      return 2;
+    }
+    endpoint = { url: values.url };
+  } else {
+    const port = Number(values.port);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      process.stderr.write(`leaseguard webhook-config: --port must be 1-65535, got ${values.port}\n`);
+      return 2;
+    }
+    endpoint = { service: { name: values.service ?? config.serviceName, namespace: values.namespace ?? config.serviceNamespace, port } };
+  }
+  const { validating, mutating } = renderWebhookConfigurations({
+    rules: config.rules,
+    caBundlePem: ca,
+    endpoint,
+    timeoutSeconds: config.timeoutSeconds,
+    ...(values.name ? { name: values.name } : {}),
+  });
+  if (values.output === 'json') {
+    process.stdout.write(`${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [validating, mutating] }, null, 2)}\n`);
+  } else {
+    process.stdout.write(`${dumpYaml(validating)}---\n${dumpYaml(mutating)}`);
+  }
+  return 0;
+}

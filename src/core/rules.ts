@@ -1,0 +1,111 @@
+// Which kinds are guarded, how their lock key is read, and when an object is finished.
+
+export interface GuardRule {
+  group: string;
+  version: string;
+  kind: string;
+  /** Plural resource name, as in the API path and webhook rules. */
+  resource: string;
+  /** Dotted path of the lock key in the object, e.g. `spec.targetResource`. */
+  keyPath: string;
+  /** Dotted path of the phase, e.g. `status.phase`. */
+  phasePath: string;
+  /** Phases in which the object no longer holds its key. */
+  terminalPhases: readonly string[];
+  /** `namespace` prefixes the key with the object's namespace; `cluster` does not. */
+  scope: 'cluster' | 'namespace';
+  /** Optional upper bound on how long one object may hold its key, in seconds. */
+  maxHoldSeconds?: number;
+}
+
+export const DEFAULT_RULES: readonly GuardRule[] = [
+  {
+    group: 'kubernaut.ai',
+    version: 'v1alpha1',
+    kind: 'WorkflowExecution',
+    resource: 'workflowexecutions',
+    keyPath: 'spec.targetResource',
+    phasePath: 'status.phase',
+    terminalPhases: ['Completed', 'Failed'],
+    scope: 'cluster',
+  },
+  {
+    group: 'kubernaut.ai',
+    version: 'v1alpha1',
+    kind: 'RemediationRequest',
+    resource: 'remediationrequests',
+    keyPath: 'spec.signalFingerprint',
+    phasePath: 'status.overallPhase',
+    terminalPhases: ['Completed', 'Failed', 'TimedOut', 'Skipped', 'Cancelled'],
+    scope: 'cluster',
+  },
+];
+
+/** Keys longer than this many UTF-8 bytes are refused. */
+export const MAX_KEY_BYTES = 1024;
+
+export interface RuleIndex {
+  /** The rule for a group and kind, if that kind is guarded. */
+  find(group: string, kind: string): GuardRule | undefined;
+  readonly rules: readonly GuardRule[];
+}
+
+export function indexRules(rules: readonly GuardRule[]): RuleIndex {
+  const byKind = new Map(rules.map((r) => [`${r.group}/${r.kind}`, r]));
+  return { rules, find: (group, kind) => byKind.get(`${group}/${kind}`) };
+}
+
+export function readPath(obj: unknown, path: string): unknown {
+  let cur: unknown = obj;
+  for (const part of path.split('.')) {
+    if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) return undefined;
+    if (!Object.prototype.hasOwnProperty.call(cur, part)) return undefined;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur;
+}
+
+export type KeyResult =
+  | { ok: true; key: string; scopedKey: string }
+  | { ok: false; field: string; message: string };
+
+/**
+ * The lock key of an object under its rule. `scopedKey` is the identity of the lock:
+ * the key, prefixed by the namespace for namespace-scoped rules.
+ */
+export function deriveKey(rule: GuardRule, object: unknown, namespace: string | undefined): KeyResult {
+  const field = rule.keyPath;
+  const value = readPath(object, rule.keyPath);
+  if (value === undefined || value === null) {
+    return { ok: false, field, message: `${field} is required: it is the lock key for ${rule.kind}` };
+  }
+  if (typeof value !== 'string') {
+    return { ok: false, field, message: `${field} must be a string, got ${Array.isArray(value) ? 'array' : typeof value}` };
+  }
+  if (value.length === 0) {
+    return { ok: false, field, message: `${field} must not be empty: it is the lock key for ${rule.kind}` };
+  }
+  const bytes = Buffer.byteLength(value, 'utf8');
+  if (bytes > MAX_KEY_BYTES) {
+    return { ok: false, field, message: `${field} is ${bytes} bytes; a lock key may be at most ${MAX_KEY_BYTES} bytes` };
+  }
+  if (rule.scope === 'namespace') {
+    if (!namespace) {
+      return { ok: false, field: 'metadata.namespace', message: `${rule.kind} keys are scoped per namespace, but the object has no namespace` };
+    }
+    return { ok: true, key: value, scopedKey: `${namespace}/${value}` };
+  }
+  return { ok: true, key: value, scopedKey: value };
+}
+
+export interface PhaseState {
+  phase: string;
+  terminal: boolean;
+}
+
+/** The object's phase and whether it is terminal; an empty or missing phase is live. */
+export function phaseOf(rule: GuardRule, object: unknown): PhaseState {
+  const raw = readPath(object, rule.phasePath);
+  const phase = typeof raw === 'string' ? raw : '';
+  return { phase, terminal: phase !== '' && rule.terminalPhases.includes(phase) };
+}

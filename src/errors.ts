@@ -1,0 +1,67 @@
+// Every error leaseguard raises carries a code from this table, so callers branch on
+// `err.code`, never on message text.
+
+export const ErrorCodes = {
+  /** Configuration file or environment is invalid; the process refuses to start. */
+  CONFIG_INVALID: 'LG_CONFIG_INVALID',
+  /** The Lease already exists (create lost the race). */
+  STORE_ALREADY_EXISTS: 'LG_STORE_ALREADY_EXISTS',
+  /** resourceVersion or uid precondition failed (update/delete lost the race). */
+  STORE_CONFLICT: 'LG_STORE_CONFLICT',
+  /** The Lease or object does not exist. */
+  STORE_NOT_FOUND: 'LG_STORE_NOT_FOUND',
+  /** The API server refused the identity (401/403): RBAC or credentials. */
+  STORE_FORBIDDEN: 'LG_STORE_FORBIDDEN',
+  /** The API server did not answer in time. */
+  STORE_TIMEOUT: 'LG_STORE_TIMEOUT',
+  /** The API server could not be reached or failed (connection error, 5xx, 429). */
+  STORE_UNAVAILABLE: 'LG_STORE_UNAVAILABLE',
+  /** The API server rejected the object as invalid (a bug or a hostile edit). */
+  STORE_INVALID: 'LG_STORE_INVALID',
+  /** Lock acquisition kept losing compare-and-swap races. */
+  LOCK_CONTENDED: 'LG_LOCK_CONTENDED',
+  /** An HTTP request to the webhook was not a well-formed AdmissionReview. */
+  BAD_REQUEST: 'LG_BAD_REQUEST',
+  /** TLS material is missing or unreadable. */
+  TLS_INVALID: 'LG_TLS_INVALID',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export class LeaseguardError extends Error {
+  readonly code: ErrorCode;
+  /** HTTP status to answer with, where the error reaches an HTTP caller. */
+  readonly statusCode: number;
+
+  constructor(code: ErrorCode, message: string, options: { statusCode?: number; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'LeaseguardError';
+    this.code = code;
+    this.statusCode = options.statusCode ?? 500;
+  }
+}
+
+export function hasCode(err: unknown, code: ErrorCode): err is LeaseguardError {
+  return err instanceof LeaseguardError && err.code === code;
+}
+
+/** Store failures that mean "could not verify the lock": the caller must fail closed. */
+const UNVERIFIABLE: ReadonlySet<ErrorCode> = new Set([
+  ErrorCodes.STORE_FORBIDDEN,
+  ErrorCodes.STORE_TIMEOUT,
+  ErrorCodes.STORE_UNAVAILABLE,
+  ErrorCodes.STORE_INVALID,
+  ErrorCodes.LOCK_CONTENDED,
+]);
+
+export function isUnverifiable(err: unknown): err is LeaseguardError {
+  return err instanceof LeaseguardError && UNVERIFIABLE.has(err.code);
+}
+
+export function configError(message: string): LeaseguardError {
+  return new LeaseguardError(ErrorCodes.CONFIG_INVALID, message);
+}
+
+export function badRequest(statusCode: number, message: string): LeaseguardError {
+  return new LeaseguardError(ErrorCodes.BAD_REQUEST, message, { statusCode });
+}

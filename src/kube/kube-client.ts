@@ -1,0 +1,126 @@
+// API clients for one KubeConfig that share a single keep-alive HTTPS agent.
+//
+// @kubernetes/client-node 1.4 builds a new https.Agent for every request (so every call
+// opens a fresh TLS connection); here the agent is built once from the kubeconfig and
+// only the Authorization header is computed per request (tokens may rotate).
+import https from 'node:https';
+import http from 'node:http';
+import {
+  CoordinationV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  ServerConfiguration,
+  createConfiguration,
+  type ConfigurationOptions,
+  type Middleware as PromiseMiddleware,
+  type RequestContext,
+  type ResponseContext,
+  type SecurityAuthentication,
+} from '@kubernetes/client-node';
+
+export interface KubeClients {
+  readonly kubeConfig: KubeConfig;
+  readonly server: string;
+  readonly coordination: CoordinationV1Api;
+  readonly customObjects: CustomObjectsApi;
+  /** Per-call options that attach an abort signal to one request. */
+  withSignal(signal: AbortSignal | undefined): ConfigurationOptions | undefined;
+  /** Closes idle keep-alive sockets. */
+  close(): void;
+}
+
+export interface KubeClientOptions {
+  /** Concurrent sockets to the API server; admission bursts share them. */
+  maxSockets?: number;
+}
+
+class KeepAliveAuthentication implements SecurityAuthentication {
+  readonly #kc: KubeConfig;
+  readonly #agent: http.Agent;
+  readonly #basic: string | undefined;
+
+  constructor(kc: KubeConfig, agent: http.Agent) {
+    this.#kc = kc;
+    this.#agent = agent;
+    const user = kc.getCurrentUser();
+    this.#basic = user?.username ? Buffer.from(`${user.username}:${user.password ?? ''}`).toString('base64') : undefined;
+  }
+
+  getName(): string {
+    return 'leaseguard-keepalive';
+  }
+
+  async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    const opts: { headers: Record<string, string> } = { headers: {} };
+    // Public at runtime, private in the typings: computes the token (file, exec or OIDC) per call.
+    await (this.#kc as unknown as { applyAuthorizationHeader(o: typeof opts): Promise<void> }).applyAuthorizationHeader(opts);
+    for (const [k, v] of Object.entries(opts.headers)) context.setHeaderParam(k, String(v));
+    if (this.#basic && !opts.headers.Authorization) context.setHeaderParam('Authorization', `Basic ${this.#basic}`);
+    context.setAgent(this.#agent);
+  }
+}
+
+export function loadKubeConfig(kubeconfigPath?: string): KubeConfig | undefined {
+  const kc = new KubeConfig();
+  if (kubeconfigPath) {
+    kc.loadFromFile(kubeconfigPath);
+    return kc;
+  }
+  if (process.env.KUBERNETES_SERVICE_HOST && process.env.KUBERNETES_SERVICE_PORT) {
+    kc.loadFromCluster();
+    return kc;
+  }
+  if (process.env.KUBECONFIG) {
+    kc.loadFromDefault();
+    return kc.getCurrentCluster() ? kc : undefined;
+  }
+  return undefined;
+}
+
+export async function createKubeClients(kc: KubeConfig, options: KubeClientOptions = {}): Promise<KubeClients> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('the kubeconfig has no current cluster; set its current-context');
+  const tls: https.AgentOptions = {};
+  await kc.applyToHTTPSOptions(tls as never);
+  const agentOptions = {
+    keepAlive: true,
+    keepAliveMsecs: 30_000,
+    maxSockets: options.maxSockets ?? 32,
+    maxFreeSockets: options.maxSockets ?? 32,
+  };
+  const agent = cluster.server.startsWith('http:')
+    ? new http.Agent(agentOptions)
+    : new https.Agent({
+        ...agentOptions,
+        ca: tls.ca,
+        cert: tls.cert,
+        key: tls.key,
+        ...(tls.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
+        ...(tls.servername ? { servername: tls.servername } : {}),
+      });
+  const config = createConfiguration({
+    baseServer: new ServerConfiguration(cluster.server, {}),
+    authMethods: { default: new KeepAliveAuthentication(kc, agent) },
+  });
+  return {
+    kubeConfig: kc,
+    server: cluster.server,
+    coordination: new CoordinationV1Api(config),
+    customObjects: new CustomObjectsApi(config),
+    withSignal(signal) {
+      if (!signal) return undefined;
+      const mw: PromiseMiddleware = {
+        pre: async (ctx: RequestContext) => {
+          ctx.setSignal(signal);
+          return ctx;
+        },
+        post: async (ctx: ResponseContext) => ctx,
+      };
+      // The promise API wraps promise middleware at runtime; its typings name the observable kind.
+      return { middleware: [mw], middlewareMergeStrategy: 'append' } as unknown as ConfigurationOptions;
+    },
+    close() {
+      agent.destroy();
+    },
+  };
+}

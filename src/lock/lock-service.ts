@@ -1,0 +1,167 @@
+// Takes a lock for one admission: reads the Lease, asks the pure decision what to do,
+// and carries it out with compare-and-swap. A lost race re-reads and decides again.
+import { decide, type Decision, type HolderState, type LockRequest, type TakeoverReason } from '../core/decide.js';
+import { leaseName } from '../core/lease-name.js';
+import { decodeLease, encodeLease, type LockLease, type LockRecord } from '../core/lock-record.js';
+import type { GuardRule } from '../core/rules.js';
+import { ErrorCodes, LeaseguardError, hasCode } from '../errors.js';
+import type { HolderReader } from '../store/holder-reader.js';
+import type { LeaseStore } from '../store/lease-store.js';
+
+export type LockOutcome =
+  | {
+      verdict: 'allowed';
+      how: 'acquired' | 'retried' | 'taken-over';
+      takeover?: TakeoverReason;
+      previous?: LockRecord;
+      lease: string;
+    }
+  | { verdict: 'busy'; holder: LockRecord; ageMs: number; retryAfterSeconds?: number; lease: string }
+  | { verdict: 'foreign'; recordedKey?: string; lease: string };
+
+export interface LockServiceOptions {
+  store: LeaseStore;
+  holders: HolderReader;
+  pendingTimeoutSeconds: number;
+  clock?: () => Date;
+}
+
+/** Each round is one compare-and-swap another writer won; a handful is plenty. */
+const MAX_ROUNDS = 5;
+
+function isLostRace(err: unknown): boolean {
+  return (
+    hasCode(err, ErrorCodes.STORE_ALREADY_EXISTS) || hasCode(err, ErrorCodes.STORE_CONFLICT) || hasCode(err, ErrorCodes.STORE_NOT_FOUND)
+  );
+}
+
+/** Settles with `work`, or rejects as soon as `signal` aborts (the work may go on; its result is dropped). */
+function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+export class LockService {
+  readonly #store: LeaseStore;
+  readonly #holders: HolderReader;
+  readonly #pendingTimeoutSeconds: number;
+  readonly #clock: () => Date;
+
+  constructor(opts: LockServiceOptions) {
+    this.#store = opts.store;
+    this.#holders = opts.holders;
+    this.#pendingTimeoutSeconds = opts.pendingTimeoutSeconds;
+    this.#clock = opts.clock ?? (() => new Date());
+  }
+
+  get store(): LeaseStore {
+    return this.#store;
+  }
+
+  leaseFor(rule: GuardRule, scopedKey: string): string {
+    return leaseName(rule, scopedKey);
+  }
+
+  /**
+   * Decides whether `request` may take the lock for its key and, unless `dryRun`, makes
+   * the write that takes it. Throws a coded LeaseguardError when the lock cannot be
+   * verified (the caller fails closed).
+   */
+  async acquire(rule: GuardRule, request: LockRequest, opts: { dryRun: boolean; signal?: AbortSignal }): Promise<LockOutcome> {
+    try {
+      const work = this.#acquire(rule, request, opts);
+      return await (opts.signal ? raceAbort(work, opts.signal) : work);
+    } catch (err) {
+      if (opts.signal?.aborted && !(err instanceof LeaseguardError)) {
+        throw new LeaseguardError(ErrorCodes.STORE_TIMEOUT, 'no lock decision could be made before the webhook deadline', {
+          statusCode: 504,
+          cause: err,
+        });
+      }
+      throw err;
+    }
+  }
+
+  async #acquire(rule: GuardRule, request: LockRequest, opts: { dryRun: boolean; signal?: AbortSignal }): Promise<LockOutcome> {
+    const name = leaseName(rule, request.key);
+    const { signal, dryRun } = opts;
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      signal?.throwIfAborted();
+      const raw = await this.#store.get(name, signal);
+      const lease = raw ? decodeLease(raw) : null;
+      let holder: HolderState | undefined;
+      let decision: Decision;
+      for (;;) {
+        decision = decide({
+          request,
+          lease,
+          holder,
+          now: this.#clock(),
+          pendingTimeoutMs: this.#pendingTimeoutSeconds * 1000,
+          ...(rule.maxHoldSeconds ? { maxHoldMs: rule.maxHoldSeconds * 1000 } : {}),
+        });
+        if (decision.action !== 'read-holder') break;
+        holder = await this.#holders.read(rule, decision.ref, signal);
+      }
+      try {
+        const outcome = await this.#apply(decision, name, lease, dryRun, signal);
+        if (outcome) return outcome;
+      } catch (err) {
+        if (!isLostRace(err)) throw err;
+        // Another writer changed the Lease between our read and write: read again.
+      }
+    }
+    throw new LeaseguardError(
+      ErrorCodes.LOCK_CONTENDED,
+      `lost the compare-and-swap on Lease ${this.#store.namespace}/${name} ${MAX_ROUNDS} times in a row`,
+      { statusCode: 503 },
+    );
+  }
+
+  async #apply(decision: Decision, name: string, lease: LockLease | null, dryRun: boolean, signal?: AbortSignal): Promise<LockOutcome | undefined> {
+    const encode = (record: LockRecord, resourceVersion?: string) =>
+      encodeLease(record, {
+        name,
+        namespace: this.#store.namespace,
+        pendingTimeoutSeconds: this.#pendingTimeoutSeconds,
+        ...(resourceVersion ? { resourceVersion } : {}),
+      });
+    switch (decision.action) {
+      case 'create':
+        if (!dryRun) await this.#store.create(encode(decision.record), signal);
+        return { verdict: 'allowed', how: 'acquired', lease: name };
+      case 'retry':
+        if (!dryRun && decision.record && lease) await this.#store.replace(encode(decision.record, lease.resourceVersion), signal);
+        return { verdict: 'allowed', how: 'retried', lease: name };
+      case 'take-over':
+        if (!dryRun && lease) await this.#store.replace(encode(decision.record, lease.resourceVersion), signal);
+        return { verdict: 'allowed', how: 'taken-over', takeover: decision.reason, previous: decision.previous, lease: name };
+      case 'deny-busy':
+        return decision.retryAfterSeconds === undefined
+          ? { verdict: 'busy', holder: decision.holder, ageMs: decision.ageMs, lease: name }
+          : { verdict: 'busy', holder: decision.holder, ageMs: decision.ageMs, retryAfterSeconds: decision.retryAfterSeconds, lease: name };
+      case 'deny-foreign':
+        return decision.recordedKey === undefined
+          ? { verdict: 'foreign', lease: name }
+          : { verdict: 'foreign', recordedKey: decision.recordedKey, lease: name };
+      case 'read-holder':
+        return undefined;
+    }
+  }
+}

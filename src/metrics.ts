@@ -1,0 +1,110 @@
+// leaseguard's Prometheus metrics, created on a registry the caller owns so that many
+// instances can live in one process (tests, benchmarks).
+import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
+import type { ApiObserve } from './kube/api-errors.js';
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const HOLD_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400];
+
+export interface Metrics {
+  registry: Registry;
+  admissionRequests: Counter<'webhook' | 'kind' | 'operation' | 'decision'>;
+  admissionDuration: Histogram<'webhook' | 'kind' | 'decision'>;
+  lockAttempts: Counter<'kind'>;
+  lockAcquired: Counter<'kind' | 'how'>;
+  lockFailures: Counter<'kind' | 'reason'>;
+  lockContention: Counter<'kind'>;
+  lockTakeovers: Counter<'kind' | 'reason'>;
+  lockReleases: Counter<'kind' | 'reason'>;
+  lockHoldDuration: Histogram<'kind'>;
+  leasesHeld: Gauge<'kind' | 'state'>;
+  apiRequestDuration: Histogram<'verb' | 'resource' | 'outcome'>;
+  badRequests: Counter<'reason'>;
+  /** Adapter for the API clients' latency callback. */
+  observeApi: ApiObserve;
+}
+
+export function createMetrics(registry: Registry, options: { defaultMetrics?: boolean } = {}): Metrics {
+  const registers = [registry];
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'leaseguard_' });
+  const apiRequestDuration = new Histogram({
+    name: 'leaseguard_apiserver_request_duration_seconds',
+    help: 'Latency of calls leaseguard makes to the Kubernetes API server, by verb, resource and outcome (ok, HTTP status, timeout, error).',
+    labelNames: ['verb', 'resource', 'outcome'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  return {
+    registry,
+    admissionRequests: new Counter({
+      name: 'leaseguard_admission_requests_total',
+      help: 'Admission requests answered, by webhook (validate, mutate), kind, operation and decision.',
+      labelNames: ['webhook', 'kind', 'operation', 'decision'] as const,
+      registers,
+    }),
+    admissionDuration: new Histogram({
+      name: 'leaseguard_admission_duration_seconds',
+      help: 'Time to answer an admission request, by webhook, kind and decision.',
+      labelNames: ['webhook', 'kind', 'decision'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    lockAttempts: new Counter({
+      name: 'leaseguard_lock_attempts_total',
+      help: 'Lock acquisitions attempted (CREATE admissions of guarded kinds with a valid key).',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    lockAcquired: new Counter({
+      name: 'leaseguard_lock_acquired_total',
+      help: 'Locks granted, by how: acquired (new Lease), retried (same object again), taken-over.',
+      labelNames: ['kind', 'how'] as const,
+      registers,
+    }),
+    lockFailures: new Counter({
+      name: 'leaseguard_lock_failures_total',
+      help: 'Lock acquisitions that could not be decided, by reason (unavailable, forbidden, timeout, contended, foreign-lease, invalid).',
+      labelNames: ['kind', 'reason'] as const,
+      registers,
+    }),
+    lockContention: new Counter({
+      name: 'leaseguard_lock_contention_total',
+      help: 'Busy denials: a CREATE refused because another object holds its key.',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    lockTakeovers: new Counter({
+      name: 'leaseguard_lock_takeovers_total',
+      help: 'Locks taken over from a previous holder, by reason (holder-gone, holder-terminal, pending-expired, expired, max-hold-exceeded).',
+      labelNames: ['kind', 'reason'] as const,
+      registers,
+    }),
+    lockReleases: new Counter({
+      name: 'leaseguard_lock_releases_total',
+      help: 'Leases released, by reason (completed, deleted, swept, expired, forced).',
+      labelNames: ['kind', 'reason'] as const,
+      registers,
+    }),
+    lockHoldDuration: new Histogram({
+      name: 'leaseguard_lock_hold_duration_seconds',
+      help: 'How long a lock was held, from acquisition to release.',
+      labelNames: ['kind'] as const,
+      buckets: HOLD_BUCKETS,
+      registers,
+    }),
+    leasesHeld: new Gauge({
+      name: 'leaseguard_leases_held',
+      help: 'Leases currently held, by kind and state (pending, bound).',
+      labelNames: ['kind', 'state'] as const,
+      registers,
+    }),
+    apiRequestDuration,
+    badRequests: new Counter({
+      name: 'leaseguard_bad_requests_total',
+      help: 'HTTP requests to the webhook refused as malformed, by reason.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    observeApi: (verb, resource, outcome, seconds) => apiRequestDuration.observe({ verb, resource, outcome }, seconds),
+  };
+}

@@ -1,0 +1,144 @@
+// The koa application behind the HTTPS port: admission endpoints and probes. Bad input
+// is answered with a 4xx JSON error and logged; it never reaches the lock logic.
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { Logger } from 'pino';
+import type { MutatingWebhook } from '../admission/mutating-webhook.js';
+import { parseAdmissionReview, review, type AdmissionRequest } from '../admission/review.js';
+import { requesterOf, type ValidatingWebhook } from '../admission/validating-webhook.js';
+import { ErrorCodes, LeaseguardError, badRequest } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import { readBody } from './read-body.js';
+import type { Readiness } from './readiness.js';
+
+export const MAX_BODY_BYTES = 3 * 1024 * 1024;
+
+export interface AdmissionAppOptions {
+  validating: ValidatingWebhook;
+  mutating: MutatingWebhook;
+  metrics: Metrics;
+  logger: Logger;
+  readiness: Readiness;
+  /** Every admission is answered within this many milliseconds. */
+  deadlineMs: number;
+}
+
+function objectLabel(req: AdmissionRequest): string {
+  const md = (req.object?.metadata ?? req.oldObject?.metadata ?? {}) as Record<string, unknown>;
+  const name = req.name || (typeof md.name === 'string' ? md.name : '') || (typeof md.generateName === 'string' ? `${md.generateName}*` : '');
+  const ns = req.namespace || (typeof md.namespace === 'string' ? md.namespace : '');
+  return ns ? `${ns}/${name}` : name;
+}
+
+async function readReview(ctx: Koa.Context): Promise<AdmissionRequest> {
+  if (!ctx.is('application/json')) {
+    throw badRequest(415, `Content-Type must be application/json, got ${JSON.stringify(ctx.get('content-type') || null)}`);
+  }
+  const raw = await readBody(ctx.req, MAX_BODY_BYTES);
+  let body: unknown;
+  try {
+    body = JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    throw badRequest(400, `body is not valid JSON: ${(err as Error).message}`);
+  }
+  return parseAdmissionReview(body);
+}
+
+function sendError(ctx: Koa.Context, status: number, code: string, message: string): void {
+  ctx.status = status;
+  ctx.type = 'application/json';
+  ctx.body = { error: { code, message } };
+}
+
+export function createAdmissionApp(o: AdmissionAppOptions): Koa {
+  const app = new Koa();
+  const router = new Router();
+  const { metrics, logger } = o;
+
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      if (err instanceof LeaseguardError && err.code === ErrorCodes.BAD_REQUEST) {
+        metrics.badRequests.inc({ reason: String(err.statusCode) });
+        logger.warn({ path: ctx.path, method: ctx.method, status: err.statusCode, remote: ctx.ip, reason: err.message }, 'bad admission request');
+        sendError(ctx, err.statusCode, err.code, err.message);
+        if (err.statusCode === 413) ctx.set('Connection', 'close');
+        return;
+      }
+      logger.error({ err, path: ctx.path }, 'unhandled error answering a request');
+      sendError(ctx, 500, 'LG_INTERNAL', 'internal error; see leaseguard logs');
+    }
+  });
+
+  const onlyPost = async (ctx: Koa.Context, next: Koa.Next) => {
+    if (ctx.method !== 'POST') {
+      ctx.set('Allow', 'POST');
+      throw badRequest(405, `${ctx.method} is not allowed on ${ctx.path}; the API server sends AdmissionReviews with POST`);
+    }
+    await next();
+  };
+
+  router.all('/validate', onlyPost, async (ctx) => {
+    const req = await readReview(ctx);
+    const started = performance.now();
+    const result = await o.validating.review(req, AbortSignal.timeout(o.deadlineMs));
+    const seconds = (performance.now() - started) / 1000;
+    const kind = result.rule?.kind ?? req.kind.kind;
+    metrics.admissionRequests.inc({ webhook: 'validate', kind, operation: req.operation, decision: result.decision });
+    metrics.admissionDuration.observe({ webhook: 'validate', kind, decision: result.decision }, seconds);
+    if (result.decision !== 'passed' || result.rule) {
+      const entry = {
+        uid: req.uid,
+        webhook: 'validate',
+        kind,
+        operation: req.operation,
+        object: objectLabel(req),
+        key: result.key,
+        lease: result.lease,
+        requester: requesterOf(req),
+        dryRun: req.dryRun,
+        decision: result.decision,
+        ms: Math.round(seconds * 1e4) / 10,
+        ...result.detail,
+      };
+      if (result.decision.startsWith('denied-unavailable') || result.decision === 'allowed-fail-open') logger.warn(entry, 'admission');
+      else logger.info(entry, 'admission');
+    }
+    ctx.type = 'application/json';
+    ctx.body = review(result.response);
+  });
+
+  router.all('/mutate', onlyPost, async (ctx) => {
+    const req = await readReview(ctx);
+    const started = performance.now();
+    const result = o.mutating.review(req);
+    const seconds = (performance.now() - started) / 1000;
+    metrics.admissionRequests.inc({ webhook: 'mutate', kind: req.kind.kind, operation: req.operation, decision: result.decision });
+    metrics.admissionDuration.observe({ webhook: 'mutate', kind: req.kind.kind, decision: result.decision }, seconds);
+    if (result.decision === 'stamped') {
+      logger.debug({ uid: req.uid, webhook: 'mutate', kind: req.kind.kind, object: objectLabel(req), key: result.key }, 'admission');
+    }
+    ctx.type = 'application/json';
+    ctx.body = review(result.response);
+  });
+
+  router.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+
+  router.get('/readyz', (ctx) => {
+    const state = o.readiness.state();
+    ctx.status = state.ready ? 200 : 503;
+    ctx.body = state;
+  });
+
+  app.use(router.routes());
+  app.use(async (ctx) => {
+    sendError(ctx, 404, 'LG_NOT_FOUND', `no route ${ctx.method} ${ctx.path}; admission endpoints are POST /validate and POST /mutate`);
+  });
+  // koa logs errors it catches itself (socket errors after a reply); keep them in our logger.
+  app.silent = true;
+  app.on('error', (err: Error) => logger.debug({ err: err.message }, 'connection error'));
+  return app;
+}

@@ -1,0 +1,112 @@
+// The running process: HTTPS admission server with reloadable certificates, the metrics
+// server, and a graceful stop that drains in-flight admissions.
+import type http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Leaseguard } from '../app.js';
+import { CertReloader, loadKeyPair } from '../tls/cert-reloader.js';
+import { createMetricsServer } from './metrics-server.js';
+
+/** TLS 1.2+ with forward-secret AEAD suites only. */
+export const TLS_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+export interface ServeOptions {
+  host: string;
+  admissionPort: number;
+  metricsPort: number;
+  certDir: string;
+  logger: Logger;
+  /** How long a stop waits for in-flight admissions. */
+  drainMs?: number;
+}
+
+export interface RunningServer {
+  admissionPort: number;
+  metricsPort: number;
+  https: https.Server;
+  reloader: CertReloader;
+  stop(): Promise<void>;
+}
+
+function listen(server: http.Server | https.Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+export async function startServer(lg: Leaseguard, o: ServeOptions): Promise<RunningServer> {
+  const pair = await loadKeyPair(o.certDir);
+  const server = https.createServer(
+    {
+      cert: pair.cert,
+      key: pair.key,
+      minVersion: 'TLSv1.2',
+      ciphers: TLS_CIPHERS,
+      honorCipherOrder: true,
+      // Slow or stuck clients cannot hold a connection open forever.
+      requestTimeout: 15_000,
+      headersTimeout: 10_000,
+      keepAliveTimeout: 65_000,
+      maxHeaderSize: 16 * 1024,
+    },
+    lg.app.callback(),
+  );
+  server.on('tlsClientError', (err) => o.logger.debug({ err: err.message }, 'TLS handshake failed'));
+  const reloader = new CertReloader(
+    {
+      dir: o.certDir,
+      logger: o.logger,
+      apply: (p) => server.setSecureContext({ cert: p.cert, key: p.key, minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS, honorCipherOrder: true }),
+    },
+    pair,
+  );
+  const metricsServer = createMetricsServer(lg.metrics.registry);
+  const admissionPort = await listen(server, o.admissionPort, o.host);
+  let metricsPort: number;
+  try {
+    metricsPort = await listen(metricsServer, o.metricsPort, o.host);
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+  reloader.start();
+  lg.readiness.set('serving', true);
+  o.logger.info({ admissionPort, metricsPort, certDir: o.certDir, certNotAfter: pair.notAfter.toISOString() }, 'leaseguard is serving');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    admissionPort,
+    metricsPort,
+    https: server,
+    reloader,
+    stop() {
+      stopping ??= (async () => {
+        lg.readiness.set('serving', false, 'shutting down');
+        reloader.stop();
+        const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const timer = setTimeout(() => server.closeAllConnections(), o.drainMs ?? 10_000);
+        await drained;
+        clearTimeout(timer);
+        await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
+        o.logger.info('leaseguard stopped');
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,46 @@
+// Live reads of the object that holds a lock. Only a live read decides "gone": a cache
+// can lag behind a create.
+import type { HolderState } from '../core/decide.js';
+import type { ObjectRef } from '../core/lock-record.js';
+import { phaseOf, type GuardRule } from '../core/rules.js';
+import { ErrorCodes, hasCode } from '../errors.js';
+import { callApi, type ApiObserve } from '../kube/api-errors.js';
+import type { KubeClients } from '../kube/kube-client.js';
+
+export interface HolderReader {
+  read(rule: GuardRule, ref: ObjectRef, signal?: AbortSignal): Promise<HolderState>;
+}
+
+/** With no API server (embedded store) nothing can be read; the Lease's age decides. */
+export const unverifiableHolders: HolderReader = {
+  read: async () => ({ kind: 'unverifiable' }),
+};
+
+export class KubeHolderReader implements HolderReader {
+  readonly #clients: KubeClients;
+  readonly #observe: ApiObserve;
+
+  constructor(clients: KubeClients, observe: ApiObserve = () => {}) {
+    this.#clients = clients;
+    this.#observe = observe;
+  }
+
+  async read(rule: GuardRule, ref: ObjectRef, signal?: AbortSignal): Promise<HolderState> {
+    const api = this.#clients.customObjects;
+    const opts = this.#clients.withSignal(signal);
+    const base = { group: rule.group, version: rule.version, plural: rule.resource, name: ref.name };
+    const what = `get ${rule.resource}.${rule.group} ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`;
+    let object: unknown;
+    try {
+      object = await callApi(this.#observe, 'get', rule.resource, what, () =>
+        ref.namespace ? api.getNamespacedCustomObject({ ...base, namespace: ref.namespace }, opts) : api.getClusterCustomObject(base, opts),
+      );
+    } catch (err) {
+      if (hasCode(err, ErrorCodes.STORE_NOT_FOUND)) return { kind: 'gone' };
+      throw err;
+    }
+    const uid = String((object as { metadata?: { uid?: string } }).metadata?.uid ?? '');
+    const { phase, terminal } = phaseOf(rule, object);
+    return terminal ? { kind: 'terminal', uid, phase } : { kind: 'live', uid, phase };
+  }
+}

@@ -1,0 +1,72 @@
+// Leases in the Kubernetes API: the API server's atomic create and resourceVersion
+// checks make every lock decision a compare-and-swap.
+import type { V1Lease } from '@kubernetes/client-node';
+import { ErrorCodes, LeaseguardError, hasCode } from '../errors.js';
+import { callApi, type ApiObserve } from '../kube/api-errors.js';
+import type { KubeClients } from '../kube/kube-client.js';
+import type { DeletePreconditions, LeaseStore } from './lease-store.js';
+
+const RESOURCE = 'leases';
+
+export class KubeLeaseStore implements LeaseStore {
+  readonly backend = 'kubernetes' as const;
+  readonly namespace: string;
+  readonly #clients: KubeClients;
+  readonly #observe: ApiObserve;
+
+  constructor(clients: KubeClients, namespace: string, observe: ApiObserve = () => {}) {
+    this.#clients = clients;
+    this.namespace = namespace;
+    this.#observe = observe;
+  }
+
+  #what(verb: string, name?: string): string {
+    return name ? `${verb} Lease ${this.namespace}/${name}` : `${verb} Leases in ${this.namespace}`;
+  }
+
+  async get(name: string, signal?: AbortSignal): Promise<V1Lease | null> {
+    try {
+      return await callApi(this.#observe, 'get', RESOURCE, this.#what('get', name), () =>
+        this.#clients.coordination.readNamespacedLease({ name, namespace: this.namespace }, this.#clients.withSignal(signal)),
+      );
+    } catch (err) {
+      if (hasCode(err, ErrorCodes.STORE_NOT_FOUND)) return null;
+      throw err;
+    }
+  }
+
+  create(lease: V1Lease, signal?: AbortSignal): Promise<V1Lease> {
+    return callApi(this.#observe, 'create', RESOURCE, this.#what('create', lease.metadata?.name), () =>
+      this.#clients.coordination.createNamespacedLease({ namespace: this.namespace, body: lease }, this.#clients.withSignal(signal)),
+    );
+  }
+
+  replace(lease: V1Lease, signal?: AbortSignal): Promise<V1Lease> {
+    const name = lease.metadata?.name ?? '';
+    if (!lease.metadata?.resourceVersion) {
+      // Leases allow unconditional updates; a lock must never make one.
+      return Promise.reject(
+        new LeaseguardError(ErrorCodes.STORE_INVALID, `refusing an unconditional update of Lease "${name}": no resourceVersion`, { statusCode: 422 }),
+      );
+    }
+    return callApi(this.#observe, 'update', RESOURCE, this.#what('update', name), () =>
+      this.#clients.coordination.replaceNamespacedLease({ name, namespace: this.namespace, body: lease }, this.#clients.withSignal(signal)),
+    );
+  }
+
+  async delete(name: string, pre: DeletePreconditions, signal?: AbortSignal): Promise<void> {
+    await callApi(this.#observe, 'delete', RESOURCE, this.#what('delete', name), () =>
+      this.#clients.coordination.deleteNamespacedLease(
+        { name, namespace: this.namespace, body: { preconditions: { ...pre } } },
+        this.#clients.withSignal(signal),
+      ),
+    );
+  }
+
+  async list(labelSelector: string, signal?: AbortSignal): Promise<V1Lease[]> {
+    const list = await callApi(this.#observe, 'list', RESOURCE, this.#what('list'), () =>
+      this.#clients.coordination.listNamespacedLease({ namespace: this.namespace, labelSelector }, this.#clients.withSignal(signal)),
+    );
+    return list.items;
+  }
+}

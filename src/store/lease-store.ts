@@ -1,0 +1,29 @@
+// The compare-and-swap primitives every lock decision is made with. Two implementations
+// share this surface and one contract test suite: the Kubernetes API (kube-lease-store)
+// and an in-process map (memory-lease-store).
+import type { V1Lease } from '@kubernetes/client-node';
+
+export interface DeletePreconditions {
+  uid?: string;
+  resourceVersion?: string;
+}
+
+export interface LeaseStore {
+  /** `kubernetes` or `memory`: where locks live, for logs and readiness. */
+  readonly backend: 'kubernetes' | 'memory';
+  /** The namespace all Leases live in. */
+  readonly namespace: string;
+  /** The Lease, or null when none exists. */
+  get(name: string, signal?: AbortSignal): Promise<V1Lease | null>;
+  /** Creates the Lease; throws STORE_ALREADY_EXISTS when the name is taken. */
+  create(lease: V1Lease, signal?: AbortSignal): Promise<V1Lease>;
+  /**
+   * Replaces the Lease if `metadata.resourceVersion` still matches; throws STORE_CONFLICT
+   * when it does not and STORE_NOT_FOUND when the Lease is gone. Never unconditional.
+   */
+  replace(lease: V1Lease, signal?: AbortSignal): Promise<V1Lease>;
+  /** Deletes the Lease if the preconditions hold (STORE_CONFLICT otherwise, STORE_NOT_FOUND if gone). */
+  delete(name: string, preconditions: DeletePreconditions, signal?: AbortSignal): Promise<void>;
+  /** Leases matching a label selector (`key=value[,key=value]`). */
+  list(labelSelector: string, signal?: AbortSignal): Promise<V1Lease[]>;
+}

@@ -1,0 +1,127 @@
+// The embedded Lease store: one process's map with the API server's compare-and-swap
+// semantics (resourceVersion, AlreadyExists, Conflict, NotFound). Locks held here are
+// local to this process.
+import { randomUUID } from 'node:crypto';
+import type { V1Lease } from '@kubernetes/client-node';
+import { ErrorCodes, LeaseguardError } from '../errors.js';
+import type { DeletePreconditions, LeaseStore } from './lease-store.js';
+
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** A deep copy as the API server would return it: dates become RFC 3339 strings. */
+function wire(lease: V1Lease): V1Lease {
+  return JSON.parse(JSON.stringify(lease)) as V1Lease;
+}
+
+function matches(lease: V1Lease, selector: string): boolean {
+  const labels = lease.metadata?.labels ?? {};
+  return selector
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .every((term) => {
+      const eq = term.indexOf('=');
+      return eq < 0 ? term in labels : labels[term.slice(0, eq)] === term.slice(eq + 1).replace(/^=/, '');
+    });
+}
+
+export class MemoryLeaseStore implements LeaseStore {
+  readonly backend = 'memory' as const;
+  readonly namespace: string;
+  #leases = new Map<string, V1Lease>();
+  #version = 0;
+
+  constructor(namespace: string) {
+    this.namespace = namespace;
+  }
+
+  #notFound(name: string): LeaseguardError {
+    return new LeaseguardError(ErrorCodes.STORE_NOT_FOUND, `leases.coordination.k8s.io "${name}" not found`, { statusCode: 404 });
+  }
+
+  #conflict(name: string, why: string): LeaseguardError {
+    return new LeaseguardError(
+      ErrorCodes.STORE_CONFLICT,
+      `Operation cannot be fulfilled on leases.coordination.k8s.io "${name}": ${why}`,
+      { statusCode: 409 },
+    );
+  }
+
+  #validate(lease: V1Lease): string {
+    const name = lease.metadata?.name ?? '';
+    if (!DNS1123_SUBDOMAIN.test(name) || name.length > 253) {
+      throw new LeaseguardError(ErrorCodes.STORE_INVALID, `Lease name "${name}" is not a DNS-1123 subdomain`, { statusCode: 422 });
+    }
+    const ns = lease.metadata?.namespace;
+    if (ns !== undefined && ns !== this.namespace) {
+      throw new LeaseguardError(ErrorCodes.STORE_INVALID, `Lease namespace "${ns}" does not match the store's "${this.namespace}"`, { statusCode: 422 });
+    }
+    return name;
+  }
+
+  async get(name: string): Promise<V1Lease | null> {
+    const lease = this.#leases.get(name);
+    return lease ? wire(lease) : null;
+  }
+
+  async create(lease: V1Lease): Promise<V1Lease> {
+    const name = this.#validate(lease);
+    if (this.#leases.has(name)) {
+      throw new LeaseguardError(ErrorCodes.STORE_ALREADY_EXISTS, `leases.coordination.k8s.io "${name}" already exists`, { statusCode: 409 });
+    }
+    const stored = wire(lease);
+    stored.metadata = {
+      ...stored.metadata,
+      name,
+      namespace: this.namespace,
+      uid: randomUUID(),
+      resourceVersion: String(++this.#version),
+      creationTimestamp: new Date().toISOString() as unknown as Date,
+    };
+    this.#leases.set(name, stored);
+    return wire(stored);
+  }
+
+  async replace(lease: V1Lease): Promise<V1Lease> {
+    const name = this.#validate(lease);
+    const rv = lease.metadata?.resourceVersion;
+    if (!rv) {
+      throw new LeaseguardError(ErrorCodes.STORE_INVALID, `refusing an unconditional update of Lease "${name}": no resourceVersion`, { statusCode: 422 });
+    }
+    const current = this.#leases.get(name);
+    if (!current) throw this.#notFound(name);
+    if (current.metadata?.resourceVersion !== rv) {
+      throw this.#conflict(name, 'the object has been modified; please apply your changes to the latest version and try again');
+    }
+    const stored = wire(lease);
+    stored.metadata = {
+      ...stored.metadata,
+      name,
+      namespace: this.namespace,
+      uid: current.metadata?.uid,
+      creationTimestamp: current.metadata?.creationTimestamp,
+      resourceVersion: String(++this.#version),
+    } as V1Lease['metadata'];
+    this.#leases.set(name, stored);
+    return wire(stored);
+  }
+
+  async delete(name: string, pre: DeletePreconditions): Promise<void> {
+    const current = this.#leases.get(name);
+    if (!current) throw this.#notFound(name);
+    if (pre.uid !== undefined && current.metadata?.uid !== pre.uid) {
+      throw this.#conflict(name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata?.uid}`);
+    }
+    if (pre.resourceVersion !== undefined && current.metadata?.resourceVersion !== pre.resourceVersion) {
+      throw this.#conflict(
+        name,
+        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.metadata?.resourceVersion}`,
+      );
+    }
+    this.#leases.delete(name);
+  }
+
+  async list(labelSelector: string): Promise<V1Lease[]> {
+    return [...this.#leases.values()].filter((l) => matches(l, labelSelector)).map(wire);
+  }
+}
