@@ -12,7 +12,8 @@ import {
   ServerConfiguration,
   createConfiguration,
   type ConfigurationOptions,
-  type Middleware as PromiseMiddleware,
+  Observable,
+  type ObservableMiddleware,
   type RequestContext,
   type ResponseContext,
   type SecurityAuthentication,
@@ -109,15 +110,14 @@ export async function createKubeClients(kc: KubeConfig, options: KubeClientOptio
     customObjects: new CustomObjectsApi(config),
     withSignal(signal) {
       if (!signal) return undefined;
-      const mw: PromiseMiddleware = {
-        pre: async (ctx: RequestContext) => {
+      const mw: ObservableMiddleware = {
+        pre: (ctx: RequestContext) => {
           ctx.setSignal(signal);
-          return ctx;
+          return new Observable(Promise.resolve(ctx));
         },
-        post: async (ctx: ResponseContext) => ctx,
+        post: (ctx: ResponseContext) => new Observable(Promise.resolve(ctx)),
       };
-      // The promise API wraps promise middleware at runtime; its typings name the observable kind.
-      return { middleware: [mw], middlewareMergeStrategy: 'append' } as unknown as ConfigurationOptions;
+      return { middleware: [mw], middlewareMergeStrategy: 'append' };
     },
     close() {
       agent.destroy();

@@ -89,7 +89,7 @@ export class LockService {
       return await (opts.signal ? raceAbort(work, opts.signal) : work);
     } catch (err) {
       if (opts.signal?.aborted && !(err instanceof LeaseguardError)) {
-        throw new LeaseguardError(ErrorCodes.STORE_TIMEOUT, 'no lock decision could be made before the webhook deadline', {
+        throw new LeaseguardError(ErrorCodes.STORE_TIMEOUT, 'the API server did not answer before the webhook deadline', {
           statusCode: 504,
           cause: err,
         });

@@ -1,0 +1,129 @@
+// Many admissions at once through the HTTPS server: exactly one writer per key, and
+// never an admitted duplicate when the store fails.
+import test from 'ava';
+import { createKubeClients } from '../../src/kube/kube-client.js';
+import { KubeHolderReader } from '../../src/store/holder-reader.js';
+import { KubeLeaseStore } from '../../src/store/kube-lease-store.js';
+import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
+import { FaultyStore, type Fault } from '../support/faulty-store.js';
+import { startFailingApiServer, type ApiFailure } from '../support/failing-apiserver.js';
+import { admissionReview } from '../support/reviews.js';
+import { startTestServer } from '../support/webhook-server.js';
+
+test('200 concurrent CREATEs for one key: exactly one allowed, 199 busy', async (t) => {
+  const s = await startTestServer();
+  try {
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => s.client.post('/validate', admissionReview({ key: 'hot/Deployment/api', name: `we-${i}` }))),
+    );
+    const allowed = results.filter((r) => r.json.response.allowed);
+    const busy = results.filter((r) => r.json.response.status?.code === 409 && r.json.response.status?.reason === 'Conflict');
+    t.is(allowed.length, 1);
+    t.is(busy.length, 199);
+    const winner = allowed[0]!.json.response.uid;
+    t.truthy(winner);
+    const holderNames = new Set(busy.map((r) => r.json.response.status.details.name));
+    t.is(holderNames.size, 1, 'every denial names the same holder');
+    const leases = await s.store.list('app.kubernetes.io/managed-by=leaseguard');
+    t.is(leases.length, 1);
+    t.is(leases[0]?.metadata?.annotations?.['leaseguard.kubernaut.ai/object-name'], [...holderNames][0]);
+  } finally {
+    await s.close();
+  }
+});
+
+test('200 concurrent CREATEs for 200 keys: all allowed, 200 Leases', async (t) => {
+  const s = await startTestServer();
+  try {
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => s.client.post('/validate', admissionReview({ key: `ns/Deployment/app-${i}`, name: `we-${i}` }))),
+    );
+    t.is(results.filter((r) => r.json.response.allowed).length, 200);
+    t.is((await s.store.list('app.kubernetes.io/managed-by=leaseguard')).length, 200);
+  } finally {
+    await s.close();
+  }
+});
+
+const faultMixes: Array<[string, Fault[]]> = [
+  ['timeouts', ['hang']],
+  ['500s', ['500']],
+  ['403s', ['403']],
+  ['replies lost after the write', ['lost-reply']],
+  ['all of them', ['hang', '500', '403', 'lost-reply']],
+];
+for (const [name, faults] of faultMixes) {
+  test(`a failing store (${name}): zero duplicates, failures are 503 with a clear message`, async (t) => {
+    const store = new FaultyStore(new MemoryLeaseStore('leaseguard-system'), faults, 0.3);
+    const s = await startTestServer({ store, deadlineMs: 300 });
+    try {
+      // 20 hot keys, 10 writers each, all at once.
+      const reviews = Array.from({ length: 200 }, (_, i) => admissionReview({ key: `faulty/Deployment/k${i % 20}`, name: `we-${i}` }));
+      const results = await Promise.all(reviews.map((r) => s.client.post('/validate', r)));
+      const allowedPerKey = new Map<string, number>();
+      let unavailable = 0;
+      results.forEach((res, i) => {
+        const r = res.json.response;
+        t.is(r.uid, reviews[i].request.uid);
+        if (r.allowed) allowedPerKey.set(reviews[i].request.object.spec.targetResource, (allowedPerKey.get(reviews[i].request.object.spec.targetResource) ?? 0) + 1);
+        else if (r.status.code === 503) {
+          unavailable++;
+          t.is(r.status.reason, 'ServiceUnavailable');
+          t.regex(r.status.message, /^could not verify the lock for target "faulty\/Deployment\/k\d+": .+leaseguard fails closed/);
+        } else t.is(r.status.code, 409);
+      });
+      t.true([...allowedPerKey.values()].every((n) => n === 1), `duplicates: ${JSON.stringify([...allowedPerKey])}`);
+      t.true(unavailable > 0, 'faults were injected and surfaced');
+      t.true(Object.values(store.injected).reduce((a, b) => a + b, 0) > 0);
+    } finally {
+      await s.close();
+    }
+  });
+}
+
+const apiFailures: Array<[ApiFailure, RegExp]> = [
+  ['500', /etcdserver: request timed out/],
+  ['403', /cannot get resource "leases" in API group "coordination.k8s.io"/],
+  ['hang', /did not answer before the (webhook )?deadline/],
+];
+for (const [mode, message] of apiFailures) {
+  test(`the Kubernetes store against an API server that answers ${mode}: every CREATE fails closed within the deadline`, async (t) => {
+    const api = await startFailingApiServer(mode);
+    const clients = await createKubeClients(api.kubeConfig);
+    const store = new KubeLeaseStore(clients, 'leaseguard-system');
+    // A hang is cut short by the deadline; 500 and 403 must be answered before it.
+    const deadlineMs = mode === 'hang' ? 400 : 3000;
+    const s = await startTestServer({ store, holders: new KubeHolderReader(clients), deadlineMs });
+    try {
+      const started = performance.now();
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => s.client.post('/validate', admissionReview({ key: `down/Deployment/k${i % 5}`, name: `we-${i}` }))),
+      );
+      const elapsed = performance.now() - started;
+      t.is(results.filter((r) => r.json.response.allowed).length, 0);
+      for (const r of results) {
+        t.is(r.json.response.status.code, 503);
+        t.is(r.json.response.status.reason, 'ServiceUnavailable');
+        t.regex(r.json.response.status.message, message);
+      }
+      t.true(api.requests > 0, 'the store really called the API server');
+      t.true(elapsed < deadlineMs + 2000, `answered in ${Math.round(elapsed)}ms`);
+    } finally {
+      await s.close();
+      clients.close();
+      await api.close();
+    }
+  });
+}
+
+test('fail-open, when explicitly configured, admits with a warning instead of 503', async (t) => {
+  const store = new FaultyStore(new MemoryLeaseStore('leaseguard-system'), ['500'], 1);
+  const s = await startTestServer({ store, failOpen: true });
+  try {
+    const res = await s.client.post('/validate', admissionReview({ key: 'open/Deployment/api' }));
+    t.true(res.json.response.allowed);
+    t.regex(res.json.response.warnings[0], /^leaseguard fail-open: could not verify the lock/);
+  } finally {
+    await s.close();
+  }
+});

@@ -1,0 +1,188 @@
+// The AdmissionReview protocol over real HTTPS with certificates made by `leaseguard certs`.
+import test from 'ava';
+import { LEASE_ANNOTATION, LOCK_KEY_ANNOTATION } from '../../src/admission/mutating-webhook.js';
+import { leaseName } from '../../src/core/lease-name.js';
+import { DEFAULT_RULES } from '../../src/core/rules.js';
+import { MAX_BODY_BYTES } from '../../src/server/admission-app.js';
+import { admissionReview } from '../support/reviews.js';
+import { startTestServer, type TestServer } from '../support/webhook-server.js';
+
+let s: TestServer;
+test.before(async () => {
+  s = await startTestServer();
+});
+test.after.always(async () => {
+  await s?.close();
+});
+
+test('validate: echoes the uid in exactly an AdmissionReview v1', async (t) => {
+  const review = admissionReview({ key: 'proto/Deployment/echo' });
+  const res = await s.client.post('/validate', review);
+  t.is(res.status, 200);
+  t.regex(String(res.headers['content-type']), /^application\/json/);
+  t.deepEqual(res.json, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: review.request.uid, allowed: true } });
+});
+
+test('validate: a busy denial is 409 Conflict naming the holder, with causes a client can branch on', async (t) => {
+  const first = admissionReview({ key: 'proto/Deployment/busy', name: 'we-first', pod: 'ro-7d9f' });
+  t.true((await s.client.post('/validate', first)).json.response.allowed);
+  const second = admissionReview({ key: 'proto/Deployment/busy', name: 'we-second' });
+  const res = await s.client.post('/validate', second);
+  const r = res.json.response;
+  t.is(r.uid, second.request.uid);
+  t.false(r.allowed);
+  t.is(r.status.code, 409);
+  t.is(r.status.reason, 'Conflict');
+  t.is(r.status.status, 'Failure');
+  t.regex(
+    r.status.message,
+    /^target "proto\/Deployment\/busy" is busy: held by workflowexecution prod\/we-first \(requested by system:serviceaccount:kubernaut-system:ro on pod ro-7d9f, \d+s ago\).*retry after it completes$/,
+  );
+  t.like(r.status.details, { group: 'kubernaut.ai', kind: 'WorkflowExecution', name: 'we-first' });
+  t.deepEqual(
+    r.status.details.causes.map((c: { type: string; field: string }) => `${c.type}@${c.field}`),
+    ['FieldValueDuplicate@spec.targetResource', 'LockHolder@metadata.name', 'LockLease@metadata.annotations'],
+  );
+  t.is(r.status.details.causes[1].message, 'prod/we-first');
+  t.true(r.status.details.retryAfterSeconds > 0);
+});
+
+test('validate: an invalid key is 422 Invalid with a cause on the field', async (t) => {
+  const cases: Array<[unknown, string, RegExp]> = [
+    [undefined, 'FieldValueRequired', /spec.targetResource is required/],
+    ['', 'FieldValueRequired', /must not be empty/],
+    [42, 'FieldValueInvalid', /must be a string, got number/],
+    ['x'.repeat(1025), 'FieldValueTooLong', /at most 1024 bytes/],
+  ];
+  for (const [key, type, message] of cases) {
+    const res = await s.client.post('/validate', admissionReview({ key }));
+    const st = res.json.response.status;
+    t.false(res.json.response.allowed);
+    t.is(st.code, 422);
+    t.is(st.reason, 'Invalid');
+    t.regex(st.message, message);
+    t.deepEqual(st.details.causes[0].field, 'spec.targetResource');
+    t.is(st.details.causes[0].type, type);
+  }
+  t.deepEqual(await s.store.list('leaseguard.kubernaut.ai/kind=workflowexecution,app.kubernetes.io/managed-by=leaseguard').then((l) => l.filter((x) => x.metadata?.annotations?.['leaseguard.kubernaut.ai/key'] === '')), []);
+});
+
+test('validate: a fingerprint key works the same for RemediationRequest', async (t) => {
+  const fp = 'c'.repeat(64);
+  t.true((await s.client.post('/validate', admissionReview({ kind: 'RemediationRequest', key: fp, name: 'rr-1' }))).json.response.allowed);
+  const res = await s.client.post('/validate', admissionReview({ kind: 'RemediationRequest', key: fp, name: 'rr-2' }));
+  t.is(res.json.response.status.code, 409);
+  t.regex(res.json.response.status.message, /^fingerprint "c{64}" is busy: held by remediationrequest prod\/rr-1/);
+});
+
+test('validate: dry run gives the real verdict and writes nothing', async (t) => {
+  const free = await s.client.post('/validate', admissionReview({ key: 'proto/Deployment/dry-free', dryRun: true }));
+  t.true(free.json.response.allowed);
+  t.is(await s.store.get(leaseName(DEFAULT_RULES[0]!, 'proto/Deployment/dry-free')), null, 'no Lease for a dry run');
+  t.true((await s.client.post('/validate', admissionReview({ key: 'proto/Deployment/dry-free' }))).json.response.allowed, 'still free');
+  await s.client.post('/validate', admissionReview({ key: 'proto/Deployment/dry-held', name: 'holder' }));
+  const held = await s.client.post('/validate', admissionReview({ key: 'proto/Deployment/dry-held', dryRun: true }));
+  t.is(held.json.response.status.code, 409);
+  t.is(held.json.response.status.details.name, 'holder');
+});
+
+test('validate: a retried create of the same object is allowed', async (t) => {
+  const review = admissionReview({ key: 'proto/Deployment/retry', name: 'we-retry' });
+  t.true((await s.client.post('/validate', review)).json.response.allowed);
+  const again = admissionReview({ key: 'proto/Deployment/retry', name: 'we-retry' });
+  t.true((await s.client.post('/validate', again)).json.response.allowed);
+});
+
+test('validate: an UPDATE that changes the key is denied; one that keeps it passes', async (t) => {
+  const changed = await s.client.post('/validate', admissionReview({ operation: 'UPDATE', oldKey: 'a/B/c', key: 'a/B/d' }));
+  t.false(changed.json.response.allowed);
+  t.is(changed.json.response.status.code, 422);
+  t.regex(changed.json.response.status.message, /spec.targetResource is immutable: it is the lock key \(was "a\/B\/c", now "a\/B\/d"\)/);
+  const kept = await s.client.post('/validate', admissionReview({ operation: 'UPDATE', oldKey: 'a/B/c', key: 'a/B/c' }));
+  t.true(kept.json.response.allowed);
+  const removed = await s.client.post('/validate', admissionReview({ operation: 'UPDATE', oldKey: 'a/B/c', key: undefined }));
+  t.false(removed.json.response.allowed);
+});
+
+test('validate: other kinds and operations pass untouched', async (t) => {
+  for (const review of [
+    admissionReview({ kind: 'Deployment', group: 'apps' }),
+    admissionReview({ operation: 'DELETE' }),
+    admissionReview({ kind: 'AIAnalysis' }),
+  ]) {
+    t.deepEqual((await s.client.post('/validate', review)).json.response, { uid: review.request.uid, allowed: true });
+  }
+});
+
+test('mutate: returns a base64 JSONPatch that stamps lock key and Lease', async (t) => {
+  const review = admissionReview({ key: 'proto/Deployment/mutate' });
+  const res = await s.client.post('/mutate', review);
+  t.is(res.status, 200);
+  const r = res.json.response;
+  t.is(r.uid, review.request.uid);
+  t.true(r.allowed);
+  t.is(r.patchType, 'JSONPatch');
+  t.regex(r.patch, /^[A-Za-z0-9+/]+=*$/);
+  const patch = JSON.parse(Buffer.from(r.patch, 'base64').toString('utf8'));
+  t.is(patch.length, 1);
+  t.is(patch[0].op, 'add');
+  t.is(patch[0].path, '/metadata/annotations');
+  t.is(patch[0].value[LOCK_KEY_ANNOTATION], 'proto/Deployment/mutate');
+  t.regex(patch[0].value[LEASE_ANNOTATION], /^leaseguard-system\/workflowexecution-proto-deployment-mutate-[0-9a-f]{16}$/);
+  t.deepEqual(await s.store.get(patch[0].value[LEASE_ANNOTATION].split('/')[1]), null, 'mutation writes nothing');
+});
+
+const valid = JSON.stringify(admissionReview());
+const badInputs: Array<[string, () => Promise<{ status: number; json: any }>, number, RegExp]> = [
+  ['GET /validate', () => s.client.request('GET', '/validate'), 405, /GET is not allowed/],
+  ['PUT /mutate', () => s.client.request('PUT', '/mutate', valid, { 'content-type': 'application/json' }), 405, /PUT is not allowed/],
+  ['text/plain', () => s.client.post('/validate', valid, 'text/plain'), 415, /Content-Type must be application\/json/],
+  ['no content type', () => s.client.request('POST', '/validate', valid), 415, /Content-Type/],
+  ['malformed JSON', () => s.client.post('/validate', '{"apiVersion":'), 400, /not valid JSON/],
+  ['empty body', () => s.client.post('/validate', ''), 400, /not valid JSON/],
+  ['v1beta1 review', () => s.client.post('/validate', { ...JSON.parse(valid), apiVersion: 'admission.k8s.io/v1beta1' }), 400, /apiVersion must be/],
+  ['wrong kind', () => s.client.post('/mutate', { ...JSON.parse(valid), kind: 'Status' }), 400, /kind must be "AdmissionReview"/],
+  ['no uid', () => s.client.post('/validate', (() => { const b = JSON.parse(valid); delete b.request.uid; return b; })()), 400, /request.uid/],
+  ['a JSON array', () => s.client.post('/validate', '[]'), 400, /JSON object/],
+  ['a body over 3 MiB', () => s.client.post('/validate', Buffer.alloc(MAX_BODY_BYTES + 1, 0x20)), 413, /exceeds the 3145728-byte limit/],
+  ['an unknown path', () => s.client.post('/admit', valid), 404, /no route POST \/admit/],
+];
+for (const [name, send, status, message] of badInputs) {
+  test(`bad input: ${name} gets ${status} with a JSON error and the server stays up`, async (t) => {
+    const res = await send();
+    t.is(res.status, status);
+    t.is(typeof res.json?.error?.code, 'string');
+    t.regex(res.json.error.message, message);
+    t.is((await s.client.request('GET', '/healthz')).status, 200);
+  });
+}
+
+test('a chunked body over 3 MiB (no Content-Length) is refused too', async (t) => {
+  const res = await new Promise<number>((resolve, reject) => {
+    import('node:https').then(({ default: https }) => {
+      const req = https.request(`${s.url}/validate`, { method: 'POST', agent: s.client.agent, headers: { 'content-type': 'application/json' } }, (r) => {
+        r.resume();
+        resolve(r.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      const chunk = Buffer.alloc(512 * 1024, 0x20);
+      for (let i = 0; i < 8; i++) req.write(chunk);
+      req.end();
+    }, reject);
+  });
+  t.is(res, 413);
+});
+
+test('probes: /healthz and /readyz answer 200 while serving', async (t) => {
+  t.deepEqual((await s.client.request('GET', '/healthz')).json, { status: 'ok' });
+  const ready = await s.client.request('GET', '/readyz');
+  t.is(ready.status, 200);
+  t.true(ready.json.ready);
+});
+
+test('bad requests are counted and logged', async (t) => {
+  await s.client.post('/validate', 'nope');
+  const metrics = await s.lg.metrics.registry.getSingleMetricAsString('leaseguard_bad_requests_total');
+  t.regex(metrics, /leaseguard_bad_requests_total\{reason="400"\} [1-9]/);
+  t.true(s.logs.some((l) => l.includes('"bad admission request"') && l.includes('not valid JSON')));
+});

@@ -1,0 +1,76 @@
+// An in-process leaseguard on real HTTPS, with its own registry and logger.
+import { pino, type Logger } from 'pino';
+import { Registry } from 'prom-client';
+import { createLeaseguard, type Leaseguard } from '../../src/app.js';
+import { DEFAULT_RULES, type GuardRule } from '../../src/core/rules.js';
+import { startServer, type RunningServer } from '../../src/server/serve.js';
+import { unverifiableHolders, type HolderReader } from '../../src/store/holder-reader.js';
+import type { LeaseStore } from '../../src/store/lease-store.js';
+import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
+import { cliCerts, type TestCerts } from './certs.js';
+import { HttpsClient } from './https-client.js';
+
+export interface TestServer {
+  lg: Leaseguard;
+  server: RunningServer;
+  client: HttpsClient;
+  store: LeaseStore;
+  certs: TestCerts;
+  url: string;
+  logs: string[];
+  close(): Promise<void>;
+}
+
+export interface TestServerOptions {
+  store?: LeaseStore;
+  holders?: HolderReader;
+  certs?: TestCerts;
+  deadlineMs?: number;
+  pendingTimeoutSeconds?: number;
+  failOpen?: boolean;
+  rules?: GuardRule[];
+  clock?: () => Date;
+}
+
+/** A pino logger whose lines are kept for assertions. */
+export function capturingLogger(lines: string[]): Logger {
+  return pino({ level: 'debug' }, { write: (s: string) => void lines.push(s) });
+}
+
+let sharedCerts: Promise<TestCerts> | undefined;
+
+export async function startTestServer(o: TestServerOptions = {}): Promise<TestServer> {
+  const certs = o.certs ?? (await (sharedCerts ??= cliCerts()));
+  const store = o.store ?? new MemoryLeaseStore('leaseguard-system');
+  const logs: string[] = [];
+  const logger = capturingLogger(logs);
+  const lg = createLeaseguard({
+    config: {
+      rules: o.rules ?? [...DEFAULT_RULES],
+      pendingTimeoutSeconds: o.pendingTimeoutSeconds ?? 30,
+      deadlineMs: o.deadlineMs ?? 4000,
+      failOpen: o.failOpen ?? false,
+    },
+    logger,
+    registry: new Registry(),
+    store,
+    holders: o.holders ?? unverifiableHolders,
+    ...(o.clock ? { clock: o.clock } : {}),
+  });
+  const server = await startServer(lg, { host: '127.0.0.1', admissionPort: 0, metricsPort: 0, certDir: certs.dir, logger, drainMs: 2000 });
+  const url = `https://127.0.0.1:${server.admissionPort}`;
+  const client = new HttpsClient(url, certs.ca, 256);
+  return {
+    lg,
+    server,
+    client,
+    store,
+    certs,
+    url,
+    logs,
+    async close() {
+      client.close();
+      await server.stop();
+    },
+  };
+}

@@ -1,0 +1,75 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { loadConfig } from '../../src/config.js';
+import { ErrorCodes } from '../../src/errors.js';
+
+const file = (text: string) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lg-config-'));
+  const path = join(dir, 'config.yaml');
+  writeFileSync(path, text);
+  return path;
+};
+
+test('defaults are safe: fail closed, deadline below timeoutSeconds, pending timeout above it', (t) => {
+  const c = loadConfig({ env: {} });
+  t.false(c.failOpen);
+  t.is(c.timeoutSeconds, 5);
+  t.true(c.deadlineMs < c.timeoutSeconds * 1000);
+  t.true(c.pendingTimeoutSeconds > c.timeoutSeconds);
+  t.is(c.admissionPort, 8443);
+  t.is(c.metricsPort, 9090);
+  t.is(c.rules.length, 2);
+  t.is(c.store, 'auto');
+});
+
+test('the Lease namespace defaults to the pod namespace', (t) => {
+  t.is(loadConfig({ env: { POD_NAMESPACE: 'guard' } }).leaseNamespace, 'guard');
+  t.is(loadConfig({ env: { POD_NAMESPACE: 'guard', LEASEGUARD_LEASE_NAMESPACE: 'locks' } }).leaseNamespace, 'locks');
+});
+
+test('environment overrides the file', (t) => {
+  const path = file('admissionPort: 9443\nfailOpen: true\n');
+  const c = loadConfig({ file: path, env: { LEASEGUARD_ADMISSION_PORT: '10443' } });
+  t.is(c.admissionPort, 10443);
+  t.true(c.failOpen);
+});
+
+const refusals: Array<[string, Record<string, string>, string | undefined, RegExp]> = [
+  ['pending timeout equal to timeoutSeconds', { LEASEGUARD_PENDING_TIMEOUT_SECONDS: '5' }, undefined, /pendingTimeoutSeconds \(5\) must exceed timeoutSeconds \(5\)/],
+  ['pending timeout below timeoutSeconds', { LEASEGUARD_TIMEOUT_SECONDS: '10', LEASEGUARD_PENDING_TIMEOUT_SECONDS: '8' }, undefined, /must exceed timeoutSeconds/],
+  ['deadline not below timeoutSeconds', { LEASEGUARD_DEADLINE_MS: '5000' }, undefined, /deadlineMs \(5000\) must be below timeoutSeconds/],
+  ['timeoutSeconds over the API limit', { LEASEGUARD_TIMEOUT_SECONDS: '31' }, undefined, /timeoutSeconds must be an integer from 1 to 30/],
+  ['bad port', { LEASEGUARD_ADMISSION_PORT: 'http' }, undefined, /admissionPort must be an integer/],
+  ['bad boolean', { LEASEGUARD_FAIL_OPEN: 'yes please' }, undefined, /failOpen must be true or false/],
+  ['bad store', { LEASEGUARD_STORE: 'redis' }, undefined, /store must be auto, kubernetes or memory/],
+  ['unknown file key', {}, 'pendingTimeout: 40\n', /unknown setting "pendingTimeout"/],
+  ['rule missing fields', {}, 'rules:\n  - kind: Foo\n', /rules\[0\]\.keyPath must be a non-empty string/],
+  ['rule with a bad scope', {}, 'rules:\n  - {group: a.io, version: v1, kind: Foo, resource: foos, keyPath: spec.k, phasePath: status.phase, terminalPhases: [Done], scope: galaxy}\n', /scope must be "cluster" or "namespace"/],
+  ['rule maxHold below pending timeout', {}, 'rules:\n  - {group: a.io, version: v1, kind: Foo, resource: foos, keyPath: spec.k, phasePath: status.phase, terminalPhases: [Done], maxHoldSeconds: 10}\n', /maxHoldSeconds \(10\) must exceed pendingTimeoutSeconds/],
+  ['file is not a mapping', {}, '- a\n- b\n', /must hold a mapping/],
+  ['file is not YAML', {}, 'a: [\n', /not valid YAML/],
+];
+for (const [name, env, text, message] of refusals) {
+  test(`refuses to start: ${name}`, (t) => {
+    const err = t.throws(() => loadConfig({ env, ...(text ? { file: file(text) } : {}) }));
+    t.is((err as { code?: string }).code, ErrorCodes.CONFIG_INVALID);
+    t.regex(err!.message, message);
+  });
+}
+
+test('all problems are reported at once', (t) => {
+  const err = t.throws(() => loadConfig({ env: { LEASEGUARD_ADMISSION_PORT: 'x', LEASEGUARD_STORE: 'y' } }));
+  t.regex(err!.message, /admissionPort/);
+  t.regex(err!.message, /store must be/);
+});
+
+test('a rule from the file is added to the defaults; includeDefaultRules: false replaces them', (t) => {
+  const rule = '{group: batch.example.io, version: v1, kind: Job, resource: jobs, keyPath: spec.target, phasePath: status.phase, terminalPhases: [Done], scope: namespace}';
+  const added = loadConfig({ env: {}, file: file(`rules:\n  - ${rule}\n`) });
+  t.deepEqual(added.rules.map((r) => r.kind), ['WorkflowExecution', 'RemediationRequest', 'Job']);
+  const only = loadConfig({ env: {}, file: file(`includeDefaultRules: false\nrules:\n  - ${rule}\n`) });
+  t.deepEqual(only.rules.map((r) => r.kind), ['Job']);
+  t.is(only.rules[0]?.scope, 'namespace');
+});

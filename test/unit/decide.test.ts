@@ -1,0 +1,222 @@
+import test from 'ava';
+import { decide, type DecisionInput, type HolderState } from '../../src/core/decide.js';
+import type { LockLease, LockRecord, ObjectRef } from '../../src/core/lock-record.js';
+
+const T0 = new Date('2026-11-22T12:00:00.000Z');
+const PENDING_MS = 30_000;
+const at = (ms: number) => new Date(T0.getTime() + ms);
+
+const ref = (name: string, uid: string, namespace = 'prod'): ObjectRef => ({ group: 'kubernaut.ai', kind: 'WorkflowExecution', namespace, name, uid });
+
+function held(over: Partial<LockRecord> = {}): LockRecord {
+  return {
+    key: 'prod/Deployment/api',
+    object: ref('we-1', 'uid-1'),
+    requester: { username: 'system:serviceaccount:kubernaut-system:ro', pod: 'ro-7d9f' },
+    state: 'bound',
+    acquiredAt: T0,
+    renewedAt: T0,
+    transitions: 0,
+    ...over,
+  };
+}
+
+function lease(record: LockRecord | undefined): LockLease {
+  return { name: 'workflowexecution-prod-deployment-api-0123456789abcdef', namespace: 'leaseguard-system', resourceVersion: '42', uid: 'lease-uid', record };
+}
+
+function input(over: Partial<DecisionInput> & { now?: Date } = {}): DecisionInput {
+  return {
+    request: { key: 'prod/Deployment/api', object: ref('we-2', 'uid-2'), requester: { username: 'alice' } },
+    lease: null,
+    now: at(0),
+    pendingTimeoutMs: PENDING_MS,
+    ...over,
+  };
+}
+
+const live: HolderState = { kind: 'live', uid: 'uid-1', phase: 'Running' };
+const terminal: HolderState = { kind: 'terminal', uid: 'uid-1', phase: 'Completed' };
+const gone: HolderState = { kind: 'gone' };
+const unverifiable: HolderState = { kind: 'unverifiable' };
+
+interface Case {
+  name: string;
+  in: DecisionInput;
+  action: ReturnType<typeof decide>['action'];
+  reason?: import('../../src/core/decide.js').TakeoverReason;
+  check?: (t: import('ava').ExecutionContext, d: ReturnType<typeof decide>) => void;
+}
+
+const cases: Case[] = [
+  { name: 'no Lease: create', in: input(), action: 'create' },
+  {
+    name: 'Lease records another key: never shared',
+    in: input({ lease: lease(held({ key: 'prod/Deployment/api-other' })) }),
+    action: 'deny-foreign',
+  },
+  {
+    name: 'Lease records another kind with the same key: never shared',
+    in: input({ lease: lease(held({ object: { ...ref('rr-1', 'uid-1'), kind: 'RemediationRequest' } })) }),
+    action: 'deny-foreign',
+  },
+  { name: 'unreadable Lease: never shared', in: input({ lease: lease(undefined) }), action: 'deny-foreign' },
+  {
+    name: 'same object, same uid (webhook call retried): allowed without a write',
+    in: input({ request: { key: 'prod/Deployment/api', object: ref('we-1', 'uid-1'), requester: { username: 'x' } }, lease: lease(held()) }),
+    action: 'retry',
+    check: (t, d) => t.is(d.action === 'retry' && d.record, null),
+  },
+  {
+    name: 'same object, new uid, not read yet: read it',
+    in: input({ request: { key: 'prod/Deployment/api', object: ref('we-1', 'uid-9'), requester: { username: 'x' } }, lease: lease(held()) }),
+    action: 'read-holder',
+  },
+  {
+    name: 'same object retried while stored: keeps the stored uid',
+    in: input({
+      request: { key: 'prod/Deployment/api', object: ref('we-1', 'uid-9'), requester: { username: 'x' } },
+      lease: lease(held()),
+      holder: live,
+    }),
+    action: 'retry',
+    check: (t, d) => t.is(d.action === 'retry' && d.record, null),
+  },
+  {
+    name: 'same object retried, stored under another uid than recorded: learns the stored uid',
+    in: input({
+      request: { key: 'prod/Deployment/api', object: ref('we-1', 'uid-9'), requester: { username: 'x' } },
+      lease: lease(held({ object: ref('we-1', 'uid-0'), state: 'pending' })),
+      holder: live,
+    }),
+    action: 'retry',
+    check: (t, d) => t.is(d.action === 'retry' ? d.record?.object.uid : 'x', 'uid-1'),
+  },
+  {
+    name: 'same object retried, nothing stored: records the new attempt',
+    in: input({
+      request: { key: 'prod/Deployment/api', object: ref('we-1', 'uid-9'), requester: { username: 'x' } },
+      lease: lease(held({ state: 'pending' })),
+      holder: gone,
+      now: at(5_000),
+    }),
+    action: 'retry',
+    check: (t, d) => {
+      if (d.action !== 'retry' || !d.record) return t.fail('expected a record');
+      t.is(d.record.object.uid, 'uid-9');
+      t.is(d.record.state, 'pending');
+      t.deepEqual(d.record.acquiredAt, at(5_000));
+      t.is(d.record.requester.username, 'x');
+    },
+  },
+  {
+    name: 'same name in another namespace is not the same object',
+    in: input({ request: { key: 'prod/Deployment/api', object: ref('we-1', 'uid-1', 'staging'), requester: { username: 'x' } }, lease: lease(held()), holder: live }),
+    action: 'deny-busy',
+  },
+  {
+    name: 'young pending Lease: busy without reading the holder',
+    in: input({ lease: lease(held({ state: 'pending' })), now: at(PENDING_MS - 1) }),
+    action: 'deny-busy',
+    check: (t, d) => t.is(d.action === 'deny-busy' ? d.retryAfterSeconds : -1, 1),
+  },
+  {
+    name: 'young pending Lease: busy even when the holder reads as gone',
+    in: input({ lease: lease(held({ state: 'pending' })), holder: gone, now: at(1_000) }),
+    action: 'deny-busy',
+    check: (t, d) => t.is(d.action === 'deny-busy' ? d.retryAfterSeconds : -1, 29),
+  },
+  {
+    name: 'pending Lease exactly at the pending timeout: the holder is read',
+    in: input({ lease: lease(held({ state: 'pending' })), now: at(PENDING_MS) }),
+    action: 'read-holder',
+  },
+  {
+    name: 'pending Lease at the timeout, holder never stored: reclaimed',
+    in: input({ lease: lease(held({ state: 'pending' })), holder: gone, now: at(PENDING_MS) }),
+    action: 'take-over',
+    reason: 'pending-expired',
+  },
+  {
+    name: 'pending Lease past the timeout, holder stored and live: busy',
+    in: input({ lease: lease(held({ state: 'pending' })), holder: live, now: at(PENDING_MS + 1) }),
+    action: 'deny-busy',
+    check: (t, d) => t.is(d.action === 'deny-busy' ? d.retryAfterSeconds : -1, undefined),
+  },
+  { name: 'bound Lease, not read yet: read the holder', in: input({ lease: lease(held()) }), action: 'read-holder' },
+  { name: 'bound Lease, holder live: busy', in: input({ lease: lease(held()), holder: live }), action: 'deny-busy' },
+  { name: 'bound Lease, holder terminal: taken over', in: input({ lease: lease(held()), holder: terminal }), action: 'take-over', reason: 'holder-terminal' },
+  { name: 'bound Lease, holder deleted: taken over', in: input({ lease: lease(held()), holder: gone }), action: 'take-over', reason: 'holder-gone' },
+  {
+    name: 'embedded store: holder counts as live before the pending timeout',
+    in: input({ lease: lease(held({ state: 'pending' })), holder: unverifiable, now: at(PENDING_MS - 1) }),
+    action: 'deny-busy',
+  },
+  {
+    name: 'embedded store: bound Lease younger than the timeout stays busy',
+    in: input({ lease: lease(held()), holder: unverifiable, now: at(PENDING_MS - 1) }),
+    action: 'deny-busy',
+  },
+  {
+    name: 'embedded store: exactly at the pending timeout the Lease expires',
+    in: input({ lease: lease(held({ state: 'pending' })), holder: unverifiable, now: at(PENDING_MS) }),
+    action: 'take-over',
+    reason: 'expired',
+  },
+  {
+    name: 'max hold reached: taken over without reading the holder',
+    in: input({ lease: lease(held()), maxHoldMs: 600_000, now: at(600_000) }),
+    action: 'take-over',
+    reason: 'max-hold-exceeded',
+  },
+  {
+    name: 'max hold not yet reached: holder decides',
+    in: input({ lease: lease(held()), maxHoldMs: 600_000, now: at(599_999), holder: live }),
+    action: 'deny-busy',
+  },
+  {
+    name: 'Lease from a clock ahead of ours (negative age): busy, never expired',
+    in: input({ lease: lease(held({ state: 'pending', acquiredAt: at(60_000) })), holder: unverifiable, now: at(0) }),
+    action: 'deny-busy',
+  },
+];
+
+for (const c of cases) {
+  test(`decide: ${c.name}`, (t) => {
+    const d = decide(c.in);
+    t.is(d.action, c.action);
+    if (c.reason) t.is(d.action === 'take-over' ? d.reason : undefined, c.reason);
+    c.check?.(t, d);
+  });
+}
+
+test('decide: a take-over records the new holder as pending and counts the transition', (t) => {
+  const d = decide(input({ lease: lease(held({ transitions: 3 })), holder: terminal, now: at(90_000) }));
+  if (d.action !== 'take-over') return t.fail(`expected take-over, got ${d.action}`);
+  t.deepEqual(d.record.object, ref('we-2', 'uid-2'));
+  t.is(d.record.state, 'pending');
+  t.is(d.record.transitions, 4);
+  t.deepEqual(d.record.acquiredAt, at(90_000));
+  t.is(d.previous.object.name, 'we-1');
+});
+
+test('decide: a busy denial reports the holder and its age', (t) => {
+  const d = decide(input({ lease: lease(held()), holder: live, now: at(41_000) }));
+  if (d.action !== 'deny-busy') return t.fail(`expected deny-busy, got ${d.action}`);
+  t.is(d.holder.object.name, 'we-1');
+  t.is(d.ageMs, 41_000);
+});
+
+test('decide: a new Lease records requester, object and key', (t) => {
+  const d = decide(input({ now: at(7) }));
+  if (d.action !== 'create') return t.fail();
+  t.deepEqual(d.record, {
+    key: 'prod/Deployment/api',
+    object: ref('we-2', 'uid-2'),
+    requester: { username: 'alice' },
+    state: 'pending',
+    acquiredAt: at(7),
+    renewedAt: at(7),
+    transitions: 0,
+  });
+});
