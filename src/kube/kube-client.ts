@@ -1,8 +1,9 @@
 // API clients for one KubeConfig that share a single keep-alive HTTPS agent.
 //
 // @kubernetes/client-node 1.4 builds a new https.Agent for every request (so every call
-// opens a fresh TLS connection); here the agent is built once from the kubeconfig and
-// only the Authorization header is computed per request (tokens may rotate).
+// opens a fresh TLS connection); here the agent is built once from the kubeconfig, only
+// the Authorization header is computed per request (tokens may rotate), and requests go
+// out through Node's http client (node-http-library.ts says why).
 import https from 'node:https';
 import http from 'node:http';
 import {
@@ -18,6 +19,7 @@ import {
   type ResponseContext,
   type SecurityAuthentication,
 } from '@kubernetes/client-node';
+import { nodeHttpLibrary } from './node-http-library.js';
 
 export interface KubeClients {
   readonly kubeConfig: KubeConfig;
@@ -102,6 +104,7 @@ export async function createKubeClients(kc: KubeConfig, options: KubeClientOptio
   const config = createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),
     authMethods: { default: new KeepAliveAuthentication(kc, agent) },
+    httpApi: nodeHttpLibrary(agent),
   });
   return {
     kubeConfig: kc,
