@@ -1,0 +1,52 @@
+// Guarded objects as kubernaut's controllers create them.
+import { createHash } from 'node:crypto';
+
+export function workflowExecution(namespace: string, name: string, target: string): Record<string, unknown> {
+  return {
+    apiVersion: 'kubernaut.ai/v1alpha1',
+    kind: 'WorkflowExecution',
+    metadata: { name, namespace },
+    spec: {
+      targetResource: target,
+      remediationRequestRef: { apiVersion: 'kubernaut.ai/v1alpha1', kind: 'RemediationRequest', name: `rr-${name}`, namespace },
+      workflowRef: { workflowId: 'restart-deployment', version: 'v1', executionBundle: 'registry.example/wf@sha256:0' },
+    },
+  };
+}
+
+export function fingerprint(seed: string): string {
+  return createHash('sha256').update(seed).digest('hex');
+}
+
+export function remediationRequest(namespace: string, name: string, fp: string): Record<string, unknown> {
+  const now = new Date().toISOString();
+  return {
+    apiVersion: 'kubernaut.ai/v1alpha1',
+    kind: 'RemediationRequest',
+    metadata: { name, namespace },
+    spec: {
+      signalFingerprint: fp,
+      signalName: 'HighMemoryUsage',
+      signalType: 'alert',
+      severity: 'critical',
+      targetType: 'kubernetes',
+      targetResource: { kind: 'Deployment', name: 'api', namespace },
+      firingTime: now,
+      receivedTime: now,
+    },
+  };
+}
+
+/** The HTTP status and Status body of a failed client-node call. */
+export function apiError(err: unknown): { code: number; reason?: string; message?: string; details?: any } {
+  const e = err as { code?: number; body?: unknown };
+  let body: any = e.body;
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      body = { message: body };
+    }
+  }
+  return { code: Number(e.code), reason: body?.reason, message: body?.message, details: body?.details };
+}

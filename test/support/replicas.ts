@@ -1,0 +1,186 @@
+// leaseguard replicas as real processes of `leaseguard serve` with the Kubernetes store,
+// behind a round-robin forwarder, registered with the test API server through the
+// configurations `leaseguard webhook-config` renders. Webhooks are scoped to namespaces
+// labelled for one test file, so test files do not see each other's webhooks.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { cliCerts, type TestCerts } from './certs.js';
+import { freePort, type Identity } from './control-plane.js';
+import { controlPlane, kubectl } from './integration-env.js';
+import { CLI } from './paths.js';
+import { startForwarder, type Forwarder } from './tcp-forwarder.js';
+
+const execFileP = promisify(execFile);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export const SCOPE_LABEL = 'leaseguard-test';
+
+export interface Replica {
+  identity: string;
+  port: number;
+  metricsPort: number;
+  process: ChildProcess;
+  logFile: string;
+}
+
+export interface ReplicaSetOptions {
+  /** Names the webhook configurations and the namespace label they match. */
+  scope: string;
+  count?: number;
+  /** Whose credentials the replicas use (default: leaseguard's ServiceAccount). */
+  identity?: Identity;
+  /** Extra environment (LEASEGUARD_* settings). */
+  env?: Record<string, string>;
+  timeoutSeconds?: number;
+}
+
+export class ReplicaSet {
+  replicas: Replica[] = [];
+  forwarder!: Forwarder;
+  certs!: TestCerts;
+  logDir!: string;
+  readonly webhookName: string;
+
+  private constructor(private readonly o: ReplicaSetOptions) {
+    this.webhookName = `leaseguard-${o.scope}`;
+  }
+
+  static async start(o: ReplicaSetOptions): Promise<ReplicaSet> {
+    const set = new ReplicaSet(o);
+    try {
+      await set.#start();
+    } catch (err) {
+      await set.stop();
+      throw err;
+    }
+    return set;
+  }
+
+  async #start(): Promise<void> {
+    this.logDir = await mkdtemp(join(tmpdir(), `lg-replicas-${this.o.scope}-`));
+    this.certs = await cliCerts(join(this.logDir, 'certs'));
+    const count = this.o.count ?? 3;
+    for (let i = 0; i < count; i++) this.replicas.push(await this.#spawn(`${this.o.scope}-replica-${i}`));
+    await Promise.all(this.replicas.map((r) => this.waitReady(r)));
+    this.forwarder = await startForwarder(this.replicas.map((r) => r.port));
+    await this.register();
+  }
+
+  async #spawn(identity: string, port?: number): Promise<Replica> {
+    const cp = controlPlane();
+    const admissionPort = port ?? (await freePort());
+    const metricsPort = await freePort();
+    const logFile = join(this.logDir, `${identity}.log`);
+    const log = createWriteStream(logFile, { flags: 'a' });
+    const proc = spawn(process.execPath, [CLI, 'serve'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        PATH: process.env.PATH,
+        POD_NAME: identity,
+        POD_NAMESPACE: 'leaseguard-system',
+        LEASEGUARD_STORE: 'kubernetes',
+        LEASEGUARD_KUBECONFIG: cp.kubeconfigs[this.o.identity ?? 'leaseguard'],
+        LEASEGUARD_HOST: '127.0.0.1',
+        LEASEGUARD_ADMISSION_PORT: String(admissionPort),
+        LEASEGUARD_METRICS_PORT: String(metricsPort),
+        LEASEGUARD_CERT_DIR: this.certs.dir,
+        LEASEGUARD_TIMEOUT_SECONDS: String(this.o.timeoutSeconds ?? 5),
+        LEASEGUARD_LOG_LEVEL: 'info',
+        ...this.o.env,
+      },
+    });
+    proc.stdout?.pipe(log);
+    proc.stderr?.pipe(log);
+    return { identity, port: admissionPort, metricsPort, process: proc, logFile };
+  }
+
+  async waitReady(r: Replica, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (r.process.exitCode !== null) {
+        throw new Error(`replica ${r.identity} exited with ${r.process.exitCode}: ${await readFile(r.logFile, 'utf8')}`);
+      }
+      const ok = await new Promise<boolean>((resolve) => {
+        const req = https.get(`https://127.0.0.1:${r.port}/readyz`, { ca: this.certs.ca, timeout: 1000 }, (res) => {
+          res.resume();
+          resolve(res.statusCode === 200);
+        });
+        req.on('error', () => resolve(false));
+        req.on('timeout', () => req.destroy());
+      });
+      if (ok) return;
+      await sleep(100);
+    }
+    throw new Error(`replica ${r.identity} not ready within ${timeoutMs}ms`);
+  }
+
+  /** Renders the registrations with the product's CLI and applies them, scoped to this set's namespaces. */
+  async register(): Promise<void> {
+    const { stdout } = await execFileP(process.execPath, [
+      CLI,
+      'webhook-config',
+      '--ca',
+      join(this.certs.dir, 'ca.crt'),
+      '--url',
+      `https://127.0.0.1:${this.forwarder.port}`,
+      '--name',
+      this.webhookName,
+      '--timeout-seconds',
+      String(this.o.timeoutSeconds ?? 5),
+      '-o',
+      'json',
+    ]);
+    const list = JSON.parse(stdout);
+    for (const item of list.items) {
+      for (const w of item.webhooks) w.namespaceSelector = { matchLabels: { [SCOPE_LABEL]: this.o.scope } };
+    }
+    await kubectl(['apply', '-f', '-'], { input: JSON.stringify(list) }).then((r) => {
+      if (r.code !== 0) throw new Error(`registering webhooks failed: ${r.stderr}`);
+    });
+  }
+
+  async unregister(): Promise<void> {
+    await kubectl(['delete', '--ignore-not-found', `validatingwebhookconfiguration/${this.webhookName}`, `mutatingwebhookconfiguration/${this.webhookName}`]);
+  }
+
+  /** Sends SIGKILL to one replica. */
+  async kill(i: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const r = this.replicas[i];
+    if (!r || r.process.exitCode !== null || r.process.signalCode !== null) return;
+    const exited = new Promise((res) => r.process.once('exit', res));
+    r.process.kill(signal);
+    await exited;
+  }
+
+  /** Starts replica i again on its old port. */
+  async restart(i: number): Promise<void> {
+    const old = this.replicas[i];
+    if (!old) throw new Error(`no replica ${i}`);
+    await this.kill(i);
+    const r = await this.#spawn(old.identity, old.port);
+    this.replicas[i] = r;
+    await this.waitReady(r);
+  }
+
+  async logs(): Promise<string> {
+    return (await Promise.all(this.replicas.map((r) => readFile(r.logFile, 'utf8').catch(() => '')))).join('\n');
+  }
+
+  async stop(): Promise<void> {
+    await this.unregister().catch(() => {});
+    await this.forwarder?.close();
+    await Promise.all(this.replicas.map((_, i) => this.kill(i, 'SIGTERM')));
+  }
+}
+
+/** Creates a namespace whose guarded objects this replica set's webhooks see. */
+export async function scopedNamespace(scope: string, name: string): Promise<void> {
+  const r = await kubectl(['create', 'namespace', name]);
+  if (r.code !== 0 && !r.stderr.includes('AlreadyExists')) throw new Error(r.stderr);
+  await kubectl(['label', 'namespace', name, `${SCOPE_LABEL}=${scope}`, '--overwrite']);
+}
