@@ -25,9 +25,12 @@ export function nodeHttpLibrary(agent: http.Agent): HttpLibrary {
           return;
         }
         const signal = ctx.getSignal();
+        // Node sends DELETE bodies unframed unless told their length, and the API server
+        // then reads none: a delete's preconditions would be silently dropped.
+        const headers = body === undefined ? ctx.getHeaders() : { ...ctx.getHeaders(), 'content-length': String(Buffer.byteLength(body)) };
         const req = send(
           url,
-          { method: ctx.getHttpMethod(), headers: ctx.getHeaders(), agent, ...(signal ? { signal } : {}) },
+          { method: ctx.getHttpMethod(), headers, agent, ...(signal ? { signal } : {}) },
           (res) => {
             const chunks: Buffer[] = [];
             res.on('data', (c: Buffer) => chunks.push(c));

@@ -19,7 +19,10 @@ export interface LeaseStore {
   create(lease: V1Lease, signal?: AbortSignal): Promise<V1Lease>;
   /**
    * Replaces the Lease if `metadata.resourceVersion` still matches; throws STORE_CONFLICT
-   * when it does not and STORE_NOT_FOUND when the Lease is gone. Never unconditional.
+   * when it does not. Never unconditional. When the Lease is gone, the API server creates
+   * it (Leases allow create-on-update), atomically against any concurrent create; the
+   * in-process store does the same. Either way the lock was free, so the write that lands
+   * holds it.
    */
   replace(lease: V1Lease, signal?: AbortSignal): Promise<V1Lease>;
   /** Deletes the Lease if the preconditions hold (STORE_CONFLICT otherwise, STORE_NOT_FOUND if gone). */

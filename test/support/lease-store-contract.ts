@@ -62,9 +62,12 @@ export function leaseStoreContract(test: TestFn, label: string, store: () => Lea
     t.is(decodeRecord((await s.get(name))!)?.state, 'bound', 'the stale write changed nothing');
   });
 
-  test(`${label}: replace of a missing Lease is NotFound; without resourceVersion it is refused`, async (t) => {
+  test(`${label}: replace of a missing Lease creates it (as the API server does); without resourceVersion it is refused`, async (t) => {
     const s = store();
-    await rejectsWith(t, s.replace(lease(s, fresh(), {}, '1')), ErrorCodes.STORE_NOT_FOUND);
+    const missing = fresh();
+    const created = await s.replace(lease(s, missing, {}, '1'));
+    t.truthy(created.metadata?.uid);
+    t.deepEqual(decodeRecord((await s.get(missing))!), record(missing));
     const name = fresh();
     await s.create(lease(s, name));
     await rejectsWith(t, s.replace(lease(s, name)), ErrorCodes.STORE_INVALID);

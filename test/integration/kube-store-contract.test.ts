@@ -1,0 +1,49 @@
+// The Kubernetes store passes the same contract as the in-process store, against the
+// real API server and with leaseguard's own (least-privilege) identity.
+import test from 'ava';
+import { createKubeClients, type KubeClients } from '../../src/kube/kube-client.js';
+import { KubeHolderReader } from '../../src/store/holder-reader.js';
+import { KubeLeaseStore } from '../../src/store/kube-lease-store.js';
+import { DEFAULT_RULES } from '../../src/core/rules.js';
+import { leaseStoreContract } from '../support/lease-store-contract.js';
+import { customObjects, kubeConfigFor } from '../support/integration-env.js';
+import { workflowExecution } from '../support/objects.js';
+import { scopedNamespace } from '../support/replicas.js';
+
+let clients: KubeClients;
+let store: KubeLeaseStore;
+test.before(async () => {
+  clients = await createKubeClients(kubeConfigFor('leaseguard'));
+  store = new KubeLeaseStore(clients, 'leaseguard-system');
+});
+test.after.always(() => clients?.close());
+
+leaseStoreContract(test, 'kubernetes store', () => store);
+
+test('kubernetes store: timestamps come back as the MicroTime strings the API server stores', async (t) => {
+  const got = await store.list('app.kubernetes.io/managed-by=leaseguard');
+  t.true(got.length > 0);
+  t.regex(String(got[0]!.spec?.acquireTime), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+});
+
+test('holder reader: live, terminal and gone, read live from the API server', async (t) => {
+  const ns = 'holder-read';
+  await scopedNamespace('holder-read', ns);
+  const api = customObjects('controller');
+  const created = (await api.createNamespacedCustomObject({
+    group: 'kubernaut.ai',
+    version: 'v1alpha1',
+    namespace: ns,
+    plural: 'workflowexecutions',
+    body: workflowExecution(ns, 'we-h', `${ns}/Deployment/x`),
+  })) as { metadata: { uid: string } };
+  const reader = new KubeHolderReader(clients);
+  const rule = DEFAULT_RULES[0]!;
+  const ref = { group: 'kubernaut.ai', kind: 'WorkflowExecution', namespace: ns, name: 'we-h', uid: created.metadata.uid };
+  t.deepEqual(await reader.read(rule, ref), { kind: 'live', uid: created.metadata.uid, phase: '' });
+  await api.patchNamespacedCustomObjectStatus(
+    { group: 'kubernaut.ai', version: 'v1alpha1', namespace: ns, plural: 'workflowexecutions', name: 'we-h', body: [{ op: 'add', path: '/status', value: { phase: 'Completed' } }] },
+  );
+  t.deepEqual(await reader.read(rule, ref), { kind: 'terminal', uid: created.metadata.uid, phase: 'Completed' });
+  t.deepEqual(await reader.read(rule, { ...ref, name: 'never-created' }), { kind: 'gone' });
+});
