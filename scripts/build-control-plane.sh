@@ -16,8 +16,14 @@ OUT="$CACHE_ROOT/k8s-$K8S_VERSION-etcd-$ETCD_VERSION"
 log() { printf '[control-plane] %s\n' "$*" >&2; }
 die() { printf '[control-plane] error: %s\n' "$*" >&2; exit 1; }
 
+# kubectl comes from the machine when it has one; otherwise it is built from the same
+# k8s.io/kubernetes module (Debian's is too old for this API server).
+need_kubectl() {
+  [ "${LEASEGUARD_BUILD_KUBECTL:-}" = 1 ] || ! command -v kubectl >/dev/null 2>&1
+}
+
 have() {
-  [ -x "$OUT/kube-apiserver" ] && [ -x "$OUT/etcd" ]
+  [ -x "$OUT/kube-apiserver" ] && [ -x "$OUT/etcd" ] && { ! need_kubectl || [ -x "$OUT/kubectl" ]; }
 }
 
 if have; then
@@ -34,7 +40,10 @@ go_minor=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
 staging_version="v0.${K8S_VERSION#v1.}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+rm -rf "$OUT.partial"
 mkdir -p "$OUT.partial"
+# Binaries already built for this version are kept (a kubectl-only build reuses them).
+for b in kube-apiserver etcd; do [ -x "$OUT/$b" ] && cp "$OUT/$b" "$OUT.partial/$b"; done
 
 start=$(date +%s)
 progress() { log "$1 ($(( $(date +%s) - start ))s elapsed)"; }
@@ -75,15 +84,28 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
 done
 
-progress "compiling kube-apiserver $K8S_VERSION (the first build takes several minutes)"
-(
-  cd "$work/apiserver"
-  go build -trimpath -ldflags "$ldflags" -o "$OUT.partial/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
-) &
-build_pid=$!
-while kill -0 "$build_pid" 2>/dev/null; do sleep 30; kill -0 "$build_pid" 2>/dev/null && progress "still compiling kube-apiserver"; done
-wait "$build_pid" || die "kube-apiserver build failed (see the Go errors above)"
-progress "kube-apiserver built"
+build_k8s() {
+  local cmd=$1
+  progress "compiling $cmd $K8S_VERSION (the first build takes several minutes)"
+  (
+    cd "$work/apiserver"
+    go build -trimpath -ldflags "$ldflags" -o "$OUT.partial/$cmd" "k8s.io/kubernetes/cmd/$cmd"
+  ) &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 30
+    kill -0 "$pid" 2>/dev/null && progress "still compiling $cmd"
+  done
+  wait "$pid" || die "$cmd build failed (see the Go errors above)"
+  progress "$cmd built"
+}
+
+[ -x "$OUT.partial/kube-apiserver" ] || build_k8s kube-apiserver
+if need_kubectl; then
+  printf 'import _ "k8s.io/kubernetes/cmd/kubectl"\n' >> "$work/apiserver/tools.go"
+  (cd "$work/apiserver" && go mod tidy -e >/dev/null 2>"$work/tidy.log") || { cat "$work/tidy.log" >&2; die "go mod tidy for kubectl failed"; }
+  build_k8s kubectl
+fi
 
 # ---- etcd ----------------------------------------------------------------
 mkdir -p "$work/etcd"
@@ -101,11 +123,13 @@ package tools
 
 import _ "go.etcd.io/etcd/server/v3"
 GO
+if [ -x "$OUT.partial/etcd" ]; then :; else
 progress "resolving etcd $ETCD_VERSION dependencies"
 (cd "$work/etcd" && go mod tidy -e >/dev/null 2>"$work/tidy-etcd.log") || { cat "$work/tidy-etcd.log" >&2; die "go mod tidy for etcd failed"; }
 progress "compiling etcd $ETCD_VERSION"
 (cd "$work/etcd" && go build -trimpath -ldflags "-s -w" -o "$OUT.partial/etcd" go.etcd.io/etcd/server/v3) \
   || die "etcd build failed (see the Go errors above)"
+fi
 
 "$OUT.partial/kube-apiserver" --version >&2
 "$OUT.partial/etcd" --version | head -1 >&2

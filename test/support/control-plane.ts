@@ -4,7 +4,7 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -124,6 +124,10 @@ export class ControlPlane {
   async #start(log: (s: string) => void): Promise<void> {
     const t0 = Date.now();
     const binDir = await ensureBinaries(log);
+    // A kubectl built with the control plane (machines without one) wins over none.
+    if (!process.env.LEASEGUARD_KUBECTL && (await access(join(binDir, 'kubectl')).then(() => true, () => false))) {
+      process.env.LEASEGUARD_KUBECTL = join(binDir, 'kubectl');
+    }
     const dir = await mkdtemp(join(tmpdir(), 'leaseguard-cp-'));
     const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
 
