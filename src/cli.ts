@@ -8,6 +8,7 @@ commands:
   serve            run the admission webhook (HTTPS) and metrics (HTTP)
   certs            generate a CA and a serving certificate (node-forge)
   webhook-config   print the Validating/MutatingWebhookConfiguration with the CA bundle
+  locks            list current locks; 'locks release KEY --force' frees one
 
 Run 'leaseguard <command> --help' for a command's options.`;
 
@@ -22,6 +23,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./cli/certs-command.js')).certsCommand(rest);
     case 'webhook-config':
       return (await import('./cli/webhook-config-command.js')).webhookConfigCommand(rest);
+    case 'locks':
+      return (await import('./cli/locks-command.js')).locksCommand(rest);
     case undefined:
     case '-h':
     case '--help':

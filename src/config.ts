@@ -34,6 +34,12 @@ export interface Config {
   /** Admit when the lock cannot be verified (API server down). Never the default. */
   failOpen: boolean;
   logLevel: string;
+  /** How often the leader reviews every managed Lease. */
+  sweepIntervalSeconds: number;
+  /** Leader election (client-go semantics): lease duration, renew deadline, retry period. */
+  leaderLeaseDurationSeconds: number;
+  leaderRenewDeadlineSeconds: number;
+  leaderRetryPeriodSeconds: number;
   /** Service that fronts the webhook, for certificates and webhook registrations. */
   serviceName: string;
   serviceNamespace: string;
@@ -63,6 +69,10 @@ const FILE_KEYS = new Set([
   'logLevel',
   'serviceName',
   'serviceNamespace',
+  'sweepIntervalSeconds',
+  'leaderLeaseDurationSeconds',
+  'leaderRenewDeadlineSeconds',
+  'leaderRetryPeriodSeconds',
   'rules',
   'includeDefaultRules',
 ]);
@@ -85,6 +95,10 @@ const ENV: ReadonlyArray<[string, string]> = [
   ['LEASEGUARD_LOG_LEVEL', 'logLevel'],
   ['LEASEGUARD_SERVICE_NAME', 'serviceName'],
   ['LEASEGUARD_SERVICE_NAMESPACE', 'serviceNamespace'],
+  ['LEASEGUARD_SWEEP_INTERVAL_SECONDS', 'sweepIntervalSeconds'],
+  ['LEASEGUARD_LEADER_LEASE_DURATION_SECONDS', 'leaderLeaseDurationSeconds'],
+  ['LEASEGUARD_LEADER_RENEW_DEADLINE_SECONDS', 'leaderRenewDeadlineSeconds'],
+  ['LEASEGUARD_LEADER_RETRY_PERIOD_SECONDS', 'leaderRetryPeriodSeconds'],
 ];
 
 export interface LoadOptions {
@@ -238,6 +252,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
     logLevel: str(p, 'logLevel', merged.logLevel ?? 'info'),
     serviceName: str(p, 'serviceName', merged.serviceName ?? 'leaseguard'),
     serviceNamespace: str(p, 'serviceNamespace', merged.serviceNamespace ?? podNamespace ?? 'leaseguard-system'),
+    sweepIntervalSeconds: num(p, 'sweepIntervalSeconds', merged.sweepIntervalSeconds ?? 60, { min: 1, max: 86_400 }),
+    leaderLeaseDurationSeconds: num(p, 'leaderLeaseDurationSeconds', merged.leaderLeaseDurationSeconds ?? 15, { min: 1, max: 3600 }),
+    leaderRenewDeadlineSeconds: num(p, 'leaderRenewDeadlineSeconds', merged.leaderRenewDeadlineSeconds ?? 10, { min: 0.5, max: 3600 }),
+    leaderRetryPeriodSeconds: num(p, 'leaderRetryPeriodSeconds', merged.leaderRetryPeriodSeconds ?? 2, { min: 0.1, max: 600 }),
     rules: parseRules(p, merged.rules, merged.includeDefaultRules === undefined ? true : bool(p, 'includeDefaultRules', merged.includeDefaultRules)),
   };
 
@@ -258,6 +276,12 @@ export function loadConfig(options: LoadOptions = {}): Config {
     if (r.maxHoldSeconds !== undefined && r.maxHoldSeconds <= config.pendingTimeoutSeconds) {
       p.add(`rule ${r.group}/${r.kind}: maxHoldSeconds (${r.maxHoldSeconds}) must exceed pendingTimeoutSeconds (${config.pendingTimeoutSeconds})`);
     }
+  }
+  if (config.leaderLeaseDurationSeconds <= config.leaderRenewDeadlineSeconds) {
+    p.add(`leaderLeaseDurationSeconds (${config.leaderLeaseDurationSeconds}) must exceed leaderRenewDeadlineSeconds (${config.leaderRenewDeadlineSeconds})`);
+  }
+  if (config.leaderRenewDeadlineSeconds <= config.leaderRetryPeriodSeconds * 1.2) {
+    p.add(`leaderRenewDeadlineSeconds (${config.leaderRenewDeadlineSeconds}) must exceed 1.2 × leaderRetryPeriodSeconds (${config.leaderRetryPeriodSeconds})`);
   }
   if (config.rules.length === 0) p.add('no guarded kinds: rules is empty and includeDefaultRules is false');
   if (p.list.length > 0) {

@@ -20,6 +20,11 @@ export interface Metrics {
   leasesHeld: Gauge<'kind' | 'state'>;
   apiRequestDuration: Histogram<'verb' | 'resource' | 'outcome'>;
   badRequests: Counter<'reason'>;
+  watchHealthy: Gauge<'kind'>;
+  watchRestarts: Counter<'kind'>;
+  sweepDuration: Histogram<string>;
+  leader: Gauge<string>;
+  leaderTransitions: Counter<string>;
   /** Adapter for the API clients' latency callback. */
   observeApi: ApiObserve;
 }
@@ -103,6 +108,34 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
       name: 'leaseguard_bad_requests_total',
       help: 'HTTP requests to the webhook refused as malformed, by reason.',
       labelNames: ['reason'] as const,
+      registers,
+    }),
+    watchHealthy: new Gauge({
+      name: 'leaseguard_watch_healthy',
+      help: 'Whether the watch on a guarded kind is running (1) or restarting (0); set on the leader only.',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    watchRestarts: new Counter({
+      name: 'leaseguard_watch_restarts_total',
+      help: 'Watches on guarded kinds restarted after an error.',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    sweepDuration: new Histogram({
+      name: 'leaseguard_sweep_duration_seconds',
+      help: 'Time to list every managed Lease and queue it for review.',
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    leader: new Gauge({
+      name: 'leaseguard_leader',
+      help: 'Whether this replica runs the release work (1) or not (0).',
+      registers,
+    }),
+    leaderTransitions: new Counter({
+      name: 'leaseguard_leader_transitions_total',
+      help: 'Times this replica became or stopped being the leader.',
       registers,
     }),
     observeApi: (verb, resource, outcome, seconds) => apiRequestDuration.observe({ verb, resource, outcome }, seconds),

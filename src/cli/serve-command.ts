@@ -6,6 +6,7 @@ import { loadConfig, type Config } from '../config.js';
 import { createMetrics } from '../metrics.js';
 import { startServer } from '../server/serve.js';
 import { openStore } from '../store/open-store.js';
+import { startReleaseWork } from '../release/release-work.js';
 import { certificatesExist, generateCertificates, writeCertificates } from '../tls/certificates.js';
 
 const HELP = `usage: leaseguard serve [options]
@@ -78,6 +79,26 @@ export async function serveCommand(argv: string[]): Promise<number> {
     logger,
   });
 
+  // Release work (watches, sweeps) needs an API server; with the embedded store locks
+  // simply expire after the pending timeout.
+  const release = opened.clients
+    ? startReleaseWork({
+        kubeConfig: opened.clients.kubeConfig,
+        store: opened.store,
+        holders: opened.holders,
+        rules: lg.rules,
+        identity: config.identity,
+        pendingTimeoutSeconds: config.pendingTimeoutSeconds,
+        sweepIntervalSeconds: config.sweepIntervalSeconds,
+        leaseDurationSeconds: config.leaderLeaseDurationSeconds,
+        renewDeadlineSeconds: config.leaderRenewDeadlineSeconds,
+        retryPeriodSeconds: config.leaderRetryPeriodSeconds,
+        metrics,
+        logger,
+        readiness: lg.readiness,
+      })
+    : undefined;
+
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, 'stopping: draining in-flight admissions');
@@ -86,6 +107,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  await release?.stop();
   opened.close();
   return 0;
 }

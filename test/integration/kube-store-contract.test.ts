@@ -8,13 +8,14 @@ import { DEFAULT_RULES } from '../../src/core/rules.js';
 import { leaseStoreContract } from '../support/lease-store-contract.js';
 import { customObjects, kubeConfigFor } from '../support/integration-env.js';
 import { workflowExecution } from '../support/objects.js';
-import { scopedNamespace } from '../support/replicas.js';
+import { leaseNamespace, scopedNamespace } from '../support/replicas.js';
 
 let clients: KubeClients;
 let store: KubeLeaseStore;
 test.before(async () => {
+  await leaseNamespace('lg-contract');
   clients = await createKubeClients(kubeConfigFor('leaseguard'));
-  store = new KubeLeaseStore(clients, 'leaseguard-system');
+  store = new KubeLeaseStore(clients, 'lg-contract');
 });
 test.after.always(() => clients?.close());
 

@@ -30,7 +30,7 @@ async function manifest(name: string, target: string): Promise<string> {
 }
 
 async function leaseNames(): Promise<string> {
-  return (await kubectl(['-n', 'leaseguard-system', 'get', 'leases', '-l', 'app.kubernetes.io/managed-by=leaseguard', '-o', `jsonpath={range .items[*]}{.metadata.annotations.leaseguard\\.kubernaut\\.ai/key}{"\\n"}{end}`])).stdout;
+  return (await kubectl(['-n', replicas.leaseNamespace, 'get', 'leases', '-l', 'app.kubernetes.io/managed-by=leaseguard', '-o', `jsonpath={range .items[*]}{.metadata.annotations.leaseguard\\.kubernaut\\.ai/key}{"\\n"}{end}`])).stdout;
 }
 
 test('kubectl create --dry-run=server: a free target is admitted and no Lease is written', async (t) => {
@@ -60,16 +60,16 @@ test('kubectl create shows the denial as a person reads it, and kubectl get leas
   t.is(r.code, 1);
   t.regex(r.stderr, /^Error from server \(Conflict\): error when creating ".*we-rr-2\.yaml": admission webhook "validate\.leaseguard\.kubernaut\.ai" denied the request: target "kc-prod\/Deployment\/api" is busy: held by workflowexecution kc-prod\/we-rr-1 .*retry after it completes/m);
 
-  const leases = await kubectl(['-n', 'leaseguard-system', 'get', 'leases', '-l', 'leaseguard.kubernaut.ai/kind=workflowexecution', '-o', 'json']);
+  const leases = await kubectl(['-n', replicas.leaseNamespace, 'get', 'leases', '-l', 'leaseguard.kubernaut.ai/kind=workflowexecution', '-o', 'json']);
   const lease = JSON.parse(leases.stdout).items.find((l: any) => l.metadata.annotations[Annotations.key] === target);
   t.truthy(lease, 'kubectl get leases shows the lock');
   t.is(lease.spec.holderIdentity, 'system:serviceaccount:kubernaut-system:remediationorchestrator');
   t.is(lease.metadata.annotations[Annotations.objectName], 'we-rr-1');
-  const wide = await kubectl(['-n', 'leaseguard-system', 'get', 'lease', lease.metadata.name]);
+  const wide = await kubectl(['-n', replicas.leaseNamespace, 'get', 'lease', lease.metadata.name]);
   t.regex(wide.stdout, new RegExp(`${lease.metadata.name}\\s+system:serviceaccount:kubernaut-system:remediationorchestrator`));
   // The object points at its lock.
   const we = JSON.parse((await kubectl(['-n', NS, 'get', 'workflowexecution', 'we-rr-1', '-o', 'json'])).stdout);
-  t.is(we.metadata.annotations['leaseguard.kubernaut.ai/lease'], `leaseguard-system/${lease.metadata.name}`);
+  t.is(we.metadata.annotations['leaseguard.kubernaut.ai/lease'], `${replicas.leaseNamespace}/${lease.metadata.name}`);
 });
 
 test('kubectl: an UPDATE that changes nothing in the key is allowed, other kinds are untouched', async (t) => {

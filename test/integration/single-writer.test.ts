@@ -21,7 +21,7 @@ test.after.always(async () => {
 const GROUP = { group: 'kubernaut.ai', version: 'v1alpha1', namespace: NS };
 
 async function leasesFor(key: string) {
-  const list = await coordination('admin').listNamespacedLease({ namespace: 'leaseguard-system', labelSelector: MANAGED_SELECTOR });
+  const list = await coordination('admin').listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR });
   return list.items.filter((l) => l.metadata?.annotations?.[Annotations.key] === key);
 }
 
@@ -65,10 +65,13 @@ test('100 concurrent WorkflowExecution CREATEs for one target: one stored, 99 Co
   t.is(a[Annotations.objectUid], winner?.metadata.uid, 'the Lease records the stored object UID');
   t.is(a[Annotations.objectNamespace], NS);
   t.is(leases[0]!.spec?.holderIdentity, 'system:serviceaccount:kubernaut-system:remediationorchestrator');
-  t.is(leases[0]!.metadata?.labels?.[Labels.state], 'pending');
+  // The release work's watch binds the Lease once it sees the object stored.
+  const deadline = Date.now() + 10_000;
+  while ((await leasesFor(target))[0]?.metadata?.labels?.[Labels.state] !== 'bound' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  t.is((await leasesFor(target))[0]?.metadata?.labels?.[Labels.state], 'bound');
   const stamped = stored.items.find((o) => o.metadata.name === winner?.metadata.name);
   t.is(stamped.metadata.annotations['leaseguard.kubernaut.ai/lock-key'], target, 'the mutating webhook stamped the key');
-  t.is(stamped.metadata.annotations['leaseguard.kubernaut.ai/lease'], `leaseguard-system/${leases[0]!.metadata?.name}`);
+  t.is(stamped.metadata.annotations['leaseguard.kubernaut.ai/lease'], `${replicas.leaseNamespace}/${leases[0]!.metadata?.name}`);
 });
 
 test('100 concurrent RemediationRequest CREATEs sharing a fingerprint: one stored, 99 Conflicts', async (t) => {

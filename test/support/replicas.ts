@@ -10,9 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cliCerts, type TestCerts } from './certs.js';
-import { freePort, type Identity } from './control-plane.js';
+import type { Identity } from './control-plane.js';
 import { controlPlane, kubectl } from './integration-env.js';
-import { CLI } from './paths.js';
+import { CLI, ROOT } from './paths.js';
+import { loadAllYaml } from '@kubernetes/client-node';
 import { startForwarder, type Forwarder } from './tcp-forwarder.js';
 
 const execFileP = promisify(execFile);
@@ -37,6 +38,8 @@ export interface ReplicaSetOptions {
   /** Extra environment (LEASEGUARD_* settings). */
   env?: Record<string, string>;
   timeoutSeconds?: number;
+  /** Namespace of this set's Leases (and its leader election); default lg-<scope>. */
+  leaseNamespace?: string;
 }
 
 export class ReplicaSet {
@@ -45,9 +48,11 @@ export class ReplicaSet {
   certs!: TestCerts;
   logDir!: string;
   readonly webhookName: string;
+  readonly leaseNamespace: string;
 
   private constructor(private readonly o: ReplicaSetOptions) {
     this.webhookName = `leaseguard-${o.scope}`;
+    this.leaseNamespace = o.leaseNamespace ?? `lg-${o.scope}`;
   }
 
   static async start(o: ReplicaSetOptions): Promise<ReplicaSet> {
@@ -64,6 +69,7 @@ export class ReplicaSet {
   async #start(): Promise<void> {
     this.logDir = await mkdtemp(join(tmpdir(), `lg-replicas-${this.o.scope}-`));
     this.certs = await cliCerts(join(this.logDir, 'certs'));
+    await leaseNamespace(this.leaseNamespace);
     const count = this.o.count ?? 3;
     for (let i = 0; i < count; i++) this.replicas.push(await this.#spawn(`${this.o.scope}-replica-${i}`));
     await Promise.all(this.replicas.map((r) => this.waitReady(r)));
@@ -71,10 +77,9 @@ export class ReplicaSet {
     await this.register();
   }
 
-  async #spawn(identity: string, port?: number): Promise<Replica> {
+  /** Starts one replica on free ports (it binds port 0 and logs what it got). */
+  async #spawn(identity: string): Promise<Replica> {
     const cp = controlPlane();
-    const admissionPort = port ?? (await freePort());
-    const metricsPort = await freePort();
     const logFile = join(this.logDir, `${identity}.log`);
     const log = createWriteStream(logFile, { flags: 'a' });
     const proc = spawn(process.execPath, [CLI, 'serve'], {
@@ -82,12 +87,12 @@ export class ReplicaSet {
       env: {
         PATH: process.env.PATH,
         POD_NAME: identity,
-        POD_NAMESPACE: 'leaseguard-system',
+        POD_NAMESPACE: this.leaseNamespace,
         LEASEGUARD_STORE: 'kubernetes',
         LEASEGUARD_KUBECONFIG: cp.kubeconfigs[this.o.identity ?? 'leaseguard'],
         LEASEGUARD_HOST: '127.0.0.1',
-        LEASEGUARD_ADMISSION_PORT: String(admissionPort),
-        LEASEGUARD_METRICS_PORT: String(metricsPort),
+        LEASEGUARD_ADMISSION_PORT: '0',
+        LEASEGUARD_METRICS_PORT: '0',
         LEASEGUARD_CERT_DIR: this.certs.dir,
         LEASEGUARD_TIMEOUT_SECONDS: String(this.o.timeoutSeconds ?? 5),
         LEASEGUARD_LOG_LEVEL: 'info',
@@ -96,7 +101,22 @@ export class ReplicaSet {
     });
     proc.stdout?.pipe(log);
     proc.stderr?.pipe(log);
-    return { identity, port: admissionPort, metricsPort, process: proc, logFile };
+    const ports = await new Promise<{ admissionPort: number; metricsPort: number }>((resolve, reject) => {
+      let buf = '';
+      const onData = (d: Buffer) => {
+        buf += d.toString();
+        for (const line of buf.split('\n')) {
+          if (!line.includes('"leaseguard is serving"')) continue;
+          proc.stdout?.off('data', onData);
+          const entry = JSON.parse(line) as { admissionPort: number; metricsPort: number };
+          resolve(entry);
+          return;
+        }
+      };
+      proc.stdout?.on('data', onData);
+      proc.once('exit', (code) => reject(new Error(`replica ${identity} exited with ${code} before serving; see ${logFile}`)));
+    });
+    return { identity, port: ports.admissionPort, metricsPort: ports.metricsPort, process: proc, logFile };
   }
 
   async waitReady(r: Replica, timeoutMs = 20_000): Promise<void> {
@@ -157,14 +177,15 @@ export class ReplicaSet {
     await exited;
   }
 
-  /** Starts replica i again on its old port. */
+  /** Starts replica i again (new ports; the forwarder follows). */
   async restart(i: number): Promise<void> {
     const old = this.replicas[i];
     if (!old) throw new Error(`no replica ${i}`);
     await this.kill(i);
-    const r = await this.#spawn(old.identity, old.port);
+    const r = await this.#spawn(old.identity);
     this.replicas[i] = r;
     await this.waitReady(r);
+    this.forwarder.backends[i] = r.port;
   }
 
   async logs(): Promise<string> {
@@ -183,4 +204,17 @@ export async function scopedNamespace(scope: string, name: string): Promise<void
   const r = await kubectl(['create', 'namespace', name]);
   if (r.code !== 0 && !r.stderr.includes('AlreadyExists')) throw new Error(r.stderr);
   await kubectl(['label', 'namespace', name, `${SCOPE_LABEL}=${scope}`, '--overwrite']);
+}
+
+/**
+ * Creates a namespace for Leases with the Role and RoleBinding from manifests/rbac.yaml,
+ * so leaseguard's identity has there exactly what it has in leaseguard-system.
+ */
+export async function leaseNamespace(name: string): Promise<void> {
+  const r = await kubectl(['create', 'namespace', name]);
+  if (r.code !== 0 && !r.stderr.includes('AlreadyExists')) throw new Error(r.stderr);
+  const docs = loadAllYaml(await readFile(join(ROOT, 'manifests/rbac.yaml'), 'utf8')) as Array<{ kind: string; metadata: { namespace?: string } }>;
+  const namespaced = docs.filter((d) => d.kind === 'Role' || d.kind === 'RoleBinding').map((d) => ({ ...d, metadata: { ...d.metadata, namespace: name } }));
+  const applied = await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: namespaced }) });
+  if (applied.code !== 0) throw new Error(`applying RBAC to ${name} failed: ${applied.stderr}`);
 }

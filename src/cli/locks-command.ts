@@ -1,0 +1,178 @@
+import { createInterface } from 'node:readline/promises';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { formatAge } from '../admission/messages.js';
+import { loadConfig } from '../config.js';
+import { MANAGED_SELECTOR, decodeLease, objectLabel, type LockLease, type LockRecord } from '../core/lock-record.js';
+import { ErrorCodes, hasCode } from '../errors.js';
+import { openStore } from '../store/open-store.js';
+import type { LeaseStore } from '../store/lease-store.js';
+
+const HELP = `usage: leaseguard locks [options]
+       leaseguard locks release KEY --force [--kind KIND] [--yes]
+
+Lists the current locks (the Leases leaseguard manages), or releases one by hand.
+
+  -o, --output FORMAT   table (default) or json
+  --kubeconfig FILE     kubeconfig (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)
+  --namespace NS        namespace of the Leases (default: config leaseNamespace)
+  --config FILE         leaseguard configuration file
+  --kind KIND           with release: the guarded kind, when several share the key
+  --force               with release: required; a forced release can admit a duplicate
+                        while the holder still runs
+  --yes                 with release: do not ask for confirmation
+`;
+
+interface Row {
+  key: string;
+  kind: string;
+  holder: string;
+  holderUid: string;
+  requester: string;
+  state: string;
+  age: string;
+  acquiredAt: string;
+  lease: string;
+}
+
+type Held = LockLease & { record: LockRecord };
+
+function row(lease: Held, namespace: string, now: number): Row {
+  const r = lease.record;
+  return {
+    key: r.key,
+    kind: r.object.kind,
+    holder: objectLabel(r.object),
+    holderUid: r.object.uid,
+    requester: r.requester.pod ? `${r.requester.username} (pod ${r.requester.pod})` : r.requester.username,
+    state: r.state,
+    age: formatAge(now - r.acquiredAt.getTime()),
+    acquiredAt: r.acquiredAt.toISOString(),
+    lease: `${namespace}/${lease.name}`,
+  };
+}
+
+function table(rows: Row[]): string {
+  const cols: Array<[string, keyof Row]> = [
+    ['KEY', 'key'],
+    ['KIND', 'kind'],
+    ['HOLDER', 'holder'],
+    ['REQUESTER', 'requester'],
+    ['STATE', 'state'],
+    ['AGE', 'age'],
+    ['LEASE', 'lease'],
+  ];
+  const width = cols.map(([h, k]) => Math.max(h.length, ...rows.map((r) => r[k].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(width[i] ?? 0))).join('   ');
+  return [line(cols.map(([h]) => h)), ...rows.map((r) => line(cols.map(([, k]) => r[k])))].join('\n');
+}
+
+async function held(store: LeaseStore): Promise<Held[]> {
+  const leases = (await store.list(MANAGED_SELECTOR, AbortSignal.timeout(30_000))).map(decodeLease);
+  return leases.filter((l): l is Held => l.record !== undefined).sort((a, b) => a.record.key.localeCompare(b.record.key));
+}
+
+export async function locksCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      output: { type: 'string', short: 'o', default: 'table' },
+      kubeconfig: { type: 'string' },
+      namespace: { type: 'string' },
+      config: { type: 'string' },
+      kind: { type: 'string' },
+      force: { type: 'boolean', default: false },
+      yes: { type: 'boolean', short: 'y', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const [sub, key, ...extra] = positionals;
+  if ((sub !== undefined && sub !== 'release') || extra.length > 0 || (sub === 'release' && !key)) {
+    process.stderr.write(`leaseguard locks: expected no arguments or 'release KEY'\n\n${HELP}`);
+    return 2;
+  }
+  if (values.output !== 'table' && values.output !== 'json') {
+    process.stderr.write(`leaseguard locks: --output must be table or json, got ${values.output}\n`);
+    return 2;
+  }
+  const config = loadConfig({
+    ...(values.config ? { file: values.config } : {}),
+    overrides: {
+      store: 'kubernetes',
+      ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+      ...(values.namespace ? { leaseNamespace: values.namespace } : {}),
+    },
+  });
+  const opened = await openStore(config, pino({ level: 'silent' }), () => {});
+  try {
+    const locks = await held(opened.store);
+    if (sub === undefined) {
+      const now = Date.now();
+      const rows = locks.map((l) => row(l, opened.store.namespace, now));
+      if (values.output === 'json') process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      else if (rows.length === 0) process.stdout.write(`No locks held in namespace ${opened.store.namespace}.\n`);
+      else process.stdout.write(`${table(rows)}\n`);
+      return 0;
+    }
+    return await release(opened.store, locks, key as string, values);
+  } finally {
+    opened.close();
+  }
+}
+
+async function release(store: LeaseStore, locks: Held[], key: string, o: { kind?: string; force: boolean; yes: boolean }): Promise<number> {
+  const matches = locks.filter((l) => l.record.key === key && (!o.kind || l.record.object.kind.toLowerCase() === o.kind.toLowerCase()));
+  if (matches.length === 0) {
+    process.stderr.write(`leaseguard locks: no lock with key ${JSON.stringify(key)}${o.kind ? ` for kind ${o.kind}` : ''} in ${store.namespace}; list them with 'leaseguard locks'\n`);
+    return 1;
+  }
+  if (matches.length > 1) {
+    process.stderr.write(`leaseguard locks: key ${JSON.stringify(key)} is held for several kinds (${matches.map((m) => m.record.object.kind).join(', ')}); pass --kind\n`);
+    return 2;
+  }
+  const lock = matches[0] as Held;
+  const r = lock.record;
+  process.stdout.write(
+    `Lock ${JSON.stringify(key)} is held by ${r.object.kind.toLowerCase()} ${objectLabel(r.object)} ` +
+      `(requested by ${r.requester.username}, ${formatAge(Date.now() - r.acquiredAt.getTime())} ago, ${r.state}); Lease ${store.namespace}/${lock.name}.\n` +
+      'Releasing it lets the next CREATE for this key through even if the holder is still running.\n',
+  );
+  if (!o.force) {
+    process.stderr.write('leaseguard locks: refusing without --force\n');
+    return 1;
+  }
+  if (!o.yes) {
+    if (!process.stdin.isTTY) {
+      process.stderr.write('leaseguard locks: no terminal to confirm on; pass --yes to release without asking\n');
+      return 1;
+    }
+    const rl = createInterface({ input: process.stdin, output: process.stdout });
+    const answer = await rl.question('Release it? [y/N] ');
+    rl.close();
+    if (!/^y(es)?$/i.test(answer.trim())) {
+      process.stdout.write('Not released.\n');
+      return 1;
+    }
+  }
+  try {
+    // Preconditions: if the lock changed hands since it was shown, do not release the new one.
+    await store.delete(lock.name, { uid: lock.uid, resourceVersion: lock.resourceVersion }, AbortSignal.timeout(30_000));
+  } catch (err) {
+    if (hasCode(err, ErrorCodes.STORE_CONFLICT)) {
+      process.stderr.write('leaseguard locks: the lock changed since it was read (a new holder or a release); nothing was released. Run the command again.\n');
+      return 1;
+    }
+    if (hasCode(err, ErrorCodes.STORE_NOT_FOUND)) {
+      process.stdout.write('Already released.\n');
+      return 0;
+    }
+    throw err;
+  }
+  process.stdout.write(`Released ${JSON.stringify(key)}.\n`);
+  return 0;
+}

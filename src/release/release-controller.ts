@@ -1,0 +1,224 @@
+// Watch-confirmed release: binds a pending Lease when its object is stored, and deletes
+// the Lease (with preconditions) when the object finishes or disappears. A sweep at start
+// and at intervals looks at every managed Lease, so a release missed while no replica ran
+// is made later. Runs on the elected leader only; admission never depends on it.
+import { CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { leaseName } from '../core/lease-name.js';
+import { MANAGED_SELECTOR, decodeLease, encodeLease, type LockLease, type LockRecord } from '../core/lock-record.js';
+import { decideRelease, type HolderObservation, type ReleaseTrigger } from '../core/release-decision.js';
+import { deriveKey, phaseOf, type GuardRule, type RuleIndex } from '../core/rules.js';
+import { ErrorCodes, hasCode } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import type { Readiness } from '../server/readiness.js';
+import type { HolderReader } from '../store/holder-reader.js';
+import type { LeaseStore } from '../store/lease-store.js';
+import { ResilientInformer } from './resilient-informer.js';
+import { WorkQueue } from './work-queue.js';
+
+export interface ReleaseControllerOptions {
+  kubeConfig: KubeConfig;
+  store: LeaseStore;
+  holders: HolderReader;
+  rules: RuleIndex;
+  pendingTimeoutSeconds: number;
+  sweepIntervalSeconds: number;
+  metrics: Metrics;
+  logger: Logger;
+  readiness: Readiness;
+  workers?: number;
+  clock?: () => Date;
+  /** Per-call deadline for API calls made by the release work. */
+  callTimeoutMs?: number;
+}
+
+interface GuardedObject extends KubernetesObject {
+  status?: unknown;
+}
+
+const ruleId = (group: string, kind: string) => `${group}/${kind}`;
+
+export class ReleaseController {
+  readonly #o: ReleaseControllerOptions;
+  readonly #clock: () => Date;
+  readonly #queue: WorkQueue<ReleaseTrigger>;
+  readonly #informers = new Map<string, ResilientInformer<GuardedObject>>();
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #running = false;
+
+  constructor(options: ReleaseControllerOptions) {
+    this.#o = options;
+    this.#clock = options.clock ?? (() => new Date());
+    this.#queue = new WorkQueue<ReleaseTrigger>({
+      workers: options.workers ?? 4,
+      handle: (name, trigger) => this.reconcile(name, trigger),
+      merge: (a, b) => (a === 'watch' || b === 'watch' ? 'watch' : 'sweep'),
+      onError: (name, err, attempt) =>
+        options.logger.warn({ lease: name, attempt, err: (err as Error).message }, 'release work failed; retrying with backoff'),
+    });
+  }
+
+  async start(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    const { kubeConfig, rules, logger, metrics, readiness } = this.#o;
+    const api = kubeConfig.makeApiClient(CustomObjectsApi);
+    for (const rule of rules.rules) {
+      const id = ruleId(rule.group, rule.kind);
+      const inf = new ResilientInformer<GuardedObject>({
+        name: `${rule.resource}.${rule.group}`,
+        kubeConfig,
+        path: `/apis/${rule.group}/${rule.version}/${rule.resource}`,
+        list: () => api.listClusterCustomObject({ group: rule.group, version: rule.version, plural: rule.resource }) as Promise<KubernetesListObject<GuardedObject>>,
+        logger,
+        onHealth: (ok, message) => {
+          metrics.watchHealthy.set({ kind: rule.kind }, ok ? 1 : 0);
+          readiness.set(`watch:${rule.resource}.${rule.group}`, ok, message, { critical: false });
+        },
+        onRestart: () => metrics.watchRestarts.inc({ kind: rule.kind }),
+      });
+      const onChange = (obj: GuardedObject) => this.#enqueueFor(rule, obj);
+      inf.informer.on('add', onChange);
+      inf.informer.on('update', onChange);
+      inf.informer.on('delete', onChange);
+      this.#informers.set(id, inf);
+    }
+    await Promise.all([...this.#informers.values()].map((i) => i.start()));
+    if (!this.#running) return;
+    await this.sweep();
+    this.#sweepTimer = setInterval(() => void this.sweep(), this.#o.sweepIntervalSeconds * 1000);
+    this.#sweepTimer.unref();
+    logger.info({ kinds: rules.rules.map((r) => r.kind), sweepIntervalSeconds: this.#o.sweepIntervalSeconds }, 'release work started');
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    if (this.#sweepTimer) clearInterval(this.#sweepTimer);
+    this.#queue.stop();
+    await Promise.all([...this.#informers.values()].map((i) => i.stop()));
+    this.#informers.clear();
+    for (const rule of this.#o.rules.rules) {
+      this.#o.metrics.watchHealthy.remove({ kind: rule.kind });
+      this.#o.readiness.delete(`watch:${rule.resource}.${rule.group}`);
+    }
+    this.#o.metrics.leasesHeld.reset();
+    this.#o.logger.info('release work stopped');
+  }
+
+  /** Resolves when queued work is done (tests, shutdown). */
+  drained(): Promise<void> {
+    return this.#queue.drained();
+  }
+
+  #enqueueFor(rule: GuardRule, obj: GuardedObject): void {
+    const ns = obj.metadata?.namespace ?? '';
+    const key = deriveKey(rule, obj, ns);
+    if (!key.ok) return;
+    this.#queue.add(leaseName(rule, key.scopedKey), 'watch');
+  }
+
+  /** Lists every managed Lease, refreshes the held-Leases gauge and queues each for review. */
+  async sweep(): Promise<void> {
+    const started = performance.now();
+    let leases;
+    try {
+      leases = await this.#o.store.list(MANAGED_SELECTOR, AbortSignal.timeout(this.#o.callTimeoutMs ?? 30_000));
+    } catch (err) {
+      this.#o.logger.warn({ err: (err as Error).message }, 'sweep could not list Leases; will try at the next interval');
+      return;
+    }
+    const held = new Map<string, number>();
+    for (const raw of leases) {
+      const lease = decodeLease(raw);
+      if (!lease.record) continue;
+      const label = `${lease.record.object.kind}\u0000${lease.record.state}`;
+      held.set(label, (held.get(label) ?? 0) + 1);
+      this.#queue.add(lease.name, 'sweep');
+    }
+    this.#o.metrics.leasesHeld.reset();
+    for (const [label, n] of held) {
+      const [kind, state] = label.split('\u0000') as [string, string];
+      this.#o.metrics.leasesHeld.set({ kind, state }, n);
+    }
+    this.#o.metrics.sweepDuration.observe((performance.now() - started) / 1000);
+    this.#o.logger.debug({ leases: leases.length, ms: Math.round(performance.now() - started) }, 'sweep queued every managed Lease');
+  }
+
+  #observe(rule: GuardRule, record: LockRecord): HolderObservation {
+    const inf = this.#informers.get(ruleId(rule.group, rule.kind));
+    const obj = inf?.informer.get(record.object.name, record.object.namespace || undefined);
+    if (!obj) return { kind: 'absent', source: 'cache' };
+    const { phase, terminal } = phaseOf(rule, obj);
+    return { kind: 'present', uid: obj.metadata?.uid ?? '', terminal, phase, source: 'cache' };
+  }
+
+  /** Reviews one Lease: keep, bind or release it. Throws to be retried with backoff. */
+  async reconcile(name: string, trigger: ReleaseTrigger): Promise<void> {
+    const { store, rules, metrics, logger, holders } = this.#o;
+    const signal = AbortSignal.timeout(this.#o.callTimeoutMs ?? 10_000);
+    const raw = await store.get(name, signal);
+    if (!raw) return;
+    const lease = decodeLease(raw);
+    const record = lease.record;
+    if (!record) return;
+    const rule = rules.find(record.object.group, record.object.kind);
+    if (!rule) return;
+    const base = {
+      record,
+      trigger,
+      now: this.#clock(),
+      pendingTimeoutMs: this.#o.pendingTimeoutSeconds * 1000,
+      ...(rule.maxHoldSeconds ? { maxHoldMs: rule.maxHoldSeconds * 1000 } : {}),
+    };
+    let decision = decideRelease({ ...base, holder: this.#observe(rule, record) });
+    if (decision.action === 'confirm-absent') {
+      const live = await holders.read(rule, record.object, signal);
+      const holder: HolderObservation =
+        live.kind === 'live' || live.kind === 'terminal'
+          ? { kind: 'present', uid: live.uid, terminal: live.kind === 'terminal', phase: live.phase, source: 'live' }
+          : { kind: 'absent', source: 'live' };
+      decision = decideRelease({ ...base, holder });
+    }
+    const ctx = { lease: name, key: record.key, kind: record.object.kind, holder: `${record.object.namespace}/${record.object.name}` };
+    switch (decision.action) {
+      case 'keep':
+        if (decision.recheckAfterMs !== undefined) this.#queue.addAfter(name, decision.recheckAfterMs + 50, 'sweep');
+        return;
+      case 'bind':
+        try {
+          await store.replace(this.#encode(lease, decision.record), signal);
+          logger.debug({ ...ctx, uid: decision.record.object.uid }, 'lock bound to its stored object');
+        } catch (err) {
+          if (!hasCode(err, ErrorCodes.STORE_CONFLICT)) throw err;
+          this.#queue.add(name, trigger); // changed meanwhile: look again
+        }
+        return;
+      case 'release':
+        try {
+          await store.delete(name, { uid: lease.uid, resourceVersion: lease.resourceVersion }, signal);
+        } catch (err) {
+          if (hasCode(err, ErrorCodes.STORE_NOT_FOUND)) return;
+          if (!hasCode(err, ErrorCodes.STORE_CONFLICT)) throw err;
+          // Another writer (a new holder, a take-over) changed it: never delete that one blindly.
+          this.#queue.add(name, trigger);
+          return;
+        }
+        metrics.lockReleases.inc({ kind: record.object.kind, reason: decision.reason });
+        metrics.lockHoldDuration.observe({ kind: record.object.kind }, Math.max(0, (base.now.getTime() - record.acquiredAt.getTime()) / 1000));
+        logger.info({ ...ctx, reason: decision.reason, heldMs: base.now.getTime() - record.acquiredAt.getTime() }, 'lock released');
+        return;
+      case 'confirm-absent':
+        return;
+    }
+  }
+
+  #encode(lease: LockLease, record: LockRecord) {
+    return encodeLease(record, {
+      name: lease.name,
+      namespace: this.#o.store.namespace,
+      resourceVersion: lease.resourceVersion,
+      pendingTimeoutSeconds: this.#o.pendingTimeoutSeconds,
+    });
+  }
+}

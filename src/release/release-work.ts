@@ -1,0 +1,71 @@
+// Runs the release work on one replica at a time: campaigns for leadership and starts
+// or stops the release controller as leadership comes and goes.
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { RuleIndex } from '../core/rules.js';
+import type { Metrics } from '../metrics.js';
+import type { Readiness } from '../server/readiness.js';
+import type { HolderReader } from '../store/holder-reader.js';
+import type { LeaseStore } from '../store/lease-store.js';
+import { LeaderElector } from './leader-election.js';
+import { ReleaseController } from './release-controller.js';
+
+export const LEADER_LEASE_NAME = 'leaseguard-leader';
+
+export interface ReleaseWorkOptions {
+  kubeConfig: KubeConfig;
+  store: LeaseStore;
+  holders: HolderReader;
+  rules: RuleIndex;
+  identity: string;
+  pendingTimeoutSeconds: number;
+  sweepIntervalSeconds: number;
+  leaseDurationSeconds: number;
+  renewDeadlineSeconds: number;
+  retryPeriodSeconds: number;
+  metrics: Metrics;
+  logger: Logger;
+  readiness: Readiness;
+}
+
+export interface ReleaseWork {
+  elector: LeaderElector;
+  controller: ReleaseController;
+  stop(): Promise<void>;
+}
+
+export function startReleaseWork(o: ReleaseWorkOptions): ReleaseWork {
+  const controller = new ReleaseController(o);
+  o.metrics.leader.set(0);
+  let starting: Promise<void> = Promise.resolve();
+  const elector = new LeaderElector({
+    store: o.store,
+    name: LEADER_LEASE_NAME,
+    identity: o.identity,
+    leaseDurationMs: o.leaseDurationSeconds * 1000,
+    renewDeadlineMs: o.renewDeadlineSeconds * 1000,
+    retryPeriodMs: o.retryPeriodSeconds * 1000,
+    logger: o.logger,
+    onStartedLeading: () => {
+      o.metrics.leader.set(1);
+      o.metrics.leaderTransitions.inc();
+      starting = controller.start().catch((err: Error) => o.logger.error({ err: err.message }, 'release work failed to start'));
+    },
+    onStoppedLeading: () => {
+      o.metrics.leader.set(0);
+      o.metrics.leaderTransitions.inc();
+      void starting.then(() => controller.stop());
+    },
+    onNewLeader: (leader) => o.logger.info({ leader, self: leader === o.identity }, 'leader observed'),
+  });
+  elector.start();
+  return {
+    elector,
+    controller,
+    async stop() {
+      await elector.stop();
+      await starting;
+      await controller.stop();
+    },
+  };
+}

@@ -1,0 +1,272 @@
+// Watch-confirmed release, self-healing, leader election and the locks command, on the
+// real control plane.
+import { execFile } from 'node:child_process';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { Annotations, Labels, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
+import { LEADER_LEASE_NAME } from '../../src/release/release-work.js';
+import { cliCerts } from '../support/certs.js';
+import { controlPlane, coordination, customObjects, kubectl } from '../support/integration-env.js';
+import { apiError, fingerprint, remediationRequest, workflowExecution } from '../support/objects.js';
+import { CLI } from '../support/paths.js';
+import { ReplicaSet, SCOPE_LABEL, scopedNamespace } from '../support/replicas.js';
+
+const run = promisify(execFile);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const SCOPE = 'release';
+const NS = 'rel-prod';
+const PENDING_S = 6;
+const LEADER_LEASE_S = 3;
+const GROUP = { group: 'kubernaut.ai', version: 'v1alpha1', namespace: NS };
+let replicas: ReplicaSet;
+
+test.before(async () => {
+  replicas = await ReplicaSet.start({
+    scope: SCOPE,
+    count: 3,
+    timeoutSeconds: 3,
+    env: {
+      LEASEGUARD_PENDING_TIMEOUT_SECONDS: String(PENDING_S),
+      LEASEGUARD_SWEEP_INTERVAL_SECONDS: '2',
+      LEASEGUARD_LEADER_LEASE_DURATION_SECONDS: String(LEADER_LEASE_S),
+      LEASEGUARD_LEADER_RENEW_DEADLINE_SECONDS: '2',
+      LEASEGUARD_LEADER_RETRY_PERIOD_SECONDS: '0.5',
+    },
+  });
+  await scopedNamespace(SCOPE, NS);
+});
+test.after.always(async () => {
+  await replicas?.stop();
+});
+
+// These tests stop and restart replicas; they run one at a time.
+const serial = test.serial;
+
+async function lease(key: string) {
+  const list = await coordination('admin').listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR });
+  return list.items.find((l) => l.metadata?.annotations?.[Annotations.key] === key);
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+const createWe = (name: string, target: string, ns = NS) =>
+  customObjects('controller').createNamespacedCustomObject({ ...GROUP, namespace: ns, plural: 'workflowexecutions', body: workflowExecution(ns, name, target) });
+const createRr = (name: string, fp: string) =>
+  customObjects('controller').createNamespacedCustomObject({ ...GROUP, plural: 'remediationrequests', body: remediationRequest(NS, name, fp) });
+const setStatus = (plural: string, name: string, status: Record<string, string>) =>
+  customObjects('controller').patchNamespacedCustomObjectStatus({ ...GROUP, plural, name, body: [{ op: 'add', path: '/status', value: status }] });
+
+async function leaderIdentity(): Promise<string> {
+  const l = await coordination('admin').readNamespacedLease({ name: LEADER_LEASE_NAME, namespace: replicas.leaseNamespace });
+  return l.spec?.holderIdentity ?? '';
+}
+
+async function releasedLog(): Promise<Array<{ lease: string; reason: string; identity: string }>> {
+  return (await replicas.logs())
+    .split('\n')
+    .filter((l) => l.includes('"lock released"'))
+    .map((l) => JSON.parse(l));
+}
+
+serial('a WorkflowExecution moved to Completed releases its Lease; the next create is admitted', async (t) => {
+  const delays: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    const target = `${NS}/Deployment/complete-${i}`;
+    await createWe(`we-c-${i}`, target);
+    await until('the Lease to be bound', async () => (await lease(target))?.metadata?.labels?.[Labels.state] === 'bound', 10_000);
+    const started = performance.now();
+    await setStatus('workflowexecutions', `we-c-${i}`, { phase: 'Completed' });
+    await until('the Lease to be released', async () => !(await lease(target)), 10_000);
+    delays.push(performance.now() - started);
+    await createWe(`we-c-${i}-next`, target);
+    t.is((await lease(target))?.metadata?.annotations?.[Annotations.objectName], `we-c-${i}-next`);
+  }
+  delays.sort((a, b) => a - b);
+  const median = (delays[4]! + delays[5]!) / 2;
+  t.log(`release delay after Completed (10 objects): median ${median.toFixed(0)} ms, worst ${delays[9]!.toFixed(0)} ms`);
+  process.stderr.write(`[release] delay after Completed over 10 objects: median ${median.toFixed(0)} ms, worst ${delays[9]!.toFixed(0)} ms\n`);
+  const reasons = (await releasedLog()).filter((r) => r.lease && r.reason);
+  t.true(reasons.some((r) => r.reason === 'completed'));
+});
+
+serial('deleting the holder releases its Lease', async (t) => {
+  const target = `${NS}/Deployment/deleted`;
+  await createWe('we-del', target);
+  await until('bound', async () => (await lease(target))?.metadata?.labels?.[Labels.state] === 'bound', 10_000);
+  await customObjects('controller').deleteNamespacedCustomObject({ ...GROUP, plural: 'workflowexecutions', name: 'we-del' });
+  await until('released', async () => !(await lease(target)), 10_000);
+  await createWe('we-del-next', target);
+  t.pass();
+});
+
+serial('a RemediationRequest in Blocked keeps its Lease; TimedOut, Skipped and Cancelled release it', async (t) => {
+  for (const phase of ['TimedOut', 'Skipped', 'Cancelled']) {
+    const fp = fingerprint(`release-${phase}`);
+    const name = `rr-${phase.toLowerCase()}`;
+    await createRr(name, fp);
+    await until('bound', async () => (await lease(fp))?.metadata?.labels?.[Labels.state] === 'bound', 10_000);
+    await setStatus('remediationrequests', name, { overallPhase: 'Blocked' });
+    await sleep(2500); // more than a sweep interval
+    t.truthy(await lease(fp), `Blocked keeps the lock (${phase} case)`);
+    const err = await t.throwsAsync(createRr(`${name}-dup`, fp));
+    t.is(apiError(err).code, 409);
+    await setStatus('remediationrequests', name, { overallPhase: phase });
+    await until(`release after ${phase}`, async () => !(await lease(fp)), 10_000);
+  }
+});
+
+serial('with every replica down while a holder completes: self-healing admits at once, and a sweep releases', async (t) => {
+  const healed = `${NS}/Deployment/heal`;
+  const swept = `${NS}/Deployment/swept`;
+  await createWe('we-heal', healed);
+  await createWe('we-swept', swept);
+  await until('both bound', async () => (await lease(healed))?.metadata?.labels?.[Labels.state] === 'bound' && (await lease(swept))?.metadata?.labels?.[Labels.state] === 'bound', 10_000);
+  // Keep the release work from running after the restart: the leader Lease is held by
+  // someone who is not a replica, so only admission runs.
+  for (let i = 0; i < replicas.replicas.length; i++) await replicas.kill(i);
+  const api = coordination('admin');
+  await api.deleteNamespacedLease({ name: LEADER_LEASE_NAME, namespace: replicas.leaseNamespace }).catch(() => {});
+  await api.createNamespacedLease({
+    namespace: replicas.leaseNamespace,
+    body: { metadata: { name: LEADER_LEASE_NAME }, spec: { holderIdentity: 'test-blocker', leaseDurationSeconds: 3600, renewTime: new Date().toISOString().replace('Z', '000Z') as never } },
+  });
+  await setStatus('workflowexecutions', 'we-heal', { phase: 'Completed' });
+  await setStatus('workflowexecutions', 'we-swept', { phase: 'Failed' });
+  for (let i = 0; i < replicas.replicas.length; i++) await replicas.restart(i);
+  await sleep(2500);
+  t.truthy(await lease(swept), 'no release work has run');
+  await createWe('we-heal-next', healed);
+  const taken = await lease(healed);
+  t.is(taken?.metadata?.annotations?.[Annotations.objectName], 'we-heal-next', 'taken over by self-healing');
+  t.is(taken?.spec?.leaseTransitions, 1);
+  // Let leadership go to the replicas: their sweep releases the other Lease.
+  await api.deleteNamespacedLease({ name: LEADER_LEASE_NAME, namespace: replicas.leaseNamespace });
+  await until('the sweep to release the finished holder', async () => !(await lease(swept)), 15_000);
+});
+
+serial('a create refused by a later admission step leaves a pending Lease that is reclaimed after the pending timeout', async (t) => {
+  const denyNs = 'rel-denied';
+  await scopedNamespace(SCOPE, denyNs);
+  // A second validating webhook that refuses every WorkflowExecution in denyNs.
+  const certs = await cliCerts();
+  const server = https.createServer({ cert: await import('node:fs/promises').then((f) => f.readFile(`${certs.dir}/tls.crt`)), key: await import('node:fs/promises').then((f) => f.readFile(`${certs.dir}/tls.key`)) }, (req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const uid = JSON.parse(body).request.uid;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: false, status: { code: 403, message: 'refused by policy' } } }),
+      );
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const config = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingWebhookConfiguration',
+    metadata: { name: 'test-deny-all' },
+    webhooks: [
+      {
+        name: 'deny.test.local',
+        admissionReviewVersions: ['v1'],
+        sideEffects: 'None',
+        failurePolicy: 'Fail',
+        clientConfig: { url: `https://127.0.0.1:${port}/`, caBundle: Buffer.from(certs.ca).toString('base64') },
+        rules: [{ apiGroups: ['kubernaut.ai'], apiVersions: ['v1alpha1'], resources: ['workflowexecutions'], operations: ['CREATE'] }],
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': denyNs } },
+      },
+    ],
+  };
+  try {
+    t.is((await kubectl(['apply', '-f', '-'], { input: JSON.stringify(config) })).code, 0);
+    const target = `${NS}/Deployment/refused`;
+    let refusedAt = 0;
+    await until('the second webhook to refuse', async () => {
+      const err = await createWe('we-refused', target, denyNs).then(() => undefined, (e) => e);
+      refusedAt = performance.now();
+      return err && /refused by policy/.test(apiError(err).message ?? '');
+    }, 15_000);
+    const pending = await lease(target);
+    t.is(pending?.metadata?.labels?.[Labels.state], 'pending', 'leaseguard took the lock before the other webhook refused');
+    const err = await t.throwsAsync(createWe('we-other', target));
+    t.is(apiError(err).code, 409, 'blocked while pending');
+    await until('the pending Lease to be reclaimed', async () => !(await lease(target)) || (await lease(target))?.metadata?.annotations?.[Annotations.objectName] !== 'we-refused', (PENDING_S + 6) * 1000);
+    const reclaimedAfter = performance.now() - refusedAt;
+    t.log(`pending Lease reclaimed ${reclaimedAfter.toFixed(0)} ms after the refusal (pending timeout ${PENDING_S} s)`);
+    t.true(reclaimedAfter < (PENDING_S + 5) * 1000, 'never blocks the target much past the pending timeout');
+    await createWe('we-after', target);
+    t.is((await lease(target))?.metadata?.annotations?.[Annotations.objectName], 'we-after');
+  } finally {
+    await kubectl(['delete', '--ignore-not-found', 'validatingwebhookconfiguration/test-deny-all']);
+    server.close();
+  }
+});
+
+serial('killing the leader hands release work to another replica within one lease duration; nothing is released twice or wrongly', async (t) => {
+  const old = await until('a leader', async () => (await leaderIdentity()) || undefined, 15_000);
+  const idx = replicas.replicas.findIndex((r) => r.identity === old);
+  t.true(idx >= 0, `leader ${old} is one of the replicas`);
+  const live = Array.from({ length: 3 }, (_, i) => `${NS}/Deployment/keep-${i}`);
+  const done = Array.from({ length: 3 }, (_, i) => `${NS}/Deployment/done-${i}`);
+  for (const [i, target] of live.entries()) await createWe(`we-keep-${i}`, target);
+  for (const [i, target] of done.entries()) await createWe(`we-done-${i}`, target);
+  await until('all bound', async () => {
+    for (const k of [...live, ...done]) if ((await lease(k))?.metadata?.labels?.[Labels.state] !== 'bound') return false;
+    return true;
+  }, 10_000);
+  const killedAt = performance.now();
+  await replicas.kill(idx);
+  const next = await until('a new leader', async () => {
+    const id = await leaderIdentity();
+    return id && id !== old ? id : undefined;
+  }, (LEADER_LEASE_S + 3) * 1000);
+  const handover = performance.now() - killedAt;
+  t.log(`leadership moved from ${old} to ${next} in ${handover.toFixed(0)} ms (lease duration ${LEADER_LEASE_S} s)`);
+  t.true(handover <= (LEADER_LEASE_S + 1) * 1000, `handover took ${handover.toFixed(0)} ms`);
+  for (const [i] of done.entries()) await setStatus('workflowexecutions', `we-done-${i}`, { phase: 'Completed' });
+  for (const k of done) await until(`${k} released`, async () => !(await lease(k)), 10_000);
+  for (const k of live) t.truthy(await lease(k), `${k} still held`);
+  const releases = await releasedLog();
+  const perLease = new Map<string, number>();
+  for (const r of releases) perLease.set(r.lease, (perLease.get(r.lease) ?? 0) + 1);
+  t.true([...perLease.values()].every((n) => n === 1), 'no Lease released twice');
+  await replicas.restart(idx);
+});
+
+serial('`leaseguard locks` shows what kubectl get leases holds, and `locks release --force` frees a target', async (t) => {
+  const target = `${NS}/Deployment/cli`;
+  await createWe('we-cli', target);
+  const kubeconfig = controlPlane().kubeconfigs.leaseguard;
+  const { stdout } = await run(process.execPath, [CLI, 'locks', '--kubeconfig', kubeconfig, '--namespace', replicas.leaseNamespace]);
+  const header = stdout.split('\n')[0] ?? '';
+  t.regex(header, /^KEY\s+KIND\s+HOLDER\s+REQUESTER\s+STATE\s+AGE\s+LEASE$/);
+  const row = stdout.split('\n').find((l) => l.startsWith(`${target} `));
+  t.truthy(row);
+  t.regex(row ?? '', new RegExp(`WorkflowExecution\\s+${NS}/we-cli\\s+system:serviceaccount:kubernaut-system:remediationorchestrator\\s+(pending|bound)`));
+  const json = JSON.parse((await run(process.execPath, [CLI, 'locks', '-o', 'json', '--kubeconfig', kubeconfig, '--namespace', replicas.leaseNamespace])).stdout);
+  const kubectlKeys = (await kubectl(['-n', replicas.leaseNamespace, 'get', 'leases', '-l', 'app.kubernetes.io/managed-by=leaseguard', '-o', 'json'])).stdout;
+  const fromKubectl = JSON.parse(kubectlKeys).items.map((l: any) => l.metadata.annotations[Annotations.key]).sort();
+  t.deepEqual(json.map((r: { key: string }) => r.key).sort(), fromKubectl);
+
+  const refused = await run(process.execPath, [CLI, 'locks', 'release', target, '--kubeconfig', kubeconfig, '--namespace', replicas.leaseNamespace]).catch((e) => e);
+  t.is(refused.code, 1);
+  t.regex(refused.stderr, /refusing without --force/);
+  t.truthy(await lease(target), 'not released without --force');
+  const released = await run(process.execPath, [CLI, 'locks', 'release', target, '--force', '--yes', '--kubeconfig', kubeconfig, '--namespace', replicas.leaseNamespace]);
+  t.regex(released.stdout, /Lock "rel-prod\/Deployment\/cli" is held by workflowexecution rel-prod\/we-cli/);
+  t.regex(released.stdout, /Released "rel-prod\/Deployment\/cli"/);
+  await createWe('we-cli-2', target);
+  t.is((await lease(target))?.metadata?.annotations?.[Annotations.objectName], 'we-cli-2');
+  const labels = (await kubectl(['get', 'namespace', NS, '-o', `jsonpath={.metadata.labels.${SCOPE_LABEL}}`])).stdout;
+  t.is(labels, SCOPE);
+});

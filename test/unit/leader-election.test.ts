@@ -1,0 +1,93 @@
+import test from 'ava';
+import { pino } from 'pino';
+import { LeaderElector } from '../../src/release/leader-election.js';
+import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
+import type { LeaseStore } from '../../src/store/lease-store.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const logger = pino({ level: 'silent' });
+
+function elector(store: LeaseStore, identity: string, events: string[], o: { duration?: number } = {}) {
+  return new LeaderElector({
+    store,
+    name: 'leader',
+    identity,
+    leaseDurationMs: o.duration ?? 300,
+    renewDeadlineMs: 200,
+    retryPeriodMs: 50,
+    logger,
+    onStartedLeading: () => events.push(`${identity}:start`),
+    onStoppedLeading: () => events.push(`${identity}:stop`),
+  });
+}
+
+test('exactly one of several candidates leads', async (t) => {
+  const store = new MemoryLeaseStore('ns');
+  const events: string[] = [];
+  const all = ['a', 'b', 'c'].map((id) => elector(store, id, events));
+  all.forEach((e) => e.start());
+  await sleep(400);
+  t.is(all.filter((e) => e.isLeader).length, 1);
+  t.is(events.filter((e) => e.endsWith(':start')).length, 1);
+  await Promise.all(all.map((e) => e.stop()));
+});
+
+test('a leader that stops gives the Lease up and another takes over at once', async (t) => {
+  const store = new MemoryLeaseStore('ns');
+  const events: string[] = [];
+  const a = elector(store, 'a', events, { duration: 60_000 });
+  a.start();
+  await sleep(100);
+  t.true(a.isLeader);
+  const b = elector(store, 'b', events, { duration: 60_000 });
+  b.start();
+  await sleep(150);
+  t.false(b.isLeader, 'a holds a long lease');
+  await a.stop();
+  await sleep(200);
+  t.true(b.isLeader, 'released, so no need to wait the lease duration');
+  t.deepEqual(events, ['a:start', 'a:stop', 'b:start']);
+  const lease = await store.get('leader');
+  t.is(lease?.spec?.holderIdentity, 'b');
+  t.is(lease?.spec?.leaseTransitions, 1);
+  await b.stop();
+});
+
+test('a leader that vanishes is replaced after the lease duration, not before', async (t) => {
+  const store = new MemoryLeaseStore('ns');
+  const events: string[] = [];
+  // A dead leader: it took the Lease and then stopped renewing (no release).
+  await store.create({ metadata: { name: 'leader', namespace: 'ns' }, spec: { holderIdentity: 'dead', leaseDurationSeconds: 1, renewTime: new Date() as never } });
+  const b = elector(store, 'b', events);
+  const started = performance.now();
+  b.start();
+  while (!b.isLeader && performance.now() - started < 3000) await sleep(20);
+  const waited = performance.now() - started;
+  t.true(b.isLeader);
+  t.true(waited >= 950, `took over after ${Math.round(waited)}ms, before the 1s lease duration`);
+  await b.stop();
+});
+
+test('a leader that cannot renew before the renew deadline stops leading', async (t) => {
+  const inner = new MemoryLeaseStore('ns');
+  let failing = false;
+  const store: LeaseStore = {
+    backend: 'memory',
+    namespace: 'ns',
+    get: (n) => (failing ? Promise.reject(new Error('API server down')) : inner.get(n)),
+    create: (l) => inner.create(l),
+    replace: (l) => inner.replace(l),
+    delete: (n, p) => inner.delete(n, p),
+    list: (s) => inner.list(s),
+  };
+  const events: string[] = [];
+  const a = elector(store, 'a', events);
+  a.start();
+  await sleep(100);
+  t.true(a.isLeader);
+  failing = true;
+  await sleep(400);
+  t.false(a.isLeader);
+  t.deepEqual(events, ['a:start', 'a:stop']);
+  await a.stop();
+});
