@@ -2,6 +2,7 @@
 // refuse a changed key. Everything else passes untouched.
 import type { Logger } from 'pino';
 import type { LockRequest } from '../core/decide.js';
+import { leaseName } from '../core/lease-name.js';
 import { objectLabel, type ObjectRef } from '../core/lock-record.js';
 import { deriveKey, type GuardRule, type RuleIndex } from '../core/rules.js';
 import { isUnverifiable } from '../errors.js';
@@ -115,11 +116,12 @@ export class ValidatingWebhook {
     }
     const object: ObjectRef = { group: rule.group, kind, namespace, name: req.name || md.name, uid: md.uid };
     const request: LockRequest = { key: derived.scopedKey, object, requester: requesterOf(req) };
-    const leaseRef = `${this.#o.locks.store.namespace}/${this.#o.locks.leaseFor(rule, derived.scopedKey)}`;
+    const lease = leaseName(rule, derived.scopedKey);
+    const leaseRef = `${this.#o.locks.store.namespace}/${lease}`;
     const base = { rule, key: derived.key, lease: leaseRef };
     metrics.lockAttempts.inc({ kind });
     try {
-      const outcome = await this.#o.locks.acquire(rule, request, { dryRun: req.dryRun, signal });
+      const outcome = await this.#o.locks.acquire(rule, request, { dryRun: req.dryRun, leaseName: lease, ...(signal ? { signal } : {}) });
       switch (outcome.verdict) {
         case 'allowed': {
           metrics.lockAcquired.inc({ kind, how: outcome.how });

@@ -44,7 +44,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (values['cert-dir']) overrides.certDir = values['cert-dir'];
   const config = loadConfig({ ...(values.config ? { file: values.config } : {}), overrides: overrides as Partial<Config> });
 
-  const logger = pino({ level: config.logLevel, base: { identity: config.identity }, timestamp: pino.stdTimeFunctions.isoTime });
+  // Buffered, asynchronous log writes: one syscall per 4 KiB instead of one per admission.
+  // Flushed every second and on a graceful stop; a SIGKILL may lose the last second.
+  const logDest = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  const flusher = setInterval(() => logDest.flush(), 1000);
+  flusher.unref();
+  const logger = pino({ level: config.logLevel, base: { identity: config.identity }, timestamp: pino.stdTimeFunctions.isoTime }, logDest);
   const registry = new Registry();
   const metrics = createMetrics(registry);
   const opened = await openStore(config, logger, metrics.observeApi);
@@ -109,5 +114,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   });
   await release?.stop();
   opened.close();
+  clearInterval(flusher);
+  logDest.flushSync();
   return 0;
 }

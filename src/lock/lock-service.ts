@@ -19,6 +19,13 @@ export type LockOutcome =
   | { verdict: 'busy'; holder: LockRecord; ageMs: number; retryAfterSeconds?: number; lease: string }
   | { verdict: 'foreign'; recordedKey?: string; lease: string };
 
+export interface AcquireOptions {
+  dryRun: boolean;
+  signal?: AbortSignal;
+  /** The Lease name for the request's key, when the caller computed it already. */
+  leaseName?: string;
+}
+
 export interface LockServiceOptions {
   store: LeaseStore;
   holders: HolderReader;
@@ -74,16 +81,13 @@ export class LockService {
     return this.#store;
   }
 
-  leaseFor(rule: GuardRule, scopedKey: string): string {
-    return leaseName(rule, scopedKey);
-  }
 
   /**
    * Decides whether `request` may take the lock for its key and, unless `dryRun`, makes
    * the write that takes it. Throws a coded LeaseguardError when the lock cannot be
    * verified (the caller fails closed).
    */
-  async acquire(rule: GuardRule, request: LockRequest, opts: { dryRun: boolean; signal?: AbortSignal }): Promise<LockOutcome> {
+  async acquire(rule: GuardRule, request: LockRequest, opts: AcquireOptions): Promise<LockOutcome> {
     try {
       const work = this.#acquire(rule, request, opts);
       return await (opts.signal ? raceAbort(work, opts.signal) : work);
@@ -98,8 +102,8 @@ export class LockService {
     }
   }
 
-  async #acquire(rule: GuardRule, request: LockRequest, opts: { dryRun: boolean; signal?: AbortSignal }): Promise<LockOutcome> {
-    const name = leaseName(rule, request.key);
+  async #acquire(rule: GuardRule, request: LockRequest, opts: AcquireOptions): Promise<LockOutcome> {
+    const name = opts.leaseName ?? leaseName(rule, request.key);
     const { signal, dryRun } = opts;
     for (let round = 0; round < MAX_ROUNDS; round++) {
       signal?.throwIfAborted();

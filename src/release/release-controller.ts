@@ -2,7 +2,7 @@
 // the Lease (with preconditions) when the object finishes or disappears. A sweep at start
 // and at intervals looks at every managed Lease, so a release missed while no replica ran
 // is made later. Runs on the elected leader only; admission never depends on it.
-import { CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import { CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { leaseName } from '../core/lease-name.js';
 import { MANAGED_SELECTOR, decodeLease, encodeLease, type LockLease, type LockRecord } from '../core/lock-record.js';
@@ -38,10 +38,21 @@ interface GuardedObject extends KubernetesObject {
 
 const ruleId = (group: string, kind: string) => `${group}/${kind}`;
 
+/**
+ * Why a Lease is queued. A sweep passes the Lease it listed, so reviewing a healthy lock
+ * costs no API call; a watch event reads the Lease fresh. Writes are compare-and-swap, so
+ * a stale snapshot can only lose a race, never win a wrong one.
+ */
+interface Work {
+  trigger: ReleaseTrigger;
+  snapshot?: V1Lease;
+}
+const WATCH: Work = { trigger: 'watch' };
+
 export class ReleaseController {
   readonly #o: ReleaseControllerOptions;
   readonly #clock: () => Date;
-  readonly #queue: WorkQueue<ReleaseTrigger>;
+  readonly #queue: WorkQueue<Work>;
   readonly #informers = new Map<string, ResilientInformer<GuardedObject>>();
   #sweepTimer: NodeJS.Timeout | undefined;
   #running = false;
@@ -49,10 +60,10 @@ export class ReleaseController {
   constructor(options: ReleaseControllerOptions) {
     this.#o = options;
     this.#clock = options.clock ?? (() => new Date());
-    this.#queue = new WorkQueue<ReleaseTrigger>({
+    this.#queue = new WorkQueue<Work>({
       workers: options.workers ?? 4,
-      handle: (name, trigger) => this.reconcile(name, trigger),
-      merge: (a, b) => (a === 'watch' || b === 'watch' ? 'watch' : 'sweep'),
+      handle: (name, work) => this.reconcile(name, work.trigger, work.snapshot),
+      merge: (a, b) => (a.trigger === 'watch' || b.trigger === 'watch' ? WATCH : b),
       onError: (name, err, attempt) =>
         options.logger.warn({ lease: name, attempt, err: (err as Error).message }, 'release work failed; retrying with backoff'),
     });
@@ -115,7 +126,7 @@ export class ReleaseController {
     const ns = obj.metadata?.namespace ?? '';
     const key = deriveKey(rule, obj, ns);
     if (!key.ok) return;
-    this.#queue.add(leaseName(rule, key.scopedKey), 'watch');
+    this.#queue.add(leaseName(rule, key.scopedKey), WATCH);
   }
 
   /** Lists every managed Lease, refreshes the held-Leases gauge and queues each for review. */
@@ -134,7 +145,7 @@ export class ReleaseController {
       if (!lease.record) continue;
       const label = `${lease.record.object.kind}\u0000${lease.record.state}`;
       held.set(label, (held.get(label) ?? 0) + 1);
-      this.#queue.add(lease.name, 'sweep');
+      this.#queue.add(lease.name, { trigger: 'sweep', snapshot: raw });
     }
     this.#o.metrics.leasesHeld.reset();
     for (const [label, n] of held) {
@@ -154,10 +165,10 @@ export class ReleaseController {
   }
 
   /** Reviews one Lease: keep, bind or release it. Throws to be retried with backoff. */
-  async reconcile(name: string, trigger: ReleaseTrigger): Promise<void> {
+  async reconcile(name: string, trigger: ReleaseTrigger, snapshot?: V1Lease): Promise<void> {
     const { store, rules, metrics, logger, holders } = this.#o;
     const signal = AbortSignal.timeout(this.#o.callTimeoutMs ?? 10_000);
-    const raw = await store.get(name, signal);
+    const raw = snapshot ?? (await store.get(name, signal));
     if (!raw) return;
     const lease = decodeLease(raw);
     const record = lease.record;
@@ -183,7 +194,7 @@ export class ReleaseController {
     const ctx = { lease: name, key: record.key, kind: record.object.kind, holder: `${record.object.namespace}/${record.object.name}` };
     switch (decision.action) {
       case 'keep':
-        if (decision.recheckAfterMs !== undefined) this.#queue.addAfter(name, decision.recheckAfterMs + 50, 'sweep');
+        if (decision.recheckAfterMs !== undefined) this.#queue.addAfter(name, decision.recheckAfterMs + 50, WATCH);
         return;
       case 'bind':
         try {
@@ -191,7 +202,7 @@ export class ReleaseController {
           logger.debug({ ...ctx, uid: decision.record.object.uid }, 'lock bound to its stored object');
         } catch (err) {
           if (!hasCode(err, ErrorCodes.STORE_CONFLICT)) throw err;
-          this.#queue.add(name, trigger); // changed meanwhile: look again
+          this.#queue.add(name, { trigger }); // changed meanwhile: read it again
         }
         return;
       case 'release':
@@ -201,7 +212,7 @@ export class ReleaseController {
           if (hasCode(err, ErrorCodes.STORE_NOT_FOUND)) return;
           if (!hasCode(err, ErrorCodes.STORE_CONFLICT)) throw err;
           // Another writer (a new holder, a take-over) changed it: never delete that one blindly.
-          this.#queue.add(name, trigger);
+          this.#queue.add(name, { trigger });
           return;
         }
         metrics.lockReleases.inc({ kind: record.object.kind, reason: decision.reason });

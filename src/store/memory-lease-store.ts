@@ -8,9 +8,31 @@ import type { DeletePreconditions, LeaseStore } from './lease-store.js';
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
-/** A deep copy as the API server would return it: dates become RFC 3339 strings. */
+const timeFields = ['acquireTime', 'renewTime'] as const;
+
+/**
+ * A copy as the API server would return it: timestamps become their wire strings. Only
+ * the maps and spec are copied (everything else in a Lease is immutable strings and
+ * numbers); a JSON round trip here cost more than the rest of an admission.
+ */
 function wire(lease: V1Lease): V1Lease {
-  return JSON.parse(JSON.stringify(lease)) as V1Lease;
+  const md = lease.metadata;
+  const out: V1Lease = { ...lease };
+  if (md) {
+    out.metadata = { ...md };
+    if (md.labels) out.metadata.labels = { ...md.labels };
+    if (md.annotations) out.metadata.annotations = { ...md.annotations };
+    if (md.creationTimestamp instanceof Date) out.metadata.creationTimestamp = md.creationTimestamp.toISOString() as unknown as Date;
+  }
+  if (lease.spec) {
+    const spec = { ...lease.spec };
+    for (const f of timeFields) {
+      const v = spec[f];
+      if (v instanceof Date) spec[f] = v.toISOString() as unknown as typeof v;
+    }
+    out.spec = spec;
+  }
+  return out;
 }
 
 function matches(lease: V1Lease, selector: string): boolean {

@@ -1,0 +1,262 @@
+// Parts 2-4: CREATEs through a real kube-apiserver with no webhook, a registered no-op
+// webhook, and leaseguard with 1 and 3 replicas; the floor (one plain Lease create) in
+// the same run; duplicates and lock failures; a replica holding 10,000 live Leases.
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cliCerts } from '../test/support/certs.js';
+import type { ControlPlane } from '../test/support/control-plane.js';
+import { CONTROL_PLANE_ENV, kubectl } from '../test/support/integration-env.js';
+import { workflowExecution } from '../test/support/objects.js';
+import { ReplicaSet, SCOPE_LABEL, scopedNamespace } from '../test/support/replicas.js';
+import { runLoad, type LoadResult } from './load.js';
+import { Client, metricValue, spawnServer, type Served } from './processes.js';
+
+export type Scenario = 'no webhook' | 'no-op webhook' | 'leaseguard ×1' | 'leaseguard ×3';
+
+export interface CreateRow {
+  scenario: Scenario;
+  keys: 'distinct' | 'hot';
+  concurrency: number;
+  result: LoadResult;
+}
+
+export interface ApiserverResults {
+  version: string;
+  floor: Array<{ concurrency: number; result: LoadResult }>;
+  rows: CreateRow[];
+  duplicates: Record<Scenario, { objects: number; keys: number; duplicateKeys: number }>;
+  lockFailures: Record<string, number>;
+  memory?: {
+    leases: number;
+    createSeconds: number;
+    leaderRssMb: number;
+    leaderHeapMb: number;
+    followerRssMb: number;
+    sweepSeconds: number;
+    sweepApiCalls: number;
+    sweepCpuSeconds: number;
+    bindSeconds: number;
+  };
+}
+
+const NOOP = fileURLToPath(new URL('./noop-webhook.js', import.meta.url));
+const SCENARIO_NS: Record<Scenario, string> = {
+  'no webhook': 'bench-none',
+  'no-op webhook': 'bench-noop',
+  'leaseguard ×1': 'bench-lg1',
+  'leaseguard ×3': 'bench-lg3',
+};
+
+function token(kubeconfigPath: string): string {
+  return (JSON.parse(readFileSync(kubeconfigPath, 'utf8')) as { users: Array<{ user: { token: string } }> }).users[0]!.user.token;
+}
+
+async function registerNoop(noop: Served, ca: string, scope: string): Promise<void> {
+  const webhook = (kind: string, name: string) => ({
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind,
+    metadata: { name: 'bench-noop' },
+    webhooks: [
+      {
+        name,
+        admissionReviewVersions: ['v1'],
+        sideEffects: 'None',
+        failurePolicy: 'Fail',
+        timeoutSeconds: 5,
+        clientConfig: { url: `https://127.0.0.1:${noop.port}/`, caBundle: Buffer.from(ca).toString('base64') },
+        rules: [{ apiGroups: ['kubernaut.ai'], apiVersions: ['v1alpha1'], resources: ['workflowexecutions', 'remediationrequests'], operations: ['CREATE'] }],
+        namespaceSelector: { matchLabels: { [SCOPE_LABEL]: scope } },
+      },
+    ],
+  });
+  const list = { apiVersion: 'v1', kind: 'List', items: [webhook('ValidatingWebhookConfiguration', 'validate.noop.bench'), webhook('MutatingWebhookConfiguration', 'mutate.noop.bench')] };
+  const r = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(list) });
+  if (r.code !== 0) throw new Error(r.stderr);
+}
+
+async function waitEffective(client: Client, ns: string, expectWebhook: boolean): Promise<void> {
+  // A dry-run create shows whether the mutating webhook already applies to the namespace.
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const body = JSON.stringify(workflowExecution(ns, 'probe', `${ns}/probe`));
+    const res = await client.request('POST', `/apis/kubernaut.ai/v1alpha1/namespaces/${ns}/workflowexecutions?dryRun=All`, body);
+    if (res.status === 201 && (!expectWebhook || ns === 'bench-noop' || res.body.includes('leaseguard.kubernaut.ai/lock-key'))) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`webhooks for ${ns} did not take effect`);
+}
+
+export async function benchThroughApiserver(o: {
+  cp: ControlPlane;
+  dir: string;
+  concurrencies: number[];
+  durationMs: number;
+  memoryLeases: number;
+  progress: (s: string) => void;
+}): Promise<ApiserverResults> {
+  const { cp, progress } = o;
+  const infoFile = join(cp.info.dir, 'control-plane.json');
+  await writeFile(infoFile, JSON.stringify(cp.info));
+  process.env[CONTROL_PLANE_ENV] = infoFile;
+  const ca = readFileSync(cp.info.caFile, 'utf8');
+  const apiPort = Number(new URL(cp.info.server).port);
+
+  const noopCerts = await cliCerts(join(o.dir, 'certs-noop'));
+  const noop = await spawnServer([NOOP, noopCerts.dir], {}, join(o.dir, 'noop-apiserver.log'));
+  const lgEnv = { LEASEGUARD_LOG_LEVEL: 'warn', LEASEGUARD_SWEEP_INTERVAL_SECONDS: '10' };
+  progress('starting leaseguard replica sets (1 and 3 replicas) with the Kubernetes store');
+  const sets = {
+    'leaseguard ×1': await ReplicaSet.start({ scope: 'bench-lg1', count: 1, env: lgEnv }),
+    'leaseguard ×3': await ReplicaSet.start({ scope: 'bench-lg3', count: 3, env: lgEnv }),
+  };
+  try {
+    await scopedNamespace('bench-none', 'bench-none');
+    await scopedNamespace('bench-noop', 'bench-noop');
+    await scopedNamespace('bench-lg1', 'bench-lg1');
+    await scopedNamespace('bench-lg3', 'bench-lg3');
+    await registerNoop(noop, noopCerts.ca, 'bench-noop');
+    const maxC = Math.max(...o.concurrencies, 32);
+    const creator = new Client('127.0.0.1', apiPort, ca, maxC, { authorization: `Bearer ${token(cp.info.kubeconfigs.controller)}` });
+    for (const ns of Object.values(SCENARIO_NS)) await waitEffective(creator, ns, ns !== 'bench-none');
+
+    // The floor: one plain Lease create by leaseguard's identity, same server, same run.
+    const leaser = new Client('127.0.0.1', apiPort, ca, maxC, { authorization: `Bearer ${token(cp.info.kubeconfigs.leaseguard)}` });
+    const floor: ApiserverResults['floor'] = [];
+    for (const concurrency of o.concurrencies) {
+      const result = await runLoad({
+        concurrency,
+        durationMs: o.durationMs,
+        warmupMs: 300,
+        send: async (w, seq) => {
+          const body = JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: `floor-${concurrency}-${w}-${seq}` }, spec: { holderIdentity: 'bench' } });
+          const res = await leaser.request('POST', `/apis/coordination.k8s.io/v1/namespaces/${sets['leaseguard ×1'].leaseNamespace}/leases`, body);
+          return String(res.status);
+        },
+      });
+      floor.push({ concurrency, result });
+      progress(`floor: plain Lease create c=${concurrency}: p50 ${result.p50.toFixed(2)} ms  p95 ${result.p95.toFixed(2)} ms  ${result.throughput.toFixed(0)} /s`);
+    }
+    await kubectl(['-n', sets['leaseguard ×1'].leaseNamespace, 'delete', 'leases', '-l', '!app.kubernetes.io/managed-by,!app.kubernetes.io/component']).catch(() => undefined);
+
+    const rows: CreateRow[] = [];
+    const scenarios = Object.keys(SCENARIO_NS) as Scenario[];
+    let cell = 0;
+    for (const keys of ['distinct', 'hot'] as const) {
+      for (const concurrency of o.concurrencies) {
+        cell++;
+        const order = cell % 2 === 0 ? [...scenarios].reverse() : scenarios;
+        for (const scenario of order) {
+          const ns = SCENARIO_NS[scenario];
+          const result = await runLoad({
+            concurrency,
+            durationMs: o.durationMs,
+            warmupMs: 300,
+            send: async (w, seq) => {
+              const target = keys === 'hot' ? `${ns}/Deployment/hot-${cell}` : `${ns}/Deployment/d-${cell}-${w}-${seq}`;
+              const body = JSON.stringify(workflowExecution(ns, `we-${cell}-${w}-${seq}`, target));
+              const res = await creator.request('POST', `/apis/kubernaut.ai/v1alpha1/namespaces/${ns}/workflowexecutions`, body);
+              return res.status === 201 ? 'created' : res.status === 409 ? 'conflict' : `http-${res.status}`;
+            },
+          });
+          rows.push({ scenario, keys, concurrency, result });
+          progress(
+            `creates  ${keys.padEnd(8)} c=${String(concurrency).padStart(2)} ${scenario.padEnd(14)} ${result.throughput.toFixed(0).padStart(5)} /s  p50 ${result.p50.toFixed(2)} ms  p95 ${result.p95.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  ${JSON.stringify(result.outcomes)}`,
+          );
+        }
+      }
+    }
+
+    // Correctness under load: live objects per key, in every scenario.
+    const duplicates = {} as ApiserverResults['duplicates'];
+    for (const scenario of scenarios) {
+      const res = await creator.request('GET', `/apis/kubernaut.ai/v1alpha1/namespaces/${SCENARIO_NS[scenario]}/workflowexecutions`);
+      const items = (JSON.parse(res.body) as { items: Array<{ spec: { targetResource: string } }> }).items;
+      const perKey = new Map<string, number>();
+      for (const it of items) perKey.set(it.spec.targetResource, (perKey.get(it.spec.targetResource) ?? 0) + 1);
+      duplicates[scenario] = { objects: items.length, keys: perKey.size, duplicateKeys: [...perKey.values()].filter((n) => n > 1).length };
+    }
+    const lockFailures: Record<string, number> = {};
+    for (const r of rows.filter((x) => x.scenario.startsWith('leaseguard'))) {
+      for (const [outcome, n] of Object.entries(r.result.outcomes)) if (outcome !== 'created' && outcome !== 'conflict') lockFailures[outcome] = (lockFailures[outcome] ?? 0) + n;
+    }
+
+    const results: ApiserverResults = { version: cp.info.version, floor, rows, duplicates, lockFailures };
+    if (o.memoryLeases > 0) results.memory = await benchMemory(sets['leaseguard ×3'], creator, o.memoryLeases, progress);
+    creator.close();
+    leaser.close();
+    return results;
+  } finally {
+    await Promise.all(Object.values(sets).map((s) => s.stop()));
+    await kubectl(['delete', '--ignore-not-found', 'validatingwebhookconfiguration/bench-noop', 'mutatingwebhookconfiguration/bench-noop']);
+    await noop.stop();
+  }
+}
+
+async function metricsOf(port: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+}
+
+async function countLeases(set: ReplicaSet, state?: string): Promise<number> {
+  const selector = `app.kubernetes.io/managed-by=leaseguard${state ? `,leaseguard.kubernaut.ai/state=${state}` : ''}`;
+  const r = await kubectl(['-n', set.leaseNamespace, 'get', 'leases', '-l', selector, '-o', 'name']);
+  return r.stdout.split('\n').filter(Boolean).length;
+}
+
+async function benchMemory(set: ReplicaSet, creator: Client, target: number, progress: (s: string) => void): Promise<NonNullable<ApiserverResults['memory']>> {
+  const ns = 'bench-lg3';
+  const have = await countLeases(set);
+  const need = Math.max(0, target - have);
+  progress(`memory: creating ${need} more WorkflowExecutions through leaseguard ×3 to hold ${target} live Leases`);
+  const started = performance.now();
+  let next = 0;
+  let failures = 0;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (next < need) {
+        const i = next++;
+        const res = await creator.request('POST', `/apis/kubernaut.ai/v1alpha1/namespaces/${ns}/workflowexecutions`, JSON.stringify(workflowExecution(ns, `we-mem-${i}`, `${ns}/Deployment/mem-${i}`)));
+        if (res.status !== 201) failures++;
+        if (i > 0 && i % 2000 === 0) progress(`memory: ${i}/${need} created`);
+      }
+    }),
+  );
+  const createSeconds = (performance.now() - started) / 1000;
+  if (failures > 0) progress(`memory: ${failures} creates failed`);
+  const bindStart = performance.now();
+  while ((await countLeases(set, 'pending')) > 0 && performance.now() - bindStart < 300_000) await new Promise((r) => setTimeout(r, 1000));
+  const bindSeconds = (performance.now() - bindStart) / 1000;
+  const leases = await countLeases(set);
+  progress(`memory: ${leases} Leases held, all bound after ${bindSeconds.toFixed(1)} s more`);
+
+  const leaderLease = JSON.parse((await kubectl(['-n', set.leaseNamespace, 'get', 'lease', 'leaseguard-leader', '-o', 'json'])).stdout) as { spec: { holderIdentity: string } };
+  const leader = set.replicas.find((r) => r.identity === leaderLease.spec.holderIdentity);
+  const follower = set.replicas.find((r) => r !== leader);
+  if (!leader || !follower) throw new Error('no leader among the replicas');
+  // Watch one sweep (interval 10 s) with nothing else happening.
+  const before = await metricsOf(leader.metricsPort);
+  const sweepsBefore = metricValue(before, 'leaseguard_sweep_duration_seconds_count');
+  const deadline = Date.now() + 30_000;
+  let after = before;
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 1000));
+    after = await metricsOf(leader.metricsPort);
+    if (metricValue(after, 'leaseguard_sweep_duration_seconds_count') > sweepsBefore) break;
+  }
+  await new Promise((r) => setTimeout(r, 2000)); // let the queued reviews finish
+  after = await metricsOf(leader.metricsPort);
+  const sweeps = metricValue(after, 'leaseguard_sweep_duration_seconds_count') - sweepsBefore;
+  const followerMetrics = await metricsOf(follower.metricsPort);
+  return {
+    leases,
+    createSeconds,
+    bindSeconds,
+    leaderRssMb: metricValue(after, 'leaseguard_process_resident_memory_bytes') / 2 ** 20,
+    leaderHeapMb: metricValue(after, 'leaseguard_nodejs_heap_size_used_bytes') / 2 ** 20,
+    followerRssMb: metricValue(followerMetrics, 'leaseguard_process_resident_memory_bytes') / 2 ** 20,
+    sweepSeconds: (metricValue(after, 'leaseguard_sweep_duration_seconds_sum') - metricValue(before, 'leaseguard_sweep_duration_seconds_sum')) / Math.max(1, sweeps),
+    sweepApiCalls: (metricValue(after, 'leaseguard_apiserver_request_duration_seconds_count') - metricValue(before, 'leaseguard_apiserver_request_duration_seconds_count')) / Math.max(1, sweeps),
+    sweepCpuSeconds: (metricValue(after, 'leaseguard_process_cpu_seconds_total') - metricValue(before, 'leaseguard_process_cpu_seconds_total')) / Math.max(1, sweeps),
+  };
+}
