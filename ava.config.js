@@ -5,7 +5,7 @@ export default {
     rewritePaths: { 'test/': 'dist/test/' },
     compile: false,
   },
-  files: ['test/**/*.test.ts'],
+  files: ['test/**/*.test.ts', '!test/disruptive/**'],
   timeout: '2m',
   // The integration suite shares one control plane; keep its files from starving each other.
   concurrency: 2,

@@ -9,7 +9,7 @@ import { cliCerts } from '../test/support/certs.js';
 import type { ControlPlane } from '../test/support/control-plane.js';
 import { CONTROL_PLANE_ENV, kubectl } from '../test/support/integration-env.js';
 import { workflowExecution } from '../test/support/objects.js';
-import { ReplicaSet, SCOPE_LABEL, scopedNamespace } from '../test/support/replicas.js';
+import { ReplicaSet, SCOPE_LABEL, leaseNamespace, scopedNamespace } from '../test/support/replicas.js';
 import { runLoad, type LoadResult } from './load.js';
 import { Client, metricValue, spawnServer, type Served } from './processes.js';
 
@@ -105,7 +105,7 @@ export async function benchThroughApiserver(o: {
 
   const noopCerts = await cliCerts(join(o.dir, 'certs-noop'));
   const noop = await spawnServer([NOOP, noopCerts.dir], {}, join(o.dir, 'noop-apiserver.log'));
-  const lgEnv = { LEASEGUARD_LOG_LEVEL: 'warn', LEASEGUARD_SWEEP_INTERVAL_SECONDS: '10' };
+  const lgEnv = { LEASEGUARD_SWEEP_INTERVAL_SECONDS: '10' };
   progress('starting leaseguard replica sets (1 and 3 replicas) with the Kubernetes store');
   const sets = {
     'leaseguard ×1': await ReplicaSet.start({ scope: 'bench-lg1', count: 1, env: lgEnv }),
@@ -121,7 +121,9 @@ export async function benchThroughApiserver(o: {
     const creator = new Client('127.0.0.1', apiPort, ca, maxC, { authorization: `Bearer ${token(cp.info.kubeconfigs.controller)}` });
     for (const ns of Object.values(SCENARIO_NS)) await waitEffective(creator, ns, ns !== 'bench-none');
 
-    // The floor: one plain Lease create by leaseguard's identity, same server, same run.
+    // The floor: one plain Lease create by leaseguard's identity, same server, same run,
+    // in a namespace of its own (with leaseguard's Role) so the locks' namespaces stay clean.
+    await leaseNamespace('bench-floor');
     const leaser = new Client('127.0.0.1', apiPort, ca, maxC, { authorization: `Bearer ${token(cp.info.kubeconfigs.leaseguard)}` });
     const floor: ApiserverResults['floor'] = [];
     for (const concurrency of o.concurrencies) {
@@ -131,14 +133,13 @@ export async function benchThroughApiserver(o: {
         warmupMs: 300,
         send: async (w, seq) => {
           const body = JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: `floor-${concurrency}-${w}-${seq}` }, spec: { holderIdentity: 'bench' } });
-          const res = await leaser.request('POST', `/apis/coordination.k8s.io/v1/namespaces/${sets['leaseguard ×1'].leaseNamespace}/leases`, body);
+          const res = await leaser.request('POST', '/apis/coordination.k8s.io/v1/namespaces/bench-floor/leases', body);
           return String(res.status);
         },
       });
       floor.push({ concurrency, result });
       progress(`floor: plain Lease create c=${concurrency}: p50 ${result.p50.toFixed(2)} ms  p95 ${result.p95.toFixed(2)} ms  ${result.throughput.toFixed(0)} /s`);
     }
-    await kubectl(['-n', sets['leaseguard ×1'].leaseNamespace, 'delete', 'leases', '-l', '!app.kubernetes.io/managed-by,!app.kubernetes.io/component']).catch(() => undefined);
 
     const rows: CreateRow[] = [];
     const scenarios = Object.keys(SCENARIO_NS) as Scenario[];

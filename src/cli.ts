@@ -17,8 +17,12 @@ export class UsageError extends Error {}
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
-    case 'serve':
-      return (await import('./cli/serve-command.js')).serveCommand(rest);
+    case 'serve': {
+      const code = await (await import('./cli/serve-command.js')).serveCommand(rest);
+      // Stopped cleanly (logs flushed, leadership released): do not wait for watches or
+      // reconnect timers still unwinding.
+      process.exit(code);
+    }
     case 'certs':
       return (await import('./cli/certs-command.js')).certsCommand(rest);
     case 'webhook-config':

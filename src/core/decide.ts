@@ -102,8 +102,12 @@ export function decide(input: DecisionInput): Decision {
     record: freshRecord(request, now, held.transitions + 1),
   });
 
-  // Its create may still be in flight: "not found" proves nothing yet.
-  if (held.state === 'pending' && ageMs < pendingTimeoutMs) return busy();
+  // Its create may still be in flight: "not found" proves nothing yet. Found and
+  // terminal does: the object was stored and has finished.
+  if (held.state === 'pending' && ageMs < pendingTimeoutMs) {
+    if (holder === undefined) return { action: 'read-holder', ref: held.object };
+    return holder.kind === 'terminal' ? takeOver('holder-terminal') : busy();
+  }
 
   if (maxHoldMs !== undefined && maxHoldMs > 0 && ageMs >= maxHoldMs) return takeOver('max-hold-exceeded');
 

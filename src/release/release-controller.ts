@@ -52,7 +52,7 @@ const WATCH: Work = { trigger: 'watch' };
 export class ReleaseController {
   readonly #o: ReleaseControllerOptions;
   readonly #clock: () => Date;
-  readonly #queue: WorkQueue<Work>;
+  #queue: WorkQueue<Work>;
   readonly #informers = new Map<string, ResilientInformer<GuardedObject>>();
   #sweepTimer: NodeJS.Timeout | undefined;
   #running = false;
@@ -60,18 +60,24 @@ export class ReleaseController {
   constructor(options: ReleaseControllerOptions) {
     this.#o = options;
     this.#clock = options.clock ?? (() => new Date());
-    this.#queue = new WorkQueue<Work>({
-      workers: options.workers ?? 4,
+    this.#queue = this.#newQueue();
+  }
+
+  /** A queue per term of leadership: a stopped queue stays stopped. */
+  #newQueue(): WorkQueue<Work> {
+    const { logger } = this.#o;
+    return new WorkQueue<Work>({
+      workers: this.#o.workers ?? 4,
       handle: (name, work) => this.reconcile(name, work.trigger, work.snapshot),
       merge: (a, b) => (a.trigger === 'watch' || b.trigger === 'watch' ? WATCH : b),
-      onError: (name, err, attempt) =>
-        options.logger.warn({ lease: name, attempt, err: (err as Error).message }, 'release work failed; retrying with backoff'),
+      onError: (name, err, attempt) => logger.warn({ lease: name, attempt, err: (err as Error).message }, 'release work failed; retrying with backoff'),
     });
   }
 
   async start(): Promise<void> {
     if (this.#running) return;
     this.#running = true;
+    this.#queue = this.#newQueue();
     const { kubeConfig, rules, logger, metrics, readiness } = this.#o;
     const api = kubeConfig.makeApiClient(CustomObjectsApi);
     for (const rule of rules.rules) {

@@ -37,7 +37,13 @@ export interface ReleaseWork {
 export function startReleaseWork(o: ReleaseWorkOptions): ReleaseWork {
   const controller = new ReleaseController(o);
   o.metrics.leader.set(0);
-  let starting: Promise<void> = Promise.resolve();
+  // Leadership can flap; start and stop run strictly in the order they were decided.
+  let transitions: Promise<void> = Promise.resolve();
+  const transition = (leading: boolean) => {
+    transitions = transitions
+      .then(() => (leading ? controller.start() : controller.stop()))
+      .catch((err: Error) => o.logger.error({ err: err.message }, leading ? 'release work failed to start' : 'release work failed to stop'));
+  };
   const elector = new LeaderElector({
     store: o.store,
     name: LEADER_LEASE_NAME,
@@ -49,12 +55,12 @@ export function startReleaseWork(o: ReleaseWorkOptions): ReleaseWork {
     onStartedLeading: () => {
       o.metrics.leader.set(1);
       o.metrics.leaderTransitions.inc();
-      starting = controller.start().catch((err: Error) => o.logger.error({ err: err.message }, 'release work failed to start'));
+      transition(true);
     },
     onStoppedLeading: () => {
       o.metrics.leader.set(0);
       o.metrics.leaderTransitions.inc();
-      void starting.then(() => controller.stop());
+      transition(false);
     },
     onNewLeader: (leader) => o.logger.info({ leader, self: leader === o.identity }, 'leader observed'),
   });
@@ -64,7 +70,7 @@ export function startReleaseWork(o: ReleaseWorkOptions): ReleaseWork {
     controller,
     async stop() {
       await elector.stop();
-      await starting;
+      await transitions;
       await controller.stop();
     },
   };

@@ -29,6 +29,10 @@ export interface ServeOptions {
   logger: Logger;
   /** How long a stop waits for in-flight admissions. */
   drainMs?: number;
+  /** A request must arrive whole within this (slow clients are cut off with 408). */
+  requestTimeoutMs?: number;
+  /** Its headers must arrive within this. */
+  headersTimeoutMs?: number;
 }
 
 export interface RunningServer {
@@ -59,8 +63,10 @@ export async function startServer(lg: Leaseguard, o: ServeOptions): Promise<Runn
       ciphers: TLS_CIPHERS,
       honorCipherOrder: true,
       // Slow or stuck clients cannot hold a connection open forever.
-      requestTimeout: 15_000,
-      headersTimeout: 10_000,
+      requestTimeout: o.requestTimeoutMs ?? 15_000,
+      headersTimeout: o.headersTimeoutMs ?? 10_000,
+      // Node checks those timeouts on this interval (30 s by default).
+      connectionsCheckingInterval: 1000,
       keepAliveTimeout: 65_000,
       maxHeaderSize: 16 * 1024,
     },

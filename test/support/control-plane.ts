@@ -42,6 +42,8 @@ export interface ControlPlaneInfo {
   binDir: string;
   version: string;
   kubeconfigs: Record<Identity, string>;
+  /** Set by `npm test`: POST {controlUrl}/restart?name=etcd|kube-apiserver&downMs=N */
+  controlUrl?: string;
 }
 
 export function freePort(): Promise<number> {
@@ -106,8 +108,18 @@ function httpsOk(url: string, ca: string, token: string): Promise<boolean> {
   });
 }
 
+interface Managed {
+  name: 'etcd' | 'kube-apiserver';
+  bin: string;
+  args: string[];
+  proc: ChildProcess;
+}
+
 export class ControlPlane {
   readonly #procs: ChildProcess[] = [];
+  readonly #managed = new Map<string, Managed>();
+  #token = '';
+  #ca = '';
   info!: ControlPlaneInfo;
 
   static async start(log: (s: string) => void = (s) => process.stderr.write(`${s}\n`)): Promise<ControlPlane> {
@@ -178,6 +190,8 @@ export class ControlPlane {
       '--v=1',
     ], dir);
     await waitFor('kube-apiserver', () => httpsOk(`${server}/readyz`, certs.caCert, tokens.admin), 120_000, apiserver);
+    this.#token = tokens.admin;
+    this.#ca = certs.caCert;
 
     const kubeconfigs = {} as Record<Identity, string>;
     for (const id of Object.keys(IDENTITIES) as Identity[]) {
@@ -199,13 +213,28 @@ export class ControlPlane {
     log(`[control-plane] kube-apiserver ${version} and etcd ready at ${server} in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   }
 
-  #spawn(name: string, bin: string, args: string[], dir: string): ChildProcess {
-    const logFile = createWriteStream(join(dir, `${name}.log`));
+  #spawn(name: 'etcd' | 'kube-apiserver', bin: string, args: string[], dir: string): ChildProcess {
+    const logFile = createWriteStream(join(dir, `${name}.log`), { flags: 'a' });
     const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout?.pipe(logFile);
     proc.stderr?.pipe(logFile);
     this.#procs.push(proc);
+    this.#managed.set(name, { name, bin, args, proc });
     return proc;
+  }
+
+  /** Kills one component (SIGKILL), keeps it down for `downMs`, starts it again and waits until the API server is ready. */
+  async restart(name: 'etcd' | 'kube-apiserver', downMs = 0): Promise<void> {
+    const m = this.#managed.get(name);
+    if (!m) throw new Error(`no ${name} to restart`);
+    if (m.proc.exitCode === null && m.proc.signalCode === null) {
+      const exited = new Promise((r) => m.proc.once('exit', r));
+      m.proc.kill('SIGKILL');
+      await exited;
+    }
+    await sleep(downMs);
+    const proc = this.#spawn(name, m.bin, m.args, this.info.dir);
+    await waitFor(`${name} after restart`, () => httpsOk(`${this.info.server}/readyz`, this.#ca, this.#token), 120_000, proc);
   }
 
   /** Runs the real kubectl as `identity` against this API server. */

@@ -38,6 +38,8 @@ export interface ReplicaSetOptions {
   /** Extra environment (LEASEGUARD_* settings). */
   env?: Record<string, string>;
   timeoutSeconds?: number;
+  /** A kubeconfig file to use instead of the identity's (e.g. pointing through a fault proxy). */
+  kubeconfig?: string;
   /** Namespace of this set's Leases (and its leader election); default lg-<scope>. */
   leaseNamespace?: string;
 }
@@ -89,7 +91,7 @@ export class ReplicaSet {
         POD_NAME: identity,
         POD_NAMESPACE: this.leaseNamespace,
         LEASEGUARD_STORE: 'kubernetes',
-        LEASEGUARD_KUBECONFIG: cp.kubeconfigs[this.o.identity ?? 'leaseguard'],
+        LEASEGUARD_KUBECONFIG: this.o.kubeconfig ?? cp.kubeconfigs[this.o.identity ?? 'leaseguard'],
         LEASEGUARD_HOST: '127.0.0.1',
         LEASEGUARD_ADMISSION_PORT: '0',
         LEASEGUARD_METRICS_PORT: '0',

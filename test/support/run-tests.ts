@@ -2,6 +2,8 @@
 // run), runs every ava test against it, and tears it down, also when tests fail or the
 // run is interrupted. Arguments are passed to ava.
 import { spawn } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ROOT } from './paths.js';
@@ -24,16 +26,42 @@ async function main(): Promise<number> {
   process.once('SIGINT', () => void stop(130));
   process.once('SIGTERM', () => void stop(143));
   try {
-    const infoFile = join(cp.info.dir, 'control-plane.json');
-    await writeFile(infoFile, JSON.stringify(cp.info));
-    const ava = join(ROOT, 'node_modules/ava/entrypoints/cli.mjs');
-    const code = await new Promise<number>((resolve) => {
-      const child = spawn(process.execPath, [ava, ...process.argv.slice(2)], {
-        stdio: 'inherit',
-        env: { ...process.env, [CONTROL_PLANE_ENV]: infoFile },
-      });
-      child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));
+    // Disruptive tests run in ava's worker processes; they ask this process to restart a
+    // component through a loopback endpoint.
+    const control = http.createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const name = url.searchParams.get('name');
+      if (req.method !== 'POST' || url.pathname !== '/restart' || (name !== 'etcd' && name !== 'kube-apiserver')) {
+        res.writeHead(404).end();
+        return;
+      }
+      cp.restart(name, Number(url.searchParams.get('downMs') ?? 0)).then(
+        () => res.writeHead(200).end('restarted'),
+        (err: Error) => res.writeHead(500).end(err.message),
+      );
     });
+    await new Promise<void>((r) => control.listen(0, '127.0.0.1', r));
+    control.unref();
+    const infoFile = join(cp.info.dir, 'control-plane.json');
+    await writeFile(infoFile, JSON.stringify({ ...cp.info, controlUrl: `http://127.0.0.1:${(control.address() as AddressInfo).port}` }));
+    const ava = join(ROOT, 'node_modules/ava/entrypoints/cli.mjs');
+    const runAva = (args: string[]) =>
+      new Promise<number>((resolve) => {
+        const child = spawn(process.execPath, [ava, ...args], {
+          stdio: 'inherit',
+          env: { ...process.env, [CONTROL_PLANE_ENV]: infoFile, LEASEGUARD_CONTROL_PLANE_PID: String(process.pid) },
+        });
+        child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));
+      });
+    const args = process.argv.slice(2);
+    let code = await runAva(args);
+    // A full run also runs the disruptive phase (control-plane restarts, the soak),
+    // after everything else, since it takes the shared control plane down and up.
+    if (args.length === 0) {
+      process.stderr.write(`[test] disruptive phase: control-plane restarts and the soak (${((Date.now() - started) / 1000).toFixed(0)}s so far)\n`);
+      const disruptive = await runAva(['--config', 'ava.disruptive.config.js']);
+      code = code || disruptive;
+    }
     process.stderr.write(`[test] finished in ${((Date.now() - started) / 1000).toFixed(0)}s\n`);
     return code;
   } finally {

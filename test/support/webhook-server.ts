@@ -30,6 +30,8 @@ export interface TestServerOptions {
   failOpen?: boolean;
   rules?: GuardRule[];
   clock?: () => Date;
+  requestTimeoutMs?: number;
+  headersTimeoutMs?: number;
 }
 
 /** A pino logger whose lines are kept for assertions. */
@@ -57,7 +59,16 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
     holders: o.holders ?? unverifiableHolders,
     ...(o.clock ? { clock: o.clock } : {}),
   });
-  const server = await startServer(lg, { host: '127.0.0.1', admissionPort: 0, metricsPort: 0, certDir: certs.dir, logger, drainMs: 2000 });
+  const server = await startServer(lg, {
+    host: '127.0.0.1',
+    admissionPort: 0,
+    metricsPort: 0,
+    certDir: certs.dir,
+    logger,
+    drainMs: 2000,
+    ...(o.requestTimeoutMs ? { requestTimeoutMs: o.requestTimeoutMs } : {}),
+    ...(o.headersTimeoutMs ? { headersTimeoutMs: o.headersTimeoutMs } : {}),
+  });
   const url = `https://127.0.0.1:${server.admissionPort}`;
   const client = new HttpsClient(url, certs.ca, 256);
   return {

@@ -115,10 +115,21 @@ const cases: Case[] = [
     action: 'deny-busy',
   },
   {
-    name: 'young pending Lease: busy without reading the holder',
+    name: 'young pending Lease, not read yet: read the holder',
     in: input({ lease: lease(held({ state: 'pending' })), now: at(PENDING_MS - 1) }),
+    action: 'read-holder',
+  },
+  {
+    name: 'young pending Lease, holder stored and live: busy',
+    in: input({ lease: lease(held({ state: 'pending' })), holder: live, now: at(PENDING_MS - 1) }),
     action: 'deny-busy',
     check: (t, d) => t.is(d.action === 'deny-busy' ? d.retryAfterSeconds : -1, 1),
+  },
+  {
+    name: 'young pending Lease, holder stored and already finished: taken over',
+    in: input({ lease: lease(held({ state: 'pending' })), holder: terminal, now: at(1_000) }),
+    action: 'take-over',
+    reason: 'holder-terminal',
   },
   {
     name: 'young pending Lease: busy even when the holder reads as gone',
