@@ -56,7 +56,7 @@ export class Client {
     maxSockets: number,
     private readonly headers: Record<string, string> = {},
   ) {
-    this.agent = new https.Agent({ ca, keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+    this.agent = new https.Agent({ ca, keepAlive: true, maxSockets, maxFreeSockets: maxSockets, noDelay: true });
   }
 
   request(method: string, path: string, body?: string): Promise<{ status: number; body: string }> {

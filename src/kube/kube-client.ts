@@ -87,6 +87,8 @@ export async function createKubeClients(kc: KubeConfig, options: KubeClientOptio
   await kc.applyToHTTPSOptions(tls as never);
   const agentOptions = {
     keepAlive: true,
+    // Small request/response pairs: never wait on Nagle's algorithm.
+    noDelay: true,
     keepAliveMsecs: 30_000,
     maxSockets: options.maxSockets ?? 32,
     maxFreeSockets: options.maxSockets ?? 32,

@@ -2,18 +2,17 @@
 // the Lease (with preconditions) when the object finishes or disappears. A sweep at start
 // and at intervals looks at every managed Lease, so a release missed while no replica ran
 // is made later. Runs on the elected leader only; admission never depends on it.
-import { CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1Lease } from '@kubernetes/client-node';
+import { CustomObjectsApi, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { leaseName } from '../core/lease-name.js';
 import { MANAGED_SELECTOR, decodeLease, encodeLease, type LockLease, type LockRecord } from '../core/lock-record.js';
 import { decideRelease, type HolderObservation, type ReleaseTrigger } from '../core/release-decision.js';
-import { deriveKey, phaseOf, type GuardRule, type RuleIndex } from '../core/rules.js';
+import type { GuardRule, RuleIndex } from '../core/rules.js';
 import { ErrorCodes, hasCode } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Readiness } from '../server/readiness.js';
 import type { HolderReader } from '../store/holder-reader.js';
 import type { LeaseStore } from '../store/lease-store.js';
-import { ResilientInformer } from './resilient-informer.js';
+import { WatchCache } from './watch-cache.js';
 import { WorkQueue } from './work-queue.js';
 
 export interface ReleaseControllerOptions {
@@ -30,10 +29,6 @@ export interface ReleaseControllerOptions {
   clock?: () => Date;
   /** Per-call deadline for API calls made by the release work. */
   callTimeoutMs?: number;
-}
-
-interface GuardedObject extends KubernetesObject {
-  status?: unknown;
 }
 
 const ruleId = (group: string, kind: string) => `${group}/${kind}`;
@@ -53,7 +48,7 @@ export class ReleaseController {
   readonly #o: ReleaseControllerOptions;
   readonly #clock: () => Date;
   #queue: WorkQueue<Work>;
-  readonly #informers = new Map<string, ResilientInformer<GuardedObject>>();
+  readonly #informers = new Map<string, WatchCache>();
   #sweepTimer: NodeJS.Timeout | undefined;
   #running = false;
 
@@ -81,26 +76,23 @@ export class ReleaseController {
     const { kubeConfig, rules, logger, metrics, readiness } = this.#o;
     const api = kubeConfig.makeApiClient(CustomObjectsApi);
     for (const rule of rules.rules) {
-      const id = ruleId(rule.group, rule.kind);
-      const inf = new ResilientInformer<GuardedObject>({
-        name: `${rule.resource}.${rule.group}`,
+      const cache = new WatchCache({
         kubeConfig,
-        path: `/apis/${rule.group}/${rule.version}/${rule.resource}`,
-        list: () => api.listClusterCustomObject({ group: rule.group, version: rule.version, plural: rule.resource }) as Promise<KubernetesListObject<GuardedObject>>,
+        api,
+        rule,
         logger,
+        onEvent: (_type, obj) => {
+          if (obj.lease) this.#queue.add(obj.lease, WATCH);
+        },
         onHealth: (ok, message) => {
           metrics.watchHealthy.set({ kind: rule.kind }, ok ? 1 : 0);
           readiness.set(`watch:${rule.resource}.${rule.group}`, ok, message, { critical: false });
         },
         onRestart: () => metrics.watchRestarts.inc({ kind: rule.kind }),
       });
-      const onChange = (obj: GuardedObject) => this.#enqueueFor(rule, obj);
-      inf.informer.on('add', onChange);
-      inf.informer.on('update', onChange);
-      inf.informer.on('delete', onChange);
-      this.#informers.set(id, inf);
+      this.#informers.set(ruleId(rule.group, rule.kind), cache);
     }
-    await Promise.all([...this.#informers.values()].map((i) => i.start()));
+    await Promise.all([...this.#informers.values()].map((c) => c.start()));
     if (!this.#running) return;
     await this.sweep();
     this.#sweepTimer = setInterval(() => void this.sweep(), this.#o.sweepIntervalSeconds * 1000);
@@ -113,7 +105,7 @@ export class ReleaseController {
     this.#running = false;
     if (this.#sweepTimer) clearInterval(this.#sweepTimer);
     this.#queue.stop();
-    await Promise.all([...this.#informers.values()].map((i) => i.stop()));
+    for (const c of this.#informers.values()) c.stop();
     this.#informers.clear();
     for (const rule of this.#o.rules.rules) {
       this.#o.metrics.watchHealthy.remove({ kind: rule.kind });
@@ -126,13 +118,6 @@ export class ReleaseController {
   /** Resolves when queued work is done (tests, shutdown). */
   drained(): Promise<void> {
     return this.#queue.drained();
-  }
-
-  #enqueueFor(rule: GuardRule, obj: GuardedObject): void {
-    const ns = obj.metadata?.namespace ?? '';
-    const key = deriveKey(rule, obj, ns);
-    if (!key.ok) return;
-    this.#queue.add(leaseName(rule, key.scopedKey), WATCH);
   }
 
   /** Lists every managed Lease, refreshes the held-Leases gauge and queues each for review. */
@@ -163,11 +148,9 @@ export class ReleaseController {
   }
 
   #observe(rule: GuardRule, record: LockRecord): HolderObservation {
-    const inf = this.#informers.get(ruleId(rule.group, rule.kind));
-    const obj = inf?.informer.get(record.object.name, record.object.namespace || undefined);
+    const obj = this.#informers.get(ruleId(rule.group, rule.kind))?.get(record.object.namespace, record.object.name);
     if (!obj) return { kind: 'absent', source: 'cache' };
-    const { phase, terminal } = phaseOf(rule, obj);
-    return { kind: 'present', uid: obj.metadata?.uid ?? '', terminal, phase, source: 'cache' };
+    return { kind: 'present', uid: obj.uid, terminal: obj.terminal, phase: obj.phase, source: 'cache' };
   }
 
   /** Reviews one Lease: keep, bind or release it. Throws to be retried with backoff. */

@@ -63,10 +63,20 @@ export class KubeLeaseStore implements LeaseStore {
     );
   }
 
+  /** Lists page by page (500 a page), so the API server and this process never hold one huge response. */
   async list(labelSelector: string, signal?: AbortSignal): Promise<V1Lease[]> {
-    const list = await callApi(this.#observe, 'list', RESOURCE, this.#what('list'), () =>
-      this.#clients.coordination.listNamespacedLease({ namespace: this.namespace, labelSelector }, this.#clients.withSignal(signal)),
-    );
-    return list.items;
+    const items: V1Lease[] = [];
+    let cont: string | undefined;
+    do {
+      const page = await callApi(this.#observe, 'list', RESOURCE, this.#what('list'), () =>
+        this.#clients.coordination.listNamespacedLease(
+          { namespace: this.namespace, labelSelector, limit: 500, ...(cont ? { _continue: cont } : {}) },
+          this.#clients.withSignal(signal),
+        ),
+      );
+      items.push(...page.items);
+      cont = page.metadata?._continue;
+    } while (cont);
+    return items;
   }
 }

@@ -43,7 +43,8 @@ export class FaultProxy {
       client.on('error', () => {});
       return;
     }
-    const upstream = net.connect(this.targetPort, '127.0.0.1');
+    client.setNoDelay(true);
+    const upstream = net.connect({ port: this.targetPort, host: '127.0.0.1', noDelay: true });
     const pair: [net.Socket, net.Socket] = [client, upstream];
     this.#pairs.add(pair);
     const close = () => {

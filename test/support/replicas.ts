@@ -21,6 +21,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export const SCOPE_LABEL = 'leaseguard-test';
 
+// Replicas this test process started; none may outlive it, even when a test fails midway.
+const spawned = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const p of spawned) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+});
+
 export interface Replica {
   identity: string;
   port: number;
@@ -103,6 +109,8 @@ export class ReplicaSet {
     });
     proc.stdout?.pipe(log);
     proc.stderr?.pipe(log);
+    spawned.add(proc);
+    proc.once('exit', () => spawned.delete(proc));
     const ports = await new Promise<{ admissionPort: number; metricsPort: number }>((resolve, reject) => {
       let buf = '';
       const onData = (d: Buffer) => {

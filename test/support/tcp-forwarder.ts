@@ -13,6 +13,8 @@ export async function startForwarder(backends: number[]): Promise<Forwarder> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     sockets.add(client);
+    // A userspace proxy must not add Nagle delays a kube-proxy Service would not.
+    client.setNoDelay(true);
     client.on('close', () => sockets.delete(client));
     client.pause();
     const tryBackend = (attempt: number) => {
@@ -21,7 +23,7 @@ export async function startForwarder(backends: number[]): Promise<Forwarder> {
         return;
       }
       const port = backends[next++ % backends.length] as number;
-      const upstream = net.connect(port, '127.0.0.1');
+      const upstream = net.connect({ port, host: '127.0.0.1', noDelay: true });
       sockets.add(upstream);
       let connected = false;
       upstream.once('connect', () => {

@@ -1,0 +1,206 @@
+// A list-and-watch cache of one guarded kind that keeps only what release decisions
+// need (identity, phase, Lease name), not whole objects: a leader watching tens of
+// thousands of objects stays small. Lists page by page. It survives errors: any failure
+// restarts it (relist, then watch) with exponential backoff; 410 Gone relists at once.
+import { Watch, type CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { leaseName } from '../core/lease-name.js';
+import { deriveKey, phaseOf, type GuardRule } from '../core/rules.js';
+
+export interface CachedObject {
+  namespace: string;
+  name: string;
+  uid: string;
+  phase: string;
+  terminal: boolean;
+  /** The Lease for the object's key, when the key is valid. */
+  lease?: string;
+}
+
+export type CacheEvent = 'add' | 'update' | 'delete';
+
+export interface WatchCacheOptions {
+  kubeConfig: KubeConfig;
+  api: CustomObjectsApi;
+  rule: GuardRule;
+  logger: Logger;
+  onEvent: (type: CacheEvent, obj: CachedObject) => void;
+  onHealth: (healthy: boolean, message?: string) => void;
+  onRestart: () => void;
+  pageSize?: number;
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+interface RawObject {
+  metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string };
+}
+
+const id = (namespace: string, name: string) => `${namespace}/${name}`;
+
+function isGone(err: unknown): boolean {
+  const e = err as { statusCode?: number; code?: number | string; message?: string };
+  return e?.statusCode === 410 || e?.code === 410 || /\b410\b|too old resource version|Gone/i.test(e?.message ?? '');
+}
+
+export class WatchCache {
+  readonly #o: WatchCacheOptions;
+  readonly #items = new Map<string, CachedObject>();
+  readonly #watch: Watch;
+  #rv = '';
+  #abort: AbortController | undefined;
+  #stopped = true;
+  #failures = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #synced: Promise<void>;
+  #resolveSynced!: () => void;
+
+  constructor(options: WatchCacheOptions) {
+    this.#o = options;
+    this.#watch = new Watch(options.kubeConfig);
+    this.#synced = new Promise((r) => (this.#resolveSynced = r));
+  }
+
+  get size(): number {
+    return this.#items.size;
+  }
+
+  get(namespace: string, name: string): CachedObject | undefined {
+    return this.#items.get(id(namespace, name));
+  }
+
+  /** Starts listing and watching; resolves after the first list (or first failure). */
+  start(): Promise<void> {
+    this.#stopped = false;
+    void this.#run();
+    return Promise.race([this.#synced, new Promise<void>((r) => setTimeout(r, 30_000).unref())]);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#abort?.abort();
+    this.#abort = undefined;
+  }
+
+  #compact(raw: RawObject): CachedObject | undefined {
+    const md = raw.metadata;
+    if (!md?.name) return undefined;
+    const namespace = md.namespace ?? '';
+    const { phase, terminal } = phaseOf(this.#o.rule, raw);
+    const key = deriveKey(this.#o.rule, raw, namespace);
+    const obj: CachedObject = { namespace, name: md.name, uid: md.uid ?? '', phase, terminal };
+    if (key.ok) obj.lease = leaseName(this.#o.rule, key.scopedKey);
+    return obj;
+  }
+
+  #upsert(obj: CachedObject): void {
+    const k = id(obj.namespace, obj.name);
+    const prev = this.#items.get(k);
+    this.#items.set(k, obj);
+    if (!prev) this.#o.onEvent('add', obj);
+    else if (prev.uid !== obj.uid || prev.phase !== obj.phase || prev.lease !== obj.lease) this.#o.onEvent('update', obj);
+  }
+
+  async #run(): Promise<void> {
+    if (this.#stopped) return;
+    try {
+      await this.#list();
+      this.#resolveSynced();
+      if (this.#failures > 0) this.#o.logger.info({ watch: this.#name }, 'watch resumed');
+      this.#failures = 0;
+      this.#o.onHealth(true);
+      await this.#startWatch();
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  get #name(): string {
+    return `${this.#o.rule.resource}.${this.#o.rule.group}`;
+  }
+
+  async #list(): Promise<void> {
+    const { api, rule } = this.#o;
+    const seen = new Set<string>();
+    let cont: string | undefined;
+    let rv = '';
+    do {
+      const page = (await api.listClusterCustomObject({
+        group: rule.group,
+        version: rule.version,
+        plural: rule.resource,
+        limit: this.#o.pageSize ?? 500,
+        ...(cont ? { _continue: cont } : {}),
+      })) as { items?: RawObject[]; metadata?: { resourceVersion?: string; _continue?: string; continue?: string } };
+      for (const raw of page.items ?? []) {
+        const obj = this.#compact(raw);
+        if (!obj) continue;
+        seen.add(id(obj.namespace, obj.name));
+        this.#upsert(obj);
+      }
+      rv = page.metadata?.resourceVersion ?? rv;
+      cont = page.metadata?._continue ?? page.metadata?.continue;
+    } while (cont);
+    for (const [k, obj] of this.#items) {
+      if (seen.has(k)) continue;
+      this.#items.delete(k);
+      this.#o.onEvent('delete', obj);
+    }
+    this.#rv = rv;
+  }
+
+  async #startWatch(): Promise<void> {
+    if (this.#stopped) return;
+    const path = `/apis/${this.#o.rule.group}/${this.#o.rule.version}/${this.#o.rule.resource}`;
+    this.#abort = await this.#watch.watch(
+      path,
+      { resourceVersion: this.#rv, allowWatchBookmarks: true },
+      (type: string, raw: RawObject & { code?: number }) => {
+        if (type === 'ERROR') {
+          if (raw.code === 410) this.#rv = '';
+          return;
+        }
+        const rv = raw.metadata?.resourceVersion;
+        if (type === 'BOOKMARK') {
+          if (rv) this.#rv = rv;
+          return;
+        }
+        const obj = this.#compact(raw);
+        if (obj) {
+          if (type === 'DELETED') {
+            const k = id(obj.namespace, obj.name);
+            const prev = this.#items.get(k);
+            this.#items.delete(k);
+            this.#o.onEvent('delete', prev ?? obj);
+          } else this.#upsert(obj);
+        }
+        if (rv) this.#rv = rv;
+      },
+      (err: unknown) => {
+        if (this.#stopped) return;
+        if (!err && this.#rv) {
+          void this.#startWatch().catch((e) => this.#fail(e)); // the server ended the watch: resume
+        } else if (!err || isGone(err)) {
+          this.#rv = '';
+          void this.#run(); // history expired: relist
+        } else this.#fail(err);
+      },
+    );
+  }
+
+  #fail(err: unknown): void {
+    if (this.#stopped) return;
+    this.#resolveSynced();
+    this.#failures++;
+    const backoff = Math.min(this.#o.maxBackoffMs ?? 30_000, (this.#o.minBackoffMs ?? 500) * 2 ** (this.#failures - 1));
+    const message = (err as Error)?.message ?? String(err);
+    this.#o.logger.warn({ watch: this.#name, err: message.slice(0, 500), retryInMs: backoff }, 'watch failed; restarting');
+    this.#o.onHealth(false, message.slice(0, 200));
+    this.#o.onRestart();
+    this.#abort?.abort();
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => void this.#run(), backoff);
+    this.#timer.unref();
+  }
+}
