@@ -235,7 +235,9 @@ async function benchMemory(set: ReplicaSet, creator: Client, target: number, pro
   const leader = set.replicas.find((r) => r.identity === leaderLease.spec.holderIdentity);
   const follower = set.replicas.find((r) => r !== leader);
   if (!leader || !follower) throw new Error('no leader among the replicas');
-  // Watch one sweep (interval 10 s) with nothing else happening.
+  // Let the burst's garbage settle (V8 shrinks its heap when idle), then watch one sweep
+  // (interval 10 s) with nothing else happening.
+  await new Promise((r) => setTimeout(r, 15_000));
   const before = await metricsOf(leader.metricsPort);
   const sweepsBefore = metricValue(before, 'leaseguard_sweep_duration_seconds_count');
   const deadline = Date.now() + 30_000;

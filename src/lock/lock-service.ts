@@ -33,6 +33,9 @@ export interface LockServiceOptions {
   clock?: () => Date;
 }
 
+/** How many recently held keys to remember for choosing read-first over create-first. */
+const RECENTLY_HELD_MAX = 4096;
+
 /** Each round is one compare-and-swap another writer won; a handful is plenty. */
 const MAX_ROUNDS = 5;
 
@@ -69,6 +72,8 @@ export class LockService {
   readonly #holders: HolderReader;
   readonly #pendingTimeoutSeconds: number;
   readonly #clock: () => Date;
+  /** Lease names seen held, oldest first; bounded. */
+  readonly #recentlyHeld = new Set<string>();
 
   constructor(opts: LockServiceOptions) {
     this.#store = opts.store;
@@ -105,6 +110,8 @@ export class LockService {
   async #acquire(rule: GuardRule, request: LockRequest, opts: AcquireOptions): Promise<LockOutcome> {
     const name = opts.leaseName ?? leaseName(rule, request.key);
     const { signal, dryRun } = opts;
+    const outcome = dryRun || this.#recentlyHeld.has(name) ? undefined : await this.#createFirst(name, request, signal);
+    if (outcome) return this.#noteHeld(name, outcome);
     for (let round = 0; round < MAX_ROUNDS; round++) {
       signal?.throwIfAborted();
       const raw = await this.#store.get(name, signal);
@@ -125,7 +132,7 @@ export class LockService {
       }
       try {
         const outcome = await this.#apply(decision, name, lease, dryRun, signal);
-        if (outcome) return outcome;
+        if (outcome) return this.#noteHeld(name, outcome);
       } catch (err) {
         if (!isLostRace(err)) throw err;
         // Another writer changed the Lease between our read and write: read again.
@@ -136,6 +143,32 @@ export class LockService {
       `lost the compare-and-swap on Lease ${this.#store.namespace}/${name} ${MAX_ROUNDS} times in a row`,
       { statusCode: 503 },
     );
+  }
+
+  /**
+   * Most keys are free, so a key not seen held lately is first tried with a bare create:
+   * the decision for "no Lease" is "create it", and a create that wins is the whole
+   * compare-and-swap, one API call instead of a read and a write. A create that loses
+   * (AlreadyExists) falls through to the read-and-decide path.
+   */
+  async #createFirst(name: string, request: LockRequest, signal?: AbortSignal): Promise<LockOutcome | undefined> {
+    const decision = decide({ request, lease: null, now: this.#clock(), pendingTimeoutMs: this.#pendingTimeoutSeconds * 1000 });
+    if (decision.action !== 'create') return undefined;
+    try {
+      return await this.#apply(decision, name, null, false, signal);
+    } catch (err) {
+      if (hasCode(err, ErrorCodes.STORE_ALREADY_EXISTS)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Keys whose Lease exists now go straight to the read path for a while (hot keys). */
+  #noteHeld(name: string, outcome: LockOutcome): LockOutcome {
+    const held = this.#recentlyHeld;
+    held.delete(name);
+    held.add(name);
+    if (held.size > RECENTLY_HELD_MAX) held.delete(held.values().next().value as string);
+    return outcome;
   }
 
   async #apply(decision: Decision, name: string, lease: LockLease | null, dryRun: boolean, signal?: AbortSignal): Promise<LockOutcome | undefined> {

@@ -33,7 +33,7 @@ test('without Lease permissions the webhook fails closed with 503 naming the mis
     t.is(e.code, 503);
     t.is(e.reason, 'ServiceUnavailable');
     t.regex(e.message ?? '', /could not verify the lock for target "nl-prod\/Deployment\/api"/);
-    t.regex(e.message ?? '', /User "system:serviceaccount:leaseguard-system:leaseguard-restricted" cannot get resource "leases" in API group "coordination.k8s.io" in the namespace "lg-no-lease-rbac"/);
+    t.regex(e.message ?? '', /User "system:serviceaccount:leaseguard-system:leaseguard-restricted" cannot (get|create) resource "leases" in API group "coordination.k8s.io" in the namespace "lg-no-lease-rbac"/);
     const stored = (await customObjects('admin').listNamespacedCustomObject({ group: 'kubernaut.ai', version: 'v1alpha1', namespace: ns, plural: 'workflowexecutions' })) as { items: unknown[] };
     t.is(stored.items.length, 0, 'nothing was created');
   } finally {
