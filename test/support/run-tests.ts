@@ -45,13 +45,27 @@ async function main(): Promise<number> {
     const infoFile = join(cp.info.dir, 'control-plane.json');
     await writeFile(infoFile, JSON.stringify({ ...cp.info, controlUrl: `http://127.0.0.1:${(control.address() as AddressInfo).port}` }));
     const ava = join(ROOT, 'node_modules/ava/entrypoints/cli.mjs');
+    // ava's own summary is counted across both phases for one closing line.
+    const totals = { passed: 0, failed: 0 };
+    const count = (text: string) => {
+      for (const m of text.matchAll(/^\s*(\d+) (?:tests? )?(passed|failed)/gm)) totals[m[2] as 'passed' | 'failed'] += Number(m[1]);
+      for (const m of text.matchAll(/^\s*(\d+) (?:hooks? failed|uncaught exceptions?|unhandled rejections?)/gm)) totals.failed += Number(m[1]);
+    };
     const runAva = (args: string[]) =>
       new Promise<number>((resolve) => {
         const child = spawn(process.execPath, [ava, ...args], {
-          stdio: 'inherit',
+          stdio: ['inherit', 'pipe', 'inherit'],
           env: { ...process.env, [CONTROL_PLANE_ENV]: infoFile, LEASEGUARD_CONTROL_PLANE_PID: String(process.pid) },
         });
-        child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));
+        let out = '';
+        child.stdout?.on('data', (d: Buffer) => {
+          process.stdout.write(d);
+          out += d.toString();
+        });
+        child.on('exit', (c, signal) => {
+          count(out);
+          resolve(c ?? (signal ? 1 : 0));
+        });
       });
     const args = process.argv.slice(2);
     let code = await runAva(args);
@@ -63,6 +77,8 @@ async function main(): Promise<number> {
       code = code || disruptive;
     }
     process.stderr.write(`[test] finished in ${((Date.now() - started) / 1000).toFixed(0)}s\n`);
+    if (code !== 0 && totals.failed === 0) totals.failed = 1; // a run that failed without a count (a crash) still failed
+    process.stdout.write(`tests: ${totals.passed} passed, ${totals.failed} failed\n`);
     return code;
   } finally {
     stopping = true;
