@@ -4,7 +4,7 @@ import test from 'ava';
 import { Annotations, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { controlPlane, coordination, customObjects } from '../support/integration-env.js';
 import { apiError, workflowExecution } from '../support/objects.js';
-import { ReplicaSet, scopedNamespace } from '../support/replicas.js';
+import { FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../support/replicas.js';
 
 const SCOPE = 'cp-restart';
 const NS = 'cpr-prod';
@@ -17,7 +17,7 @@ test.before(async () => {
     scope: SCOPE,
     count: 2,
     timeoutSeconds: 3,
-    env: { LEASEGUARD_PENDING_TIMEOUT_SECONDS: '6', LEASEGUARD_SWEEP_INTERVAL_SECONDS: '2', LEASEGUARD_LEADER_LEASE_DURATION_SECONDS: '3', LEASEGUARD_LEADER_RENEW_DEADLINE_SECONDS: '2', LEASEGUARD_LEADER_RETRY_PERIOD_SECONDS: '0.5' },
+    env: FAST_RELEASE_ENV,
   });
   await scopedNamespace(SCOPE, NS);
 });

@@ -8,14 +8,14 @@ import { LEADER_LEASE_NAME } from '../../src/release/release-work.js';
 import { seeded } from '../support/faulty-store.js';
 import { coordination, customObjects } from '../support/integration-env.js';
 import { apiError, workflowExecution } from '../support/objects.js';
-import { ReplicaSet, scopedNamespace } from '../support/replicas.js';
+import { FAST, FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../support/replicas.js';
 
 const SCOPE = 'soak';
 const NS = 'soak-prod';
 const GROUP = { group: 'kubernaut.ai', version: 'v1alpha1', namespace: NS, plural: 'workflowexecutions' };
 const SECONDS = Number(process.env.LEASEGUARD_SOAK_SECONDS ?? 90);
 const SEED = Number(process.env.LEASEGUARD_SOAK_SEED ?? Date.now() % 1_000_000);
-const PENDING_S = 6;
+const PENDING_S = FAST.pendingSeconds;
 const TARGETS = Array.from({ length: 4 }, (_, i) => `${NS}/Deployment/hot-${i}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -33,13 +33,9 @@ test('soak: never two live objects for one key, no Lease left behind, every deni
   const replicas = await ReplicaSet.start({
     scope: SCOPE,
     count: 3,
-    timeoutSeconds: 3,
+    timeoutSeconds: FAST.timeoutSeconds,
     env: {
-      LEASEGUARD_PENDING_TIMEOUT_SECONDS: String(PENDING_S),
-      LEASEGUARD_SWEEP_INTERVAL_SECONDS: '2',
-      LEASEGUARD_LEADER_LEASE_DURATION_SECONDS: '3',
-      LEASEGUARD_LEADER_RENEW_DEADLINE_SECONDS: '2',
-      LEASEGUARD_LEADER_RETRY_PERIOD_SECONDS: '0.5',
+      ...FAST_RELEASE_ENV,
       ...(process.env.LEASEGUARD_SOAK_LOG_LEVEL ? { LEASEGUARD_LOG_LEVEL: process.env.LEASEGUARD_SOAK_LOG_LEVEL } : {}),
     },
   });

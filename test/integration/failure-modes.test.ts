@@ -4,6 +4,15 @@ import { kubectl, customObjects } from '../support/integration-env.js';
 import { apiError, workflowExecution } from '../support/objects.js';
 import { ReplicaSet, SCOPE_LABEL, scopedNamespace } from '../support/replicas.js';
 
+const createWe = (ns: string) =>
+  customObjects('controller').createNamespacedCustomObject({
+    group: 'kubernaut.ai',
+    version: 'v1alpha1',
+    namespace: ns,
+    plural: 'workflowexecutions',
+    body: workflowExecution(ns, 'we-1', `${ns}/Deployment/api`),
+  });
+
 test('with the RBAC from manifests/, the webhook identity may do exactly its job', async (t) => {
   const can = async (args: string[]) => (await kubectl(['auth', 'can-i', ...args], { identity: 'leaseguard' })).stdout.trim();
   for (const verb of ['get', 'list', 'watch', 'create', 'update', 'delete']) t.is(await can([verb, 'leases.coordination.k8s.io', '-n', 'leaseguard-system']), 'yes', verb);
@@ -20,15 +29,7 @@ test('without Lease permissions the webhook fails closed with 503 naming the mis
   const replicas = await ReplicaSet.start({ scope, count: 1, identity: 'restricted' });
   try {
     await scopedNamespace(scope, ns);
-    const err = await t.throwsAsync(
-      customObjects('controller').createNamespacedCustomObject({
-        group: 'kubernaut.ai',
-        version: 'v1alpha1',
-        namespace: ns,
-        plural: 'workflowexecutions',
-        body: workflowExecution(ns, 'we-1', `${ns}/Deployment/api`),
-      }),
-    );
+    const err = await t.throwsAsync(createWe(ns));
     const e = apiError(err);
     t.is(e.code, 503);
     t.is(e.reason, 'ServiceUnavailable');
@@ -48,15 +49,7 @@ test('with the webhook down and failurePolicy Fail, guarded creates are refused 
   try {
     await scopedNamespace(scope, ns);
     await replicas.kill(0);
-    const err = await t.throwsAsync(
-      customObjects('controller').createNamespacedCustomObject({
-        group: 'kubernaut.ai',
-        version: 'v1alpha1',
-        namespace: ns,
-        plural: 'workflowexecutions',
-        body: workflowExecution(ns, 'we-1', `${ns}/Deployment/api`),
-      }),
-    );
+    const err = await t.throwsAsync(createWe(ns));
     const e = apiError(err);
     t.is(e.code, 500);
     t.regex(e.message ?? '', /failed calling webhook "(mutate|validate)\.leaseguard\.kubernaut\.ai"/);

@@ -9,7 +9,7 @@ import { Annotations, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { controlPlane, coordination, customObjects } from '../support/integration-env.js';
 import { FaultProxy, type Fault } from '../support/fault-proxy.js';
 import { apiError, workflowExecution } from '../support/objects.js';
-import { ReplicaSet, scopedNamespace } from '../support/replicas.js';
+import { FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../support/replicas.js';
 import { admissionReview } from '../support/reviews.js';
 
 const SCOPE = 'faults';
@@ -32,7 +32,7 @@ test.before(async () => {
     count: 2,
     kubeconfig,
     timeoutSeconds: TIMEOUT_S,
-    env: { LEASEGUARD_PENDING_TIMEOUT_SECONDS: '6', LEASEGUARD_SWEEP_INTERVAL_SECONDS: '2', LEASEGUARD_LEADER_LEASE_DURATION_SECONDS: '3', LEASEGUARD_LEADER_RENEW_DEADLINE_SECONDS: '2', LEASEGUARD_LEADER_RETRY_PERIOD_SECONDS: '0.5' },
+    env: FAST_RELEASE_ENV,
   });
   await scopedNamespace(SCOPE, NS);
 });

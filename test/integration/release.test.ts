@@ -11,14 +11,14 @@ import { cliCerts } from '../support/certs.js';
 import { controlPlane, coordination, customObjects, kubectl } from '../support/integration-env.js';
 import { apiError, fingerprint, remediationRequest, workflowExecution } from '../support/objects.js';
 import { CLI } from '../support/paths.js';
-import { ReplicaSet, SCOPE_LABEL, scopedNamespace } from '../support/replicas.js';
+import { FAST, FAST_RELEASE_ENV, ReplicaSet, SCOPE_LABEL, scopedNamespace } from '../support/replicas.js';
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SCOPE = 'release';
 const NS = 'rel-prod';
-const PENDING_S = 6;
-const LEADER_LEASE_S = 3;
+const PENDING_S = FAST.pendingSeconds;
+const LEADER_LEASE_S = FAST.leaderLeaseSeconds;
 const GROUP = { group: 'kubernaut.ai', version: 'v1alpha1', namespace: NS };
 let replicas: ReplicaSet;
 
@@ -26,14 +26,8 @@ test.before(async () => {
   replicas = await ReplicaSet.start({
     scope: SCOPE,
     count: 3,
-    timeoutSeconds: 3,
-    env: {
-      LEASEGUARD_PENDING_TIMEOUT_SECONDS: String(PENDING_S),
-      LEASEGUARD_SWEEP_INTERVAL_SECONDS: '2',
-      LEASEGUARD_LEADER_LEASE_DURATION_SECONDS: String(LEADER_LEASE_S),
-      LEASEGUARD_LEADER_RENEW_DEADLINE_SECONDS: '2',
-      LEASEGUARD_LEADER_RETRY_PERIOD_SECONDS: '0.5',
-    },
+    timeoutSeconds: FAST.timeoutSeconds,
+    env: FAST_RELEASE_ENV,
   });
   await scopedNamespace(SCOPE, NS);
 });

@@ -21,6 +21,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export const SCOPE_LABEL = 'leaseguard-test';
 
+/** Timings for tests of the release work: seconds instead of the production defaults' minutes. */
+export const FAST = { timeoutSeconds: 3, pendingSeconds: 6, leaderLeaseSeconds: 3 } as const;
+export const FAST_RELEASE_ENV: Record<string, string> = {
+  LEASEGUARD_PENDING_TIMEOUT_SECONDS: String(FAST.pendingSeconds),
+  LEASEGUARD_SWEEP_INTERVAL_SECONDS: '2',
+  LEASEGUARD_LEADER_LEASE_DURATION_SECONDS: String(FAST.leaderLeaseSeconds),
+  LEASEGUARD_LEADER_RENEW_DEADLINE_SECONDS: '2',
+  LEASEGUARD_LEADER_RETRY_PERIOD_SECONDS: '0.5',
+};
+
 // Replicas this test process started; none may outlive it, even when a test fails midway.
 const spawned = new Set<ChildProcess>();
 process.once('exit', () => {
