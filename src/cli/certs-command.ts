@@ -40,7 +40,7 @@ export async function certsCommand(argv: string[]): Promise<number> {
     process.stderr.write(`leaseguard certs: ${values.dir} already holds ${CERT_FILES.cert} and ${CERT_FILES.key}; pass --force to replace them\n`);
     return 1;
   }
-  const bundle = generateCertificates({ serviceName: values.service, namespace: values.namespace, extraNames: values.name, days });
+  const bundle = await generateCertificates({ serviceName: values.service, namespace: values.namespace, extraNames: values.name, days });
   await writeCertificates(values.dir, bundle);
   for (const f of Object.values(CERT_FILES)) process.stdout.write(`wrote ${join(values.dir, f)}\n`);
   process.stdout.write(`CA bundle for the webhook registration: ${join(values.dir, CERT_FILES.caCert)} (see: leaseguard webhook-config --ca ${join(values.dir, CERT_FILES.caCert)})\n`);

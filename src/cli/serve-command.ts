@@ -58,7 +58,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if ((config.generateCerts || embedded) && !(await certificatesExist(config.certDir))) {
     await writeCertificates(
       config.certDir,
-      generateCertificates({ serviceName: config.serviceName, namespace: config.serviceNamespace }),
+      await generateCertificates({ serviceName: config.serviceName, namespace: config.serviceNamespace }),
     );
     logger.warn({ certDir: config.certDir }, 'generated development certificates (CA in ca.crt); use real ones in production');
   }

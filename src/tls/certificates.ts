@@ -4,7 +4,14 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import forge from 'node-forge';
+import type forgeType from 'node-forge';
+
+type Forge = typeof forgeType;
+
+// node-forge is loaded only when certificates are made: a serving replica does not pay
+// its ~11 MB of memory.
+let forgeModule: Promise<Forge> | undefined;
+const loadForge = (): Promise<Forge> => (forgeModule ??= import('node-forge').then((m) => m.default));
 
 export const CERT_FILES = { caCert: 'ca.crt', caKey: 'ca.key', cert: 'tls.crt', key: 'tls.key' } as const;
 
@@ -24,13 +31,13 @@ export interface CertificateOptions {
   keyBits?: number;
 }
 
-function rsaKeys(bits: number): forge.pki.rsa.KeyPair {
+function rsaKeys(forge: Forge, bits: number): forgeType.pki.rsa.KeyPair {
   const { privateKey } = generateKeyPairSync('rsa', {
     modulusLength: bits,
     privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
     publicKeyEncoding: { type: 'pkcs1', format: 'pem' },
   });
-  const priv = forge.pki.privateKeyFromPem(privateKey) as forge.pki.rsa.PrivateKey;
+  const priv = forge.pki.privateKeyFromPem(privateKey) as forgeType.pki.rsa.PrivateKey;
   const pub = forge.pki.setRsaPublicKey(priv.n, priv.e);
   return { privateKey: priv, publicKey: pub };
 }
@@ -51,13 +58,14 @@ export function servingNames(opts: Pick<CertificateOptions, 'serviceName' | 'nam
   return [...new Set(names)];
 }
 
-export function generateCertificates(opts: CertificateOptions): CertificateBundle {
+export async function generateCertificates(opts: CertificateOptions): Promise<CertificateBundle> {
+  const forge = await loadForge();
   const days = opts.days ?? 365;
   const bits = opts.keyBits ?? 2048;
   const now = new Date(Date.now() - 5 * 60_000); // tolerate small clock skew
   const until = new Date(now.getTime() + days * 86_400_000);
 
-  const caKeys = rsaKeys(bits);
+  const caKeys = rsaKeys(forge, bits);
   const ca = forge.pki.createCertificate();
   ca.publicKey = caKeys.publicKey;
   ca.serialNumber = serial();
@@ -73,7 +81,7 @@ export function generateCertificates(opts: CertificateOptions): CertificateBundl
   ]);
   ca.sign(caKeys.privateKey, forge.md.sha256.create());
 
-  const keys = rsaKeys(bits);
+  const keys = rsaKeys(forge, bits);
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
   cert.serialNumber = serial();

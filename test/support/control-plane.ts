@@ -155,7 +155,7 @@ export class ControlPlane {
     ], dir);
     await waitFor('etcd', async () => (await fetch(`http://127.0.0.1:${etcdPort}/health`)).ok, 30_000, etcd);
 
-    const certs = generateCertificates({ serviceName: 'kubernetes', namespace: 'default', extraNames: ['kubernetes.default.svc'] });
+    const certs = await generateCertificates({ serviceName: 'kubernetes', namespace: 'default', extraNames: ['kubernetes.default.svc'] });
     const sa = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
     const tokens = Object.fromEntries(Object.keys(IDENTITIES).map((k) => [k, randomBytes(24).toString('hex')])) as Record<Identity, string>;
     const tokenCsv = (Object.keys(IDENTITIES) as Identity[])
