@@ -55,7 +55,7 @@ async function main(): Promise<number> {
       new Promise<number>((resolve) => {
         const child = spawn(process.execPath, [ava, ...args], {
           stdio: ['inherit', 'pipe', 'inherit'],
-          env: { ...process.env, [CONTROL_PLANE_ENV]: infoFile, LEASEGUARD_CONTROL_PLANE_PID: String(process.pid) },
+          env: { ...process.env, [CONTROL_PLANE_ENV]: infoFile },
         });
         let out = '';
         child.stdout?.on('data', (d: Buffer) => {
