@@ -5,7 +5,8 @@ import type { LockRecord } from './lock-record.js';
 /** The holder as observed: from the watch cache, or from a live read. */
 export type HolderObservation =
   | { kind: 'present'; uid: string; terminal: boolean; phase: string; source: 'cache' | 'live' }
-  | { kind: 'absent'; source: 'cache' | 'live' };
+  /** `deletedUid`: a watch saw the object with this UID deleted, so it had been stored. */
+  | { kind: 'absent'; source: 'cache' | 'live'; deletedUid?: string };
 
 export type ReleaseReason = 'completed' | 'deleted' | 'swept' | 'expired';
 
@@ -48,7 +49,11 @@ export function decideRelease(input: ReleaseInput): ReleaseDecision {
 
   if (holder.source === 'cache') return { action: 'confirm-absent' };
   if (record.state === 'pending') {
-    // Its create may still be in flight until the pending timeout has passed.
+    // Seen deleted: the very object this Lease records was stored and is gone.
+    if (holder.deletedUid !== undefined && holder.deletedUid !== '' && holder.deletedUid === record.object.uid) {
+      return { action: 'release', reason: trigger === 'sweep' ? 'swept' : 'deleted' };
+    }
+    // Otherwise its create may still be in flight until the pending timeout has passed.
     if (ageMs < pendingTimeoutMs) return { action: 'keep', recheckAfterMs: pendingTimeoutMs - ageMs };
     return { action: 'release', reason: 'expired' };
   }

@@ -42,6 +42,8 @@ interface Work {
   trigger: ReleaseTrigger;
   /** Decoded (no managedFields, no wire noise): 10,000 queued Leases stay small. */
   snapshot?: LockLease;
+  /** The UID of an object a watch saw deleted. */
+  deletedUid?: string;
 }
 const WATCH: Work = { trigger: 'watch' };
 
@@ -64,8 +66,12 @@ export class ReleaseController {
     const { logger } = this.#o;
     return new WorkQueue<Work>({
       workers: this.#o.workers ?? 4,
-      handle: (name, work) => this.reconcile(name, work.trigger, work.snapshot),
-      merge: (a, b) => (a.trigger === 'watch' || b.trigger === 'watch' ? WATCH : b),
+      handle: (name, work) => this.reconcile(name, work.trigger, work.snapshot, work.deletedUid),
+      merge: (a, b) => {
+        const deletedUid = b.deletedUid ?? a.deletedUid;
+        const merged = a.trigger === 'watch' || b.trigger === 'watch' ? WATCH : b;
+        return deletedUid ? { ...merged, deletedUid } : merged;
+      },
       onError: (name, err, attempt) => logger.warn({ lease: name, attempt, err: (err as Error).message }, 'release work failed; retrying with backoff'),
     });
   }
@@ -82,8 +88,8 @@ export class ReleaseController {
         api,
         rule,
         logger,
-        onEvent: (_type, obj) => {
-          if (obj.lease) this.#queue.add(obj.lease, WATCH);
+        onEvent: (type, obj) => {
+          if (obj.lease) this.#queue.add(obj.lease, type === 'delete' && obj.uid ? { trigger: 'watch', deletedUid: obj.uid } : WATCH);
         },
         onHealth: (ok, message) => {
           metrics.watchHealthy.set({ kind: rule.kind }, ok ? 1 : 0);
@@ -155,7 +161,7 @@ export class ReleaseController {
   }
 
   /** Reviews one Lease: keep, bind or release it. Throws to be retried with backoff. */
-  async reconcile(name: string, trigger: ReleaseTrigger, snapshot?: LockLease): Promise<void> {
+  async reconcile(name: string, trigger: ReleaseTrigger, snapshot?: LockLease, deletedUid?: string): Promise<void> {
     const { store, rules, metrics, logger, holders } = this.#o;
     const signal = AbortSignal.timeout(this.#o.callTimeoutMs ?? 10_000);
     let lease = snapshot;
@@ -181,7 +187,7 @@ export class ReleaseController {
       const holder: HolderObservation =
         live.kind === 'live' || live.kind === 'terminal'
           ? { kind: 'present', uid: live.uid, terminal: live.kind === 'terminal', phase: live.phase, source: 'live' }
-          : { kind: 'absent', source: 'live' };
+          : { kind: 'absent', source: 'live', ...(deletedUid ? { deletedUid } : {}) };
       decision = decideRelease({ ...base, holder });
     }
     const ctx = { lease: name, key: record.key, kind: record.object.kind, holder: `${record.object.namespace}/${record.object.name}` };

@@ -43,6 +43,8 @@ const cases: Array<[string, Partial<ReleaseInput>, D['action'], ReleaseReason?]>
   ['bound, absent live: deleted', { holder: { kind: 'absent', source: 'live' } }, 'release', 'deleted'],
   ['bound, absent live, found by a sweep: swept', { holder: { kind: 'absent', source: 'live' }, trigger: 'sweep' }, 'release', 'swept'],
   ['pending, absent live, young: keep', { record: record({ state: 'pending' }), holder: { kind: 'absent', source: 'live' }, now: at(29_999) }, 'keep'],
+  ['pending, seen deleted with the recorded uid: released at once', { record: record({ state: 'pending' }), holder: { kind: 'absent', source: 'live', deletedUid: 'uid-1' }, now: at(500) }, 'release', 'deleted'],
+  ['pending, a deleted object with another uid: keep', { record: record({ state: 'pending' }), holder: { kind: 'absent', source: 'live', deletedUid: 'uid-other' }, now: at(500) }, 'keep'],
   ['pending, absent live, at the timeout: expired', { record: record({ state: 'pending' }), holder: { kind: 'absent', source: 'live' }, now: at(30_000) }, 'release', 'expired'],
   ['max hold reached, live holder: expired', { maxHoldMs: 60_000, now: at(60_000) }, 'release', 'expired'],
   ['max hold not reached: keep', { maxHoldMs: 60_000, now: at(59_999) }, 'keep'],
