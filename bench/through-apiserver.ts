@@ -11,7 +11,8 @@ import { CONTROL_PLANE_ENV, kubectl } from '../test/support/integration-env.js';
 import { workflowExecution } from '../test/support/objects.js';
 import { ReplicaSet, SCOPE_LABEL, leaseNamespace, scopedNamespace } from '../test/support/replicas.js';
 import { runLoad, type LoadResult } from './load.js';
-import { Client, metricValue, spawnServer, type Served } from './processes.js';
+import { Client, metricValue, spawnServer } from './processes.js';
+import { startForwarder, type Forwarder } from '../test/support/tcp-forwarder.js';
 
 export type Scenario = 'no webhook' | 'no-op webhook' | 'leaseguard ×1' | 'leaseguard ×3';
 
@@ -53,7 +54,7 @@ function token(kubeconfigPath: string): string {
   return (JSON.parse(readFileSync(kubeconfigPath, 'utf8')) as { users: Array<{ user: { token: string } }> }).users[0]!.user.token;
 }
 
-async function registerNoop(noop: Served, ca: string, scope: string): Promise<void> {
+async function registerNoop(port: number, ca: string, scope: string): Promise<void> {
   const webhook = (kind: string, name: string) => ({
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind,
@@ -65,7 +66,7 @@ async function registerNoop(noop: Served, ca: string, scope: string): Promise<vo
         sideEffects: 'None',
         failurePolicy: 'Fail',
         timeoutSeconds: 5,
-        clientConfig: { url: `https://127.0.0.1:${noop.port}/`, caBundle: Buffer.from(ca).toString('base64') },
+        clientConfig: { url: `https://127.0.0.1:${port}/`, caBundle: Buffer.from(ca).toString('base64') },
         rules: [{ apiGroups: ['kubernaut.ai'], apiVersions: ['v1alpha1'], resources: ['workflowexecutions', 'remediationrequests'], operations: ['CREATE'] }],
         namespaceSelector: { matchLabels: { [SCOPE_LABEL]: scope } },
       },
@@ -105,6 +106,7 @@ export async function benchThroughApiserver(o: {
 
   const noopCerts = await cliCerts(join(o.dir, 'certs-noop'));
   const noop = await spawnServer([NOOP, noopCerts.dir], {}, join(o.dir, 'noop-apiserver.log'));
+  let noopForwarder: Forwarder | undefined;
   // The Deployment's heap cap (manifests/deployment.yaml), so memory is measured as it runs there.
   const lgEnv = { LEASEGUARD_SWEEP_INTERVAL_SECONDS: '10', NODE_OPTIONS: '--max-old-space-size=160' };
   progress('starting leaseguard replica sets (1 and 3 replicas) with the Kubernetes store');
@@ -117,7 +119,10 @@ export async function benchThroughApiserver(o: {
     await scopedNamespace('bench-noop', 'bench-noop');
     await scopedNamespace('bench-lg1', 'bench-lg1');
     await scopedNamespace('bench-lg3', 'bench-lg3');
-    await registerNoop(noop, noopCerts.ca, 'bench-noop');
+    // The no-op webhook sits behind the same kind of forwarder as the leaseguard replicas,
+    // so both pay the same extra hop and the difference is leaseguard's own.
+    noopForwarder = await startForwarder([noop.port]);
+    await registerNoop(noopForwarder.port, noopCerts.ca, 'bench-noop');
     const maxC = Math.max(...o.concurrencies, 32);
     const creator = new Client('127.0.0.1', apiPort, ca, maxC, { authorization: `Bearer ${token(cp.info.kubeconfigs.controller)}` });
     for (const ns of Object.values(SCENARIO_NS)) await waitEffective(creator, ns, ns !== 'bench-none');
@@ -192,6 +197,7 @@ export async function benchThroughApiserver(o: {
   } finally {
     await Promise.all(Object.values(sets).map((s) => s.stop()));
     await kubectl(['delete', '--ignore-not-found', 'validatingwebhookconfiguration/bench-noop', 'mutatingwebhookconfiguration/bench-noop']);
+    await noopForwarder?.close();
     await noop.stop();
   }
 }
