@@ -134,7 +134,7 @@ async function main(): Promise<void> {
         '',
         `## 2. CREATEs through kube-apiserver ${api.version}`,
         '',
-        'WorkflowExecution CREATEs by a controller identity over keep-alive HTTPS, in four namespaces: no webhook; a no-op webhook registered as both validating and mutating (the same number of webhook calls leaseguard makes) behind the same loopback TCP forwarder as leaseguard's replicas; leaseguard with the Kubernetes store, 1 and 3 replicas behind a round-robin forwarder.',
+        'WorkflowExecution CREATEs by a controller identity over keep-alive HTTPS, in four namespaces: no webhook; a no-op webhook registered as both validating and mutating (the same number of webhook calls leaseguard makes) behind the same loopback TCP forwarder as the leaseguard replicas; leaseguard with the Kubernetes store, 1 and 3 replicas behind a round-robin forwarder.',
         '',
         apiserverTables(api),
       );
