@@ -86,7 +86,6 @@ export class LockService {
     return this.#store;
   }
 
-
   /**
    * Decides whether `request` may take the lock for its key and, unless `dryRun`, makes
    * the write that takes it. Throws a coded LeaseguardError when the lock cannot be

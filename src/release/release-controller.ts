@@ -32,6 +32,8 @@ export interface ReleaseControllerOptions {
 }
 
 const ruleId = (group: string, kind: string) => `${group}/${kind}`;
+/** The /readyz check that reports one kind's watch. */
+const watchCheck = (rule: GuardRule) => `watch:${rule.resource}.${rule.group}`;
 
 /**
  * Why a Lease is queued. A sweep passes the Lease it listed, so reviewing a healthy lock
@@ -51,7 +53,7 @@ export class ReleaseController {
   readonly #o: ReleaseControllerOptions;
   readonly #clock: () => Date;
   #queue: WorkQueue<Work>;
-  readonly #informers = new Map<string, WatchCache>();
+  readonly #caches = new Map<string, WatchCache>();
   #sweepTimer: NodeJS.Timeout | undefined;
   #running = false;
 
@@ -66,7 +68,7 @@ export class ReleaseController {
     const { logger } = this.#o;
     return new WorkQueue<Work>({
       workers: this.#o.workers ?? 4,
-      handle: (name, work) => this.reconcile(name, work.trigger, work.snapshot, work.deletedUid),
+      handle: (name, work) => this.reconcile(name, work),
       merge: (a, b) => {
         const deletedUid = b.deletedUid ?? a.deletedUid;
         const merged = a.trigger === 'watch' || b.trigger === 'watch' ? WATCH : b;
@@ -93,13 +95,13 @@ export class ReleaseController {
         },
         onHealth: (ok, message) => {
           metrics.watchHealthy.set({ kind: rule.kind }, ok ? 1 : 0);
-          readiness.set(`watch:${rule.resource}.${rule.group}`, ok, message, { critical: false });
+          readiness.set(watchCheck(rule), ok, message, { critical: false });
         },
         onRestart: () => metrics.watchRestarts.inc({ kind: rule.kind }),
       });
-      this.#informers.set(ruleId(rule.group, rule.kind), cache);
+      this.#caches.set(ruleId(rule.group, rule.kind), cache);
     }
-    await Promise.all([...this.#informers.values()].map((c) => c.start()));
+    await Promise.all([...this.#caches.values()].map((c) => c.start()));
     if (!this.#running) return;
     await this.sweep();
     this.#sweepTimer = setInterval(() => void this.sweep(), this.#o.sweepIntervalSeconds * 1000);
@@ -112,11 +114,11 @@ export class ReleaseController {
     this.#running = false;
     if (this.#sweepTimer) clearInterval(this.#sweepTimer);
     this.#queue.stop();
-    for (const c of this.#informers.values()) c.stop();
-    this.#informers.clear();
+    for (const c of this.#caches.values()) c.stop();
+    this.#caches.clear();
     for (const rule of this.#o.rules.rules) {
       this.#o.metrics.watchHealthy.remove({ kind: rule.kind });
-      this.#o.readiness.delete(`watch:${rule.resource}.${rule.group}`);
+      this.#o.readiness.delete(watchCheck(rule));
     }
     this.#o.metrics.leasesHeld.reset();
     this.#o.logger.info('release work stopped');
@@ -155,16 +157,19 @@ export class ReleaseController {
   }
 
   #observe(rule: GuardRule, record: LockRecord): HolderObservation {
-    const obj = this.#informers.get(ruleId(rule.group, rule.kind))?.get(record.object.namespace, record.object.name);
+    const obj = this.#caches.get(ruleId(rule.group, rule.kind))?.get(record.object.namespace, record.object.name);
     if (!obj) return { kind: 'absent', source: 'cache' };
     return { kind: 'present', uid: obj.uid, terminal: obj.terminal, phase: obj.phase, source: 'cache' };
   }
 
   /** Reviews one Lease: keep, bind or release it. Throws to be retried with backoff. */
-  async reconcile(name: string, trigger: ReleaseTrigger, snapshot?: LockLease, deletedUid?: string): Promise<void> {
+  async reconcile(name: string, work: Work): Promise<void> {
     const { store, rules, metrics, logger, holders } = this.#o;
+    const { trigger, deletedUid } = work;
+    // Changed meanwhile: look again, reading the Lease fresh but keeping what the watch saw.
+    const again = () => this.#queue.add(name, deletedUid ? { trigger, deletedUid } : { trigger });
     const signal = AbortSignal.timeout(this.#o.callTimeoutMs ?? 10_000);
-    let lease = snapshot;
+    let lease = work.snapshot;
     if (!lease) {
       const raw = await store.get(name, signal);
       if (!raw) return;
@@ -201,7 +206,7 @@ export class ReleaseController {
           logger.debug({ ...ctx, uid: decision.record.object.uid }, 'lock bound to its stored object');
         } catch (err) {
           if (!hasCode(err, ErrorCodes.STORE_CONFLICT)) throw err;
-          this.#queue.add(name, { trigger }); // changed meanwhile: read it again
+          again();
         }
         return;
       case 'release':
@@ -211,7 +216,7 @@ export class ReleaseController {
           if (hasCode(err, ErrorCodes.STORE_NOT_FOUND)) return;
           if (!hasCode(err, ErrorCodes.STORE_CONFLICT)) throw err;
           // Another writer (a new holder, a take-over) changed it: never delete that one blindly.
-          this.#queue.add(name, { trigger });
+          again();
           return;
         }
         metrics.lockReleases.inc({ kind: record.object.kind, reason: decision.reason });

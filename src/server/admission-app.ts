@@ -23,7 +23,8 @@ export interface AdmissionAppOptions {
   deadlineMs: number;
 }
 
-function objectLabel(req: AdmissionRequest): string {
+/** `namespace/name` of the object under review, for logs (`generateName*` before it has a name). */
+function reviewedObject(req: AdmissionRequest): string {
   const md = (req.object?.metadata ?? req.oldObject?.metadata ?? {}) as Record<string, unknown>;
   const name = req.name || (typeof md.name === 'string' ? md.name : '') || (typeof md.generateName === 'string' ? `${md.generateName}*` : '');
   const ns = req.namespace || (typeof md.namespace === 'string' ? md.namespace : '');
@@ -103,7 +104,7 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
         webhook: 'validate',
         kind,
         operation: req.operation,
-        object: objectLabel(req),
+        object: reviewedObject(req),
         key: result.key,
         lease: result.lease,
         requester: requesterOf(req),
@@ -127,7 +128,7 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
     metrics.admissionRequests.inc({ webhook: 'mutate', kind: req.kind.kind, operation: req.operation, decision: result.decision });
     metrics.admissionDuration.observe({ webhook: 'mutate', kind: req.kind.kind, decision: result.decision }, seconds);
     if (result.decision === 'stamped') {
-      logger.debug({ uid: req.uid, webhook: 'mutate', kind: req.kind.kind, object: objectLabel(req), key: result.key }, 'admission');
+      logger.debug({ uid: req.uid, webhook: 'mutate', kind: req.kind.kind, object: reviewedObject(req), key: result.key }, 'admission');
     }
     ctx.type = 'application/json';
     ctx.body = review(result.response);
