@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { EmbeddedExpiry } from '../release/embedded-expiry.js';
 import { Registry } from 'prom-client';
 import { createLeaseguard } from '../app.js';
 import { loadConfig, type Config } from '../config.js';
@@ -85,7 +86,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   });
 
   // Release work (watches, sweeps) needs an API server; with the embedded store locks
-  // simply expire after the pending timeout.
+  // expire after the pending timeout and their Leases are dropped.
+  const expiry = opened.clients ? undefined : new EmbeddedExpiry({ store: opened.store, pendingTimeoutSeconds: config.pendingTimeoutSeconds, metrics, logger });
+  expiry?.start();
   const release = opened.clients
     ? startReleaseWork({
         kubeConfig: opened.clients.kubeConfig,
@@ -112,6 +115,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  expiry?.stop();
   await release?.stop();
   opened.close();
   clearInterval(flusher);

@@ -76,6 +76,14 @@ function retryDecision(input: DecisionInput, held: LockRecord): Decision {
   return { action: 'retry', record: freshRecord(request, now, held.transitions) };
 }
 
+/**
+ * With no holder to read (embedded store), a lock lasts the pending timeout: an older one
+ * is taken over at admission, and its Lease may be dropped at any time.
+ */
+export function expiredWithoutHolderReads(record: LockRecord, now: Date, pendingTimeoutMs: number): boolean {
+  return now.getTime() - record.acquiredAt.getTime() >= pendingTimeoutMs;
+}
+
 export function decide(input: DecisionInput): Decision {
   const { request, lease, holder, now, pendingTimeoutMs, maxHoldMs } = input;
 
@@ -119,7 +127,7 @@ export function decide(input: DecisionInput): Decision {
     case 'terminal':
       return takeOver('holder-terminal');
     case 'unverifiable':
-      return ageMs >= pendingTimeoutMs ? takeOver('expired') : busy();
+      return expiredWithoutHolderReads(held, now, pendingTimeoutMs) ? takeOver('expired') : busy();
     case 'live':
       return busy();
   }

@@ -33,8 +33,8 @@ export interface LockServiceOptions {
   clock?: () => Date;
 }
 
-/** How many recently held keys to remember for choosing read-first over create-first. */
-const RECENTLY_HELD_MAX = 4096;
+/** How many recently held keys to remember (per generation) for choosing read-first over create-first. */
+const RECENTLY_HELD_GENERATION = 2048;
 
 /** Each round is one compare-and-swap another writer won; a handful is plenty. */
 const MAX_ROUNDS = 5;
@@ -72,8 +72,13 @@ export class LockService {
   readonly #holders: HolderReader;
   readonly #pendingTimeoutSeconds: number;
   readonly #clock: () => Date;
-  /** Lease names seen held, oldest first; bounded. */
-  readonly #recentlyHeld = new Set<string>();
+  /**
+   * Lease names seen held lately, in two generations: a full current generation becomes
+   * the previous one and the oldest is dropped whole. Bounded, O(1), and unlike a Set
+   * trimmed one entry at a time it leaves no deleted slots to skip over.
+   */
+  #heldNow = new Set<string>();
+  #heldBefore = new Set<string>();
 
   constructor(opts: LockServiceOptions) {
     this.#store = opts.store;
@@ -109,7 +114,7 @@ export class LockService {
   async #acquire(rule: GuardRule, request: LockRequest, opts: AcquireOptions): Promise<LockOutcome> {
     const name = opts.leaseName ?? leaseName(rule, request.key);
     const { signal, dryRun } = opts;
-    const outcome = dryRun || this.#recentlyHeld.has(name) ? undefined : await this.#createFirst(name, request, signal);
+    const outcome = dryRun || this.#heldNow.has(name) || this.#heldBefore.has(name) ? undefined : await this.#createFirst(name, request, signal);
     if (outcome) return this.#noteHeld(name, outcome);
     for (let round = 0; round < MAX_ROUNDS; round++) {
       signal?.throwIfAborted();
@@ -163,10 +168,12 @@ export class LockService {
 
   /** Keys whose Lease exists now go straight to the read path for a while (hot keys). */
   #noteHeld(name: string, outcome: LockOutcome): LockOutcome {
-    const held = this.#recentlyHeld;
-    held.delete(name);
-    held.add(name);
-    if (held.size > RECENTLY_HELD_MAX) held.delete(held.values().next().value as string);
+    if (this.#heldNow.has(name)) return outcome;
+    if (this.#heldNow.size >= RECENTLY_HELD_GENERATION) {
+      this.#heldBefore = this.#heldNow;
+      this.#heldNow = new Set();
+    }
+    this.#heldNow.add(name);
     return outcome;
   }
 

@@ -1,0 +1,58 @@
+// The embedded store's only release: no API server means no watch and no holder reads,
+// so a lock expires after the pending timeout. Dropping expired Leases keeps the
+// process's memory bounded by the locks taken in the last two pending timeouts.
+import type { Logger } from 'pino';
+import { decodeLease, MANAGED_SELECTOR } from '../core/lock-record.js';
+import { expiredWithoutHolderReads } from '../core/decide.js';
+import { hasCode, ErrorCodes } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import type { LeaseStore } from '../store/lease-store.js';
+
+export interface EmbeddedExpiryOptions {
+  store: LeaseStore;
+  pendingTimeoutSeconds: number;
+  metrics: Metrics;
+  logger: Logger;
+  clock?: () => Date;
+}
+
+export class EmbeddedExpiry {
+  readonly #o: EmbeddedExpiryOptions;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: EmbeddedExpiryOptions) {
+    this.#o = options;
+  }
+
+  start(): void {
+    this.#timer ??= setInterval(() => {
+      this.runOnce().catch((err: Error) => this.#o.logger.warn({ err: err.message }, 'embedded Lease expiry failed; retrying next interval'));
+    }, this.#o.pendingTimeoutSeconds * 1000);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Deletes every expired lock's Lease (with preconditions); returns how many. */
+  async runOnce(): Promise<number> {
+    const { store, metrics, pendingTimeoutSeconds } = this.#o;
+    const now = (this.#o.clock ?? (() => new Date()))();
+    let dropped = 0;
+    for (const raw of await store.list(MANAGED_SELECTOR)) {
+      const lease = decodeLease(raw);
+      if (!lease.record || !expiredWithoutHolderReads(lease.record, now, pendingTimeoutSeconds * 1000)) continue;
+      try {
+        await store.delete(lease.name, { uid: lease.uid, resourceVersion: lease.resourceVersion });
+        metrics.lockReleases.inc({ kind: lease.record.object.kind, reason: 'expired' });
+        dropped++;
+      } catch (err) {
+        // Taken over since the list: it is a live lock again.
+        if (!hasCode(err, ErrorCodes.STORE_CONFLICT) && !hasCode(err, ErrorCodes.STORE_NOT_FOUND)) throw err;
+      }
+    }
+    return dropped;
+  }
+}

@@ -1,0 +1,73 @@
+import test from 'ava';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { DEFAULT_RULES } from '../../src/core/rules.js';
+import { LockService } from '../../src/lock/lock-service.js';
+import { createMetrics } from '../../src/metrics.js';
+import { EmbeddedExpiry } from '../../src/release/embedded-expiry.js';
+import { unverifiableHolders } from '../../src/store/holder-reader.js';
+import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
+
+const rule = DEFAULT_RULES[0]!;
+const PENDING_S = 30;
+
+function setup() {
+  let now = new Date('2026-01-01T00:00:00Z');
+  const clock = () => now;
+  const store = new MemoryLeaseStore('ns');
+  const locks = new LockService({ store, holders: unverifiableHolders, pendingTimeoutSeconds: PENDING_S, clock });
+  const registry = new Registry();
+  const metrics = createMetrics(registry);
+  const expiry = new EmbeddedExpiry({ store, pendingTimeoutSeconds: PENDING_S, metrics, logger: pino({ level: 'silent' }), clock });
+  const take = (key: string, name: string) =>
+    locks.acquire(rule, { key, object: { group: rule.group, kind: rule.kind, namespace: 'ns', name, uid: `uid-${name}` }, requester: { username: 'u' } }, { dryRun: false });
+  return { store, expiry, take, registry, advance: (ms: number) => (now = new Date(now.getTime() + ms)) };
+}
+
+test('embedded expiry keeps a lock until the pending timeout, then drops its Lease', async (t) => {
+  const { store, expiry, take, advance, registry } = setup();
+  await take('ns/Deployment/a', 'we-a');
+  advance(10_000);
+  await take('ns/Deployment/b', 'we-b');
+  advance(PENDING_S * 1000 - 10_001);
+  t.is(await expiry.runOnce(), 0, 'one millisecond before the timeout nothing expires');
+  t.is((await store.list('')).length, 2);
+  advance(1);
+  t.is(await expiry.runOnce(), 1, 'the older lock expires exactly at the timeout');
+  const left = await store.list('');
+  t.deepEqual(
+    left.map((l) => l.metadata?.annotations?.['leaseguard.kubernaut.ai/object-name']),
+    ['we-b'],
+  );
+  const text = await registry.metrics();
+  t.regex(text, /leaseguard_lock_releases_total\{kind="WorkflowExecution",reason="expired"\} 1/);
+});
+
+test('embedded expiry agrees with admission: a dropped lock is free, a kept one is busy', async (t) => {
+  const { expiry, take, advance } = setup();
+  await take('ns/Deployment/a', 'we-a');
+  advance(PENDING_S * 1000 - 1);
+  await expiry.runOnce();
+  t.is((await take('ns/Deployment/a', 'we-a2')).verdict, 'busy', 'not expired: the holder still counts as live');
+  advance(1);
+  t.is(await expiry.runOnce(), 1);
+  const next = await take('ns/Deployment/a', 'we-a3');
+  t.is(next.verdict, 'allowed');
+  t.is(next.verdict === 'allowed' && next.how, 'acquired', 'a fresh create, no Lease was left to take over');
+});
+
+test('embedded expiry leaves a Lease that changed since it was listed', async (t) => {
+  const { store, expiry, take, advance } = setup();
+  await take('ns/Deployment/a', 'we-a');
+  advance(PENDING_S * 1000);
+  // Taken over between the list and the delete: the delete's preconditions must fail.
+  const list = store.list.bind(store);
+  store.list = async (selector: string) => {
+    const listed = await list(selector);
+    await take('ns/Deployment/a', 'we-b');
+    return listed;
+  };
+  t.is(await expiry.runOnce(), 0);
+  const [lease] = await list('');
+  t.is(lease?.metadata?.annotations?.['leaseguard.kubernaut.ai/object-name'], 'we-b', 'the new holder keeps its lock');
+});
