@@ -1,7 +1,7 @@
 // Starting servers as their own processes, so load generator and server do not share an
 // event loop, and reading the ports they report.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import https from 'node:https';
 
 export interface Served {
@@ -44,6 +44,12 @@ export function spawnServer(args: string[], env: Record<string, string>, logFile
       if (!found) reject(new Error(`${args.join(' ')} exited with ${code} before serving; see ${logFile}`));
     });
   });
+}
+
+/** CPU time (user + system, all threads) a process has used, in milliseconds (Linux). */
+export function cpuTimeMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
 /** A minimal keep-alive HTTPS client: the same one drives every server being compared. */

@@ -30,15 +30,40 @@ function cells(r: LoadResult): string {
   return `${rate(r.throughput)} | ${ms(r.p50)} | ${ms(r.p95)} | ${ms(r.p99)}`;
 }
 
-function aloneTable(rows: AloneRow[]): string {
-  const out = ['| keys | concurrency | no-op req/s | p50 | p95 | p99 | leaseguard req/s | p50 | p95 | p99 | throughput vs no-op |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'];
-  const keys = [...new Set(rows.map((r) => `${r.keys}\u0000${r.concurrency}`))];
-  for (const k of keys) {
-    const [kk, c] = k.split('\u0000') as [string, string];
-    const noop = rows.find((r) => r.keys === kk && String(r.concurrency) === c && r.server === 'no-op')?.result;
-    const lg = rows.find((r) => r.keys === kk && String(r.concurrency) === c && r.server === 'leaseguard')?.result;
-    if (!noop || !lg) continue;
-    out.push(`| ${kk} | ${c} | ${cells(noop)} | ${cells(lg)} | ${((lg.throughput / noop.throughput) * 100).toFixed(0)}% |`);
+function pairs(rows: AloneRow[], open: boolean): Array<{ keys: string; load: number; noop: AloneRow; lg: AloneRow }> {
+  const out = [];
+  for (const lg of rows) {
+    const load = open ? lg.rate : lg.concurrency;
+    if (lg.server !== 'leaseguard' || load === undefined) continue;
+    const noop = rows.find((r) => r.server === 'no-op' && r.keys === lg.keys && (open ? r.rate : r.concurrency) === load);
+    if (noop) out.push({ keys: lg.keys, load, noop, lg });
+  }
+  return out;
+}
+
+function aloneTables(rows: AloneRow[]): string {
+  const out = [
+    'Closed loop: each client sends its next request when the last is answered, so this finds the most each server sustains. CPU: the server process\'s CPU time (all threads) per admission, the cost with the machine\'s noise mostly taken out.',
+    '',
+    '| keys | concurrency | no-op req/s | p50 | p95 | p99 | CPU µs | leaseguard req/s | p50 | p95 | p99 | CPU µs | throughput vs no-op |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const { keys, load, noop, lg } of pairs(rows, false)) {
+    out.push(`| ${keys} | ${load} | ${cells(noop.result)} | ${noop.cpuMicros.toFixed(0)} | ${cells(lg.result)} | ${lg.cpuMicros.toFixed(0)} | ${((lg.result.throughput / noop.result.throughput) * 100).toFixed(0)}% |`);
+  }
+  const open = pairs(rows, true);
+  if (open.length > 0) {
+    out.push(
+      '',
+      'Open loop: admissions at a fixed rate whatever the answers (latency from each request\'s scheduled time), the latency at a moderate load.',
+      '',
+      '| keys | admissions/s | no-op p50 | p95 | p99 | leaseguard p50 | p95 | p99 | not sent (overloaded) |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    );
+    for (const { keys, load, noop, lg } of open) {
+      const p = (r: LoadResult) => `${ms(r.p50)} | ${ms(r.p95)} | ${ms(r.p99)}`;
+      out.push(`| ${keys} | ${load} | ${p(noop.result)} | ${p(lg.result)} | ${(lg.result.outcomes.overloaded ?? 0) + (noop.result.outcomes.overloaded ?? 0)} |`);
+    }
   }
   return out.join('\n');
 }
@@ -105,6 +130,7 @@ async function main(): Promise<void> {
   const alone = await benchWebhookAlone({
     dir,
     concurrencies: values.long ? [1, 8, 32, 128] : [1, 16, 64],
+    rates: values.long ? [500, 2000, 5000] : [1000, 4000],
     durationMs: cellMs,
     progress,
     ...(values['cpu-prof'] ? { cpuProfDir: values['cpu-prof'] } : {}),
@@ -115,7 +141,7 @@ async function main(): Promise<void> {
     '',
     'POST /validate with a WorkflowExecution CREATE. "distinct": every request a new key (each takes a Lease); "hot": every request the same key (one allowed, the rest busy denials).',
     '',
-    aloneTable(alone),
+    aloneTables(alone),
   ];
 
   if (!values['skip-apiserver']) {

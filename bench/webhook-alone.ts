@@ -5,14 +5,19 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cliCerts } from '../test/support/certs.js';
 import { CLI } from '../test/support/paths.js';
-import { runLoad, type LoadResult } from './load.js';
-import { Client, spawnServer } from './processes.js';
+import { runLoad, runRate, type LoadResult } from './load.js';
+import { Client, cpuTimeMs, spawnServer } from './processes.js';
 
 export interface AloneRow {
   keys: 'distinct' | 'hot';
-  concurrency: number;
+  /** Closed loop: this many clients, each waiting for its answer. */
+  concurrency?: number;
+  /** Open loop: this many admissions a second. */
+  rate?: number;
   server: 'no-op' | 'leaseguard';
   result: LoadResult;
+  /** The server's CPU time (all threads) per admission, in microseconds. */
+  cpuMicros: number;
 }
 
 const NOOP = fileURLToPath(new URL('./noop-webhook.js', import.meta.url));
@@ -43,6 +48,8 @@ function review(uid: string, name: string, key: string): string {
 export async function benchWebhookAlone(o: {
   dir: string;
   concurrencies: number[];
+  /** Open-loop rates (admissions a second) for latency at a moderate load. */
+  rates: number[];
   durationMs: number;
   progress: (s: string) => void;
   cpuProfDir?: string;
@@ -54,30 +61,39 @@ export async function benchWebhookAlone(o: {
     leaseguard: await spawnServer(lgArgs, { LEASEGUARD_HOST: '127.0.0.1', LEASEGUARD_LEASE_NAMESPACE: 'bench' }, join(o.dir, 'leaseguard-alone.log')),
   };
   const rows: AloneRow[] = [];
+  type Load = { concurrency: number; rate?: undefined } | { rate: number; concurrency?: undefined };
+  const loads: Load[] = [...o.concurrencies.map((concurrency) => ({ concurrency })), ...o.rates.map((rate) => ({ rate }))];
   let round = 0;
   try {
     for (const keys of ['distinct', 'hot'] as const) {
-      for (const concurrency of o.concurrencies) {
+      for (const load of loads) {
         round++;
         // Alternate which server goes first, so drift on the machine does not favour one.
         const order = round % 2 === 0 ? (['no-op', 'leaseguard'] as const) : (['leaseguard', 'no-op'] as const);
         for (const server of order) {
-          const client = new Client('127.0.0.1', servers[server].port, certs.ca, concurrency);
-          const result = await runLoad({
-            concurrency,
-            durationMs: o.durationMs,
-            warmupMs: 300,
-            send: async (w, seq) => {
-              const key = keys === 'hot' ? `bench/Deployment/hot-${round}` : `bench/Deployment/d-${round}-${w}-${seq}`;
-              const res = await client.request('POST', '/validate', review(`${round}-${seq}`, `we-${round}-${seq}`, key));
-              if (res.status !== 200) return `http-${res.status}`;
-              return res.body.includes('"allowed":true') ? 'allowed' : res.body.includes('"code":409') ? 'busy' : 'other';
-            },
-          });
+          // Open loop: a fixed pool of connections, so a slow answer queues (and shows in the
+          // latency) instead of opening new TLS connections mid-measurement.
+          const client = new Client('127.0.0.1', servers[server].port, certs.ca, load.concurrency ?? 32);
+          let sent = 0;
+          const send = async (w: number, seq: number) => {
+            sent++;
+            const key = keys === 'hot' ? `bench/Deployment/hot-${round}` : `bench/Deployment/d-${round}-${w}-${seq}`;
+            const res = await client.request('POST', '/validate', review(`${round}-${seq}`, `we-${round}-${seq}`, key));
+            if (res.status !== 200) return `http-${res.status}`;
+            return res.body.includes('"allowed":true') ? 'allowed' : res.body.includes('"code":409') ? 'busy' : 'other';
+          };
+          const pid = servers[server].proc.pid as number;
+          const cpuBefore = cpuTimeMs(pid);
+          const result =
+            load.concurrency !== undefined
+              ? await runLoad({ concurrency: load.concurrency, durationMs: o.durationMs, warmupMs: 300, send })
+              : await runRate({ rate: load.rate, durationMs: o.durationMs, warmupMs: 300, send });
+          const cpuMicros = ((cpuTimeMs(pid) - cpuBefore) * 1000) / Math.max(1, sent);
           client.close();
-          rows.push({ keys, concurrency, server, result });
+          rows.push({ keys, ...(load.concurrency !== undefined ? { concurrency: load.concurrency } : { rate: load.rate }), server, result, cpuMicros });
+          const label = load.concurrency !== undefined ? `c=${String(load.concurrency).padStart(3)}` : `${load.rate}/s`;
           o.progress(
-            `webhook alone  ${keys.padEnd(8)} c=${String(concurrency).padStart(3)} ${server.padEnd(10)} ${result.throughput.toFixed(0).padStart(6)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms`,
+            `webhook alone  ${keys.padEnd(8)} ${label.padStart(7)} ${server.padEnd(10)} ${result.throughput.toFixed(0).padStart(6)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  ${cpuMicros.toFixed(0)} µs CPU/admission`,
           );
         }
       }

@@ -87,7 +87,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
 
   // Release work (watches, sweeps) needs an API server; with the embedded store locks
   // expire after the pending timeout and their Leases are dropped.
-  const expiry = opened.clients ? undefined : new EmbeddedExpiry({ store: opened.store, pendingTimeoutSeconds: config.pendingTimeoutSeconds, metrics, logger });
+  const expiry = opened.embedded && new EmbeddedExpiry({ store: opened.embedded, pendingTimeoutSeconds: config.pendingTimeoutSeconds, metrics, logger });
   expiry?.start();
   const release = opened.clients
     ? startReleaseWork({

@@ -2,14 +2,18 @@
 // so a lock expires after the pending timeout. Dropping expired Leases keeps the
 // process's memory bounded by the locks taken in the last two pending timeouts.
 import type { Logger } from 'pino';
-import { decodeLease, MANAGED_SELECTOR } from '../core/lock-record.js';
+import type { V1Lease } from '@kubernetes/client-node';
+import { decodeLease, MANAGED_BY_LABEL, MANAGED_BY_VALUE, type LockLease } from '../core/lock-record.js';
 import { expiredWithoutHolderReads } from '../core/decide.js';
 import { hasCode, ErrorCodes } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import type { LeaseStore } from '../store/lease-store.js';
+import type { MemoryLeaseStore } from '../store/memory-lease-store.js';
+
+/** Leases looked at before yielding to admissions waiting on the event loop. */
+const SCAN_CHUNK = 1000;
 
 export interface EmbeddedExpiryOptions {
-  store: LeaseStore;
+  store: MemoryLeaseStore;
   pendingTimeoutSeconds: number;
   metrics: Metrics;
   logger: Logger;
@@ -40,16 +44,27 @@ export class EmbeddedExpiry {
   async runOnce(): Promise<number> {
     const { store, metrics, pendingTimeoutSeconds } = this.#o;
     const now = (this.#o.clock ?? (() => new Date()))();
+    const yieldEvery = async (n: number) => {
+      if (n % SCAN_CHUNK === 0) await new Promise((resolve) => setImmediate(resolve));
+    };
+    const expired: LockLease[] = [];
+    let seen = 0;
+    for (const raw of store.scan()) {
+      if (raw.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) continue;
+      const lease = decodeLease(raw as V1Lease);
+      if (lease.record && expiredWithoutHolderReads(lease.record, now, pendingTimeoutSeconds * 1000)) expired.push(lease);
+      await yieldEvery(++seen);
+    }
     let dropped = 0;
-    for (const raw of await store.list(MANAGED_SELECTOR)) {
-      const lease = decodeLease(raw);
-      if (!lease.record || !expiredWithoutHolderReads(lease.record, now, pendingTimeoutSeconds * 1000)) continue;
+    for (const lease of expired) {
+      if (!lease.record) continue;
+      await yieldEvery(dropped + 1);
       try {
         await store.delete(lease.name, { uid: lease.uid, resourceVersion: lease.resourceVersion });
         metrics.lockReleases.inc({ kind: lease.record.object.kind, reason: 'expired' });
         dropped++;
       } catch (err) {
-        // Taken over since the list: it is a live lock again.
+        // Taken over since the scan: it is a live lock again.
         if (!hasCode(err, ErrorCodes.STORE_CONFLICT) && !hasCode(err, ErrorCodes.STORE_NOT_FOUND)) throw err;
       }
     }

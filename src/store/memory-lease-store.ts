@@ -147,6 +147,14 @@ export class MemoryLeaseStore implements LeaseStore {
     this.#leases.delete(name);
   }
 
+  /**
+   * The stored Leases themselves, not copies, for a read-only scan in this process
+   * (the embedded expiry walks every Lease; copying them all would stall admissions).
+   */
+  *scan(): IterableIterator<Readonly<V1Lease>> {
+    yield* this.#leases.values();
+  }
+
   async list(labelSelector: string): Promise<V1Lease[]> {
     return [...this.#leases.values()].filter((l) => matches(l, labelSelector)).map(wire);
   }

@@ -15,6 +15,8 @@ export interface OpenedStore {
   store: LeaseStore;
   holders: HolderReader;
   clients?: KubeClients;
+  /** The in-process store, when locks live there (it needs its own expiry). */
+  embedded?: MemoryLeaseStore;
   close(): void;
 }
 
@@ -53,5 +55,6 @@ export async function openStore(config: Pick<Config, 'store' | 'kubeconfig' | 'l
       'They are not shared with other replicas and are lost on restart; holders cannot be read, so a lock expires after the pending timeout. ' +
       'Set KUBECONFIG or run in-cluster for cluster-wide single-writer guarantees.',
   );
-  return { store: new MemoryLeaseStore(config.leaseNamespace), holders: unverifiableHolders, close: () => {} };
+  const embedded = new MemoryLeaseStore(config.leaseNamespace);
+  return { store: embedded, holders: unverifiableHolders, embedded, close: () => {} };
 }

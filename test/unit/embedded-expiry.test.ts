@@ -56,18 +56,28 @@ test('embedded expiry agrees with admission: a dropped lock is free, a kept one 
   t.is(next.verdict === 'allowed' && next.how, 'acquired', 'a fresh create, no Lease was left to take over');
 });
 
-test('embedded expiry leaves a Lease that changed since it was listed', async (t) => {
+test('embedded expiry leaves a Lease that changed since it was scanned', async (t) => {
   const { store, expiry, take, advance } = setup();
   await take('ns/Deployment/a', 'we-a');
   advance(PENDING_S * 1000);
-  // Taken over between the list and the delete: the delete's preconditions must fail.
-  const list = store.list.bind(store);
-  store.list = async (selector: string) => {
-    const listed = await list(selector);
+  // Taken over between the scan and the delete: the delete's preconditions must fail.
+  const del = store.delete.bind(store);
+  store.delete = async (...args) => {
     await take('ns/Deployment/a', 'we-b');
-    return listed;
+    return del(...args);
   };
   t.is(await expiry.runOnce(), 0);
-  const [lease] = await list('');
+  const [lease] = await store.list('');
   t.is(lease?.metadata?.annotations?.['leaseguard.kubernaut.ai/object-name'], 'we-b', 'the new holder keeps its lock');
+});
+
+test('embedded expiry walks a large store without holding the event loop', async (t) => {
+  const { expiry, take, advance } = setup();
+  for (let i = 0; i < 5000; i++) await take(`ns/Deployment/x-${i}`, `we-${i}`);
+  advance(PENDING_S * 1000);
+  let ticks = 0;
+  const ticker = setInterval(() => ticks++, 0);
+  t.is(await expiry.runOnce(), 5000);
+  clearInterval(ticker);
+  t.true(ticks >= 3, `timers ran ${ticks} times while it worked`);
 });
