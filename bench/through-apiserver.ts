@@ -108,7 +108,7 @@ export async function benchThroughApiserver(o: {
   const noop = await spawnServer([NOOP, noopCerts.dir], {}, join(o.dir, 'noop-apiserver.log'));
   let noopForwarder: Forwarder | undefined;
   // The Deployment's heap cap (manifests/deployment.yaml), so memory is measured as it runs there.
-  const lgEnv = { LEASEGUARD_SWEEP_INTERVAL_SECONDS: '10', NODE_OPTIONS: '--max-old-space-size=160' };
+  const lgEnv = { LEASEGUARD_SWEEP_INTERVAL_SECONDS: '10', NODE_OPTIONS: '--max-old-space-size=160 --max-semi-space-size=2' };
   progress('starting leaseguard replica sets (1 and 3 replicas) with the Kubernetes store');
   const sets = {
     'leaseguard ×1': await ReplicaSet.start({ scope: 'bench-lg1', count: 1, env: lgEnv }),

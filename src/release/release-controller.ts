@@ -129,23 +129,36 @@ export class ReleaseController {
     return this.#queue.drained();
   }
 
-  /** Lists every managed Lease, refreshes the held-Leases gauge and queues each for review. */
+  /**
+   * Lists every managed Lease a page at a time, refreshes the held-Leases gauge, and
+   * queues the Leases whose review would do something. A healthy lock (its holder cached,
+   * live and bound) is decided on the spot and not queued: a sweep of 10,000 such locks
+   * holds one page, not 10,000 snapshots.
+   */
   async sweep(): Promise<void> {
     const started = performance.now();
-    let leases;
+    const held = new Map<string, number>();
+    let listed = 0;
+    let queued = 0;
     try {
-      leases = await this.#o.store.list(MANAGED_SELECTOR, AbortSignal.timeout(this.#o.callTimeoutMs ?? 30_000));
+      for await (const page of this.#o.store.listPages(MANAGED_SELECTOR, AbortSignal.timeout(this.#o.callTimeoutMs ?? 30_000))) {
+        for (const raw of page) {
+          const lease = decodeLease(raw);
+          if (!lease.record) continue;
+          listed++;
+          const label = `${lease.record.object.kind}\u0000${lease.record.state}`;
+          held.set(label, (held.get(label) ?? 0) + 1);
+          const rule = this.#o.rules.find(lease.record.object.group, lease.record.object.kind);
+          if (!rule) continue;
+          const decision = this.#decideFromCache(rule, lease.record, 'sweep');
+          if (decision.action === 'keep' && decision.recheckAfterMs === undefined) continue;
+          this.#queue.add(lease.name, { trigger: 'sweep', snapshot: lease });
+          queued++;
+        }
+      }
     } catch (err) {
       this.#o.logger.warn({ err: (err as Error).message }, 'sweep could not list Leases; will try at the next interval');
       return;
-    }
-    const held = new Map<string, number>();
-    for (const raw of leases) {
-      const lease = decodeLease(raw);
-      if (!lease.record) continue;
-      const label = `${lease.record.object.kind}\u0000${lease.record.state}`;
-      held.set(label, (held.get(label) ?? 0) + 1);
-      this.#queue.add(lease.name, { trigger: 'sweep', snapshot: lease });
     }
     this.#o.metrics.leasesHeld.reset();
     for (const [label, n] of held) {
@@ -153,7 +166,21 @@ export class ReleaseController {
       this.#o.metrics.leasesHeld.set({ kind, state }, n);
     }
     this.#o.metrics.sweepDuration.observe((performance.now() - started) / 1000);
-    this.#o.logger.debug({ leases: leases.length, ms: Math.round(performance.now() - started) }, 'sweep queued every managed Lease');
+    this.#o.logger.debug({ leases: listed, queued, ms: Math.round(performance.now() - started) }, 'sweep looked at every managed Lease');
+  }
+
+  #decisionInput(rule: GuardRule, record: LockRecord, trigger: ReleaseTrigger) {
+    return {
+      record,
+      trigger,
+      now: this.#clock(),
+      pendingTimeoutMs: this.#o.pendingTimeoutSeconds * 1000,
+      ...(rule.maxHoldSeconds ? { maxHoldMs: rule.maxHoldSeconds * 1000 } : {}),
+    };
+  }
+
+  #decideFromCache(rule: GuardRule, record: LockRecord, trigger: ReleaseTrigger) {
+    return decideRelease({ ...this.#decisionInput(rule, record, trigger), holder: this.#observe(rule, record) });
   }
 
   #observe(rule: GuardRule, record: LockRecord): HolderObservation {
@@ -179,13 +206,7 @@ export class ReleaseController {
     if (!record) return;
     const rule = rules.find(record.object.group, record.object.kind);
     if (!rule) return;
-    const base = {
-      record,
-      trigger,
-      now: this.#clock(),
-      pendingTimeoutMs: this.#o.pendingTimeoutSeconds * 1000,
-      ...(rule.maxHoldSeconds ? { maxHoldMs: rule.maxHoldSeconds * 1000 } : {}),
-    };
+    const base = this.#decisionInput(rule, record, trigger);
     let decision = decideRelease({ ...base, holder: this.#observe(rule, record) });
     if (decision.action === 'confirm-absent') {
       const live = await holders.read(rule, record.object, signal);

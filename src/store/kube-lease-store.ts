@@ -63,9 +63,14 @@ export class KubeLeaseStore implements LeaseStore {
     );
   }
 
-  /** Lists page by page (500 a page), so the API server and this process never hold one huge response. */
   async list(labelSelector: string, signal?: AbortSignal): Promise<V1Lease[]> {
     const items: V1Lease[] = [];
+    for await (const page of this.listPages(labelSelector, signal)) items.push(...page);
+    return items;
+  }
+
+  /** 500 a page, so the API server and this process never hold one huge response. */
+  async *listPages(labelSelector: string, signal?: AbortSignal): AsyncIterable<V1Lease[]> {
     let cont: string | undefined;
     do {
       const page = await callApi(this.#observe, 'list', RESOURCE, this.#what('list'), () =>
@@ -74,9 +79,8 @@ export class KubeLeaseStore implements LeaseStore {
           this.#clients.withSignal(signal),
         ),
       );
-      items.push(...page.items);
       cont = page.metadata?._continue;
+      yield page.items;
     } while (cont);
-    return items;
   }
 }

@@ -29,4 +29,6 @@ export interface LeaseStore {
   delete(name: string, preconditions: DeletePreconditions, signal?: AbortSignal): Promise<void>;
   /** Leases matching a label selector (`key=value[,key=value]`). */
   list(labelSelector: string, signal?: AbortSignal): Promise<V1Lease[]>;
+  /** The same, a page at a time, so a caller never holds every Lease at once. */
+  listPages(labelSelector: string, signal?: AbortSignal): AsyncIterable<V1Lease[]>;
 }

@@ -158,4 +158,8 @@ export class MemoryLeaseStore implements LeaseStore {
   async list(labelSelector: string): Promise<V1Lease[]> {
     return [...this.#leases.values()].filter((l) => matches(l, labelSelector)).map(wire);
   }
+
+  async *listPages(labelSelector: string): AsyncIterable<V1Lease[]> {
+    yield await this.list(labelSelector);
+  }
 }

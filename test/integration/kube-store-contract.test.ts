@@ -48,3 +48,28 @@ test('holder reader: live, terminal and gone, read live from the API server', as
   t.deepEqual(await reader.read(rule, ref), { kind: 'terminal', uid: created.metadata.uid, phase: 'Completed' });
   t.deepEqual(await reader.read(rule, { ...ref, name: 'never-created' }), { kind: 'gone' });
 });
+
+test('kubernetes store: listPages yields 500 Leases a page, and together exactly what list returns', async (t) => {
+  await leaseNamespace('lg-pages');
+  const paged = new KubeLeaseStore(clients, 'lg-pages');
+  const n = 1100;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < n) {
+        const i = next++;
+        await paged.create({ metadata: { name: `page-${i}`, labels: { 'app.kubernetes.io/managed-by': 'leaseguard' } }, spec: {} });
+      }
+    }),
+  );
+  const sizes: number[] = [];
+  const names = new Set<string>();
+  for await (const page of paged.listPages('app.kubernetes.io/managed-by=leaseguard')) {
+    sizes.push(page.length);
+    for (const l of page) names.add(l.metadata?.name ?? '');
+  }
+  t.deepEqual(sizes, [500, 500, 100]);
+  const all = await paged.list('app.kubernetes.io/managed-by=leaseguard');
+  t.is(all.length, n);
+  t.deepEqual(new Set(all.map((l) => l.metadata?.name ?? '')), names);
+});

@@ -70,6 +70,9 @@ export class FaultyStore implements LeaseStore {
   delete(name: string, pre: DeletePreconditions, signal?: AbortSignal): Promise<void> {
     return this.#call(`delete Lease ${name}`, signal, () => this.inner.delete(name, pre, signal));
   }
+  async *listPages(selector: string, signal?: AbortSignal): AsyncIterable<V1Lease[]> {
+    yield await this.list(selector, signal);
+  }
   list(selector: string, signal?: AbortSignal): Promise<V1Lease[]> {
     return this.#call('list Leases', signal, () => this.inner.list(selector, signal));
   }

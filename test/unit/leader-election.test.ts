@@ -79,6 +79,7 @@ test('a leader that cannot renew before the renew deadline stops leading', async
     replace: (l) => inner.replace(l),
     delete: (n, p) => inner.delete(n, p),
     list: (s) => inner.list(s),
+    listPages: (s) => inner.listPages(s),
   };
   const events: string[] = [];
   const a = elector(store, 'a', events);
