@@ -4,6 +4,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { MutatingWebhook } from '../admission/mutating-webhook.js';
+import { RepeatLimiter } from '../admission/repeat-limiter.js';
 import { parseAdmissionReview, review, type AdmissionRequest } from '../admission/review.js';
 import { requesterOf, type ValidatingWebhook } from '../admission/validating-webhook.js';
 import { ErrorCodes, LeaseguardError, badRequest } from '../errors.js';
@@ -59,6 +60,7 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
   const router = new Router();
   const { metrics, logger } = o;
   const deadlines = new DeadlineSignals(o.deadlineMs);
+  const repeats = new RepeatLimiter();
 
   app.use(async (ctx, next) => {
     try {
@@ -92,7 +94,10 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
     const kind = result.rule?.kind ?? req.kind.kind;
     metrics.admissionRequests.inc({ webhook: 'validate', kind, operation: req.operation, decision: result.decision });
     metrics.admissionDuration.observe({ webhook: 'validate', kind, decision: result.decision }, seconds);
-    if (result.decision !== 'passed' || result.rule) {
+    // A busy denial is logged once per lock per second (with the count left out since);
+    // a retry storm is what leaseguard exists for, and it should not flood the logs.
+    const left = result.decision === 'denied-busy' ? repeats.take(result.lease ?? '', Date.now()) : 0;
+    if ((result.decision !== 'passed' || result.rule) && left !== undefined) {
       const entry = {
         uid: req.uid,
         webhook: 'validate',
@@ -106,6 +111,7 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
         decision: result.decision,
         ms: Math.round(seconds * 1e4) / 10,
         ...result.detail,
+        ...(left > 0 ? { busyDenialsNotLogged: left } : {}),
       };
       if (result.decision.startsWith('denied-unavailable') || result.decision === 'allowed-fail-open') logger.warn(entry, 'admission');
       else logger.info(entry, 'admission');

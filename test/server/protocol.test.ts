@@ -180,6 +180,25 @@ test('probes: /healthz and /readyz answer 200 while serving', async (t) => {
   t.true(ready.json.ready);
 });
 
+test('busy denials for one lock are logged once a second with the count left out; metrics count every one', async (t) => {
+  // Its own server: the contention counter is per kind, and other tests run alongside.
+  const s = await startTestServer();
+  t.teardown(() => s.close());
+  const key = 'proto/Deployment/storm';
+  const contention = async () => (await s.lg.metrics.lockContention.get()).values.reduce((n, v) => n + v.value, 0);
+  const before = await contention();
+  t.true((await s.client.post('/validate', admissionReview({ key, name: 'we-storm-0' }))).json.response.allowed);
+  for (let i = 1; i <= 30; i++) t.is((await s.client.post('/validate', admissionReview({ key, name: `we-storm-${i}` }))).json.response.status.code, 409);
+  await new Promise((r) => setTimeout(r, 1100));
+  t.is((await s.client.post('/validate', admissionReview({ key, name: 'we-storm-31' }))).json.response.status.code, 409);
+  const logged = s.logs
+    .map((l) => JSON.parse(l) as { decision?: string; key?: string; busyDenialsNotLogged?: number })
+    .filter((l) => l.decision === 'denied-busy' && l.key === key);
+  t.true(logged.length >= 2 && logged.length <= 4, `${logged.length} busy lines for 31 denials in about 1.2 s`);
+  t.is(logged.length + logged.reduce((n, l) => n + (l.busyDenialsNotLogged ?? 0), 0), 31, 'every denial is either logged or counted in the next logged line');
+  t.is((await contention()) - before, 31);
+});
+
 test('bad requests are counted and logged', async (t) => {
   await s.client.post('/validate', 'nope');
   const metrics = await s.lg.metrics.registry.getSingleMetricAsString('leaseguard_bad_requests_total');
