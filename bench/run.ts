@@ -106,7 +106,7 @@ function apiserverTables(r: ApiserverResults): string {
     lines.push(`| leader resident memory after 15 s idle (it watches every guarded object in the cluster and holds ${m.leases} Leases) | ${m.leaderRssMb.toFixed(0)} MB |`);
     lines.push(`| leader JS heap used | ${m.leaderHeapMb.toFixed(0)} MB |`);
     lines.push(`| follower resident memory after 15 s idle (admission only) | ${m.followerRssMb.toFixed(0)} MB |`);
-    lines.push(`| one sweep: list and queue every Lease | ${(m.sweepSeconds * 1000).toFixed(0)} ms |`);
+    lines.push(`| one sweep: list every Lease page by page, queue those that need work | ${(m.sweepSeconds * 1000).toFixed(0)} ms |`);
     lines.push(`| API calls per sweep interval (10 s), all Leases healthy | ${m.sweepApiCalls.toFixed(0)} |`);
     lines.push(`| leader CPU per sweep interval (10 s) | ${(m.sweepCpuSeconds * 1000).toFixed(0)} ms |`);
   }
@@ -120,7 +120,7 @@ async function main(): Promise<void> {
     '# leaseguard benchmark results',
     '',
     `Run ${new Date().toISOString().slice(0, 10)} with \`npm run bench${values.long ? ' -- --long' : values.quick ? ' -- --quick' : ''}\` on ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown CPU'}), Node.js ${process.version}. `,
-    `Each cell runs ${cellMs / 1000} s after a 0.3 s warm-up; closed-loop clients (each sends its next request when the last is answered); latencies in milliseconds.`,
+    `Each cell runs ${cellMs / 1000} s after a 0.3 s warm-up; latencies in milliseconds. Closed-loop cells find the most a server sustains; open-loop cells (a fixed rate) show latency at a given load.`,
     'Server and load generator share the machine, so absolute numbers are modest; the comparisons are side by side in one run.',
     '',
   ];
