@@ -1,22 +1,12 @@
 // The mutating webhook: stamps a guarded object with its lock key and Lease so people
 // and tools can find the lock from the object. Pure: no reads, no writes.
+import { pointerSegment, type JsonPatchOp } from '../core/json-patch.js';
 import { leaseName } from '../core/lease-name.js';
 import { deriveKey, type RuleIndex } from '../core/rules.js';
 import { allow, type AdmissionRequest, type AdmissionResponse } from './review.js';
 
 export const LOCK_KEY_ANNOTATION = 'leaseguard.kubernaut.ai/lock-key';
 export const LEASE_ANNOTATION = 'leaseguard.kubernaut.ai/lease';
-
-interface JsonPatchOp {
-  op: 'add' | 'replace';
-  path: string;
-  value: unknown;
-}
-
-/** RFC 6901: `~` and `/` are escaped in a JSON Pointer segment. */
-export function pointerSegment(s: string): string {
-  return s.replace(/~/g, '~0').replace(/\//g, '~1');
-}
 
 export function lockAnnotationsPatch(object: Record<string, unknown>, stamps: Record<string, string>): JsonPatchOp[] {
   const md = object.metadata;

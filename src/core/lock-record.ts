@@ -1,5 +1,6 @@
 // The lock as recorded on a coordination.k8s.io/v1 Lease, and its codec.
 import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
+import { pointerSegment, type JsonPatchOp } from './json-patch.js';
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'leaseguard';
@@ -117,6 +118,29 @@ export function encodeLease(record: LockRecord, opts: EncodeOptions): V1Lease {
       leaseTransitions: record.transitions,
     },
   };
+}
+
+/**
+ * Binds a pending lock to its stored object in one write: JSON Patch `test` operations
+ * carry the conditions (a leaseguard Lease, still pending, recording this object by
+ * group, kind, namespace and name: release-decision's conditions for "bind" once the
+ * object is seen), and the API server applies the patch atomically against the current
+ * version. A patch never creates, so a Lease deleted meanwhile stays deleted.
+ */
+export function bindPatch(object: ObjectRef, now: Date): JsonPatchOp[] {
+  const label = (k: string) => `/metadata/labels/${pointerSegment(k)}`;
+  const annotation = (k: string) => `/metadata/annotations/${pointerSegment(k)}`;
+  return [
+    { op: 'test', path: label(MANAGED_BY_LABEL), value: MANAGED_BY_VALUE },
+    { op: 'test', path: label(Labels.state), value: 'pending' },
+    { op: 'test', path: annotation(Annotations.objectGroup), value: object.group },
+    { op: 'test', path: annotation(Annotations.objectKind), value: object.kind },
+    { op: 'test', path: annotation(Annotations.objectNamespace), value: object.namespace },
+    { op: 'test', path: annotation(Annotations.objectName), value: object.name },
+    { op: 'replace', path: label(Labels.state), value: 'bound' },
+    { op: 'add', path: annotation(Annotations.objectUid), value: object.uid },
+    { op: 'add', path: '/spec/renewTime', value: new V1MicroTime(now.getTime()).toISOString() },
+  ];
 }
 
 export function decodeRecord(lease: V1Lease): LockRecord | undefined {

@@ -4,7 +4,7 @@
 // is made later. Runs on the elected leader only; admission never depends on it.
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { MANAGED_SELECTOR, decodeLease, encodeLease, type LockLease, type LockRecord } from '../core/lock-record.js';
+import { MANAGED_SELECTOR, bindPatch, decodeLease, encodeLease, type LockLease, type LockRecord, type ObjectRef } from '../core/lock-record.js';
 import { decideRelease, type HolderObservation, type ReleaseTrigger } from '../core/release-decision.js';
 import type { GuardRule, RuleIndex } from '../core/rules.js';
 import { ErrorCodes, hasCode } from '../errors.js';
@@ -46,6 +46,8 @@ interface Work {
   snapshot?: LockLease;
   /** The UID of an object a watch saw deleted. */
   deletedUid?: string;
+  /** An object a watch saw created: try binding its Lease in one write first. */
+  created?: ObjectRef;
 }
 const WATCH: Work = { trigger: 'watch' };
 
@@ -91,7 +93,12 @@ export class ReleaseController {
         rule,
         logger,
         onEvent: (type, obj) => {
-          if (obj.lease) this.#queue.add(obj.lease, type === 'delete' && obj.uid ? { trigger: 'watch', deletedUid: obj.uid } : WATCH);
+          if (!obj.lease) return;
+          if (type === 'delete' && obj.uid) this.#queue.add(obj.lease, { trigger: 'watch', deletedUid: obj.uid });
+          else if (type === 'created' && obj.uid && !obj.terminal) {
+            const created = { group: rule.group, kind: rule.kind, namespace: obj.namespace, name: obj.name, uid: obj.uid };
+            this.#queue.add(obj.lease, { trigger: 'watch', created });
+          } else this.#queue.add(obj.lease, WATCH);
         },
         onHealth: (ok, message) => {
           metrics.watchHealthy.set({ kind: rule.kind }, ok ? 1 : 0);
@@ -196,6 +203,7 @@ export class ReleaseController {
     // Changed meanwhile: look again, reading the Lease fresh but keeping what the watch saw.
     const again = () => this.#queue.add(name, deletedUid ? { trigger, deletedUid } : { trigger });
     const signal = AbortSignal.timeout(this.#o.callTimeoutMs ?? 10_000);
+    if (work.created && (await this.#bindCreated(name, work.created, signal))) return;
     let lease = work.snapshot;
     if (!lease) {
       const raw = await store.get(name, signal);
@@ -247,6 +255,26 @@ export class ReleaseController {
       case 'confirm-absent':
         return;
     }
+  }
+
+  /**
+   * A new object's Lease is almost always pending for exactly that object: bind it with
+   * one patch whose tests are the bind conditions, instead of a read and an update. False
+   * when the tests do not hold (bound already, another holder): decide from a fresh read.
+   */
+  async #bindCreated(name: string, created: ObjectRef, signal: AbortSignal): Promise<boolean> {
+    const rule = this.#o.rules.find(created.group, created.kind);
+    // A rule with a maximum hold time may have to release instead: take the full path.
+    if (!rule || rule.maxHoldSeconds) return false;
+    try {
+      await this.#o.store.patch(name, bindPatch(created, this.#clock()), signal);
+    } catch (err) {
+      if (hasCode(err, ErrorCodes.STORE_NOT_FOUND)) return true; // no lock to bind
+      if (hasCode(err, ErrorCodes.STORE_CONFLICT)) return false;
+      throw err;
+    }
+    this.#o.logger.debug({ lease: name, kind: created.kind, holder: `${created.namespace}/${created.name}`, uid: created.uid }, 'lock bound to its stored object');
+    return true;
   }
 
   #encode(lease: LockLease, record: LockRecord) {

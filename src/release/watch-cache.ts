@@ -17,7 +17,8 @@ export interface CachedObject {
   lease?: string;
 }
 
-export type CacheEvent = 'add' | 'update' | 'delete';
+/** `created`: first seen on the live watch (a new object); `add`: first seen in a list. */
+export type CacheEvent = 'add' | 'created' | 'update' | 'delete';
 
 export interface WatchCacheOptions {
   kubeConfig: KubeConfig;
@@ -94,11 +95,11 @@ export class WatchCache {
     return obj;
   }
 
-  #upsert(obj: CachedObject): void {
+  #upsert(obj: CachedObject, fromWatch: boolean): void {
     const k = id(obj.namespace, obj.name);
     const prev = this.#items.get(k);
     this.#items.set(k, obj);
-    if (!prev) this.#o.onEvent('add', obj);
+    if (!prev) this.#o.onEvent(fromWatch ? 'created' : 'add', obj);
     else if (prev.uid !== obj.uid || prev.phase !== obj.phase || prev.lease !== obj.lease) this.#o.onEvent('update', obj);
   }
 
@@ -137,7 +138,7 @@ export class WatchCache {
         const obj = this.#compact(raw);
         if (!obj) continue;
         seen.add(id(obj.namespace, obj.name));
-        this.#upsert(obj);
+        this.#upsert(obj, false);
       }
       rv = page.metadata?.resourceVersion ?? rv;
       cont = page.metadata?._continue ?? page.metadata?.continue;
@@ -173,7 +174,7 @@ export class WatchCache {
             const prev = this.#items.get(k);
             this.#items.delete(k);
             this.#o.onEvent('delete', prev ?? obj);
-          } else this.#upsert(obj);
+          } else this.#upsert(obj, true);
         }
         if (rv) this.#rv = rv;
       },

@@ -4,6 +4,7 @@ import type { V1Lease } from '@kubernetes/client-node';
 import { ErrorCodes, LeaseguardError, hasCode } from '../errors.js';
 import { callApi, type ApiObserve } from '../kube/api-errors.js';
 import type { KubeClients } from '../kube/kube-client.js';
+import type { JsonPatchOp } from '../core/json-patch.js';
 import type { DeletePreconditions, LeaseStore } from './lease-store.js';
 
 const RESOURCE = 'leases';
@@ -52,6 +53,25 @@ export class KubeLeaseStore implements LeaseStore {
     return callApi(this.#observe, 'update', RESOURCE, this.#what('update', name), () =>
       this.#clients.coordination.replaceNamespacedLease({ name, namespace: this.namespace, body: lease }, this.#clients.withSignal(signal)),
     );
+  }
+
+  async patch(name: string, ops: JsonPatchOp[], signal?: AbortSignal): Promise<V1Lease> {
+    try {
+      // client-node sends the first patch type it lists: application/json-patch+json.
+      return await callApi(this.#observe, 'patch', RESOURCE, this.#what('patch', name), () =>
+        this.#clients.coordination.patchNamespacedLease({ name, namespace: this.namespace, body: ops }, this.#clients.withSignal(signal)),
+      );
+    } catch (err) {
+      // A patch that does not apply (a failed `test`) is 422 "the server rejected our
+      // request", without saying which operation failed (a malformed patch is 400).
+      if (hasCode(err, ErrorCodes.STORE_INVALID) && err.statusCode === 422) {
+        throw new LeaseguardError(ErrorCodes.STORE_CONFLICT, `${this.#what('patch', name)}: the Lease is not in the state the patch tests for`, {
+          statusCode: 409,
+          cause: err,
+        });
+      }
+      throw err;
+    }
   }
 
   async delete(name: string, pre: DeletePreconditions, signal?: AbortSignal): Promise<void> {

@@ -2,6 +2,7 @@
 // share this surface and one contract test suite: the Kubernetes API (kube-lease-store)
 // and an in-process map (memory-lease-store).
 import type { V1Lease } from '@kubernetes/client-node';
+import type { JsonPatchOp } from '../core/json-patch.js';
 
 export interface DeletePreconditions {
   uid?: string;
@@ -25,6 +26,13 @@ export interface LeaseStore {
    * holds it.
    */
   replace(lease: V1Lease, signal?: AbortSignal): Promise<V1Lease>;
+  /**
+   * Applies a JSON Patch atomically against the current version. A patch that does not
+   * apply (a failed `test`, a missing path) throws STORE_CONFLICT: the Lease is not in the
+   * state the caller expected (the API server does not say which operation failed). A
+   * missing Lease throws STORE_NOT_FOUND: a patch never creates.
+   */
+  patch(name: string, ops: JsonPatchOp[], signal?: AbortSignal): Promise<V1Lease>;
   /** Deletes the Lease if the preconditions hold (STORE_CONFLICT otherwise, STORE_NOT_FOUND if gone). */
   delete(name: string, preconditions: DeletePreconditions, signal?: AbortSignal): Promise<void>;
   /** Leases matching a label selector (`key=value[,key=value]`). */

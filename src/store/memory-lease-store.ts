@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { V1Lease } from '@kubernetes/client-node';
 import { ErrorCodes, LeaseguardError } from '../errors.js';
+import { applyJsonPatch, type JsonPatchOp } from '../core/json-patch.js';
 import type { DeletePreconditions, LeaseStore } from './lease-store.js';
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -130,6 +131,17 @@ export class MemoryLeaseStore implements LeaseStore {
     } as V1Lease['metadata'];
     this.#leases.set(name, stored);
     return wire(stored);
+  }
+
+  async patch(name: string, ops: JsonPatchOp[]): Promise<V1Lease> {
+    const current = this.#leases.get(name);
+    if (!current) throw this.#notFound(name);
+    const applied = applyJsonPatch(current, ops);
+    if (!applied.ok) throw this.#conflict(name, applied.message);
+    const patched = applied.doc as V1Lease;
+    patched.metadata = { ...patched.metadata, resourceVersion: String(++this.#version) };
+    this.#leases.set(name, patched);
+    return wire(patched);
   }
 
   async delete(name: string, pre: DeletePreconditions): Promise<void> {

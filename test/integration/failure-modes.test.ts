@@ -15,7 +15,7 @@ const createWe = (ns: string) =>
 
 test('with the RBAC from manifests/, the webhook identity may do exactly its job', async (t) => {
   const can = async (args: string[]) => (await kubectl(['auth', 'can-i', ...args], { identity: 'leaseguard' })).stdout.trim();
-  for (const verb of ['get', 'list', 'watch', 'create', 'update', 'delete']) t.is(await can([verb, 'leases.coordination.k8s.io', '-n', 'leaseguard-system']), 'yes', verb);
+  for (const verb of ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete']) t.is(await can([verb, 'leases.coordination.k8s.io', '-n', 'leaseguard-system']), 'yes', verb);
   t.is(await can(['create', 'leases.coordination.k8s.io', '-n', 'default']), 'no', 'no Lease writes outside its namespace');
   t.is(await can(['get', 'workflowexecutions.kubernaut.ai', '--all-namespaces']), 'yes');
   t.is(await can(['watch', 'remediationrequests.kubernaut.ai', '--all-namespaces']), 'yes');

@@ -93,6 +93,31 @@ serial('a WorkflowExecution moved to Completed releases its Lease; the next crea
   t.true(reasons.some((r) => r.reason === 'completed'));
 });
 
+serial('a new object\'s Lease is bound with one patch, recording the stored UID', async (t) => {
+  const patches = async () => {
+    const id = await leaderIdentity();
+    const r = replicas.replicas.find((x) => x.identity === id);
+    if (!r) return NaN;
+    const text = await (await fetch(`http://127.0.0.1:${r.metricsPort}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith('leaseguard_apiserver_request_duration_seconds_count{') && l.includes('verb="patch"') && l.includes('outcome="ok"'));
+    return line ? Number(line.split(' ').pop()) : 0;
+  };
+  const before = await patches();
+  const uids: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    const created = (await createWe(`we-p-${i}`, `${NS}/Deployment/patched-${i}`)) as { metadata: { uid: string } };
+    uids.push(created.metadata.uid);
+  }
+  for (let i = 0; i < 5; i++) {
+    const l = await until('bound', async () => {
+      const got = await lease(`${NS}/Deployment/patched-${i}`);
+      return got?.metadata?.labels?.[Labels.state] === 'bound' && got;
+    }, 10_000);
+    t.is(l.metadata?.annotations?.[Annotations.objectUid], uids[i]);
+  }
+  t.true((await patches()) - before >= 5, 'each bind was one patch on the leader');
+});
+
 serial('deleting the holder releases its Lease', async (t) => {
   const target = `${NS}/Deployment/deleted`;
   await createWe('we-del', target);

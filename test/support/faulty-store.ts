@@ -2,6 +2,7 @@
 // 403, or applies a write and then loses the reply. Seeded, so a failure reproduces.
 import type { V1Lease } from '@kubernetes/client-node';
 import { ErrorCodes, LeaseguardError } from '../../src/errors.js';
+import type { JsonPatchOp } from '../../src/core/json-patch.js';
 import type { DeletePreconditions, LeaseStore } from '../../src/store/lease-store.js';
 
 export type Fault = 'hang' | '500' | '403' | 'lost-reply';
@@ -69,6 +70,9 @@ export class FaultyStore implements LeaseStore {
   }
   delete(name: string, pre: DeletePreconditions, signal?: AbortSignal): Promise<void> {
     return this.#call(`delete Lease ${name}`, signal, () => this.inner.delete(name, pre, signal));
+  }
+  patch(name: string, ops: JsonPatchOp[], signal?: AbortSignal): Promise<V1Lease> {
+    return this.#call(`patch Lease ${name}`, signal, () => this.inner.patch(name, ops, signal));
   }
   async *listPages(selector: string, signal?: AbortSignal): AsyncIterable<V1Lease[]> {
     yield await this.list(selector, signal);

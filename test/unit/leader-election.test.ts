@@ -80,6 +80,7 @@ test('a leader that cannot renew before the renew deadline stops leading', async
     delete: (n, p) => inner.delete(n, p),
     list: (s) => inner.list(s),
     listPages: (s) => inner.listPages(s),
+    patch: (n, o) => inner.patch(n, o),
   };
   const events: string[] = [];
   const a = elector(store, 'a', events);
