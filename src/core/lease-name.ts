@@ -29,7 +29,9 @@ export function leaseName(rule: Pick<GuardRule, 'group' | 'kind'>, scopedKey: st
   const kind = slug(rule.kind, MAX_KIND_CHARS) || 'lock';
   const room = MAX_NAME - kind.length - HASH_CHARS - 2;
   const readable = slug(scopedKey, room);
-  return readable ? `${kind}-${readable}-${hash}` : `${kind}-${hash}`;
+  // join() makes one flat string; a template would keep a tree of the parts (and the
+  // whole hex digest the hash is sliced from) alive in every watch-cache entry.
+  return (readable ? [kind, readable, hash] : [kind, hash]).join('-');
 }
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

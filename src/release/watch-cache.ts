@@ -47,6 +47,7 @@ function isGone(err: unknown): boolean {
 export class WatchCache {
   readonly #o: WatchCacheOptions;
   readonly #items = new Map<string, CachedObject>();
+  readonly #namespaces = new Map<string, string>();
   readonly #watch: Watch;
   #rv = '';
   #abort: AbortController | undefined;
@@ -87,12 +88,20 @@ export class WatchCache {
   #compact(raw: RawObject): CachedObject | undefined {
     const md = raw.metadata;
     if (!md?.name) return undefined;
-    const namespace = md.namespace ?? '';
+    const namespace = this.#intern(md.namespace ?? '');
     const { phase, terminal } = phaseOf(this.#o.rule, raw);
     const key = deriveKey(this.#o.rule, raw, namespace);
     const obj: CachedObject = { namespace, name: md.name, uid: md.uid ?? '', phase, terminal };
     if (key.ok) obj.lease = leaseName(this.#o.rule, key.scopedKey);
     return obj;
+  }
+
+  /** One copy of each namespace name, not one per cached object. */
+  #intern(namespace: string): string {
+    const known = this.#namespaces.get(namespace);
+    if (known !== undefined) return known;
+    this.#namespaces.set(namespace, namespace);
+    return namespace;
   }
 
   #upsert(obj: CachedObject, fromWatch: boolean): void {
