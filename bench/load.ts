@@ -23,6 +23,21 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[i] as number;
 }
 
+function summarize(latencies: number[], errors: number, seconds: number, outcomes: Record<string, number>): LoadResult {
+  latencies.sort((a, b) => a - b);
+  return {
+    requests: latencies.length,
+    errors,
+    seconds,
+    throughput: latencies.length / seconds,
+    p50: percentile(latencies, 50),
+    p95: percentile(latencies, 95),
+    p99: percentile(latencies, 99),
+    max: latencies[latencies.length - 1] ?? NaN,
+    outcomes,
+  };
+}
+
 export async function runLoad(o: { concurrency: number; durationMs: number; warmupMs?: number; send: Send }): Promise<LoadResult> {
   const latencies: number[] = [];
   const outcomes: Record<string, number> = {};
@@ -49,18 +64,7 @@ export async function runLoad(o: { concurrency: number; durationMs: number; warm
   const started = performance.now();
   await Promise.all(Array.from({ length: o.concurrency }, (_, w) => worker(w)));
   const seconds = (performance.now() - Math.max(started, warmupEnd)) / 1000;
-  latencies.sort((a, b) => a - b);
-  return {
-    requests: latencies.length,
-    errors,
-    seconds,
-    throughput: latencies.length / seconds,
-    p50: percentile(latencies, 50),
-    p95: percentile(latencies, 95),
-    p99: percentile(latencies, 99),
-    max: latencies[latencies.length - 1] ?? NaN,
-    outcomes,
-  };
+  return summarize(latencies, errors, seconds, outcomes);
 }
 
 /**
@@ -75,7 +79,6 @@ export async function runRate(o: { rate: number; durationMs: number; warmupMs?: 
   const maxInFlight = o.maxInFlight ?? 1000;
   const intervalMs = 1000 / o.rate;
   let errors = 0;
-  let inFlight = 0;
   const pending = new Set<Promise<void>>();
   const started = performance.now();
   const warmupEnd = started + (o.warmupMs ?? 0);
@@ -91,40 +94,24 @@ export async function runRate(o: { rate: number; durationMs: number; warmupMs?: 
     const now = performance.now();
     for (; next <= now && next < end; next += intervalMs) {
       const scheduled = next;
-      if (inFlight >= maxInFlight) {
+      if (pending.size >= maxInFlight) {
         errors++;
         if (scheduled >= warmupEnd) outcomes.overloaded = (outcomes.overloaded ?? 0) + 1;
         continue;
       }
-      inFlight++;
       const p: Promise<void> = o.send(0, seq++).then(
         (outcome) => count(scheduled, outcome),
         (err: Error) => {
           errors++;
           count(scheduled, `error:${err.message.slice(0, 40)}`);
         },
-      ).finally(() => {
-        inFlight--;
-        pending.delete(p);
-      });
+      ).finally(() => pending.delete(p));
       pending.add(p);
     }
     await new Promise((r) => setTimeout(r, Math.max(0, Math.min(1, next - performance.now()))));
   }
   await Promise.all(pending);
-  latencies.sort((a, b) => a - b);
-  const seconds = o.durationMs / 1000;
-  return {
-    requests: latencies.length,
-    errors,
-    seconds,
-    throughput: latencies.length / seconds,
-    p50: percentile(latencies, 50),
-    p95: percentile(latencies, 95),
-    p99: percentile(latencies, 99),
-    max: latencies[latencies.length - 1] ?? NaN,
-    outcomes,
-  };
+  return summarize(latencies, errors, o.durationMs / 1000, outcomes);
 }
 
 export const ms = (v: number) => (Number.isFinite(v) ? v.toFixed(v < 10 ? 2 : 1) : '–');

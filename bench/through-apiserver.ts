@@ -9,9 +9,11 @@ import { cliCerts } from '../test/support/certs.js';
 import type { ControlPlane } from '../test/support/control-plane.js';
 import { CONTROL_PLANE_ENV, kubectl } from '../test/support/integration-env.js';
 import { workflowExecution } from '../test/support/objects.js';
+import { forEachConcurrently } from '../test/support/pool.js';
 import { ReplicaSet, SCOPE_LABEL, leaseNamespace, scopedNamespace } from '../test/support/replicas.js';
 import { runLoad, type LoadResult } from './load.js';
-import { Client, metricValue, spawnServer } from './processes.js';
+import { metricValue } from '../test/support/metrics.js';
+import { Client, spawnServer } from './processes.js';
 import { startForwarder, type Forwarder } from '../test/support/tcp-forwarder.js';
 
 export type Scenario = 'no webhook' | 'no-op webhook' | 'leaseguard ×1' | 'leaseguard ×3';
@@ -218,18 +220,12 @@ async function benchMemory(set: ReplicaSet, creator: Client, target: number, pro
   const need = Math.max(0, target - have);
   progress(`memory: creating ${need} more WorkflowExecutions through leaseguard ×3 to hold ${target} live Leases`);
   const started = performance.now();
-  let next = 0;
   let failures = 0;
-  await Promise.all(
-    Array.from({ length: 32 }, async () => {
-      while (next < need) {
-        const i = next++;
-        const res = await creator.request('POST', `/apis/kubernaut.ai/v1alpha1/namespaces/${ns}/workflowexecutions`, JSON.stringify(workflowExecution(ns, `we-mem-${i}`, `${ns}/Deployment/mem-${i}`)));
-        if (res.status !== 201) failures++;
-        if (i > 0 && i % 2000 === 0) progress(`memory: ${i}/${need} created`);
-      }
-    }),
-  );
+  await forEachConcurrently(need, 32, async (i) => {
+    const res = await creator.request('POST', `/apis/kubernaut.ai/v1alpha1/namespaces/${ns}/workflowexecutions`, JSON.stringify(workflowExecution(ns, `we-mem-${i}`, `${ns}/Deployment/mem-${i}`)));
+    if (res.status !== 201) failures++;
+    if (i > 0 && i % 2000 === 0) progress(`memory: ${i}/${need} created`);
+  });
   const createSeconds = (performance.now() - started) / 1000;
   if (failures > 0) progress(`memory: ${failures} creates failed`);
   const bindStart = performance.now();

@@ -3,7 +3,7 @@
 // process's memory bounded by the locks taken in the last two pending timeouts.
 import type { Logger } from 'pino';
 import type { V1Lease } from '@kubernetes/client-node';
-import { decodeLease, MANAGED_BY_LABEL, MANAGED_BY_VALUE, type LockLease } from '../core/lock-record.js';
+import { decodeLease, type LockLease } from '../core/lock-record.js';
 import { expiredWithoutHolderReads } from '../core/decide.js';
 import { hasCode, ErrorCodes } from '../errors.js';
 import type { Metrics } from '../metrics.js';
@@ -47,21 +47,20 @@ export class EmbeddedExpiry {
     const yieldEvery = async (n: number) => {
       if (n % SCAN_CHUNK === 0) await new Promise((resolve) => setImmediate(resolve));
     };
-    const expired: LockLease[] = [];
+    const expired: Array<{ lease: LockLease; kind: string }> = [];
     let seen = 0;
     for (const raw of store.scan()) {
-      if (raw.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) continue;
+      // decodeLease leaves `record` undefined for a Lease leaseguard does not manage.
       const lease = decodeLease(raw as V1Lease);
-      if (lease.record && expiredWithoutHolderReads(lease.record, now, pendingTimeoutSeconds * 1000)) expired.push(lease);
+      if (lease.record && expiredWithoutHolderReads(lease.record, now, pendingTimeoutSeconds * 1000)) expired.push({ lease, kind: lease.record.object.kind });
       await yieldEvery(++seen);
     }
     let dropped = 0;
-    for (const lease of expired) {
-      if (!lease.record) continue;
-      await yieldEvery(dropped + 1);
+    for (const [i, { lease, kind }] of expired.entries()) {
+      await yieldEvery(i + 1);
       try {
         await store.delete(lease.name, { uid: lease.uid, resourceVersion: lease.resourceVersion });
-        metrics.lockReleases.inc({ kind: lease.record.object.kind, reason: 'expired' });
+        metrics.lockReleases.inc({ kind, reason: 'expired' });
         dropped++;
       } catch (err) {
         // Taken over since the scan: it is a live lock again.

@@ -8,6 +8,7 @@ import { DEFAULT_RULES } from '../../src/core/rules.js';
 import { leaseStoreContract } from '../support/lease-store-contract.js';
 import { customObjects, kubeConfigFor } from '../support/integration-env.js';
 import { workflowExecution } from '../support/objects.js';
+import { forEachConcurrently } from '../support/pool.js';
 import { leaseNamespace, scopedNamespace } from '../support/replicas.js';
 
 let clients: KubeClients;
@@ -53,15 +54,9 @@ test('kubernetes store: listPages yields 500 Leases a page, and together exactly
   await leaseNamespace('lg-pages');
   const paged = new KubeLeaseStore(clients, 'lg-pages');
   const n = 1100;
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 16 }, async () => {
-      while (next < n) {
-        const i = next++;
-        await paged.create({ metadata: { name: `page-${i}`, labels: { 'app.kubernetes.io/managed-by': 'leaseguard' } }, spec: {} });
-      }
-    }),
-  );
+  await forEachConcurrently(n, 16, async (i) => {
+    await paged.create({ metadata: { name: `page-${i}`, labels: { 'app.kubernetes.io/managed-by': 'leaseguard' } }, spec: {} });
+  });
   const sizes: number[] = [];
   const names = new Set<string>();
   for await (const page of paged.listPages('app.kubernetes.io/managed-by=leaseguard')) {

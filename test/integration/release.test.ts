@@ -9,6 +9,7 @@ import { Annotations, Labels, MANAGED_SELECTOR } from '../../src/core/lock-recor
 import { LEADER_LEASE_NAME } from '../../src/release/release-work.js';
 import { cliCerts } from '../support/certs.js';
 import { controlPlane, coordination, customObjects, kubectl } from '../support/integration-env.js';
+import { metricValue } from '../support/metrics.js';
 import { apiError, fingerprint, remediationRequest, workflowExecution } from '../support/objects.js';
 import { CLI } from '../support/paths.js';
 import { FAST, FAST_RELEASE_ENV, ReplicaSet, SCOPE_LABEL, scopedNamespace } from '../support/replicas.js';
@@ -99,8 +100,8 @@ serial('a new object\'s Lease is bound with one patch, recording the stored UID'
     const r = replicas.replicas.find((x) => x.identity === id);
     if (!r) return NaN;
     const text = await (await fetch(`http://127.0.0.1:${r.metricsPort}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith('leaseguard_apiserver_request_duration_seconds_count{') && l.includes('verb="patch"') && l.includes('outcome="ok"'));
-    return line ? Number(line.split(' ').pop()) : 0;
+    const n = metricValue(text, 'leaseguard_apiserver_request_duration_seconds_count', { verb: 'patch', outcome: 'ok' });
+    return Number.isNaN(n) ? 0 : n; // no sample yet: no patch yet
   };
   const before = await patches();
   const uids: string[] = [];
