@@ -2,7 +2,7 @@
 // refuse a changed key. Everything else passes untouched.
 import type { Logger } from 'pino';
 import type { LockRequest } from '../core/decide.js';
-import { leaseName } from '../core/lease-name.js';
+import { LeaseNames } from '../core/lease-name.js';
 import { objectLabel, type ObjectRef } from '../core/lock-record.js';
 import { deriveKey, type GuardRule, type RuleIndex } from '../core/rules.js';
 import { isUnverifiable } from '../errors.js';
@@ -73,6 +73,7 @@ function invalidType(message: string): string {
 
 export class ValidatingWebhook {
   readonly #o: ValidatingWebhookOptions;
+  readonly #leaseNames = new LeaseNames();
 
   constructor(options: ValidatingWebhookOptions) {
     this.#o = options;
@@ -116,7 +117,7 @@ export class ValidatingWebhook {
     }
     const object: ObjectRef = { group: rule.group, kind, namespace, name: req.name || md.name, uid: md.uid };
     const request: LockRequest = { key: derived.scopedKey, object, requester: requesterOf(req) };
-    const lease = leaseName(rule, derived.scopedKey);
+    const lease = this.#leaseNames.of(rule, derived.scopedKey);
     const leaseRef = `${this.#o.locks.store.namespace}/${lease}`;
     const base = { rule, key: derived.key, lease: leaseRef };
     metrics.lockAttempts.inc({ kind });

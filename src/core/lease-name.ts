@@ -39,3 +39,29 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 export function isDns1123Label(name: string): boolean {
   return name.length <= MAX_NAME && DNS1123_LABEL.test(name);
 }
+
+/** How many Lease names each generation of a LeaseNames memo keeps. */
+const MEMO_GENERATION = 4096;
+
+/**
+ * leaseName with a bounded memo: a hot key (a retry storm, a busy key) is hashed once
+ * instead of on every admission. Two generations, as elsewhere: a full current one
+ * becomes the previous one and the oldest is dropped whole.
+ */
+export class LeaseNames {
+  #now = new Map<string, string>();
+  #before = new Map<string, string>();
+
+  of(rule: Pick<GuardRule, 'group' | 'kind'>, scopedKey: string): string {
+    const id = lockIdentity(rule, scopedKey);
+    let name = this.#now.get(id);
+    if (name !== undefined) return name;
+    name = this.#before.get(id) ?? leaseName(rule, scopedKey);
+    if (this.#now.size >= MEMO_GENERATION) {
+      this.#before = this.#now;
+      this.#now = new Map();
+    }
+    this.#now.set(id, name);
+    return name;
+  }
+}

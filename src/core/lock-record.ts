@@ -22,6 +22,20 @@ export const Labels = {
   state: `${P}state`,
 } as const;
 
+type DeepReadonly<T> = T extends Date
+  ? T
+  : T extends readonly (infer U)[]
+    ? readonly DeepReadonly<U>[]
+    : T extends object
+      ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+      : T;
+
+/**
+ * A Lease as a store returns it, read-only: the in-process store hands out the objects it
+ * keeps (no copy per read), so a change to one would change the store.
+ */
+export type ReadonlyLease = DeepReadonly<V1Lease>;
+
 export type LockState = 'pending' | 'bound';
 
 /** The guarded object holding a lock. `namespace` is '' for cluster-scoped objects. */
@@ -143,7 +157,7 @@ export function bindPatch(object: ObjectRef, now: Date): JsonPatchOp[] {
   ];
 }
 
-export function decodeRecord(lease: V1Lease): LockRecord | undefined {
+export function decodeRecord(lease: ReadonlyLease): LockRecord | undefined {
   const labels = lease.metadata?.labels ?? {};
   const a = lease.metadata?.annotations ?? {};
   if (labels[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) return undefined;
@@ -168,7 +182,7 @@ export function decodeRecord(lease: V1Lease): LockRecord | undefined {
   };
 }
 
-export function decodeLease(lease: V1Lease): LockLease {
+export function decodeLease(lease: ReadonlyLease): LockLease {
   return {
     name: lease.metadata?.name ?? '',
     namespace: lease.metadata?.namespace ?? '',

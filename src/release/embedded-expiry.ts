@@ -2,7 +2,6 @@
 // so a lock expires after the pending timeout. Dropping expired Leases keeps the
 // process's memory bounded by the locks taken in the last two pending timeouts.
 import type { Logger } from 'pino';
-import type { V1Lease } from '@kubernetes/client-node';
 import { decodeLease, type LockLease } from '../core/lock-record.js';
 import { expiredWithoutHolderReads } from '../core/decide.js';
 import { hasCode, ErrorCodes } from '../errors.js';
@@ -51,7 +50,7 @@ export class EmbeddedExpiry {
     let seen = 0;
     for (const raw of store.scan()) {
       // decodeLease leaves `record` undefined for a Lease leaseguard does not manage.
-      const lease = decodeLease(raw as V1Lease);
+      const lease = decodeLease(raw);
       if (lease.record && expiredWithoutHolderReads(lease.record, now, pendingTimeoutSeconds * 1000)) expired.push({ lease, kind: lease.record.object.kind });
       await yieldEvery(++seen);
     }

@@ -5,6 +5,7 @@
 import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { ErrorCodes, hasCode } from '../errors.js';
+import type { ReadonlyLease } from '../core/lock-record.js';
 import type { LeaseStore } from '../store/lease-store.js';
 
 export interface LeaderElectionOptions {
@@ -30,9 +31,18 @@ interface Observed {
   at: number;
 }
 
-function fingerprint(l: V1Lease): string {
+function fingerprint(l: ReadonlyLease): string {
   const s = l.spec ?? {};
   return JSON.stringify([s.holderIdentity ?? '', String(s.renewTime ?? ''), String(s.acquireTime ?? ''), s.leaseTransitions ?? 0, s.leaseDurationSeconds ?? 0]);
+}
+
+/**
+ * The Lease as read, to be sent back whole in an update (PUT replaces the object, so its
+ * other fields must travel with it). Only the fields set here are new objects; the rest
+ * is shared with the store's copy and never changed.
+ */
+function writable(l: ReadonlyLease): V1Lease {
+  return l as V1Lease;
 }
 
 export class LeaderElector {
@@ -112,7 +122,7 @@ export class LeaderElector {
     }
   }
 
-  #spec(current: V1Lease['spec'] | undefined, takingOver: boolean): V1Lease['spec'] {
+  #spec(current: ReadonlyLease['spec'] | undefined, takingOver: boolean): V1Lease['spec'] {
     const now = new V1MicroTime(Date.now());
     return {
       holderIdentity: this.#o.identity,
@@ -144,8 +154,9 @@ export class LeaderElector {
     const durationMs = (current.spec?.leaseDurationSeconds ?? Math.ceil(this.#o.leaseDurationMs / 1000)) * 1000;
     if (holder !== '' && holder !== identity && this.#observed.at + durationMs > now) return false;
     try {
+      const base = writable(current);
       const updated = await store.replace(
-        { ...current, metadata: { ...current.metadata, labels: { ...current.metadata?.labels, ...LEADER_LEASE_LABELS } }, spec: this.#spec(current.spec, holder !== identity) },
+        { ...base, metadata: { ...base.metadata, labels: { ...current.metadata?.labels, ...LEADER_LEASE_LABELS } }, spec: this.#spec(current.spec, holder !== identity) },
         signal,
       );
       this.#observed = { fingerprint: fingerprint(updated), at: this.#now() };
@@ -168,7 +179,7 @@ export class LeaderElector {
     const current = await this.#o.store.get(this.#o.name, AbortSignal.timeout(2000));
     if (!current || current.spec?.holderIdentity !== this.#o.identity) return;
     await this.#o.store.replace(
-      { ...current, spec: { ...current.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new V1MicroTime(Date.now()) } },
+      { ...writable(current), spec: { ...current.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new V1MicroTime(Date.now()) } },
       AbortSignal.timeout(2000),
     );
     this.#o.logger.info({ election: this.#o.name }, 'released leadership');

@@ -6,6 +6,7 @@ import { callApi, type ApiObserve } from '../kube/api-errors.js';
 import type { KubeClients } from '../kube/kube-client.js';
 import type { JsonPatchOp } from '../core/json-patch.js';
 import type { DeletePreconditions, LeaseStore } from './lease-store.js';
+import type { ReadonlyLease } from '../core/lock-record.js';
 
 const RESOURCE = 'leases';
 
@@ -25,7 +26,7 @@ export class KubeLeaseStore implements LeaseStore {
     return name ? `${verb} Lease ${this.namespace}/${name}` : `${verb} Leases in ${this.namespace}`;
   }
 
-  async get(name: string, signal?: AbortSignal): Promise<V1Lease | null> {
+  async get(name: string, signal?: AbortSignal): Promise<ReadonlyLease | null> {
     try {
       return await callApi(this.#observe, 'get', RESOURCE, this.#what('get', name), () =>
         this.#clients.coordination.readNamespacedLease({ name, namespace: this.namespace }, this.#clients.withSignal(signal)),
@@ -36,13 +37,13 @@ export class KubeLeaseStore implements LeaseStore {
     }
   }
 
-  create(lease: V1Lease, signal?: AbortSignal): Promise<V1Lease> {
+  create(lease: V1Lease, signal?: AbortSignal): Promise<ReadonlyLease> {
     return callApi(this.#observe, 'create', RESOURCE, this.#what('create', lease.metadata?.name), () =>
       this.#clients.coordination.createNamespacedLease({ namespace: this.namespace, body: lease }, this.#clients.withSignal(signal)),
     );
   }
 
-  replace(lease: V1Lease, signal?: AbortSignal): Promise<V1Lease> {
+  replace(lease: V1Lease, signal?: AbortSignal): Promise<ReadonlyLease> {
     const name = lease.metadata?.name ?? '';
     if (!lease.metadata?.resourceVersion) {
       // Leases allow unconditional updates; a lock must never make one.
@@ -55,7 +56,7 @@ export class KubeLeaseStore implements LeaseStore {
     );
   }
 
-  async patch(name: string, ops: JsonPatchOp[], signal?: AbortSignal): Promise<V1Lease> {
+  async patch(name: string, ops: JsonPatchOp[], signal?: AbortSignal): Promise<ReadonlyLease> {
     try {
       // client-node sends the first patch type it lists: application/json-patch+json.
       return await callApi(this.#observe, 'patch', RESOURCE, this.#what('patch', name), () =>
@@ -83,14 +84,14 @@ export class KubeLeaseStore implements LeaseStore {
     );
   }
 
-  async list(labelSelector: string, signal?: AbortSignal): Promise<V1Lease[]> {
-    const items: V1Lease[] = [];
+  async list(labelSelector: string, signal?: AbortSignal): Promise<ReadonlyLease[]> {
+    const items: ReadonlyLease[] = [];
     for await (const page of this.listPages(labelSelector, signal)) items.push(...page);
     return items;
   }
 
   /** 500 a page, so the API server and this process never hold one huge response. */
-  async *listPages(labelSelector: string, signal?: AbortSignal): AsyncIterable<V1Lease[]> {
+  async *listPages(labelSelector: string, signal?: AbortSignal): AsyncIterable<ReadonlyLease[]> {
     let cont: string | undefined;
     do {
       const page = await callApi(this.#observe, 'list', RESOURCE, this.#what('list'), () =>

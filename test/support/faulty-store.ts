@@ -3,6 +3,7 @@
 import type { V1Lease } from '@kubernetes/client-node';
 import { ErrorCodes, LeaseguardError } from '../../src/errors.js';
 import type { JsonPatchOp } from '../../src/core/json-patch.js';
+import type { ReadonlyLease } from '../../src/core/lock-record.js';
 import type { DeletePreconditions, LeaseStore } from '../../src/store/lease-store.js';
 
 export type Fault = 'hang' | '500' | '403' | 'lost-reply';
@@ -59,25 +60,25 @@ export class FaultyStore implements LeaseStore {
     }
   }
 
-  get(name: string, signal?: AbortSignal): Promise<V1Lease | null> {
+  get(name: string, signal?: AbortSignal): Promise<ReadonlyLease | null> {
     return this.#call(`get Lease ${name}`, signal, () => this.inner.get(name, signal));
   }
-  create(lease: V1Lease, signal?: AbortSignal): Promise<V1Lease> {
+  create(lease: V1Lease, signal?: AbortSignal): Promise<ReadonlyLease> {
     return this.#call(`create Lease ${lease.metadata?.name}`, signal, () => this.inner.create(lease, signal));
   }
-  replace(lease: V1Lease, signal?: AbortSignal): Promise<V1Lease> {
+  replace(lease: V1Lease, signal?: AbortSignal): Promise<ReadonlyLease> {
     return this.#call(`update Lease ${lease.metadata?.name}`, signal, () => this.inner.replace(lease, signal));
   }
   delete(name: string, pre: DeletePreconditions, signal?: AbortSignal): Promise<void> {
     return this.#call(`delete Lease ${name}`, signal, () => this.inner.delete(name, pre, signal));
   }
-  patch(name: string, ops: JsonPatchOp[], signal?: AbortSignal): Promise<V1Lease> {
+  patch(name: string, ops: JsonPatchOp[], signal?: AbortSignal): Promise<ReadonlyLease> {
     return this.#call(`patch Lease ${name}`, signal, () => this.inner.patch(name, ops, signal));
   }
-  async *listPages(selector: string, signal?: AbortSignal): AsyncIterable<V1Lease[]> {
+  async *listPages(selector: string, signal?: AbortSignal): AsyncIterable<ReadonlyLease[]> {
     yield await this.list(selector, signal);
   }
-  list(selector: string, signal?: AbortSignal): Promise<V1Lease[]> {
+  list(selector: string, signal?: AbortSignal): Promise<ReadonlyLease[]> {
     return this.#call('list Leases', signal, () => this.inner.list(selector, signal));
   }
 }
