@@ -1,5 +1,5 @@
 import test from 'ava';
-import { isDns1123Label, leaseName } from '../../src/core/lease-name.js';
+import { LeaseNames, isDns1123Label, leaseName } from '../../src/core/lease-name.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
 
 const [we, rr] = DEFAULT_RULES as [(typeof DEFAULT_RULES)[0], (typeof DEFAULT_RULES)[0]];
@@ -50,4 +50,16 @@ test('keys that differ only in what the readable part drops never share a Lease'
 
 test('the same key under two kinds gets two Leases', (t) => {
   t.not(leaseName(we, 'shared-key'), leaseName(rr, 'shared-key'));
+});
+
+test('the memo answers as leaseName does, per kind, across its generations', (t) => {
+  const memo = new LeaseNames();
+  // 10,000 keys span both generations (4,096 each) and the dropping of the oldest.
+  for (let round = 0; round < 2; round++) {
+    for (let i = 0; i < 10_000; i += round === 0 ? 1 : 7) {
+      const key = `prod/Deployment/app-${i}`;
+      t.is(memo.of(we, key), leaseName(we, key));
+      t.is(memo.of(rr, key), leaseName(rr, key));
+    }
+  }
 });
