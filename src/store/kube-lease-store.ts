@@ -10,6 +10,14 @@ import type { ReadonlyLease } from '../core/lock-record.js';
 
 const RESOURCE = 'leases';
 
+/**
+ * Leases a list page. Small enough that a page (response, parsed JSON and client-node's
+ * models) dies young instead of being promoted to the old generation: with pages of 500
+ * a leader sweeping 10,000 Leases sat ~12 MB higher in resident memory than with 100.
+ * 100 calls a sweep of 10,000 Leases, once a minute by default.
+ */
+export const LIST_PAGE_SIZE = 100;
+
 export class KubeLeaseStore implements LeaseStore {
   readonly backend = 'kubernetes' as const;
   readonly namespace: string;
@@ -90,13 +98,13 @@ export class KubeLeaseStore implements LeaseStore {
     return items;
   }
 
-  /** 500 a page, so the API server and this process never hold one huge response. */
+  /** A page at a time, so neither the API server nor this process holds one huge response. */
   async *listPages(labelSelector: string, signal?: AbortSignal): AsyncIterable<ReadonlyLease[]> {
     let cont: string | undefined;
     do {
       const page = await callApi(this.#observe, 'list', RESOURCE, this.#what('list'), () =>
         this.#clients.coordination.listNamespacedLease(
-          { namespace: this.namespace, labelSelector, limit: 500, ...(cont ? { _continue: cont } : {}) },
+          { namespace: this.namespace, labelSelector, limit: LIST_PAGE_SIZE, ...(cont ? { _continue: cont } : {}) },
           this.#clients.withSignal(signal),
         ),
       );

@@ -3,7 +3,7 @@
 import test from 'ava';
 import { createKubeClients, type KubeClients } from '../../src/kube/kube-client.js';
 import { KubeHolderReader } from '../../src/store/holder-reader.js';
-import { KubeLeaseStore } from '../../src/store/kube-lease-store.js';
+import { KubeLeaseStore, LIST_PAGE_SIZE } from '../../src/store/kube-lease-store.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
 import { leaseStoreContract } from '../support/lease-store-contract.js';
 import { customObjects, kubeConfigFor } from '../support/integration-env.js';
@@ -50,10 +50,10 @@ test('holder reader: live, terminal and gone, read live from the API server', as
   t.deepEqual(await reader.read(rule, { ...ref, name: 'never-created' }), { kind: 'gone' });
 });
 
-test('kubernetes store: listPages yields 500 Leases a page, and together exactly what list returns', async (t) => {
+test('kubernetes store: listPages yields LIST_PAGE_SIZE Leases a page, and together exactly what list returns', async (t) => {
   await leaseNamespace('lg-pages');
   const paged = new KubeLeaseStore(clients, 'lg-pages');
-  const n = 1100;
+  const n = 2 * LIST_PAGE_SIZE + 50;
   await forEachConcurrently(n, 16, async (i) => {
     await paged.create({ metadata: { name: `page-${i}`, labels: { 'app.kubernetes.io/managed-by': 'leaseguard' } }, spec: {} });
   });
@@ -63,7 +63,7 @@ test('kubernetes store: listPages yields 500 Leases a page, and together exactly
     sizes.push(page.length);
     for (const l of page) names.add(l.metadata?.name ?? '');
   }
-  t.deepEqual(sizes, [500, 500, 100]);
+  t.deepEqual(sizes, [LIST_PAGE_SIZE, LIST_PAGE_SIZE, 50]);
   const all = await paged.list('app.kubernetes.io/managed-by=leaseguard');
   t.is(all.length, n);
   t.deepEqual(new Set(all.map((l) => l.metadata?.name ?? '')), names);
