@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { ControlPlane } from '../test/support/control-plane.js';
 import { ROOT } from '../test/support/paths.js';
 import { ms, rate, type LoadResult } from './load.js';
-import { benchThroughApiserver, type ApiserverResults, type Scenario } from './through-apiserver.js';
+import { benchThroughApiserver, deploymentMemoryEnv, type ApiserverResults, type Scenario } from './through-apiserver.js';
 import { benchWebhookAlone, type AloneRow } from './webhook-alone.js';
 
 const { values } = parseArgs({
@@ -99,7 +99,7 @@ function apiserverTables(r: ApiserverResults): string {
   lines.push('', `Lock failures (leaseguard answers other than created or 409): ${failed} of ${total} CREATEs (${((failed / Math.max(1, total)) * 100).toFixed(3)}%)${failed ? `: ${failures.map(([k, n]) => `${k} ${n}`).join(', ')}` : ''}.`);
   if (r.memory) {
     const m = r.memory;
-    lines.push('', `### A replica holding ${m.leases} live Leases (leaseguard ×3)`, '', 'Replicas run with the Deployment\'s `NODE_OPTIONS=--max-old-space-size=160 --max-semi-space-size=2`.', '');
+    lines.push('', `### A replica holding ${m.leases} live Leases (leaseguard ×3)`, '', `Replicas run with the Deployment's memory settings: ${Object.entries(deploymentMemoryEnv()).map(([k, v]) => `\`${k}=${v}\``).join(', ')}.`, '');
     lines.push('| measure | value |', '|---|---:|');
     lines.push(`| creating them through leaseguard (32 concurrent) | ${m.createSeconds.toFixed(1)} s |`);
     lines.push(`| until the leader had bound them all | ${m.bindSeconds.toFixed(1)} s more |`);

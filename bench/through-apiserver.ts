@@ -5,16 +5,33 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadYaml } from '@kubernetes/client-node';
 import { cliCerts } from '../test/support/certs.js';
 import type { ControlPlane } from '../test/support/control-plane.js';
 import { CONTROL_PLANE_ENV, kubectl } from '../test/support/integration-env.js';
 import { workflowExecution } from '../test/support/objects.js';
+import { ROOT } from '../test/support/paths.js';
 import { forEachConcurrently } from '../test/support/pool.js';
 import { ReplicaSet, SCOPE_LABEL, leaseNamespace, scopedNamespace } from '../test/support/replicas.js';
 import { runLoad, type LoadResult } from './load.js';
 import { metricValue } from '../test/support/metrics.js';
 import { Client, spawnServer } from './processes.js';
 import { startForwarder, type Forwarder } from '../test/support/tcp-forwarder.js';
+
+/** The memory settings of manifests/deployment.yaml's container, read from the manifest itself. */
+export function deploymentMemoryEnv(): Record<string, string> {
+  const d = loadYaml(readFileSync(join(ROOT, 'manifests', 'deployment.yaml'), 'utf8')) as {
+    spec: { template: { spec: { containers: Array<{ env?: Array<{ name: string; value?: string }> }> } } };
+  };
+  const env = d.spec.template.spec.containers[0]?.env ?? [];
+  const out: Record<string, string> = {};
+  for (const name of ['NODE_OPTIONS', 'MALLOC_ARENA_MAX']) {
+    const value = env.find((e) => e.name === name)?.value;
+    if (value === undefined) throw new Error(`manifests/deployment.yaml sets no ${name}; the memory benchmark runs replicas as the Deployment does`);
+    out[name] = value;
+  }
+  return out;
+}
 
 export type Scenario = 'no webhook' | 'no-op webhook' | 'leaseguard ×1' | 'leaseguard ×3';
 
@@ -109,8 +126,8 @@ export async function benchThroughApiserver(o: {
   const noopCerts = await cliCerts(join(o.dir, 'certs-noop'));
   const noop = await spawnServer([NOOP, noopCerts.dir], {}, join(o.dir, 'noop-apiserver.log'));
   let noopForwarder: Forwarder | undefined;
-  // The Deployment's heap cap (manifests/deployment.yaml), so memory is measured as it runs there.
-  const lgEnv = { LEASEGUARD_SWEEP_INTERVAL_SECONDS: '10', NODE_OPTIONS: '--max-old-space-size=160 --max-semi-space-size=2' };
+  // The Deployment's memory settings (manifests/deployment.yaml), so memory is measured as it runs there.
+  const lgEnv = { LEASEGUARD_SWEEP_INTERVAL_SECONDS: '10', ...deploymentMemoryEnv() };
   progress('starting leaseguard replica sets (1 and 3 replicas) with the Kubernetes store');
   const sets = {
     'leaseguard ×1': await ReplicaSet.start({ scope: 'bench-lg1', count: 1, env: lgEnv }),
