@@ -141,9 +141,10 @@ export function encodeLease(record: LockRecord, opts: EncodeOptions): V1Lease {
  * object is seen), and the API server applies the patch atomically against the current
  * version. A patch never creates, so a Lease deleted meanwhile stays deleted.
  */
+const label = (k: string) => `/metadata/labels/${pointerSegment(k)}`;
+const annotation = (k: string) => `/metadata/annotations/${pointerSegment(k)}`;
+
 export function bindPatch(object: ObjectRef, now: Date): JsonPatchOp[] {
-  const label = (k: string) => `/metadata/labels/${pointerSegment(k)}`;
-  const annotation = (k: string) => `/metadata/annotations/${pointerSegment(k)}`;
   return [
     { op: 'test', path: label(MANAGED_BY_LABEL), value: MANAGED_BY_VALUE },
     { op: 'test', path: label(Labels.state), value: 'pending' },
@@ -154,6 +155,21 @@ export function bindPatch(object: ObjectRef, now: Date): JsonPatchOp[] {
     { op: 'replace', path: label(Labels.state), value: 'bound' },
     { op: 'add', path: annotation(Annotations.objectUid), value: object.uid },
     { op: 'add', path: '/spec/renewTime', value: new V1MicroTime(now.getTime()).toISOString() },
+  ];
+}
+
+/**
+ * A bind decided from the Lease as read at `resourceVersion` (the release work's
+ * read-and-decide path, which also re-binds a bound Lease to a recreated object): a
+ * `test` of that version is the compare-and-swap an update would make, and unlike an
+ * update the patch never recreates a Lease deleted meanwhile.
+ */
+export function bindAtVersionPatch(bound: LockRecord, resourceVersion: string): JsonPatchOp[] {
+  return [
+    { op: 'test', path: '/metadata/resourceVersion', value: resourceVersion },
+    { op: 'replace', path: label(Labels.state), value: 'bound' },
+    { op: 'add', path: annotation(Annotations.objectUid), value: bound.object.uid },
+    { op: 'add', path: '/spec/renewTime', value: new V1MicroTime(bound.renewedAt.getTime()).toISOString() },
   ];
 }
 

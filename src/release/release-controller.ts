@@ -4,7 +4,7 @@
 // is made later. Runs on the elected leader only; admission never depends on it.
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { MANAGED_SELECTOR, bindPatch, decodeLease, encodeLease, type LockLease, type LockRecord, type ObjectRef } from '../core/lock-record.js';
+import { MANAGED_SELECTOR, bindAtVersionPatch, bindPatch, decodeLease, type LockLease, type LockRecord, type ObjectRef } from '../core/lock-record.js';
 import { decideRelease, type HolderObservation, type ReleaseTrigger } from '../core/release-decision.js';
 import type { GuardRule, RuleIndex } from '../core/rules.js';
 import { ErrorCodes, hasCode } from '../errors.js';
@@ -231,9 +231,10 @@ export class ReleaseController {
         return;
       case 'bind':
         try {
-          await store.replace(this.#encode(lease, decision.record), signal);
+          await store.patch(name, bindAtVersionPatch(decision.record, lease.resourceVersion), signal);
           logger.debug({ ...ctx, uid: decision.record.object.uid }, 'lock bound to its stored object');
         } catch (err) {
+          if (hasCode(err, ErrorCodes.STORE_NOT_FOUND)) return; // released meanwhile: nothing to bind
           if (!hasCode(err, ErrorCodes.STORE_CONFLICT)) throw err;
           again();
         }
@@ -275,14 +276,5 @@ export class ReleaseController {
     }
     this.#o.logger.debug({ lease: name, kind: created.kind, holder: `${created.namespace}/${created.name}`, uid: created.uid }, 'lock bound to its stored object');
     return true;
-  }
-
-  #encode(lease: LockLease, record: LockRecord) {
-    return encodeLease(record, {
-      name: lease.name,
-      namespace: this.#o.store.namespace,
-      resourceVersion: lease.resourceVersion,
-      pendingTimeoutSeconds: this.#o.pendingTimeoutSeconds,
-    });
   }
 }

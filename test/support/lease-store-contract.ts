@@ -2,7 +2,7 @@
 // Kubernetes store against the real API server in the integration suite.
 import { randomBytes } from 'node:crypto';
 import type { TestFn } from 'ava';
-import { bindPatch, encodeLease, decodeRecord, type LockRecord } from '../../src/core/lock-record.js';
+import { bindAtVersionPatch, bindPatch, encodeLease, decodeRecord, type LockRecord } from '../../src/core/lock-record.js';
 import { ErrorCodes, hasCode, type ErrorCode } from '../../src/errors.js';
 import type { LeaseStore } from '../../src/store/lease-store.js';
 
@@ -142,5 +142,27 @@ export function leaseStoreContract(test: TestFn, label: string, store: () => Lea
     const missing = fresh();
     await rejectsWith(t, s.patch(missing, bindPatch(record(missing).object, now)), ErrorCodes.STORE_NOT_FOUND);
     t.is(await s.get(missing), null);
+  });
+
+  test(`${label}: a bind at a version applies to that version only, re-binds a bound Lease, and never recreates one`, async (t) => {
+    const s = store();
+    const name = fresh();
+    const v1 = (await s.create(lease(s, name))).metadata?.resourceVersion as string;
+    const now = new Date('2026-11-22T12:00:07.25Z');
+    const bound: LockRecord = { ...record(name), state: 'bound', object: { ...record(name).object, uid: 'uid-1' }, renewedAt: now };
+    const v2 = (await s.patch(name, bindAtVersionPatch(bound, v1))).metadata?.resourceVersion as string;
+    t.deepEqual(decodeRecord((await s.get(name))!), bound);
+    // The version it was decided on is gone: a conflict, and nothing changes.
+    await rejectsWith(t, s.patch(name, bindAtVersionPatch({ ...bound, object: { ...bound.object, uid: 'uid-stale' } }, v1)), ErrorCodes.STORE_CONFLICT);
+    t.is((await s.get(name))?.metadata?.resourceVersion, v2);
+    // Bound already, to an object since recreated under the same name: re-bound to the new UID.
+    const rebound = { ...bound, object: { ...bound.object, uid: 'uid-2' } };
+    await s.patch(name, bindAtVersionPatch(rebound, v2));
+    t.deepEqual(decodeRecord((await s.get(name))!), rebound);
+    // Released meanwhile: not found, and the Lease stays deleted (an update would recreate it).
+    const current = (await s.get(name))!;
+    await s.delete(name, { uid: current.metadata?.uid as string });
+    await rejectsWith(t, s.patch(name, bindAtVersionPatch(rebound, current.metadata?.resourceVersion as string)), ErrorCodes.STORE_NOT_FOUND);
+    t.is(await s.get(name), null);
   });
 }
