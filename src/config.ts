@@ -36,6 +36,8 @@ export interface Config {
   logLevel: string;
   /** How often the leader reviews every managed Lease. */
   sweepIntervalSeconds: number;
+  /** The API server ends each watch after this long; one still open 30 s later is replaced. */
+  watchTimeoutSeconds: number;
   /** Leader election (client-go semantics): lease duration, renew deadline, retry period. */
   leaderLeaseDurationSeconds: number;
   leaderRenewDeadlineSeconds: number;
@@ -70,6 +72,7 @@ const FILE_KEYS = new Set([
   'serviceName',
   'serviceNamespace',
   'sweepIntervalSeconds',
+  'watchTimeoutSeconds',
   'leaderLeaseDurationSeconds',
   'leaderRenewDeadlineSeconds',
   'leaderRetryPeriodSeconds',
@@ -96,6 +99,7 @@ const ENV: ReadonlyArray<[string, string]> = [
   ['LEASEGUARD_SERVICE_NAME', 'serviceName'],
   ['LEASEGUARD_SERVICE_NAMESPACE', 'serviceNamespace'],
   ['LEASEGUARD_SWEEP_INTERVAL_SECONDS', 'sweepIntervalSeconds'],
+  ['LEASEGUARD_WATCH_TIMEOUT_SECONDS', 'watchTimeoutSeconds'],
   ['LEASEGUARD_LEADER_LEASE_DURATION_SECONDS', 'leaderLeaseDurationSeconds'],
   ['LEASEGUARD_LEADER_RENEW_DEADLINE_SECONDS', 'leaderRenewDeadlineSeconds'],
   ['LEASEGUARD_LEADER_RETRY_PERIOD_SECONDS', 'leaderRetryPeriodSeconds'],
@@ -253,6 +257,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     serviceName: str(p, 'serviceName', merged.serviceName ?? 'leaseguard'),
     serviceNamespace: str(p, 'serviceNamespace', merged.serviceNamespace ?? podNamespace ?? 'leaseguard-system'),
     sweepIntervalSeconds: num(p, 'sweepIntervalSeconds', merged.sweepIntervalSeconds ?? 60, { min: 1, max: 86_400 }),
+    watchTimeoutSeconds: num(p, 'watchTimeoutSeconds', merged.watchTimeoutSeconds ?? 300, { min: 1, max: 3600, int: true }),
     leaderLeaseDurationSeconds: num(p, 'leaderLeaseDurationSeconds', merged.leaderLeaseDurationSeconds ?? 15, { min: 1, max: 3600 }),
     leaderRenewDeadlineSeconds: num(p, 'leaderRenewDeadlineSeconds', merged.leaderRenewDeadlineSeconds ?? 10, { min: 0.5, max: 3600 }),
     leaderRetryPeriodSeconds: num(p, 'leaderRetryPeriodSeconds', merged.leaderRetryPeriodSeconds ?? 2, { min: 0.1, max: 600 }),

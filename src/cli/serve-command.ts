@@ -98,6 +98,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
         identity: config.identity,
         pendingTimeoutSeconds: config.pendingTimeoutSeconds,
         sweepIntervalSeconds: config.sweepIntervalSeconds,
+        watchTimeoutSeconds: config.watchTimeoutSeconds,
         leaseDurationSeconds: config.leaderLeaseDurationSeconds,
         renewDeadlineSeconds: config.leaderRenewDeadlineSeconds,
         retryPeriodSeconds: config.leaderRetryPeriodSeconds,

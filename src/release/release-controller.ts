@@ -22,6 +22,8 @@ export interface ReleaseControllerOptions {
   rules: RuleIndex;
   pendingTimeoutSeconds: number;
   sweepIntervalSeconds: number;
+  /** The API server ends each watch after this long; a new one resumes (default 300). */
+  watchTimeoutSeconds?: number;
   metrics: Metrics;
   logger: Logger;
   readiness: Readiness;
@@ -92,6 +94,7 @@ export class ReleaseController {
         api,
         rule,
         logger,
+        ...(this.#o.watchTimeoutSeconds ? { timeoutSeconds: this.#o.watchTimeoutSeconds } : {}),
         onEvent: (type, obj) => {
           if (!obj.lease) return;
           if (type === 'delete' && obj.uid) this.#queue.add(obj.lease, { trigger: 'watch', deletedUid: obj.uid });

@@ -20,6 +20,7 @@ export interface ReleaseWorkOptions {
   identity: string;
   pendingTimeoutSeconds: number;
   sweepIntervalSeconds: number;
+  watchTimeoutSeconds: number;
   leaseDurationSeconds: number;
   renewDeadlineSeconds: number;
   retryPeriodSeconds: number;

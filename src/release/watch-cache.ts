@@ -2,6 +2,9 @@
 // need (identity, phase, Lease name), not whole objects: a leader watching tens of
 // thousands of objects stays small. Lists page by page. It survives errors: any failure
 // restarts it (relist, then watch) with exponential backoff; 410 Gone relists at once.
+// Each watch asks the API server to end it after timeoutSeconds; one still open well
+// past that sits on a dead connection (nothing ever arrives, nothing closes it) and is
+// replaced, resuming from the last resourceVersion.
 import { Watch, type CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { leaseName } from '../core/lease-name.js';
@@ -29,6 +32,8 @@ export interface WatchCacheOptions {
   onHealth: (healthy: boolean, message?: string) => void;
   onRestart: () => void;
   pageSize?: number;
+  /** The API server ends each watch after this long, and a new one resumes (default 300). */
+  timeoutSeconds?: number;
   minBackoffMs?: number;
   maxBackoffMs?: number;
 }
@@ -54,6 +59,9 @@ export class WatchCache {
   #stopped = true;
   #failures = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** Which watch is current: events and endings of a replaced one are ignored. */
+  #generation = 0;
+  #watchDue: NodeJS.Timeout | undefined;
   #synced: Promise<void>;
   #resolveSynced!: () => void;
 
@@ -81,6 +89,14 @@ export class WatchCache {
   stop(): void {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
+    this.#retire();
+  }
+
+  /** Ends the current watch (if any) so that nothing it still delivers is acted on. */
+  #retire(): void {
+    this.#generation++;
+    if (this.#watchDue) clearTimeout(this.#watchDue);
+    this.#watchDue = undefined;
     this.#abort?.abort();
     this.#abort = undefined;
   }
@@ -162,11 +178,25 @@ export class WatchCache {
 
   async #startWatch(): Promise<void> {
     if (this.#stopped) return;
+    this.#retire();
+    const generation = this.#generation;
+    const current = () => generation === this.#generation && !this.#stopped;
     const path = `/apis/${this.#o.rule.group}/${this.#o.rule.version}/${this.#o.rule.resource}`;
-    this.#abort = await this.#watch.watch(
+    const timeoutSeconds = this.#o.timeoutSeconds ?? 300;
+    // Armed before the request: a dead connection may never even answer with headers.
+    const graceSeconds = Math.min(30, timeoutSeconds);
+    this.#watchDue = setTimeout(() => {
+      if (!current()) return;
+      this.#o.logger.warn({ watch: this.#name, openSeconds: timeoutSeconds + graceSeconds }, 'watch still open long after the API server should have ended it (a dead connection?); replacing it');
+      this.#o.onRestart();
+      void this.#startWatch().catch((e) => this.#fail(e));
+    }, (timeoutSeconds + graceSeconds) * 1000);
+    this.#watchDue.unref();
+    const abort = await this.#watch.watch(
       path,
-      { resourceVersion: this.#rv, allowWatchBookmarks: true },
+      { resourceVersion: this.#rv, allowWatchBookmarks: true, timeoutSeconds },
       (type: string, raw: RawObject & { code?: number }) => {
+        if (!current()) return;
         if (type === 'ERROR') {
           if (raw.code === 410) this.#rv = '';
           return;
@@ -188,7 +218,8 @@ export class WatchCache {
         if (rv) this.#rv = rv;
       },
       (err: unknown) => {
-        if (this.#stopped) return;
+        if (!current()) return;
+        this.#retire();
         if (!err && this.#rv) {
           void this.#startWatch().catch((e) => this.#fail(e)); // the server ended the watch: resume
         } else if (!err || isGone(err)) {
@@ -197,6 +228,8 @@ export class WatchCache {
         } else this.#fail(err);
       },
     );
+    if (current()) this.#abort = abort;
+    else abort.abort(); // replaced while it was being opened
   }
 
   #fail(err: unknown): void {
@@ -208,7 +241,7 @@ export class WatchCache {
     this.#o.logger.warn({ watch: this.#name, err: message.slice(0, 500), retryInMs: backoff }, 'watch failed; restarting');
     this.#o.onHealth(false, message.slice(0, 200));
     this.#o.onRestart();
-    this.#abort?.abort();
+    this.#retire();
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => void this.#run(), backoff);
     this.#timer.unref();

@@ -12,6 +12,18 @@ export interface FailingApiServer {
   close(): Promise<void>;
 }
 
+/** A kubeconfig for a stand-in API server listening on loopback over plain HTTP. */
+export function standInKubeConfig(server: http.Server): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'stand-in', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+    users: [{ name: 'u', token: 'test-token' }],
+    contexts: [{ name: 'c', cluster: 'stand-in', user: 'u' }],
+    currentContext: 'c',
+  });
+  return kc;
+}
+
 export async function startFailingApiServer(mode: ApiFailure): Promise<FailingApiServer> {
   const state = { requests: 0 };
   const hung = new Set<http.ServerResponse>();
@@ -31,14 +43,7 @@ export async function startFailingApiServer(mode: ApiFailure): Promise<FailingAp
     hung.add(res);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'failing', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 'test-token' }],
-    contexts: [{ name: 'c', cluster: 'failing', user: 'u' }],
-    currentContext: 'c',
-  });
+  const kc = standInKubeConfig(server);
   return {
     kubeConfig: kc,
     get requests() {

@@ -1,0 +1,102 @@
+// A watch on a dead connection: nothing arrives and nothing closes it, so only the watch
+// cache itself can notice. A stand-in API server plays the dead connection (the real one
+// always ends its watches, and a proxy cannot tell a watch from other TLS traffic).
+import http from 'node:http';
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import test from 'ava';
+import pino from 'pino';
+import { DEFAULT_RULES } from '../../src/core/rules.js';
+import { WatchCache, type CacheEvent, type CachedObject } from '../../src/release/watch-cache.js';
+import { standInKubeConfig } from '../support/failing-apiserver.js';
+
+const rule = DEFAULT_RULES[0]!;
+
+function workflowExecution(phase: string, resourceVersion: string) {
+  return {
+    apiVersion: 'kubernaut.ai/v1alpha1',
+    kind: 'WorkflowExecution',
+    metadata: { name: 'we-1', namespace: 'prod', uid: 'uid-1', resourceVersion },
+    spec: { targetResource: 'prod/Deployment/api' },
+    ...(phase ? { status: { phase } } : {}),
+  };
+}
+
+interface StandIn {
+  kubeConfig: KubeConfig;
+  lists: number;
+  watches: URLSearchParams[];
+  close(): Promise<void>;
+}
+
+/** Lists one running object; its first watch `dead` (headers or not), later ones report it Completed. */
+async function standIn(dead: 'after-headers' | 'before-headers'): Promise<StandIn> {
+  const state = { lists: 0, watches: [] as URLSearchParams[] };
+  const open = new Set<http.ServerResponse>();
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.searchParams.get('watch') !== 'true') {
+      state.lists++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ apiVersion: 'kubernaut.ai/v1alpha1', kind: 'WorkflowExecutionList', metadata: { resourceVersion: '10' }, items: [workflowExecution('', '10')] }));
+      return;
+    }
+    state.watches.push(url.searchParams);
+    open.add(res);
+    if (state.watches.length === 1) {
+      if (dead === 'after-headers') res.writeHead(200, { 'content-type': 'application/json' }).flushHeaders();
+      return; // and never another byte
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write(`${JSON.stringify({ type: 'MODIFIED', object: workflowExecution('Completed', '11') })}\n`);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    kubeConfig: standInKubeConfig(server),
+    get lists() {
+      return state.lists;
+    },
+    watches: state.watches,
+    async close() {
+      for (const r of open) r.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+for (const dead of ['after-headers', 'before-headers'] as const) {
+  test(`a watch on a dead connection (${dead}) is replaced after its timeout and resumes where it was`, async (t) => {
+    const api = await standIn(dead);
+    const events: Array<[CacheEvent, CachedObject]> = [];
+    let restarts = 0;
+    const cache = new WatchCache({
+      kubeConfig: api.kubeConfig,
+      api: api.kubeConfig.makeApiClient(CustomObjectsApi),
+      rule,
+      logger: pino({ level: 'silent' }),
+      timeoutSeconds: 1,
+      onEvent: (type, obj) => events.push([type, obj]),
+      onHealth: () => {},
+      onRestart: () => restarts++,
+    });
+    const started = performance.now();
+    try {
+      await cache.start();
+      const deadline = Date.now() + 10_000;
+      while (!events.some(([type, o]) => type === 'update' && o.terminal) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const seconds = (performance.now() - started) / 1000;
+      t.true(events.some(([type, o]) => type === 'update' && o.terminal && o.phase === 'Completed'), 'the completion on the new watch reached the cache');
+      // Replaced after timeoutSeconds plus the grace (1 + 1 s here), not before.
+      t.true(seconds >= 1.9 && seconds < 6, `replaced after ${seconds.toFixed(1)} s`);
+      t.is(restarts, 1);
+      t.is(api.lists, 1, 'resumed from the last resourceVersion, no relist');
+      t.is(api.watches.length, 2);
+      t.is(api.watches[0]?.get('timeoutSeconds'), '1', 'the API server is asked to end each watch');
+      t.is(api.watches[1]?.get('resourceVersion'), '10');
+      t.is(cache.get('prod', 'we-1')?.terminal, true);
+    } finally {
+      cache.stop();
+      await api.close();
+    }
+  });
+}
