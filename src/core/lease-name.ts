@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { RecentMap } from './recent-map.js';
 import type { GuardRule } from './rules.js';
 
 const MAX_NAME = 63;
@@ -45,23 +46,12 @@ const MEMO_GENERATION = 4096;
 
 /**
  * leaseName with a bounded memo: a hot key (a retry storm, a busy key) is hashed once
- * instead of on every admission. Two generations, as elsewhere: a full current one
- * becomes the previous one and the oldest is dropped whole.
+ * instead of on every admission.
  */
 export class LeaseNames {
-  #now = new Map<string, string>();
-  #before = new Map<string, string>();
+  readonly #recent = new RecentMap<string, string>(MEMO_GENERATION);
 
   of(rule: Pick<GuardRule, 'group' | 'kind'>, scopedKey: string): string {
-    const id = lockIdentity(rule, scopedKey);
-    let name = this.#now.get(id);
-    if (name !== undefined) return name;
-    name = this.#before.get(id) ?? leaseName(rule, scopedKey);
-    if (this.#now.size >= MEMO_GENERATION) {
-      this.#before = this.#now;
-      this.#now = new Map();
-    }
-    this.#now.set(id, name);
-    return name;
+    return this.#recent.remember(lockIdentity(rule, scopedKey), () => leaseName(rule, scopedKey));
   }
 }

@@ -134,6 +134,18 @@ export function encodeLease(record: LockRecord, opts: EncodeOptions): V1Lease {
   };
 }
 
+const label = (k: string) => `/metadata/labels/${pointerSegment(k)}`;
+const annotation = (k: string) => `/metadata/annotations/${pointerSegment(k)}`;
+
+/** The writes of a bind, whatever its conditions: state bound, the stored UID, renewed at `at`. */
+function bindWrites(uid: string, at: Date): JsonPatchOp[] {
+  return [
+    { op: 'replace', path: label(Labels.state), value: 'bound' },
+    { op: 'add', path: annotation(Annotations.objectUid), value: uid },
+    { op: 'add', path: '/spec/renewTime', value: new V1MicroTime(at.getTime()).toISOString() },
+  ];
+}
+
 /**
  * Binds a pending lock to its stored object in one write: JSON Patch `test` operations
  * carry the conditions (a leaseguard Lease, still pending, recording this object by
@@ -141,9 +153,6 @@ export function encodeLease(record: LockRecord, opts: EncodeOptions): V1Lease {
  * object is seen), and the API server applies the patch atomically against the current
  * version. A patch never creates, so a Lease deleted meanwhile stays deleted.
  */
-const label = (k: string) => `/metadata/labels/${pointerSegment(k)}`;
-const annotation = (k: string) => `/metadata/annotations/${pointerSegment(k)}`;
-
 export function bindPatch(object: ObjectRef, now: Date): JsonPatchOp[] {
   return [
     { op: 'test', path: label(MANAGED_BY_LABEL), value: MANAGED_BY_VALUE },
@@ -152,9 +161,7 @@ export function bindPatch(object: ObjectRef, now: Date): JsonPatchOp[] {
     { op: 'test', path: annotation(Annotations.objectKind), value: object.kind },
     { op: 'test', path: annotation(Annotations.objectNamespace), value: object.namespace },
     { op: 'test', path: annotation(Annotations.objectName), value: object.name },
-    { op: 'replace', path: label(Labels.state), value: 'bound' },
-    { op: 'add', path: annotation(Annotations.objectUid), value: object.uid },
-    { op: 'add', path: '/spec/renewTime', value: new V1MicroTime(now.getTime()).toISOString() },
+    ...bindWrites(object.uid, now),
   ];
 }
 
@@ -165,12 +172,7 @@ export function bindPatch(object: ObjectRef, now: Date): JsonPatchOp[] {
  * update the patch never recreates a Lease deleted meanwhile.
  */
 export function bindAtVersionPatch(bound: LockRecord, resourceVersion: string): JsonPatchOp[] {
-  return [
-    { op: 'test', path: '/metadata/resourceVersion', value: resourceVersion },
-    { op: 'replace', path: label(Labels.state), value: 'bound' },
-    { op: 'add', path: annotation(Annotations.objectUid), value: bound.object.uid },
-    { op: 'add', path: '/spec/renewTime', value: new V1MicroTime(bound.renewedAt.getTime()).toISOString() },
-  ];
+  return [{ op: 'test', path: '/metadata/resourceVersion', value: resourceVersion }, ...bindWrites(bound.object.uid, bound.renewedAt)];
 }
 
 export function decodeRecord(lease: ReadonlyLease): LockRecord | undefined {

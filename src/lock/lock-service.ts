@@ -2,6 +2,7 @@
 // and carries it out with compare-and-swap. A lost race re-reads and decides again.
 import { decide, type Decision, type HolderState, type LockRequest, type TakeoverReason } from '../core/decide.js';
 import { leaseName } from '../core/lease-name.js';
+import { RecentMap } from '../core/recent-map.js';
 import { decodeLease, encodeLease, type LockLease, type LockRecord } from '../core/lock-record.js';
 import type { GuardRule } from '../core/rules.js';
 import { ErrorCodes, LeaseguardError, hasCode } from '../errors.js';
@@ -72,13 +73,8 @@ export class LockService {
   readonly #holders: HolderReader;
   readonly #pendingTimeoutSeconds: number;
   readonly #clock: () => Date;
-  /**
-   * Lease names seen held lately, in two generations: a full current generation becomes
-   * the previous one and the oldest is dropped whole. Bounded, O(1), and unlike a Set
-   * trimmed one entry at a time it leaves no deleted slots to skip over.
-   */
-  #heldNow = new Set<string>();
-  #heldBefore = new Set<string>();
+  /** Lease names seen held lately. */
+  readonly #held = new RecentMap<string, true>(RECENTLY_HELD_GENERATION);
 
   constructor(opts: LockServiceOptions) {
     this.#store = opts.store;
@@ -114,7 +110,7 @@ export class LockService {
   async #acquire(rule: GuardRule, request: LockRequest, opts: AcquireOptions): Promise<LockOutcome> {
     const name = opts.leaseName ?? leaseName(rule, request.key);
     const { signal, dryRun } = opts;
-    const outcome = dryRun || this.#heldNow.has(name) || this.#heldBefore.has(name) ? undefined : await this.#createFirst(name, request, signal);
+    const outcome = dryRun || this.#held.has(name) ? undefined : await this.#createFirst(name, request, signal);
     if (outcome) return this.#noteHeld(name, outcome);
     for (let round = 0; round < MAX_ROUNDS; round++) {
       signal?.throwIfAborted();
@@ -168,12 +164,7 @@ export class LockService {
 
   /** Keys whose Lease exists now go straight to the read path for a while (hot keys). */
   #noteHeld(name: string, outcome: LockOutcome): LockOutcome {
-    if (this.#heldNow.has(name)) return outcome;
-    if (this.#heldNow.size >= RECENTLY_HELD_GENERATION) {
-      this.#heldBefore = this.#heldNow;
-      this.#heldNow = new Set();
-    }
-    this.#heldNow.add(name);
+    this.#held.remember(name, () => true);
     return outcome;
   }
 

@@ -2,7 +2,7 @@
 // so a lock expires after the pending timeout. Dropping expired Leases keeps the
 // process's memory bounded by the locks taken in the last two pending timeouts.
 import type { Logger } from 'pino';
-import { decodeLease, type LockLease } from '../core/lock-record.js';
+import { decodeLease, type LockLease, type LockRecord } from '../core/lock-record.js';
 import { expiredWithoutHolderReads } from '../core/decide.js';
 import { hasCode, ErrorCodes } from '../errors.js';
 import type { Metrics } from '../metrics.js';
@@ -46,20 +46,20 @@ export class EmbeddedExpiry {
     const yieldEvery = async (n: number) => {
       if (n % SCAN_CHUNK === 0) await new Promise((resolve) => setImmediate(resolve));
     };
-    const expired: Array<{ lease: LockLease; kind: string }> = [];
+    const expired: Array<LockLease & { record: LockRecord }> = [];
     let seen = 0;
     for (const raw of store.scan()) {
       // decodeLease leaves `record` undefined for a Lease leaseguard does not manage.
       const lease = decodeLease(raw);
-      if (lease.record && expiredWithoutHolderReads(lease.record, now, pendingTimeoutSeconds * 1000)) expired.push({ lease, kind: lease.record.object.kind });
+      if (lease.record && expiredWithoutHolderReads(lease.record, now, pendingTimeoutSeconds * 1000)) expired.push({ ...lease, record: lease.record });
       await yieldEvery(++seen);
     }
     let dropped = 0;
-    for (const [i, { lease, kind }] of expired.entries()) {
+    for (const [i, lease] of expired.entries()) {
       await yieldEvery(i + 1);
       try {
         await store.delete(lease.name, { uid: lease.uid, resourceVersion: lease.resourceVersion });
-        metrics.lockReleases.inc({ kind, reason: 'expired' });
+        metrics.lockReleases.inc({ kind: lease.record.object.kind, reason: 'expired' });
         dropped++;
       } catch (err) {
         // Taken over since the scan: it is a live lock again.

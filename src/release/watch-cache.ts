@@ -180,7 +180,8 @@ export class WatchCache {
     if (this.#stopped) return;
     this.#retire();
     const generation = this.#generation;
-    const current = () => generation === this.#generation && !this.#stopped;
+    // stop() retires the watch too, so a stopped cache has no current watch.
+    const current = () => generation === this.#generation;
     const path = `/apis/${this.#o.rule.group}/${this.#o.rule.version}/${this.#o.rule.resource}`;
     const timeoutSeconds = this.#o.timeoutSeconds ?? 300;
     // Armed before the request: a dead connection may never even answer with headers.
