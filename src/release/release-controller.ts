@@ -94,11 +94,15 @@ export class ReleaseController {
         api,
         rule,
         logger,
+        leaseNamespace: this.#o.store.namespace,
         ...(this.#o.watchTimeoutSeconds ? { timeoutSeconds: this.#o.watchTimeoutSeconds } : {}),
         onEvent: (type, obj) => {
           if (!obj.lease) return;
           if (type === 'delete' && obj.uid) this.#queue.add(obj.lease, { trigger: 'watch', deletedUid: obj.uid });
-          else if (type === 'created' && obj.uid && !obj.terminal) {
+          else if (type === 'created' && obj.foreign) {
+            // Another installation's object (its webhook stamped it): no bind, which would
+            // only find no Lease here. Should the Lease be ours after all, a sweep binds it.
+          } else if (type === 'created' && obj.uid && !obj.terminal) {
             const created = { group: rule.group, kind: rule.kind, namespace: obj.namespace, name: obj.name, uid: obj.uid };
             this.#queue.add(obj.lease, { trigger: 'watch', created });
           } else this.#queue.add(obj.lease, WATCH);
@@ -273,7 +277,11 @@ export class ReleaseController {
     try {
       await this.#o.store.patch(name, bindPatch(created, this.#clock()), signal);
     } catch (err) {
-      if (hasCode(err, ErrorCodes.STORE_NOT_FOUND)) return true; // no lock to bind
+      if (hasCode(err, ErrorCodes.STORE_NOT_FOUND)) {
+        // Created without a lock here: not guarded by this installation's webhook.
+        this.#o.logger.debug({ lease: name, kind: created.kind, holder: `${created.namespace}/${created.name}` }, 'no Lease to bind for a created object');
+        return true;
+      }
       if (hasCode(err, ErrorCodes.STORE_CONFLICT)) return false;
       throw err;
     }

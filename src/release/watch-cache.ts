@@ -7,6 +7,7 @@
 // replaced, resuming from the last resourceVersion.
 import { Watch, type CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { LEASE_ANNOTATION } from '../admission/mutating-webhook.js';
 import { leaseName } from '../core/lease-name.js';
 import { deriveKey, phaseOf, type GuardRule } from '../core/rules.js';
 
@@ -18,6 +19,11 @@ export interface CachedObject {
   terminal: boolean;
   /** The Lease for the object's key, when the key is valid. */
   lease?: string;
+  /**
+   * Stamped by the mutating webhook of an installation that keeps its Leases in another
+   * namespace: that installation's lock, most likely, not this one's.
+   */
+  foreign?: true;
 }
 
 /** `created`: first seen on the live watch (a new object); `add`: first seen in a list. */
@@ -31,6 +37,8 @@ export interface WatchCacheOptions {
   onEvent: (type: CacheEvent, obj: CachedObject) => void;
   onHealth: (healthy: boolean, message?: string) => void;
   onRestart: () => void;
+  /** This installation's Lease namespace; objects stamped with another are marked foreign. */
+  leaseNamespace?: string;
   pageSize?: number;
   /** The API server ends each watch after this long, and a new one resumes (default 300). */
   timeoutSeconds?: number;
@@ -39,7 +47,7 @@ export interface WatchCacheOptions {
 }
 
 interface RawObject {
-  metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string };
+  metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; annotations?: Record<string, string> };
 }
 
 const id = (namespace: string, name: string) => `${namespace}/${name}`;
@@ -109,6 +117,8 @@ export class WatchCache {
     const key = deriveKey(this.#o.rule, raw, namespace);
     const obj: CachedObject = { namespace, name: md.name, uid: md.uid ?? '', phase, terminal };
     if (key.ok) obj.lease = leaseName(this.#o.rule, key.scopedKey);
+    const stamp = md.annotations?.[LEASE_ANNOTATION];
+    if (stamp !== undefined && this.#o.leaseNamespace !== undefined && !stamp.startsWith(`${this.#o.leaseNamespace}/`)) obj.foreign = true;
     return obj;
   }
 

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { Annotations, Labels, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
+import { LEASE_ANNOTATION } from '../../src/admission/mutating-webhook.js';
 import { LEADER_LEASE_NAME } from '../../src/release/release-work.js';
 import { cliCerts } from '../support/certs.js';
 import { controlPlane, coordination, customObjects, kubectl } from '../support/integration-env.js';
@@ -28,7 +29,8 @@ test.before(async () => {
     scope: SCOPE,
     count: 3,
     timeoutSeconds: FAST.timeoutSeconds,
-    env: FAST_RELEASE_ENV,
+    // debug: the test of objects guarded elsewhere reads the leader's bind attempts.
+    env: { ...FAST_RELEASE_ENV, LEASEGUARD_LOG_LEVEL: 'debug' },
   });
   await scopedNamespace(SCOPE, NS);
 });
@@ -117,6 +119,25 @@ serial('a new object\'s Lease is bound with one patch, recording the stored UID'
     t.is(l.metadata?.annotations?.[Annotations.objectUid], uids[i]);
   }
   t.true((await patches()) - before >= 5, 'each bind was one patch on the leader');
+});
+
+serial('an object stamped by another installation gets no bind attempt; an unstamped unguarded one gets one that finds nothing', async (t) => {
+  // Namespaces no webhook of this set guards: nothing takes a Lease here for these objects.
+  const ns = 'rel-unguarded';
+  await scopedNamespace('nobody', ns);
+  const foreign = workflowExecution(ns, 'we-foreign', `${ns}/Deployment/foreign`);
+  (foreign.metadata as Record<string, unknown>).annotations = { [LEASE_ANNOTATION]: 'another-installation/workflowexecution-foreign' };
+  await customObjects('controller').createNamespacedCustomObject({ ...GROUP, namespace: ns, plural: 'workflowexecutions', body: foreign });
+  // Created after it, so seen after it on the same watch.
+  await createWe('we-unstamped', `${ns}/Deployment/unstamped`, ns);
+  const attempts = async () =>
+    (await replicas.logs())
+      .split('\n')
+      .filter((l) => l.includes('"no Lease to bind for a created object"'))
+      .map((l) => (JSON.parse(l) as { holder: string }).holder);
+  await until('the bind attempt for the unstamped object', async () => (await attempts()).includes(`${ns}/we-unstamped`), 10_000);
+  t.false((await attempts()).includes(`${ns}/we-foreign`), 'the object stamped for another Lease namespace was left alone');
+  t.falsy(await lease(`${ns}/Deployment/foreign`));
 });
 
 serial('deleting the holder releases its Lease', async (t) => {

@@ -5,6 +5,7 @@ import http from 'node:http';
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import test from 'ava';
 import pino from 'pino';
+import { LEASE_ANNOTATION } from '../../src/admission/mutating-webhook.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
 import { WatchCache, type CacheEvent, type CachedObject } from '../../src/release/watch-cache.js';
 import { standInKubeConfig } from '../support/failing-apiserver.js';
@@ -100,3 +101,45 @@ for (const dead of ['after-headers', 'before-headers'] as const) {
     }
   });
 }
+
+test('objects stamped with a Lease in another namespace are marked foreign; unstamped and own-stamped ones are not', async (t) => {
+  const stamped = (name: string, lease?: string) => ({
+    ...workflowExecution('', '10'),
+    metadata: { name, namespace: 'prod', uid: `uid-${name}`, resourceVersion: '10', ...(lease ? { annotations: { [LEASE_ANNOTATION]: lease } } : {}) },
+  });
+  const items = [stamped('unstamped'), stamped('ours', 'leaseguard-system/workflowexecution-x'), stamped('theirs', 'other-system/workflowexecution-x'), stamped('prefix', 'leaseguard-system-2/workflowexecution-x')];
+  const open = new Set<http.ServerResponse>();
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    if (new URL(req.url ?? '/', 'http://x').searchParams.get('watch') !== 'true') {
+      res.end(JSON.stringify({ apiVersion: 'kubernaut.ai/v1alpha1', kind: 'WorkflowExecutionList', metadata: { resourceVersion: '10' }, items }));
+    } else {
+      res.flushHeaders(); // a quiet watch
+      open.add(res);
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const kubeConfig = standInKubeConfig(server);
+  const cache = new WatchCache({
+    kubeConfig,
+    api: kubeConfig.makeApiClient(CustomObjectsApi),
+    rule,
+    logger: pino({ level: 'silent' }),
+    leaseNamespace: 'leaseguard-system',
+    onEvent: () => {},
+    onHealth: () => {},
+    onRestart: () => {},
+  });
+  try {
+    await cache.start();
+    t.deepEqual(
+      ['unstamped', 'ours', 'theirs', 'prefix'].map((n) => cache.get('prod', n)?.foreign ?? false),
+      [false, false, true, true],
+    );
+  } finally {
+    cache.stop();
+    for (const r of open) r.destroy();
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
