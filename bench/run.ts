@@ -160,7 +160,7 @@ async function main(): Promise<void> {
         '',
         `## 2. CREATEs through kube-apiserver ${api.version}`,
         '',
-        'WorkflowExecution CREATEs by a controller identity over keep-alive HTTPS, in four namespaces: no webhook; a no-op webhook registered as both validating and mutating (the same number of webhook calls leaseguard makes) behind the same loopback TCP forwarder as the leaseguard replicas; leaseguard with the Kubernetes store, 1 and 3 replicas behind a round-robin forwarder.',
+        'WorkflowExecution CREATEs by a controller identity over keep-alive HTTPS, in four namespaces: no webhook; a no-op webhook registered as both validating and mutating (the same number of webhook calls leaseguard makes) behind the same loopback TCP forwarder as the leaseguard replicas; leaseguard with the Kubernetes store, 1 and 3 replicas behind a round-robin forwarder. Both leaseguard sets run throughout; each object is sent stamped as if by another installation (`leaseguard.kubernaut.ai/lease`), which a set\'s mutating webhook replaces with its own, so a leader binds only its own set\'s objects, as in a cluster of one installation.',
         '',
         apiserverTables(api),
       );
