@@ -16,6 +16,22 @@ export class RecentMap<K, V> {
     return this.#now.has(key) || this.#before.has(key);
   }
 
+  get(key: K): V | undefined {
+    return this.#now.get(key) ?? this.#before.get(key);
+  }
+
+  /** Forgets `key` (rare: a deleted slot stays until its generation is dropped). */
+  delete(key: K): void {
+    this.#now.delete(key);
+    this.#before.delete(key);
+  }
+
+  /** Remembers `value` for `key` in the current generation, replacing what was there. */
+  set(key: K, value: V): void {
+    if (!this.#now.has(key)) this.#rotateIfFull();
+    this.#now.set(key, value);
+  }
+
   /**
    * The value remembered for `key`, or `make()` when there is none; either way `key` is
    * now in the current generation.
@@ -24,11 +40,14 @@ export class RecentMap<K, V> {
     let value = this.#now.get(key);
     if (value !== undefined) return value;
     value = this.#before.get(key) ?? make();
-    if (this.#now.size >= this.#generationSize) {
-      this.#before = this.#now;
-      this.#now = new Map();
-    }
+    this.#rotateIfFull();
     this.#now.set(key, value);
     return value;
+  }
+
+  #rotateIfFull(): void {
+    if (this.#now.size < this.#generationSize) return;
+    this.#before = this.#now;
+    this.#now = new Map();
   }
 }

@@ -3,7 +3,7 @@
 import { decide, type Decision, type HolderState, type LockRequest, type TakeoverReason } from '../core/decide.js';
 import { leaseName } from '../core/lease-name.js';
 import { RecentMap } from '../core/recent-map.js';
-import { decodeLease, encodeLease, type LockLease, type LockRecord } from '../core/lock-record.js';
+import { decodeLease, encodeLease, type LockLease, type LockRecord, type ObjectRef } from '../core/lock-record.js';
 import type { GuardRule } from '../core/rules.js';
 import { ErrorCodes, LeaseguardError, hasCode } from '../errors.js';
 import type { HolderReader } from '../store/holder-reader.js';
@@ -75,6 +75,8 @@ export class LockService {
   readonly #clock: () => Date;
   /** Lease names seen held lately. */
   readonly #held = new RecentMap<string, true>(RECENTLY_HELD_GENERATION);
+  /** The holder each Lease recorded when last read, by Lease name, with that version. */
+  readonly #lastHolder = new RecentMap<string, { resourceVersion: string; ref: ObjectRef }>(RECENTLY_HELD_GENERATION);
 
   constructor(opts: LockServiceOptions) {
     this.#store = opts.store;
@@ -114,21 +116,35 @@ export class LockService {
     if (outcome) return this.#noteHeld(name, outcome);
     for (let round = 0; round < MAX_ROUNDS; round++) {
       signal?.throwIfAborted();
+      const early = round === 0 ? this.#readHolderEarly(rule, name, signal) : undefined;
       const raw = await this.#store.get(name, signal);
       const lease = raw ? decodeLease(raw) : null;
       let holder: HolderState | undefined;
+      let readAt: Date | undefined;
+      if (early && lease?.resourceVersion === early.basis.resourceVersion) {
+        // The Lease is as it was when the early read began, so the early read is the read
+        // that would follow this one; deciding as of its start keeps "older than the
+        // pending timeout" true only of what the read could see.
+        holder = await early.state;
+        readAt = early.startedAt;
+      } else if (lease?.record) {
+        this.#lastHolder.set(name, { resourceVersion: lease.resourceVersion, ref: lease.record.object });
+      } else if (early) {
+        this.#lastHolder.delete(name);
+      }
       let decision: Decision;
       for (;;) {
         decision = decide({
           request,
           lease,
           holder,
-          now: this.#clock(),
+          now: readAt ?? this.#clock(),
           pendingTimeoutMs: this.#pendingTimeoutSeconds * 1000,
           ...(rule.maxHoldSeconds ? { maxHoldMs: rule.maxHoldSeconds * 1000 } : {}),
         });
         if (decision.action !== 'read-holder') break;
         holder = await this.#holders.read(rule, decision.ref, signal);
+        readAt = undefined;
       }
       try {
         const outcome = await this.#apply(decision, name, lease, dryRun, signal);
@@ -143,6 +159,21 @@ export class LockService {
       `lost the compare-and-swap on Lease ${this.#store.namespace}/${name} ${MAX_ROUNDS} times in a row`,
       { statusCode: 503 },
     );
+  }
+
+  /**
+   * A contended key's every admission reads its Lease and then the holder it records: two
+   * round trips in a row. When the Lease was read before, the holder it recorded then is
+   * read at the same time as the Lease; the answer counts only if the Lease turns out
+   * unchanged (same resourceVersion), otherwise it is dropped and the holder read again.
+   */
+  #readHolderEarly(rule: GuardRule, name: string, signal?: AbortSignal) {
+    const basis = this.#lastHolder.get(name);
+    if (!basis) return undefined;
+    const startedAt = this.#clock();
+    const state = this.#holders.read(rule, basis.ref, signal);
+    state.catch(() => {}); // awaited only when it counts; a dropped read's failure is no one's
+    return { basis, startedAt, state };
   }
 
   /**

@@ -35,3 +35,18 @@ test('a key found in the previous generation keeps its value and moves to the cu
   t.true(m.has('a'));
   t.false(m.has('b'));
 });
+
+test('set replaces a value; get finds it in either generation, and the newest wins', (t) => {
+  const m = new RecentMap<string, string>(2);
+  m.set('a', 'one');
+  m.set('a', 'two'); // a replacement takes no new slot
+  m.set('b', 'b');
+  t.is(m.get('a'), 'two');
+  m.set('c', 'c'); // [a b] previous
+  t.is(m.get('a'), 'two');
+  m.set('a', 'three'); // current [c a]; the previous still holds a's old value
+  t.is(m.get('a'), 'three');
+  t.is(m.get('zzz'), undefined);
+  m.delete('a');
+  t.is(m.get('a'), undefined, 'deleted from both generations');
+});

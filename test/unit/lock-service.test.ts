@@ -1,0 +1,130 @@
+// The lock service's reads: a contended key's Lease and holder read at the same time, and
+// that early holder read trusted only when it is the read that would have followed.
+import test from 'ava';
+import type { HolderState, LockRequest } from '../../src/core/decide.js';
+import { pointerSegment } from '../../src/core/json-patch.js';
+import { Labels, type ObjectRef } from '../../src/core/lock-record.js';
+import { DEFAULT_RULES } from '../../src/core/rules.js';
+import { LockService } from '../../src/lock/lock-service.js';
+import type { HolderReader } from '../../src/store/holder-reader.js';
+import type { LeaseStore } from '../../src/store/lease-store.js';
+import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
+
+const rule = DEFAULT_RULES[0]!;
+const KEY = 'prod/Deployment/api';
+const PENDING_S = 10;
+
+function request(name: string): LockRequest {
+  return {
+    key: KEY,
+    object: { group: rule.group, kind: rule.kind, namespace: 'prod', name, uid: `uid-${name}` },
+    requester: { username: 'system:serviceaccount:kubernaut-system:ro' },
+  };
+}
+
+/** A store whose reads can be held open, and a clock that a read can move. */
+class Harness {
+  readonly store = new MemoryLeaseStore('locks');
+  now = Date.UTC(2026, 0, 1);
+  /** Holder states by object name; a name not listed is live. */
+  readonly holders = new Map<string, HolderState>();
+  readonly events: string[] = [];
+  /** Set to hold the next Lease read open until released. */
+  gate: Promise<void> | undefined;
+  /** Milliseconds the clock moves while a Lease read is in flight. */
+  readTakesMs = 0;
+
+  readonly locks: LockService;
+
+  constructor() {
+    const h = this;
+    const reader: HolderReader = {
+      async read(_rule, ref: ObjectRef) {
+        h.events.push(`holder ${ref.name}`);
+        return h.holders.get(ref.name) ?? { kind: 'live', uid: `uid-${ref.name}`, phase: 'Running' };
+      },
+    };
+    const store = this.store;
+    const gated: LeaseStore = {
+      backend: store.backend,
+      namespace: store.namespace,
+      async get(name) {
+        h.events.push('lease read');
+        const gate = h.gate;
+        h.gate = undefined;
+        if (gate) await gate;
+        h.now += h.readTakesMs;
+        const got = await store.get(name);
+        h.events.push('lease read done');
+        return got;
+      },
+      create: (lease) => store.create(lease),
+      replace: (lease) => store.replace(lease),
+      patch: (name, ops) => store.patch(name, ops),
+      delete: (name, pre) => store.delete(name, pre),
+      list: (selector) => store.list(selector),
+      listPages: (selector) => store.listPages(selector),
+    };
+    this.locks = new LockService({ store: gated, holders: reader, pendingTimeoutSeconds: PENDING_S, clock: () => new Date(h.now) });
+  }
+
+  acquire(name: string) {
+    return this.locks.acquire(rule, request(name), { dryRun: false });
+  }
+}
+
+test('a contended key: the holder is read while the Lease is, once the Lease has been seen', async (t) => {
+  const h = new Harness();
+  t.is((await h.acquire('we-a')).verdict, 'allowed');
+  t.is((await h.acquire('we-b')).verdict, 'busy');
+  t.deepEqual(h.events, ['lease read', 'lease read done', 'holder we-a'], 'the first read: Lease, then holder');
+
+  h.events.length = 0;
+  let open!: () => void;
+  h.gate = new Promise<void>((r) => (open = r));
+  const pending = h.acquire('we-c');
+  await new Promise((r) => setImmediate(r));
+  t.deepEqual(h.events, ['holder we-a', 'lease read'], 'the holder read began before the Lease read answered');
+  open();
+  const outcome = await pending;
+  t.is(outcome.verdict, 'busy');
+  t.is(h.events.filter((e) => e.startsWith('holder')).length, 1, 'the early read was the only holder read');
+});
+
+test('an early holder read is dropped when the Lease changed meanwhile; the new holder is read', async (t) => {
+  const h = new Harness();
+  await h.acquire('we-a');
+  t.is((await h.acquire('we-b')).verdict, 'busy'); // remembers: the Lease records we-a
+
+  // The lock changes hands (we-a finished; we-d took over and was bound) behind this service's back.
+  h.holders.set('we-a', { kind: 'terminal', uid: 'uid-we-a', phase: 'Completed' });
+  h.now += PENDING_S * 1000;
+  const d = await h.acquire('we-d');
+  t.is(d.verdict, 'allowed');
+  await h.store.patch(d.lease, [{ op: 'replace', path: `/metadata/labels/${pointerSegment(Labels.state)}`, value: 'bound' }]);
+
+  // Read early, we-a is finished; that must not release we-d's lock.
+  h.events.length = 0;
+  const c = await h.acquire('we-c');
+  t.is(c.verdict, 'busy');
+  t.like(c, { holder: { object: { name: 'we-d' } } });
+  t.deepEqual(h.events.filter((e) => e.startsWith('holder')), ['holder we-a', 'holder we-d']);
+});
+
+test('an early holder read decides as of when it began: "gone" from before the pending timeout proves nothing', async (t) => {
+  const h = new Harness();
+  await h.acquire('we-a'); // pending; its object never shows up
+  h.holders.set('we-a', { kind: 'gone' });
+  h.now += 5_000;
+  t.is((await h.acquire('we-b')).verdict, 'busy', 'pending and young: busy');
+
+  // The early read begins 1 ms before the pending timeout; the Lease read answers after it.
+  h.now += PENDING_S * 1000 - 5_000 - 1;
+  h.readTakesMs = 500;
+  const early = await h.acquire('we-c');
+  t.is(early.verdict, 'busy', 'the holder was read before the timeout, when its create could still be in flight');
+
+  // The next attempt reads the holder after the timeout: now "gone" is conclusive.
+  const later = await h.acquire('we-c');
+  t.like(later, { verdict: 'allowed', how: 'taken-over', takeover: 'pending-expired' });
+});
