@@ -4,7 +4,7 @@
 // is made later. Runs on the elected leader only; admission never depends on it.
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { MANAGED_SELECTOR, bindAtVersionPatch, bindPatch, decodeLease, type LockLease, type LockRecord, type ObjectRef } from '../core/lock-record.js';
+import { MANAGED_SELECTOR, bindAtVersionPatch, bindPatch, decodeLease, objectLabel, type LockLease, type LockRecord, type ObjectRef } from '../core/lock-record.js';
 import { decideRelease, type HolderObservation, type ReleaseTrigger } from '../core/release-decision.js';
 import type { GuardRule, RuleIndex } from '../core/rules.js';
 import { ErrorCodes, hasCode } from '../errors.js';
@@ -274,18 +274,19 @@ export class ReleaseController {
     const rule = this.#o.rules.find(created.group, created.kind);
     // A rule with a maximum hold time may have to release instead: take the full path.
     if (!rule || rule.maxHoldSeconds) return false;
+    const ctx = { lease: name, kind: created.kind, holder: objectLabel(created) };
     try {
       await this.#o.store.patch(name, bindPatch(created, this.#clock()), signal);
     } catch (err) {
       if (hasCode(err, ErrorCodes.STORE_NOT_FOUND)) {
         // Created without a lock here: not guarded by this installation's webhook.
-        this.#o.logger.debug({ lease: name, kind: created.kind, holder: `${created.namespace}/${created.name}` }, 'no Lease to bind for a created object');
+        this.#o.logger.debug(ctx, 'no Lease to bind for a created object');
         return true;
       }
       if (hasCode(err, ErrorCodes.STORE_CONFLICT)) return false;
       throw err;
     }
-    this.#o.logger.debug({ lease: name, kind: created.kind, holder: `${created.namespace}/${created.name}`, uid: created.uid }, 'lock bound to its stored object');
+    this.#o.logger.debug({ ...ctx, uid: created.uid }, 'lock bound to its stored object');
     return true;
   }
 }

@@ -61,6 +61,8 @@ export class WatchCache {
   readonly #o: WatchCacheOptions;
   readonly #items = new Map<string, CachedObject>();
   readonly #namespaces = new Map<string, string>();
+  /** How this installation's stamps begin (`<lease namespace>/`), when it has one. */
+  readonly #ownStamp: string | undefined;
   readonly #watch: Watch;
   #rv = '';
   #abort: AbortController | undefined;
@@ -75,6 +77,7 @@ export class WatchCache {
 
   constructor(options: WatchCacheOptions) {
     this.#o = options;
+    this.#ownStamp = options.leaseNamespace === undefined ? undefined : `${options.leaseNamespace}/`;
     this.#watch = new Watch(options.kubeConfig);
     this.#synced = new Promise((r) => (this.#resolveSynced = r));
   }
@@ -118,7 +121,7 @@ export class WatchCache {
     const obj: CachedObject = { namespace, name: md.name, uid: md.uid ?? '', phase, terminal };
     if (key.ok) obj.lease = leaseName(this.#o.rule, key.scopedKey);
     const stamp = md.annotations?.[LEASE_ANNOTATION];
-    if (stamp !== undefined && this.#o.leaseNamespace !== undefined && !stamp.startsWith(`${this.#o.leaseNamespace}/`)) obj.foreign = true;
+    if (stamp !== undefined && this.#ownStamp !== undefined && !stamp.startsWith(this.#ownStamp)) obj.foreign = true;
     return obj;
   }
 

@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { LeaderElector } from '../../src/release/leader-election.js';
 import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
 import type { LeaseStore } from '../../src/store/lease-store.js';
+import { delegatingStore } from '../support/delegating-store.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const logger = pino({ level: 'silent' });
@@ -71,17 +72,9 @@ test('a leader that vanishes is replaced after the lease duration, not before', 
 test('a leader that cannot renew before the renew deadline stops leading', async (t) => {
   const inner = new MemoryLeaseStore('ns');
   let failing = false;
-  const store: LeaseStore = {
-    backend: 'memory',
-    namespace: 'ns',
+  const store = delegatingStore(inner, {
     get: (n) => (failing ? Promise.reject(new Error('API server down')) : inner.get(n)),
-    create: (l) => inner.create(l),
-    replace: (l) => inner.replace(l),
-    delete: (n, p) => inner.delete(n, p),
-    list: (s) => inner.list(s),
-    listPages: (s) => inner.listPages(s),
-    patch: (n, o) => inner.patch(n, o),
-  };
+  });
   const events: string[] = [];
   const a = elector(store, 'a', events);
   a.start();

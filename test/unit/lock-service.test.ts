@@ -7,7 +7,7 @@ import { Labels, type ObjectRef } from '../../src/core/lock-record.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
 import { LockService } from '../../src/lock/lock-service.js';
 import type { HolderReader } from '../../src/store/holder-reader.js';
-import type { LeaseStore } from '../../src/store/lease-store.js';
+import { delegatingStore } from '../support/delegating-store.js';
 import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
 
 const rule = DEFAULT_RULES[0]!;
@@ -45,9 +45,7 @@ class Harness {
       },
     };
     const store = this.store;
-    const gated: LeaseStore = {
-      backend: store.backend,
-      namespace: store.namespace,
+    const gated = delegatingStore(store, {
       async get(name) {
         h.events.push('lease read');
         const gate = h.gate;
@@ -58,13 +56,7 @@ class Harness {
         h.events.push('lease read done');
         return got;
       },
-      create: (lease) => store.create(lease),
-      replace: (lease) => store.replace(lease),
-      patch: (name, ops) => store.patch(name, ops),
-      delete: (name, pre) => store.delete(name, pre),
-      list: (selector) => store.list(selector),
-      listPages: (selector) => store.listPages(selector),
-    };
+    });
     this.locks = new LockService({ store: gated, holders: reader, pendingTimeoutSeconds: PENDING_S, clock: () => new Date(h.now) });
   }
 
