@@ -8,6 +8,7 @@ import { MutatingWebhook } from './admission/mutating-webhook.js';
 import { ValidatingWebhook } from './admission/validating-webhook.js';
 import type { Config } from './config.js';
 import { indexRules, type RuleIndex } from './core/rules.js';
+import type { LeaseAges } from './lock/lease-ages.js';
 import { LockService } from './lock/lock-service.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createAdmissionApp } from './server/admission-app.js';
@@ -24,6 +25,8 @@ export interface LeaseguardDeps {
   /** Metrics already created on `registry`, when the caller made them first (API latency). */
   metrics?: Metrics;
   clock?: () => Date;
+  /** Where lock ages are measured (default: a new LeaseAges on performance.now). */
+  ages?: LeaseAges;
 }
 
 export interface Leaseguard {
@@ -45,6 +48,7 @@ export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
     holders: deps.holders,
     pendingTimeoutSeconds: config.pendingTimeoutSeconds,
     ...(deps.clock ? { clock: deps.clock } : {}),
+    ...(deps.ages ? { ages: deps.ages } : {}),
   });
   const validating = new ValidatingWebhook({ rules, locks, metrics, logger, failOpen: config.failOpen });
   const mutating = new MutatingWebhook({ rules, leaseNamespace: store.namespace });

@@ -29,8 +29,16 @@ export interface Config {
   timeoutSeconds: number;
   /** The webhook answers within this many milliseconds, below timeoutSeconds. */
   deadlineMs: number;
-  /** How long a pending Lease blocks its key before its object must have appeared. */
+  /**
+   * The API server's request timeout (kube-apiserver --request-timeout): the longest an
+   * admitted create can take to be stored, since other webhooks and admission steps run
+   * alongside and after leaseguard.
+   */
+  apiServerRequestTimeoutSeconds: number;
+  /** How long a pending Lease blocks its key before its object must have appeared; exceeds apiServerRequestTimeoutSeconds. */
   pendingTimeoutSeconds: number;
+  /** Whether pendingTimeoutSeconds was set (file, environment or flag) rather than defaulted. */
+  pendingTimeoutSet: boolean;
   /** Admit when the lock cannot be verified (API server down). Never the default. */
   failOpen: boolean;
   logLevel: string;
@@ -47,6 +55,13 @@ export interface Config {
   serviceNamespace: string;
   rules: GuardRule[];
 }
+
+/** kube-apiserver's own default --request-timeout. */
+const DEFAULT_REQUEST_TIMEOUT_SECONDS = 60;
+/** Half as long again as the request timeout: room for etcd's commit after the deadline and for clock rates. */
+const DEFAULT_PENDING_TIMEOUT_SECONDS = 90;
+
+const EMBEDDED_PENDING_TIMEOUT_SECONDS = 30;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -67,6 +82,7 @@ const FILE_KEYS = new Set([
   'timeoutSeconds',
   'deadlineMs',
   'pendingTimeoutSeconds',
+  'apiServerRequestTimeoutSeconds',
   'failOpen',
   'logLevel',
   'serviceName',
@@ -94,6 +110,7 @@ const ENV: ReadonlyArray<[string, string]> = [
   ['LEASEGUARD_TIMEOUT_SECONDS', 'timeoutSeconds'],
   ['LEASEGUARD_DEADLINE_MS', 'deadlineMs'],
   ['LEASEGUARD_PENDING_TIMEOUT_SECONDS', 'pendingTimeoutSeconds'],
+  ['LEASEGUARD_APISERVER_REQUEST_TIMEOUT_SECONDS', 'apiServerRequestTimeoutSeconds'],
   ['LEASEGUARD_FAIL_OPEN', 'failOpen'],
   ['LEASEGUARD_LOG_LEVEL', 'logLevel'],
   ['LEASEGUARD_SERVICE_NAME', 'serviceName'],
@@ -221,6 +238,14 @@ function parseRules(p: Problems, raw: unknown, includeDefaults: boolean): GuardR
   return [...merged.values()];
 }
 
+/**
+ * With the embedded store there is no API server, so no request timeout to outlast: a
+ * lock lasts a plain 30 seconds unless pendingTimeoutSeconds was set.
+ */
+export function embeddedConfig(config: Config): Config {
+  return config.pendingTimeoutSet ? config : { ...config, pendingTimeoutSeconds: EMBEDDED_PENDING_TIMEOUT_SECONDS };
+}
+
 export function loadConfig(options: LoadOptions = {}): Config {
   const env = options.env ?? process.env;
   const file = options.file ?? env.LEASEGUARD_CONFIG;
@@ -251,7 +276,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
     identity: str(p, 'identity', merged.identity ?? (env.POD_NAME || hostname())),
     timeoutSeconds,
     deadlineMs: num(p, 'deadlineMs', merged.deadlineMs ?? defaultDeadline, { min: 100, max: 30_000, int: true }),
-    pendingTimeoutSeconds: num(p, 'pendingTimeoutSeconds', merged.pendingTimeoutSeconds ?? 30, { min: 1, max: 3600, int: true }),
+    apiServerRequestTimeoutSeconds: num(p, 'apiServerRequestTimeoutSeconds', merged.apiServerRequestTimeoutSeconds ?? DEFAULT_REQUEST_TIMEOUT_SECONDS, { min: 1, max: 3600, int: true }),
+    pendingTimeoutSeconds: num(p, 'pendingTimeoutSeconds', merged.pendingTimeoutSeconds ?? DEFAULT_PENDING_TIMEOUT_SECONDS, { min: 1, max: 3600, int: true }),
+    pendingTimeoutSet: merged.pendingTimeoutSeconds !== undefined,
     failOpen: bool(p, 'failOpen', merged.failOpen ?? false),
     logLevel: str(p, 'logLevel', merged.logLevel ?? 'info'),
     serviceName: str(p, 'serviceName', merged.serviceName ?? 'leaseguard'),
@@ -275,6 +302,14 @@ export function loadConfig(options: LoadOptions = {}): Config {
     p.add(
       `pendingTimeoutSeconds (${config.pendingTimeoutSeconds}) must exceed timeoutSeconds (${config.timeoutSeconds}): ` +
         'a pending lock may only be reclaimed once its create can no longer be in flight',
+    );
+  }
+  if (config.pendingTimeoutSeconds <= config.apiServerRequestTimeoutSeconds) {
+    p.add(
+      `pendingTimeoutSeconds (${config.pendingTimeoutSeconds}) must exceed apiServerRequestTimeoutSeconds (${config.apiServerRequestTimeoutSeconds}): ` +
+        'other webhooks and admission steps run alongside and after leaseguard, so an admitted create may be stored as late as the API server\'s ' +
+        'request timeout (kube-apiserver --request-timeout); a pending lock reclaimed sooner can admit a duplicate. ' +
+        'Raise pendingTimeoutSeconds, or set apiServerRequestTimeoutSeconds to the --request-timeout your API servers run with',
     );
   }
   for (const r of config.rules) {

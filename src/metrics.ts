@@ -25,6 +25,8 @@ export interface Metrics {
   sweepDuration: Histogram<string>;
   leader: Gauge<string>;
   leaderTransitions: Counter<string>;
+  duplicateKeys: Gauge<'kind'>;
+  duplicatesDetected: Counter<'kind'>;
   /** Adapter for the API clients' latency callback. */
   observeApi: ApiObserve;
 }
@@ -136,6 +138,18 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
     leaderTransitions: new Counter({
       name: 'leaseguard_leader_transitions_total',
       help: 'Times this replica became or stopped being the leader.',
+      registers,
+    }),
+    duplicateKeys: new Gauge({
+      name: 'leaseguard_duplicate_keys',
+      help: 'Lock keys that two or more live objects hold now, as the leader watches them (the invariant: 0 in a healthy cluster); leader only.',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    duplicatesDetected: new Counter({
+      name: 'leaseguard_duplicate_keys_detected_total',
+      help: 'Times the leader found a lock key held by two or more live objects.',
+      labelNames: ['kind'] as const,
       registers,
     }),
     observeApi: (verb, resource, outcome, seconds) => apiRequestDuration.observe({ verb, resource, outcome }, seconds),

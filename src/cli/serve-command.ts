@@ -3,7 +3,8 @@ import { pino } from 'pino';
 import { EmbeddedExpiry } from '../release/embedded-expiry.js';
 import { Registry } from 'prom-client';
 import { createLeaseguard } from '../app.js';
-import { loadConfig, type Config } from '../config.js';
+import { embeddedConfig, loadConfig, type Config } from '../config.js';
+import { KubeEventRecorder } from '../kube/event-recorder.js';
 import { createMetrics } from '../metrics.js';
 import { startServer } from '../server/serve.js';
 import { openStore } from '../store/open-store.js';
@@ -43,17 +44,18 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (values.port) overrides.admissionPort = values.port;
   if (values['metrics-port']) overrides.metricsPort = values['metrics-port'];
   if (values['cert-dir']) overrides.certDir = values['cert-dir'];
-  const config = loadConfig({ ...(values.config ? { file: values.config } : {}), overrides: overrides as Partial<Config> });
+  const loaded = loadConfig({ ...(values.config ? { file: values.config } : {}), overrides: overrides as Partial<Config> });
 
   // Buffered, asynchronous log writes: one syscall per 4 KiB instead of one per admission.
   // Flushed every second and on a graceful stop; a SIGKILL may lose the last second.
   const logDest = pino.destination({ dest: 1, sync: false, minLength: 4096 });
   const flusher = setInterval(() => logDest.flush(), 1000);
   flusher.unref();
-  const logger = pino({ level: config.logLevel, base: { identity: config.identity }, timestamp: pino.stdTimeFunctions.isoTime }, logDest);
+  const logger = pino({ level: loaded.logLevel, base: { identity: loaded.identity }, timestamp: pino.stdTimeFunctions.isoTime }, logDest);
   const registry = new Registry();
   const metrics = createMetrics(registry);
-  const opened = await openStore(config, logger, metrics.observeApi);
+  const opened = await openStore(loaded, logger, metrics.observeApi);
+  const config = opened.embedded ? embeddedConfig(loaded) : loaded;
 
   const embedded = opened.store.backend === 'memory';
   if ((config.generateCerts || embedded) && !(await certificatesExist(config.certDir))) {
@@ -71,6 +73,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       timeoutSeconds: config.timeoutSeconds,
       deadlineMs: config.deadlineMs,
       pendingTimeoutSeconds: config.pendingTimeoutSeconds,
+      ...(opened.embedded ? {} : { apiServerRequestTimeoutSeconds: config.apiServerRequestTimeoutSeconds }),
       failOpen: config.failOpen,
     },
     'configuration loaded',
@@ -87,7 +90,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
 
   // Release work (watches, sweeps) needs an API server; with the embedded store locks
   // expire after the pending timeout and their Leases are dropped.
-  const expiry = opened.embedded && new EmbeddedExpiry({ store: opened.embedded, pendingTimeoutSeconds: config.pendingTimeoutSeconds, metrics, logger });
+  const expiry = opened.embedded && new EmbeddedExpiry({ store: opened.embedded, ages: lg.locks.ages, pendingTimeoutSeconds: config.pendingTimeoutSeconds, metrics, logger });
   expiry?.start();
   const release = opened.clients
     ? startReleaseWork({
@@ -97,6 +100,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
         rules: lg.rules,
         identity: config.identity,
         pendingTimeoutSeconds: config.pendingTimeoutSeconds,
+        ages: lg.locks.ages,
+        events: new KubeEventRecorder({ core: opened.clients.core, namespace: opened.store.namespace, instance: config.identity, logger }),
         sweepIntervalSeconds: config.sweepIntervalSeconds,
         watchTimeoutSeconds: config.watchTimeoutSeconds,
         leaseDurationSeconds: config.leaderLeaseDurationSeconds,

@@ -1,6 +1,10 @@
 // The lock decision: a pure function of the request, the Lease as read, the holder's
-// state and the clock. It never performs I/O; when it needs the holder's state it says
-// so (`read-holder`) and is called again with the answer.
+// state and the lock's age. It never performs I/O; when it needs the holder's state it
+// says so (`read-holder`) and is called again with the answer.
+//
+// Ages never come from comparing two machines' clocks: `ageMs` is how long this replica
+// has known the lock's current holder, on its own monotonic clock (lock/lease-ages.ts),
+// a lower bound of the true age. A skewed clock can only make a lock look younger.
 import type { LockLease, LockRecord, ObjectRef, Requester } from './lock-record.js';
 
 export interface LockRequest {
@@ -10,10 +14,14 @@ export interface LockRequest {
   requester: Requester;
 }
 
-/** What a live read of the holder found. */
+/**
+ * What a live read of the object at the holder's namespace and name found. `key` is the
+ * scoped key that object has by its rule (undefined when it has no valid key): an object
+ * whose key or UID differs from the Lease's is not this lock's holder.
+ */
 export type HolderState =
-  | { kind: 'live'; uid: string; phase: string }
-  | { kind: 'terminal'; uid: string; phase: string }
+  | { kind: 'live'; uid: string; phase: string; key: string | undefined }
+  | { kind: 'terminal'; uid: string; phase: string; key: string | undefined }
   | { kind: 'gone' }
   /** No API server to ask (embedded store): the Lease's age decides. */
   | { kind: 'unverifiable' };
@@ -24,13 +32,16 @@ export interface DecisionInput {
   lease: LockLease | null;
   /** The holder's state, once read; undefined before. */
   holder?: HolderState;
+  /** Wall-clock time: written on a new record and shown to people, never compared for a decision. */
   now: Date;
+  /** How long this replica has known the Lease's current holder (monotonic), as of when `holder` was read. */
+  ageMs: number;
   pendingTimeoutMs: number;
   /** Optional per-rule bound on how long one object may hold the lock. */
   maxHoldMs?: number;
 }
 
-export type TakeoverReason = 'holder-gone' | 'holder-terminal' | 'pending-expired' | 'expired' | 'max-hold-exceeded';
+export type TakeoverReason = 'holder-gone' | 'holder-terminal' | 'holder-mismatch' | 'pending-expired' | 'expired' | 'max-hold-exceeded';
 
 export type Decision =
   /** No Lease: create one; the create that wins is allowed. */
@@ -41,7 +52,10 @@ export type Decision =
   | { action: 'read-holder'; ref: ObjectRef }
   /** The holder is gone, finished or expired: replace the record (compare-and-swap). */
   | { action: 'take-over'; reason: TakeoverReason; record: LockRecord; previous: LockRecord }
-  /** Someone else holds the lock. */
+  /**
+   * Someone else holds the lock. `ageMs` is for people (since the holder's recorded
+   * request time, by this clock); `retryAfterSeconds` is set while the lock is pending.
+   */
   | { action: 'deny-busy'; holder: LockRecord; ageMs: number; retryAfterSeconds?: number }
   /** A Lease of this name exists but records another lock (or none): never share it. */
   | { action: 'deny-foreign'; recordedKey?: string };
@@ -62,14 +76,25 @@ function sameObject(a: ObjectRef, b: ObjectRef): boolean {
   return a.group === b.group && a.kind === b.kind && a.namespace === b.namespace && a.name === b.name;
 }
 
+/**
+ * Whether the object read at the holder's name is this lock's holder: it has the lock's
+ * key and, where the Lease records a UID, that UID. Anything else (a forged or edited
+ * Lease, an object recreated behind the lock's back) is not, and never pins the key.
+ */
+export function isHolder(held: LockRecord, holder: HolderState): holder is Extract<HolderState, { uid: string }> {
+  if (holder.kind !== 'live' && holder.kind !== 'terminal') return false;
+  return holder.key === held.key && (held.object.uid === '' || holder.uid === held.object.uid);
+}
+
 function retryDecision(input: DecisionInput, held: LockRecord): Decision {
   const { request, holder, now } = input;
   if (held.object.uid === request.object.uid) return { action: 'retry', record: null };
   if (holder === undefined) return { action: 'read-holder', ref: held.object };
   if (holder.kind === 'live' || holder.kind === 'terminal') {
-    // The object is stored: the API server will answer this retry with AlreadyExists,
-    // so the Lease keeps (or learns) the stored object's UID.
-    if (holder.uid === held.object.uid || !holder.uid) return { action: 'retry', record: null };
+    // An object of that name is stored, so the API server will answer this retry with
+    // AlreadyExists. If it has this key, the Lease keeps (or learns) its UID; if not, it
+    // is no holder of this lock and the Lease is left to its pending timeout.
+    if (holder.key !== held.key || !holder.uid || holder.uid === held.object.uid) return { action: 'retry', record: null };
     return { action: 'retry', record: { ...held, object: { ...held.object, uid: holder.uid }, renewedAt: now } };
   }
   // Nothing stored under that name: this attempt is the one in flight now.
@@ -80,12 +105,12 @@ function retryDecision(input: DecisionInput, held: LockRecord): Decision {
  * With no holder to read (embedded store), a lock lasts the pending timeout: an older one
  * is taken over at admission, and its Lease may be dropped at any time.
  */
-export function expiredWithoutHolderReads(record: LockRecord, now: Date, pendingTimeoutMs: number): boolean {
-  return now.getTime() - record.acquiredAt.getTime() >= pendingTimeoutMs;
+export function expiredWithoutHolderReads(ageMs: number, pendingTimeoutMs: number): boolean {
+  return ageMs >= pendingTimeoutMs;
 }
 
 export function decide(input: DecisionInput): Decision {
-  const { request, lease, holder, now, pendingTimeoutMs, maxHoldMs } = input;
+  const { request, lease, holder, now, ageMs, pendingTimeoutMs, maxHoldMs } = input;
 
   if (lease === null) return { action: 'create', record: freshRecord(request, now, 0) };
 
@@ -96,12 +121,12 @@ export function decide(input: DecisionInput): Decision {
 
   if (sameObject(held.object, request.object)) return retryDecision(input, held);
 
-  const ageMs = now.getTime() - held.acquiredAt.getTime();
   const busy = (): Decision => {
+    const shownAgeMs = Math.max(0, now.getTime() - held.acquiredAt.getTime());
     const remaining = pendingTimeoutMs - ageMs;
     return held.state === 'pending' && remaining > 0
-      ? { action: 'deny-busy', holder: held, ageMs, retryAfterSeconds: Math.ceil(remaining / 1000) }
-      : { action: 'deny-busy', holder: held, ageMs };
+      ? { action: 'deny-busy', holder: held, ageMs: shownAgeMs, retryAfterSeconds: Math.ceil(remaining / 1000) }
+      : { action: 'deny-busy', holder: held, ageMs: shownAgeMs };
   };
   const takeOver = (reason: TakeoverReason): Decision => ({
     action: 'take-over',
@@ -110,11 +135,11 @@ export function decide(input: DecisionInput): Decision {
     record: freshRecord(request, now, held.transitions + 1),
   });
 
-  // Its create may still be in flight: "not found" proves nothing yet. Found and
-  // terminal does: the object was stored and has finished.
+  // Its create may still be in flight: "not found" (or an object that is not the holder)
+  // proves nothing yet. The holder itself, stored and finished, does.
   if (held.state === 'pending' && ageMs < pendingTimeoutMs) {
     if (holder === undefined) return { action: 'read-holder', ref: held.object };
-    return holder.kind === 'terminal' ? takeOver('holder-terminal') : busy();
+    return holder.kind === 'terminal' && isHolder(held, holder) ? takeOver('holder-terminal') : busy();
   }
 
   if (maxHoldMs !== undefined && maxHoldMs > 0 && ageMs >= maxHoldMs) return takeOver('max-hold-exceeded');
@@ -124,11 +149,11 @@ export function decide(input: DecisionInput): Decision {
   switch (holder.kind) {
     case 'gone':
       return takeOver(held.state === 'pending' ? 'pending-expired' : 'holder-gone');
-    case 'terminal':
-      return takeOver('holder-terminal');
     case 'unverifiable':
-      return expiredWithoutHolderReads(held, now, pendingTimeoutMs) ? takeOver('expired') : busy();
+      return expiredWithoutHolderReads(ageMs, pendingTimeoutMs) ? takeOver('expired') : busy();
+    case 'terminal':
     case 'live':
-      return busy();
+      if (!isHolder(held, holder)) return takeOver('holder-mismatch');
+      return holder.kind === 'terminal' ? takeOver('holder-terminal') : busy();
   }
 }

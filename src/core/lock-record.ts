@@ -149,9 +149,10 @@ function bindWrites(uid: string, at: Date): JsonPatchOp[] {
 /**
  * Binds a pending lock to its stored object in one write: JSON Patch `test` operations
  * carry the conditions (a leaseguard Lease, still pending, recording this object by
- * group, kind, namespace and name: release-decision's conditions for "bind" once the
- * object is seen), and the API server applies the patch atomically against the current
- * version. A patch never creates, so a Lease deleted meanwhile stays deleted.
+ * group, kind, namespace, name and UID: release-decision's conditions for "bind" once
+ * the object is seen; the caller patches the Lease its key names), and the API server
+ * applies the patch atomically against the current version. A patch never creates, so a
+ * Lease deleted meanwhile stays deleted.
  */
 export function bindPatch(object: ObjectRef, now: Date): JsonPatchOp[] {
   return [
@@ -161,6 +162,7 @@ export function bindPatch(object: ObjectRef, now: Date): JsonPatchOp[] {
     { op: 'test', path: annotation(Annotations.objectKind), value: object.kind },
     { op: 'test', path: annotation(Annotations.objectNamespace), value: object.namespace },
     { op: 'test', path: annotation(Annotations.objectName), value: object.name },
+    { op: 'test', path: annotation(Annotations.objectUid), value: object.uid },
     ...bindWrites(object.uid, now),
   ];
 }

@@ -2,9 +2,13 @@
 // or release it. Pure, like the admission decision; the release controller does the I/O.
 import type { LockRecord } from './lock-record.js';
 
-/** The holder as observed: from the watch cache, or from a live read. */
+/**
+ * The object at the holder's namespace and name as observed: from the watch cache, or
+ * from a live read. `lease` is the Lease name that object's key maps to (undefined when
+ * it has no valid key): an object of another key or UID is not this lock's holder.
+ */
 export type HolderObservation =
-  | { kind: 'present'; uid: string; terminal: boolean; phase: string; source: 'cache' | 'live' }
+  | { kind: 'present'; uid: string; lease: string | undefined; terminal: boolean; phase: string; source: 'cache' | 'live' }
   /** `deletedUid`: a watch saw the object with this UID deleted, so it had been stored. */
   | { kind: 'absent'; source: 'cache' | 'live'; deletedUid?: string };
 
@@ -16,7 +20,7 @@ export type ReleaseTrigger = 'watch' | 'sweep';
 export type ReleaseDecision =
   /** Leave it; look again after `recheckAfterMs` when set. */
   | { action: 'keep'; recheckAfterMs?: number }
-  /** The object is stored: record it (state bound, its UID). */
+  /** The object is stored: record it (state bound). */
   | { action: 'bind'; record: LockRecord }
   /** The cache says the holder is absent; only a live read may decide "gone". */
   | { action: 'confirm-absent' }
@@ -24,24 +28,36 @@ export type ReleaseDecision =
   | { action: 'release'; reason: ReleaseReason };
 
 export interface ReleaseInput {
+  /** The Lease's name: its key's, so an object whose key maps elsewhere is not its holder. */
+  leaseName: string;
   record: LockRecord;
   holder: HolderObservation;
   trigger: ReleaseTrigger;
+  /** Wall-clock time, written on a bind; never compared. */
   now: Date;
+  /** How long this process has known the Lease's current holder (lease-ages.ts); read only for pending locks and rules with `maxHoldMs`. */
+  ageMs: number;
   pendingTimeoutMs: number;
   maxHoldMs?: number;
 }
 
+/** Whether the observed object is the Lease's holder: its key and, where recorded, its UID. */
+export function holdsLock(leaseName: string, record: LockRecord, holder: HolderObservation): boolean {
+  return holder.kind === 'present' && holder.lease === leaseName && (record.object.uid === '' || holder.uid === record.object.uid);
+}
+
 export function decideRelease(input: ReleaseInput): ReleaseDecision {
-  const { record, holder, trigger, now, pendingTimeoutMs, maxHoldMs } = input;
-  const ageMs = now.getTime() - record.acquiredAt.getTime();
+  const { leaseName, record, trigger, now, ageMs, pendingTimeoutMs, maxHoldMs } = input;
   if (maxHoldMs !== undefined && maxHoldMs > 0 && ageMs >= maxHoldMs) return { action: 'release', reason: 'expired' };
   const untilMaxHold = maxHoldMs ? { recheckAfterMs: Math.max(0, maxHoldMs - ageMs) } : {};
 
+  // An object at the holder's name that is not the holder counts as no object there.
+  const holder: HolderObservation =
+    input.holder.kind === 'present' && !holdsLock(leaseName, record, input.holder) ? { kind: 'absent', source: input.holder.source } : input.holder;
+
   if (holder.kind === 'present') {
     if (holder.terminal) return { action: 'release', reason: trigger === 'sweep' ? 'swept' : 'completed' };
-    const uidChanged = holder.uid !== '' && holder.uid !== record.object.uid;
-    if (record.state === 'pending' || uidChanged) {
+    if (record.state === 'pending' || record.object.uid === '') {
       return { action: 'bind', record: { ...record, state: 'bound', object: { ...record.object, uid: holder.uid || record.object.uid }, renewedAt: now } };
     }
     return { action: 'keep', ...untilMaxHold };

@@ -8,6 +8,7 @@ import https from 'node:https';
 import http from 'node:http';
 import {
   CoordinationV1Api,
+  CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
   ServerConfiguration,
@@ -25,6 +26,7 @@ export interface KubeClients {
   readonly kubeConfig: KubeConfig;
   readonly server: string;
   readonly coordination: CoordinationV1Api;
+  readonly core: CoreV1Api;
   readonly customObjects: CustomObjectsApi;
   /** Per-call options that attach an abort signal to one request. */
   withSignal(signal: AbortSignal | undefined): ConfigurationOptions | undefined;
@@ -112,6 +114,7 @@ export async function createKubeClients(kc: KubeConfig, options: KubeClientOptio
     kubeConfig: kc,
     server: cluster.server,
     coordination: new CoordinationV1Api(config),
+    core: new CoreV1Api(config),
     customObjects: new CustomObjectsApi(config),
     withSignal(signal) {
       if (!signal) return undefined;

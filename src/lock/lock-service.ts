@@ -1,5 +1,6 @@
 // Takes a lock for one admission: reads the Lease, asks the pure decision what to do,
 // and carries it out with compare-and-swap. A lost race re-reads and decides again.
+import type { V1Lease } from '@kubernetes/client-node';
 import { decide, type Decision, type HolderState, type LockRequest, type TakeoverReason } from '../core/decide.js';
 import { leaseName } from '../core/lease-name.js';
 import { RecentMap } from '../core/recent-map.js';
@@ -8,6 +9,7 @@ import type { GuardRule } from '../core/rules.js';
 import { ErrorCodes, LeaseguardError, hasCode } from '../errors.js';
 import type { HolderReader } from '../store/holder-reader.js';
 import type { LeaseStore } from '../store/lease-store.js';
+import { LeaseAges } from './lease-ages.js';
 
 export type LockOutcome =
   | {
@@ -31,7 +33,10 @@ export interface LockServiceOptions {
   store: LeaseStore;
   holders: HolderReader;
   pendingTimeoutSeconds: number;
+  /** Wall clock, for the times written on a Lease (never compared for a decision). */
   clock?: () => Date;
+  /** Where lock ages are measured; shared with the release work of the same process. */
+  ages?: LeaseAges;
 }
 
 /** How many recently held keys to remember (per generation) for choosing read-first over create-first. */
@@ -73,6 +78,7 @@ export class LockService {
   readonly #holders: HolderReader;
   readonly #pendingTimeoutSeconds: number;
   readonly #clock: () => Date;
+  readonly #ages: LeaseAges;
   /** Lease names seen held lately. */
   readonly #held = new RecentMap<string, true>(RECENTLY_HELD_GENERATION);
   /** The holder each Lease recorded when last read, by Lease name, with that version. */
@@ -83,10 +89,15 @@ export class LockService {
     this.#holders = opts.holders;
     this.#pendingTimeoutSeconds = opts.pendingTimeoutSeconds;
     this.#clock = opts.clock ?? (() => new Date());
+    this.#ages = opts.ages ?? new LeaseAges();
   }
 
   get store(): LeaseStore {
     return this.#store;
+  }
+
+  get ages(): LeaseAges {
+    return this.#ages;
   }
 
   /**
@@ -119,14 +130,16 @@ export class LockService {
       const early = round === 0 ? this.#readHolderEarly(rule, name, signal) : undefined;
       const raw = await this.#store.get(name, signal);
       const lease = raw ? decodeLease(raw) : null;
+      const firstSeen = lease ? this.#ages.firstSeen(lease) : 0;
       let holder: HolderState | undefined;
-      let readAt: Date | undefined;
+      // When the holder's state was observed (monotonic): a decision is made as of then.
+      let observedAt = this.#ages.now();
       if (early && lease?.resourceVersion === early.basis.resourceVersion) {
         // The Lease is as it was when the early read began, so the early read is the read
         // that would follow this one; deciding as of its start keeps "older than the
         // pending timeout" true only of what the read could see.
         holder = await early.state;
-        readAt = early.startedAt;
+        observedAt = early.startedAt;
       } else if (lease?.record) {
         this.#lastHolder.set(name, { resourceVersion: lease.resourceVersion, ref: lease.record.object });
       } else if (early) {
@@ -138,13 +151,15 @@ export class LockService {
           request,
           lease,
           holder,
-          now: readAt ?? this.#clock(),
+          now: this.#clock(),
+          ageMs: Math.max(0, observedAt - firstSeen),
           pendingTimeoutMs: this.#pendingTimeoutSeconds * 1000,
           ...(rule.maxHoldSeconds ? { maxHoldMs: rule.maxHoldSeconds * 1000 } : {}),
         });
         if (decision.action !== 'read-holder') break;
+        // "Gone" may have been true at any moment of the read: count it from its start.
+        observedAt = this.#ages.now();
         holder = await this.#holders.read(rule, decision.ref, signal);
-        readAt = undefined;
       }
       try {
         const outcome = await this.#apply(decision, name, lease, dryRun, signal);
@@ -170,7 +185,7 @@ export class LockService {
   #readHolderEarly(rule: GuardRule, name: string, signal?: AbortSignal) {
     const basis = this.#lastHolder.get(name);
     if (!basis) return undefined;
-    const startedAt = this.#clock();
+    const startedAt = this.#ages.now();
     const state = this.#holders.read(rule, basis.ref, signal);
     state.catch(() => {}); // awaited only when it counts; a dropped read's failure is no one's
     return { basis, startedAt, state };
@@ -183,7 +198,7 @@ export class LockService {
    * (AlreadyExists) falls through to the read-and-decide path.
    */
   async #createFirst(name: string, request: LockRequest, signal?: AbortSignal): Promise<LockOutcome | undefined> {
-    const decision = decide({ request, lease: null, now: this.#clock(), pendingTimeoutMs: this.#pendingTimeoutSeconds * 1000 });
+    const decision = decide({ request, lease: null, now: this.#clock(), ageMs: 0, pendingTimeoutMs: this.#pendingTimeoutSeconds * 1000 });
     if (decision.action !== 'create') return undefined;
     try {
       return await this.#apply(decision, name, null, false, signal);
@@ -207,15 +222,21 @@ export class LockService {
         pendingTimeoutSeconds: this.#pendingTimeoutSeconds,
         ...(resourceVersion ? { resourceVersion } : {}),
       });
+    // A write of a new term counts its age from just before it was sent (lease-ages.ts).
+    const write = async (lease: V1Lease, replace: boolean) => {
+      const sentAt = this.#ages.now();
+      const written = replace ? await this.#store.replace(lease, signal) : await this.#store.create(lease, signal);
+      this.#ages.wrote(decodeLease(written), sentAt);
+    };
     switch (decision.action) {
       case 'create':
-        if (!dryRun) await this.#store.create(encode(decision.record), signal);
+        if (!dryRun) await write(encode(decision.record), false);
         return { verdict: 'allowed', how: 'acquired', lease: name };
       case 'retry':
-        if (!dryRun && decision.record && lease) await this.#store.replace(encode(decision.record, lease.resourceVersion), signal);
+        if (!dryRun && decision.record && lease) await write(encode(decision.record, lease.resourceVersion), true);
         return { verdict: 'allowed', how: 'retried', lease: name };
       case 'take-over':
-        if (!dryRun && lease) await this.#store.replace(encode(decision.record, lease.resourceVersion), signal);
+        if (!dryRun && lease) await write(encode(decision.record, lease.resourceVersion), true);
         return { verdict: 'allowed', how: 'taken-over', takeover: decision.reason, previous: decision.previous, lease: name };
       case 'deny-busy':
         return decision.retryAfterSeconds === undefined

@@ -7,16 +7,18 @@ import { expiredWithoutHolderReads } from '../core/decide.js';
 import { hasCode, ErrorCodes } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { MemoryLeaseStore } from '../store/memory-lease-store.js';
+import type { LeaseAges } from '../lock/lease-ages.js';
 
 /** Leases looked at before yielding to admissions waiting on the event loop. */
 const SCAN_CHUNK = 1000;
 
 export interface EmbeddedExpiryOptions {
   store: MemoryLeaseStore;
+  /** Where lock ages are measured: the lock service's, which saw every write. */
+  ages: LeaseAges;
   pendingTimeoutSeconds: number;
   metrics: Metrics;
   logger: Logger;
-  clock?: () => Date;
 }
 
 export class EmbeddedExpiry {
@@ -42,7 +44,7 @@ export class EmbeddedExpiry {
   /** Deletes every expired lock's Lease (with preconditions); returns how many. */
   async runOnce(): Promise<number> {
     const { store, metrics, pendingTimeoutSeconds } = this.#o;
-    const now = (this.#o.clock ?? (() => new Date()))();
+    const { ages } = this.#o;
     const yieldEvery = async (n: number) => {
       if (n % SCAN_CHUNK === 0) await new Promise((resolve) => setImmediate(resolve));
     };
@@ -51,7 +53,7 @@ export class EmbeddedExpiry {
     for (const raw of store.scan()) {
       // decodeLease leaves `record` undefined for a Lease leaseguard does not manage.
       const lease = decodeLease(raw);
-      if (lease.record && expiredWithoutHolderReads(lease.record, now, pendingTimeoutSeconds * 1000)) expired.push({ ...lease, record: lease.record });
+      if (lease.record && expiredWithoutHolderReads(ages.ageOf(lease), pendingTimeoutSeconds * 1000)) expired.push({ ...lease, record: lease.record });
       await yieldEvery(++seen);
     }
     let dropped = 0;

@@ -12,6 +12,10 @@ import type { Metrics } from '../metrics.js';
 import type { Readiness } from '../server/readiness.js';
 import type { HolderReader } from '../store/holder-reader.js';
 import type { LeaseStore } from '../store/lease-store.js';
+import { leaseName } from '../core/lease-name.js';
+import type { LeaseAges } from '../lock/lease-ages.js';
+import { DuplicateMonitor } from './duplicate-monitor.js';
+import type { EventRecorder } from '../kube/event-recorder.js';
 import { WatchCache } from './watch-cache.js';
 import { WorkQueue } from './work-queue.js';
 
@@ -21,6 +25,10 @@ export interface ReleaseControllerOptions {
   holders: HolderReader;
   rules: RuleIndex;
   pendingTimeoutSeconds: number;
+  /** Where lock ages are measured (shared with this process's admissions). */
+  ages: LeaseAges;
+  /** Where the duplicate monitor's findings go as Kubernetes Events. */
+  events: EventRecorder;
   sweepIntervalSeconds: number;
   /** The API server ends each watch after this long; a new one resumes (default 300). */
   watchTimeoutSeconds?: number;
@@ -58,6 +66,7 @@ export class ReleaseController {
   readonly #clock: () => Date;
   #queue: WorkQueue<Work>;
   readonly #caches = new Map<string, WatchCache>();
+  readonly #monitors = new Map<string, DuplicateMonitor>();
   #sweepTimer: NodeJS.Timeout | undefined;
   #running = false;
 
@@ -89,6 +98,8 @@ export class ReleaseController {
     const { kubeConfig, rules, logger, metrics, readiness } = this.#o;
     const api = kubeConfig.makeApiClient(CustomObjectsApi);
     for (const rule of rules.rules) {
+      const monitor = new DuplicateMonitor({ rule, leaseNamespace: this.#o.store.namespace, metrics, logger, events: this.#o.events });
+      this.#monitors.set(ruleId(rule.group, rule.kind), monitor);
       const cache = new WatchCache({
         kubeConfig,
         api,
@@ -96,7 +107,8 @@ export class ReleaseController {
         logger,
         leaseNamespace: this.#o.store.namespace,
         ...(this.#o.watchTimeoutSeconds ? { timeoutSeconds: this.#o.watchTimeoutSeconds } : {}),
-        onEvent: (type, obj) => {
+        onEvent: (type, obj, key) => {
+          monitor.observe(type, obj, key);
           if (!obj.lease) return;
           if (type === 'delete' && obj.uid) this.#queue.add(obj.lease, { trigger: 'watch', deletedUid: obj.uid });
           else if (type === 'created' && obj.foreign) {
@@ -130,6 +142,8 @@ export class ReleaseController {
     this.#queue.stop();
     for (const c of this.#caches.values()) c.stop();
     this.#caches.clear();
+    for (const m of this.#monitors.values()) m.reset();
+    this.#monitors.clear();
     for (const rule of this.#o.rules.rules) {
       this.#o.metrics.watchHealthy.remove({ kind: rule.kind });
       this.#o.readiness.delete(watchCheck(rule));
@@ -164,7 +178,7 @@ export class ReleaseController {
           held.set(label, (held.get(label) ?? 0) + 1);
           const rule = this.#o.rules.find(lease.record.object.group, lease.record.object.kind);
           if (!rule) continue;
-          const decision = this.#decideFromCache(rule, lease.record, 'sweep');
+          const decision = this.#decideFromCache(rule, lease, lease.record, 'sweep');
           if (decision.action === 'keep' && decision.recheckAfterMs === undefined) continue;
           this.#queue.add(lease.name, { trigger: 'sweep', snapshot: lease });
           queued++;
@@ -183,24 +197,28 @@ export class ReleaseController {
     this.#o.logger.debug({ leases: listed, queued, ms: Math.round(performance.now() - started) }, 'sweep looked at every managed Lease');
   }
 
-  #decisionInput(rule: GuardRule, record: LockRecord, trigger: ReleaseTrigger) {
+  #decisionInput(rule: GuardRule, lease: LockLease, record: LockRecord, trigger: ReleaseTrigger) {
     return {
+      leaseName: lease.name,
       record,
       trigger,
       now: this.#clock(),
+      // Ages decide only for pending locks and rules with a maximum hold; others are not
+      // remembered, so a sweep of 10,000 healthy locks records nothing.
+      ageMs: record.state === 'pending' || rule.maxHoldSeconds ? this.#o.ages.ageOf(lease) : 0,
       pendingTimeoutMs: this.#o.pendingTimeoutSeconds * 1000,
       ...(rule.maxHoldSeconds ? { maxHoldMs: rule.maxHoldSeconds * 1000 } : {}),
     };
   }
 
-  #decideFromCache(rule: GuardRule, record: LockRecord, trigger: ReleaseTrigger) {
-    return decideRelease({ ...this.#decisionInput(rule, record, trigger), holder: this.#observe(rule, record) });
+  #decideFromCache(rule: GuardRule, lease: LockLease, record: LockRecord, trigger: ReleaseTrigger) {
+    return decideRelease({ ...this.#decisionInput(rule, lease, record, trigger), holder: this.#observe(rule, record) });
   }
 
   #observe(rule: GuardRule, record: LockRecord): HolderObservation {
     const obj = this.#caches.get(ruleId(rule.group, rule.kind))?.get(record.object.namespace, record.object.name);
     if (!obj) return { kind: 'absent', source: 'cache' };
-    return { kind: 'present', uid: obj.uid, terminal: obj.terminal, phase: obj.phase, source: 'cache' };
+    return { kind: 'present', uid: obj.uid, lease: obj.lease, terminal: obj.terminal, phase: obj.phase, source: 'cache' };
   }
 
   /** Reviews one Lease: keep, bind or release it. Throws to be retried with backoff. */
@@ -221,15 +239,24 @@ export class ReleaseController {
     if (!record) return;
     const rule = rules.find(record.object.group, record.object.kind);
     if (!rule) return;
-    const base = this.#decisionInput(rule, record, trigger);
+    const base = this.#decisionInput(rule, lease, record, trigger);
     let decision = decideRelease({ ...base, holder: this.#observe(rule, record) });
     if (decision.action === 'confirm-absent') {
+      // "Gone" may have been true at any moment of the read: decide as of its start.
+      const readFrom = this.#decisionInput(rule, lease, record, trigger);
       const live = await holders.read(rule, record.object, signal);
       const holder: HolderObservation =
         live.kind === 'live' || live.kind === 'terminal'
-          ? { kind: 'present', uid: live.uid, terminal: live.kind === 'terminal', phase: live.phase, source: 'live' }
+          ? {
+              kind: 'present',
+              uid: live.uid,
+              lease: live.key === undefined ? undefined : leaseName(rule, live.key),
+              terminal: live.kind === 'terminal',
+              phase: live.phase,
+              source: 'live',
+            }
           : { kind: 'absent', source: 'live', ...(deletedUid ? { deletedUid } : {}) };
-      decision = decideRelease({ ...base, holder });
+      decision = decideRelease({ ...readFrom, holder });
     }
     const ctx = { lease: name, key: record.key, kind: record.object.kind, holder: `${record.object.namespace}/${record.object.name}` };
     switch (decision.action) {
@@ -256,9 +283,13 @@ export class ReleaseController {
           again();
           return;
         }
-        metrics.lockReleases.inc({ kind: record.object.kind, reason: decision.reason });
-        metrics.lockHoldDuration.observe({ kind: record.object.kind }, Math.max(0, (base.now.getTime() - record.acquiredAt.getTime()) / 1000));
-        logger.info({ ...ctx, reason: decision.reason, heldMs: base.now.getTime() - record.acquiredAt.getTime() }, 'lock released');
+        {
+          // For people and the histogram: this process's own measure where it has one.
+          const heldMs = this.#o.ages.knownAge(lease) ?? Math.max(0, base.now.getTime() - record.acquiredAt.getTime());
+          metrics.lockReleases.inc({ kind: record.object.kind, reason: decision.reason });
+          metrics.lockHoldDuration.observe({ kind: record.object.kind }, heldMs / 1000);
+          logger.info({ ...ctx, reason: decision.reason, heldMs }, 'lock released');
+        }
         return;
       case 'confirm-absent':
         return;

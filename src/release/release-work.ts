@@ -7,6 +7,8 @@ import type { Metrics } from '../metrics.js';
 import type { Readiness } from '../server/readiness.js';
 import type { HolderReader } from '../store/holder-reader.js';
 import type { LeaseStore } from '../store/lease-store.js';
+import type { EventRecorder } from '../kube/event-recorder.js';
+import type { LeaseAges } from '../lock/lease-ages.js';
 import { LeaderElector } from './leader-election.js';
 import { ReleaseController } from './release-controller.js';
 
@@ -19,6 +21,8 @@ export interface ReleaseWorkOptions {
   rules: RuleIndex;
   identity: string;
   pendingTimeoutSeconds: number;
+  ages: LeaseAges;
+  events: EventRecorder;
   sweepIntervalSeconds: number;
   watchTimeoutSeconds: number;
   leaseDurationSeconds: number;

@@ -34,7 +34,8 @@ export interface WatchCacheOptions {
   api: CustomObjectsApi;
   rule: GuardRule;
   logger: Logger;
-  onEvent: (type: CacheEvent, obj: CachedObject) => void;
+  /** `key`: the object's scoped lock key, when it has a valid one (not kept in the cache). */
+  onEvent: (type: CacheEvent, obj: CachedObject, key?: string) => void;
   onHealth: (healthy: boolean, message?: string) => void;
   onRestart: () => void;
   /** This installation's Lease namespace; objects stamped with another are marked foreign. */
@@ -112,7 +113,7 @@ export class WatchCache {
     this.#abort = undefined;
   }
 
-  #compact(raw: RawObject): CachedObject | undefined {
+  #compact(raw: RawObject): { obj: CachedObject; key: string | undefined } | undefined {
     const md = raw.metadata;
     if (!md?.name) return undefined;
     const namespace = this.#intern(md.namespace ?? '');
@@ -122,7 +123,7 @@ export class WatchCache {
     if (key.ok) obj.lease = leaseName(this.#o.rule, key.scopedKey);
     const stamp = md.annotations?.[LEASE_ANNOTATION];
     if (stamp !== undefined && this.#ownStamp !== undefined && !stamp.startsWith(this.#ownStamp)) obj.foreign = true;
-    return obj;
+    return { obj, key: key.ok ? key.scopedKey : undefined };
   }
 
   /** One copy of each namespace name, not one per cached object. */
@@ -133,12 +134,12 @@ export class WatchCache {
     return namespace;
   }
 
-  #upsert(obj: CachedObject, fromWatch: boolean): void {
+  #upsert(obj: CachedObject, key: string | undefined, fromWatch: boolean): void {
     const k = id(obj.namespace, obj.name);
     const prev = this.#items.get(k);
     this.#items.set(k, obj);
-    if (!prev) this.#o.onEvent(fromWatch ? 'created' : 'add', obj);
-    else if (prev.uid !== obj.uid || prev.phase !== obj.phase || prev.lease !== obj.lease) this.#o.onEvent('update', obj);
+    if (!prev) this.#o.onEvent(fromWatch ? 'created' : 'add', obj, key);
+    else if (prev.uid !== obj.uid || prev.phase !== obj.phase || prev.lease !== obj.lease || prev.foreign !== obj.foreign) this.#o.onEvent('update', obj, key);
   }
 
   async #run(): Promise<void> {
@@ -173,10 +174,10 @@ export class WatchCache {
         ...(cont ? { _continue: cont } : {}),
       })) as { items?: RawObject[]; metadata?: { resourceVersion?: string; _continue?: string; continue?: string } };
       for (const raw of page.items ?? []) {
-        const obj = this.#compact(raw);
-        if (!obj) continue;
-        seen.add(id(obj.namespace, obj.name));
-        this.#upsert(obj, false);
+        const compact = this.#compact(raw);
+        if (!compact) continue;
+        seen.add(id(compact.obj.namespace, compact.obj.name));
+        this.#upsert(compact.obj, compact.key, false);
       }
       rv = page.metadata?.resourceVersion ?? rv;
       cont = page.metadata?._continue ?? page.metadata?.continue;
@@ -220,14 +221,15 @@ export class WatchCache {
           if (rv) this.#rv = rv;
           return;
         }
-        const obj = this.#compact(raw);
-        if (obj) {
+        const compact = this.#compact(raw);
+        if (compact) {
+          const { obj, key } = compact;
           if (type === 'DELETED') {
             const k = id(obj.namespace, obj.name);
             const prev = this.#items.get(k);
             this.#items.delete(k);
-            this.#o.onEvent('delete', prev ?? obj);
-          } else this.#upsert(obj, true);
+            this.#o.onEvent('delete', prev ?? obj, key);
+          } else this.#upsert(obj, key, true);
         }
         if (rv) this.#rv = rv;
       },

@@ -2,7 +2,7 @@
 // can lag behind a create.
 import type { HolderState } from '../core/decide.js';
 import type { ObjectRef } from '../core/lock-record.js';
-import { phaseOf, type GuardRule } from '../core/rules.js';
+import { deriveKey, phaseOf, type GuardRule } from '../core/rules.js';
 import { ErrorCodes, hasCode } from '../errors.js';
 import { callApi, type ApiObserve } from '../kube/api-errors.js';
 import type { KubeClients } from '../kube/kube-client.js';
@@ -39,8 +39,16 @@ export class KubeHolderReader implements HolderReader {
       if (hasCode(err, ErrorCodes.STORE_NOT_FOUND)) return { kind: 'gone' };
       throw err;
     }
-    const uid = String((object as { metadata?: { uid?: string } }).metadata?.uid ?? '');
-    const { phase, terminal } = phaseOf(rule, object);
-    return terminal ? { kind: 'terminal', uid, phase } : { kind: 'live', uid, phase };
+    return holderState(rule, object);
   }
+}
+
+/** The state of an object read live at a holder's name: its UID, phase and key by the rule. */
+export function holderState(rule: GuardRule, object: unknown): HolderState {
+  const md = (object as { metadata?: { uid?: unknown; namespace?: unknown } } | null)?.metadata;
+  const uid = typeof md?.uid === 'string' ? md.uid : '';
+  const derived = deriveKey(rule, object, typeof md?.namespace === 'string' ? md.namespace : undefined);
+  const key = derived.ok ? derived.scopedKey : undefined;
+  const { phase, terminal } = phaseOf(rule, object);
+  return terminal ? { kind: 'terminal', uid, phase, key } : { kind: 'live', uid, phase, key };
 }

@@ -124,8 +124,11 @@ export function leaseStoreContract(test: TestFn, label: string, store: () => Lea
     const s = store();
     const name = fresh();
     const v1 = (await s.create(lease(s, name))).metadata?.resourceVersion as string;
-    const obj = { ...record(name).object, uid: 'uid-stored' };
+    const obj = record(name).object;
     const now = new Date('2026-11-22T12:00:05.5Z');
+    // An object of that name with another UID (recreated, or named by a forged Lease) is not bound.
+    await rejectsWith(t, s.patch(name, bindPatch({ ...obj, uid: 'uid-other' }, now)), ErrorCodes.STORE_CONFLICT);
+    t.is((await s.get(name))?.metadata?.resourceVersion, v1);
     const patched = await s.patch(name, bindPatch(obj, now));
     t.not(patched.metadata?.resourceVersion, v1);
     t.deepEqual(decodeRecord((await s.get(name))!), { ...record(name), state: 'bound', object: obj, renewedAt: now });

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { loadConfig } from '../../src/config.js';
+import { embeddedConfig, loadConfig } from '../../src/config.js';
 import { ErrorCodes } from '../../src/errors.js';
 
 const file = (text: string) => {
@@ -18,6 +18,9 @@ test('defaults are safe: fail closed, deadline below timeoutSeconds, pending tim
   t.is(c.timeoutSeconds, 5);
   t.true(c.deadlineMs < c.timeoutSeconds * 1000);
   t.true(c.pendingTimeoutSeconds > c.timeoutSeconds);
+  t.is(c.apiServerRequestTimeoutSeconds, 60, "kube-apiserver's default --request-timeout");
+  t.true(c.pendingTimeoutSeconds >= c.apiServerRequestTimeoutSeconds * 1.5, 'the pending timeout outlasts the request timeout with margin');
+  t.false(c.pendingTimeoutSet);
   t.is(c.admissionPort, 8443);
   t.is(c.metricsPort, 9090);
   t.is(c.rules.length, 2);
@@ -37,8 +40,12 @@ test('environment overrides the file', (t) => {
 });
 
 const refusals: Array<[string, Record<string, string>, string | undefined, RegExp]> = [
-  ['pending timeout equal to timeoutSeconds', { LEASEGUARD_PENDING_TIMEOUT_SECONDS: '5' }, undefined, /pendingTimeoutSeconds \(5\) must exceed timeoutSeconds \(5\)/],
-  ['pending timeout below timeoutSeconds', { LEASEGUARD_TIMEOUT_SECONDS: '10', LEASEGUARD_PENDING_TIMEOUT_SECONDS: '8' }, undefined, /must exceed timeoutSeconds/],
+  ['pending timeout equal to timeoutSeconds', { LEASEGUARD_PENDING_TIMEOUT_SECONDS: '5', LEASEGUARD_APISERVER_REQUEST_TIMEOUT_SECONDS: '2' }, undefined, /pendingTimeoutSeconds \(5\) must exceed timeoutSeconds \(5\)/],
+  ['pending timeout not above the API server request timeout', { LEASEGUARD_PENDING_TIMEOUT_SECONDS: '60' }, undefined, /pendingTimeoutSeconds \(60\) must exceed apiServerRequestTimeoutSeconds \(60\).*--request-timeout/],
+  ['pending timeout below a configured request timeout', { LEASEGUARD_PENDING_TIMEOUT_SECONDS: '6', LEASEGUARD_APISERVER_REQUEST_TIMEOUT_SECONDS: '10' }, undefined, /pendingTimeoutSeconds \(6\) must exceed apiServerRequestTimeoutSeconds \(10\)/],
+  ['pending timeout from a file below the default request timeout', {}, 'pendingTimeoutSeconds: 30\n', /pendingTimeoutSeconds \(30\) must exceed apiServerRequestTimeoutSeconds \(60\)/],
+  ['request timeout not a whole number', { LEASEGUARD_APISERVER_REQUEST_TIMEOUT_SECONDS: '1.5' }, undefined, /apiServerRequestTimeoutSeconds must be an integer/],
+  ['pending timeout below timeoutSeconds', { LEASEGUARD_TIMEOUT_SECONDS: '10', LEASEGUARD_PENDING_TIMEOUT_SECONDS: '8', LEASEGUARD_APISERVER_REQUEST_TIMEOUT_SECONDS: '2' }, undefined, /must exceed timeoutSeconds/],
   ['deadline not below timeoutSeconds', { LEASEGUARD_DEADLINE_MS: '5000' }, undefined, /deadlineMs \(5000\) must be below timeoutSeconds/],
   ['timeoutSeconds over the API limit', { LEASEGUARD_TIMEOUT_SECONDS: '31' }, undefined, /timeoutSeconds must be an integer from 1 to 30/],
   ['bad port', { LEASEGUARD_ADMISSION_PORT: 'http' }, undefined, /admissionPort must be an integer/],
@@ -72,4 +79,15 @@ test('a rule from the file is added to the defaults; includeDefaultRules: false 
   const only = loadConfig({ env: {}, file: file(`includeDefaultRules: false\nrules:\n  - ${rule}\n`) });
   t.deepEqual(only.rules.map((r) => r.kind), ['Job']);
   t.is(only.rules[0]?.scope, 'namespace');
+});
+
+test('a pending timeout above a shorter request timeout is accepted, and marked as set', (t) => {
+  const c = loadConfig({ env: { LEASEGUARD_PENDING_TIMEOUT_SECONDS: '12', LEASEGUARD_APISERVER_REQUEST_TIMEOUT_SECONDS: '10' } });
+  t.is(c.pendingTimeoutSeconds, 12);
+  t.true(c.pendingTimeoutSet);
+});
+
+test('the embedded store keeps a plain 30 s lock unless the pending timeout was set', (t) => {
+  t.is(embeddedConfig(loadConfig({ env: {} })).pendingTimeoutSeconds, 30);
+  t.is(embeddedConfig(loadConfig({ env: { LEASEGUARD_PENDING_TIMEOUT_SECONDS: '120' } })).pendingTimeoutSeconds, 120);
 });

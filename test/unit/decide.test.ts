@@ -25,18 +25,31 @@ function lease(record: LockRecord | undefined): LockLease {
   return { name: 'workflowexecution-prod-deployment-api-0123456789abcdef', namespace: 'leaseguard-system', resourceVersion: '42', uid: 'lease-uid', record };
 }
 
-function input(over: Partial<DecisionInput> & { now?: Date } = {}): DecisionInput {
+/**
+ * By this table's convention the lock was first seen at T0, so `now: at(x)` means this
+ * replica has known it for x ms; `ageMs` alone sets that age whatever the wall clock says.
+ */
+function input(over: Partial<DecisionInput> = {}): DecisionInput {
+  const now = over.now ?? at(0);
   return {
     request: { key: 'prod/Deployment/api', object: ref('we-2', 'uid-2'), requester: { username: 'alice' } },
     lease: null,
-    now: at(0),
+    now,
+    ageMs: now.getTime() - T0.getTime(),
     pendingTimeoutMs: PENDING_MS,
     ...over,
   };
 }
 
-const live: HolderState = { kind: 'live', uid: 'uid-1', phase: 'Running' };
-const terminal: HolderState = { kind: 'terminal', uid: 'uid-1', phase: 'Completed' };
+const KEY = 'prod/Deployment/api';
+const live: HolderState = { kind: 'live', uid: 'uid-1', phase: 'Running', key: KEY };
+const terminal: HolderState = { kind: 'terminal', uid: 'uid-1', phase: 'Completed', key: KEY };
+/** An object at the holder's name that is not the holder: another key, another UID, no key. */
+const liveOtherKey: HolderState = { ...live, key: 'prod/Deployment/other' };
+const liveOtherUid: HolderState = { ...live, uid: 'uid-forged' };
+const liveNoKey: HolderState = { ...live, key: undefined };
+const terminalOtherKey: HolderState = { ...terminal, key: 'prod/Deployment/other' };
+const terminalOtherUid: HolderState = { ...terminal, uid: 'uid-forged' };
 const gone: HolderState = { kind: 'gone' };
 const unverifiable: HolderState = { kind: 'unverifiable' };
 
@@ -186,9 +199,102 @@ const cases: Case[] = [
     action: 'deny-busy',
   },
   {
-    name: 'Lease from a clock ahead of ours (negative age): busy, never expired',
-    in: input({ lease: lease(held({ state: 'pending', acquiredAt: at(60_000) })), holder: unverifiable, now: at(0) }),
+    name: 'Lease written by a clock ahead of ours, first seen now: busy, never expired',
+    in: input({ lease: lease(held({ state: 'pending', acquiredAt: at(60_000) })), holder: unverifiable, now: at(0), ageMs: 0 }),
     action: 'deny-busy',
+  },
+  // Ages are this replica's own: a Lease whose wall-clock time says it is old proves nothing.
+  {
+    name: 'pending Lease whose recorded time is 10 minutes old, first seen 1 s ago: busy even when the holder reads as gone',
+    in: input({ lease: lease(held({ state: 'pending', acquiredAt: at(-600_000) })), holder: gone, now: at(0), ageMs: 1_000 }),
+    action: 'deny-busy',
+    check: (t, d) => t.is(d.action === 'deny-busy' ? d.retryAfterSeconds : -1, 29),
+  },
+  {
+    name: 'embedded store: a Lease whose recorded time is old but first seen 1 s ago stays busy',
+    in: input({ lease: lease(held({ acquiredAt: at(-600_000) })), holder: unverifiable, now: at(0), ageMs: 1_000 }),
+    action: 'deny-busy',
+  },
+  {
+    name: 'max hold counts from first sight, not from the recorded time',
+    in: input({ lease: lease(held({ acquiredAt: at(-6_000_000) })), maxHoldMs: 600_000, now: at(0), ageMs: 599_999, holder: live }),
+    action: 'deny-busy',
+  },
+  {
+    name: 'pending Lease older than max hold by the recorded time but young by first sight: busy',
+    in: input({ lease: lease(held({ state: 'pending', acquiredAt: at(-6_000_000) })), maxHoldMs: 600_000, holder: gone, ageMs: 10 }),
+    action: 'deny-busy',
+  },
+  {
+    name: 'pending Lease within its timeout and past max hold: max hold does not cut the pending window',
+    in: input({ lease: lease(held({ state: 'pending' })), maxHoldMs: 20_000, holder: gone, ageMs: 25_000 }),
+    action: 'deny-busy',
+  },
+  // A holder is the object with the Lease's key and, where recorded, UID.
+  {
+    name: 'young pending Lease, a finished object of another key at the holder name: busy (the holder may be in flight)',
+    in: input({ lease: lease(held({ state: 'pending' })), holder: terminalOtherKey, now: at(1_000) }),
+    action: 'deny-busy',
+  },
+  {
+    name: 'young pending Lease, a finished object with another UID at the holder name: busy',
+    in: input({ lease: lease(held({ state: 'pending' })), holder: terminalOtherUid, now: at(1_000) }),
+    action: 'deny-busy',
+  },
+  {
+    name: 'young pending Lease naming a live object of another key: busy until the pending timeout',
+    in: input({ lease: lease(held({ state: 'pending' })), holder: liveOtherKey, now: at(PENDING_MS - 1) }),
+    action: 'deny-busy',
+  },
+  {
+    name: 'pending Lease at the timeout naming a live object of another key: taken over',
+    in: input({ lease: lease(held({ state: 'pending' })), holder: liveOtherKey, now: at(PENDING_MS) }),
+    action: 'take-over',
+    reason: 'holder-mismatch',
+  },
+  {
+    name: 'pending Lease at the timeout naming a live object with another UID: taken over',
+    in: input({ lease: lease(held({ state: 'pending' })), holder: liveOtherUid, now: at(PENDING_MS) }),
+    action: 'take-over',
+    reason: 'holder-mismatch',
+  },
+  { name: 'bound Lease naming a live object of another key: taken over', in: input({ lease: lease(held()), holder: liveOtherKey }), action: 'take-over', reason: 'holder-mismatch' },
+  { name: 'bound Lease naming a live object with another UID: taken over', in: input({ lease: lease(held()), holder: liveOtherUid }), action: 'take-over', reason: 'holder-mismatch' },
+  { name: 'bound Lease naming a live object with no valid key: taken over', in: input({ lease: lease(held()), holder: liveNoKey }), action: 'take-over', reason: 'holder-mismatch' },
+  { name: 'bound Lease naming a finished object of another key: taken over as a mismatch', in: input({ lease: lease(held()), holder: terminalOtherKey }), action: 'take-over', reason: 'holder-mismatch' },
+  {
+    name: 'Lease recording no UID: a live object with the key holds it, whatever its UID',
+    in: input({ lease: lease(held({ object: ref('we-1', '') })), holder: liveOtherUid }),
+    action: 'deny-busy',
+  },
+  {
+    name: 'Lease records the same kind in another group: never shared',
+    in: input({ lease: lease(held({ object: { ...ref('we-1', 'uid-1'), group: 'other.example.io' } })) }),
+    action: 'deny-foreign',
+  },
+  {
+    name: 'same object retried while an object of another key is stored under its name: allowed, the Lease left to its timeout',
+    in: input({ request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } }, lease: lease(held({ state: 'pending' })), holder: liveOtherKey }),
+    action: 'retry',
+    check: (t, d) => t.is(d.action === 'retry' && d.record, null),
+  },
+  {
+    name: 'same object retried while stored and finished: keeps the stored uid (AlreadyExists follows)',
+    in: input({ request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } }, lease: lease(held()), holder: terminal }),
+    action: 'retry',
+    check: (t, d) => t.is(d.action === 'retry' && d.record, null),
+  },
+  {
+    name: 'same object retried, stored holder reports no UID: allowed without a write',
+    in: input({ request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } }, lease: lease(held()), holder: { ...live, uid: '' } }),
+    action: 'retry',
+    check: (t, d) => t.is(d.action === 'retry' && d.record, null),
+  },
+  {
+    name: 'same object retried on the embedded store: records the new attempt',
+    in: input({ request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } }, lease: lease(held({ state: 'pending' })), holder: unverifiable }),
+    action: 'retry',
+    check: (t, d) => t.is(d.action === 'retry' ? d.record?.object.uid : 'none', 'uid-9'),
   },
 ];
 
@@ -211,11 +317,16 @@ test('decide: a take-over records the new holder as pending and counts the trans
   t.is(d.previous.object.name, 'we-1');
 });
 
-test('decide: a busy denial reports the holder and its age', (t) => {
-  const d = decide(input({ lease: lease(held()), holder: live, now: at(41_000) }));
+test('decide: a busy denial reports the holder and, for people, the time since its recorded request', (t) => {
+  const d = decide(input({ lease: lease(held()), holder: live, now: at(41_000), ageMs: 3_000 }));
   if (d.action !== 'deny-busy') return t.fail(`expected deny-busy, got ${d.action}`);
   t.is(d.holder.object.name, 'we-1');
   t.is(d.ageMs, 41_000);
+});
+
+test('decide: a shown age is never negative (a holder whose clock runs ahead)', (t) => {
+  const d = decide(input({ lease: lease(held({ acquiredAt: at(60_000) })), holder: live, now: at(0), ageMs: 0 }));
+  t.is(d.action === 'deny-busy' ? d.ageMs : -1, 0);
 });
 
 test('decide: a new Lease records requester, object and key', (t) => {

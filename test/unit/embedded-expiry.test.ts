@@ -2,6 +2,7 @@ import test from 'ava';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
+import { LeaseAges } from '../../src/lock/lease-ages.js';
 import { LockService } from '../../src/lock/lock-service.js';
 import { createMetrics } from '../../src/metrics.js';
 import { EmbeddedExpiry } from '../../src/release/embedded-expiry.js';
@@ -12,16 +13,19 @@ const rule = DEFAULT_RULES[0]!;
 const PENDING_S = 30;
 
 function setup() {
-  let now = new Date('2026-01-01T00:00:00Z');
-  const clock = () => now;
+  // The wall clock jumps back an hour on every step: ages come from the monotonic clock alone.
+  let mono = 0;
+  let wall = Date.UTC(2026, 0, 1);
+  const clock = () => new Date(wall);
+  const ages = new LeaseAges({ monotonic: () => mono });
   const store = new MemoryLeaseStore('ns');
-  const locks = new LockService({ store, holders: unverifiableHolders, pendingTimeoutSeconds: PENDING_S, clock });
+  const locks = new LockService({ store, holders: unverifiableHolders, pendingTimeoutSeconds: PENDING_S, clock, ages });
   const registry = new Registry();
   const metrics = createMetrics(registry);
-  const expiry = new EmbeddedExpiry({ store, pendingTimeoutSeconds: PENDING_S, metrics, logger: pino({ level: 'silent' }), clock });
+  const expiry = new EmbeddedExpiry({ store, ages, pendingTimeoutSeconds: PENDING_S, metrics, logger: pino({ level: 'silent' }) });
   const take = (key: string, name: string) =>
     locks.acquire(rule, { key, object: { group: rule.group, kind: rule.kind, namespace: 'ns', name, uid: `uid-${name}` }, requester: { username: 'u' } }, { dryRun: false });
-  return { store, expiry, take, registry, advance: (ms: number) => (now = new Date(now.getTime() + ms)) };
+  return { store, expiry, take, registry, advance: (ms: number) => ((mono += ms), (wall -= 3_600_000)) };
 }
 
 test('embedded expiry keeps a lock until the pending timeout, then drops its Lease', async (t) => {

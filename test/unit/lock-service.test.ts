@@ -5,6 +5,7 @@ import type { HolderState, LockRequest } from '../../src/core/decide.js';
 import { pointerSegment } from '../../src/core/json-patch.js';
 import { Labels, type ObjectRef } from '../../src/core/lock-record.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
+import { LeaseAges } from '../../src/lock/lease-ages.js';
 import { LockService } from '../../src/lock/lock-service.js';
 import type { HolderReader } from '../../src/store/holder-reader.js';
 import { delegatingStore } from '../support/delegating-store.js';
@@ -41,7 +42,7 @@ class Harness {
     const reader: HolderReader = {
       async read(_rule, ref: ObjectRef) {
         h.events.push(`holder ${ref.name}`);
-        return h.holders.get(ref.name) ?? { kind: 'live', uid: `uid-${ref.name}`, phase: 'Running' };
+        return h.holders.get(ref.name) ?? { kind: 'live', uid: `uid-${ref.name}`, phase: 'Running', key: KEY };
       },
     };
     const store = this.store;
@@ -57,7 +58,13 @@ class Harness {
         return got;
       },
     });
-    this.locks = new LockService({ store: gated, holders: reader, pendingTimeoutSeconds: PENDING_S, clock: () => new Date(h.now) });
+    this.locks = new LockService({
+      store: gated,
+      holders: reader,
+      pendingTimeoutSeconds: PENDING_S,
+      clock: () => new Date(h.now),
+      ages: new LeaseAges({ monotonic: () => h.now }),
+    });
   }
 
   acquire(name: string) {
@@ -89,7 +96,7 @@ test('an early holder read is dropped when the Lease changed meanwhile; the new 
   t.is((await h.acquire('we-b')).verdict, 'busy'); // remembers: the Lease records we-a
 
   // The lock changes hands (we-a finished; we-d took over and was bound) behind this service's back.
-  h.holders.set('we-a', { kind: 'terminal', uid: 'uid-we-a', phase: 'Completed' });
+  h.holders.set('we-a', { kind: 'terminal', uid: 'uid-we-a', phase: 'Completed', key: KEY });
   h.now += PENDING_S * 1000;
   const d = await h.acquire('we-d');
   t.is(d.verdict, 'allowed');
@@ -119,4 +126,58 @@ test('an early holder read decides as of when it began: "gone" from before the p
   // The next attempt reads the holder after the timeout: now "gone" is conclusive.
   const later = await h.acquire('we-c');
   t.like(later, { verdict: 'allowed', how: 'taken-over', takeover: 'pending-expired' });
+});
+
+/** A replica of its own on a shared store: its wall clock `skewMs` off, its own monotonic clock. */
+function replica(store: MemoryLeaseStore, mono: { now: number }, skewMs: number, holders: Map<string, HolderState>) {
+  return new LockService({
+    store,
+    holders: { read: async (_r, ref) => holders.get(ref.name) ?? { kind: 'gone' } },
+    pendingTimeoutSeconds: PENDING_S,
+    clock: () => new Date(Date.UTC(2026, 0, 1) + mono.now + skewMs),
+    ages: new LeaseAges({ monotonic: () => mono.now }),
+  });
+}
+
+for (const skewMs of [90_000, -90_000, 600_000, -600_000]) {
+  test(`a replica whose clock is ${skewMs / 1000} s off never takes over a pending lock inside its window`, async (t) => {
+    const store = new MemoryLeaseStore('locks');
+    const mono = { now: 0 };
+    const holders = new Map<string, HolderState>(); // nothing stored: every holder reads as gone
+    const right = replica(store, mono, 0, holders);
+    const skewed = replica(store, mono, skewMs, holders);
+    t.is((await right.acquire(rule, request('we-a'), { dryRun: false })).verdict, 'allowed');
+    mono.now += 100;
+    t.is((await skewed.acquire(rule, request('we-b'), { dryRun: false })).verdict, 'busy', 'first sight: the lock is young here');
+    mono.now += PENDING_S * 1000 - 1;
+    t.is((await skewed.acquire(rule, request('we-b'), { dryRun: false })).verdict, 'busy', 'seen for just under the pending timeout');
+    mono.now += 1;
+    t.like(await skewed.acquire(rule, request('we-b'), { dryRun: false }), { verdict: 'allowed', takeover: 'pending-expired' }, 'reclaimed one pending timeout after it first saw it');
+  });
+}
+
+test('the writer counts a lock it wrote from just before its write: its own retry of the key is decided on that age', async (t) => {
+  const store = new MemoryLeaseStore('locks');
+  const mono = { now: 0 };
+  const writer = replica(store, mono, 0, new Map());
+  await writer.acquire(rule, request('we-a'), { dryRun: false });
+  mono.now += PENDING_S * 1000;
+  t.like(await writer.acquire(rule, request('we-b'), { dryRun: false }), { verdict: 'allowed', takeover: 'pending-expired' });
+});
+
+test('a holder read that began before the pending timeout decides as of its start, also without the early read', async (t) => {
+  const store = new MemoryLeaseStore('locks');
+  const mono = { now: 0 };
+  const locks = new LockService({
+    store,
+    // The read takes 2 s; the timeout passes while it is under way.
+    holders: { read: async () => ((mono.now += 2_000), { kind: 'gone' }) },
+    pendingTimeoutSeconds: PENDING_S,
+    ages: new LeaseAges({ monotonic: () => mono.now }),
+  });
+  await locks.acquire(rule, request('we-a'), { dryRun: false });
+  mono.now = PENDING_S * 1000 - 1_000;
+  // A fresh service: no early read, so the holder is read after the Lease.
+  const fresh = new LockService({ store, holders: { read: async () => ((mono.now += 2_000), { kind: 'gone' }) }, pendingTimeoutSeconds: PENDING_S, ages: locks.ages });
+  t.is((await fresh.acquire(rule, request('we-b'), { dryRun: false })).verdict, 'busy');
 });

@@ -14,28 +14,40 @@ const record = (over: Partial<LockRecord> = {}): LockRecord => ({
   transitions: 0,
   ...over,
 });
+const LEASE = 'workflowexecution-k-0123456789abcdef';
 const present = (o: Partial<Extract<HolderObservation, { kind: 'present' }>> = {}): HolderObservation => ({
   kind: 'present',
   uid: 'uid-1',
+  lease: LEASE,
   terminal: false,
   phase: 'Running',
   source: 'cache',
   ...o,
 });
-const input = (over: Partial<ReleaseInput>): ReleaseInput => ({
-  record: record(),
-  holder: present(),
-  trigger: 'watch',
-  now: at(1000),
-  pendingTimeoutMs: 30_000,
-  ...over,
-});
+/** By this table's convention the lock was first seen at T0: `now: at(x)` means an age of x ms unless `ageMs` says otherwise. */
+const input = (over: Partial<ReleaseInput>): ReleaseInput => {
+  const now = over.now ?? at(1000);
+  return { leaseName: LEASE, record: record(), holder: present(), trigger: 'watch', now, ageMs: now.getTime() - T0.getTime(), pendingTimeoutMs: 30_000, ...over };
+};
 
 type D = ReturnType<typeof decideRelease>;
 const cases: Array<[string, Partial<ReleaseInput>, D['action'], ReleaseReason?]> = [
   ['bound and live: keep', {}, 'keep'],
   ['pending and now stored: bind', { record: record({ state: 'pending' }) }, 'bind'],
-  ['bound, same name, new uid (recreated): rebind to the stored uid', { holder: present({ uid: 'uid-2' }) }, 'bind'],
+  ['bound, same name, another uid (recreated behind the lock): not the holder, confirm live', { holder: present({ uid: 'uid-2' }) }, 'confirm-absent'],
+  ['bound, same name, another uid, read live: released', { holder: present({ uid: 'uid-2', source: 'live' }) }, 'release', 'deleted'],
+  ['pending, an object of another key at the holder name (cache): confirm live, never bind', { record: record({ state: 'pending' }), holder: present({ lease: 'workflowexecution-other-fedcba9876543210' }) }, 'confirm-absent'],
+  ['pending, an object of another key at the holder name (live), young: keep, never bind', { record: record({ state: 'pending' }), holder: present({ lease: 'workflowexecution-other-fedcba9876543210', source: 'live' }), now: at(29_999) }, 'keep'],
+  ['pending, an object of another key (live), at the timeout: expired', { record: record({ state: 'pending' }), holder: present({ lease: 'workflowexecution-other-fedcba9876543210', source: 'live' }), now: at(30_000) }, 'release', 'expired'],
+  ['pending, an object with another uid (live), young: keep', { record: record({ state: 'pending' }), holder: present({ uid: 'uid-2', source: 'live' }), now: at(500) }, 'keep'],
+  ['pending, an object with no valid key (live), young: keep', { record: record({ state: 'pending' }), holder: present({ lease: undefined, source: 'live' }), now: at(500) }, 'keep'],
+  ['pending, a finished object of another key (live): not completed, keep while young', { record: record({ state: 'pending' }), holder: present({ lease: 'x', terminal: true, source: 'live' }), now: at(500) }, 'keep'],
+  ['a Lease recording no uid: the stored object with its key binds it', { record: record({ object: { ...record().object, uid: '' } }), holder: present({ uid: 'uid-7' }) }, 'bind'],
+  ['pending, recorded 10 minutes ago but first seen just now: keep', { record: record({ state: 'pending', acquiredAt: at(-600_000) }), holder: { kind: 'absent', source: 'live' }, now: at(0), ageMs: 10 }, 'keep'],
+  ['max hold: counts from first sight, not the recorded time', { record: record({ acquiredAt: at(-6_000_000) }), maxHoldMs: 60_000, ageMs: 59_999 }, 'keep'],
+  ['max hold 0 means none', { maxHoldMs: 0, ageMs: 10_000_000 }, 'keep'],
+  ['pending, seen deleted by a sweep: swept', { record: record({ state: 'pending' }), holder: { kind: 'absent', source: 'live', deletedUid: 'uid-1' }, trigger: 'sweep', now: at(500) }, 'release', 'swept'],
+  ['pending, seen deleted with an empty uid: keep while young', { record: record({ state: 'pending', object: { ...record().object, uid: '' } }), holder: { kind: 'absent', source: 'live', deletedUid: '' }, now: at(500) }, 'keep'],
   ['terminal, seen by the watch: completed', { holder: present({ terminal: true, phase: 'Completed' }) }, 'release', 'completed'],
   ['terminal, found by a sweep: swept', { holder: present({ terminal: true }), trigger: 'sweep' }, 'release', 'swept'],
   ['terminal while still pending: released', { record: record({ state: 'pending' }), holder: present({ terminal: true }) }, 'release', 'completed'],
@@ -63,10 +75,15 @@ test('decideRelease: a young pending Lease is looked at again when its timeout p
   t.deepEqual(d, { action: 'keep', recheckAfterMs: 20_000 });
 });
 
-test('decideRelease: binding records the stored uid and state', (t) => {
-  const d = decideRelease(input({ record: record({ state: 'pending', object: { ...record().object, uid: 'attempt' } }), holder: present({ uid: 'stored' }) }));
+test('decideRelease: binding records the state, keeps the uid and does not restart the hold', (t) => {
+  const d = decideRelease(input({ record: record({ state: 'pending' }), holder: present() }));
   if (d.action !== 'bind') return t.fail();
   t.is(d.record.state, 'bound');
-  t.is(d.record.object.uid, 'stored');
+  t.is(d.record.object.uid, 'uid-1');
   t.deepEqual(d.record.acquiredAt, T0, 'binding does not restart the hold');
+});
+
+test('decideRelease: a Lease recording no uid learns the stored one', (t) => {
+  const d = decideRelease(input({ record: record({ state: 'pending', object: { ...record().object, uid: '' } }), holder: present({ uid: 'stored' }) }));
+  t.is(d.action === 'bind' ? d.record.object.uid : undefined, 'stored');
 });

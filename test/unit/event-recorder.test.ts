@@ -1,0 +1,74 @@
+// Events aggregated and rate-limited like client-go's recorder: a storm is a few writes.
+import test from 'ava';
+import { pino } from 'pino';
+import type { CoreV1Api } from '@kubernetes/client-node';
+import { KubeEventRecorder, type LeaseguardEvent } from '../../src/kube/event-recorder.js';
+
+function fakeCore() {
+  const calls: Array<{ verb: 'create' | 'patch'; name: string; body: unknown }> = [];
+  const core = {
+    createNamespacedEvent: async (p: { namespace: string; body: { metadata: { name: string } } }) => {
+      calls.push({ verb: 'create', name: p.body.metadata.name, body: p.body });
+      return p.body;
+    },
+    patchNamespacedEvent: async (p: { name: string; body: unknown }) => {
+      calls.push({ verb: 'patch', name: p.name, body: p.body });
+      return {};
+    },
+  } as unknown as CoreV1Api;
+  return { core, calls };
+}
+
+const event = (message = 'two objects hold k'): LeaseguardEvent => ({
+  regarding: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: 'lg', name: 'L' },
+  type: 'Warning',
+  reason: 'DuplicateKey',
+  message,
+});
+const tick = () => new Promise((r) => setImmediate(r));
+
+test('a repeat of one event updates its count instead of writing another', async (t) => {
+  const { core, calls } = fakeCore();
+  const clock = { now: 0 };
+  const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'silent' }), clock: () => clock.now });
+  rec.record(event());
+  await tick();
+  clock.now += 1000;
+  rec.record(event());
+  await tick();
+  t.is(calls.length, 2);
+  t.is(calls[0]!.verb, 'create');
+  t.like(calls[0]!.body, { involvedObject: { kind: 'Lease', namespace: 'lg', name: 'L' }, reason: 'DuplicateKey', type: 'Warning', count: 1, source: { component: 'leaseguard', host: 'r0' } });
+  t.is(calls[1]!.verb, 'patch');
+  t.is(calls[1]!.name, calls[0]!.name);
+  t.deepEqual((calls[1]!.body as Array<{ path: string; value: unknown }>)[0], { op: 'replace', path: '/count', value: 2 });
+});
+
+test('a storm of 1,000 events makes at most the burst of writes', async (t) => {
+  const { core, calls } = fakeCore();
+  const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'silent' }), burst: 5, clock: () => 0 });
+  for (let i = 0; i < 1000; i++) {
+    rec.record(event(`message ${i % 50}`));
+    if (i % 100 === 0) await tick();
+  }
+  await tick();
+  t.is(calls.length, 5);
+});
+
+test('a failed write is logged, never thrown', async (t) => {
+  const logs: string[] = [];
+  const core = { createNamespacedEvent: async () => Promise.reject(new Error('forbidden')) } as unknown as CoreV1Api;
+  const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'warn' }, { write: (l: string) => logs.push(l) }) });
+  t.notThrows(() => rec.record(event()));
+  await tick();
+  await tick();
+  t.true(logs.some((l) => l.includes('could not write a Kubernetes Event') && l.includes('forbidden')));
+});
+
+test('messages longer than 1 KiB are cut to fit', async (t) => {
+  const { core, calls } = fakeCore();
+  const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'silent' }) });
+  rec.record(event('x'.repeat(5000)));
+  await tick();
+  t.is((calls[0]!.body as { message: string }).message.length, 1024);
+});
