@@ -62,7 +62,8 @@ export async function generateCertificates(opts: CertificateOptions): Promise<Ce
   const forge = await loadForge();
   const days = opts.days ?? 365;
   const bits = opts.keyBits ?? 2048;
-  const now = new Date(Date.now() - 5 * 60_000); // tolerate small clock skew
+  // Valid from an hour ago (as client-go's certutil does): a peer whose clock runs behind still accepts it.
+  const now = new Date(Date.now() - 3_600_000);
   const until = new Date(now.getTime() + days * 86_400_000);
 
   const caKeys = rsaKeys(forge, bits);

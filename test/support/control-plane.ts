@@ -34,6 +34,9 @@ export const IDENTITIES = {
 
 export type Identity = keyof typeof IDENTITIES;
 
+/** The test API server's --request-timeout: short, so the pending timeout above it can be too. */
+export const REQUEST_TIMEOUT_SECONDS = 10;
+
 /** What the test files learn about the running control plane (through a JSON file). */
 export interface ControlPlaneInfo {
   server: string;
@@ -187,6 +190,9 @@ export class ControlPlane {
       '--allow-privileged=true',
       '--endpoint-reconciler-type=none',
       '--profiling=false',
+      // The bound on time from admission to storage that leaseguard's pending timeout must
+      // outlast (apiServerRequestTimeoutSeconds in the replicas' FAST timings).
+      `--request-timeout=${REQUEST_TIMEOUT_SECONDS}s`,
       '--v=1',
     ], dir);
     await waitFor('kube-apiserver', () => httpsOk(`${server}/readyz`, certs.caCert, tokens.admin), 120_000, apiserver);

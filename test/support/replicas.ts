@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cliCerts, type TestCerts } from './certs.js';
-import type { Identity } from './control-plane.js';
+import { REQUEST_TIMEOUT_SECONDS, type Identity } from './control-plane.js';
 import { controlPlane, kubectl } from './integration-env.js';
 import { CLI, ROOT } from './paths.js';
 import { loadAllYaml } from '@kubernetes/client-node';
@@ -21,11 +21,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export const SCOPE_LABEL = 'leaseguard-test';
 
-/** Timings for tests of the release work: seconds instead of the production defaults' minutes. */
-export const FAST = { timeoutSeconds: 3, pendingSeconds: 6, leaderLeaseSeconds: 3 } as const;
+/**
+ * Timings for tests of the release work: seconds instead of the production defaults'
+ * minutes. The pending timeout outlasts the test API server's --request-timeout, as
+ * leaseguard requires.
+ */
+export const FAST = { timeoutSeconds: 3, pendingSeconds: REQUEST_TIMEOUT_SECONDS + 2, leaderLeaseSeconds: 3, sweepSeconds: 2 } as const;
 export const FAST_RELEASE_ENV: Record<string, string> = {
   LEASEGUARD_PENDING_TIMEOUT_SECONDS: String(FAST.pendingSeconds),
-  LEASEGUARD_SWEEP_INTERVAL_SECONDS: '2',
+  LEASEGUARD_APISERVER_REQUEST_TIMEOUT_SECONDS: String(REQUEST_TIMEOUT_SECONDS),
+  LEASEGUARD_SWEEP_INTERVAL_SECONDS: String(FAST.sweepSeconds),
   LEASEGUARD_LEADER_LEASE_DURATION_SECONDS: String(FAST.leaderLeaseSeconds),
   LEASEGUARD_LEADER_RENEW_DEADLINE_SECONDS: '2',
   LEASEGUARD_LEADER_RETRY_PERIOD_SECONDS: '0.5',
@@ -53,6 +58,8 @@ export interface ReplicaSetOptions {
   identity?: Identity;
   /** Extra environment (LEASEGUARD_* settings). */
   env?: Record<string, string>;
+  /** Environment for replica i alone (e.g. a skewed clock), over `env`. */
+  replicaEnv?: (i: number) => Record<string, string>;
   timeoutSeconds?: number;
   /** A kubeconfig file to use instead of the identity's (e.g. pointing through a fault proxy). */
   kubeconfig?: string;
@@ -89,14 +96,14 @@ export class ReplicaSet {
     this.certs = await cliCerts(join(this.logDir, 'certs'));
     await leaseNamespace(this.leaseNamespace);
     const count = this.o.count ?? 3;
-    for (let i = 0; i < count; i++) this.replicas.push(await this.#spawn(`${this.o.scope}-replica-${i}`));
+    for (let i = 0; i < count; i++) this.replicas.push(await this.#spawn(`${this.o.scope}-replica-${i}`, i));
     await Promise.all(this.replicas.map((r) => this.waitReady(r)));
     this.forwarder = await startForwarder(this.replicas.map((r) => r.port));
     await this.register();
   }
 
   /** Starts one replica on free ports (it binds port 0 and logs what it got). */
-  async #spawn(identity: string): Promise<Replica> {
+  async #spawn(identity: string, index: number): Promise<Replica> {
     const cp = controlPlane();
     const logFile = join(this.logDir, `${identity}.log`);
     const log = createWriteStream(logFile, { flags: 'a' });
@@ -115,6 +122,7 @@ export class ReplicaSet {
         LEASEGUARD_TIMEOUT_SECONDS: String(this.o.timeoutSeconds ?? 5),
         LEASEGUARD_LOG_LEVEL: 'info',
         ...this.o.env,
+        ...this.o.replicaEnv?.(index),
       },
     });
     proc.stdout?.pipe(log);
@@ -202,10 +210,33 @@ export class ReplicaSet {
     const old = this.replicas[i];
     if (!old) throw new Error(`no replica ${i}`);
     await this.kill(i);
-    const r = await this.#spawn(old.identity);
+    const r = await this.#spawn(old.identity, i);
     this.replicas[i] = r;
     await this.waitReady(r);
     this.forwarder.backends[i] = r.port;
+  }
+
+  /** Each replica's metrics page (empty for one that is down). */
+  async metrics(): Promise<string[]> {
+    return Promise.all(
+      this.replicas.map((r) =>
+        r.process.exitCode === null && r.process.signalCode === null
+          ? fetch(`http://127.0.0.1:${r.metricsPort}/metrics`).then((res) => res.text(), () => '')
+          : Promise.resolve(''),
+      ),
+    );
+  }
+
+  /** The index of the replica that leads now, once one does. */
+  async leader(timeoutMs = 20_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const pages = await this.metrics();
+      const i = pages.findIndex((p) => /^leaseguard_leader 1$/m.test(p));
+      if (i >= 0) return i;
+      if (Date.now() > deadline) throw new Error(`no replica of ${this.o.scope} became leader within ${timeoutMs}ms`);
+      await sleep(200);
+    }
   }
 
   async logs(): Promise<string> {
