@@ -304,7 +304,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
         'a pending lock may only be reclaimed once its create can no longer be in flight',
     );
   }
-  if (config.pendingTimeoutSeconds <= config.apiServerRequestTimeoutSeconds) {
+  // (The embedded store has no API server, so no request timeout to outlast.)
+  if (config.store !== 'memory' && config.pendingTimeoutSeconds <= config.apiServerRequestTimeoutSeconds) {
     p.add(
       `pendingTimeoutSeconds (${config.pendingTimeoutSeconds}) must exceed apiServerRequestTimeoutSeconds (${config.apiServerRequestTimeoutSeconds}): ` +
         'other webhooks and admission steps run alongside and after leaseguard, so an admitted create may be stored as late as the API server\'s ' +

@@ -87,6 +87,11 @@ test('a pending timeout above a shorter request timeout is accepted, and marked 
   t.true(c.pendingTimeoutSet);
 });
 
+test('the embedded store has no request timeout to outlast: any pending timeout above timeoutSeconds', (t) => {
+  t.is(loadConfig({ env: { LEASEGUARD_STORE: 'memory', LEASEGUARD_PENDING_TIMEOUT_SECONDS: '10' } }).pendingTimeoutSeconds, 10);
+  t.throws(() => loadConfig({ env: { LEASEGUARD_STORE: 'auto', LEASEGUARD_PENDING_TIMEOUT_SECONDS: '10' } }), { message: /apiServerRequestTimeoutSeconds/ });
+});
+
 test('the embedded store keeps a plain 30 s lock unless the pending timeout was set', (t) => {
   t.is(embeddedConfig(loadConfig({ env: {} })).pendingTimeoutSeconds, 30);
   t.is(embeddedConfig(loadConfig({ env: { LEASEGUARD_PENDING_TIMEOUT_SECONDS: '120' } })).pendingTimeoutSeconds, 120);

@@ -1,0 +1,141 @@
+// A holder is the object with the Lease's key and, where recorded, its UID. A Lease or a
+// review naming any other object (forged, edited) never pins a key past the pending
+// timeout, and the release work never binds a Lease to such an object; a real holder
+// still holds. What tampering leaves behind (two live objects for one key) the duplicate
+// monitor reports.
+import test from 'ava';
+import { leaseName } from '../../src/core/lease-name.js';
+import { Annotations, encodeLease, Labels, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
+import { pointerSegment } from '../../src/core/json-patch.js';
+import { DEFAULT_RULES } from '../../src/core/rules.js';
+import { HttpsClient } from '../support/https-client.js';
+import { coordination, customObjects } from '../support/integration-env.js';
+import { metricValue } from '../support/metrics.js';
+import { apiError, workflowExecution } from '../support/objects.js';
+import { FAST, FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../support/replicas.js';
+import { admissionReview } from '../support/reviews.js';
+
+const SCOPE = 'forged';
+const NS = 'forged-prod';
+const GROUP = { group: 'kubernaut.ai', version: 'v1alpha1', namespace: NS };
+const rule = DEFAULT_RULES[0]!;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let replicas: ReplicaSet;
+
+test.before(async () => {
+  replicas = await ReplicaSet.start({ scope: SCOPE, count: 2, timeoutSeconds: FAST.timeoutSeconds, env: FAST_RELEASE_ENV });
+  await scopedNamespace(SCOPE, NS);
+});
+test.after.always(async () => {
+  await replicas?.stop();
+});
+
+const create = (name: string, target: string) =>
+  customObjects('controller')
+    .createNamespacedCustomObject({ ...GROUP, plural: 'workflowexecutions', body: workflowExecution(NS, name, target) })
+    .then(
+      (o) => ({ ok: true as const, uid: (o as { metadata: { uid: string } }).metadata.uid }),
+      (err) => ({ ok: false as const, err: apiError(err) }),
+    );
+
+async function leaseFor(key: string) {
+  const list = await coordination('admin').listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR });
+  return list.items.find((l) => l.metadata?.annotations?.[Annotations.key] === key);
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** Creates `name` for `target` until admitted; returns ms from `from`, and fails the test if a Lease for it was ever bound to `notBoundTo`. */
+async function admittedAfter(t: import('ava').ExecutionContext, name: string, target: string, from: number, notBoundTo?: string): Promise<number> {
+  for (;;) {
+    const r = await create(name, target);
+    if (r.ok) return performance.now() - from;
+    t.is(r.err.code, 409, `refused as busy meanwhile (${r.err.message})`);
+    if (notBoundTo) {
+      const l = await leaseFor(target);
+      if (l?.metadata?.labels?.[Labels.state] === 'bound' && l.metadata.annotations?.[Annotations.objectUid] === notBoundTo) t.fail('the release work bound the Lease to an object that is not its holder');
+    }
+    if (performance.now() - from > (FAST.pendingSeconds + FAST.sweepSeconds + 6) * 1000) {
+      t.fail(`${target} never freed`);
+      return Infinity;
+    }
+    await sleep(300);
+  }
+}
+
+test.serial('a Lease or a review naming a live object of another key: busy for the pending window, then the key frees; a real holder still holds', async (t) => {
+  const realKey = `${NS}/Deployment/real`;
+  const x = await create('we-x', realKey);
+  if (!x.ok) return t.fail(`creating the real holder failed: ${JSON.stringify(x.err)}`);
+  await until('the real holder to be bound', async () => (await leaseFor(realKey))?.metadata?.labels?.[Labels.state] === 'bound', 10_000);
+
+  // A Lease planted by hand under the predictable name for another key, naming we-x.
+  const plantedKey = `${NS}/Deployment/planted`;
+  const now = new Date();
+  const planted = encodeLease(
+    { key: plantedKey, object: { group: rule.group, kind: rule.kind, namespace: NS, name: 'we-x', uid: x.uid }, requester: { username: 'mallory' }, state: 'pending', acquiredAt: now, renewedAt: now, transitions: 0 },
+    { name: leaseName(rule, plantedKey), namespace: replicas.leaseNamespace, pendingTimeoutSeconds: FAST.pendingSeconds },
+  );
+  await coordination('admin').createNamespacedLease({ namespace: replicas.leaseNamespace, body: planted });
+  const plantedAt = performance.now();
+
+  // A review sent straight to a replica, claiming we-x for a third key.
+  const forgedKey = `${NS}/Deployment/forged-review`;
+  const client = new HttpsClient(`https://127.0.0.1:${replicas.replicas[0]!.port}`, replicas.certs.ca);
+  const forged = await client.post('/validate', admissionReview({ name: 'we-x', namespace: NS, key: forgedKey, objectUid: 'forged-uid' }));
+  client.close();
+  t.true(forged.json.response.allowed, 'the forged review took the free key (nothing authenticates it yet)');
+  const forgedAt = performance.now();
+
+  const [plantedFreed, forgedFreed] = await Promise.all([
+    admittedAfter(t, 'we-planted', plantedKey, plantedAt, x.uid),
+    admittedAfter(t, 'we-forged', forgedKey, forgedAt, x.uid),
+  ]);
+  t.log(`freed after: planted Lease ${plantedFreed.toFixed(0)} ms, forged review ${forgedFreed.toFixed(0)} ms (pending timeout ${FAST.pendingSeconds} s)`);
+  for (const ms of [plantedFreed, forgedFreed]) {
+    t.true(ms >= FAST.pendingSeconds * 1000 - 500, 'busy for the pending window: the named object proves nothing, its create may be in flight');
+    t.true(ms <= (FAST.pendingSeconds + FAST.sweepSeconds + 3) * 1000, 'never pinned past it');
+  }
+  // The real holder, well past the pending timeout, still holds its key.
+  const contender = await create('we-contender', realKey);
+  t.false(contender.ok);
+  t.is(contender.ok ? 0 : contender.err.code, 409);
+  t.regex(contender.ok ? '' : (contender.err.message ?? ''), new RegExp(`held by workflowexecution ${NS}/we-x`));
+});
+
+test.serial('a Lease edited to record another UID no longer pins its key; the duplicate that follows is reported', async (t) => {
+  const key = `${NS}/Deployment/edited`;
+  const z = await create('we-z', key);
+  if (!z.ok) return t.fail(JSON.stringify(z.err));
+  const l = await until('we-z to be bound', async () => {
+    const lease = await leaseFor(key);
+    return lease?.metadata?.labels?.[Labels.state] === 'bound' && lease;
+  }, 10_000);
+  await coordination('admin').patchNamespacedLease({
+    name: l.metadata!.name!,
+    namespace: replicas.leaseNamespace,
+    body: [{ op: 'replace', path: `/metadata/annotations/${pointerSegment(Annotations.objectUid)}`, value: 'edited-uid' }],
+  });
+  const editedAt = performance.now();
+  const freed = await admittedAfter(t, 'we-w', key, editedAt);
+  t.log(`the edited Lease's key freed after ${freed.toFixed(0)} ms`);
+  t.true(freed <= (FAST.pendingSeconds + FAST.sweepSeconds + 3) * 1000);
+  // we-z and we-w are both live for one key now: the leader reports it.
+  const leader = await replicas.leader();
+  await until('the monitor to report the duplicate', async () => {
+    const page = (await replicas.metrics())[leader] ?? '';
+    return metricValue(page, 'leaseguard_duplicate_keys', { kind: 'WorkflowExecution' }) === 1;
+  }, 10_000);
+  t.pass();
+  // Clean up: one finishes, the duplicate clears.
+  await customObjects('controller').patchNamespacedCustomObjectStatus({ ...GROUP, plural: 'workflowexecutions', name: 'we-z', body: [{ op: 'add', path: '/status', value: { phase: 'Completed' } }] });
+  await until('the duplicate to clear', async () => metricValue((await replicas.metrics())[leader] ?? '', 'leaseguard_duplicate_keys', { kind: 'WorkflowExecution' }) === 0, 10_000);
+});
