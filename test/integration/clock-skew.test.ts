@@ -134,7 +134,8 @@ serial('storms through the API server, each create held 0.5 s by another webhook
   }
   t.is(await counters('leaseguard_lock_takeovers_total', { reason: 'pending-expired' }), before.pendingTakeovers, 'no pending lock taken over');
   t.is(await counters('leaseguard_lock_releases_total', { reason: 'expired' }), before.expired, 'no pending lock reclaimed');
-  t.is(await counters('leaseguard_duplicate_keys_detected_total', {}), 0, 'the monitor saw no duplicate');
+  // (Other test files may make duplicates elsewhere on purpose; only this namespace's count here.)
+  t.notRegex(await replicas.logs(), new RegExp(`"msg":"duplicate lock key:[^\n]*${NS}/`), 'the monitor saw no duplicate here');
 });
 
 serial('a create refused after leaseguard admitted it: competitors through the API server are refused for the pending window, then the key frees', async (t) => {
