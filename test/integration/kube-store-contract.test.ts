@@ -28,7 +28,7 @@ test('kubernetes store: timestamps come back as the MicroTime strings the API se
   t.regex(String(got[0]!.spec?.acquireTime), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
 });
 
-test('holder reader: live, terminal and gone, read live from the API server', async (t) => {
+test('holder reader: live, terminal and gone, read live from the API server, with the key the object has by its rule', async (t) => {
   const ns = 'holder-read';
   await scopedNamespace('holder-read', ns);
   const api = customObjects('controller');
@@ -42,11 +42,12 @@ test('holder reader: live, terminal and gone, read live from the API server', as
   const reader = new KubeHolderReader(clients);
   const rule = DEFAULT_RULES[0]!;
   const ref = { group: 'kubernaut.ai', kind: 'WorkflowExecution', namespace: ns, name: 'we-h', uid: created.metadata.uid };
-  t.deepEqual(await reader.read(rule, ref), { kind: 'live', uid: created.metadata.uid, phase: '' });
+  const key = `${ns}/Deployment/x`;
+  t.deepEqual(await reader.read(rule, ref), { kind: 'live', uid: created.metadata.uid, phase: '', key });
   await api.patchNamespacedCustomObjectStatus(
     { group: 'kubernaut.ai', version: 'v1alpha1', namespace: ns, plural: 'workflowexecutions', name: 'we-h', body: [{ op: 'add', path: '/status', value: { phase: 'Completed' } }] },
   );
-  t.deepEqual(await reader.read(rule, ref), { kind: 'terminal', uid: created.metadata.uid, phase: 'Completed' });
+  t.deepEqual(await reader.read(rule, ref), { kind: 'terminal', uid: created.metadata.uid, phase: 'Completed', key });
   t.deepEqual(await reader.read(rule, { ...ref, name: 'never-created' }), { kind: 'gone' });
 });
 
