@@ -12,6 +12,7 @@ import { apiError, workflowExecution } from '../support/objects.js';
 import { FAKETIME_MISSING, skewedClock } from '../support/faketime.js';
 import { metricValue } from '../support/metrics.js';
 import { FAST, FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../support/replicas.js';
+import { sleep } from '../support/wait.js';
 
 const SCOPE = 'soak';
 const NS = 'soak-prod';
@@ -20,7 +21,6 @@ const SECONDS = Number(process.env.LEASEGUARD_SOAK_SECONDS ?? 90);
 const SEED = Number(process.env.LEASEGUARD_SOAK_SEED ?? Date.now() % 1_000_000);
 const PENDING_S = FAST.pendingSeconds;
 const TARGETS = Array.from({ length: 4 }, (_, i) => `${NS}/Deployment/hot-${i}`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Holder {
   target: string;

@@ -13,6 +13,7 @@ import { apiError, workflowExecution } from '../support/objects.js';
 import { annotated, DELAY_ANNOTATION, REFUSE_ANNOTATION, startPolicyWebhook, type PolicyWebhook } from '../support/policy-webhook.js';
 import { FAST, FAST_RELEASE_ENV, ReplicaSet, SCOPE_LABEL, scopedNamespace } from '../support/replicas.js';
 import { admissionReview } from '../support/reviews.js';
+import { sleep } from '../support/wait.js';
 
 const SCOPE = 'skew';
 const NS = 'skew-prod';
@@ -21,7 +22,6 @@ const SWEEP_S = 1;
 /** Replica i's clock: the leader first, then a correct one, then +90 s and -90 s. */
 const OFFSETS = ['+10m', '', '+90s', '-90s'] as const;
 const GROUP = { group: 'kubernaut.ai', version: 'v1alpha1', namespace: NS };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let replicas: ReplicaSet;
 let policy: PolicyWebhook;

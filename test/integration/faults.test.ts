@@ -11,6 +11,7 @@ import { FaultProxy, type Fault } from '../support/fault-proxy.js';
 import { apiError, workflowExecution } from '../support/objects.js';
 import { FAST, FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../support/replicas.js';
 import { admissionReview } from '../support/reviews.js';
+import { sleep } from '../support/wait.js';
 
 const SCOPE = 'faults';
 const NS = 'flt-prod';
@@ -43,7 +44,6 @@ test.after.always(async () => {
 });
 
 const create = (name: string, target: string) => customObjects('controller').createNamespacedCustomObject({ ...GROUP, body: workflowExecution(NS, name, target) });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function storedPerTarget(): Promise<Map<string, number>> {
   const list = (await customObjects('admin').listNamespacedCustomObject(GROUP)) as { items: Array<{ spec: { targetResource: string } }> };

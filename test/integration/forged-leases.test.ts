@@ -14,12 +14,12 @@ import { metricValue } from '../support/metrics.js';
 import { apiError, workflowExecution } from '../support/objects.js';
 import { FAST, FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../support/replicas.js';
 import { admissionReview } from '../support/reviews.js';
+import { sleep, until } from '../support/wait.js';
 
 const SCOPE = 'forged';
 const NS = 'forged-prod';
 const GROUP = { group: 'kubernaut.ai', version: 'v1alpha1', namespace: NS };
 const rule = DEFAULT_RULES[0]!;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let replicas: ReplicaSet;
 
 test.before(async () => {
@@ -41,16 +41,6 @@ const create = (name: string, target: string) =>
 async function leaseFor(key: string) {
   const list = await coordination('admin').listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR });
   return list.items.find((l) => l.metadata?.annotations?.[Annotations.key] === key);
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 /** Creates `name` for `target` until admitted; returns ms from `from`, and fails the test if a Lease for it was ever bound to `notBoundTo`. */

@@ -8,11 +8,11 @@ import { customObjects, kubectl } from '../support/integration-env.js';
 import { metricValue } from '../support/metrics.js';
 import { workflowExecution } from '../support/objects.js';
 import { FAST, FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../support/replicas.js';
+import { until } from '../support/wait.js';
 
 const SCOPE = 'monitor';
 const NS = 'monitor-prod';
 const GROUP = { group: 'kubernaut.ai', version: 'v1alpha1', namespace: NS, plural: 'workflowexecutions' };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let replicas: ReplicaSet;
 
 test.before(async () => {
@@ -22,16 +22,6 @@ test.before(async () => {
 test.after.always(async () => {
   await replicas?.stop();
 });
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 interface EventItem {
   reason: string;

@@ -12,9 +12,9 @@ import { apiError, workflowExecution } from '../support/objects.js';
 import { CLI } from '../support/paths.js';
 import { annotated, DELAY_ANNOTATION, startPolicyWebhook, type PolicyWebhook } from '../support/policy-webhook.js';
 import { FAST, FAST_RELEASE_ENV, ReplicaSet, SCOPE_LABEL, scopedNamespace } from '../support/replicas.js';
+import { sleep } from '../support/wait.js';
 
 const run = promisify(execFile);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const GROUP = { group: 'kubernaut.ai', version: 'v1alpha1' };
 
 interface Setup {

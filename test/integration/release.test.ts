@@ -12,9 +12,9 @@ import { metricValue } from '../support/metrics.js';
 import { apiError, fingerprint, remediationRequest, workflowExecution } from '../support/objects.js';
 import { CLI } from '../support/paths.js';
 import { FAST, FAST_RELEASE_ENV, ReplicaSet, SCOPE_LABEL, scopedNamespace } from '../support/replicas.js';
+import { sleep, until } from '../support/wait.js';
 
 const run = promisify(execFile);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SCOPE = 'release';
 const NS = 'rel-prod';
 const PENDING_S = FAST.pendingSeconds;
@@ -42,16 +42,6 @@ const serial = test.serial;
 async function lease(key: string) {
   const list = await coordination('admin').listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR });
   return list.items.find((l) => l.metadata?.annotations?.[Annotations.key] === key);
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 const createWe = (name: string, target: string, ns = NS) =>
