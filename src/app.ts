@@ -17,7 +17,7 @@ import type { HolderReader } from './store/holder-reader.js';
 import type { LeaseStore } from './store/lease-store.js';
 
 export interface LeaseguardDeps {
-  config: Pick<Config, 'rules' | 'pendingTimeoutSeconds' | 'deadlineMs' | 'failOpen'>;
+  config: Pick<Config, 'rules' | 'pendingTimeoutSeconds' | 'deadlineMs' | 'failOpen'> & Partial<Pick<Config, 'clientCaFile' | 'clientSubjects'>>;
   logger: Logger;
   registry: Registry;
   store: LeaseStore;
@@ -53,6 +53,14 @@ export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
   const validating = new ValidatingWebhook({ rules, locks, metrics, logger, failOpen: config.failOpen });
   const mutating = new MutatingWebhook({ rules, leaseNamespace: store.namespace });
   const readiness = new Readiness();
-  const app = createAdmissionApp({ validating, mutating, metrics, logger, readiness, deadlineMs: config.deadlineMs });
+  const app = createAdmissionApp({
+    validating,
+    mutating,
+    metrics,
+    logger,
+    readiness,
+    deadlineMs: config.deadlineMs,
+    ...(config.clientCaFile ? { callers: { subjects: config.clientSubjects ?? [] } } : {}),
+  });
   return { app, metrics, readiness, locks, rules, validating, mutating };
 }

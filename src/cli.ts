@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-// leaseguard's command line: serve | certs | webhook-config.
+// leaseguard's command line: serve | certs | webhook-config | apiserver-config | locks.
 import { LeaseguardError } from './errors.js';
 
 const USAGE = `usage: leaseguard <command> [options]
 
 commands:
   serve            run the admission webhook (HTTPS) and metrics (HTTP)
-  certs            generate a CA and a serving certificate (node-forge)
+  certs            generate a CA, a serving certificate and the API server's client certificate (node-forge)
   webhook-config   print the Validating/MutatingWebhookConfiguration with the CA bundle
+  apiserver-config render kube-apiserver's AdmissionConfiguration that presents the client certificate
   locks            list current locks; 'locks release KEY --force' frees one
 
 Run 'leaseguard <command> --help' for a command's options.`;
@@ -27,6 +28,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./cli/certs-command.js')).certsCommand(rest);
     case 'webhook-config':
       return (await import('./cli/webhook-config-command.js')).webhookConfigCommand(rest);
+    case 'apiserver-config':
+      return (await import('./cli/apiserver-config-command.js')).apiserverConfigCommand(rest);
     case 'locks':
       return (await import('./cli/locks-command.js')).locksCommand(rest);
     case undefined:

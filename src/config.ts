@@ -16,6 +16,13 @@ export interface Config {
   host: string;
   /** Directory holding tls.crt and tls.key (and ca.crt); watched for changes. */
   certDir: string;
+  /**
+   * CA bundle (PEM) that signs the API server's client certificate. When set, the
+   * admission endpoints accept only callers presenting a certificate it signed.
+   */
+  clientCaFile: string | undefined;
+  /** With clientCaFile: the certificate subjects (CN or DNS SAN) allowed to call; empty: any it signed. */
+  clientSubjects: string[];
   /** Generate development certificates into certDir when none exist. */
   generateCerts: boolean;
   store: StoreChoice;
@@ -74,6 +81,8 @@ const FILE_KEYS = new Set([
   'metricsPort',
   'host',
   'certDir',
+  'clientCaFile',
+  'clientSubjects',
   'generateCerts',
   'store',
   'kubeconfig',
@@ -102,6 +111,8 @@ const ENV: ReadonlyArray<[string, string]> = [
   ['LEASEGUARD_METRICS_PORT', 'metricsPort'],
   ['LEASEGUARD_HOST', 'host'],
   ['LEASEGUARD_CERT_DIR', 'certDir'],
+  ['LEASEGUARD_CLIENT_CA_FILE', 'clientCaFile'],
+  ['LEASEGUARD_CLIENT_SUBJECTS', 'clientSubjects'],
   ['LEASEGUARD_GENERATE_CERTS', 'generateCerts'],
   ['LEASEGUARD_STORE', 'store'],
   ['LEASEGUARD_KUBECONFIG', 'kubeconfig'],
@@ -178,6 +189,16 @@ function str(p: Problems, name: string, v: unknown, allowEmpty = false): string 
     return '';
   }
   return v;
+}
+
+/** A list of non-empty strings: a YAML list, or comma-separated from the environment. */
+function strList(p: Problems, name: string, v: unknown): string[] {
+  const list = typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter((x) => x !== '') : v;
+  if (!Array.isArray(list) || !list.every((x) => typeof x === 'string' && x.trim() !== '')) {
+    p.add(`${name} must be a list of non-empty strings (comma-separated in the environment), got ${JSON.stringify(v)}`);
+    return [];
+  }
+  return list as string[];
 }
 
 const DOTTED_PATH = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
@@ -269,6 +290,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
     metricsPort: num(p, 'metricsPort', merged.metricsPort ?? 9090, { min: 0, max: 65535, int: true }),
     host: str(p, 'host', merged.host ?? '0.0.0.0'),
     certDir: str(p, 'certDir', merged.certDir ?? 'certs'),
+    clientCaFile: merged.clientCaFile === undefined ? undefined : str(p, 'clientCaFile', merged.clientCaFile),
+    clientSubjects: strList(p, 'clientSubjects', merged.clientSubjects ?? []),
     generateCerts: bool(p, 'generateCerts', merged.generateCerts ?? false),
     store: str(p, 'store', merged.store ?? 'auto') as StoreChoice,
     kubeconfig: merged.kubeconfig === undefined ? undefined : str(p, 'kubeconfig', merged.kubeconfig),
@@ -323,6 +346,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
   }
   if (config.leaderRenewDeadlineSeconds <= config.leaderRetryPeriodSeconds * 1.2) {
     p.add(`leaderRenewDeadlineSeconds (${config.leaderRenewDeadlineSeconds}) must exceed 1.2 × leaderRetryPeriodSeconds (${config.leaderRetryPeriodSeconds})`);
+  }
+  if (config.clientSubjects.length > 0 && !config.clientCaFile) {
+    p.add('clientSubjects needs clientCaFile: subjects are read from client certificates that the client CA verified');
   }
   if (config.rules.length === 0) p.add('no guarded kinds: rules is empty and includeDefaultRules is false');
   if (p.list.length > 0) {

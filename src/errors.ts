@@ -24,6 +24,12 @@ export const ErrorCodes = {
   BAD_REQUEST: 'LG_BAD_REQUEST',
   /** TLS material is missing or unreadable. */
   TLS_INVALID: 'LG_TLS_INVALID',
+  /** An admission caller presented no client certificate, or one the client CA did not sign. */
+  CALLER_UNAUTHENTICATED: 'LG_CALLER_UNAUTHENTICATED',
+  /** An admission caller's certificate is valid but its subject is not an allowed one. */
+  CALLER_FORBIDDEN: 'LG_CALLER_FORBIDDEN',
+  /** The embedded store holds as many locks as it may; new keys fail closed. */
+  STORE_FULL: 'LG_STORE_FULL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -26,6 +26,7 @@ export interface Metrics {
   leader: Gauge<string>;
   leaderTransitions: Counter<string>;
   duplicateKeys: Gauge<'kind'>;
+  callersRefused: Counter<'reason'>;
   duplicatesDetected: Counter<'kind'>;
   /** Adapter for the API clients' latency callback. */
   observeApi: ApiObserve;
@@ -138,6 +139,12 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
     leaderTransitions: new Counter({
       name: 'leaseguard_leader_transitions_total',
       help: 'Times this replica became or stopped being the leader.',
+      registers,
+    }),
+    callersRefused: new Counter({
+      name: 'leaseguard_callers_refused_total',
+      help: 'Admission requests refused before any read or write because the caller is not the API server (no-certificate, untrusted-certificate, subject-not-allowed).',
+      labelNames: ['reason'] as const,
       registers,
     }),
     duplicateKeys: new Gauge({

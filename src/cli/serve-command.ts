@@ -78,6 +78,14 @@ export async function serveCommand(argv: string[]): Promise<number> {
     },
     'configuration loaded',
   );
+  if (config.clientCaFile) {
+    logger.info({ clientCaFile: config.clientCaFile, clientSubjects: config.clientSubjects }, 'admission callers must present a client certificate from the client CA');
+  } else {
+    logger.warn(
+      'admission callers are NOT authenticated: anyone who can reach the admission port can take and probe locks. ' +
+        "Set clientCaFile to the CA of the API server's client certificate (README: Security), or restrict the port's sources with the NetworkPolicy",
+    );
+  }
   if (config.failOpen) logger.warn('failOpen is on: creates are ADMITTED when the lock cannot be verified, so duplicates are possible during outages');
 
   const running = await startServer(lg, {
@@ -85,6 +93,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     admissionPort: config.admissionPort,
     metricsPort: config.metricsPort,
     certDir: config.certDir,
+    ...(config.clientCaFile ? { clientCaFile: config.clientCaFile } : {}),
     logger,
   });
 

@@ -11,6 +11,9 @@ import { ErrorCodes, LeaseguardError, badRequest } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { DeadlineSignals } from './deadline-signals.js';
 import { readBody } from './read-body.js';
+import type { TLSSocket } from 'node:tls';
+import { printable } from '../core/printable.js';
+import { checkCaller, peerFacts } from './caller-auth.js';
 import type { Readiness } from './readiness.js';
 
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -23,6 +26,11 @@ export interface AdmissionAppOptions {
   readiness: Readiness;
   /** Every admission is answered within this many milliseconds. */
   deadlineMs: number;
+  /**
+   * Set when a client CA is configured: only callers presenting a certificate it signed
+   * (with one of `subjects`, when any) reach /validate and /mutate.
+   */
+  callers?: { subjects: readonly string[] };
 }
 
 /** `namespace/name` of the object under review, for logs (`generateName*` before it has a name). */
@@ -86,7 +94,22 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
     await next();
   };
 
-  router.all('/validate', onlyPost, async (ctx) => {
+  // Before the body is read: a refused caller causes no read and no write.
+  const onlyApiServer = async (ctx: Koa.Context, next: Koa.Next) => {
+    if (!o.callers) return next();
+    const check = checkCaller(peerFacts(ctx.req.socket as TLSSocket), o.callers.subjects);
+    if (check.ok) return next();
+    metrics.callersRefused.inc({ reason: check.reason });
+    logger.warn(
+      { path: ctx.path, remote: ctx.req.socket.remoteAddress, reason: check.reason, ...(check.subject ? { subject: printable(check.subject) } : {}) },
+      'admission caller refused: not the API server',
+    );
+    const status = check.reason === 'subject-not-allowed' ? 403 : 401;
+    sendError(ctx, status, status === 403 ? ErrorCodes.CALLER_FORBIDDEN : ErrorCodes.CALLER_UNAUTHENTICATED, check.detail);
+    ctx.set('Connection', 'close');
+  };
+
+  router.all('/validate', onlyApiServer, onlyPost, async (ctx) => {
     const req = await readReview(ctx);
     const started = performance.now();
     const result = await o.validating.review(req, deadlines.next());
@@ -120,7 +143,7 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
     ctx.body = review(result.response);
   });
 
-  router.all('/mutate', onlyPost, async (ctx) => {
+  router.all('/mutate', onlyApiServer, onlyPost, async (ctx) => {
     const req = await readReview(ctx);
     const started = performance.now();
     const result = o.mutating.review(req);

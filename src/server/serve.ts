@@ -5,7 +5,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Leaseguard } from '../app.js';
-import { CertReloader, loadKeyPair } from '../tls/cert-reloader.js';
+import { CertReloader, loadKeyPair, type KeyPair } from '../tls/cert-reloader.js';
 import { createMetricsServer } from './metrics-server.js';
 
 /** TLS 1.2+ with forward-secret AEAD suites only. */
@@ -26,6 +26,8 @@ export interface ServeOptions {
   admissionPort: number;
   metricsPort: number;
   certDir: string;
+  /** When set, TLS asks every client for a certificate this CA signed (the admission app decides who may call). */
+  clientCaFile?: string;
   logger: Logger;
   /** How long a stop waits for in-flight admissions. */
   drainMs?: number;
@@ -54,14 +56,21 @@ function listen(server: http.Server | https.Server, port: number, host: string):
 }
 
 export async function startServer(lg: Leaseguard, o: ServeOptions): Promise<RunningServer> {
-  const pair = await loadKeyPair(o.certDir);
+  const pair = await loadKeyPair(o.certDir, o.clientCaFile);
+  const context = (p: KeyPair) => ({
+    cert: p.cert,
+    key: p.key,
+    minVersion: 'TLSv1.2' as const,
+    ciphers: TLS_CIPHERS,
+    honorCipherOrder: true,
+    ...(p.clientCa ? { ca: p.clientCa } : {}),
+  });
   const server = https.createServer(
     {
-      cert: pair.cert,
-      key: pair.key,
-      minVersion: 'TLSv1.2',
-      ciphers: TLS_CIPHERS,
-      honorCipherOrder: true,
+      ...context(pair),
+      // A client certificate is asked for, not required: kubelet probes present none.
+      // /validate and /mutate refuse a caller without a verified one (caller-auth.ts).
+      ...(pair.clientCa ? { requestCert: true, rejectUnauthorized: false } : {}),
       // Slow or stuck clients cannot hold a connection open forever.
       requestTimeout: o.requestTimeoutMs ?? 15_000,
       headersTimeout: o.headersTimeoutMs ?? 10_000,
@@ -77,7 +86,8 @@ export async function startServer(lg: Leaseguard, o: ServeOptions): Promise<Runn
     {
       dir: o.certDir,
       logger: o.logger,
-      apply: (p) => server.setSecureContext({ cert: p.cert, key: p.key, minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS, honorCipherOrder: true }),
+      ...(o.clientCaFile ? { clientCaFile: o.clientCaFile } : {}),
+      apply: (p) => server.setSecureContext(context(p)),
     },
     pair,
   );

@@ -13,12 +13,14 @@ import { CERT_FILES } from './certificates.js';
 export interface KeyPair {
   cert: Buffer;
   key: Buffer;
+  /** The CA bundle that signs admission callers' client certificates, when one is configured. */
+  clientCa?: Buffer;
   /** sha256 of cert and key, to notice real changes only. */
   fingerprint: string;
   notAfter: Date;
 }
 
-export async function loadKeyPair(dir: string): Promise<KeyPair> {
+export async function loadKeyPair(dir: string, clientCaFile?: string): Promise<KeyPair> {
   let cert: Buffer;
   let key: Buffer;
   try {
@@ -42,12 +44,28 @@ export async function loadKeyPair(dir: string): Promise<KeyPair> {
   if (!x509.checkPrivateKey(privateKey)) {
     throw new LeaseguardError(ErrorCodes.TLS_INVALID, `${CERT_FILES.key} in ${dir} does not match ${CERT_FILES.cert}`);
   }
-  const fingerprint = createHash('sha256').update(cert).update(key).digest('hex');
-  return { cert, key, fingerprint, notAfter: new Date(x509.validTo) };
+  let clientCa: Buffer | undefined;
+  if (clientCaFile !== undefined) {
+    try {
+      clientCa = await readFile(clientCaFile);
+      new X509Certificate(clientCa);
+    } catch (err) {
+      throw new LeaseguardError(
+        ErrorCodes.TLS_INVALID,
+        `cannot read the client CA ${clientCaFile} (clientCaFile): ${(err as Error).message}. It holds the CA that signs the API server's client certificate (see leaseguard certs)`,
+        { cause: err },
+      );
+    }
+  }
+  const hash = createHash('sha256').update(cert).update(key);
+  if (clientCa) hash.update(clientCa);
+  return { cert, key, ...(clientCa ? { clientCa } : {}), fingerprint: hash.digest('hex'), notAfter: new Date(x509.validTo) };
 }
 
 export interface CertReloaderOptions {
   dir: string;
+  /** Reloaded with the pair (the poll covers a file outside `dir`). */
+  clientCaFile?: string;
   logger: Logger;
   apply: (pair: KeyPair) => void;
   /** Backstop poll interval; watches can miss events on some filesystems. */
@@ -64,7 +82,7 @@ export class CertReloader {
   #reloading = Promise.resolve();
 
   constructor(options: CertReloaderOptions, initial: KeyPair) {
-    this.#o = { pollMs: 30_000, debounceMs: 100, ...options };
+    this.#o = { pollMs: 30_000, debounceMs: 100, clientCaFile: undefined, ...options } as Required<CertReloaderOptions>;
     this.#current = initial.fingerprint;
   }
 
@@ -104,7 +122,7 @@ export class CertReloader {
   async #reload(): Promise<void> {
     let pair: KeyPair;
     try {
-      pair = await loadKeyPair(this.#o.dir);
+      pair = await loadKeyPair(this.#o.dir, this.#o.clientCaFile);
     } catch (err) {
       // Mid-swap states (cert written, key not yet) land here; the next event retries.
       this.#o.logger.warn({ err: (err as Error).message, dir: this.#o.dir }, 'certificate reload skipped; keeping the current certificate');

@@ -14,12 +14,19 @@ let forgeModule: Promise<Forge> | undefined;
 const loadForge = (): Promise<Forge> => (forgeModule ??= import('node-forge').then((m) => m.default));
 
 export const CERT_FILES = { caCert: 'ca.crt', caKey: 'ca.key', cert: 'tls.crt', key: 'tls.key' } as const;
+/** The API server's client certificate for calling leaseguard (signed by the same CA). */
+export const CLIENT_CERT_FILES = { cert: 'client.crt', key: 'client.key' } as const;
+/** The client certificate's default subject (CN): what clientSubjects allows. */
+export const DEFAULT_CLIENT_NAME = 'kube-apiserver';
 
 export interface CertificateBundle {
   caCert: string;
   caKey: string;
   cert: string;
   key: string;
+  /** The API server's client certificate and key, when asked for. */
+  clientCert?: string;
+  clientKey?: string;
 }
 
 export interface CertificateOptions {
@@ -29,6 +36,8 @@ export interface CertificateOptions {
   extraNames?: string[];
   days?: number;
   keyBits?: number;
+  /** Also issue a client certificate (clientAuth) with this CN, for the API server to present. */
+  clientName?: string;
 }
 
 function rsaKeys(forge: Forge, bits: number): forgeType.pki.rsa.KeyPair {
@@ -101,12 +110,40 @@ export async function generateCertificates(opts: CertificateOptions): Promise<Ce
   ]);
   cert.sign(caKeys.privateKey, forge.md.sha256.create());
 
+  const client = opts.clientName ? await issueClientCertificate({ cert: forge.pki.certificateToPem(ca), key: forge.pki.privateKeyToPem(caKeys.privateKey) }, opts.clientName, { days, keyBits: bits }) : undefined;
+
   return {
     caCert: forge.pki.certificateToPem(ca),
     caKey: forge.pki.privateKeyToPem(caKeys.privateKey),
     cert: forge.pki.certificateToPem(cert),
     key: forge.pki.privateKeyToPem(keys.privateKey),
+    ...(client ? { clientCert: client.cert, clientKey: client.key } : {}),
   };
+}
+
+/** A client certificate (clientAuth) with CN `name`, signed by the CA given as PEM. */
+export async function issueClientCertificate(ca: { cert: string; key: string }, name: string, opts: { days?: number; keyBits?: number } = {}): Promise<{ cert: string; key: string }> {
+  const forge = await loadForge();
+  const caCert = forge.pki.certificateFromPem(ca.cert);
+  const caKey = forge.pki.privateKeyFromPem(ca.key);
+  const notBefore = new Date(Date.now() - 3_600_000);
+  const keys = rsaKeys(forge, opts.keyBits ?? 2048);
+  const c = forge.pki.createCertificate();
+  c.publicKey = keys.publicKey;
+  c.serialNumber = serial();
+  c.validity.notBefore = notBefore;
+  c.validity.notAfter = new Date(notBefore.getTime() + (opts.days ?? 365) * 86_400_000);
+  c.setSubject([{ name: 'commonName', value: name }]);
+  c.setIssuer(caCert.subject.attributes);
+  c.setExtensions([
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', clientAuth: true },
+    { name: 'subjectKeyIdentifier' },
+    { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
+  ]);
+  c.sign(caKey, forge.md.sha256.create());
+  return { cert: forge.pki.certificateToPem(c), key: forge.pki.privateKeyToPem(keys.privateKey) };
 }
 
 async function writeAtomic(path: string, data: string, mode: number): Promise<void> {
@@ -122,6 +159,10 @@ export async function writeCertificates(dir: string, b: CertificateBundle): Prom
   await writeAtomic(join(dir, CERT_FILES.caCert), b.caCert, 0o644);
   await writeAtomic(join(dir, CERT_FILES.key), b.key, 0o600);
   await writeAtomic(join(dir, CERT_FILES.cert), b.cert, 0o644);
+  if (b.clientCert && b.clientKey) {
+    await writeAtomic(join(dir, CLIENT_CERT_FILES.key), b.clientKey, 0o600);
+    await writeAtomic(join(dir, CLIENT_CERT_FILES.cert), b.clientCert, 0o644);
+  }
 }
 
 export async function certificatesExist(dir: string): Promise<boolean> {

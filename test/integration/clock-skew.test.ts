@@ -6,7 +6,6 @@
 import test from 'ava';
 import { Annotations, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { FAKETIME_MISSING, skewedClock } from '../support/faketime.js';
-import { HttpsClient } from '../support/https-client.js';
 import { coordination, customObjects } from '../support/integration-env.js';
 import { metricValue } from '../support/metrics.js';
 import { apiError, workflowExecution } from '../support/objects.js';
@@ -51,8 +50,7 @@ async function leaseFor(key: string) {
 }
 
 async function review(replica: number, name: string, key: string) {
-  const r = replicas.replicas[replica]!;
-  const client = new HttpsClient(`https://127.0.0.1:${r.port}`, replicas.certs.ca);
+  const client = await replicas.asApiServer(replica);
   try {
     const res = await client.post('/validate', admissionReview({ name, namespace: NS, key }));
     return res.json.response as { allowed: boolean; status?: { code: number; message: string } };

@@ -2,7 +2,6 @@
 // every admission answers correctly or fails closed within the deadline, no duplicate is
 // ever admitted, and service resumes when the fault clears, with no restart.
 import { readFile, writeFile } from 'node:fs/promises';
-import https from 'node:https';
 import { join } from 'node:path';
 import test from 'ava';
 import { Annotations, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
@@ -101,16 +100,9 @@ test.serial('a replica killed between taking a Lease and answering: the pending 
   // Hold the API server's answers so the Lease is written but the webhook cannot reply yet.
   const target = `${NS}/Deployment/killed`;
   const review = admissionReview({ key: target, name: 'we-killed', namespace: NS });
-  const victim = replicas.replicas[0]!;
+  const client = await replicas.asApiServer(0);
   proxy.set({ kind: 'latency', ms: 1000, direction: 'responses' });
-  const reply = new Promise<number>((resolve) => {
-    const req = https.request({ host: '127.0.0.1', port: victim.port, method: 'POST', path: '/validate', ca: replicas.certs.ca, headers: { 'content-type': 'application/json' } }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', () => resolve(-1));
-    req.end(JSON.stringify(review));
-  });
+  const reply = client.post('/validate', review).then((r) => r.status, () => -1);
   const leases = async () =>
     (await coordination('admin').listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR })).items.filter((l) => l.metadata?.annotations?.[Annotations.key] === target);
   const deadline = Date.now() + 5000;
@@ -119,6 +111,7 @@ test.serial('a replica killed between taking a Lease and answering: the pending 
   const killedAt = performance.now();
   await replicas.kill(0);
   t.is(await reply, -1, 'the webhook never answered');
+  client.close();
   proxy.set({ kind: 'pass' });
   const held = await create('we-other', target).then(() => 201, (err) => apiError(err).code);
   t.is(held, 409, 'the orphaned pending Lease blocks the key at first');
@@ -137,17 +130,12 @@ test.serial('SIGTERM drains in-flight admissions before the replica exits', asyn
   const victim = replicas.replicas[1]!;
   // Slow enough that the admissions are still in flight at SIGTERM, fast enough to finish well inside the deadline.
   proxy.set({ kind: 'latency', ms: 150 });
+  const client = await replicas.asApiServer(1);
   const send = (n: number) =>
-    new Promise<{ status: number; body: string }>((resolve) => {
-      const review = admissionReview({ key: `${NS}/Deployment/drain-${n}`, name: `we-drain-${n}`, namespace: NS });
-      const req = https.request({ host: '127.0.0.1', port: victim.port, method: 'POST', path: '/validate', ca: replicas.certs.ca, headers: { 'content-type': 'application/json' } }, (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on('error', (err) => resolve({ status: -1, body: err.message }));
-      req.end(JSON.stringify(review));
-    });
+    client.post('/validate', admissionReview({ key: `${NS}/Deployment/drain-${n}`, name: `we-drain-${n}`, namespace: NS })).then(
+      (r) => ({ status: r.status, body: r.text }),
+      (err: Error) => ({ status: -1, body: err.message }),
+    );
   const inflight = Array.from({ length: 10 }, (_, n) => send(n));
   await sleep(100);
   const exited = new Promise<number | null>((resolve) => victim.process.once('exit', (code) => resolve(code)));

@@ -10,7 +10,9 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { generateCertificates } from '../../src/tls/certificates.js';
+import { dumpYaml } from '@kubernetes/client-node';
+import { renderApiserverAdmission } from '../../src/apiserver-config.js';
+import { DEFAULT_CLIENT_NAME, generateCertificates } from '../../src/tls/certificates.js';
 import { ROOT } from './paths.js';
 
 const execFileP = promisify(execFile);
@@ -45,6 +47,12 @@ export interface ControlPlaneInfo {
   binDir: string;
   version: string;
   kubeconfigs: Record<Identity, string>;
+  /**
+   * The client certificate the API server presents to every webhook (an
+   * AdmissionConfiguration rendered by leaseguard's own renderer), and the CA that
+   * signed it: replicas require it, so every integration test takes the authenticated path.
+   */
+  admissionClient: { caFile: string; certFile: string; keyFile: string; subject: string };
   /** Set by `npm test`: POST {controlUrl}/restart?name=etcd|kube-apiserver&downMs=N */
   controlUrl?: string;
 }
@@ -173,6 +181,22 @@ export class ControlPlane {
       writeFile(join(dir, 'tokens.csv'), `${tokenCsv}\n`, { mode: 0o600 }),
     ]);
     const server = `https://127.0.0.1:${apiPort}`;
+    // The API server's admission client certificate, presented to every webhook ('*').
+    const admissionCerts = await generateCertificates({ serviceName: 'admission-client', namespace: 'default', clientName: DEFAULT_CLIENT_NAME });
+    const admissionClient = { caFile: join(dir, 'admission-client-ca.crt'), certFile: join(dir, 'admission-client.crt'), keyFile: join(dir, 'admission-client.key'), subject: DEFAULT_CLIENT_NAME };
+    const rendered = renderApiserverAdmission({
+      clientCertPem: admissionCerts.clientCert!,
+      clientKeyPem: admissionCerts.clientKey!,
+      user: '*',
+      kubeconfigPath: join(dir, 'admission-kubeconfig.yaml'),
+    });
+    await Promise.all([
+      writeFile(admissionClient.caFile, admissionCerts.caCert),
+      writeFile(admissionClient.certFile, admissionCerts.clientCert!),
+      writeFile(admissionClient.keyFile, admissionCerts.clientKey!, { mode: 0o600 }),
+      writeFile(join(dir, 'admission-config.yaml'), dumpYaml(rendered.admissionConfiguration)),
+      writeFile(join(dir, 'admission-kubeconfig.yaml'), dumpYaml(rendered.kubeconfig), { mode: 0o600 }),
+    ]);
     const apiserver = this.#spawn('kube-apiserver', join(binDir, 'kube-apiserver'), [
       '--advertise-address=127.0.0.1',
       '--bind-address=127.0.0.1',
@@ -193,6 +217,7 @@ export class ControlPlane {
       // The bound on time from admission to storage that leaseguard's pending timeout must
       // outlast (apiServerRequestTimeoutSeconds in the replicas' FAST timings).
       `--request-timeout=${REQUEST_TIMEOUT_SECONDS}s`,
+      `--admission-control-config-file=${join(dir, 'admission-config.yaml')}`,
       '--v=1',
     ], dir);
     await waitFor('kube-apiserver', () => httpsOk(`${server}/readyz`, certs.caCert, tokens.admin), 120_000, apiserver);
@@ -205,7 +230,7 @@ export class ControlPlane {
       await writeFile(kubeconfigs[id], kubeconfig(server, certs.caCert, id, tokens[id]), { mode: 0o600 });
     }
     const version = JSON.parse((await execFileP(join(binDir, 'kube-apiserver'), ['--version'])).stdout.replace(/^Kubernetes /, '"').trim() + '"');
-    this.info = { server, caFile: join(dir, 'ca.crt'), dir, binDir, version, kubeconfigs };
+    this.info = { server, caFile: join(dir, 'ca.crt'), dir, binDir, version, kubeconfigs, admissionClient };
 
     // What a cluster admin installs from manifests/: CRDs, namespace, RBAC.
     const m = (f: string) => join(ROOT, 'manifests', f);

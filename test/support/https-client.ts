@@ -14,8 +14,10 @@ export class HttpsClient {
     readonly baseUrl: string,
     ca: string,
     maxSockets = 64,
+    /** A client certificate to present (as the API server does when configured to). */
+    identity?: { cert: string; key: string },
   ) {
-    this.agent = new https.Agent({ ca, keepAlive: true, maxSockets });
+    this.agent = new https.Agent({ ca, keepAlive: true, maxSockets, ...identity });
   }
 
   request(method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<HttpResult> {

@@ -15,6 +15,7 @@ import { controlPlane, kubectl } from './integration-env.js';
 import { CLI, ROOT } from './paths.js';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { startForwarder, type Forwarder } from './tcp-forwarder.js';
+import { HttpsClient } from './https-client.js';
 
 const execFileP = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -121,6 +122,9 @@ export class ReplicaSet {
         LEASEGUARD_CERT_DIR: this.certs.dir,
         LEASEGUARD_TIMEOUT_SECONDS: String(this.o.timeoutSeconds ?? 5),
         LEASEGUARD_LOG_LEVEL: 'info',
+        // Only the test API server may call: its admission client certificate.
+        LEASEGUARD_CLIENT_CA_FILE: cp.admissionClient.caFile,
+        LEASEGUARD_CLIENT_SUBJECTS: cp.admissionClient.subject,
         ...this.o.env,
         ...this.o.replicaEnv?.(index),
       },
@@ -237,6 +241,13 @@ export class ReplicaSet {
       if (Date.now() > deadline) throw new Error(`no replica of ${this.o.scope} became leader within ${timeoutMs}ms`);
       await sleep(200);
     }
+  }
+
+  /** An HTTPS client for replica i that presents the API server's admission client certificate. */
+  async asApiServer(i: number): Promise<HttpsClient> {
+    const { certFile, keyFile } = controlPlane().admissionClient;
+    const [cert, key] = await Promise.all([readFile(certFile, 'utf8'), readFile(keyFile, 'utf8')]);
+    return new HttpsClient(`https://127.0.0.1:${this.replicas[i]!.port}`, this.certs.ca, 64, { cert, key });
   }
 
   async logs(): Promise<string> {

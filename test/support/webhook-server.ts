@@ -32,6 +32,9 @@ export interface TestServerOptions {
   clock?: () => Date;
   requestTimeoutMs?: number;
   headersTimeoutMs?: number;
+  /** Require callers to present a client certificate from this CA (and, if set, one of these subjects). */
+  clientCaFile?: string;
+  clientSubjects?: string[];
 }
 
 /** A pino logger whose lines are kept for assertions. */
@@ -52,6 +55,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
       pendingTimeoutSeconds: o.pendingTimeoutSeconds ?? 30,
       deadlineMs: o.deadlineMs ?? 4000,
       failOpen: o.failOpen ?? false,
+      ...(o.clientCaFile ? { clientCaFile: o.clientCaFile, clientSubjects: o.clientSubjects ?? [] } : {}),
     },
     logger,
     registry: new Registry(),
@@ -64,6 +68,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
     admissionPort: 0,
     metricsPort: 0,
     certDir: certs.dir,
+    ...(o.clientCaFile ? { clientCaFile: o.clientCaFile } : {}),
     logger,
     drainMs: 2000,
     ...(o.requestTimeoutMs ? { requestTimeoutMs: o.requestTimeoutMs } : {}),
