@@ -60,6 +60,7 @@ export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
     logger,
     readiness,
     deadlineMs: config.deadlineMs,
+    kindLabel: (group, kind) => rules.find(group, kind)?.kind ?? 'other',
     ...(config.clientCaFile ? { callers: { subjects: config.clientSubjects ?? [] } } : {}),
   });
   return { app, metrics, readiness, locks, rules, validating, mutating };

@@ -14,6 +14,10 @@ export interface Config {
   /** Plain-HTTP metrics port. */
   metricsPort: number;
   host: string;
+  /** Whether host was set rather than defaulted (the embedded store then defaults to 127.0.0.1). */
+  hostSet: boolean;
+  /** The embedded store keeps at most this many locks; beyond it new keys fail closed (503). */
+  embeddedMaxLocks: number;
   /** Directory holding tls.crt and tls.key (and ca.crt); watched for changes. */
   certDir: string;
   /**
@@ -80,6 +84,7 @@ const FILE_KEYS = new Set([
   'admissionPort',
   'metricsPort',
   'host',
+  'embeddedMaxLocks',
   'certDir',
   'clientCaFile',
   'clientSubjects',
@@ -110,6 +115,7 @@ const ENV: ReadonlyArray<[string, string]> = [
   ['LEASEGUARD_ADMISSION_PORT', 'admissionPort'],
   ['LEASEGUARD_METRICS_PORT', 'metricsPort'],
   ['LEASEGUARD_HOST', 'host'],
+  ['LEASEGUARD_EMBEDDED_MAX_LOCKS', 'embeddedMaxLocks'],
   ['LEASEGUARD_CERT_DIR', 'certDir'],
   ['LEASEGUARD_CLIENT_CA_FILE', 'clientCaFile'],
   ['LEASEGUARD_CLIENT_SUBJECTS', 'clientSubjects'],
@@ -261,10 +267,15 @@ function parseRules(p: Problems, raw: unknown, includeDefaults: boolean): GuardR
 
 /**
  * With the embedded store there is no API server, so no request timeout to outlast: a
- * lock lasts a plain 30 seconds unless pendingTimeoutSeconds was set.
+ * lock lasts a plain 30 seconds unless pendingTimeoutSeconds was set. And no API server
+ * to call it: it listens on 127.0.0.1 unless host was set.
  */
 export function embeddedConfig(config: Config): Config {
-  return config.pendingTimeoutSet ? config : { ...config, pendingTimeoutSeconds: EMBEDDED_PENDING_TIMEOUT_SECONDS };
+  return {
+    ...config,
+    ...(config.pendingTimeoutSet ? {} : { pendingTimeoutSeconds: EMBEDDED_PENDING_TIMEOUT_SECONDS }),
+    ...(config.hostSet ? {} : { host: '127.0.0.1' }),
+  };
 }
 
 export function loadConfig(options: LoadOptions = {}): Config {
@@ -289,6 +300,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
     admissionPort: num(p, 'admissionPort', merged.admissionPort ?? 8443, { min: 0, max: 65535, int: true }),
     metricsPort: num(p, 'metricsPort', merged.metricsPort ?? 9090, { min: 0, max: 65535, int: true }),
     host: str(p, 'host', merged.host ?? '0.0.0.0'),
+    hostSet: merged.host !== undefined,
+    embeddedMaxLocks: num(p, 'embeddedMaxLocks', merged.embeddedMaxLocks ?? 100_000, { min: 1, max: 10_000_000, int: true }),
     certDir: str(p, 'certDir', merged.certDir ?? 'certs'),
     clientCaFile: merged.clientCaFile === undefined ? undefined : str(p, 'clientCaFile', merged.clientCaFile),
     clientSubjects: strList(p, 'clientSubjects', merged.clientSubjects ?? []),

@@ -58,6 +58,7 @@ const UNVERIFIABLE: ReadonlySet<ErrorCode> = new Set([
   ErrorCodes.STORE_UNAVAILABLE,
   ErrorCodes.STORE_INVALID,
   ErrorCodes.LOCK_CONTENDED,
+  ErrorCodes.STORE_FULL,
 ]);
 
 export function isUnverifiable(err: unknown): err is LeaseguardError {

@@ -1,6 +1,8 @@
 // Denial texts a person can act on. Machine-readable parts live in status reason,
-// details and causes; these strings are for people and never parsed.
+// details and causes; these strings are for people and never parsed. Everything in them
+// that comes from an object, a Lease or a request is escaped (printable.ts).
 import { objectLabel, type LockRecord } from '../core/lock-record.js';
+import { printable, quoted } from '../core/printable.js';
 import type { GuardRule } from '../core/rules.js';
 
 /** How a rule's key is named in messages: "target", "fingerprint", or its field name. */
@@ -21,28 +23,28 @@ export function formatAge(ms: number): string {
 }
 
 export function holderPhrase(holder: LockRecord, ageMs: number): string {
-  const by = holder.requester.username || 'an unknown user';
-  const pod = holder.requester.pod ? ` on pod ${holder.requester.pod}` : '';
-  return `${holder.object.kind.toLowerCase()} ${objectLabel(holder.object)} (requested by ${by}${pod}, ${formatAge(ageMs)} ago)`;
+  const by = holder.requester.username ? printable(holder.requester.username) : 'an unknown user';
+  const pod = holder.requester.pod ? ` on pod ${printable(holder.requester.pod)}` : '';
+  return `${printable(holder.object.kind.toLowerCase())} ${printable(objectLabel(holder.object))} (requested by ${by}${pod}, ${formatAge(ageMs)} ago)`;
 }
 
 export function busyMessage(rule: GuardRule, key: string, holder: LockRecord, ageMs: number): string {
   const pending = holder.state === 'pending' ? '; it is not stored yet, so the lock is pending' : '';
-  return `${keyNoun(rule)} ${JSON.stringify(key)} is busy: held by ${holderPhrase(holder, ageMs)}${pending}; retry after it completes`;
+  return `${keyNoun(rule)} ${quoted(key)} is busy: held by ${holderPhrase(holder, ageMs)}${pending}; retry after it completes`;
 }
 
 export function unavailableMessage(rule: GuardRule, key: string, reason: string): string {
   return (
-    `could not verify the lock for ${keyNoun(rule)} ${JSON.stringify(key)}: ${reason}. ` +
+    `could not verify the lock for ${keyNoun(rule)} ${quoted(key)}: ${printable(reason)}. ` +
     'The create was refused so that no duplicate can slip through (leaseguard fails closed); retry once the API server answers, ' +
     "and check leaseguard's logs and RBAC if this persists"
   );
 }
 
 export function foreignLeaseMessage(rule: GuardRule, key: string, lease: string, recordedKey: string | undefined): string {
-  const recorded = recordedKey === undefined ? 'no readable leaseguard lock' : `key ${JSON.stringify(recordedKey)}`;
+  const recorded = recordedKey === undefined ? 'no readable leaseguard lock' : `key ${quoted(recordedKey)}`;
   return (
-    `the Lease ${lease} for ${keyNoun(rule)} ${JSON.stringify(key)} records ${recorded}, so it is not this lock and is never shared. ` +
+    `the Lease ${lease} for ${keyNoun(rule)} ${quoted(key)} records ${recorded}, so it is not this lock and is never shared. ` +
     `Inspect it with: kubectl -n ${lease.split('/')[0]} get lease ${lease.split('/')[1]} -o yaml`
   );
 }

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { LockRequest } from '../core/decide.js';
 import { LeaseNames } from '../core/lease-name.js';
 import { objectLabel, type ObjectRef } from '../core/lock-record.js';
+import { printable, quoted } from '../core/printable.js';
 import { deriveKey, type GuardRule, type RuleIndex } from '../core/rules.js';
 import { isUnverifiable } from '../errors.js';
 import type { LockService } from '../lock/lock-service.js';
@@ -146,8 +147,8 @@ export class ValidatingWebhook {
               kind: h.kind,
               name: h.name,
               causes: [
-                { type: 'FieldValueDuplicate', field: rule.keyPath, message: `${keyNoun(rule)} ${JSON.stringify(derived.key)} is held by ${objectLabel(h)}` },
-                { type: 'LockHolder', field: 'metadata.name', message: objectLabel(h) },
+                { type: 'FieldValueDuplicate', field: rule.keyPath, message: `${keyNoun(rule)} ${quoted(derived.key)} is held by ${printable(objectLabel(h))}` },
+                { type: 'LockHolder', field: 'metadata.name', message: printable(objectLabel(h)) },
                 { type: 'LockLease', field: 'metadata.annotations', message: leaseRef },
               ],
               ...(outcome.retryAfterSeconds !== undefined ? { retryAfterSeconds: outcome.retryAfterSeconds } : {}),
@@ -171,7 +172,7 @@ export class ValidatingWebhook {
       // A bug, not an outage: never fail open on it.
       this.#o.logger.error({ err, uid: req.uid }, 'unexpected error while deciding a lock');
       this.#o.metrics.lockFailures.inc({ kind: rule.kind, reason: 'internal' });
-      const message = `leaseguard hit an internal error deciding the lock for ${keyNoun(rule)} ${JSON.stringify(key)}; the create was refused. See leaseguard's logs for uid ${req.uid}`;
+      const message = `leaseguard hit an internal error deciding the lock for ${keyNoun(rule)} ${quoted(key)}; the create was refused. See leaseguard's logs for uid ${req.uid}`;
       return { response: deny(req.uid, { code: 500, reason: 'InternalError', message }), decision: 'denied-unavailable', ...base, detail: { error: String(err) } };
     }
     const reason = err.code.replace(/^LG_(STORE_|LOCK_)?/, '').toLowerCase();

@@ -5,6 +5,7 @@ import { formatAge } from '../admission/messages.js';
 import { loadConfig } from '../config.js';
 import { MANAGED_SELECTOR, decodeLease, objectLabel, type LockLease, type LockRecord } from '../core/lock-record.js';
 import { ErrorCodes, hasCode } from '../errors.js';
+import { printable } from '../core/printable.js';
 import { openStore } from '../store/open-store.js';
 import type { LeaseStore } from '../store/lease-store.js';
 
@@ -52,7 +53,8 @@ function row(lease: Held, namespace: string, now: number): Row {
   };
 }
 
-function table(rows: Row[]): string {
+/** Every cell a person reads, with control characters escaped (keys and names come from objects and requests). */
+export function table(rows: Row[]): string {
   const cols: Array<[string, keyof Row]> = [
     ['KEY', 'key'],
     ['KIND', 'kind'],
@@ -62,9 +64,10 @@ function table(rows: Row[]): string {
     ['AGE', 'age'],
     ['LEASE', 'lease'],
   ];
-  const width = cols.map(([h, k]) => Math.max(h.length, ...rows.map((r) => r[k].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(width[i] ?? 0))).join('   ');
-  return [line(cols.map(([h]) => h)), ...rows.map((r) => line(cols.map(([, k]) => r[k])))].join('\n');
+  const line = (cells: string[], width: number[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(width[i] ?? 0))).join('   ');
+  const shown = rows.map((r) => Object.fromEntries(cols.map(([, k]) => [k, printable(r[k])])) as Record<keyof Row, string>);
+  const width = cols.map(([h, k]) => Math.max(h.length, ...shown.map((r) => r[k].length)));
+  return [line(cols.map(([h]) => h), width), ...shown.map((r) => line(cols.map(([, k]) => r[k]), width))].join('\n');
 }
 
 async function held(store: LeaseStore): Promise<Held[]> {
@@ -138,8 +141,8 @@ async function release(store: LeaseStore, locks: Held[], key: string, o: { kind?
   const lock = matches[0] as Held;
   const r = lock.record;
   process.stdout.write(
-    `Lock ${JSON.stringify(key)} is held by ${r.object.kind.toLowerCase()} ${objectLabel(r.object)} ` +
-      `(requested by ${r.requester.username}, ${formatAge(Date.now() - r.acquiredAt.getTime())} ago, ${r.state}); Lease ${store.namespace}/${lock.name}.\n` +
+    `Lock ${JSON.stringify(key)} is held by ${printable(r.object.kind.toLowerCase())} ${printable(objectLabel(r.object))} ` +
+      `(requested by ${printable(r.requester.username)}${r.requester.pod ? ` on pod ${printable(r.requester.pod)}` : ''}, ${formatAge(Date.now() - r.acquiredAt.getTime())} ago, ${r.state}); Lease ${store.namespace}/${lock.name}.\n` +
       'Releasing it lets the next CREATE for this key through even if the holder is still running.\n',
   );
   if (!o.force) {
@@ -170,6 +173,13 @@ async function release(store: LeaseStore, locks: Held[], key: string, o: { kind?
     if (hasCode(err, ErrorCodes.STORE_NOT_FOUND)) {
       process.stdout.write('Already released.\n');
       return 0;
+    }
+    if (hasCode(err, ErrorCodes.STORE_FORBIDDEN)) {
+      process.stderr.write(
+        `leaseguard locks: not permitted, nothing was released: ${err.message}. Only leaseguard's service account and members of the ` +
+          "leaseguard:break-glass group may delete its Leases (manifests/lease-guard-policy.yaml, and the leaseguard-break-glass Role); use a kubeconfig of such a member\n",
+      );
+      return 1;
     }
     throw err;
   }

@@ -174,9 +174,10 @@ export class ReleaseController {
           const lease = decodeLease(raw);
           if (!lease.record) continue;
           listed++;
-          const label = `${lease.record.object.kind}\u0000${lease.record.state}`;
-          held.set(label, (held.get(label) ?? 0) + 1);
           const rule = this.#o.rules.find(lease.record.object.group, lease.record.object.kind);
+          // Label values from the configuration only: a Lease recording an unknown kind counts as other.
+          const label = `${rule?.kind ?? 'other'}\u0000${lease.record.state}`;
+          held.set(label, (held.get(label) ?? 0) + 1);
           if (!rule) continue;
           const decision = this.#decideFromCache(rule, lease, lease.record, 'sweep');
           if (decision.action === 'keep' && decision.recheckAfterMs === undefined) continue;

@@ -31,6 +31,8 @@ export interface AdmissionAppOptions {
    * (with one of `subjects`, when any) reach /validate and /mutate.
    */
   callers?: { subjects: readonly string[] };
+  /** The `kind` label for a request: a guarded kind's name, else `other` (labels never come from request input). */
+  kindLabel: (group: string, kind: string) => string;
 }
 
 /** `namespace/name` of the object under review, for logs (`generateName*` before it has a name). */
@@ -114,7 +116,7 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
     const started = performance.now();
     const result = await o.validating.review(req, deadlines.next());
     const seconds = (performance.now() - started) / 1000;
-    const kind = result.rule?.kind ?? req.kind.kind;
+    const kind = result.rule?.kind ?? o.kindLabel(req.kind.group, req.kind.kind);
     metrics.admissionRequests.inc({ webhook: 'validate', kind, operation: req.operation, decision: result.decision });
     metrics.admissionDuration.observe({ webhook: 'validate', kind, decision: result.decision }, seconds);
     // A busy denial is logged once per lock per second (with the count left out since);
@@ -148,10 +150,11 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
     const started = performance.now();
     const result = o.mutating.review(req);
     const seconds = (performance.now() - started) / 1000;
-    metrics.admissionRequests.inc({ webhook: 'mutate', kind: req.kind.kind, operation: req.operation, decision: result.decision });
-    metrics.admissionDuration.observe({ webhook: 'mutate', kind: req.kind.kind, decision: result.decision }, seconds);
+    const kind = o.kindLabel(req.kind.group, req.kind.kind);
+    metrics.admissionRequests.inc({ webhook: 'mutate', kind, operation: req.operation, decision: result.decision });
+    metrics.admissionDuration.observe({ webhook: 'mutate', kind, decision: result.decision }, seconds);
     if (result.decision === 'stamped') {
-      logger.debug({ uid: req.uid, webhook: 'mutate', kind: req.kind.kind, object: reviewedObject(req), key: result.key }, 'admission');
+      logger.debug({ uid: req.uid, webhook: 'mutate', kind, object: reviewedObject(req), key: result.key }, 'admission');
     }
     ctx.type = 'application/json';
     ctx.body = review(result.response);

@@ -102,7 +102,7 @@ export async function startServer(lg: Leaseguard, o: ServeOptions): Promise<Runn
   }
   reloader.start();
   lg.readiness.set('serving', true);
-  o.logger.info({ admissionPort, metricsPort, certDir: o.certDir, certNotAfter: pair.notAfter.toISOString() }, 'leaseguard is serving');
+  o.logger.info({ host: o.host, admissionPort, metricsPort, certDir: o.certDir, certNotAfter: pair.notAfter.toISOString() }, 'leaseguard is serving');
 
   let stopping: Promise<void> | undefined;
   return {

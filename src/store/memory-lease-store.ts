@@ -107,9 +107,16 @@ export class MemoryLeaseStore implements LeaseStore {
   readonly namespace: string;
   #leases = new Map<string, V1Lease>();
   #version = 0;
+  /** At most this many Leases: beyond it a create fails (STORE_FULL) and nothing is evicted. */
+  readonly maxLeases: number;
 
-  constructor(namespace: string) {
+  constructor(namespace: string, options: { maxLeases?: number } = {}) {
     this.namespace = namespace;
+    this.maxLeases = options.maxLeases ?? Number.POSITIVE_INFINITY;
+  }
+
+  get size(): number {
+    return this.#leases.size;
   }
 
   #notFound(name: string): LeaseguardError {
@@ -144,6 +151,14 @@ export class MemoryLeaseStore implements LeaseStore {
     const name = this.#validate(lease);
     if (this.#leases.has(name)) {
       throw new LeaseguardError(ErrorCodes.STORE_ALREADY_EXISTS, `leases.coordination.k8s.io "${name}" already exists`, { statusCode: 409 });
+    }
+    if (this.#leases.size >= this.maxLeases) {
+      // A live lock is never evicted to make room: the new key fails closed instead.
+      throw new LeaseguardError(
+        ErrorCodes.STORE_FULL,
+        `the embedded Lease store holds its maximum of ${this.maxLeases} locks (embeddedMaxLocks); expired ones are dropped every pending timeout`,
+        { statusCode: 503 },
+      );
     }
     const created = stored(lease, {
       name,

@@ -20,7 +20,11 @@ export interface OpenedStore {
   close(): void;
 }
 
-export async function openStore(config: Pick<Config, 'store' | 'kubeconfig' | 'leaseNamespace'>, logger: Logger, observe: ApiObserve): Promise<OpenedStore> {
+export async function openStore(
+  config: Pick<Config, 'store' | 'kubeconfig' | 'leaseNamespace'> & Partial<Pick<Config, 'embeddedMaxLocks'>>,
+  logger: Logger,
+  observe: ApiObserve,
+): Promise<OpenedStore> {
   if (config.store !== 'memory') {
     let kc: KubeConfig | undefined;
     try {
@@ -55,6 +59,6 @@ export async function openStore(config: Pick<Config, 'store' | 'kubeconfig' | 'l
       'They are not shared with other replicas and are lost on restart; holders cannot be read, so a lock expires after the pending timeout. ' +
       'Set KUBECONFIG or run in-cluster for cluster-wide single-writer guarantees.',
   );
-  const embedded = new MemoryLeaseStore(config.leaseNamespace);
+  const embedded = new MemoryLeaseStore(config.leaseNamespace, config.embeddedMaxLocks === undefined ? {} : { maxLeases: config.embeddedMaxLocks });
   return { store: embedded, holders: unverifiableHolders, embedded, close: () => {} };
 }

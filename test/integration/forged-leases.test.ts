@@ -73,7 +73,8 @@ test.serial('a Lease or a review naming a live object of another key: busy for t
     { key: plantedKey, object: { group: rule.group, kind: rule.kind, namespace: NS, name: 'we-x', uid: x.uid }, requester: { username: 'mallory' }, state: 'pending', acquiredAt: now, renewedAt: now, transitions: 0 },
     { name: leaseName(rule, plantedKey), namespace: replicas.leaseNamespace, pendingTimeoutSeconds: FAST.pendingSeconds },
   );
-  await coordination('admin').createNamespacedLease({ namespace: replicas.leaseNamespace, body: planted });
+  // (Lease writes there are leaseguard's alone, by lease-guard-policy.yaml: planted with its credentials, as a bug or a stolen token would.)
+  await coordination('leaseguard').createNamespacedLease({ namespace: replicas.leaseNamespace, body: planted });
   const plantedAt = performance.now();
 
   // A review sent straight to a replica with the API server's own client certificate
@@ -109,7 +110,7 @@ test.serial('a Lease edited to record another UID no longer pins its key; the du
     const lease = await leaseFor(key);
     return lease?.metadata?.labels?.[Labels.state] === 'bound' && lease;
   }, 10_000);
-  await coordination('admin').patchNamespacedLease({
+  await coordination('leaseguard').patchNamespacedLease({
     name: l.metadata!.name!,
     namespace: replicas.leaseNamespace,
     body: [{ op: 'replace', path: `/metadata/annotations/${pointerSegment(Annotations.objectUid)}`, value: 'edited-uid' }],

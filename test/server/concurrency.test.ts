@@ -129,3 +129,22 @@ test('fail-open, when explicitly configured, admits with a warning instead of 50
     await s.close();
   }
 });
+
+test('the embedded store at its maximum: a new key fails closed with 503 and a metric; no live lock is evicted', async (t) => {
+  const store = new MemoryLeaseStore('leaseguard-system', { maxLeases: 3 });
+  const s = await startTestServer({ store });
+  try {
+    for (let i = 0; i < 3; i++) t.true((await s.client.post('/validate', admissionReview({ key: `prod/Deployment/k${i}`, name: `we-${i}` }))).json.response.allowed);
+    const full = (await s.client.post('/validate', admissionReview({ key: 'prod/Deployment/k3', name: 'we-3' }))).json.response;
+    t.false(full.allowed);
+    t.is(full.status.code, 503);
+    t.is(full.status.reason, 'ServiceUnavailable');
+    t.regex(full.status.message, /maximum of 3 locks \(embeddedMaxLocks\)/);
+    t.is(store.size, 3, 'nothing evicted');
+    const busy = (await s.client.post('/validate', admissionReview({ key: 'prod/Deployment/k0', name: 'we-other' }))).json.response;
+    t.is(busy.status.code, 409, 'the held locks still hold');
+    t.regex(await s.lg.metrics.registry.getSingleMetricAsString('leaseguard_lock_failures_total'), /reason="full"\} 1/);
+  } finally {
+    await s.close();
+  }
+});

@@ -27,6 +27,8 @@ export const IDENTITIES = {
     user: 'system:serviceaccount:leaseguard-system:leaseguard-restricted',
     groups: ['system:serviceaccounts', 'system:serviceaccounts:leaseguard-system'],
   },
+  /** An operator in the break-glass group: may force-release locks (rbac.yaml, lease-guard-policy.yaml). */
+  breakglass: { user: 'oncall@example.com', groups: ['leaseguard:break-glass'] },
   /** A kubernaut controller that creates the guarded objects. */
   controller: {
     user: 'system:serviceaccount:kubernaut-system:remediationorchestrator',
@@ -235,6 +237,10 @@ export class ControlPlane {
     // What a cluster admin installs from manifests/: CRDs, namespace, RBAC.
     const m = (f: string) => join(ROOT, 'manifests', f);
     await this.kubectl(['apply', '-f', m('crds/'), '-f', m('namespace.yaml'), '-f', m('serviceaccount.yaml'), '-f', m('rbac.yaml'), '-f', m('flowschema.yaml')]);
+    // The shipped policy that keeps Lease writes to leaseguard (and break glass), bound
+    // also to every test Lease namespace (replicas.ts labels them), so every test runs under it.
+    await this.kubectl(['apply', '-f', m('lease-guard-policy.yaml')]);
+    await this.kubectl(['apply', '-f', '-'], { input: JSON.stringify(testLeasePolicyBinding()) });
     await this.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/workflowexecutions.kubernaut.ai', 'crd/remediationrequests.kubernaut.ai']);
     // The restricted identity may read the guarded kinds but not touch Leases.
     await this.kubectl(['create', 'clusterrolebinding', 'leaseguard-restricted-reader', '--clusterrole=leaseguard-guarded-kinds-reader', `--user=${IDENTITIES.restricted.user}`]);
@@ -287,6 +293,18 @@ export class ControlPlane {
     }
     if (this.info?.dir && !process.env.LEASEGUARD_KEEP_CONTROL_PLANE) await rm(this.info.dir, { recursive: true, force: true });
   }
+}
+
+/** Label on the test Lease namespaces that the test binding of lease-guard-policy.yaml selects. */
+export const LEASE_NAMESPACE_LABEL = 'leaseguard.kubernaut.ai/locks';
+
+function testLeasePolicyBinding() {
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingAdmissionPolicyBinding',
+    metadata: { name: 'leaseguard-locks-test-namespaces' },
+    spec: { policyName: 'leaseguard-locks', validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { [LEASE_NAMESPACE_LABEL]: 'true' } } } },
+  };
 }
 
 export function runKubectl(kubeconfigPath: string, args: string[], input?: string, throwOnError = false): Promise<{ stdout: string; stderr: string; code: number }> {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cliCerts, type TestCerts } from './certs.js';
-import { REQUEST_TIMEOUT_SECONDS, type Identity } from './control-plane.js';
+import { LEASE_NAMESPACE_LABEL, REQUEST_TIMEOUT_SECONDS, type Identity } from './control-plane.js';
 import { controlPlane, kubectl } from './integration-env.js';
 import { CLI, ROOT } from './paths.js';
 import { loadAllYaml } from '@kubernetes/client-node';
@@ -276,6 +276,7 @@ export async function leaseNamespace(name: string): Promise<void> {
   const r = await kubectl(['create', 'namespace', name]);
   if (r.code !== 0 && !r.stderr.includes('AlreadyExists')) throw new Error(r.stderr);
   const docs = loadAllYaml(await readFile(join(ROOT, 'manifests/rbac.yaml'), 'utf8')) as Array<{ kind: string; metadata: { namespace?: string } }>;
+  await kubectl(['label', 'namespace', name, `${LEASE_NAMESPACE_LABEL}=true`, '--overwrite']);
   const namespaced = docs.filter((d) => d.kind === 'Role' || d.kind === 'RoleBinding').map((d) => ({ ...d, metadata: { ...d.metadata, namespace: name } }));
   const applied = await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: namespaced }) });
   if (applied.code !== 0) throw new Error(`applying RBAC to ${name} failed: ${applied.stderr}`);

@@ -105,3 +105,18 @@ test('the shipped ConfigMap (manifests/configmap.yaml) is a valid configuration'
   t.true(c.pendingTimeoutSeconds > c.apiServerRequestTimeoutSeconds);
   t.is(c.store, 'kubernetes');
 });
+
+test('the embedded store listens on 127.0.0.1 unless host is set, and is bounded in locks', (t) => {
+  t.is(embeddedConfig(loadConfig({ env: {} })).host, '127.0.0.1');
+  t.is(embeddedConfig(loadConfig({ env: { LEASEGUARD_HOST: '0.0.0.0' } })).host, '0.0.0.0');
+  t.is(loadConfig({ env: {} }).host, '0.0.0.0', 'with a cluster the API server must reach it');
+  t.is(loadConfig({ env: {} }).embeddedMaxLocks, 100_000);
+  t.throws(() => loadConfig({ env: { LEASEGUARD_EMBEDDED_MAX_LOCKS: '0' } }), { message: /embeddedMaxLocks must be an integer from 1/ });
+});
+
+test('clientSubjects: a comma-separated list from the environment; it needs clientCaFile', (t) => {
+  const c = loadConfig({ env: { LEASEGUARD_CLIENT_CA_FILE: '/ca.crt', LEASEGUARD_CLIENT_SUBJECTS: 'kube-apiserver, apiserver-2' } });
+  t.deepEqual(c.clientSubjects, ['kube-apiserver', 'apiserver-2']);
+  t.throws(() => loadConfig({ env: { LEASEGUARD_CLIENT_SUBJECTS: 'kube-apiserver' } }), { message: /clientSubjects needs clientCaFile/ });
+  t.throws(() => loadConfig({ env: {}, file: file('clientCaFile: /ca.crt\nclientSubjects: [1]\n') }), { message: /clientSubjects must be a list of non-empty strings/ });
+});
