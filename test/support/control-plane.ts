@@ -39,7 +39,7 @@ export const IDENTITIES = {
 export type Identity = keyof typeof IDENTITIES;
 
 /** The test API server's --request-timeout: short, so the pending timeout above it can be too. */
-export const REQUEST_TIMEOUT_SECONDS = 10;
+export const REQUEST_TIMEOUT_SECONDS = 20;
 
 /** What the test files learn about the running control plane (through a JSON file). */
 export interface ControlPlaneInfo {
@@ -219,6 +219,10 @@ export class ControlPlane {
       // The bound on time from admission to storage that leaseguard's pending timeout must
       // outlast (apiServerRequestTimeoutSeconds in the replicas' FAST timings).
       `--request-timeout=${REQUEST_TIMEOUT_SECONDS}s`,
+      // API Priority and Fairness queues a request at most a quarter of the request
+      // timeout before a 429; more seats keep the suite's bursts out of the queue.
+      '--max-requests-inflight=800',
+      '--max-mutating-requests-inflight=400',
       `--admission-control-config-file=${join(dir, 'admission-config.yaml')}`,
       '--v=1',
     ], dir);
