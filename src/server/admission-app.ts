@@ -11,6 +11,7 @@ import { ErrorCodes, LeaseguardError, badRequest } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { DeadlineSignals } from './deadline-signals.js';
 import { readBody } from './read-body.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../core/json-depth.js';
 import type { TLSSocket } from 'node:tls';
 import { printable } from '../core/printable.js';
 import { checkCaller, peerFacts } from './caller-auth.js';
@@ -50,6 +51,9 @@ async function readReview(ctx: Koa.Context): Promise<AdmissionRequest> {
     throw badRequest(415, `Content-Type must be application/json, got ${JSON.stringify(ctx.get('content-type') || null)}`);
   }
   const raw = await readBody(ctx.req, MAX_BODY_BYTES);
+  if (nestsDeeperThan(raw, MAX_JSON_DEPTH)) {
+    throw badRequest(400, `body nests deeper than ${MAX_JSON_DEPTH} levels, which the API server never sends`);
+  }
   let body: unknown;
   try {
     body = JSON.parse(raw.toString('utf8'));

@@ -54,8 +54,11 @@ test('validate: an invalid key is 422 Invalid with a cause on the field', async 
     [42, 'FieldValueInvalid', /must be a string, got number/],
     ['x'.repeat(1025), 'FieldValueTooLong', /at most 1024 bytes/],
   ];
+  // A server of its own, so "nothing written" can mean an empty store.
+  const own = await startTestServer();
+  t.teardown(() => own.close());
   for (const [key, type, message] of cases) {
-    const res = await s.client.post('/validate', admissionReview({ key }));
+    const res = await own.client.post('/validate', admissionReview({ key }));
     const st = res.json.response.status;
     t.false(res.json.response.allowed);
     t.is(st.code, 422);
@@ -64,7 +67,10 @@ test('validate: an invalid key is 422 Invalid with a cause on the field', async 
     t.deepEqual(st.details.causes[0].field, 'spec.targetResource');
     t.is(st.details.causes[0].type, type);
   }
-  t.deepEqual(await s.store.list('leaseguard.kubernaut.ai/kind=workflowexecution,app.kubernetes.io/managed-by=leaseguard').then((l) => l.filter((x) => x.metadata?.annotations?.['leaseguard.kubernaut.ai/key'] === '')), []);
+  t.deepEqual(await own.store.list(''), [], 'no Lease of any kind was written');
+  // The same server writes a Lease for a valid key, so the empty list above means something.
+  t.true((await own.client.post('/validate', admissionReview({ key: 'proto/Deployment/valid' }))).json.response.allowed);
+  t.is((await own.store.list('')).length, 1);
 });
 
 test('validate: a fingerprint key works the same for RemediationRequest', async (t) => {

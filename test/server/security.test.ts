@@ -6,7 +6,9 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
+import { Annotations, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { admissionReview } from '../support/reviews.js';
+import { clientHello, sendHello } from '../support/tls-hello.js';
 import { startTestServer, type TestServer } from '../support/webhook-server.js';
 
 let s: TestServer;
@@ -40,19 +42,36 @@ async function permissiveServer(): Promise<{ port: number; close(): void }> {
   return { port: (srv.address() as AddressInfo).port, close: () => srv.close() };
 }
 
-const weakClients: Array<[string, string[]]> = [
-  ['TLS 1.0', ['-tls1', '-cipher', 'ALL:@SECLEVEL=0']],
-  ['TLS 1.1', ['-tls1_1', '-cipher', 'ALL:@SECLEVEL=0']],
-  ['TLS 1.2 with a CBC cipher without forward secrecy', ['-tls1_2', '-cipher', 'AES128-SHA:@SECLEVEL=0']],
-  ['TLS 1.2 with 3DES', ['-tls1_2', '-cipher', 'DES-CBC3-SHA:@SECLEVEL=0']],
+// Each weak offer twice: as a ClientHello written byte by byte (offers exactly that, on any
+// machine), and through `openssl s_client` where the local OpenSSL can still offer it
+// (shown against a permissive server first).
+const TLS12 = 0x0303;
+const ECDHE_RSA_AES128_GCM = 0xc02f;
+const weakClients: Array<[string, string[], number, number[]]> = [
+  ['TLS 1.0', ['-tls1', '-cipher', 'ALL:@SECLEVEL=0'], 0x0301, [0xc013, 0x002f, 0x000a]],
+  ['TLS 1.1', ['-tls1_1', '-cipher', 'ALL:@SECLEVEL=0'], 0x0302, [0xc013, 0x002f, 0x000a]],
+  ['TLS 1.2 with a CBC cipher without forward secrecy', ['-tls1_2', '-cipher', 'AES128-SHA:@SECLEVEL=0'], TLS12, [0x002f]],
+  ['TLS 1.2 with 3DES', ['-tls1_2', '-cipher', 'DES-CBC3-SHA:@SECLEVEL=0'], TLS12, [0x000a]],
 ];
-for (const [name, flags] of weakClients) {
+
+test.serial('TLS: the byte-level ClientHello is answered with a ServerHello when it offers ECDHE-GCM', async (t) => {
+  const answer = await sendHello(s.server.admissionPort, clientHello(TLS12, [ECDHE_RSA_AES128_GCM]));
+  t.deepEqual(answer, { kind: 'server-hello', suite: ECDHE_RSA_AES128_GCM });
+});
+
+for (const [name, flags, version, suites] of weakClients) {
   test.serial(`TLS: a client offering only ${name} is refused`, async (t) => {
+    const answer = await sendHello(s.server.admissionPort, clientHello(version, suites));
+    // 40 handshake_failure (no suite in common) or 70 protocol_version.
+    t.is(answer.kind, 'alert', JSON.stringify(answer));
+    if (answer.kind === 'alert') t.true([40, 70].includes(answer.description), `alert ${answer.description}`);
     const control = await permissiveServer();
     try {
+      // The same hello to a permissive server shows the refusal is leaseguard's settings, not the runtime.
+      const permissive = await sendHello(control.port, clientHello(version, suites));
+      if (permissive.kind !== 'server-hello') t.log(`this Node.js cannot serve ${name} even when allowed to (${JSON.stringify(permissive)})`);
       const against = await handshake(control.port, flags);
-      if (!against.ok) return t.log(`this OpenSSL cannot offer ${name} at all; the refusal below is still checked`), t.false((await handshake(s.server.admissionPort, flags)).ok);
-      t.true(against.ok, 'the weak client connects to a permissive server');
+      if (!against.ok) return t.log(`this OpenSSL cannot offer ${name}; only the byte-level hello checked it`);
       const r = await handshake(s.server.admissionPort, flags);
       t.false(r.ok, r.out);
     } finally {
@@ -81,6 +100,9 @@ test('no plaintext: an HTTP request to the admission port gets no HTTP answer', 
 test('limits: a request with 20 KiB of headers is refused with 431', async (t) => {
   const res = await s.client.request('POST', '/validate', '{}', { 'content-type': 'application/json', 'x-padding': 'a'.repeat(20 * 1024) });
   t.is(res.status, 431);
+  // Just under the 16 KiB limit is read (and answered as the request it is).
+  const under = await s.client.request('POST', '/validate', '{}', { 'content-type': 'application/json', 'x-padding': 'a'.repeat(15 * 1024) });
+  t.is(under.status, 400);
   t.is((await s.client.request('GET', '/healthz')).status, 200);
 });
 
@@ -95,11 +117,23 @@ test('limits: a client that never finishes its headers is cut off', async (t) =>
     setTimeout(() => sock.destroy(), 10_000);
   });
   const waited = performance.now() - started;
-  t.true(waited < 9_000, `closed after ${Math.round(waited)} ms`);
-  t.true(closed === '' || closed.startsWith('HTTP/1.1 408'), closed.slice(0, 40));
+  // The headers timeout (1 s here) plus at most one check interval (1 s), and a second of slack.
+  t.true(waited >= 900 && waited < 3_000, `closed after ${Math.round(waited)} ms`);
+  t.regex(closed, /^HTTP\/1\.1 408 /, `answer: ${JSON.stringify(closed.slice(0, 40))}`);
+});
+
+test('limits: the production server cuts off headers after 10 s and whole requests after 15 s', async (t) => {
+  const defaults = await startTestServer();
+  try {
+    t.is(defaults.server.https.headersTimeout, 10_000);
+    t.is(defaults.server.https.requestTimeout, 15_000);
+  } finally {
+    await defaults.close();
+  }
 });
 
 test('limits: a client that trickles its body is cut off with 408', async (t) => {
+  const started = performance.now();
   const status = await new Promise<string>((resolve) => {
     const sock = tls.connect({ port: s.server.admissionPort, host: '127.0.0.1', ca: s.certs.ca, servername: 'localhost' }, () => {
       sock.write('POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{');
@@ -115,7 +149,9 @@ test('limits: a client that trickles its body is cut off with 408', async (t) =>
     sock.on('error', done);
     setTimeout(() => sock.destroy(), 10_000);
   });
-  t.regex(status, /^HTTP\/1\.1 408/);
+  const waited = performance.now() - started;
+  t.regex(status, /^HTTP\/1\.1 408 /);
+  t.true(waited >= 1400 && waited < 3_500, `cut off after ${Math.round(waited)} ms (request timeout 1.5 s)`);
 });
 
 test('identity hints: a forged pod-name extra is recorded as a hint and never decides', async (t) => {
@@ -132,11 +168,21 @@ test('identity hints: a forged pod-name extra is recorded as a hint and never de
   t.regex(res.status.message, /held by workflowexecution prod\/we-holder \(requested by system:serviceaccount:kubernaut-system:ro on pod ro-1/);
 });
 
-test('hostile bodies: a 100,000-deep JSON body within the size limit gets an answer, not a crash', async (t) => {
-  const deep = `${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`;
-  const body = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"d","kind":{"group":"kubernaut.ai","version":"v1alpha1","kind":"WorkflowExecution"},"operation":"CREATE","name":"we-deep","namespace":"prod","object":{"metadata":{"name":"we-deep"},"spec":{"targetResource":"deep/Deployment/x","extra":${deep}}}}}`;
-  const res = await s.client.post('/validate', body);
-  t.true(res.status === 200 || res.status === 400, `status ${res.status}`);
-  if (res.status === 200) t.is(res.json.response.uid, 'd');
+test('hostile bodies: JSON nested past the API server\'s 10,000 levels is refused with 400 and writes nothing', async (t) => {
+  const review = (key: string, depth: number) => {
+    const deep = `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+    return `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"d","kind":{"group":"kubernaut.ai","version":"v1alpha1","kind":"WorkflowExecution"},"operation":"CREATE","name":"we-deep","namespace":"prod","object":{"metadata":{"name":"we-deep"},"spec":{"targetResource":"${key}","extra":${deep}}}}}`;
+  };
+  const leases = async (key: string) => (await s.store.list(MANAGED_SELECTOR)).filter((l) => l.metadata?.annotations?.[Annotations.key] === key).length;
+  const res = await s.client.post('/validate', review('deep/Deployment/x', 100_000));
+  t.is(res.status, 400);
+  t.is(res.json.error.code, 'LG_BAD_REQUEST');
+  t.regex(res.json.error.message, /nests deeper than 10000 levels/);
+  t.is(await leases('deep/Deployment/x'), 0, 'no Lease was written');
   t.is((await s.client.request('GET', '/healthz')).status, 200);
+  // Nesting the API server can send (9,000 levels here) is an ordinary review.
+  const ok = await s.client.post('/validate', review('deep/Deployment/y', 9_000));
+  t.is(ok.status, 200);
+  t.true(ok.json.response.allowed);
+  t.is(await leases('deep/Deployment/y'), 1, 'its lock was taken');
 });
