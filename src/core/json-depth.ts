@@ -15,6 +15,7 @@ const BACKSLASH = 0x5c;
 export function nestsDeeperThan(json: Uint8Array, max: number): boolean {
   let depth = 0;
   let inString = false;
+  // Stryker disable next-line EqualityOperator: reading one past the end yields undefined, which matches nothing
   for (let i = 0; i < json.length; i++) {
     const c = json[i];
     if (inString) {

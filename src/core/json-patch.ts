@@ -27,8 +27,7 @@ export function applyJsonPatch(doc: unknown, ops: JsonPatchOp[]): PatchOutcome {
   const root = structuredClone(doc) as Record<string, unknown>;
   for (const op of ops) {
     const segs = segments(op.path);
-    const last = segs.pop();
-    if (last === undefined) return { ok: false, message: `cannot ${op.op} the whole document` };
+    const last = segs.pop() as string; // split() yields at least one segment: "/" names the key ''
     let parent: unknown = root;
     for (const s of segs) {
       parent = parent && typeof parent === 'object' ? (parent as Record<string, unknown>)[s] : undefined;

@@ -14,10 +14,10 @@ export function lockIdentity(rule: Pick<GuardRule, 'group' | 'kind'>, scopedKey:
 function slug(text: string, max: number): string {
   return text
     .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+/, '')
+    .replace(/[^a-z0-9]+/g, '-') // so at most one dash leads or trails
+    .replace(/^-/, '')
     .slice(0, max)
-    .replace(/-+$/, '');
+    .replace(/-$/, '');
 }
 
 /**
@@ -26,6 +26,7 @@ function slug(text: string, max: number): string {
  * long prefix still get different Leases.
  */
 export function leaseName(rule: Pick<GuardRule, 'group' | 'kind'>, scopedKey: string): string {
+  // Stryker disable next-line StringLiteral: UTF-8 is also Hash.update's default for strings
   const hash = createHash('sha256').update(lockIdentity(rule, scopedKey), 'utf8').digest('hex').slice(0, HASH_CHARS);
   const kind = slug(rule.kind, MAX_KIND_CHARS) || 'lock';
   const room = MAX_NAME - kind.length - HASH_CHARS - 2;

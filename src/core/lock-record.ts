@@ -188,7 +188,8 @@ export function decodeRecord(lease: ReadonlyLease): LockRecord | undefined {
   const kind = a[Annotations.objectKind];
   const name = a[Annotations.objectName];
   const username = a[Annotations.requester];
-  const acquiredAt = toDate(lease.spec?.acquireTime);
+  const spec = lease.spec ?? {};
+  const acquiredAt = toDate(spec.acquireTime);
   if (!key || group === undefined || !kind || !name || username === undefined || !acquiredAt) return undefined;
   const pod = a[Annotations.requesterPod];
   return {
@@ -197,8 +198,8 @@ export function decodeRecord(lease: ReadonlyLease): LockRecord | undefined {
     requester: pod ? { username, pod } : { username },
     state,
     acquiredAt,
-    renewedAt: toDate(lease.spec?.renewTime) ?? acquiredAt,
-    transitions: lease.spec?.leaseTransitions ?? 0,
+    renewedAt: toDate(spec.renewTime) ?? acquiredAt,
+    transitions: spec.leaseTransitions ?? 0,
   };
 }
 

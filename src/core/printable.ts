@@ -6,6 +6,7 @@ const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u20
 export function printable(text: string): string {
   return text.replace(UNSAFE, (c) => {
     const code = c.charCodeAt(0);
+    // Stryker disable next-line EqualityOperator,StringLiteral: no escaped character lies between U+009F and U+200B, and every \u one has four hex digits
     return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
   });
 }

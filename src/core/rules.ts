@@ -85,6 +85,7 @@ export function deriveKey(rule: GuardRule, object: unknown, namespace: string | 
   if (value.length === 0) {
     return { ok: false, field, message: `${field} must not be empty: it is the lock key for ${rule.kind}` };
   }
+  // Stryker disable next-line StringLiteral: UTF-8 is also Buffer.byteLength's default
   const bytes = Buffer.byteLength(value, 'utf8');
   if (bytes > MAX_KEY_BYTES) {
     return { ok: false, field, message: `${field} is ${bytes} bytes; a lock key may be at most ${MAX_KEY_BYTES} bytes` };

@@ -3,7 +3,6 @@
 // person reads it (denial messages, the locks table and prompt).
 import test from 'ava';
 import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
-import { printable, quoted } from '../../src/core/printable.js';
 import { table } from '../../src/cli/locks-command.js';
 import { admissionReview } from '../support/reviews.js';
 import { startTestServer } from '../support/webhook-server.js';
@@ -68,10 +67,4 @@ test('the locks table escapes every cell; columns stay aligned', (t) => {
   t.notRegex(out, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/, 'no raw control character (newlines only between rows)');
   t.is(out.split('\n').length, 2, 'one header, one row: a CR LF in a cell makes no line');
   t.true(out.includes('\\x1b[2J'));
-});
-
-test('printable and quoted escape C0, DEL, C1 and bidi controls, and leave other text alone', (t) => {
-  t.is(printable('a\u0000b\u001bc\u007fd\u0085e\u202ef'), 'a\\x00b\\x1bc\\x7fd\\x85e\\u202ef');
-  t.is(printable('prod/Deployment/api é 日本'), 'prod/Deployment/api é 日本');
-  t.is(quoted('k"\u001b\u0085'), '"k\\"\\u001b\\u0085"');
 });

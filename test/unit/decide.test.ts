@@ -296,6 +296,100 @@ const cases: Case[] = [
     action: 'retry',
     check: (t, d) => t.is(d.action === 'retry' ? d.record?.object.uid : 'none', 'uid-9'),
   },
+  {
+    name: 'same name in another namespace: another object, so busy (not a retry)',
+    in: input({ request: { key: KEY, object: ref('we-1', 'uid-9', 'staging'), requester: { username: 'x' } }, lease: lease(held()), holder: live }),
+    action: 'deny-busy',
+  },
+  {
+    name: 'retry, the stored object at that name has another key: allowed, the Lease left as it is',
+    in: input({ request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } }, lease: lease(held({ state: 'pending' })), holder: liveOtherKey }),
+    action: 'retry',
+    check: (t, d) => t.is(d.action === 'retry' ? d.record : 'none', null),
+  },
+  {
+    name: 'retry, the stored object at that name has another key and another UID: allowed, the Lease left as it is',
+    in: input({ request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } }, lease: lease(held({ state: 'pending' })), holder: { ...liveOtherKey, uid: 'uid-7' } }),
+    action: 'retry',
+    check: (t, d) => t.is(d.action === 'retry' ? d.record : 'none', null),
+  },
+  {
+    name: 'bound, its holder live: busy, with no retry hint (it ends when the holder does)',
+    in: input({ lease: lease(held()), holder: live, now: at(1000) }),
+    action: 'deny-busy',
+    check: (t, d) => t.is(d.action === 'deny-busy' ? d.retryAfterSeconds : 'none', undefined),
+  },
+  {
+    name: 'retry, the stored object shows no UID: allowed, nothing to learn',
+    in: input({ request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } }, lease: lease(held({ state: 'pending' })), holder: { ...live, uid: '' } }),
+    action: 'retry',
+    check: (t, d) => t.is(d.action === 'retry' ? d.record : 'none', null),
+  },
+  {
+    name: 'retry, the stored object is the recorded one: allowed, nothing to write',
+    in: input({ request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } }, lease: lease(held({ state: 'pending' })), holder: live }),
+    action: 'retry',
+    check: (t, d) => t.is(d.action === 'retry' ? d.record : 'none', null),
+  },
+  {
+    name: 'retry, the stored object is terminal with the key and a new UID: the Lease learns it',
+    in: input({ request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } }, lease: lease(held({ state: 'pending', object: ref('we-1', '') })), holder: { ...terminal, uid: 'uid-5' }, now: at(7) }),
+    action: 'retry',
+    check: (t, d) => {
+      t.is(d.action === 'retry' ? d.record?.object.uid : 'none', 'uid-5');
+      t.deepEqual(d.action === 'retry' ? d.record?.renewedAt : 'none', at(7));
+    },
+  },
+  {
+    name: 'pending past the timeout, its holder stored and live: busy, with no retry hint',
+    in: input({ lease: lease(held({ state: 'pending' })), holder: live, now: at(PENDING_MS + 5000) }),
+    action: 'deny-busy',
+    check: (t, d) => t.is(d.action === 'deny-busy' ? d.retryAfterSeconds : 'none', undefined),
+  },
+  {
+    name: 'pending exactly at the timeout, its holder live: busy, with no retry hint',
+    in: input({ lease: lease(held({ state: 'pending' })), holder: live, now: at(PENDING_MS) }),
+    action: 'deny-busy',
+    check: (t, d) => t.is(d.action === 'deny-busy' ? d.retryAfterSeconds : 'none', undefined),
+  },
+  {
+    name: 'pending 1 ms before the timeout, not yet read: a holder read',
+    in: input({ lease: lease(held({ state: 'pending' })), now: at(PENDING_MS - 1) }),
+    action: 'read-holder',
+  },
+  {
+    name: 'pending 1 ms before the timeout, its holder live: busy, retry in 1 s',
+    in: input({ lease: lease(held({ state: 'pending' })), holder: live, now: at(PENDING_MS - 1) }),
+    action: 'deny-busy',
+    check: (t, d) => t.is(d.action === 'deny-busy' ? d.retryAfterSeconds : 'none', 1),
+  },
+  {
+    name: 'max hold reached exactly: taken over',
+    in: input({ lease: lease(held()), holder: live, maxHoldMs: 60_000, ageMs: 60_000 }),
+    action: 'take-over',
+    reason: 'max-hold-exceeded',
+  },
+  {
+    name: 'max hold 1 ms short: busy',
+    in: input({ lease: lease(held()), holder: live, maxHoldMs: 60_000, ageMs: 59_999 }),
+    action: 'deny-busy',
+  },
+  {
+    name: 'max hold 0 means none',
+    in: input({ lease: lease(held()), holder: live, maxHoldMs: 0, ageMs: 10_000_000 }),
+    action: 'deny-busy',
+  },
+  {
+    name: 'max hold reached, not yet read: taken over without a holder read',
+    in: input({ lease: lease(held()), maxHoldMs: 60_000, ageMs: 60_000 }),
+    action: 'take-over',
+    reason: 'max-hold-exceeded',
+  },
+  {
+    name: 'max hold against a young pending Lease: the pending window comes first',
+    in: input({ lease: lease(held({ state: 'pending' })), holder: live, maxHoldMs: 1000, ageMs: 5000 }),
+    action: 'deny-busy',
+  },
 ];
 
 for (const c of cases) {

@@ -63,3 +63,29 @@ test('the memo answers as leaseName does, per kind, across its generations', (t)
     }
   }
 });
+
+// Lease names are persistent: a change would orphan every Lease a running installation
+// holds across an upgrade. Pinned here, hash and all.
+const pinned: Array<[string, { group: string; kind: string }, string, string]> = [
+  ['a plain key', we, 'prod/Deployment/api', 'workflowexecution-prod-deployment-api-aca77fc59b009626'],
+  ['runs of separators become one dash', we, 'prod//Deployment/api', 'workflowexecution-prod-deployment-api-6a2eac75a3ccb5b7'],
+  ['leading separators are dropped', we, '--lead/x', 'workflowexecution-lead-x-5cba30c9d29bce0f'],
+  ['the readable part is cut to fit, without a trailing dash', we, `${'a'.repeat(27)}/${'b'.repeat(30)}`, 'workflowexecution-aaaaaaaaaaaaaaaaaaaaaaaaaaa-b996bf6ebc1246d8'],
+  ['a kind with no letters or digits is "lock"', { group: 'x.io', kind: '---' }, 'k', 'lock-k-6eeb4786aeb47ece'],
+  ['a key with no letters or digits keeps the kind and hash alone', we, '////', 'workflowexecution-e974ab6061ce1928'],
+];
+for (const [name, rule, key, expected] of pinned) {
+  test(`leaseName, pinned: ${name}`, (t) => {
+    t.is(leaseName(rule, key), expected);
+  });
+}
+
+const labels: Array<[string, boolean]> = [
+  ['a', true], ['a1', true], ['a-b', true], ['1a', true], ['a'.repeat(63), true],
+  ['a'.repeat(64), false], ['', false], ['-a', false], ['a-', false], ['A', false], ['a.b', false], ['a_b', false], ['a\n', false], ['xa-', false], ['-ax', false],
+];
+for (const [name, ok] of labels) {
+  test(`isDns1123Label(${JSON.stringify(name.length > 20 ? `${name.slice(0, 3)}…(${name.length})` : name)}) is ${ok}`, (t) => {
+    t.is(isDns1123Label(name), ok);
+  });
+}

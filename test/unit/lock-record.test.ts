@@ -1,5 +1,6 @@
 import test from 'ava';
-import { Annotations, Labels, MANAGED_BY_LABEL, decodeLease, decodeRecord, encodeLease, type LockRecord } from '../../src/core/lock-record.js';
+import { V1MicroTime } from '@kubernetes/client-node';
+import { Annotations, Labels, MANAGED_BY_LABEL, MANAGED_SELECTOR, bindAtVersionPatch, bindPatch, decodeLease, decodeRecord, encodeLease, objectLabel, type LockRecord } from '../../src/core/lock-record.js';
 
 const record: LockRecord = {
   key: 'prod/Deployment/api',
@@ -33,8 +34,124 @@ test('a cluster-scoped holder and no pod round-trip', (t) => {
   t.deepEqual(decodeRecord(JSON.parse(JSON.stringify(encodeLease(r, { name: 'n', namespace: 'lg', pendingTimeoutSeconds: 30 })))), r);
 });
 
+test('the Lease on the wire, field by field: the names other tools and people select and read', (t) => {
+  t.is(MANAGED_SELECTOR, 'app.kubernetes.io/managed-by=leaseguard');
+  t.deepEqual(JSON.parse(JSON.stringify(encodeLease(record, { name: 'n', namespace: 'lg', pendingTimeoutSeconds: 30 }))), {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: {
+      name: 'n',
+      namespace: 'lg',
+      labels: { 'app.kubernetes.io/managed-by': 'leaseguard', 'leaseguard.kubernaut.ai/kind': 'workflowexecution', 'leaseguard.kubernaut.ai/state': 'pending' },
+      annotations: {
+        'leaseguard.kubernaut.ai/key': 'prod/Deployment/api',
+        'leaseguard.kubernaut.ai/object-group': 'kubernaut.ai',
+        'leaseguard.kubernaut.ai/object-kind': 'WorkflowExecution',
+        'leaseguard.kubernaut.ai/object-namespace': 'prod',
+        'leaseguard.kubernaut.ai/object-name': 'we-1',
+        'leaseguard.kubernaut.ai/object-uid': 'uid-1',
+        'leaseguard.kubernaut.ai/requester': 'system:serviceaccount:kubernaut-system:ro',
+        'leaseguard.kubernaut.ai/requester-pod': 'ro-7d9f',
+      },
+    },
+    spec: {
+      holderIdentity: 'system:serviceaccount:kubernaut-system:ro',
+      acquireTime: '2026-11-22T12:00:00.123000Z',
+      renewTime: '2026-11-22T12:00:01.456000Z',
+      leaseDurationSeconds: 30,
+      leaseTransitions: 2,
+    },
+  });
+  const noPod = encodeLease({ ...record, requester: { username: 'u' } }, { name: 'n', namespace: 'lg', pendingTimeoutSeconds: 30 });
+  t.false(Annotations.requesterPod in (noPod.metadata?.annotations ?? {}), 'no pod annotation without a pod');
+  t.false('resourceVersion' in (noPod.metadata ?? {}), 'a create carries no resourceVersion');
+});
+
+test('objectLabel: namespace/name, or the name alone for a cluster-scoped object', (t) => {
+  t.is(objectLabel(record.object), 'prod/we-1');
+  t.is(objectLabel({ ...record.object, namespace: '' }), 'we-1');
+});
+
+test('bindPatch: tests that the Lease is leaseguard\'s, pending and records this object, then binds it', (t) => {
+  const at = new Date('2026-11-22T12:00:05.5Z');
+  t.deepEqual(bindPatch(record.object, at), [
+    { op: 'test', path: '/metadata/labels/app.kubernetes.io~1managed-by', value: 'leaseguard' },
+    { op: 'test', path: '/metadata/labels/leaseguard.kubernaut.ai~1state', value: 'pending' },
+    { op: 'test', path: '/metadata/annotations/leaseguard.kubernaut.ai~1object-group', value: 'kubernaut.ai' },
+    { op: 'test', path: '/metadata/annotations/leaseguard.kubernaut.ai~1object-kind', value: 'WorkflowExecution' },
+    { op: 'test', path: '/metadata/annotations/leaseguard.kubernaut.ai~1object-namespace', value: 'prod' },
+    { op: 'test', path: '/metadata/annotations/leaseguard.kubernaut.ai~1object-name', value: 'we-1' },
+    { op: 'test', path: '/metadata/annotations/leaseguard.kubernaut.ai~1object-uid', value: 'uid-1' },
+    { op: 'replace', path: '/metadata/labels/leaseguard.kubernaut.ai~1state', value: 'bound' },
+    { op: 'add', path: '/metadata/annotations/leaseguard.kubernaut.ai~1object-uid', value: 'uid-1' },
+    { op: 'add', path: '/spec/renewTime', value: new V1MicroTime(at.getTime()).toISOString() },
+  ]);
+});
+
+test('bindAtVersionPatch: tests the version read, then binds to the record\'s UID at its renew time', (t) => {
+  const bound: LockRecord = { ...record, state: 'bound', object: { ...record.object, uid: 'uid-2' } };
+  t.deepEqual(bindAtVersionPatch(bound, '41'), [
+    { op: 'test', path: '/metadata/resourceVersion', value: '41' },
+    { op: 'replace', path: '/metadata/labels/leaseguard.kubernaut.ai~1state', value: 'bound' },
+    { op: 'add', path: '/metadata/annotations/leaseguard.kubernaut.ai~1object-uid', value: 'uid-2' },
+    { op: 'add', path: '/spec/renewTime', value: '2026-11-22T12:00:01.456000Z' },
+  ]);
+});
+
+test('decodeLease: identity and version, with empty strings for what a Lease lacks', (t) => {
+  const wire = JSON.parse(JSON.stringify(encodeLease(record, { name: 'n', namespace: 'lg', pendingTimeoutSeconds: 30 })));
+  wire.metadata.resourceVersion = '9';
+  wire.metadata.uid = 'lease-uid';
+  t.deepEqual(decodeLease(wire), { name: 'n', namespace: 'lg', resourceVersion: '9', uid: 'lease-uid', record });
+  t.deepEqual(decodeLease({}), { name: '', namespace: '', resourceVersion: '', uid: '', record: undefined });
+  t.deepEqual(decodeLease({ metadata: {} }), { name: '', namespace: '', resourceVersion: '', uid: '', record: undefined });
+});
+
+// What a hand-written or older Lease may lack or carry, and what the record makes of it.
+const lenient: Array<[string, (l: any) => void, (r: LockRecord) => LockRecord]> = [
+  ['no renew time: renewed when acquired', (l) => delete l.spec.renewTime, (r) => ({ ...r, renewedAt: r.acquiredAt })],
+  ['a garbage renew time: renewed when acquired', (l) => (l.spec.renewTime = 'soon'), (r) => ({ ...r, renewedAt: r.acquiredAt })],
+  ['no transitions: 0', (l) => delete l.spec.leaseTransitions, (r) => ({ ...r, transitions: 0 })],
+  ['no namespace annotation: cluster-scoped', (l) => delete l.metadata.annotations[Annotations.objectNamespace], (r) => ({ ...r, object: { ...r.object, namespace: '' } })],
+  ['no UID annotation: UID unknown', (l) => delete l.metadata.annotations[Annotations.objectUid], (r) => ({ ...r, object: { ...r.object, uid: '' } })],
+  ['an empty pod annotation: no pod', (l) => (l.metadata.annotations[Annotations.requesterPod] = ''), (r) => ({ ...r, requester: { username: r.requester.username } })],
+  ['an empty group (the core group)', (l) => (l.metadata.annotations[Annotations.objectGroup] = ''), (r) => ({ ...r, object: { ...r.object, group: '' } })],
+  ['an empty requester', (l) => (l.metadata.annotations[Annotations.requester] = ''), (r) => ({ ...r, requester: { username: '', pod: 'ro-7d9f' } })],
+  ['an acquire time in epoch milliseconds', (l) => (l.spec.acquireTime = record.acquiredAt.getTime()), (r) => r],
+  ['a bound state', (l) => (l.metadata.labels[Labels.state] = 'bound'), (r) => ({ ...r, state: 'bound' })],
+];
+for (const [name, mutate, expected] of lenient) {
+  test(`decodeRecord: ${name}`, (t) => {
+    const wire = JSON.parse(JSON.stringify(encodeLease(record, { name: 'n', namespace: 'lg', pendingTimeoutSeconds: 30 })));
+    mutate(wire);
+    t.deepEqual(decodeRecord(wire), expected(record));
+  });
+}
+
+test('decodeRecord: times as Date objects (an in-process Lease) are taken as they are; an invalid Date is no time', (t) => {
+  const lease = encodeLease(record, { name: 'n', namespace: 'lg', pendingTimeoutSeconds: 30 });
+  const decoded = decodeRecord(lease)!;
+  t.is(decoded.acquiredAt, lease.spec!.acquireTime as Date, 'the same Date object, not a copy');
+  t.is(decoded.acquiredAt.getTime(), record.acquiredAt.getTime());
+  t.is(decoded.renewedAt.getTime(), record.renewedAt.getTime());
+  t.is(decodeRecord({ ...lease, spec: { ...lease.spec, acquireTime: new Date(Number.NaN) as V1MicroTime } }), undefined);
+  t.is(decodeRecord({ ...lease, spec: { ...lease.spec, acquireTime: {} as V1MicroTime } }), undefined);
+  t.is(decodeRecord({ ...lease, spec: undefined }), undefined);
+  t.is(decodeRecord({ ...lease, metadata: undefined }), undefined);
+});
+
 const broken: Array<[string, (l: any) => void]> = [
   ['not managed by leaseguard', (l) => delete l.metadata.labels[MANAGED_BY_LABEL]],
+  ['managed by something else', (l) => (l.metadata.labels[MANAGED_BY_LABEL] = 'helm')],
+  ['no labels', (l) => delete l.metadata.labels],
+  ['no state', (l) => delete l.metadata.labels[Labels.state]],
+  ['no object group', (l) => delete l.metadata.annotations[Annotations.objectGroup]],
+  ['no object kind', (l) => delete l.metadata.annotations[Annotations.objectKind]],
+  ['an empty object kind', (l) => (l.metadata.annotations[Annotations.objectKind] = '')],
+  ['no requester', (l) => delete l.metadata.annotations[Annotations.requester]],
+  ['an empty key', (l) => (l.metadata.annotations[Annotations.key] = '')],
+  ['an acquire time that is an object', (l) => (l.spec.acquireTime = { at: 1 })],
+  ['an acquire time that is a boolean', (l) => (l.spec.acquireTime = true)],
   ['unknown state', (l) => (l.metadata.labels[Labels.state] = 'weird')],
   ['no key', (l) => delete l.metadata.annotations[Annotations.key]],
   ['no object name', (l) => delete l.metadata.annotations[Annotations.objectName]],

@@ -50,3 +50,16 @@ test('set replaces a value; get finds it in either generation, and the newest wi
   m.delete('a');
   t.is(m.get('a'), undefined, 'deleted from both generations');
 });
+
+test('set on a full generation replaces in place: no rotation, nothing dropped early', (t) => {
+  const m = new RecentMap<string, string>(2);
+  m.set('a', 'a');
+  m.set('b', 'b'); // current [a b] is full
+  m.set('b', 'b2'); // a replacement: still [a b]
+  m.set('c', 'c'); // rotates: [a b] previous, [c] current
+  m.set('d', 'd'); // [c d]: no rotation yet, a still remembered
+  t.is(m.get('a'), 'a');
+  t.is(m.get('b'), 'b2');
+  m.set('e', 'e'); // [c d] full: [a b] dropped
+  t.false(m.has('a'));
+});

@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { LockRecord } from '../../src/core/lock-record.js';
-import { decideRelease, type HolderObservation, type ReleaseInput, type ReleaseReason } from '../../src/core/release-decision.js';
+import { decideRelease, holdsLock, type HolderObservation, type ReleaseInput, type ReleaseReason } from '../../src/core/release-decision.js';
 
 const T0 = new Date('2026-11-22T12:00:00Z');
 const at = (ms: number) => new Date(T0.getTime() + ms);
@@ -87,3 +87,36 @@ test('decideRelease: a Lease recording no uid learns the stored one', (t) => {
   const d = decideRelease(input({ record: record({ state: 'pending', object: { ...record().object, uid: '' } }), holder: present({ uid: 'stored' }) }));
   t.is(d.action === 'bind' ? d.record.object.uid : undefined, 'stored');
 });
+
+test('decideRelease: a bound live holder under a max hold is looked at again when the hold ends', (t) => {
+  t.deepEqual(decideRelease(input({ maxHoldMs: 60_000, ageMs: 45_000 })), { action: 'keep', recheckAfterMs: 15_000 });
+  t.deepEqual(decideRelease(input({})), { action: 'keep' }, 'without a max hold, no recheck');
+});
+
+test('decideRelease: a bind renews the record at now and keeps everything else', (t) => {
+  const d = decideRelease(input({ record: record({ state: 'pending', transitions: 3 }), holder: present(), now: at(4321) }));
+  t.deepEqual(d, { action: 'bind', record: { ...record({ transitions: 3 }), state: 'bound', renewedAt: at(4321) } });
+});
+
+test('decideRelease: a holder of another UID read from the cache is checked live, whatever the trigger', (t) => {
+  t.deepEqual(decideRelease(input({ holder: present({ uid: 'uid-2' }), trigger: 'sweep' })), { action: 'confirm-absent' });
+});
+
+test('decideRelease: a pending Lease whose object was seen deleted under another UID waits out its timeout', (t) => {
+  const d = decideRelease(input({ record: record({ state: 'pending' }), holder: { kind: 'absent', source: 'live', deletedUid: 'uid-other' }, ageMs: 10_000 }));
+  t.deepEqual(d, { action: 'keep', recheckAfterMs: 20_000 });
+});
+
+const holderCases: Array<[string, HolderObservation, Partial<LockRecord>, boolean]> = [
+  ['the object of the key, with the recorded UID', present(), {}, true],
+  ['the object of the key, the Lease recording no UID', present({ uid: 'any' }), { object: { ...record().object, uid: '' } }, true],
+  ['the object of the key with another UID', present({ uid: 'uid-2' }), {}, false],
+  ['an object of another key (another Lease)', present({ lease: 'workflowexecution-other-0000000000000000' }), {}, false],
+  ['an object with no valid key', present({ lease: undefined }), {}, false],
+  ['no object', { kind: 'absent', source: 'live' }, {}, false],
+];
+for (const [name, holder, over, holds] of holderCases) {
+  test(`holdsLock: ${name}: ${holds}`, (t) => {
+    t.is(holdsLock(LEASE, record(over), holder), holds);
+  });
+}

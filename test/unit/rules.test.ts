@@ -6,6 +6,31 @@ const we = rules.find('kubernaut.ai', 'WorkflowExecution') as GuardRule;
 const rr = rules.find('kubernaut.ai', 'RemediationRequest') as GuardRule;
 const fp = 'a'.repeat(64);
 
+test('the default rules, whole: what leaseguard guards out of the box', (t) => {
+  t.deepEqual(JSON.parse(JSON.stringify(DEFAULT_RULES)), [
+    { group: 'kubernaut.ai', version: 'v1alpha1', kind: 'WorkflowExecution', resource: 'workflowexecutions', keyPath: 'spec.targetResource', phasePath: 'status.phase', terminalPhases: ['Completed', 'Failed'], scope: 'cluster' },
+    { group: 'kubernaut.ai', version: 'v1alpha1', kind: 'RemediationRequest', resource: 'remediationrequests', keyPath: 'spec.signalFingerprint', phasePath: 'status.overallPhase', terminalPhases: ['Completed', 'Failed', 'TimedOut', 'Skipped', 'Cancelled'], scope: 'cluster' },
+  ]);
+});
+
+test('phaseOf: a phase that is not a string is no phase, and live', (t) => {
+  for (const phase of [5, true, { a: 1 }, ['Completed'], null]) t.deepEqual(phaseOf(we, { status: { phase } }), { phase: '', terminal: false }, JSON.stringify(phase));
+  t.deepEqual(phaseOf(we, { status: { phase: 'Completed' } }), { phase: 'Completed', terminal: true });
+  t.deepEqual(phaseOf(we, {}), { phase: '', terminal: false });
+});
+
+test('readPath never reads into arrays, even by index or length', (t) => {
+  t.is(readPath({ a: ['x'] }, 'a.0'), undefined);
+  t.is(readPath({ a: ['x'] }, 'a.length'), undefined);
+  t.is(readPath({ a: { b: 'x' } }, 'a.b'), 'x');
+});
+
+test('phaseOf: a missing phase is live even where a rule lists "" as terminal', (t) => {
+  const odd = { ...we, terminalPhases: ['', 'Completed'] };
+  t.deepEqual(phaseOf(odd, {}), { phase: '', terminal: false });
+  t.deepEqual(phaseOf(odd, { status: { phase: 'Completed' } }), { phase: 'Completed', terminal: true });
+});
+
 test('default rules guard exactly the two kubernaut kinds', (t) => {
   t.deepEqual(
     DEFAULT_RULES.map((r) => `${r.resource}.${r.group}/${r.version}:${r.keyPath}`),
@@ -31,7 +56,10 @@ const keyCases: Array<[string, GuardRule, unknown, string | undefined, { ok: boo
   ['key one byte over 1 KiB', we, { spec: { targetResource: 'k'.repeat(MAX_KEY_BYTES + 1) } }, 'prod', { ok: false, message: /1025 bytes; a lock key may be at most 1024/ }],
   ['multi-byte key over 1 KiB in bytes', we, { spec: { targetResource: 'é'.repeat(513) } }, 'prod', { ok: false, message: /1026 bytes/ }],
   ['namespace scope prefixes the key', { ...we, scope: 'namespace' }, { spec: { targetResource: 'x' } }, 'team-a', { ok: true, scopedKey: 'team-a/x' }],
-  ['namespace scope without a namespace', { ...we, scope: 'namespace' }, { spec: { targetResource: 'x' } }, '', { ok: false, field: 'metadata.namespace' }],
+  ['namespace scope without a namespace', { ...we, scope: 'namespace' }, { spec: { targetResource: 'x' } }, '', { ok: false, field: 'metadata.namespace', message: /^WorkflowExecution keys are scoped per namespace, but the object has no namespace$/ }],
+  ['spec is an array', we, { spec: [{ targetResource: 'x' }] }, 'prod', { ok: false, field: 'spec.targetResource', message: /is required/ }],
+  ['spec is null', we, { spec: null }, 'prod', { ok: false, field: 'spec.targetResource', message: /is required/ }],
+  ['a key inherited, not own', we, { spec: Object.create({ targetResource: 'x' }) }, 'prod', { ok: false, field: 'spec.targetResource', message: /is required/ }],
 ];
 
 for (const [name, rule, obj, ns, want] of keyCases) {
