@@ -57,6 +57,8 @@ export interface AdmissionResponse {
   patchType?: 'JSONPatch';
   patch?: string;
   warnings?: string[];
+  /** Written by the API server into its audit log as "<webhook name>/<key>". */
+  auditAnnotations?: Record<string, string>;
 }
 
 export interface AdmissionReviewOut {

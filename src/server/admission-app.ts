@@ -12,6 +12,7 @@ import type { Metrics } from '../metrics.js';
 import { DeadlineSignals } from './deadline-signals.js';
 import { readBody } from './read-body.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../core/json-depth.js';
+import { auditAnnotations } from '../admission/audit-annotations.js';
 import type { TLSSocket } from 'node:tls';
 import { printable } from '../core/printable.js';
 import { checkCaller, peerFacts } from './caller-auth.js';
@@ -143,10 +144,14 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
         ...(left > 0 ? { busyDenialsNotLogged: left } : {}),
       };
       if (result.decision.startsWith('denied-unavailable') || result.decision === 'allowed-fail-open') logger.warn(entry, 'admission');
+      // The API server's audit log has every decision (auditAnnotations below); leaseguard's
+      // own log keeps denials, take-overs and failures at info, and plain admits at debug.
+      else if (result.decision === 'allowed' || result.decision === 'allowed-retry' || result.decision === 'passed') logger.debug(entry, 'admission');
       else logger.info(entry, 'admission');
     }
+    const annotations = auditAnnotations(result);
     ctx.type = 'application/json';
-    ctx.body = review(result.response);
+    ctx.body = review(annotations ? { ...result.response, auditAnnotations: annotations } : result.response);
   });
 
   router.all('/mutate', onlyApiServer, onlyPost, async (ctx) => {

@@ -20,7 +20,16 @@ test('validate: echoes the uid in exactly an AdmissionReview v1', async (t) => {
   const res = await s.client.post('/validate', review);
   t.is(res.status, 200);
   t.regex(String(res.headers['content-type']), /^application\/json/);
-  t.deepEqual(res.json, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: review.request.uid, allowed: true } });
+  t.deepEqual(res.json, {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    response: {
+      uid: review.request.uid,
+      allowed: true,
+      // For the API server's audit log.
+      auditAnnotations: { decision: 'allowed', key: 'proto/Deployment/echo', lease: `leaseguard-system/${leaseName(DEFAULT_RULES[0]!, 'proto/Deployment/echo')}` },
+    },
+  });
 });
 
 test('validate: a busy denial is 409 Conflict naming the holder, with causes a client can branch on', async (t) => {

@@ -55,6 +55,8 @@ export interface ControlPlaneInfo {
    * signed it: replicas require it, so every integration test takes the authenticated path.
    */
   admissionClient: { caFile: string; certFile: string; keyFile: string; subject: string };
+  /** The API server's audit log (JSON lines): requests for the guarded kinds at level Metadata, with admission's audit annotations. */
+  auditLog: string;
   /** Set by `npm test`: POST {controlUrl}/restart?name=etcd|kube-apiserver&downMs=N */
   controlUrl?: string;
 }
@@ -120,6 +122,17 @@ function httpsOk(url: string, ca: string, token: string): Promise<boolean> {
     req.on('timeout', () => req.destroy());
   });
 }
+
+/** Audit what leaseguard decides on (the guarded kinds' writes), once each, and nothing else. */
+const AUDIT_POLICY = {
+  apiVersion: 'audit.k8s.io/v1',
+  kind: 'Policy',
+  omitStages: ['RequestReceived', 'ResponseStarted'],
+  rules: [
+    { level: 'Metadata', verbs: ['create', 'update', 'patch'], resources: [{ group: 'kubernaut.ai', resources: ['workflowexecutions', 'remediationrequests'] }] },
+    { level: 'None' },
+  ],
+};
 
 interface Managed {
   name: 'etcd' | 'kube-apiserver';
@@ -198,6 +211,7 @@ export class ControlPlane {
       writeFile(admissionClient.keyFile, admissionCerts.clientKey!, { mode: 0o600 }),
       writeFile(join(dir, 'admission-config.yaml'), dumpYaml(rendered.admissionConfiguration)),
       writeFile(join(dir, 'admission-kubeconfig.yaml'), dumpYaml(rendered.kubeconfig), { mode: 0o600 }),
+      writeFile(join(dir, 'audit-policy.yaml'), dumpYaml(AUDIT_POLICY)),
     ]);
     const apiserver = this.#spawn('kube-apiserver', join(binDir, 'kube-apiserver'), [
       '--advertise-address=127.0.0.1',
@@ -224,6 +238,9 @@ export class ControlPlane {
       '--max-requests-inflight=800',
       '--max-mutating-requests-inflight=400',
       `--admission-control-config-file=${join(dir, 'admission-config.yaml')}`,
+      `--audit-policy-file=${join(dir, 'audit-policy.yaml')}`,
+      `--audit-log-path=${join(dir, 'audit.log')}`,
+      '--audit-log-format=json',
       '--v=1',
     ], dir);
     await waitFor('kube-apiserver', () => httpsOk(`${server}/readyz`, certs.caCert, tokens.admin), 120_000, apiserver);
@@ -236,7 +253,7 @@ export class ControlPlane {
       await writeFile(kubeconfigs[id], kubeconfig(server, certs.caCert, id, tokens[id]), { mode: 0o600 });
     }
     const version = JSON.parse((await execFileP(join(binDir, 'kube-apiserver'), ['--version'])).stdout.replace(/^Kubernetes /, '"').trim() + '"');
-    this.info = { server, caFile: join(dir, 'ca.crt'), dir, binDir, version, kubeconfigs, admissionClient };
+    this.info = { server, caFile: join(dir, 'ca.crt'), dir, binDir, version, kubeconfigs, admissionClient, auditLog: join(dir, 'audit.log') };
 
     // What a cluster admin installs from manifests/: CRDs, namespace, RBAC.
     const m = (f: string) => join(ROOT, 'manifests', f);

@@ -1,0 +1,33 @@
+import test from 'ava';
+import { auditAnnotations } from '../../src/admission/audit-annotations.js';
+import { DEFAULT_RULES } from '../../src/core/rules.js';
+
+const rule = DEFAULT_RULES[0]!;
+const base = { rule, key: 'prod/Deployment/api', lease: 'leaseguard-system/workflowexecution-prod-deployment-api-0123456789abcdef' };
+
+const cases: Array<[string, Parameters<typeof auditAnnotations>[0], Record<string, string> | undefined]> = [
+  ['an unguarded kind: none', { decision: 'passed' }, undefined],
+  ['a guarded UPDATE that keeps its key: none', { decision: 'passed', rule, key: 'k' }, undefined],
+  ['an admit', { decision: 'allowed', ...base }, { decision: 'allowed', key: base.key, lease: base.lease }],
+  ['a busy denial names the holder', { decision: 'denied-busy', ...base, detail: { holder: 'prod/we-1', holderUid: 'u', holderState: 'bound' } }, { decision: 'denied-busy', key: base.key, lease: base.lease, holder: 'prod/we-1' }],
+  [
+    'a take-over names why and whom',
+    { decision: 'allowed-takeover', ...base, detail: { takeover: 'holder-terminal', previousHolder: 'prod/we-0', previousRequester: 'ro' } },
+    { decision: 'allowed-takeover', key: base.key, lease: base.lease, takeover: 'holder-terminal', 'previous-holder': 'prod/we-0' },
+  ],
+  ['a failure names its code', { decision: 'denied-unavailable', ...base, detail: { error: 'LG_STORE_TIMEOUT', cause: 'x' } }, { decision: 'denied-unavailable', key: base.key, lease: base.lease, error: 'LG_STORE_TIMEOUT' }],
+  ['an invalid key: the decision alone', { decision: 'denied-invalid', rule }, { decision: 'denied-invalid' }],
+  ['empty and non-string values are left out', { decision: 'denied-busy', rule, key: '', lease: base.lease, detail: { holder: 42 } }, { decision: 'denied-busy', lease: base.lease }],
+];
+for (const [name, result, expected] of cases) {
+  test(`auditAnnotations: ${name}`, (t) => {
+    t.deepEqual(auditAnnotations(result), expected);
+  });
+}
+
+test('auditAnnotations: values are clipped to 2 KiB', (t) => {
+  const key = 'k'.repeat(5000);
+  const a = auditAnnotations({ decision: 'allowed', rule, key })!;
+  t.is(a.key, `${'k'.repeat(2048)}…`);
+  t.is(auditAnnotations({ decision: 'allowed', rule, key: 'k'.repeat(2048) })!.key, 'k'.repeat(2048));
+});
