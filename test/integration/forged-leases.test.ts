@@ -11,7 +11,7 @@ import { DEFAULT_RULES } from '../../src/core/rules.js';
 import { coordination, customObjects } from '../support/integration-env.js';
 import { metricValue } from '../support/metrics.js';
 import { apiError, workflowExecution } from '../support/objects.js';
-import { FAST, FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../support/replicas.js';
+import { FAST, fastReplicasFor } from '../support/replicas.js';
 import { admissionReview } from '../support/reviews.js';
 import { sleep, until } from '../support/wait.js';
 
@@ -19,15 +19,8 @@ const SCOPE = 'forged';
 const NS = 'forged-prod';
 const GROUP = { group: 'kubernaut.ai', version: 'v1alpha1', namespace: NS };
 const rule = DEFAULT_RULES[0]!;
-let replicas: ReplicaSet;
 
-test.before(async () => {
-  replicas = await ReplicaSet.start({ scope: SCOPE, count: 2, timeoutSeconds: FAST.timeoutSeconds, env: FAST_RELEASE_ENV });
-  await scopedNamespace(SCOPE, NS);
-});
-test.after.always(async () => {
-  await replicas?.stop();
-});
+const replicas = fastReplicasFor(test, { scope: SCOPE, ns: NS, count: 2 });
 
 const create = (name: string, target: string) =>
   customObjects('controller')
@@ -38,7 +31,7 @@ const create = (name: string, target: string) =>
     );
 
 async function leaseFor(key: string) {
-  const list = await coordination('admin').listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR });
+  const list = await coordination('admin').listNamespacedLease({ namespace: replicas().leaseNamespace, labelSelector: MANAGED_SELECTOR });
   return list.items.find((l) => l.metadata?.annotations?.[Annotations.key] === key);
 }
 
@@ -71,16 +64,16 @@ test.serial('a Lease or a review naming a live object of another key: busy for t
   const now = new Date();
   const planted = encodeLease(
     { key: plantedKey, object: { group: rule.group, kind: rule.kind, namespace: NS, name: 'we-x', uid: x.uid }, requester: { username: 'mallory' }, state: 'pending', acquiredAt: now, renewedAt: now, transitions: 0 },
-    { name: leaseName(rule, plantedKey), namespace: replicas.leaseNamespace, pendingTimeoutSeconds: FAST.pendingSeconds },
+    { name: leaseName(rule, plantedKey), namespace: replicas().leaseNamespace, pendingTimeoutSeconds: FAST.pendingSeconds },
   );
   // (Lease writes there are leaseguard's alone, by lease-guard-policy.yaml: planted with its credentials, as a bug or a stolen token would.)
-  await coordination('leaseguard').createNamespacedLease({ namespace: replicas.leaseNamespace, body: planted });
+  await coordination('leaseguard').createNamespacedLease({ namespace: replicas().leaseNamespace, body: planted });
   const plantedAt = performance.now();
 
   // A review sent straight to a replica with the API server's own client certificate
   // (a stolen one, or a bug upstream), claiming we-x for a third key.
   const forgedKey = `${NS}/Deployment/forged-review`;
-  const client = await replicas.asApiServer(0);
+  const client = await replicas().asApiServer(0);
   const forged = await client.post('/validate', admissionReview({ name: 'we-x', namespace: NS, key: forgedKey, objectUid: 'forged-uid' }));
   client.close();
   t.true(forged.json.response.allowed, 'the forged review took the free key (its caller is authenticated; its content cannot be)');
@@ -112,7 +105,7 @@ test.serial('a Lease edited to record another UID no longer pins its key; the du
   }, 10_000);
   await coordination('leaseguard').patchNamespacedLease({
     name: l.metadata!.name!,
-    namespace: replicas.leaseNamespace,
+    namespace: replicas().leaseNamespace,
     body: [{ op: 'replace', path: `/metadata/annotations/${pointerSegment(Annotations.objectUid)}`, value: 'edited-uid' }],
   });
   const editedAt = performance.now();
@@ -120,13 +113,13 @@ test.serial('a Lease edited to record another UID no longer pins its key; the du
   t.log(`the edited Lease's key freed after ${freed.toFixed(0)} ms`);
   t.true(freed <= (FAST.pendingSeconds + FAST.sweepSeconds + 3) * 1000);
   // we-z and we-w are both live for one key now: the leader reports it.
-  const leader = await replicas.leader();
+  const leader = await replicas().leader();
   await until('the monitor to report the duplicate', async () => {
-    const page = (await replicas.metrics())[leader] ?? '';
+    const page = (await replicas().metrics())[leader] ?? '';
     return metricValue(page, 'leaseguard_duplicate_keys', { kind: 'WorkflowExecution' }) === 1;
   }, 10_000);
   t.pass();
   // Clean up: one finishes, the duplicate clears.
   await customObjects('controller').patchNamespacedCustomObjectStatus({ ...GROUP, plural: 'workflowexecutions', name: 'we-z', body: [{ op: 'add', path: '/status', value: { phase: 'Completed' } }] });
-  await until('the duplicate to clear', async () => metricValue((await replicas.metrics())[leader] ?? '', 'leaseguard_duplicate_keys', { kind: 'WorkflowExecution' }) === 0, 10_000);
+  await until('the duplicate to clear', async () => metricValue((await replicas().metrics())[leader] ?? '', 'leaseguard_duplicate_keys', { kind: 'WorkflowExecution' }) === 0, 10_000);
 });

@@ -7,21 +7,14 @@ import { DEFAULT_RULES } from '../../src/core/rules.js';
 import { customObjects, kubectl } from '../support/integration-env.js';
 import { metricValue } from '../support/metrics.js';
 import { workflowExecution } from '../support/objects.js';
-import { FAST, FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../support/replicas.js';
+import { fastReplicasFor } from '../support/replicas.js';
 import { until } from '../support/wait.js';
 
 const SCOPE = 'monitor';
 const NS = 'monitor-prod';
 const GROUP = { group: 'kubernaut.ai', version: 'v1alpha1', namespace: NS, plural: 'workflowexecutions' };
-let replicas: ReplicaSet;
 
-test.before(async () => {
-  replicas = await ReplicaSet.start({ scope: SCOPE, count: 2, timeoutSeconds: FAST.timeoutSeconds, env: FAST_RELEASE_ENV });
-  await scopedNamespace(SCOPE, NS);
-});
-test.after.always(async () => {
-  await replicas?.stop();
-});
+const replicas = fastReplicasFor(test, { scope: SCOPE, ns: NS, count: 2 });
 
 interface EventItem {
   reason: string;
@@ -33,17 +26,17 @@ interface EventItem {
 }
 
 async function events(reason: string): Promise<EventItem[]> {
-  const r = await kubectl(['get', 'events', '-n', replicas.leaseNamespace, '--field-selector', `reason=${reason}`, '-o', 'json']);
+  const r = await kubectl(['get', 'events', '-n', replicas().leaseNamespace, '--field-selector', `reason=${reason}`, '-o', 'json']);
   return (JSON.parse(r.stdout || '{"items":[]}') as { items: EventItem[] }).items;
 }
 
 test.serial('a duplicate made with leaseguard unregistered is reported at once on the gauge, in the log and as an Event, and clears', async (t) => {
-  const leader = await replicas.leader();
-  const gauge = async () => metricValue((await replicas.metrics())[leader] ?? '', 'leaseguard_duplicate_keys', { kind: 'WorkflowExecution' });
+  const leader = await replicas().leader();
+  const gauge = async () => metricValue((await replicas().metrics())[leader] ?? '', 'leaseguard_duplicate_keys', { kind: 'WorkflowExecution' });
   t.is(await gauge(), 0, 'healthy: 0');
 
   const target = `${NS}/Deployment/bypassed`;
-  await replicas.unregister();
+  await replicas().unregister();
   try {
     const api = customObjects('controller');
     await api.createNamespacedCustomObject({ ...GROUP, body: workflowExecution(NS, 'we-dup-1', target) });
@@ -54,7 +47,7 @@ test.serial('a duplicate made with leaseguard unregistered is reported at once o
     t.true(performance.now() - madeAt < 5_000, 'within seconds');
 
     const logs = await until('the error log', async () => {
-      const text = await replicas.logs();
+      const text = await replicas().logs();
       return text.split('\n').find((l) => l.includes('"msg":"duplicate lock key:'));
     }, 5_000);
     const entry = JSON.parse(logs) as { level: number; key: string; objects: string[]; lease: string };
@@ -64,7 +57,7 @@ test.serial('a duplicate made with leaseguard unregistered is reported at once o
 
     const warning = await until('the Event', async () => (await events('DuplicateKey'))[0], 10_000);
     t.is(warning.type, 'Warning');
-    t.like(warning.involvedObject, { kind: 'Lease', namespace: replicas.leaseNamespace, name: leaseName(DEFAULT_RULES[0]!, target) });
+    t.like(warning.involvedObject, { kind: 'Lease', namespace: replicas().leaseNamespace, name: leaseName(DEFAULT_RULES[0]!, target) });
     t.regex(warning.message, new RegExp(`${NS}/we-dup-1, ${NS}/we-dup-2`));
     t.is(warning.source?.component, 'leaseguard');
 
@@ -72,34 +65,34 @@ test.serial('a duplicate made with leaseguard unregistered is reported at once o
     await until('the gauge to clear', async () => (await gauge()) === 0, 10_000);
     const cleared = await until('the cleared Event', async () => (await events('DuplicateKeyCleared'))[0], 10_000);
     t.is(cleared.type, 'Normal');
-    await until('the cleared log line (logs are flushed every second)', async () => (await replicas.logs()).includes('"msg":"duplicate lock key cleared'), 5_000);
-    t.is(metricValue((await replicas.metrics())[leader] ?? '', 'leaseguard_duplicate_keys_detected_total', { kind: 'WorkflowExecution' }), 1);
+    await until('the cleared log line (logs are flushed every second)', async () => (await replicas().logs()).includes('"msg":"duplicate lock key cleared'), 5_000);
+    t.is(metricValue((await replicas().metrics())[leader] ?? '', 'leaseguard_duplicate_keys_detected_total', { kind: 'WorkflowExecution' }), 1);
   } finally {
-    await replicas.register();
+    await replicas().register();
   }
 });
 
 test.serial('a new leader finds a duplicate that exists when it starts (from its first list)', async (t) => {
   const target = `${NS}/Deployment/found-on-start`;
-  await replicas.unregister();
+  await replicas().unregister();
   try {
     const api = customObjects('controller');
     await api.createNamespacedCustomObject({ ...GROUP, body: workflowExecution(NS, 'we-old-1', target) });
     await api.createNamespacedCustomObject({ ...GROUP, body: workflowExecution(NS, 'we-old-2', target) });
   } finally {
-    await replicas.register();
+    await replicas().register();
   }
-  const leader = await replicas.leader();
-  await until('the current leader to report it', async () => metricValue((await replicas.metrics())[leader] ?? '', 'leaseguard_duplicate_keys', { kind: 'WorkflowExecution' }) === 1, 10_000);
-  await replicas.kill(leader);
+  const leader = await replicas().leader();
+  await until('the current leader to report it', async () => metricValue((await replicas().metrics())[leader] ?? '', 'leaseguard_duplicate_keys', { kind: 'WorkflowExecution' }) === 1, 10_000);
+  await replicas().kill(leader);
   const next = await until('another leader', async () => {
-    const pages = await replicas.metrics();
+    const pages = await replicas().metrics();
     const i = pages.findIndex((p) => /^leaseguard_leader 1$/m.test(p));
     return i >= 0 ? { i } : undefined;
   }, 20_000);
-  await until('the new leader to report it', async () => metricValue((await replicas.metrics())[next.i] ?? '', 'leaseguard_duplicate_keys', { kind: 'WorkflowExecution' }) === 1, 10_000);
+  await until('the new leader to report it', async () => metricValue((await replicas().metrics())[next.i] ?? '', 'leaseguard_duplicate_keys', { kind: 'WorkflowExecution' }) === 1, 10_000);
   t.pass();
   await customObjects('controller').deleteNamespacedCustomObject({ ...GROUP, name: 'we-old-2' });
-  await until('the gauge to clear after the delete', async () => metricValue((await replicas.metrics())[next.i] ?? '', 'leaseguard_duplicate_keys', { kind: 'WorkflowExecution' }) === 0, 10_000);
-  await replicas.restart(leader);
+  await until('the gauge to clear after the delete', async () => metricValue((await replicas().metrics())[next.i] ?? '', 'leaseguard_duplicate_keys', { kind: 'WorkflowExecution' }) === 0, 10_000);
+  await replicas().restart(leader);
 });

@@ -9,31 +9,24 @@ import { Annotations, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { controlPlane, coordination, customObjects } from '../support/integration-env.js';
 import { apiError, workflowExecution } from '../support/objects.js';
 import { CLI } from '../support/paths.js';
-import { FAST, FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../support/replicas.js';
+import { fastReplicasFor } from '../support/replicas.js';
 import { until } from '../support/wait.js';
 
 const run = promisify(execFile);
 const SCOPE = 'policy';
 const NS = 'policy-prod';
-let replicas: ReplicaSet;
 
-test.before(async () => {
-  replicas = await ReplicaSet.start({ scope: SCOPE, count: 1, timeoutSeconds: FAST.timeoutSeconds, env: FAST_RELEASE_ENV });
-  await scopedNamespace(SCOPE, NS);
-});
-test.after.always(async () => {
-  await replicas?.stop();
-});
+const replicas = fastReplicasFor(test, { scope: SCOPE, ns: NS, count: 1 });
 
 const lease = (name: string) => ({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, labels: { 'app.kubernetes.io/managed-by': 'leaseguard' } }, spec: { holderIdentity: 'x' } });
 
 async function heldLease(target: string) {
   await customObjects('controller').createNamespacedCustomObject({ group: 'kubernaut.ai', version: 'v1alpha1', namespace: NS, plural: 'workflowexecutions', body: workflowExecution(NS, `we-${target.split('/').pop()}`, target) });
-  return until('the lock', async () => (await coordination('leaseguard').listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR })).items.find((l) => l.metadata?.annotations?.[Annotations.key] === target), 10_000);
+  return until('the lock', async () => (await coordination('leaseguard').listNamespacedLease({ namespace: replicas().leaseNamespace, labelSelector: MANAGED_SELECTOR })).items.find((l) => l.metadata?.annotations?.[Annotations.key] === target), 10_000);
 }
 
 test.serial('a cluster admin may not create, update or delete leaseguard\'s Leases; the message says who may', async (t) => {
-  const ns = replicas.leaseNamespace;
+  const ns = replicas().leaseNamespace;
   const admin = coordination('admin');
   const created = await admin.createNamespacedLease({ namespace: ns, body: lease('planted-by-admin') }).then(() => undefined, (e) => apiError(e));
   t.is(created?.code, 403);
@@ -54,16 +47,16 @@ test.serial('a cluster admin may not create, update or delete leaseguard\'s Leas
 test.serial('leaseguard writes its Leases; the break-glass group releases one with `locks release --force`; an admin outside it is told why not', async (t) => {
   const target = `${NS}/Deployment/break-glass`;
   await heldLease(target); // leaseguard's own create went through the policy
-  const args = (identity: 'admin' | 'breakglass') => [CLI, 'locks', 'release', target, '--force', '--yes', '--kubeconfig', controlPlane().kubeconfigs[identity], '--namespace', replicas.leaseNamespace];
+  const args = (identity: 'admin' | 'breakglass') => [CLI, 'locks', 'release', target, '--force', '--yes', '--kubeconfig', controlPlane().kubeconfigs[identity], '--namespace', replicas().leaseNamespace];
   const refused = await run(process.execPath, args('admin')).then(() => undefined, (e: { code: number; stderr: string }) => e);
   t.is(refused?.code, 1);
   t.regex(refused?.stderr ?? '', /not permitted, nothing was released.*leaseguard:break-glass/);
   const released = await run(process.execPath, args('breakglass'));
   t.regex(released.stdout, /Released "policy-prod\/Deployment\/break-glass"/);
-  const left = (await coordination('leaseguard').listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR })).items.filter((l) => l.metadata?.annotations?.[Annotations.key] === target);
+  const left = (await coordination('leaseguard').listNamespacedLease({ namespace: replicas().leaseNamespace, labelSelector: MANAGED_SELECTOR })).items.filter((l) => l.metadata?.annotations?.[Annotations.key] === target);
   t.is(left.length, 0);
   // The break-glass group may delete, nothing more (RBAC): no planting.
-  const planted = await coordination('breakglass').createNamespacedLease({ namespace: replicas.leaseNamespace, body: lease('planted-by-oncall') }).then(() => undefined, (e) => apiError(e));
+  const planted = await coordination('breakglass').createNamespacedLease({ namespace: replicas().leaseNamespace, body: lease('planted-by-oncall') }).then(() => undefined, (e) => apiError(e));
   t.is(planted?.code, 403);
 });
 

@@ -16,6 +16,7 @@ import { CLI, ROOT } from './paths.js';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { startForwarder, type Forwarder } from './tcp-forwarder.js';
 import { HttpsClient } from './https-client.js';
+import type { TestFn } from 'ava';
 
 const execFileP = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -280,4 +281,24 @@ export async function leaseNamespace(name: string): Promise<void> {
   const namespaced = docs.filter((d) => d.kind === 'Role' || d.kind === 'RoleBinding').map((d) => ({ ...d, metadata: { ...d.metadata, namespace: name } }));
   const applied = await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: namespaced }) });
   if (applied.code !== 0) throw new Error(`applying RBAC to ${name} failed: ${applied.stderr}`);
+}
+
+/**
+ * The usual setup of an integration test file: `count` replicas with the FAST timings,
+ * started before its tests with the namespace `ns` they guard, stopped after them.
+ * Returns the set (once started).
+ */
+export function fastReplicasFor(test: TestFn, o: { scope: string; ns: string; count: number }): () => ReplicaSet {
+  let replicas: ReplicaSet | undefined;
+  test.before(async () => {
+    replicas = await ReplicaSet.start({ scope: o.scope, count: o.count, timeoutSeconds: FAST.timeoutSeconds, env: FAST_RELEASE_ENV });
+    await scopedNamespace(o.scope, o.ns);
+  });
+  test.after.always(async () => {
+    await replicas?.stop();
+  });
+  return () => {
+    if (!replicas) throw new Error(`the replicas of ${o.scope} have not started`);
+    return replicas;
+  };
 }
