@@ -3,7 +3,7 @@
 import test from 'ava';
 import { Annotations, Labels, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { coordination, customObjects } from '../support/integration-env.js';
-import { apiError, fingerprint, remediationRequest, workflowExecution } from '../support/objects.js';
+import { apiError, fingerprint, remediationRequest, retryingThrottled, workflowExecution } from '../support/objects.js';
 import { ReplicaSet, scopedNamespace } from '../support/replicas.js';
 
 const SCOPE = 'single-writer';
@@ -29,7 +29,7 @@ async function createAll(bodies: Record<string, unknown>[], plural: string) {
   const api = customObjects('controller');
   return Promise.all(
     bodies.map((body) =>
-      api.createNamespacedCustomObject({ ...GROUP, plural, body }).then(
+      retryingThrottled(() => api.createNamespacedCustomObject({ ...GROUP, plural, body })).then(
         (obj) => ({ ok: true as const, obj: obj as { metadata: { name: string; uid: string } } }),
         (err) => ({ ok: false as const, err: apiError(err) }),
       ),
@@ -50,7 +50,7 @@ test('100 concurrent WorkflowExecution CREATEs for one target: one stored, 99 Co
   const winner = created[0]!.ok ? created[0]!.obj : undefined;
   for (const d of denied) {
     if (d.ok) continue;
-    t.is(d.err.code, 409);
+    t.is(d.err.code, 409, d.err.message);
     t.is(d.err.reason, 'Conflict');
     t.regex(d.err.message ?? '', new RegExp(`denied the request: target "${target}" is busy: held by workflowexecution ${NS}/${winner?.metadata.name} \\(requested by system:serviceaccount:kubernaut-system:remediationorchestrator`));
     t.is(d.err.details?.name, winner?.metadata.name);
@@ -106,11 +106,11 @@ test('100 concurrent CREATEs for 100 different targets: all stored', async (t) =
 test('a dry-run CREATE through the API server writes no Lease and gives the verdict', async (t) => {
   const api = customObjects('controller');
   const free = `${NS}/Deployment/dry-free`;
-  await api.createNamespacedCustomObject({ ...GROUP, plural: 'workflowexecutions', body: workflowExecution(NS, 'we-dry', free), dryRun: 'All' });
+  await retryingThrottled(() => api.createNamespacedCustomObject({ ...GROUP, plural: 'workflowexecutions', body: workflowExecution(NS, 'we-dry', free), dryRun: 'All' }));
   t.deepEqual(await leasesFor(free), [], 'no Lease for a dry run');
   const held = `${NS}/Deployment/dry-held`;
-  await api.createNamespacedCustomObject({ ...GROUP, plural: 'workflowexecutions', body: workflowExecution(NS, 'we-dry-holder', held) });
-  const err = await t.throwsAsync(api.createNamespacedCustomObject({ ...GROUP, plural: 'workflowexecutions', body: workflowExecution(NS, 'we-dry-2', held), dryRun: 'All' }));
+  await retryingThrottled(() => api.createNamespacedCustomObject({ ...GROUP, plural: 'workflowexecutions', body: workflowExecution(NS, 'we-dry-holder', held) }));
+  const err = await t.throwsAsync(retryingThrottled(() => api.createNamespacedCustomObject({ ...GROUP, plural: 'workflowexecutions', body: workflowExecution(NS, 'we-dry-2', held), dryRun: 'All' })));
   t.is(apiError(err).code, 409);
   t.regex(apiError(err).message ?? '', /is busy: held by workflowexecution sw-prod\/we-dry-holder/);
 });

@@ -50,3 +50,21 @@ export function apiError(err: unknown): { code: number; reason?: string; message
   }
   return { code: Number(e.code), reason: body?.reason, message: body?.message, details: body?.details };
 }
+
+/**
+ * `call`, retried as client-go retries it: a 429 from API Priority and Fairness (the API
+ * server shedding a burst before any admission) is tried again after its Retry-After, up
+ * to 10 times. Every other answer, leaseguard's included, is returned as it came.
+ */
+export async function retryingThrottled<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      const e = err as { code?: number; headers?: Record<string, string> };
+      if (Number(e.code) !== 429 || attempt >= 10) throw err;
+      const after = Number(e.headers?.['retry-after'] ?? 1);
+      await new Promise((r) => setTimeout(r, (Number.isFinite(after) && after > 0 ? after : 1) * 1000));
+    }
+  }
+}
