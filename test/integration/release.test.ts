@@ -168,9 +168,12 @@ serial('an object stamped by another installation whose Lease is this installati
 serial('deleting the holder releases its Lease', async (t) => {
   const target = `${NS}/Deployment/deleted`;
   await createWe('we-del', target);
-  await until('bound', async () => (await lease(target))?.metadata?.labels?.[Labels.state] === 'bound', 10_000);
+  const bound = await until('bound', async () => {
+    const l = await lease(target);
+    return l?.metadata?.labels?.[Labels.state] === 'bound' && l;
+  }, 10_000);
+  const name = bound.metadata!.name!;
   await customObjects('controller').deleteNamespacedCustomObject({ ...GROUP, plural: 'workflowexecutions', name: 'we-del' });
-  const name = (await lease(target))!.metadata!.name!;
   await until('released', async () => !(await lease(target)), 10_000);
   // (Logs are flushed every second.)
   const lines = await until('the release to be logged', async () => {
