@@ -54,7 +54,6 @@ export function decideRelease(input: ReleaseInput): ReleaseDecision {
   const untilMaxHold = maxHoldMs ? { recheckAfterMs: Math.max(0, maxHoldMs - ageMs) } : {};
 
   // An object at the holder's name that is not the holder counts as no object there.
-  // Stryker disable next-line StringLiteral: any kind but 'present' reads as absent below
   const holder: HolderObservation =
     input.holder.kind === 'present' && !holdsLock(leaseName, record, input.holder) ? { kind: 'absent', source: input.holder.source } : input.holder;
 

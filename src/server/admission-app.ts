@@ -127,7 +127,16 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
     // A busy denial is logged once per lock per second (with the count left out since);
     // a retry storm is what leaseguard exists for, and it should not flood the logs.
     const left = result.decision === 'denied-busy' ? repeats.take(result.lease ?? '', Date.now()) : 0;
-    if ((result.decision !== 'passed' || result.rule) && left !== undefined) {
+    // The API server's audit log has every decision (auditAnnotations below); leaseguard's
+    // own log keeps failures and fail-open admits at warn, denials and take-overs at info,
+    // and plain admits at debug, so the common case builds no entry unless debug is on.
+    const level =
+      result.decision.startsWith('denied-unavailable') || result.decision === 'allowed-fail-open'
+        ? 'warn'
+        : result.decision === 'allowed' || result.decision === 'allowed-retry' || result.decision === 'passed'
+          ? 'debug'
+          : 'info';
+    if ((result.decision !== 'passed' || result.rule) && left !== undefined && logger.isLevelEnabled(level)) {
       const entry = {
         uid: req.uid,
         webhook: 'validate',
@@ -143,11 +152,7 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
         ...result.detail,
         ...(left > 0 ? { busyDenialsNotLogged: left } : {}),
       };
-      if (result.decision.startsWith('denied-unavailable') || result.decision === 'allowed-fail-open') logger.warn(entry, 'admission');
-      // The API server's audit log has every decision (auditAnnotations below); leaseguard's
-      // own log keeps denials, take-overs and failures at info, and plain admits at debug.
-      else if (result.decision === 'allowed' || result.decision === 'allowed-retry' || result.decision === 'passed') logger.debug(entry, 'admission');
-      else logger.info(entry, 'admission');
+      logger[level](entry, 'admission');
     }
     const annotations = auditAnnotations(result);
     ctx.type = 'application/json';

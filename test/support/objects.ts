@@ -1,5 +1,6 @@
 // Guarded objects as kubernaut's controllers create them.
 import { createHash } from 'node:crypto';
+import { sleep } from './wait.js';
 
 export function workflowExecution(namespace: string, name: string, target: string): Record<string, unknown> {
   return {
@@ -64,7 +65,7 @@ export async function retryingThrottled<T>(call: () => Promise<T>): Promise<T> {
       const e = err as { code?: number; headers?: Record<string, string> };
       if (Number(e.code) !== 429 || attempt >= 10) throw err;
       const after = Number(e.headers?.['retry-after'] ?? 1);
-      await new Promise((r) => setTimeout(r, (Number.isFinite(after) && after > 0 ? after : 1) * 1000));
+      await sleep((Number.isFinite(after) && after > 0 ? after : 1) * 1000);
     }
   }
 }
