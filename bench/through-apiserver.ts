@@ -1,12 +1,13 @@
 // Parts 2-4: CREATEs through a real kube-apiserver with no webhook, a registered no-op
-// webhook, and leaseguard with 1 and 3 replicas; the floor (one plain Lease create) in
-// the same run; duplicates and lock failures; a replica holding 10,000 live Leases.
+// webhook, the floor (the client writes a Lease, then the object), and leaseguard with 1
+// and 3 replicas (and 1 with stamping on), each cell with what it cost per create
+// (API writes, webhook calls, etcd writes, CPU of every process); an open loop at a
+// moderate rate; duplicates and lock failures; a replica holding 10,000 live Leases.
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadYaml } from '@kubernetes/client-node';
-import { LEASE_ANNOTATION } from '../src/admission/mutating-webhook.js';
 import { cliCerts } from '../test/support/certs.js';
 import type { ControlPlane } from '../test/support/control-plane.js';
 import { CONTROL_PLANE_ENV, kubectl } from '../test/support/integration-env.js';
@@ -17,6 +18,8 @@ import { ReplicaSet, SCOPE_LABEL, leaseNamespace, scopedNamespace } from '../tes
 import { runLoad, type LoadResult } from './load.js';
 import { metricValue } from '../test/support/metrics.js';
 import { Client, spawnServer } from './processes.js';
+import { CostMeter, type CreateCost } from './cost-meter.js';
+import { runRate } from './load.js';
 import { startForwarder, type Forwarder } from '../test/support/tcp-forwarder.js';
 
 /** The memory settings of manifests/deployment.yaml's container, read from the manifest itself. */
@@ -34,12 +37,20 @@ export function deploymentMemoryEnv(): Record<string, string> {
   return out;
 }
 
-export type Scenario = 'no webhook' | 'no-op webhook' | 'leaseguard ×1' | 'leaseguard ×3';
+export type Scenario = 'no webhook' | 'no-op webhook' | 'floor: Lease, then object' | 'leaseguard ×1' | 'leaseguard ×3' | 'leaseguard ×1, stamping';
 
 export interface CreateRow {
   scenario: Scenario;
   keys: 'distinct' | 'hot';
   concurrency: number;
+  result: LoadResult;
+  cost: CreateCost;
+}
+
+export interface OpenRow {
+  scenario: Scenario;
+  keys: 'distinct' | 'hot';
+  rate: number;
   result: LoadResult;
 }
 
@@ -47,6 +58,7 @@ export interface ApiserverResults {
   version: string;
   floor: Array<{ concurrency: number; result: LoadResult }>;
   rows: CreateRow[];
+  open: OpenRow[];
   duplicates: Record<Scenario, { objects: number; keys: number; duplicateKeys: number }>;
   lockFailures: Record<string, number>;
   memory?: {
@@ -58,7 +70,8 @@ export interface ApiserverResults {
     sweepSeconds: number;
     sweepApiCalls: number;
     sweepCpuSeconds: number;
-    bindSeconds: number;
+    /** Until the leader's watch had seen every object stored (its held-Leases gauge). */
+    storedSeconds: number;
   };
 }
 
@@ -66,9 +79,12 @@ const NOOP = fileURLToPath(new URL('./noop-webhook.js', import.meta.url));
 const SCENARIO_NS: Record<Scenario, string> = {
   'no webhook': 'bench-none',
   'no-op webhook': 'bench-noop',
+  'floor: Lease, then object': 'bench-floorobj',
   'leaseguard ×1': 'bench-lg1',
   'leaseguard ×3': 'bench-lg3',
+  'leaseguard ×1, stamping': 'bench-lg1s',
 };
+const LG_SETS = ['leaseguard ×1', 'leaseguard ×3', 'leaseguard ×1, stamping'] as const;
 
 function token(kubeconfigPath: string): string {
   return (JSON.parse(readFileSync(kubeconfigPath, 'utf8')) as { users: Array<{ user: { token: string } }> }).users[0]!.user.token;
@@ -92,30 +108,45 @@ async function registerNoop(port: number, ca: string, scope: string): Promise<vo
       },
     ],
   });
-  const list = { apiVersion: 'v1', kind: 'List', items: [webhook('ValidatingWebhookConfiguration', 'validate.noop.bench'), webhook('MutatingWebhookConfiguration', 'mutate.noop.bench')] };
+  // Validating only: the number of webhook calls leaseguard makes by default.
+  const list = { apiVersion: 'v1', kind: 'List', items: [webhook('ValidatingWebhookConfiguration', 'validate.noop.bench')] };
   const r = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(list) });
   if (r.code !== 0) throw new Error(r.stderr);
 }
 
+const LEASEGUARD_NS = new Set(['bench-lg1', 'bench-lg3', 'bench-lg1s']);
+
 /**
- * A WorkflowExecution as the bench creates it: stamped as if by another installation, so
- * that neither replica set's leader spends an API call on objects it holds no Lease for
- * (the baselines' objects, the other set's). A leaseguard set's mutating webhook replaces
- * the stamp with its own, so its leader binds its objects as in a cluster of one.
+ * A WorkflowExecution as the bench creates it. Every leader watches every guarded object,
+ * so the baselines' objects (hot keys among them: duplicates by design) are sent stamped
+ * as another installation's, which keeps the sets' duplicate monitors from reporting them,
+ * as in a cluster where only leaseguard creates them.
  */
 function benchObject(ns: string, name: string, target: string): string {
   const we = workflowExecution(ns, name, target);
-  (we.metadata as Record<string, unknown>).annotations = { [LEASE_ANNOTATION]: 'bench-elsewhere/none' };
+  if (!LEASEGUARD_NS.has(ns)) (we.metadata as Record<string, unknown>).annotations = { 'leaseguard.kubernaut.ai/lease': 'bench-elsewhere/none' };
   return JSON.stringify(we);
 }
 
-async function waitEffective(client: Client, ns: string, expectWebhook: boolean): Promise<void> {
-  // A dry-run create shows whether the mutating webhook already applies to the namespace.
+/**
+ * Until the namespace's webhooks answer: for a leaseguard set, a stored probe's key is
+ * refused to a dry-run second object (and stamped, where the set stamps); elsewhere a
+ * dry-run create succeeds.
+ */
+async function waitEffective(client: Client, ns: string, guarded: boolean, stamped: boolean): Promise<void> {
   const deadline = Date.now() + 20_000;
+  const path = `/apis/kubernaut.ai/v1alpha1/namespaces/${ns}/workflowexecutions`;
   while (Date.now() < deadline) {
-    const body = benchObject(ns, 'probe', `${ns}/probe`);
-    const res = await client.request('POST', `/apis/kubernaut.ai/v1alpha1/namespaces/${ns}/workflowexecutions?dryRun=All`, body);
-    if (res.status === 201 && (!expectWebhook || ns === 'bench-noop' || res.body.includes('leaseguard.kubernaut.ai/lock-key'))) return;
+    if (!guarded) {
+      if ((await client.request('POST', `${path}?dryRun=All`, benchObject(ns, 'probe', `${ns}/probe`))).status === 201) return;
+    } else {
+      const probe = await client.request('POST', path, benchObject(ns, 'probe', `${ns}/probe`));
+      if (probe.status === 201 && stamped && !probe.body.includes('leaseguard.kubernaut.ai/lock-key')) {
+        await client.request('DELETE', `${path}/probe`);
+      } else if (probe.status === 201 || probe.status === 409) {
+        if ((await client.request('POST', `${path}?dryRun=All`, benchObject(ns, 'probe-2', `${ns}/probe`))).status === 409) return;
+      }
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`webhooks for ${ns} did not take effect`);
@@ -127,6 +158,9 @@ export async function benchThroughApiserver(o: {
   concurrencies: number[];
   durationMs: number;
   memoryLeases: number;
+  /** The open loop's rate (creates/s) and length. */
+  openRate: number;
+  openMs: number;
   progress: (s: string) => void;
 }): Promise<ApiserverResults> {
   const { cp, progress } = o;
@@ -142,22 +176,32 @@ export async function benchThroughApiserver(o: {
   // The Deployment's memory settings (manifests/deployment.yaml), so memory is measured as it runs there.
   const lgEnv = { LEASEGUARD_SWEEP_INTERVAL_SECONDS: '10', ...deploymentMemoryEnv() };
   progress('starting leaseguard replica sets (1 and 3 replicas) with the Kubernetes store');
-  const sets = {
+  const sets: Record<(typeof LG_SETS)[number], ReplicaSet> = {
     'leaseguard ×1': await ReplicaSet.start({ scope: 'bench-lg1', count: 1, env: lgEnv }),
     'leaseguard ×3': await ReplicaSet.start({ scope: 'bench-lg3', count: 3, env: lgEnv }),
+    'leaseguard ×1, stamping': await ReplicaSet.start({ scope: 'bench-lg1s', count: 1, env: { ...lgEnv, LEASEGUARD_STAMP_ANNOTATIONS: 'true' } }),
   };
   try {
-    await scopedNamespace('bench-none', 'bench-none');
-    await scopedNamespace('bench-noop', 'bench-noop');
-    await scopedNamespace('bench-lg1', 'bench-lg1');
-    await scopedNamespace('bench-lg3', 'bench-lg3');
+    for (const ns of Object.values(SCENARIO_NS)) await scopedNamespace(ns, ns);
     // The no-op webhook sits behind the same kind of forwarder as the leaseguard replicas,
     // so both pay the same extra hop and the difference is leaseguard's own.
     noopForwarder = await startForwarder([noop.port]);
     await registerNoop(noopForwarder.port, noopCerts.ca, 'bench-noop');
     const maxC = Math.max(...o.concurrencies, 32);
     const creator = new Client('127.0.0.1', apiPort, ca, maxC, { authorization: `Bearer ${token(cp.info.kubeconfigs.controller)}` });
-    for (const ns of Object.values(SCENARIO_NS)) await waitEffective(creator, ns, ns !== 'bench-none');
+    for (const [scenario, ns] of Object.entries(SCENARIO_NS) as Array<[Scenario, string]>) {
+      await waitEffective(creator, ns, scenario.startsWith('leaseguard'), scenario === 'leaseguard ×1, stamping');
+    }
+    const admin = new Client('127.0.0.1', apiPort, ca, 2, { authorization: `Bearer ${token(cp.info.kubeconfigs.admin)}` });
+    const meter = new CostMeter({
+      apiserver: admin,
+      etcdUrl: cp.info.etcdUrl,
+      processes: () => ({
+        'kube-apiserver': [cp.pid('kube-apiserver')],
+        etcd: [cp.pid('etcd')],
+        webhooks: [noop.proc.pid ?? 0, ...Object.values(sets).flatMap((set) => set.replicas.map((r) => r.process.pid ?? 0))].filter((p) => p > 0),
+      }),
+    });
 
     // The floor: one plain Lease create by leaseguard's identity, same server, same run,
     // in a namespace of its own (with leaseguard's Role) so the locks' namespaces stay clean.
@@ -179,6 +223,19 @@ export async function benchThroughApiserver(o: {
       progress(`floor: plain Lease create c=${concurrency}: p50 ${result.p50.toFixed(2)} ms  p95 ${result.p95.toFixed(2)} ms  ${result.throughput.toFixed(0)} /s`);
     }
 
+    /** One create as the scenario makes it; the floor takes a Lease for the key first, as leaseguard would. */
+    const createIn = async (scenario: Scenario, name: string, target: string, lease: string): Promise<string> => {
+      const ns = SCENARIO_NS[scenario];
+      if (scenario === 'floor: Lease, then object') {
+        const body = JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: lease }, spec: { holderIdentity: 'bench' } });
+        const l = await leaser.request('POST', '/apis/coordination.k8s.io/v1/namespaces/bench-floor/leases', body);
+        if (l.status === 409) return 'conflict';
+        if (l.status !== 201) return `lease-http-${l.status}`;
+      }
+      const res = await creator.request('POST', `/apis/kubernaut.ai/v1alpha1/namespaces/${ns}/workflowexecutions`, benchObject(ns, name, target));
+      return res.status === 201 ? 'created' : res.status === 409 ? 'conflict' : `http-${res.status}`;
+    };
+
     const rows: CreateRow[] = [];
     const scenarios = Object.keys(SCENARIO_NS) as Scenario[];
     let cell = 0;
@@ -187,23 +244,45 @@ export async function benchThroughApiserver(o: {
         cell++;
         const order = cell % 2 === 0 ? [...scenarios].reverse() : scenarios;
         for (const scenario of order) {
-          const ns = SCENARIO_NS[scenario];
+          let sent = 0;
+          const before = await meter.snapshot();
           const result = await runLoad({
             concurrency,
             durationMs: o.durationMs,
             warmupMs: 300,
-            send: async (w, seq) => {
-              const target = keys === 'hot' ? `${ns}/Deployment/hot-${cell}` : `${ns}/Deployment/d-${cell}-${w}-${seq}`;
-              const body = benchObject(ns, `we-${cell}-${w}-${seq}`, target);
-              const res = await creator.request('POST', `/apis/kubernaut.ai/v1alpha1/namespaces/${ns}/workflowexecutions`, body);
-              return res.status === 201 ? 'created' : res.status === 409 ? 'conflict' : `http-${res.status}`;
+            send: (w, seq) => {
+              sent++;
+              const id = keys === 'hot' ? `hot-${cell}` : `d-${cell}-${w}-${seq}`;
+              return createIn(scenario, `we-${cell}-${w}-${seq}`, `${SCENARIO_NS[scenario]}/Deployment/${id}`, `floor-${id}`);
             },
           });
-          rows.push({ scenario, keys, concurrency, result });
+          const cost = CostMeter.perCreate(before, await meter.snapshot(), sent);
+          rows.push({ scenario, keys, concurrency, result, cost });
           progress(
-            `creates  ${keys.padEnd(8)} c=${String(concurrency).padStart(2)} ${scenario.padEnd(14)} ${result.throughput.toFixed(0).padStart(5)} /s  p50 ${result.p50.toFixed(2)} ms  p95 ${result.p95.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  ${JSON.stringify(result.outcomes)}`,
+            `creates  ${keys.padEnd(8)} c=${String(concurrency).padStart(2)} ${scenario.padEnd(25)} ${result.throughput.toFixed(0).padStart(5)} /s  p95 ${result.p95.toFixed(2)} ms  ` +
+              `API writes ${cost.apiWrites.toFixed(2)}  webhook calls ${cost.webhookCalls.toFixed(2)}  etcd writes ${cost.etcdWrites.toFixed(2)}  CPU ${cost.cpuMs.toFixed(2)} ms  ${JSON.stringify(result.outcomes)}`,
           );
         }
+      }
+    }
+
+    // The open loop: a moderate, steady rate from one client, latency from each request's scheduled time.
+    const open: OpenRow[] = [];
+    const openScenarios: Scenario[] = ['no webhook', 'no-op webhook', 'leaseguard ×1', 'leaseguard ×3'];
+    for (const keys of ['distinct', 'hot'] as const) {
+      cell++;
+      for (const scenario of cell % 2 === 0 ? [...openScenarios].reverse() : openScenarios) {
+        const result = await runRate({
+          rate: o.openRate,
+          durationMs: o.openMs,
+          warmupMs: 500,
+          send: (w, seq) => {
+            const id = keys === 'hot' ? `hot-${cell}` : `o-${cell}-${seq}`;
+            return createIn(scenario, `we-${cell}-${w}-${seq}`, `${SCENARIO_NS[scenario]}/Deployment/${id}`, `floor-${id}`);
+          },
+        });
+        open.push({ scenario, keys, rate: o.openRate, result });
+        progress(`open loop ${o.openRate}/s ${keys.padEnd(8)} ${scenario.padEnd(25)} p50 ${result.p50.toFixed(2)} ms  p95 ${result.p95.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  ${JSON.stringify(result.outcomes)}`);
       }
     }
 
@@ -221,10 +300,11 @@ export async function benchThroughApiserver(o: {
       for (const [outcome, n] of Object.entries(r.result.outcomes)) if (outcome !== 'created' && outcome !== 'conflict') lockFailures[outcome] = (lockFailures[outcome] ?? 0) + n;
     }
 
-    const results: ApiserverResults = { version: cp.info.version, floor, rows, duplicates, lockFailures };
+    const results: ApiserverResults = { version: cp.info.version, floor, rows, open, duplicates, lockFailures };
     if (o.memoryLeases > 0) results.memory = await benchMemory(sets['leaseguard ×3'], creator, o.memoryLeases, progress);
     creator.close();
     leaser.close();
+    admin.close();
     return results;
   } finally {
     await Promise.all(Object.values(sets).map((s) => s.stop()));
@@ -258,16 +338,18 @@ async function benchMemory(set: ReplicaSet, creator: Client, target: number, pro
   });
   const createSeconds = (performance.now() - started) / 1000;
   if (failures > 0) progress(`memory: ${failures} creates failed`);
-  const bindStart = performance.now();
-  while ((await countLeases(set, 'pending')) > 0 && performance.now() - bindStart < 300_000) await new Promise((r) => setTimeout(r, 1000));
-  const bindSeconds = (performance.now() - bindStart) / 1000;
-  const leases = await countLeases(set);
-  progress(`memory: ${leases} Leases held, all bound after ${bindSeconds.toFixed(1)} s more`);
-
   const leaderLease = JSON.parse((await kubectl(['-n', set.leaseNamespace, 'get', 'lease', 'leaseguard-leader', '-o', 'json'])).stdout) as { spec: { holderIdentity: string } };
   const leader = set.replicas.find((r) => r.identity === leaderLease.spec.holderIdentity);
   const follower = set.replicas.find((r) => r !== leader);
   if (!leader || !follower) throw new Error('no leader among the replicas');
+  // Nothing is written when an object is stored: the leader's watch knows it, and its sweep
+  // counts such Leases as bound in the held-Leases gauge.
+  const storedStart = performance.now();
+  const leases = await countLeases(set);
+  const stored = async () => metricValue(await metricsOf(leader.metricsPort), 'leaseguard_leases_held', { kind: 'WorkflowExecution', state: 'bound' });
+  while ((await stored()) < leases && performance.now() - storedStart < 300_000) await new Promise((r) => setTimeout(r, 1000));
+  const storedSeconds = (performance.now() - storedStart) / 1000;
+  progress(`memory: ${leases} Leases held, all seen stored by the leader after ${storedSeconds.toFixed(1)} s more`);
   // Let the burst's garbage settle (V8 shrinks its heap when idle), then watch one sweep
   // (interval 10 s) with nothing else happening.
   await new Promise((r) => setTimeout(r, 15_000));
@@ -287,7 +369,7 @@ async function benchMemory(set: ReplicaSet, creator: Client, target: number, pro
   return {
     leases,
     createSeconds,
-    bindSeconds,
+    storedSeconds,
     leaderRssMb: metricValue(after, 'leaseguard_process_resident_memory_bytes') / 2 ** 20,
     leaderHeapMb: metricValue(after, 'leaseguard_nodejs_heap_size_used_bytes') / 2 ** 20,
     followerRssMb: metricValue(followerMetrics, 'leaseguard_process_resident_memory_bytes') / 2 ** 20,

@@ -52,6 +52,12 @@ export interface Config {
   pendingTimeoutSet: boolean;
   /** Admit when the lock cannot be verified (API server down). Never the default. */
   failOpen: boolean;
+  /**
+   * Register the mutating webhook that stamps guarded objects with their key and Lease.
+   * Off by default: it costs the API server a second webhook call per create, and no
+   * decision or release depends on it.
+   */
+  stampAnnotations: boolean;
   logLevel: string;
   /** How often the leader reviews every managed Lease. */
   sweepIntervalSeconds: number;
@@ -98,6 +104,7 @@ const FILE_KEYS = new Set([
   'pendingTimeoutSeconds',
   'apiServerRequestTimeoutSeconds',
   'failOpen',
+  'stampAnnotations',
   'logLevel',
   'serviceName',
   'serviceNamespace',
@@ -129,6 +136,7 @@ const ENV: ReadonlyArray<[string, string]> = [
   ['LEASEGUARD_PENDING_TIMEOUT_SECONDS', 'pendingTimeoutSeconds'],
   ['LEASEGUARD_APISERVER_REQUEST_TIMEOUT_SECONDS', 'apiServerRequestTimeoutSeconds'],
   ['LEASEGUARD_FAIL_OPEN', 'failOpen'],
+  ['LEASEGUARD_STAMP_ANNOTATIONS', 'stampAnnotations'],
   ['LEASEGUARD_LOG_LEVEL', 'logLevel'],
   ['LEASEGUARD_SERVICE_NAME', 'serviceName'],
   ['LEASEGUARD_SERVICE_NAMESPACE', 'serviceNamespace'],
@@ -316,6 +324,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     pendingTimeoutSeconds: num(p, 'pendingTimeoutSeconds', merged.pendingTimeoutSeconds ?? DEFAULT_PENDING_TIMEOUT_SECONDS, { min: 1, max: 3600, int: true }),
     pendingTimeoutSet: merged.pendingTimeoutSeconds !== undefined,
     failOpen: bool(p, 'failOpen', merged.failOpen ?? false),
+    stampAnnotations: bool(p, 'stampAnnotations', merged.stampAnnotations ?? false),
     logLevel: str(p, 'logLevel', merged.logLevel ?? 'info'),
     serviceName: str(p, 'serviceName', merged.serviceName ?? 'leaseguard'),
     serviceNamespace: str(p, 'serviceNamespace', merged.serviceNamespace ?? podNamespace ?? 'leaseguard-system'),

@@ -68,3 +68,12 @@ export function renderWebhookConfigurations(o: RenderOptions): { validating: Obj
     mutating: render('mutating-webhook.yaml', '/mutate', ['CREATE'], o),
   };
 }
+
+/**
+ * What to register: the validating webhook, and the mutating one only when objects are to
+ * be stamped (it costs the API server a second call per guarded create; nothing depends on it).
+ */
+export function webhookRegistrations(o: RenderOptions & { stamp: boolean }): Obj[] {
+  const { validating, mutating } = renderWebhookConfigurations(o);
+  return o.stamp ? [validating, mutating] : [validating];
+}

@@ -2,12 +2,13 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { dumpYaml } from '@kubernetes/client-node';
 import { loadConfig } from '../config.js';
-import { renderWebhookConfigurations, type Endpoint } from '../webhook-config.js';
+import { webhookRegistrations, type Endpoint } from '../webhook-config.js';
 
 const HELP = `usage: leaseguard webhook-config [options]
 
-Prints the ValidatingWebhookConfiguration and MutatingWebhookConfiguration for the guarded
-kinds of the configuration, with the CA bundle. Apply with: ... | kubectl apply -f -
+Prints the ValidatingWebhookConfiguration for the guarded kinds of the configuration, with
+the CA bundle, and the MutatingWebhookConfiguration that stamps objects when
+stampAnnotations is set (or --stamp). Apply with: ... | kubectl apply -f -
 
   --ca FILE              CA certificate that signed the serving certificate (default: certs/ca.crt)
   --url URL              reach the webhook at this base URL (https://host:port) instead of a Service
@@ -15,7 +16,9 @@ kinds of the configuration, with the CA bundle. Apply with: ... | kubectl apply 
   --namespace NS         Service namespace (default: config serviceNamespace)
   --port N               Service port (default: 443)
   --timeout-seconds N    webhook timeoutSeconds (default: config timeoutSeconds, 5)
-  --name NAME            metadata.name of both configurations (default: leaseguard)
+  --name NAME            metadata.name of the configurations (default: leaseguard)
+  --stamp                include the mutating webhook (default: config stampAnnotations, false);
+                         it costs a second webhook call per guarded create
   --config FILE          leaseguard configuration file (default: $LEASEGUARD_CONFIG)
   -o, --output FORMAT    yaml (default) or json
 `;
@@ -31,6 +34,7 @@ export async function webhookConfigCommand(argv: string[]): Promise<number> {
       port: { type: 'string', default: '443' },
       'timeout-seconds': { type: 'string' },
       name: { type: 'string' },
+      stamp: { type: 'boolean' },
       config: { type: 'string' },
       output: { type: 'string', short: 'o', default: 'yaml' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -74,7 +78,8 @@ export async function webhookConfigCommand(argv: string[]): Promise<number> {
     }
     endpoint = { service: { name: values.service ?? config.serviceName, namespace: values.namespace ?? config.serviceNamespace, port } };
   }
-  const { validating, mutating } = renderWebhookConfigurations({
+  const items = webhookRegistrations({
+    stamp: values.stamp ?? config.stampAnnotations,
     rules: config.rules,
     caBundlePem: ca,
     endpoint,
@@ -82,9 +87,9 @@ export async function webhookConfigCommand(argv: string[]): Promise<number> {
     ...(values.name ? { name: values.name } : {}),
   });
   if (values.output === 'json') {
-    process.stdout.write(`${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [validating, mutating] }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ apiVersion: 'v1', kind: 'List', items }, null, 2)}\n`);
   } else {
-    process.stdout.write(`${dumpYaml(validating)}---\n${dumpYaml(mutating)}`);
+    process.stdout.write(items.map((i) => dumpYaml(i)).join('---\n'));
   }
   return 0;
 }

@@ -147,31 +147,10 @@ function bindWrites(uid: string, at: Date): JsonPatchOp[] {
 }
 
 /**
- * Binds a pending lock to its stored object in one write: JSON Patch `test` operations
- * carry the conditions (a leaseguard Lease, still pending, recording this object by
- * group, kind, namespace, name and UID: release-decision's conditions for "bind" once
- * the object is seen; the caller patches the Lease its key names), and the API server
- * applies the patch atomically against the current version. A patch never creates, so a
- * Lease deleted meanwhile stays deleted.
- */
-export function bindPatch(object: ObjectRef, now: Date): JsonPatchOp[] {
-  return [
-    { op: 'test', path: label(MANAGED_BY_LABEL), value: MANAGED_BY_VALUE },
-    { op: 'test', path: label(Labels.state), value: 'pending' },
-    { op: 'test', path: annotation(Annotations.objectGroup), value: object.group },
-    { op: 'test', path: annotation(Annotations.objectKind), value: object.kind },
-    { op: 'test', path: annotation(Annotations.objectNamespace), value: object.namespace },
-    { op: 'test', path: annotation(Annotations.objectName), value: object.name },
-    { op: 'test', path: annotation(Annotations.objectUid), value: object.uid },
-    ...bindWrites(object.uid, now),
-  ];
-}
-
-/**
- * A bind decided from the Lease as read at `resourceVersion` (the release work's
- * read-and-decide path, which also re-binds a bound Lease to a recreated object): a
- * `test` of that version is the compare-and-swap an update would make, and unlike an
- * update the patch never recreates a Lease deleted meanwhile.
+ * A bind decided from the Lease as read at `resourceVersion` (the release work's, for a
+ * Lease that recorded no UID): a `test` of that version is the compare-and-swap an
+ * update would make, and unlike an update the patch never recreates a Lease deleted
+ * meanwhile.
  */
 export function bindAtVersionPatch(bound: LockRecord, resourceVersion: string): JsonPatchOp[] {
   return [{ op: 'test', path: '/metadata/resourceVersion', value: resourceVersion }, ...bindWrites(bound.object.uid, bound.renewedAt)];

@@ -1,5 +1,11 @@
-// What to do with a held Lease once its object has been seen (or not): keep it, bind it,
-// or release it. Pure, like the admission decision; the release controller does the I/O.
+// What to do with a held Lease once its object has been seen (or not): keep it or release
+// it. Pure, like the admission decision; the release controller does the I/O.
+//
+// "Stored" is known from the watch, not written: a Lease records its object's UID at
+// admission (a validating webhook sees the final UID), so an object the watch shows with
+// that UID and key is the stored holder, and a delete the watch saw of that UID proves it
+// was stored. A Lease is written only where a decision depends on it: one recording no
+// UID (written by hand or by an older version) learns its holder's ("bind").
 import type { LockRecord } from './lock-record.js';
 
 /**
@@ -20,7 +26,7 @@ export type ReleaseTrigger = 'watch' | 'sweep';
 export type ReleaseDecision =
   /** Leave it; look again after `recheckAfterMs` when set. */
   | { action: 'keep'; recheckAfterMs?: number }
-  /** The object is stored: record it (state bound). */
+  /** The Lease records no UID and its holder is stored: record the holder's UID (state bound). */
   | { action: 'bind'; record: LockRecord }
   /** The cache says the holder is absent; only a live read may decide "gone". */
   | { action: 'confirm-absent' }
@@ -35,7 +41,7 @@ export interface ReleaseInput {
   trigger: ReleaseTrigger;
   /** Wall-clock time, written on a bind; never compared. */
   now: Date;
-  /** How long this process has known the Lease's current holder (lease-ages.ts); read only for pending locks and rules with `maxHoldMs`. */
+  /** How long this process has known the Lease's current holder (lease-ages.ts); read only when no stored holder is observed, and for rules with `maxHoldMs` (see needsAge). */
   ageMs: number;
   pendingTimeoutMs: number;
   maxHoldMs?: number;
@@ -45,6 +51,15 @@ export interface ReleaseInput {
 export function holdsLock(leaseName: string, record: LockRecord, holder: HolderObservation): boolean {
   // Stryker disable next-line ConditionalExpression: an absent holder has no lease either, so the next test answers false
   return holder.kind === 'present' && holder.lease === leaseName && (record.object.uid === '' || holder.uid === record.object.uid);
+}
+
+/**
+ * Whether decideRelease reads `ageMs` for this observation: a stored holder needs no age
+ * (unless its rule bounds the hold), so a sweep of 10,000 healthy locks measures none and
+ * remembers nothing about them.
+ */
+export function needsAge(leaseName: string, record: LockRecord, holder: HolderObservation, maxHoldMs: number | undefined): boolean {
+  return (maxHoldMs !== undefined && maxHoldMs > 0) || !holdsLock(leaseName, record, holder);
 }
 
 export function decideRelease(input: ReleaseInput): ReleaseDecision {
@@ -59,7 +74,7 @@ export function decideRelease(input: ReleaseInput): ReleaseDecision {
 
   if (holder.kind === 'present') {
     if (holder.terminal) return { action: 'release', reason: trigger === 'sweep' ? 'swept' : 'completed' };
-    if (record.state === 'pending' || record.object.uid === '') {
+    if (record.object.uid === '') {
       return { action: 'bind', record: { ...record, state: 'bound', object: { ...record.object, uid: holder.uid || record.object.uid }, renewedAt: now } };
     }
     return { action: 'keep', ...untilMaxHold };

@@ -1,11 +1,13 @@
-// Watch-confirmed release: binds a pending Lease when its object is stored, and deletes
-// the Lease (with preconditions) when the object finishes or disappears. A sweep at start
-// and at intervals looks at every managed Lease, so a release missed while no replica ran
-// is made later. Runs on the elected leader only; admission never depends on it.
+// Watch-confirmed release: deletes a Lease (with preconditions) when its object finishes
+// or disappears. That the object is stored is known from the watch (the Lease records its
+// UID at admission), never written per create: a new key costs its Lease create and its
+// release one delete. A sweep at start and at intervals looks at every managed Lease, so
+// a release missed while no replica ran is made later. Runs on the elected leader only;
+// admission never depends on it.
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { MANAGED_SELECTOR, bindAtVersionPatch, bindPatch, decodeLease, objectLabel, type LockLease, type LockRecord, type ObjectRef } from '../core/lock-record.js';
-import { decideRelease, type HolderObservation, type ReleaseTrigger } from '../core/release-decision.js';
+import { MANAGED_SELECTOR, bindAtVersionPatch, decodeLease, type LockLease, type LockRecord } from '../core/lock-record.js';
+import { decideRelease, holdsLock, needsAge, type HolderObservation, type ReleaseTrigger } from '../core/release-decision.js';
 import type { GuardRule, RuleIndex } from '../core/rules.js';
 import { ErrorCodes, hasCode } from '../errors.js';
 import type { Metrics } from '../metrics.js';
@@ -56,8 +58,6 @@ interface Work {
   snapshot?: LockLease;
   /** The UID of an object a watch saw deleted. */
   deletedUid?: string;
-  /** An object a watch saw created: try binding its Lease in one write first. */
-  created?: ObjectRef;
 }
 const WATCH: Work = { trigger: 'watch' };
 
@@ -111,12 +111,10 @@ export class ReleaseController {
           monitor.observe(type, obj, key);
           if (!obj.lease) return;
           if (type === 'delete' && obj.uid) this.#queue.add(obj.lease, { trigger: 'watch', deletedUid: obj.uid });
-          else if (type === 'created' && obj.foreign) {
-            // Another installation's object (its webhook stamped it): no bind, which would
-            // only find no Lease here. Should the Lease be ours after all, a sweep binds it.
-          } else if (type === 'created' && obj.uid && !obj.terminal) {
-            const created = { group: rule.group, kind: rule.kind, namespace: obj.namespace, name: obj.name, uid: obj.uid };
-            this.#queue.add(obj.lease, { trigger: 'watch', created });
+          else if ((type === 'created' || type === 'add') && !obj.terminal && !rule.maxHoldSeconds) {
+            // A live object appearing: nothing to write (its Lease recorded it at
+            // admission). The sweep at start reviews what the first list found; a rule
+            // with a maximum hold is queued to arm its recheck.
           } else this.#queue.add(obj.lease, WATCH);
         },
         onHealth: (ok, message) => {
@@ -175,11 +173,14 @@ export class ReleaseController {
           if (!lease.record) continue;
           listed++;
           const rule = this.#o.rules.find(lease.record.object.group, lease.record.object.kind);
+          const observed = rule ? this.#observe(rule, lease.record) : undefined;
+          // bound: its object seen stored (by the watch, or recorded by an older version).
+          const stored = lease.record.state === 'bound' || (observed !== undefined && holdsLock(lease.name, lease.record, observed));
           // Label values from the configuration only: a Lease recording an unknown kind counts as other.
-          const label = `${rule?.kind ?? 'other'}\u0000${lease.record.state}`;
+          const label = `${rule?.kind ?? 'other'}\u0000${stored ? 'bound' : 'pending'}`;
           held.set(label, (held.get(label) ?? 0) + 1);
-          if (!rule) continue;
-          const decision = this.#decideFromCache(rule, lease, lease.record, 'sweep');
+          if (!rule || !observed) continue;
+          const decision = decideRelease(this.#decisionInput(rule, lease, lease.record, 'sweep', observed));
           if (decision.action === 'keep' && decision.recheckAfterMs === undefined) continue;
           this.#queue.add(lease.name, { trigger: 'sweep', snapshot: lease });
           queued++;
@@ -198,22 +199,20 @@ export class ReleaseController {
     this.#o.logger.debug({ leases: listed, queued, ms: Math.round(performance.now() - started) }, 'sweep looked at every managed Lease');
   }
 
-  #decisionInput(rule: GuardRule, lease: LockLease, record: LockRecord, trigger: ReleaseTrigger) {
+  #decisionInput(rule: GuardRule, lease: LockLease, record: LockRecord, trigger: ReleaseTrigger, holder: HolderObservation) {
+    const maxHoldMs = rule.maxHoldSeconds ? rule.maxHoldSeconds * 1000 : undefined;
     return {
       leaseName: lease.name,
       record,
       trigger,
+      holder,
       now: this.#clock(),
-      // Ages decide only for pending locks and rules with a maximum hold; others are not
-      // remembered, so a sweep of 10,000 healthy locks records nothing.
-      ageMs: record.state === 'pending' || rule.maxHoldSeconds ? this.#o.ages.ageOf(lease) : 0,
+      // Measured only where it decides; a healthy lock is not remembered, so a sweep of
+      // 10,000 of them records nothing.
+      ageMs: needsAge(lease.name, record, holder, maxHoldMs) ? this.#o.ages.ageOf(lease) : 0,
       pendingTimeoutMs: this.#o.pendingTimeoutSeconds * 1000,
-      ...(rule.maxHoldSeconds ? { maxHoldMs: rule.maxHoldSeconds * 1000 } : {}),
+      ...(maxHoldMs ? { maxHoldMs } : {}),
     };
-  }
-
-  #decideFromCache(rule: GuardRule, lease: LockLease, record: LockRecord, trigger: ReleaseTrigger) {
-    return decideRelease({ ...this.#decisionInput(rule, lease, record, trigger), holder: this.#observe(rule, record) });
   }
 
   #observe(rule: GuardRule, record: LockRecord): HolderObservation {
@@ -229,7 +228,6 @@ export class ReleaseController {
     // Changed meanwhile: look again, reading the Lease fresh but keeping what the watch saw.
     const again = () => this.#queue.add(name, deletedUid ? { trigger, deletedUid } : { trigger });
     const signal = AbortSignal.timeout(this.#o.callTimeoutMs ?? 10_000);
-    if (work.created && (await this.#bindCreated(name, work.created, signal))) return;
     let lease = work.snapshot;
     if (!lease) {
       const raw = await store.get(name, signal);
@@ -240,11 +238,11 @@ export class ReleaseController {
     if (!record) return;
     const rule = rules.find(record.object.group, record.object.kind);
     if (!rule) return;
-    const base = this.#decisionInput(rule, lease, record, trigger);
-    let decision = decideRelease({ ...base, holder: this.#observe(rule, record) });
+    const base = this.#decisionInput(rule, lease, record, trigger, this.#observe(rule, record));
+    let decision = decideRelease(base);
     if (decision.action === 'confirm-absent') {
-      // "Gone" may have been true at any moment of the read: decide as of its start.
-      const readFrom = this.#decisionInput(rule, lease, record, trigger);
+      // "Gone" may have been true at any moment of the read: decide as of its start (an
+      // absent holder's age is measured, so `base` has it).
       const live = await holders.read(rule, record.object, signal);
       const holder: HolderObservation =
         live.kind === 'live' || live.kind === 'terminal'
@@ -257,7 +255,7 @@ export class ReleaseController {
               source: 'live',
             }
           : { kind: 'absent', source: 'live', ...(deletedUid ? { deletedUid } : {}) };
-      decision = decideRelease({ ...readFrom, holder });
+      decision = decideRelease({ ...base, holder });
     }
     const ctx = { lease: name, key: record.key, kind: record.object.kind, holder: `${record.object.namespace}/${record.object.name}` };
     switch (decision.action) {
@@ -295,30 +293,5 @@ export class ReleaseController {
       case 'confirm-absent':
         return;
     }
-  }
-
-  /**
-   * A new object's Lease is almost always pending for exactly that object: bind it with
-   * one patch whose tests are the bind conditions, instead of a read and an update. False
-   * when the tests do not hold (bound already, another holder): decide from a fresh read.
-   */
-  async #bindCreated(name: string, created: ObjectRef, signal: AbortSignal): Promise<boolean> {
-    const rule = this.#o.rules.find(created.group, created.kind);
-    // A rule with a maximum hold time may have to release instead: take the full path.
-    if (!rule || rule.maxHoldSeconds) return false;
-    const ctx = { lease: name, kind: created.kind, holder: objectLabel(created) };
-    try {
-      await this.#o.store.patch(name, bindPatch(created, this.#clock()), signal);
-    } catch (err) {
-      if (hasCode(err, ErrorCodes.STORE_NOT_FOUND)) {
-        // Created without a lock here: not guarded by this installation's webhook.
-        this.#o.logger.debug(ctx, 'no Lease to bind for a created object');
-        return true;
-      }
-      if (hasCode(err, ErrorCodes.STORE_CONFLICT)) return false;
-      throw err;
-    }
-    this.#o.logger.debug({ ...ctx, uid: created.uid }, 'lock bound to its stored object');
-    return true;
   }
 }

@@ -57,7 +57,6 @@ test.serial('a Lease or a review naming a live object of another key: busy for t
   const realKey = `${NS}/Deployment/real`;
   const x = await create('we-x', realKey);
   if (!x.ok) return t.fail(`creating the real holder failed: ${JSON.stringify(x.err)}`);
-  await until('the real holder to be bound', async () => (await leaseFor(realKey))?.metadata?.labels?.[Labels.state] === 'bound', 10_000);
 
   // A Lease planted by hand under the predictable name for another key, naming we-x.
   const plantedKey = `${NS}/Deployment/planted`;
@@ -99,10 +98,8 @@ test.serial('a Lease edited to record another UID no longer pins its key; the du
   const key = `${NS}/Deployment/edited`;
   const z = await create('we-z', key);
   if (!z.ok) return t.fail(JSON.stringify(z.err));
-  const l = await until('we-z to be bound', async () => {
-    const lease = await leaseFor(key);
-    return lease?.metadata?.labels?.[Labels.state] === 'bound' && lease;
-  }, 10_000);
+  const l = (await leaseFor(key))!;
+  t.is(l.metadata?.annotations?.[Annotations.objectUid], z.uid, 'the Lease recorded the stored UID at admission');
   await coordination('leaseguard').patchNamespacedLease({
     name: l.metadata!.name!,
     namespace: replicas().leaseNamespace,

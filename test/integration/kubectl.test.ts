@@ -67,8 +67,9 @@ test('kubectl create shows the denial as a person reads it, and kubectl get leas
   t.is(lease.metadata.annotations[Annotations.objectName], 'we-rr-1');
   const wide = await kubectl(['-n', replicas.leaseNamespace, 'get', 'lease', lease.metadata.name]);
   t.regex(wide.stdout, new RegExp(`${lease.metadata.name}\\s+system:serviceaccount:kubernaut-system:remediationorchestrator`));
-  // The object points at its lock.
+  // The lock points at its object by UID; with stampAnnotations (on for test sets) the object points at its lock.
   const we = JSON.parse((await kubectl(['-n', NS, 'get', 'workflowexecution', 'we-rr-1', '-o', 'json'])).stdout);
+  t.is(lease.metadata.annotations[Annotations.objectUid], we.metadata.uid);
   t.is(we.metadata.annotations['leaseguard.kubernaut.ai/lease'], `${replicas.leaseNamespace}/${lease.metadata.name}`);
 });
 

@@ -3,10 +3,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { leaseName } from '../../src/core/lease-name.js';
-import { Annotations, encodeLease, Labels, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
-import { DEFAULT_RULES } from '../../src/core/rules.js';
-import { LEASE_ANNOTATION } from '../../src/admission/mutating-webhook.js';
+import { Annotations, Labels, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { LEADER_LEASE_NAME } from '../../src/release/release-work.js';
 import { annotated, REFUSE_ANNOTATION, startPolicyWebhook } from '../support/policy-webhook.js';
 import { controlPlane, coordination, customObjects, kubectl } from '../support/integration-env.js';
@@ -23,26 +20,32 @@ const PENDING_S = FAST.pendingSeconds;
 const LEADER_LEASE_S = FAST.leaderLeaseSeconds;
 const GROUP = { group: 'kubernaut.ai', version: 'v1alpha1', namespace: NS };
 let replicas: ReplicaSet;
+const PLAIN_SCOPE = 'release-plain';
+const PLAIN_NS = 'rel-plain';
+let plain: ReplicaSet;
 
 test.before(async () => {
   replicas = await ReplicaSet.start({
     scope: SCOPE,
     count: 3,
     timeoutSeconds: FAST.timeoutSeconds,
-    // debug: the test of objects guarded elsewhere reads the leader's bind attempts.
-    env: { ...FAST_RELEASE_ENV, LEASEGUARD_LOG_LEVEL: 'debug' },
+    env: FAST_RELEASE_ENV,
   });
   await scopedNamespace(SCOPE, NS);
+  // The default settings' cost path: no stamping, so one webhook call per create.
+  plain = await ReplicaSet.start({ scope: PLAIN_SCOPE, count: 1, timeoutSeconds: FAST.timeoutSeconds, env: { ...FAST_RELEASE_ENV, LEASEGUARD_STAMP_ANNOTATIONS: 'false' } });
+  await scopedNamespace(PLAIN_SCOPE, PLAIN_NS);
 });
 test.after.always(async () => {
   await replicas?.stop();
+  await plain?.stop();
 });
 
 // These tests stop and restart replicas; they run one at a time.
 const serial = test.serial;
 
-async function lease(key: string) {
-  const list = await coordination('admin').listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR });
+async function lease(key: string, set = replicas) {
+  const list = await coordination('admin').listNamespacedLease({ namespace: set.leaseNamespace, labelSelector: MANAGED_SELECTOR });
   return list.items.find((l) => l.metadata?.annotations?.[Annotations.key] === key);
 }
 
@@ -50,8 +53,8 @@ const createWe = (name: string, target: string, ns = NS) =>
   customObjects('controller').createNamespacedCustomObject({ ...GROUP, namespace: ns, plural: 'workflowexecutions', body: workflowExecution(ns, name, target) });
 const createRr = (name: string, fp: string) =>
   customObjects('controller').createNamespacedCustomObject({ ...GROUP, plural: 'remediationrequests', body: remediationRequest(NS, name, fp) });
-const setStatus = (plural: string, name: string, status: Record<string, string>) =>
-  customObjects('controller').patchNamespacedCustomObjectStatus({ ...GROUP, plural, name, body: [{ op: 'add', path: '/status', value: status }] });
+const setStatus = (plural: string, name: string, status: Record<string, string>, namespace = NS) =>
+  customObjects('controller').patchNamespacedCustomObjectStatus({ ...GROUP, namespace, plural, name, body: [{ op: 'add', path: '/status', value: status }] });
 
 async function leaderIdentity(): Promise<string> {
   const l = await coordination('admin').readNamespacedLease({ name: LEADER_LEASE_NAME, namespace: replicas.leaseNamespace });
@@ -70,7 +73,6 @@ serial('a WorkflowExecution moved to Completed releases its Lease; the next crea
   for (let i = 0; i < 10; i++) {
     const target = `${NS}/Deployment/complete-${i}`;
     await createWe(`we-c-${i}`, target);
-    await until('the Lease to be bound', async () => (await lease(target))?.metadata?.labels?.[Labels.state] === 'bound', 10_000);
     const started = performance.now();
     await setStatus('workflowexecutions', `we-c-${i}`, { phase: 'Completed' });
     await until('the Lease to be released', async () => !(await lease(target)), 10_000);
@@ -86,93 +88,61 @@ serial('a WorkflowExecution moved to Completed releases its Lease; the next crea
   t.true(reasons.some((r) => r.reason === 'completed'));
 });
 
-serial('a new object\'s Lease is bound with one patch, recording the stored UID', async (t) => {
-  const patches = async () => {
-    const id = await leaderIdentity();
-    const r = replicas.replicas.find((x) => x.identity === id);
-    if (!r) return NaN;
-    const text = await (await fetch(`http://127.0.0.1:${r.metricsPort}/metrics`)).text();
-    const n = metricValue(text, 'leaseguard_apiserver_request_duration_seconds_count', { verb: 'patch', outcome: 'ok' });
-    return Number.isNaN(n) ? 0 : n; // no sample yet: no patch yet
-  };
-  const before = await patches();
+/** One API verb's calls on Leases, summed over every replica now running. */
+async function leaseCalls(verb: string): Promise<number> {
+  const pages = await plain.metrics();
+  return pages.reduce((sum, page) => {
+    const n = metricValue(page, 'leaseguard_apiserver_request_duration_seconds_count', { verb, resource: 'leases' });
+    return sum + (Number.isNaN(n) ? 0 : n); // no sample yet: none made
+  }, 0);
+}
+
+serial('a new key costs its Lease create and its release one delete: no other Lease write, and the lock holds meanwhile', async (t) => {
+  const count = async () => ({ create: await leaseCalls('create'), patch: await leaseCalls('patch'), delete: await leaseCalls('delete') });
+  const before = await count();
   const uids: string[] = [];
   for (let i = 0; i < 5; i++) {
-    const created = (await createWe(`we-p-${i}`, `${NS}/Deployment/patched-${i}`)) as { metadata: { uid: string } };
+    const created = (await createWe(`we-p-${i}`, `${PLAIN_NS}/Deployment/patched-${i}`, PLAIN_NS)) as { metadata: { uid: string; annotations?: Record<string, string> } };
     uids.push(created.metadata.uid);
+    t.is(created.metadata.annotations?.['leaseguard.kubernaut.ai/lock-key'], undefined, 'not stamped: stampAnnotations is off');
   }
+  // One webhook call per create: with stampAnnotations off, no mutating webhook is registered.
+  t.not((await kubectl(['get', 'mutatingwebhookconfiguration', plain.webhookName])).code, 0);
+  // Long enough for the leader's watch to see every create and a sweep to run.
+  await sleep((FAST.sweepSeconds + 1) * 1000);
   for (let i = 0; i < 5; i++) {
-    const l = await until('bound', async () => {
-      const got = await lease(`${NS}/Deployment/patched-${i}`);
-      return got?.metadata?.labels?.[Labels.state] === 'bound' && got;
-    }, 10_000);
-    t.is(l.metadata?.annotations?.[Annotations.objectUid], uids[i]);
+    const l = await lease(`${PLAIN_NS}/Deployment/patched-${i}`, plain);
+    t.is(l?.metadata?.annotations?.[Annotations.objectUid], uids[i], 'the Lease recorded the stored UID at admission');
+    const competitor = await createWe(`we-p-${i}-dup`, `${PLAIN_NS}/Deployment/patched-${i}`, PLAIN_NS).then(() => 201, (err) => apiError(err).code);
+    t.is(competitor, 409, 'held by its stored object');
   }
-  t.true((await patches()) - before >= 5, 'each bind was one patch on the leader');
+  const mid = await count();
+  t.is(mid.create - before.create, 5, 'one Lease create per new key');
+  t.is(mid.patch - before.patch, 0, 'no bind or other patch');
+  t.is(mid.delete - before.delete, 0);
+  for (let i = 0; i < 5; i++) await setStatus('workflowexecutions', `we-p-${i}`, { phase: 'Completed' }, PLAIN_NS);
+  for (let i = 0; i < 5; i++) await until('released', async () => !(await lease(`${PLAIN_NS}/Deployment/patched-${i}`, plain)), 10_000);
+  const after = await count();
+  t.is(after.delete - mid.delete, 5, 'one delete per release');
+  t.is(after.patch - before.patch, 0);
+  t.is(after.create - mid.create, 0);
 });
 
-serial('an object stamped by another installation gets no bind attempt; an unstamped unguarded one gets one that finds nothing', async (t) => {
-  // Namespaces no webhook of this set guards: nothing takes a Lease here for these objects.
-  const ns = 'rel-unguarded';
-  await scopedNamespace('nobody', ns);
-  const foreign = workflowExecution(ns, 'we-foreign', `${ns}/Deployment/foreign`);
-  (foreign.metadata as Record<string, unknown>).annotations = { [LEASE_ANNOTATION]: 'another-installation/workflowexecution-foreign' };
-  await customObjects('controller').createNamespacedCustomObject({ ...GROUP, namespace: ns, plural: 'workflowexecutions', body: foreign });
-  // Created after it, so seen after it on the same watch.
-  await createWe('we-unstamped', `${ns}/Deployment/unstamped`, ns);
-  const attempts = async () =>
-    (await replicas.logs())
-      .split('\n')
-      .filter((l) => l.includes('"no Lease to bind for a created object"'))
-      .map((l) => (JSON.parse(l) as { holder: string }).holder);
-  await until('the bind attempt for the unstamped object', async () => (await attempts()).includes(`${ns}/we-unstamped`), 10_000);
-  t.false((await attempts()).includes(`${ns}/we-foreign`), 'the object stamped for another Lease namespace was left alone');
-  t.falsy(await lease(`${ns}/Deployment/foreign`));
-});
-
-serial('an object stamped by another installation whose Lease is this installation\'s after all is bound by the sweep', async (t) => {
-  const ns = 'rel-unguarded';
-  await scopedNamespace('nobody', ns);
-  const key = `${ns}/Deployment/theirs-and-ours`;
-  const rule = DEFAULT_RULES[0]!;
-  const now = new Date();
-  // A pending lock of this installation's (written with its credentials, as its admission would)...
-  const pending = encodeLease(
-    { key, object: { group: rule.group, kind: rule.kind, namespace: ns, name: 'we-both', uid: '' }, requester: { username: 'controller' }, state: 'pending', acquiredAt: now, renewedAt: now, transitions: 0 },
-    { name: leaseName(rule, key), namespace: replicas.leaseNamespace, pendingTimeoutSeconds: PENDING_S },
-  );
-  await coordination('leaseguard').createNamespacedLease({ namespace: replicas.leaseNamespace, body: pending });
-  // ...for an object another installation's mutating webhook stamped.
-  const body = workflowExecution(ns, 'we-both', key);
-  (body.metadata as Record<string, unknown>).annotations = { [LEASE_ANNOTATION]: 'another-installation/workflowexecution-both' };
-  const created = (await customObjects('controller').createNamespacedCustomObject({ ...GROUP, namespace: ns, plural: 'workflowexecutions', body })) as { metadata: { uid: string } };
-  const createdAt = performance.now();
-  const bound = await until('the sweep to bind the Lease', async () => {
-    const l = await lease(key);
-    return l?.metadata?.labels?.[Labels.state] === 'bound' && l;
-  }, (FAST.sweepSeconds * 3 + 5) * 1000);
-  const after = performance.now() - createdAt;
-  t.log(`bound ${after.toFixed(0)} ms after the create (sweep every ${FAST.sweepSeconds} s)`);
-  t.is(bound.metadata?.annotations?.[Annotations.objectUid], created.metadata.uid, 'bound to the stored object');
-  t.true(after < PENDING_S * 1000, 'bound by a sweep, long before the pending timeout would have reclaimed it');
-  // The watch left the stamped object alone: no bind attempt on its create.
-  const attempts = (await replicas.logs()).split('\n').filter((l) => l.includes('"no Lease to bind for a created object"') && l.includes(`${ns}/we-both`));
-  t.deepEqual(attempts, []);
-  // And it is a lock like any other: a competitor is refused while its holder lives.
-  const competitor = await customObjects('controller')
-    .createNamespacedCustomObject({ ...GROUP, namespace: NS, plural: 'workflowexecutions', body: workflowExecution(NS, 'we-both-2', key) })
-    .then(() => 201, (err) => apiError(err).code);
-  t.is(competitor, 409);
+serial('the held-Leases gauge counts a stored object\'s Lease as bound, from the watch, while the Lease says pending', async (t) => {
+  const target = `${PLAIN_NS}/Deployment/gauge`;
+  await createWe('we-gauge', target, PLAIN_NS);
+  t.is((await lease(target, plain))?.metadata?.labels?.[Labels.state], 'pending', 'nothing written after admission');
+  const gauge = async (state: string) => metricValue((await plain.metrics())[0] ?? '', 'leaseguard_leases_held', { kind: 'WorkflowExecution', state });
+  await until('the sweep to count it bound', async () => (await gauge('bound')) >= 1, (FAST.sweepSeconds * 2 + 3) * 1000);
+  t.is((await lease(target, plain))?.metadata?.labels?.[Labels.state], 'pending');
+  await customObjects('controller').deleteNamespacedCustomObject({ ...GROUP, namespace: PLAIN_NS, plural: 'workflowexecutions', name: 'we-gauge' });
+  await until('released', async () => !(await lease(target, plain)), 10_000);
 });
 
 serial('deleting the holder releases its Lease', async (t) => {
   const target = `${NS}/Deployment/deleted`;
   await createWe('we-del', target);
-  const bound = await until('bound', async () => {
-    const l = await lease(target);
-    return l?.metadata?.labels?.[Labels.state] === 'bound' && l;
-  }, 10_000);
-  const name = bound.metadata!.name!;
+  const name = (await lease(target))!.metadata!.name!;
   await customObjects('controller').deleteNamespacedCustomObject({ ...GROUP, plural: 'workflowexecutions', name: 'we-del' });
   await until('released', async () => !(await lease(target)), 10_000);
   // (Logs are flushed every second.)
@@ -190,7 +160,6 @@ serial('a RemediationRequest in Blocked keeps its Lease; TimedOut, Skipped and C
     const fp = fingerprint(`release-${phase}`);
     const name = `rr-${phase.toLowerCase()}`;
     await createRr(name, fp);
-    await until('bound', async () => (await lease(fp))?.metadata?.labels?.[Labels.state] === 'bound', 10_000);
     await setStatus('remediationrequests', name, { overallPhase: 'Blocked' });
     await sleep(2500); // more than a sweep interval
     t.truthy(await lease(fp), `Blocked keeps the lock (${phase} case)`);
@@ -206,7 +175,6 @@ serial('with every replica down while a holder completes: self-healing admits at
   const swept = `${NS}/Deployment/swept`;
   await createWe('we-heal', healed);
   await createWe('we-swept', swept);
-  await until('both bound', async () => (await lease(healed))?.metadata?.labels?.[Labels.state] === 'bound' && (await lease(swept))?.metadata?.labels?.[Labels.state] === 'bound', 10_000);
   // Keep the release work from running after the restart: the leader Lease is held by
   // someone who is not a replica, so only admission runs.
   for (let i = 0; i < replicas.replicas.length; i++) await replicas.kill(i);
@@ -275,10 +243,6 @@ serial('killing the leader hands release work to another replica within one leas
   const done = Array.from({ length: 3 }, (_, i) => `${NS}/Deployment/done-${i}`);
   for (const [i, target] of live.entries()) await createWe(`we-keep-${i}`, target);
   for (const [i, target] of done.entries()) await createWe(`we-done-${i}`, target);
-  await until('all bound', async () => {
-    for (const k of [...live, ...done]) if ((await lease(k))?.metadata?.labels?.[Labels.state] !== 'bound') return false;
-    return true;
-  }, 10_000);
   const leaseNames = async (keys: string[]) => Promise.all(keys.map(async (k) => (await lease(k))!.metadata!.name!));
   const doneLeases = await leaseNames(done);
   const liveLeases = await leaseNames(live);

@@ -57,6 +57,8 @@ export interface ControlPlaneInfo {
   admissionClient: { caFile: string; certFile: string; keyFile: string; subject: string };
   /** The API server's audit log (JSON lines): requests for the guarded kinds at level Metadata, with admission's audit annotations. */
   auditLog: string;
+  /** etcd's client URL (plain HTTP on loopback): its /metrics count the writes a create costs. */
+  etcdUrl: string;
   /** Set by `npm test`: POST {controlUrl}/restart?name=etcd|kube-apiserver&downMs=N */
   controlUrl?: string;
 }
@@ -257,7 +259,7 @@ export class ControlPlane {
       await writeFile(kubeconfigs[id], kubeconfig(server, certs.caCert, id, tokens[id]), { mode: 0o600 });
     }
     const version = JSON.parse((await execFileP(join(binDir, 'kube-apiserver'), ['--version'])).stdout.replace(/^Kubernetes /, '"').trim() + '"');
-    this.info = { server, caFile: join(dir, 'ca.crt'), dir, binDir, version, kubeconfigs, admissionClient, auditLog: join(dir, 'audit.log') };
+    this.info = { server, caFile: join(dir, 'ca.crt'), dir, binDir, version, kubeconfigs, admissionClient, auditLog: join(dir, 'audit.log'), etcdUrl: `http://127.0.0.1:${etcdPort}` };
 
     // What a cluster admin installs from manifests/: CRDs, namespace, RBAC.
     const m = (f: string) => join(ROOT, 'manifests', f);
@@ -283,6 +285,13 @@ export class ControlPlane {
     this.#procs.push(proc);
     this.#managed.set(name, { name, bin, args, proc });
     return proc;
+  }
+
+  /** The running component's process id (CPU accounting from /proc). */
+  pid(name: 'etcd' | 'kube-apiserver'): number {
+    const pid = this.#managed.get(name)?.proc.pid;
+    if (pid === undefined) throw new Error(`no ${name} running`);
+    return pid;
   }
 
   /** Kills one component (SIGKILL), keeps it down for `downMs`, starts it again and waits until the API server is ready. */

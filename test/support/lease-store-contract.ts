@@ -2,7 +2,7 @@
 // Kubernetes store against the real API server in the integration suite.
 import { randomBytes } from 'node:crypto';
 import type { TestFn } from 'ava';
-import { bindAtVersionPatch, bindPatch, encodeLease, decodeRecord, type LockRecord } from '../../src/core/lock-record.js';
+import { bindAtVersionPatch, encodeLease, decodeRecord, type LockRecord } from '../../src/core/lock-record.js';
 import { ErrorCodes, hasCode, type ErrorCode } from '../../src/errors.js';
 import type { LeaseStore } from '../../src/store/lease-store.js';
 
@@ -118,33 +118,6 @@ export function leaseStoreContract(test: TestFn, label: string, store: () => Lea
     );
     t.is(results.filter((r) => r.status === 'fulfilled').length, 1);
     for (const r of results) if (r.status === 'rejected') t.true(hasCode(r.reason, ErrorCodes.STORE_CONFLICT));
-  });
-
-  test(`${label}: a bind patch binds a pending Lease for its object, once; its tests guard every other case`, async (t) => {
-    const s = store();
-    const name = fresh();
-    const v1 = (await s.create(lease(s, name))).metadata?.resourceVersion as string;
-    const obj = record(name).object;
-    const now = new Date('2026-11-22T12:00:05.5Z');
-    // An object of that name with another UID (recreated, or named by a forged Lease) is not bound.
-    await rejectsWith(t, s.patch(name, bindPatch({ ...obj, uid: 'uid-other' }, now)), ErrorCodes.STORE_CONFLICT);
-    t.is((await s.get(name))?.metadata?.resourceVersion, v1);
-    const patched = await s.patch(name, bindPatch(obj, now));
-    t.not(patched.metadata?.resourceVersion, v1);
-    t.deepEqual(decodeRecord((await s.get(name))!), { ...record(name), state: 'bound', object: obj, renewedAt: now });
-    // Bound now: the same patch's `test` on the state fails, as a conflict, and changes nothing.
-    const before = await s.get(name);
-    await rejectsWith(t, s.patch(name, bindPatch(obj, new Date())), ErrorCodes.STORE_CONFLICT);
-    t.is((await s.get(name))?.metadata?.resourceVersion, before?.metadata?.resourceVersion);
-    // A pending Lease recording another object is not bound for this one.
-    const other = fresh();
-    await s.create(lease(s, other));
-    await rejectsWith(t, s.patch(other, bindPatch({ ...record(other).object, name: 'someone-else' }, now)), ErrorCodes.STORE_CONFLICT);
-    t.is(decodeRecord((await s.get(other))!)?.state, 'pending');
-    // A patch never creates.
-    const missing = fresh();
-    await rejectsWith(t, s.patch(missing, bindPatch(record(missing).object, now)), ErrorCodes.STORE_NOT_FOUND);
-    t.is(await s.get(missing), null);
   });
 
   test(`${label}: a bind at a version applies to that version only, re-binds a bound Lease, and never recreates one`, async (t) => {

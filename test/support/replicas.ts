@@ -1,7 +1,10 @@
 // leaseguard replicas as real processes of `leaseguard serve` with the Kubernetes store,
 // behind a round-robin forwarder, registered with the test API server through the
 // configurations `leaseguard webhook-config` renders. Webhooks are scoped to namespaces
-// labelled for one test file, so test files do not see each other's webhooks.
+// labelled for one test file, so test files do not see each other's webhooks. Each set is
+// an installation of its own on one control plane, so sets stamp their objects
+// (stampAnnotations) unless told otherwise: every leader watches every guarded object, and
+// the stamp keeps one set's duplicate monitor from counting another's objects.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
@@ -104,6 +107,11 @@ export class ReplicaSet {
     await this.register();
   }
 
+  /** The set's LEASEGUARD_* settings: stamping on unless the set says otherwise (see the top). */
+  #settings(): Record<string, string> {
+    return { LEASEGUARD_STAMP_ANNOTATIONS: 'true', ...this.o.env };
+  }
+
   /** Starts one replica on free ports (it binds port 0 and logs what it got). */
   async #spawn(identity: string, index: number): Promise<Replica> {
     const cp = controlPlane();
@@ -126,7 +134,7 @@ export class ReplicaSet {
         // Only the test API server may call: its admission client certificate.
         LEASEGUARD_CLIENT_CA_FILE: cp.admissionClient.caFile,
         LEASEGUARD_CLIENT_SUBJECTS: cp.admissionClient.subject,
-        ...this.o.env,
+        ...this.#settings(),
         ...this.o.replicaEnv?.(index),
       },
     });
@@ -187,7 +195,7 @@ export class ReplicaSet {
       String(this.o.timeoutSeconds ?? 5),
       '-o',
       'json',
-    ]);
+    ], { env: { ...process.env, ...this.#settings() } }); // the set's settings decide what is registered (stampAnnotations), as its ConfigMap would
     const list = JSON.parse(stdout);
     for (const item of list.items) {
       for (const w of item.webhooks) w.namespaceSelector = { matchLabels: { [SCOPE_LABEL]: this.o.scope } };

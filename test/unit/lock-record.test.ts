@@ -1,6 +1,6 @@
 import test from 'ava';
 import { V1MicroTime } from '@kubernetes/client-node';
-import { Annotations, Labels, MANAGED_BY_LABEL, MANAGED_SELECTOR, bindAtVersionPatch, bindPatch, decodeLease, decodeRecord, encodeLease, objectLabel, type LockRecord } from '../../src/core/lock-record.js';
+import { Annotations, Labels, MANAGED_BY_LABEL, MANAGED_SELECTOR, bindAtVersionPatch, decodeLease, decodeRecord, encodeLease, objectLabel, type LockRecord } from '../../src/core/lock-record.js';
 
 const record: LockRecord = {
   key: 'prod/Deployment/api',
@@ -70,22 +70,6 @@ test('the Lease on the wire, field by field: the names other tools and people se
 test('objectLabel: namespace/name, or the name alone for a cluster-scoped object', (t) => {
   t.is(objectLabel(record.object), 'prod/we-1');
   t.is(objectLabel({ ...record.object, namespace: '' }), 'we-1');
-});
-
-test('bindPatch: tests that the Lease is leaseguard\'s, pending and records this object, then binds it', (t) => {
-  const at = new Date('2026-11-22T12:00:05.5Z');
-  t.deepEqual(bindPatch(record.object, at), [
-    { op: 'test', path: '/metadata/labels/app.kubernetes.io~1managed-by', value: 'leaseguard' },
-    { op: 'test', path: '/metadata/labels/leaseguard.kubernaut.ai~1state', value: 'pending' },
-    { op: 'test', path: '/metadata/annotations/leaseguard.kubernaut.ai~1object-group', value: 'kubernaut.ai' },
-    { op: 'test', path: '/metadata/annotations/leaseguard.kubernaut.ai~1object-kind', value: 'WorkflowExecution' },
-    { op: 'test', path: '/metadata/annotations/leaseguard.kubernaut.ai~1object-namespace', value: 'prod' },
-    { op: 'test', path: '/metadata/annotations/leaseguard.kubernaut.ai~1object-name', value: 'we-1' },
-    { op: 'test', path: '/metadata/annotations/leaseguard.kubernaut.ai~1object-uid', value: 'uid-1' },
-    { op: 'replace', path: '/metadata/labels/leaseguard.kubernaut.ai~1state', value: 'bound' },
-    { op: 'add', path: '/metadata/annotations/leaseguard.kubernaut.ai~1object-uid', value: 'uid-1' },
-    { op: 'add', path: '/spec/renewTime', value: new V1MicroTime(at.getTime()).toISOString() },
-  ]);
 });
 
 test('bindAtVersionPatch: tests the version read, then binds to the record\'s UID at its renew time', (t) => {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { LockRecord } from '../../src/core/lock-record.js';
-import { decideRelease, holdsLock, type HolderObservation, type ReleaseInput, type ReleaseReason } from '../../src/core/release-decision.js';
+import { decideRelease, holdsLock, needsAge, type HolderObservation, type ReleaseInput, type ReleaseReason } from '../../src/core/release-decision.js';
 
 const T0 = new Date('2026-11-22T12:00:00Z');
 const at = (ms: number) => new Date(T0.getTime() + ms);
@@ -33,7 +33,8 @@ const input = (over: Partial<ReleaseInput>): ReleaseInput => {
 type D = ReturnType<typeof decideRelease>;
 const cases: Array<[string, Partial<ReleaseInput>, D['action'], ReleaseReason?]> = [
   ['bound and live: keep', {}, 'keep'],
-  ['pending and now stored: bind', { record: record({ state: 'pending' }) }, 'bind'],
+  ['pending and seen stored: keep, nothing written (its Lease recorded the UID at admission)', { record: record({ state: 'pending' }) }, 'keep'],
+  ['pending and seen stored, read live: keep', { record: record({ state: 'pending' }), holder: present({ source: 'live' }) }, 'keep'],
   ['bound, same name, another uid (recreated behind the lock): not the holder, confirm live', { holder: present({ uid: 'uid-2' }) }, 'confirm-absent'],
   ['bound, same name, another uid, read live: released', { holder: present({ uid: 'uid-2', source: 'live' }) }, 'release', 'deleted'],
   ['pending, an object of another key at the holder name (cache): confirm live, never bind', { record: record({ state: 'pending' }), holder: present({ lease: 'workflowexecution-other-fedcba9876543210' }) }, 'confirm-absent'],
@@ -75,8 +76,8 @@ test('decideRelease: a young pending Lease is looked at again when its timeout p
   t.deepEqual(d, { action: 'keep', recheckAfterMs: 20_000 });
 });
 
-test('decideRelease: binding records the state, keeps the uid and does not restart the hold', (t) => {
-  const d = decideRelease(input({ record: record({ state: 'pending' }), holder: present() }));
+test('decideRelease: binding a Lease that recorded no uid records the state and does not restart the hold', (t) => {
+  const d = decideRelease(input({ record: record({ state: 'pending', object: { ...record().object, uid: '' } }), holder: present() }));
   if (d.action !== 'bind') return t.fail();
   t.is(d.record.state, 'bound');
   t.is(d.record.object.uid, 'uid-1');
@@ -94,7 +95,8 @@ test('decideRelease: a bound live holder under a max hold is looked at again whe
 });
 
 test('decideRelease: a bind renews the record at now and keeps everything else', (t) => {
-  const d = decideRelease(input({ record: record({ state: 'pending', transitions: 3 }), holder: present(), now: at(4321) }));
+  const noUid = { ...record().object, uid: '' };
+  const d = decideRelease(input({ record: record({ state: 'pending', transitions: 3, object: noUid }), holder: present(), now: at(4321) }));
   t.deepEqual(d, { action: 'bind', record: { ...record({ transitions: 3 }), state: 'bound', renewedAt: at(4321) } });
 });
 
@@ -120,3 +122,27 @@ for (const [name, holder, over, holds] of holderCases) {
     t.is(holdsLock(LEASE, record(over), holder), holds);
   });
 }
+
+const ageCases: Array<[string, HolderObservation, number | undefined, boolean]> = [
+  ['a stored holder: no age, so a healthy lock is never remembered', present(), undefined, false],
+  ['a stored holder under a max hold', present(), 60_000, true],
+  ['a max hold of 0 is none', present(), 0, false],
+  ['no holder', { kind: 'absent', source: 'cache' }, undefined, true],
+  ['an object that is not the holder', present({ uid: 'uid-2' }), undefined, true],
+];
+for (const [name, holder, maxHoldMs, needed] of ageCases) {
+  test(`needsAge: ${name}: ${needed}`, (t) => {
+    t.is(needsAge(LEASE, record({ state: 'pending' }), holder, maxHoldMs), needed);
+  });
+}
+
+test('needsAge: every decision it spares the age of is the same at any age', (t) => {
+  // What needsAge promises decideRelease: where it says false, ageMs changes nothing.
+  for (const holder of [present(), present({ terminal: true }), present({ source: 'live' })]) {
+    for (const state of ['pending', 'bound'] as const) {
+      const over = { record: record({ state }), holder };
+      t.false(needsAge(LEASE, over.record, holder, undefined));
+      t.deepEqual(decideRelease(input({ ...over, ageMs: 0 })), decideRelease(input({ ...over, ageMs: 10_000_000 })));
+    }
+  }
+});
