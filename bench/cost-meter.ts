@@ -23,9 +23,13 @@ export interface CreateCost {
   webhookCalls: number;
   etcdWrites: number;
   etcdPutBytes: number;
-  /** All processes taking part: API server, etcd, webhooks and the load generator (forwarders included). */
+  /**
+   * The processes taking part: API server, etcd, the scenario's own webhook processes
+   * (none, the no-op server, or one leaseguard set, its leader's watch included) and the
+   * load generator (forwarders included). Other scenarios' idle webhook sets are left out.
+   */
   cpuMs: number;
-  /** The same, by process. */
+  /** The same, by process: kube-apiserver, etcd, webhooks, load generator. */
   cpuMsBy: Record<string, number>;
 }
 
@@ -49,7 +53,8 @@ export class CostMeter {
   async snapshot(): Promise<CostSnapshot> {
     const [api, etcd] = await Promise.all([this.o.apiserver.request('GET', '/metrics'), fetch(`${this.o.etcdUrl}/metrics`).then((r) => r.text())]);
     if (api.status !== 200) throw new Error(`reading kube-apiserver /metrics: HTTP ${api.status}`);
-    const cpuMs: Record<string, number> = { 'load generator': (process.cpuUsage().user + process.cpuUsage().system) / 1000 };
+    const self = process.cpuUsage();
+    const cpuMs: Record<string, number> = { 'load generator': (self.user + self.system) / 1000 };
     for (const [name, pids] of Object.entries(this.o.processes())) {
       cpuMs[name] = pids.reduce((a, pid) => {
         try {
@@ -69,10 +74,16 @@ export class CostMeter {
     };
   }
 
-  static perCreate(a: CostSnapshot, b: CostSnapshot, creates: number): CreateCost {
+  /** `webhooks`: the process group (a key of `processes`) serving the scenario, if any. */
+  static perCreate(a: CostSnapshot, b: CostSnapshot, creates: number, webhooks: string | undefined): CreateCost {
     const per = (x: number) => x / Math.max(1, creates);
-    const cpuMsBy: Record<string, number> = {};
-    for (const name of Object.keys(b.cpuMs)) cpuMsBy[name] = per((b.cpuMs[name] ?? 0) - (a.cpuMs[name] ?? 0));
+    const used = (name: string) => per((b.cpuMs[name] ?? 0) - (a.cpuMs[name] ?? 0));
+    const cpuMsBy: Record<string, number> = {
+      'kube-apiserver': used('kube-apiserver'),
+      etcd: used('etcd'),
+      webhooks: webhooks === undefined ? 0 : used(webhooks),
+      'load generator': used('load generator'),
+    };
     return {
       apiWrites: per(b.apiWrites - a.apiWrites),
       leaseWrites: per(b.leaseWrites - a.leaseWrites),

@@ -7,6 +7,7 @@
 import https from 'node:https';
 import http from 'node:http';
 import {
+  ApiException,
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -20,7 +21,7 @@ import {
   type ResponseContext,
   type SecurityAuthentication,
 } from '@kubernetes/client-node';
-import { nodeHttpLibrary } from './node-http-library.js';
+import { nodeHttpLibrary, send } from './node-http-library.js';
 
 export interface KubeClients {
   readonly kubeConfig: KubeConfig;
@@ -28,6 +29,13 @@ export interface KubeClients {
   readonly coordination: CoordinationV1Api;
   readonly core: CoreV1Api;
   readonly customObjects: CustomObjectsApi;
+  /**
+   * One JSON request through the same agent and credentials, without client-node's typed
+   * serialisation either way: for the admission hot path (a new key's Lease create). The
+   * result is the object as the API server sent it (times as strings); a non-2xx answer
+   * throws client-node's ApiException, so errors map as for every other call.
+   */
+  json(method: 'POST', path: string, body: unknown, signal?: AbortSignal): Promise<unknown>;
   /** Per-call options that attach an abort signal to one request. */
   withSignal(signal: AbortSignal | undefined): ConfigurationOptions | undefined;
   /** Closes idle keep-alive sockets. */
@@ -55,12 +63,19 @@ class KeepAliveAuthentication implements SecurityAuthentication {
     return 'leaseguard-keepalive';
   }
 
-  async applySecurityAuthentication(context: RequestContext): Promise<void> {
+  /** The request's credentials, computed per call (a token file, exec plugin or OIDC token may rotate). */
+  async headers(): Promise<Record<string, string>> {
     const opts: { headers: Record<string, string> } = { headers: {} };
-    // Public at runtime, private in the typings: computes the token (file, exec or OIDC) per call.
+    // Public at runtime, private in the typings.
     await (this.#kc as unknown as { applyAuthorizationHeader(o: typeof opts): Promise<void> }).applyAuthorizationHeader(opts);
-    for (const [k, v] of Object.entries(opts.headers)) context.setHeaderParam(k, String(v));
-    if (this.#basic && !opts.headers.Authorization) context.setHeaderParam('Authorization', `Basic ${this.#basic}`);
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(opts.headers)) out[k] = String(v);
+    if (this.#basic && !out.Authorization) out.Authorization = `Basic ${this.#basic}`;
+    return out;
+  }
+
+  async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    for (const [k, v] of Object.entries(await this.headers())) context.setHeaderParam(k, v);
     context.setAgent(this.#agent);
   }
 }
@@ -105,17 +120,26 @@ export async function createKubeClients(kc: KubeConfig, options: KubeClientOptio
         ...(tls.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
         ...(tls.servername ? { servername: tls.servername } : {}),
       });
+  const auth = new KeepAliveAuthentication(kc, agent);
   const config = createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),
-    authMethods: { default: new KeepAliveAuthentication(kc, agent) },
+    authMethods: { default: auth },
     httpApi: nodeHttpLibrary(agent),
   });
+  const base = cluster.server.replace(/\/+$/, '');
   return {
     kubeConfig: kc,
     server: cluster.server,
     coordination: new CoordinationV1Api(config),
     core: new CoreV1Api(config),
     customObjects: new CustomObjectsApi(config),
+    async json(method, path, body, signal) {
+      const headers = { ...(await auth.headers()), 'content-type': 'application/json', accept: 'application/json' };
+      const res = await send(`${base}${path}`, { method, headers, agent, ...(signal ? { signal } : {}) }, JSON.stringify(body));
+      const text = res.body.toString('utf8');
+      if (res.status < 200 || res.status > 299) throw new ApiException(res.status, `HTTP-Code: ${res.status}`, text, res.headers);
+      return JSON.parse(text) as unknown;
+    },
     withSignal(signal) {
       if (!signal) return undefined;
       const mw: ObservableMiddleware = {

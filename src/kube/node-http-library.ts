@@ -13,42 +13,39 @@ function flatten(headers: http.IncomingHttpHeaders): Record<string, string> {
   return out;
 }
 
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+/** One request with Node's client; the body, when any, is sent with its length. */
+export function send(url: string | URL, options: http.RequestOptions, body?: string): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const u = typeof url === 'string' ? new URL(url) : url;
+    const request = u.protocol === 'http:' ? http.request : https.request;
+    // Node sends DELETE bodies unframed unless told their length, and the API server
+    // then reads none: a delete's preconditions would be silently dropped.
+    const headers = body === undefined ? options.headers : { ...options.headers, 'content-length': String(Buffer.byteLength(body)) };
+    const req = request(u, { ...options, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: flatten(res.headers), body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 export function nodeHttpLibrary(agent: http.Agent): HttpLibrary {
   return wrapHttpLibrary({
-    send(ctx: RequestContext): Promise<ResponseContext> {
-      return new Promise((resolve, reject) => {
-        const url = new URL(ctx.getUrl());
-        const send = url.protocol === 'http:' ? http.request : https.request;
-        const body = ctx.getBody();
-        if (body !== undefined && typeof body !== 'string') {
-          reject(new Error('leaseguard sends JSON bodies only'));
-          return;
-        }
-        const signal = ctx.getSignal();
-        // Node sends DELETE bodies unframed unless told their length, and the API server
-        // then reads none: a delete's preconditions would be silently dropped.
-        const headers = body === undefined ? ctx.getHeaders() : { ...ctx.getHeaders(), 'content-length': String(Buffer.byteLength(body)) };
-        const req = send(
-          url,
-          { method: ctx.getHttpMethod(), headers, agent, ...(signal ? { signal } : {}) },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('error', reject);
-            res.on('end', () => {
-              const buf = Buffer.concat(chunks);
-              resolve(
-                new ResponseContext(res.statusCode ?? 0, flatten(res.headers), {
-                  text: async () => buf.toString('utf8'),
-                  binary: async () => buf,
-                }),
-              );
-            });
-          },
-        );
-        req.on('error', reject);
-        req.end(body);
-      });
+    async send(ctx: RequestContext): Promise<ResponseContext> {
+      const body = ctx.getBody();
+      if (body !== undefined && typeof body !== 'string') throw new Error('leaseguard sends JSON bodies only');
+      const signal = ctx.getSignal();
+      const res = await send(ctx.getUrl(), { method: ctx.getHttpMethod(), headers: ctx.getHeaders(), agent, ...(signal ? { signal } : {}) }, body);
+      return new ResponseContext(res.status, res.headers, { text: async () => res.body.toString('utf8'), binary: async () => res.body });
     },
   });
 }

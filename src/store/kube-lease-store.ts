@@ -47,7 +47,10 @@ export class KubeLeaseStore implements LeaseStore {
 
   create(lease: V1Lease, signal?: AbortSignal): Promise<ReadonlyLease> {
     return callApi(this.#observe, 'create', RESOURCE, this.#what('create', lease.metadata?.name), () =>
-      this.#clients.coordination.createNamespacedLease({ namespace: this.namespace, body: lease }, this.#clients.withSignal(signal)),
+      // The hot path of every new key: sent as JSON and read back as JSON, without
+      // client-node's typed model either way (times come back as strings, as the
+      // in-process store returns them; decodeRecord reads both).
+      this.#clients.json('POST', `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.namespace)}/leases`, lease, signal) as Promise<ReadonlyLease>,
     );
   }
 
