@@ -1,5 +1,5 @@
 // `npm run bench`: what leaseguard costs a CREATE, beside its baselines, in one run.
-// Writes bench/RESULTS.md. Flags: --long (3× longer cells, more concurrency levels),
+// Writes bench/RESULTS.md. Flags: --long (3× longer cells, more concurrency levels, 100,000 live Leases among 300,000 watched objects),
 // --quick (short cells, no 10,000-Lease part), --cpu-prof DIR (profile the webhook-alone
 // leaseguard process), --out FILE.
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -198,7 +198,9 @@ async function main(): Promise<void> {
         dir,
         concurrencies: values.long ? [1, 8, 32] : [1, 16],
         durationMs: values.quick ? 1500 : values.long ? 9000 : 4000,
-        memoryLeases: values.quick ? 0 : 10_000,
+        memoryLeases: values.quick ? 0 : values.long ? 100_000 : 10_000,
+        // --long: 100,000 live Leases among 300,000 watched objects.
+        ...(values.long ? { fillerObjects: 190_000 } : {}),
         openRate: 50,
         openMs: values.quick ? 4000 : 10_000,
         progress,

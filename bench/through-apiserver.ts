@@ -158,6 +158,8 @@ export async function benchThroughApiserver(o: {
   concurrencies: number[];
   durationMs: number;
   memoryLeases: number;
+  /** Further objects the leader watches without a Lease (--long: up to 300,000 watched). */
+  fillerObjects?: number;
   /** The open loop's rate (creates/s) and length. */
   openRate: number;
   openMs: number;
@@ -272,7 +274,7 @@ export async function benchThroughApiserver(o: {
 
     // The open loop: a moderate, steady rate from one client, latency from each request's scheduled time.
     const open: OpenRow[] = [];
-    const openScenarios: Scenario[] = ['no webhook', 'no-op webhook', 'leaseguard ×1', 'leaseguard ×3'];
+    const openScenarios: Scenario[] = ['no webhook', 'no-op webhook', 'floor: Lease, then object', 'leaseguard ×1', 'leaseguard ×3'];
     for (const keys of ['distinct', 'hot'] as const) {
       cell++;
       for (const scenario of cell % 2 === 0 ? [...openScenarios].reverse() : openScenarios) {
@@ -305,7 +307,7 @@ export async function benchThroughApiserver(o: {
     }
 
     const results: ApiserverResults = { version: cp.info.version, floor, rows, open, duplicates, lockFailures };
-    if (o.memoryLeases > 0) results.memory = await benchMemory(sets['leaseguard ×3'], creator, o.memoryLeases, progress);
+    if (o.memoryLeases > 0) results.memory = await benchMemory(sets['leaseguard ×3'], creator, o.memoryLeases, o.fillerObjects ?? 0, progress);
     creator.close();
     leaser.close();
     admin.close();
@@ -328,7 +330,7 @@ async function countLeases(set: ReplicaSet, state?: string): Promise<number> {
   return r.stdout.split('\n').filter(Boolean).length;
 }
 
-async function benchMemory(set: ReplicaSet, creator: Client, target: number, progress: (s: string) => void): Promise<NonNullable<ApiserverResults['memory']>> {
+async function benchMemory(set: ReplicaSet, creator: Client, target: number, filler: number, progress: (s: string) => void): Promise<NonNullable<ApiserverResults['memory']>> {
   const ns = 'bench-lg3';
   const have = await countLeases(set);
   const need = Math.max(0, target - have);
@@ -342,6 +344,18 @@ async function benchMemory(set: ReplicaSet, creator: Client, target: number, pro
   });
   const createSeconds = (performance.now() - started) / 1000;
   if (failures > 0) progress(`memory: ${failures} creates failed`);
+  if (filler > 0) {
+    // Objects the leader watches but holds no Lease for (unguarded namespace, another
+    // installation's stamp), as in a cluster where most objects have long finished.
+    progress(`memory: creating ${filler} more watched objects outside leaseguard's namespaces`);
+    let failed = 0;
+    await forEachConcurrently(filler, 32, async (i) => {
+      const res = await creator.request('POST', '/apis/kubernaut.ai/v1alpha1/namespaces/bench-none/workflowexecutions', benchObject('bench-none', `we-fill-${i}`, `bench-none/Deployment/fill-${i}`));
+      if (res.status !== 201) failed++;
+      if (i > 0 && i % 20_000 === 0) progress(`memory: ${i}/${filler} watched objects created`);
+    });
+    if (failed > 0) progress(`memory: ${failed} filler creates failed`);
+  }
   const leaderLease = JSON.parse((await kubectl(['-n', set.leaseNamespace, 'get', 'lease', 'leaseguard-leader', '-o', 'json'])).stdout) as { spec: { holderIdentity: string } };
   const leader = set.replicas.find((r) => r.identity === leaderLease.spec.holderIdentity);
   const follower = set.replicas.find((r) => r !== leader);
