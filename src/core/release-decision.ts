@@ -59,6 +59,7 @@ export function holdsLock(leaseName: string, record: LockRecord, holder: HolderO
  * remembers nothing about them.
  */
 export function needsAge(leaseName: string, record: LockRecord, holder: HolderObservation, maxHoldMs: number | undefined): boolean {
+  // Stryker disable next-line ConditionalExpression: undefined > 0 is false as well
   return (maxHoldMs !== undefined && maxHoldMs > 0) || !holdsLock(leaseName, record, holder);
 }
 
