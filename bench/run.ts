@@ -215,7 +215,8 @@ async function main(): Promise<void> {
       );
       const cMax = Math.max(...api.rows.map((x) => x.concurrency));
       const bars = api.rows.filter((x) => x.keys === 'distinct' && x.concurrency === cMax).map((x) => ({ label: x.scenario, cpuMs: x.cost.cpuMs, throughput: x.result.throughput }));
-      const chart = join(dirname(values.out), 'results.svg');
+      // Beside the results: RESULTS.md → results.svg, RESULTS-long.md → results-long.svg.
+      const chart = join(dirname(values.out), `${basename(values.out, '.md').toLowerCase()}.svg`);
       await writeFile(chart, renderChart(bars, `New keys, ${cMax} clients, one run of npm run bench (${new Date().toISOString().slice(0, 10)})`));
       sections.push('', `![CPU per create and throughput by scenario](${basename(chart)})`);
     } finally {

@@ -4,7 +4,7 @@
 // (API writes, webhook calls, etcd writes, CPU of every process); an open loop at a
 // moderate rate; duplicates and lock failures; a replica holding 10,000 live Leases.
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadYaml } from '@kubernetes/client-node';
@@ -14,12 +14,11 @@ import { CONTROL_PLANE_ENV, kubectl } from '../test/support/integration-env.js';
 import { workflowExecution } from '../test/support/objects.js';
 import { ROOT } from '../test/support/paths.js';
 import { forEachConcurrently } from '../test/support/pool.js';
-import { ReplicaSet, SCOPE_LABEL, leaseNamespace, scopedNamespace } from '../test/support/replicas.js';
-import { runLoad, type LoadResult } from './load.js';
+import { ReplicaSet, SCOPE_LABEL, leaseNamespace, scopedNamespace, type Replica } from '../test/support/replicas.js';
+import { runLoad, runRate, type LoadResult } from './load.js';
 import { metricValue } from '../test/support/metrics.js';
 import { Client, spawnServer } from './processes.js';
 import { CostMeter, type CreateCost } from './cost-meter.js';
-import { runRate } from './load.js';
 import { startForwarder, type Forwarder } from '../test/support/tcp-forwarder.js';
 
 /** The memory settings of manifests/deployment.yaml's container, read from the manifest itself. */
@@ -324,6 +323,17 @@ async function metricsOf(port: number): Promise<string> {
   return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
 }
 
+/** A replica's metrics; when it has exited, an error saying so with its log's fatal line (a heap limit reached, say). */
+async function replicaMetrics(r: Replica): Promise<string> {
+  try {
+    return await metricsOf(r.metricsPort);
+  } catch (err) {
+    if (r.process.exitCode === null && r.process.signalCode === null) throw err;
+    const fatal = (await readFile(r.logFile, 'utf8').catch(() => '')).split('\n').find((l) => l.includes('FATAL ERROR')) ?? '';
+    throw new Error(`replica ${r.identity} exited (${r.process.exitCode ?? r.process.signalCode})${fatal ? `: ${fatal.trim()}` : ''}; its log: ${r.logFile}`);
+  }
+}
+
 async function countLeases(set: ReplicaSet, state?: string): Promise<number> {
   const selector = `app.kubernetes.io/managed-by=leaseguard${state ? `,leaseguard.kubernaut.ai/state=${state}` : ''}`;
   const r = await kubectl(['-n', set.leaseNamespace, 'get', 'leases', '-l', selector, '-o', 'name']);
@@ -364,26 +374,26 @@ async function benchMemory(set: ReplicaSet, creator: Client, target: number, fil
   // counts such Leases as bound in the held-Leases gauge.
   const storedStart = performance.now();
   const leases = await countLeases(set);
-  const stored = async () => metricValue(await metricsOf(leader.metricsPort), 'leaseguard_leases_held', { kind: 'WorkflowExecution', state: 'bound' });
+  const stored = async () => metricValue(await replicaMetrics(leader), 'leaseguard_leases_held', { kind: 'WorkflowExecution', state: 'bound' });
   while ((await stored()) < leases && performance.now() - storedStart < 300_000) await new Promise((r) => setTimeout(r, 1000));
   const storedSeconds = (performance.now() - storedStart) / 1000;
   progress(`memory: ${leases} Leases held, all seen stored by the leader after ${storedSeconds.toFixed(1)} s more`);
   // Let the burst's garbage settle (V8 shrinks its heap when idle), then watch one sweep
   // (every 60 s) with nothing else happening.
   await new Promise((r) => setTimeout(r, 15_000));
-  const before = await metricsOf(leader.metricsPort);
+  const before = await replicaMetrics(leader);
   const sweepsBefore = metricValue(before, 'leaseguard_sweep_duration_seconds_count');
   const deadline = Date.now() + 75_000; // one sweep interval (60 s) and then some
   let after = before;
   while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 1000));
-    after = await metricsOf(leader.metricsPort);
+    after = await replicaMetrics(leader);
     if (metricValue(after, 'leaseguard_sweep_duration_seconds_count') > sweepsBefore) break;
   }
   await new Promise((r) => setTimeout(r, 2000)); // let the queued reviews finish
-  after = await metricsOf(leader.metricsPort);
+  after = await replicaMetrics(leader);
   const sweeps = metricValue(after, 'leaseguard_sweep_duration_seconds_count') - sweepsBefore;
-  const followerMetrics = await metricsOf(follower.metricsPort);
+  const followerMetrics = await replicaMetrics(follower);
   return {
     leases,
     createSeconds,
