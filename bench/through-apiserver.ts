@@ -113,7 +113,7 @@ async function registerNoop(port: number, ca: string, scope: string): Promise<vo
   if (r.code !== 0) throw new Error(r.stderr);
 }
 
-const LEASEGUARD_NS = new Set(['bench-lg1', 'bench-lg3', 'bench-lg1s']);
+const LEASEGUARD_NS = new Set(LG_SETS.map((s) => SCENARIO_NS[s]));
 
 /**
  * A WorkflowExecution as the bench creates it. Every leader watches every guarded object,
@@ -334,9 +334,8 @@ async function replicaMetrics(r: Replica): Promise<string> {
   }
 }
 
-async function countLeases(set: ReplicaSet, state?: string): Promise<number> {
-  const selector = `app.kubernetes.io/managed-by=leaseguard${state ? `,leaseguard.kubernaut.ai/state=${state}` : ''}`;
-  const r = await kubectl(['-n', set.leaseNamespace, 'get', 'leases', '-l', selector, '-o', 'name']);
+async function countLeases(set: ReplicaSet): Promise<number> {
+  const r = await kubectl(['-n', set.leaseNamespace, 'get', 'leases', '-l', 'app.kubernetes.io/managed-by=leaseguard', '-o', 'name']);
   return r.stdout.split('\n').filter(Boolean).length;
 }
 

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cliCerts, type TestCerts } from './certs.js';
+import { metricValue } from './metrics.js';
 import { LEASE_NAMESPACE_LABEL, REQUEST_TIMEOUT_SECONDS, type Identity } from './control-plane.js';
 import { controlPlane, kubectl } from './integration-env.js';
 import { CLI, ROOT } from './paths.js';
@@ -240,7 +241,12 @@ export class ReplicaSet {
     );
   }
 
-  /** The index of the replica that leads now, once one does. */
+  /** One metric summed over every running replica (a replica with no sample yet adds 0). */
+  async metricSum(name: string, labels: Record<string, string> = {}): Promise<number> {
+    return (await this.metrics()).map((p) => metricValue(p, name, labels)).filter((v) => !Number.isNaN(v)).reduce((a, b) => a + b, 0);
+  }
+
+    /** The index of the replica that leads now, once one does. */
   async leader(timeoutMs = 20_000): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
