@@ -1,7 +1,8 @@
 // `npm run bench`: what leaseguard costs a CREATE, beside its baselines, in one run.
 // Writes bench/RESULTS.md. Flags: --long (3× longer cells, more concurrency levels, 100,000 live Leases among 300,000 watched objects),
-// --quick (short cells, no 10,000-Lease part), --cpu-prof DIR (profile the webhook-alone
-// leaseguard process), --out FILE.
+// --quick (short cells, no 10,000-Lease part), --scale (only the 100,000-Lease part of --long,
+// into bench/RESULTS-scale.md), --cpu-prof DIR (profile the webhook-alone leaseguard
+// process), --out FILE.
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -17,14 +18,17 @@ const { values } = parseArgs({
   options: {
     long: { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
+    scale: { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
-    out: { type: 'string', default: join(ROOT, 'bench/RESULTS.md') },
+    out: { type: 'string' },
     'skip-apiserver': { type: 'boolean', default: false },
   },
 });
 
 const started = Date.now();
 const progress = (s: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${s}\n`);
+const out = values.out ?? join(ROOT, values.scale ? 'bench/RESULTS-scale.md' : 'bench/RESULTS.md');
+const big = values.long || values.scale;
 const cellMs = values.quick ? 1500 : values.long ? 9000 : 3000;
 
 function cells(r: LoadResult): string {
@@ -91,7 +95,7 @@ function apiserverTables(r: ApiserverResults): string {
       `| ${row.keys} | ${row.concurrency} | ${row.scenario} | ${cells(row.result)} | ${c.apiWrites.toFixed(2)} | ${c.leaseWrites.toFixed(2)} | ${c.webhookCalls.toFixed(2)} | ${c.etcdWrites.toFixed(2)} | ${c.etcdPutBytes.toFixed(0)} | ${c.cpuMs.toFixed(2)} | ${['kube-apiserver', 'etcd', 'webhooks', 'load generator'].map((p) => (c.cpuMsBy[p] ?? 0).toFixed(2)).join(' | ')} | ${lg && noop ? ms(row.result.p95 - noop.p95) : ''} | ${outcomes} |`,
     );
   }
-  lines.push('', ...targets(r, floorP95));
+  if (r.rows.length > 0) lines.push('', ...targets(r, floorP95));
   if (r.open.length > 0) {
     const rate = r.open[0]!.rate;
     lines.push('', `Open loop: ${rate} creates/s from one client for each scenario, latency from each request's scheduled time; added over no webhook.`, '');
@@ -110,9 +114,10 @@ function apiserverTables(r: ApiserverResults): string {
       lines.push(`- ${row.keys} keys, ${row.scenario}: added p99 ${ms(added)} ms (target < 5 ms: ${added < 5 ? 'met' : 'not met'}).`);
     }
   }
-  lines.push('', 'Correctness under load: live objects per key after every cell above ("hot" cells send every CREATE for one key).', '');
+  if (r.rows.length > 0) lines.push('', 'Correctness under load: live objects per key after every cell above ("hot" cells send every CREATE for one key).', '');
   lines.push('| scenario | objects | keys | keys with duplicates |', '|---|---:|---:|---:|');
   for (const [s, d] of Object.entries(r.duplicates)) lines.push(`| ${s} | ${d.objects} | ${d.keys} | ${d.duplicateKeys} |`);
+  // (the rows above: the cells' own objects; with --scale only the memory part's)
   const failures = Object.entries(r.lockFailures);
   const total = r.rows.filter((x) => x.scenario.startsWith('leaseguard')).reduce((a, x) => a + x.result.requests, 0);
   const failed = failures.reduce((a, [, n]) => a + n, 0);
@@ -123,6 +128,9 @@ function apiserverTables(r: ApiserverResults): string {
     lines.push('| measure | value |', '|---|---:|');
     lines.push(`| creating them through leaseguard (32 concurrent) | ${m.createSeconds.toFixed(1)} s |`);
     lines.push(`| until the leader's next sweep counted every one stored (from its watch; nothing is written; bounded by the sweep interval) | ${m.storedSeconds.toFixed(1)} s more |`);
+    lines.push(`| most resident memory of any replica while they were created (sampled every 5 s) | ${m.peakRssMb.toFixed(0)} MB |`);
+    lines.push(`| most JS heap used of any replica meanwhile | ${m.peakHeapMb.toFixed(0)} MB |`);
+    lines.push(`| replicas that exited meanwhile | ${m.exited.length === 0 ? 'none' : m.exited.join('; ')} |`);
     lines.push(`| leader resident memory after 15 s idle (it watches every guarded object in the cluster and holds ${m.leases} Leases) | ${m.leaderRssMb.toFixed(0)} MB |`);
     lines.push(`| leader JS heap used | ${m.leaderHeapMb.toFixed(0)} MB |`);
     lines.push(`| follower resident memory after 15 s idle (admission only) | ${m.followerRssMb.toFixed(0)} MB |`);
@@ -164,7 +172,7 @@ async function main(): Promise<void> {
   const header = [
     '# leaseguard benchmark results',
     '',
-    `Run ${new Date().toISOString().slice(0, 10)} with \`npm run bench${values.long ? ' -- --long' : values.quick ? ' -- --quick' : ''}\` on ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown CPU'}), Node.js ${process.version}. `,
+    `Run ${new Date().toISOString().slice(0, 10)} with \`npm run bench${values.long ? ' -- --long' : values.scale ? ' -- --scale' : values.quick ? ' -- --quick' : ''}\` on ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown CPU'}), Node.js ${process.version}. `,
     `Each cell runs ${cellMs / 1000} s after a 0.3 s warm-up; latencies in milliseconds. Closed-loop cells find the most a server sustains; open-loop cells (a fixed rate) show latency at a given load.`,
     'Server and load generator share the machine, so absolute numbers are modest; the comparisons are side by side in one run.',
     '',
@@ -172,7 +180,7 @@ async function main(): Promise<void> {
   progress(`logs and certificates in ${dir}`);
 
   progress('part 1: the webhook alone over keep-alive HTTPS (no-op koa handler vs leaseguard, in-process store)');
-  const alone = await benchWebhookAlone({
+  const alone = values.scale ? [] : await benchWebhookAlone({
     dir,
     concurrencies: values.long ? [1, 8, 32, 128] : [1, 16, 64],
     rates: values.long ? [500, 2000, 5000] : [1000, 4000],
@@ -180,14 +188,16 @@ async function main(): Promise<void> {
     progress,
     ...(values['cpu-prof'] ? { cpuProfDir: values['cpu-prof'] } : {}),
   });
-  const sections = [
-    ...header,
-    '## 1. The webhook alone',
-    '',
-    'POST /validate with a WorkflowExecution CREATE. "distinct": every request a new key (each takes a Lease); "hot": every request the same key (one allowed, the rest busy denials).',
-    '',
-    aloneTables(alone),
-  ];
+  const sections = [...header];
+  if (!values.scale) {
+    sections.push(
+      '## 1. The webhook alone',
+      '',
+      'POST /validate with a WorkflowExecution CREATE. "distinct": every request a new key (each takes a Lease); "hot": every request the same key (one allowed, the rest busy denials).',
+      '',
+      aloneTables(alone),
+    );
+  }
 
   if (!values['skip-apiserver']) {
     progress('part 2: CREATEs through a real kube-apiserver');
@@ -196,13 +206,13 @@ async function main(): Promise<void> {
       const api = await benchThroughApiserver({
         cp,
         dir,
-        concurrencies: values.long ? [1, 8, 32] : [1, 16],
+        concurrencies: values.scale ? [] : values.long ? [1, 8, 32] : [1, 16],
         durationMs: values.quick ? 1500 : values.long ? 9000 : 4000,
-        memoryLeases: values.quick ? 0 : values.long ? 100_000 : 10_000,
-        // --long: 100,000 live Leases among 300,000 watched objects.
-        ...(values.long ? { fillerObjects: 190_000 } : {}),
+        memoryLeases: values.quick ? 0 : big ? 100_000 : 10_000,
+        // --long, --scale: 100,000 live Leases among 300,000 watched objects.
+        ...(big ? { fillerObjects: 190_000 } : {}),
         openRate: 50,
-        openMs: values.quick ? 4000 : 10_000,
+        openMs: values.scale ? 0 : values.quick ? 4000 : 10_000,
         progress,
       });
       sections.push(
@@ -213,19 +223,21 @@ async function main(): Promise<void> {
         '',
         apiserverTables(api),
       );
-      const cMax = Math.max(...api.rows.map((x) => x.concurrency));
-      const bars = api.rows.filter((x) => x.keys === 'distinct' && x.concurrency === cMax).map((x) => ({ label: x.scenario, cpuMs: x.cost.cpuMs, throughput: x.result.throughput }));
-      // Beside the results: RESULTS.md → results.svg, RESULTS-long.md → results-long.svg.
-      const chart = join(dirname(values.out), `${basename(values.out, '.md').toLowerCase()}.svg`);
-      await writeFile(chart, renderChart(bars, `New keys, ${cMax} clients, one run of npm run bench (${new Date().toISOString().slice(0, 10)})`));
-      sections.push('', `![CPU per create and throughput by scenario](${basename(chart)})`);
+      if (api.rows.length > 0) {
+        const cMax = Math.max(...api.rows.map((x) => x.concurrency));
+        const bars = api.rows.filter((x) => x.keys === 'distinct' && x.concurrency === cMax).map((x) => ({ label: x.scenario, cpuMs: x.cost.cpuMs, throughput: x.result.throughput }));
+        // Beside the results: RESULTS.md → results.svg, RESULTS-long.md → results-long.svg.
+        const chart = join(dirname(out), `${basename(out, '.md').toLowerCase()}.svg`);
+        await writeFile(chart, renderChart(bars, `New keys, ${cMax} clients, one run of npm run bench (${new Date().toISOString().slice(0, 10)})`));
+        sections.push('', `![CPU per create and throughput by scenario](${basename(chart)})`);
+      }
     } finally {
       await cp.stop();
     }
   }
   sections.push('', `Total run time: ${((Date.now() - started) / 1000).toFixed(0)} s.`, '');
-  await writeFile(values.out, sections.join('\n'));
-  progress(`results written to ${values.out}`);
+  await writeFile(out, sections.join('\n'));
+  progress(`results written to ${out}`);
   process.stdout.write(`${sections.join('\n')}\n`);
 }
 

@@ -71,6 +71,11 @@ export interface ApiserverResults {
     sweepCpuSeconds: number;
     /** Until the leader's watch had seen every object stored (its held-Leases gauge). */
     storedSeconds: number;
+    /** The most any replica of the set used while the objects were created (sampled every 5 s). */
+    peakRssMb: number;
+    peakHeapMb: number;
+    /** Replicas that exited while the objects were created (a heap limit reached, say). */
+    exited: string[];
   };
 }
 
@@ -274,7 +279,7 @@ export async function benchThroughApiserver(o: {
     // The open loop: a moderate, steady rate from one client, latency from each request's scheduled time.
     const open: OpenRow[] = [];
     const openScenarios: Scenario[] = ['no webhook', 'no-op webhook', 'floor: Lease, then object', 'leaseguard ×1', 'leaseguard ×3'];
-    for (const keys of ['distinct', 'hot'] as const) {
+    for (const keys of o.openMs > 0 ? (['distinct', 'hot'] as const) : []) {
       cell++;
       for (const scenario of cell % 2 === 0 ? [...openScenarios].reverse() : openScenarios) {
         const result = await runRate({
@@ -345,6 +350,7 @@ async function benchMemory(set: ReplicaSet, creator: Client, target: number, fil
   const need = Math.max(0, target - have);
   progress(`memory: creating ${need} more WorkflowExecutions through leaseguard ×3 to hold ${target} live Leases`);
   const started = performance.now();
+  const peak = samplePeaks(set);
   let failures = 0;
   await forEachConcurrently(need, 32, async (i) => {
     const res = await creator.request('POST', `/apis/kubernaut.ai/v1alpha1/namespaces/${ns}/workflowexecutions`, benchObject(ns, `we-mem-${i}`, `${ns}/Deployment/mem-${i}`));
@@ -365,6 +371,7 @@ async function benchMemory(set: ReplicaSet, creator: Client, target: number, fil
     });
     if (failed > 0) progress(`memory: ${failed} filler creates failed`);
   }
+  const peaks = await peak.stop();
   const leaderLease = JSON.parse((await kubectl(['-n', set.leaseNamespace, 'get', 'lease', 'leaseguard-leader', '-o', 'json'])).stdout) as { spec: { holderIdentity: string } };
   const leader = set.replicas.find((r) => r.identity === leaderLease.spec.holderIdentity);
   const follower = set.replicas.find((r) => r !== leader);
@@ -403,5 +410,32 @@ async function benchMemory(set: ReplicaSet, creator: Client, target: number, fil
     sweepSeconds: (metricValue(after, 'leaseguard_sweep_duration_seconds_sum') - metricValue(before, 'leaseguard_sweep_duration_seconds_sum')) / Math.max(1, sweeps),
     sweepApiCalls: (metricValue(after, 'leaseguard_apiserver_request_duration_seconds_count') - metricValue(before, 'leaseguard_apiserver_request_duration_seconds_count')) / Math.max(1, sweeps),
     sweepCpuSeconds: (metricValue(after, 'leaseguard_process_cpu_seconds_total') - metricValue(before, 'leaseguard_process_cpu_seconds_total')) / Math.max(1, sweeps),
+    ...peaks,
+  };
+}
+
+/** Samples every replica's resident memory and heap every 5 s until stopped; notes the ones that exit. */
+function samplePeaks(set: ReplicaSet): { stop: () => Promise<{ peakRssMb: number; peakHeapMb: number; exited: string[] }> } {
+  let peakRssMb = 0;
+  let peakHeapMb = 0;
+  const exited = new Set<string>();
+  const sample = async () => {
+    for (const r of set.replicas) {
+      try {
+        const text = await replicaMetrics(r);
+        peakRssMb = Math.max(peakRssMb, metricValue(text, 'leaseguard_process_resident_memory_bytes') / 2 ** 20);
+        peakHeapMb = Math.max(peakHeapMb, metricValue(text, 'leaseguard_nodejs_heap_size_used_bytes') / 2 ** 20);
+      } catch (err) {
+        if (r.process.exitCode !== null || r.process.signalCode !== null) exited.add((err as Error).message);
+      }
+    }
+  };
+  const timer = setInterval(() => void sample(), 5000);
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await sample();
+      return { peakRssMb, peakHeapMb, exited: [...exited] };
+    },
   };
 }

@@ -31,11 +31,12 @@ export interface KubeClients {
   readonly customObjects: CustomObjectsApi;
   /**
    * One JSON request through the same agent and credentials, without client-node's typed
-   * serialisation either way: for the admission hot path (a new key's Lease create). The
-   * result is the object as the API server sent it (times as strings); a non-2xx answer
-   * throws client-node's ApiException, so errors map as for every other call.
+   * serialisation either way: for the admission hot path (a new key's Lease create) and
+   * the sweep's list pages. The result is the object as the API server sent it (times as
+   * strings); a non-2xx answer throws client-node's ApiException, so errors map as for
+   * every other call.
    */
-  json(method: 'POST', path: string, body: unknown, signal?: AbortSignal): Promise<unknown>;
+  json(method: 'GET' | 'POST', path: string, body: unknown, signal?: AbortSignal): Promise<unknown>;
   /** Per-call options that attach an abort signal to one request. */
   withSignal(signal: AbortSignal | undefined): ConfigurationOptions | undefined;
   /** Closes idle keep-alive sockets. */
@@ -134,8 +135,8 @@ export async function createKubeClients(kc: KubeConfig, options: KubeClientOptio
     core: new CoreV1Api(config),
     customObjects: new CustomObjectsApi(config),
     async json(method, path, body, signal) {
-      const headers = { ...(await auth.headers()), 'content-type': 'application/json', accept: 'application/json' };
-      const res = await send(`${base}${path}`, { method, headers, agent, ...(signal ? { signal } : {}) }, JSON.stringify(body));
+      const headers = { ...(await auth.headers()), ...(body === undefined ? {} : { 'content-type': 'application/json' }), accept: 'application/json' };
+      const res = await send(`${base}${path}`, { method, headers, agent, ...(signal ? { signal } : {}) }, body === undefined ? undefined : JSON.stringify(body));
       const text = res.body.toString('utf8');
       if (res.status < 200 || res.status > 299) throw new ApiException(res.status, `HTTP-Code: ${res.status}`, text, res.headers);
       return JSON.parse(text) as unknown;

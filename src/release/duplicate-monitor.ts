@@ -10,48 +10,56 @@ import type { EventRecorder } from '../kube/event-recorder.js';
 import type { Metrics } from '../metrics.js';
 import type { CacheEvent, CachedObject } from './watch-cache.js';
 
+/** Names an object as logs and Events do. */
+export const objectId = (obj: Pick<CachedObject, 'namespace' | 'name'>): string => (obj.namespace ? `${obj.namespace}/${obj.name}` : obj.name);
+
+const sameObject = (a: CachedObject, b: CachedObject): boolean => a.name === b.name && a.namespace === b.namespace;
+
+/** The Lease an object counts for: live, this installation's, with a valid key. */
+export function countedLease(obj: CachedObject): string | undefined {
+  return obj.terminal || obj.foreign ? undefined : obj.lease;
+}
+
 /**
  * Which live objects count for which key (by Lease name, the key's hash-named identity).
- * One object is kept as a string, several as an array: a leader watching 300,000
- * objects holds no Set per key.
+ * It holds the watch cache's own entries, not copies: what an object counted for before
+ * is read from the cache's previous entry, so the index adds one map entry per counted
+ * key (a leader watching 300,000 objects holds no second map by object, no id string per
+ * object, no Set per key: one object is kept as itself, several as an array).
  */
 export class LiveKeyIndex {
-  readonly #byObject = new Map<string, string>();
-  readonly #byLease = new Map<string, string | string[]>();
+  readonly #byLease = new Map<string, CachedObject | CachedObject[]>();
 
   /** The objects counted for `lease`. */
-  objects(lease: string): readonly string[] {
+  objects(lease: string): readonly CachedObject[] {
     const v = this.#byLease.get(lease);
-    return v === undefined ? [] : typeof v === 'string' ? [v] : v;
+    return v === undefined ? [] : Array.isArray(v) ? v : [v];
   }
 
-  /** Counts `object` for `lease` (or for nothing); returns the Leases whose count changed. */
-  set(object: string, lease: string | undefined): string[] {
-    const before = this.#byObject.get(object);
-    if (before === lease) return [];
-    const changed: string[] = [];
-    if (before !== undefined) {
-      this.#drop(before, object);
-      this.#byObject.delete(object);
-      changed.push(before);
-    }
-    if (lease !== undefined) {
-      const v = this.#byLease.get(lease);
-      this.#byLease.set(lease, v === undefined ? object : typeof v === 'string' ? [v, object] : [...v, object]);
-      this.#byObject.set(object, lease);
-      changed.push(lease);
-    }
-    return changed;
+  /**
+   * `object` now counts for `to` (or for nothing) where it counted for `from`; returns the
+   * Leases whose count changed. An object that stays with one Lease replaces its old entry.
+   */
+  move(object: CachedObject, from: string | undefined, to: string | undefined): string[] {
+    if (from !== undefined) this.#drop(from, object);
+    if (to !== undefined) this.#add(to, object);
+    if (from === to) return [];
+    return [from, to].filter((l): l is string => l !== undefined);
   }
 
-  #drop(lease: string, object: string): void {
+  #add(lease: string, object: CachedObject): void {
     const v = this.#byLease.get(lease);
-    if (v === undefined || v === object) {
-      this.#byLease.delete(lease);
+    this.#byLease.set(lease, v === undefined ? object : Array.isArray(v) ? [...v, object] : [v, object]);
+  }
+
+  #drop(lease: string, object: CachedObject): void {
+    const v = this.#byLease.get(lease);
+    if (v === undefined) return;
+    if (!Array.isArray(v)) {
+      if (sameObject(v, object)) this.#byLease.delete(lease);
       return;
     }
-    if (typeof v === 'string') return;
-    const rest = v.filter((o) => o !== object);
+    const rest = v.filter((o) => !sameObject(o, object));
     this.#byLease.set(lease, rest.length === 1 ? rest[0]! : rest);
   }
 }
@@ -82,11 +90,15 @@ export class DuplicateMonitor {
     return this.#reported.size;
   }
 
-  observe(type: CacheEvent, obj: CachedObject, key: string | undefined): void {
-    const id = obj.namespace ? `${obj.namespace}/${obj.name}` : obj.name;
-    const counts = type !== 'delete' && !obj.terminal && !obj.foreign && obj.lease !== undefined;
-    const changed = this.#index.set(id, counts ? obj.lease : undefined);
-    if (counts && key !== undefined && obj.lease !== undefined && this.#index.objects(obj.lease).length > 1) this.#keys.set(obj.lease, key);
+  /**
+   * `prev`: the cache's entry this event replaces (an update) or removes (a delete, where
+   * it is `obj` itself); what the object counted for until now.
+   */
+  observe(type: CacheEvent, obj: CachedObject, key: string | undefined, prev?: CachedObject): void {
+    const from = prev === undefined ? undefined : countedLease(prev);
+    const to = type === 'delete' ? undefined : countedLease(obj);
+    const changed = this.#index.move(obj, from, to);
+    if (to !== undefined && key !== undefined && this.#index.objects(to).length > 1) this.#keys.set(to, key);
     for (const lease of changed) this.#review(lease);
   }
 
@@ -99,7 +111,7 @@ export class DuplicateMonitor {
 
   #review(lease: string): void {
     const { rule, logger, metrics, events, leaseNamespace } = this.#o;
-    const objects = this.#index.objects(lease);
+    const objects = this.#index.objects(lease).map(objectId);
     const key = this.#keys.get(lease);
     const subject = { kind: rule.kind, lease: `${leaseNamespace}/${lease}`, ...(key === undefined ? {} : { key }) };
     if (objects.length > 1) {

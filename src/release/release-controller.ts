@@ -107,8 +107,8 @@ export class ReleaseController {
         logger,
         leaseNamespace: this.#o.store.namespace,
         ...(this.#o.watchTimeoutSeconds ? { timeoutSeconds: this.#o.watchTimeoutSeconds } : {}),
-        onEvent: (type, obj, key) => {
-          monitor.observe(type, obj, key);
+        onEvent: (type, obj, key, prev) => {
+          monitor.observe(type, obj, key, prev);
           if (!obj.lease) return;
           if (type === 'delete' && obj.uid) this.#queue.add(obj.lease, { trigger: 'watch', deletedUid: obj.uid });
           else if ((type === 'created' || type === 'add') && !obj.terminal && !rule.maxHoldSeconds) {

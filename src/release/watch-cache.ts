@@ -34,8 +34,11 @@ export interface WatchCacheOptions {
   api: CustomObjectsApi;
   rule: GuardRule;
   logger: Logger;
-  /** `key`: the object's scoped lock key, when it has a valid one (not kept in the cache). */
-  onEvent: (type: CacheEvent, obj: CachedObject, key?: string) => void;
+  /**
+   * `key`: the object's scoped lock key, when it has a valid one (not kept in the cache).
+   * `prev`: the entry an update replaces or a delete removes (for a delete, `obj` itself).
+   */
+  onEvent: (type: CacheEvent, obj: CachedObject, key?: string, prev?: CachedObject) => void;
   onHealth: (healthy: boolean, message?: string) => void;
   onRestart: () => void;
   /** This installation's Lease namespace; objects stamped with another are marked foreign. */
@@ -51,8 +54,6 @@ interface RawObject {
   metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; annotations?: Record<string, string> };
 }
 
-const id = (namespace: string, name: string) => `${namespace}/${name}`;
-
 function isGone(err: unknown): boolean {
   const e = err as { statusCode?: number; code?: number | string; message?: string };
   return e?.statusCode === 410 || e?.code === 410 || /\b410\b|too old resource version|Gone/i.test(e?.message ?? '');
@@ -60,8 +61,11 @@ function isGone(err: unknown): boolean {
 
 export class WatchCache {
   readonly #o: WatchCacheOptions;
-  readonly #items = new Map<string, CachedObject>();
-  readonly #namespaces = new Map<string, string>();
+  /** By namespace, then name: the entry's own name is its key, so no id string per object. */
+  readonly #items = new Map<string, Map<string, CachedObject>>();
+  #size = 0;
+  /** One copy of each namespace name and phase, not one per cached object. */
+  readonly #interned = new Map<string, string>();
   /** How this installation's stamps begin (`<lease namespace>/`), when it has one. */
   readonly #ownStamp: string | undefined;
   readonly #watch: Watch;
@@ -84,11 +88,28 @@ export class WatchCache {
   }
 
   get size(): number {
-    return this.#items.size;
+    return this.#size;
   }
 
   get(namespace: string, name: string): CachedObject | undefined {
-    return this.#items.get(id(namespace, name));
+    return this.#items.get(namespace)?.get(name);
+  }
+
+  #set(obj: CachedObject): void {
+    let names = this.#items.get(obj.namespace);
+    if (!names) this.#items.set(obj.namespace, (names = new Map()));
+    if (!names.has(obj.name)) this.#size++;
+    names.set(obj.name, obj);
+  }
+
+  #remove(namespace: string, name: string): CachedObject | undefined {
+    const names = this.#items.get(namespace);
+    const prev = names?.get(name);
+    if (!names || !prev) return undefined;
+    names.delete(name);
+    this.#size--;
+    if (names.size === 0) this.#items.delete(namespace);
+    return prev;
   }
 
   /** Starts listing and watching; resolves after the first list (or first failure). */
@@ -119,27 +140,33 @@ export class WatchCache {
     const namespace = this.#intern(md.namespace ?? '');
     const { phase, terminal } = phaseOf(this.#o.rule, raw);
     const key = deriveKey(this.#o.rule, raw, namespace);
-    const obj: CachedObject = { namespace, name: md.name, uid: md.uid ?? '', phase, terminal };
+    const obj: CachedObject = { namespace, name: md.name, uid: md.uid ?? '', phase: this.#intern(phase), terminal };
     if (key.ok) obj.lease = leaseName(this.#o.rule, key.scopedKey);
     const stamp = md.annotations?.[LEASE_ANNOTATION];
     if (stamp !== undefined && this.#ownStamp !== undefined && !stamp.startsWith(this.#ownStamp)) obj.foreign = true;
     return { obj, key: key.ok ? key.scopedKey : undefined };
   }
 
-  /** One copy of each namespace name, not one per cached object. */
-  #intern(namespace: string): string {
-    const known = this.#namespaces.get(namespace);
+  #intern(text: string): string {
+    const known = this.#interned.get(text);
     if (known !== undefined) return known;
-    this.#namespaces.set(namespace, namespace);
-    return namespace;
+    // A bound on what a hostile phase field could grow: past it, copies are kept instead.
+    if (this.#interned.size < 10_000) this.#interned.set(text, text);
+    return text;
   }
 
-  #upsert(obj: CachedObject, key: string | undefined, fromWatch: boolean): void {
-    const k = id(obj.namespace, obj.name);
-    const prev = this.#items.get(k);
-    this.#items.set(k, obj);
-    if (!prev) this.#o.onEvent(fromWatch ? 'created' : 'add', obj, key);
-    else if (prev.uid !== obj.uid || prev.phase !== obj.phase || prev.lease !== obj.lease || prev.foreign !== obj.foreign) this.#o.onEvent('update', obj, key);
+  /**
+   * Stores `obj` unless the entry it would replace says the same, and returns the entry
+   * kept: an unchanged one stays, so whatever holds it (the duplicate monitor's index)
+   * holds the cache's own entry and not a copy.
+   */
+  #upsert(obj: CachedObject, key: string | undefined, fromWatch: boolean): CachedObject {
+    const prev = this.get(obj.namespace, obj.name);
+    if (prev && prev.uid === obj.uid && prev.phase === obj.phase && prev.lease === obj.lease && prev.foreign === obj.foreign) return prev;
+    this.#set(obj);
+    if (prev) this.#o.onEvent('update', obj, key, prev);
+    else this.#o.onEvent(fromWatch ? 'created' : 'add', obj, key);
+    return obj;
   }
 
   async #run(): Promise<void> {
@@ -162,7 +189,8 @@ export class WatchCache {
 
   async #list(): Promise<void> {
     const { api, rule } = this.#o;
-    const seen = new Set<string>();
+    /** The entries this list stored: any other is gone. */
+    const seen = new Set<CachedObject>();
     let cont: string | undefined;
     let rv = '';
     do {
@@ -176,16 +204,15 @@ export class WatchCache {
       for (const raw of page.items ?? []) {
         const compact = this.#compact(raw);
         if (!compact) continue;
-        seen.add(id(compact.obj.namespace, compact.obj.name));
-        this.#upsert(compact.obj, compact.key, false);
+        seen.add(this.#upsert(compact.obj, compact.key, false));
       }
       rv = page.metadata?.resourceVersion ?? rv;
       cont = page.metadata?._continue ?? page.metadata?.continue;
     } while (cont);
-    for (const [k, obj] of this.#items) {
-      if (seen.has(k)) continue;
-      this.#items.delete(k);
-      this.#o.onEvent('delete', obj);
+    const gone = [...this.#items.values()].flatMap((names) => [...names.values()].filter((obj) => !seen.has(obj)));
+    for (const obj of gone) {
+      this.#remove(obj.namespace, obj.name);
+      this.#o.onEvent('delete', obj, undefined, obj);
     }
     this.#rv = rv;
   }
@@ -225,10 +252,8 @@ export class WatchCache {
         if (compact) {
           const { obj, key } = compact;
           if (type === 'DELETED') {
-            const k = id(obj.namespace, obj.name);
-            const prev = this.#items.get(k);
-            this.#items.delete(k);
-            this.#o.onEvent('delete', prev ?? obj, key);
+            const prev = this.#remove(obj.namespace, obj.name);
+            this.#o.onEvent('delete', prev ?? obj, key, prev);
           } else this.#upsert(obj, key, true);
         }
         if (rv) this.#rv = rv;

@@ -143,3 +143,56 @@ test('objects stamped with a Lease in another namespace are marked foreign; unst
     await new Promise<void>((r) => server.close(() => r()));
   }
 });
+
+test('events carry the entry they replace or remove; a change nothing decides on keeps the cached entry itself; size counts across namespaces', async (t) => {
+  const we = (namespace: string, name: string, rv: string, phase = '') => ({
+    ...workflowExecution(phase, rv),
+    metadata: { name, namespace, uid: `uid-${namespace}-${name}`, resourceVersion: rv },
+  });
+  const open = new Set<http.ServerResponse>();
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    if (new URL(req.url ?? '/', 'http://x').searchParams.get('watch') !== 'true') {
+      res.end(JSON.stringify({ kind: 'WorkflowExecutionList', metadata: { resourceVersion: '10' }, items: [we('prod', 'a', '10'), we('dev', 'a', '10'), we('dev', 'b', '10')] }));
+      return;
+    }
+    open.add(res);
+    const send = (type: string, object: unknown) => res.write(`${JSON.stringify({ type, object })}\n`);
+    send('MODIFIED', we('prod', 'a', '11')); // a new resourceVersion only (labels, status fields nothing reads)
+    send('MODIFIED', we('dev', 'a', '12', 'Completed'));
+    send('DELETED', we('dev', 'b', '13'));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const kubeConfig = standInKubeConfig(server);
+  const events: Array<{ type: CacheEvent; obj: CachedObject; prev: CachedObject | undefined }> = [];
+  const cache = new WatchCache({
+    kubeConfig,
+    api: kubeConfig.makeApiClient(CustomObjectsApi),
+    rule,
+    logger: pino({ level: 'silent' }),
+    onEvent: (type, obj, _key, prev) => events.push({ type, obj, prev }),
+    onHealth: () => {},
+    onRestart: () => {},
+  });
+  try {
+    await cache.start();
+    t.is(cache.size, 3);
+    const prodA = cache.get('prod', 'a');
+    const devA = cache.get('dev', 'a');
+    const deadline = Date.now() + 5000;
+    while (events.length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    t.deepEqual(events.map((e) => `${e.type} ${e.obj.namespace}/${e.obj.name}`), ['add prod/a', 'add dev/a', 'add dev/b', 'update dev/a', 'delete dev/b']);
+    t.true(events.slice(0, 3).every((e) => e.prev === undefined));
+    t.is(cache.get('prod', 'a'), prodA, 'an unchanged object keeps its entry (what the duplicate monitor holds stays the cache\'s own)');
+    t.is(events[3]!.prev, devA, 'an update names the entry it replaced');
+    t.is(events[3]!.obj.phase, 'Completed');
+    t.is(events[4]!.prev?.uid, 'uid-dev-b', 'a delete names the entry it removed');
+    t.is(cache.size, 2);
+    t.is(cache.get('dev', 'b'), undefined);
+  } finally {
+    cache.stop();
+    for (const r of open) r.destroy();
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});

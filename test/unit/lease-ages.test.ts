@@ -72,3 +72,20 @@ test('a Lease that records no lock has no term', (t) => {
   t.is(termOf({ name: 'x', namespace: 'ns', resourceVersion: '1', uid: 'u', record: undefined }), undefined);
   t.is(setup().ages.ageOf({ name: 'x', namespace: 'ns', resourceVersion: '1', uid: 'u', record: undefined }), 0);
 });
+
+test('a term is a fixed 24 characters, and changes with each of its parts (the pieces joined cannot run into each other)', (t) => {
+  const base = lease('1');
+  const term = termOf(base)!;
+  t.is(term.length, 24, 'a 128-bit digest, however long the names and UIDs');
+  t.is(termOf(lease('2', { state: 'bound', renewedAt: new Date(5) })), term, 'version, state and renewal are not the term');
+  const parts: Array<[string, LockLease]> = [
+    ['Lease UID', lease('1', {}, 'lease-2')],
+    ['acquired at', lease('1', { acquiredAt: new Date('2026-01-01T00:00:00.001Z') })],
+    ['transitions', lease('1', { transitions: 1 })],
+    ['object UID', lease('1', { object: { ...record().object, uid: 'uid-2' } })],
+    ['object namespace', lease('1', { object: { ...record().object, namespace: 'prod2' } })],
+    ['object name', lease('1', { object: { ...record().object, name: 'we-2' } })],
+    ['where one part ends and the next begins', lease('1', { object: { ...record().object, namespace: 'prod/we', name: '1' } })],
+  ];
+  for (const [part, changed] of parts) t.not(termOf(changed), term, part);
+});
