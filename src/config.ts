@@ -67,6 +67,11 @@ export interface Config {
   leaderLeaseDurationSeconds: number;
   leaderRenewDeadlineSeconds: number;
   leaderRetryPeriodSeconds: number;
+  /**
+   * On SIGTERM, keep serving this long with /readyz failing before the listener closes,
+   * so endpoints drop the replica before it stops accepting (then in-flight admissions drain).
+   */
+  shutdownDelaySeconds: number;
   /** Service that fronts the webhook, for certificates and webhook registrations. */
   serviceName: string;
   serviceNamespace: string;
@@ -113,6 +118,7 @@ const FILE_KEYS = new Set([
   'leaderLeaseDurationSeconds',
   'leaderRenewDeadlineSeconds',
   'leaderRetryPeriodSeconds',
+  'shutdownDelaySeconds',
   'rules',
   'includeDefaultRules',
 ]);
@@ -145,6 +151,7 @@ const ENV: ReadonlyArray<[string, string]> = [
   ['LEASEGUARD_LEADER_LEASE_DURATION_SECONDS', 'leaderLeaseDurationSeconds'],
   ['LEASEGUARD_LEADER_RENEW_DEADLINE_SECONDS', 'leaderRenewDeadlineSeconds'],
   ['LEASEGUARD_LEADER_RETRY_PERIOD_SECONDS', 'leaderRetryPeriodSeconds'],
+  ['LEASEGUARD_SHUTDOWN_DELAY_SECONDS', 'shutdownDelaySeconds'],
 ];
 
 export interface LoadOptions {
@@ -333,6 +340,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     leaderLeaseDurationSeconds: num(p, 'leaderLeaseDurationSeconds', merged.leaderLeaseDurationSeconds ?? 15, { min: 1, max: 3600 }),
     leaderRenewDeadlineSeconds: num(p, 'leaderRenewDeadlineSeconds', merged.leaderRenewDeadlineSeconds ?? 10, { min: 0.5, max: 3600 }),
     leaderRetryPeriodSeconds: num(p, 'leaderRetryPeriodSeconds', merged.leaderRetryPeriodSeconds ?? 2, { min: 0.1, max: 600 }),
+    shutdownDelaySeconds: num(p, 'shutdownDelaySeconds', merged.shutdownDelaySeconds ?? 5, { min: 0, max: 300 }),
     rules: parseRules(p, merged.rules, merged.includeDefaultRules === undefined ? true : bool(p, 'includeDefaultRules', merged.includeDefaultRules)),
   };
 

@@ -94,6 +94,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     metricsPort: config.metricsPort,
     certDir: config.certDir,
     ...(config.clientCaFile ? { clientCaFile: config.clientCaFile } : {}),
+    shutdownDelayMs: config.shutdownDelaySeconds * 1000,
     logger,
   });
 
@@ -123,9 +124,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
     : undefined;
 
   await new Promise<void>((resolve) => {
+    // SIGTERM (a Pod's deletion) waits out the shutdown delay; SIGINT (Ctrl-C) does not.
     const stop = (signal: string) => {
       logger.info({ signal }, 'stopping: draining in-flight admissions');
-      running.stop().then(resolve, resolve);
+      running.stop({ immediate: signal === 'SIGINT' }).then(resolve, resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

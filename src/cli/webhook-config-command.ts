@@ -10,6 +10,10 @@ Prints the ValidatingWebhookConfiguration for the guarded kinds of the configura
 the CA bundle, and the MutatingWebhookConfiguration that stamps objects when
 stampAnnotations is set (or --stamp). Apply with: ... | kubectl apply -f -
 
+Only CREATEs and the UPDATEs that change a key reach leaseguard (matchConditions), and
+never from kube-system, leaseguard's own namespace, or a namespace labelled
+leaseguard.kubernaut.ai/ignore=true.
+
   --ca FILE              CA certificate that signed the serving certificate (default: certs/ca.crt)
   --url URL              reach the webhook at this base URL (https://host:port) instead of a Service
   --service NAME         Service name (default: config serviceName, leaseguard)
@@ -84,6 +88,7 @@ export async function webhookConfigCommand(argv: string[]): Promise<number> {
     caBundlePem: ca,
     endpoint,
     timeoutSeconds: config.timeoutSeconds,
+    ownNamespace: values.namespace ?? config.serviceNamespace,
     ...(values.name ? { name: values.name } : {}),
   });
   if (values.output === 'json') {

@@ -31,6 +31,11 @@ export interface ServeOptions {
   logger: Logger;
   /** How long a stop waits for in-flight admissions. */
   drainMs?: number;
+  /**
+   * How long a stop keeps serving with /readyz failing before it closes the listener, so
+   * that endpoints drop the replica first (default 0).
+   */
+  shutdownDelayMs?: number;
   /** A request must arrive whole within this (slow clients are cut off with 408). */
   requestTimeoutMs?: number;
   /** Its headers must arrive within this. */
@@ -42,7 +47,8 @@ export interface RunningServer {
   metricsPort: number;
   https: https.Server;
   reloader: CertReloader;
-  stop(): Promise<void>;
+  /** `immediate`: skip the shutdown delay (an interactive Ctrl-C). */
+  stop(options?: { immediate?: boolean }): Promise<void>;
 }
 
 function listen(server: http.Server | https.Server, port: number, host: string): Promise<number> {
@@ -110,9 +116,19 @@ export async function startServer(lg: Leaseguard, o: ServeOptions): Promise<Runn
     metricsPort,
     https: server,
     reloader,
-    stop() {
+    stop(options = {}) {
       stopping ??= (async () => {
         lg.readiness.set('serving', false, 'shutting down');
+        const delayMs = options.immediate ? 0 : (o.shutdownDelayMs ?? 0);
+        if (delayMs > 0) {
+          // Still answering while endpoints drop this replica; each answer now closes its
+          // connection, so the API server's next call opens one to a replica that stays.
+          // Idle connections are left open until then: one closed from this side can cross
+          // a request already on its way, which the API server reports as a failed call.
+          o.logger.info({ delayMs }, 'stopping: /readyz fails; still serving until endpoints drop this replica');
+          server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => res.setHeader('Connection', 'close'));
+          await new Promise((r) => setTimeout(r, delayMs));
+        }
         reloader.stop();
         const drained = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();

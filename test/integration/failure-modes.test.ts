@@ -1,4 +1,7 @@
 // Least privilege and the webhook's absence, on a real API server.
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
 import { kubectl, customObjects } from '../support/integration-env.js';
 import { apiError, workflowExecution } from '../support/objects.js';
@@ -57,6 +60,74 @@ test('with the webhook down and failurePolicy Fail, guarded creates are refused 
     t.is(cm.code, 0, cm.stderr);
     const labels = (await kubectl(['get', 'namespace', ns, '-o', `jsonpath={.metadata.labels.${SCOPE_LABEL}}`])).stdout;
     t.is(labels, scope);
+  } finally {
+    await replicas.stop();
+  }
+});
+
+/** A guarded kind whose key field may be edited (kubernaut's CRDs make spec immutable). */
+const WIDGET_RULE = { group: 'scope.leaseguard.test', version: 'v1', kind: 'Widget', resource: 'widgets', keyPath: 'spec.owner', phasePath: 'status.phase', terminalPhases: ['Done'], scope: 'namespace' };
+const WIDGET_CRD = {
+  apiVersion: 'apiextensions.k8s.io/v1',
+  kind: 'CustomResourceDefinition',
+  metadata: { name: 'widgets.scope.leaseguard.test' },
+  spec: {
+    group: 'scope.leaseguard.test',
+    scope: 'Namespaced',
+    names: { plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList' },
+    versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', properties: { owner: { type: 'string' } } }, status: { type: 'object', properties: { phase: { type: 'string' } } } } } } }],
+  },
+};
+
+test('with every replica down, only what leaseguard would refuse is refused: creates and key changes; label changes, finalizer removal, deletes and opted-out namespaces go on', async (t) => {
+  const scope = 'all-down';
+  const ns = 'ad-prod';
+  const optedOut = 'ad-ignored';
+  const config = join(await mkdtemp(join(tmpdir(), 'lg-scope-')), 'config.yaml');
+  await writeFile(config, JSON.stringify({ rules: [WIDGET_RULE] }));
+  t.is((await kubectl(['apply', '-f', '-'], { input: JSON.stringify(WIDGET_CRD) })).code, 0);
+  await kubectl(['wait', '--for=condition=Established', 'crd/widgets.scope.leaseguard.test', '--timeout=30s']);
+  const replicas = await ReplicaSet.start({ scope, count: 1, env: { LEASEGUARD_CONFIG: config } });
+  try {
+    await scopedNamespace(scope, ns);
+    await scopedNamespace(scope, optedOut);
+    const first = await kubectl(['apply', '--server-side', '-f', '-'], { input: JSON.stringify({ apiVersion: 'scope.leaseguard.test/v1', kind: 'Widget', metadata: { name: 'w-1', namespace: ns, labels: { l: 'a' } }, spec: { owner: 'team-a' } }) });
+    t.is(first.code, 0, first.stderr);
+    t.is((await kubectl(['label', 'namespace', optedOut, 'leaseguard.kubernaut.ai/ignore=true'])).code, 0);
+    const apply = (name: string, target: string, extra: Record<string, unknown> = {}) => {
+      const we = workflowExecution(ns, name, target);
+      return kubectl(['create', '-f', '-'], { identity: 'controller', input: JSON.stringify({ ...we, metadata: { ...(we.metadata as object), ...extra } }) });
+    };
+    const held = await apply('we-held', `${ns}/Deployment/held`, { finalizers: ['kubernaut.ai/cleanup'] });
+    t.is(held.code, 0, held.stderr);
+    t.is((await apply('we-other', `${ns}/Deployment/other`)).code, 0);
+    await replicas.kill(0);
+
+    const create = await apply('we-new', `${ns}/Deployment/new`);
+    t.not(create.code, 0, 'a guarded create is refused');
+    t.regex(create.stderr, /failed calling webhook "(mutate|validate)\.leaseguard\.kubernaut\.ai"/);
+    // kubernaut's CRDs make spec immutable, so the API server refuses this before any webhook.
+    const move = await kubectl(['-n', ns, 'patch', 'workflowexecution', 'we-other', '--type=merge', '-p', JSON.stringify({ spec: { targetResource: `${ns}/Deployment/elsewhere` } })], { identity: 'controller' });
+    t.not(move.code, 0, 'an UPDATE changing the key is refused');
+    // A kind whose key may be edited: that UPDATE reaches leaseguard (and fails with it down); others do not.
+    const widget = (owner: string, label = 'a') => JSON.stringify({ apiVersion: 'scope.leaseguard.test/v1', kind: 'Widget', metadata: { name: 'w-1', namespace: ns, labels: { l: label } }, spec: { owner } });
+    const rekey = await kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], { input: widget('team-b') });
+    t.not(rekey.code, 0, 'an UPDATE changing the key of an editable kind is refused');
+    t.regex(rekey.stderr, /failed calling webhook "validate\.leaseguard\.kubernaut\.ai"/);
+    const relabel = await kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], { input: widget('team-a', 'b') });
+    t.is(relabel.code, 0, `an UPDATE of that kind leaving the key alone goes on: ${relabel.stderr}`);
+
+    const label = await kubectl(['-n', ns, 'label', 'workflowexecution', 'we-held', 'team=payments'], { identity: 'controller' });
+    t.is(label.code, 0, `an UPDATE leaving the key alone does not call leaseguard: ${label.stderr}`);
+    t.is((await kubectl(['-n', ns, 'delete', 'workflowexecution', 'we-held', '--wait=false'], { identity: 'controller' })).code, 0);
+    const unfinalize = await kubectl(['-n', ns, 'patch', 'workflowexecution', 'we-held', '--type=json', '-p', '[{"op":"remove","path":"/metadata/finalizers"}]'], { identity: 'controller' });
+    t.is(unfinalize.code, 0, `finalizer removal goes on: ${unfinalize.stderr}`);
+    const gone = await kubectl(['-n', ns, 'get', 'workflowexecution', 'we-held', '--ignore-not-found', '-o', 'name']);
+    t.is(gone.stdout.trim(), '', 'the delete completed');
+
+    const we = workflowExecution(optedOut, 'we-free', `${optedOut}/Deployment/api`);
+    const free = await kubectl(['create', '-f', '-'], { identity: 'controller', input: JSON.stringify(we) });
+    t.is(free.code, 0, `a namespace labelled leaseguard.kubernaut.ai/ignore=true is not guarded: ${free.stderr}`);
   } finally {
     await replicas.stop();
   }

@@ -110,7 +110,8 @@ export class ReplicaSet {
 
   /** The set's LEASEGUARD_* settings: stamping on unless the set says otherwise (see the top). */
   #settings(): Record<string, string> {
-    return { LEASEGUARD_STAMP_ANNOTATIONS: 'true', ...this.o.env };
+    // No shutdown delay unless a test asks: there are no endpoints to drop a replica from.
+    return { LEASEGUARD_STAMP_ANNOTATIONS: 'true', LEASEGUARD_SHUTDOWN_DELAY_SECONDS: '0', ...this.o.env };
   }
 
   /** Starts one replica on free ports (it binds port 0 and logs what it got). */
@@ -161,21 +162,53 @@ export class ReplicaSet {
     return { identity, port: ports.admissionPort, metricsPort: ports.metricsPort, process: proc, logFile };
   }
 
+  /** Whether replica r's /readyz answers 200 now (as a kubelet probe asks: no client certificate). */
+  ready(r: Replica): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const req = https.get(`https://127.0.0.1:${r.port}/readyz`, { ca: this.certs.ca, timeout: 1000, agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      });
+      req.on('error', () => resolve(false));
+      req.on('timeout', () => req.destroy());
+    });
+  }
+
+  /**
+   * Routes new connections only to replicas whose /readyz passes, probed every
+   * `intervalMs`, as endpoints follow readiness in a cluster; returns a stop function.
+   */
+  followReadiness(intervalMs = 200): () => void {
+    let stopped = false;
+    const tick = async () => {
+      while (!stopped) {
+        const ready = await Promise.all(this.replicas.map((r) => this.ready(r)));
+        const ports = this.replicas.filter((_, i) => ready[i]).map((r) => r.port);
+        if (!stopped && ports.length > 0) this.forwarder.backends.splice(0, this.forwarder.backends.length, ...ports);
+        await sleep(intervalMs);
+      }
+    };
+    void tick();
+    return () => {
+      stopped = true;
+    };
+  }
+
+  /** Replaces each replica in turn as a Deployment's rollout does: SIGTERM, wait for the exit, start the new one, wait until ready. */
+  async rollingRestart(): Promise<void> {
+    for (let i = 0; i < this.replicas.length; i++) {
+      await this.kill(i, 'SIGTERM');
+      await this.restart(i);
+    }
+  }
+
   async waitReady(r: Replica, timeoutMs = 20_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (r.process.exitCode !== null) {
         throw new Error(`replica ${r.identity} exited with ${r.process.exitCode}: ${await readFile(r.logFile, 'utf8')}`);
       }
-      const ok = await new Promise<boolean>((resolve) => {
-        const req = https.get(`https://127.0.0.1:${r.port}/readyz`, { ca: this.certs.ca, timeout: 1000 }, (res) => {
-          res.resume();
-          resolve(res.statusCode === 200);
-        });
-        req.on('error', () => resolve(false));
-        req.on('timeout', () => req.destroy());
-      });
-      if (ok) return;
+      if (await this.ready(r)) return;
       await sleep(100);
     }
     throw new Error(`replica ${r.identity} not ready within ${timeoutMs}ms`);
@@ -199,7 +232,8 @@ export class ReplicaSet {
     ], { env: { ...process.env, ...this.#settings() } }); // the set's settings decide what is registered (stampAnnotations), as its ConfigMap would
     const list = JSON.parse(stdout);
     for (const item of list.items) {
-      for (const w of item.webhooks) w.namespaceSelector = { matchLabels: { [SCOPE_LABEL]: this.o.scope } };
+      // Within the rendered selector (its exclusions stay): only this set's namespaces.
+      for (const w of item.webhooks) w.namespaceSelector = { ...w.namespaceSelector, matchLabels: { [SCOPE_LABEL]: this.o.scope } };
     }
     await kubectl(['apply', '-f', '-'], { input: JSON.stringify(list) }).then((r) => {
       if (r.code !== 0) throw new Error(`registering webhooks failed: ${r.stderr}`);

@@ -38,7 +38,9 @@ export async function startForwarder(backends: number[]): Promise<Forwarder> {
       });
       upstream.on('close', () => {
         sockets.delete(upstream);
-        if (connected) client.destroy();
+        // end, not destroy: what the backend sent last (an answer with Connection: close)
+        // is still on its way to the client.
+        if (connected) client.end();
       });
       client.on('error', () => upstream.destroy());
       client.on('close', () => upstream.destroy());

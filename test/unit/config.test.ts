@@ -120,3 +120,9 @@ test('clientSubjects: a comma-separated list from the environment; it needs clie
   t.throws(() => loadConfig({ env: { LEASEGUARD_CLIENT_SUBJECTS: 'kube-apiserver' } }), { message: /clientSubjects needs clientCaFile/ });
   t.throws(() => loadConfig({ env: {}, file: file('clientCaFile: /ca.crt\nclientSubjects: [1]\n') }), { message: /clientSubjects must be a list of non-empty strings/ });
 });
+
+test('shutdownDelaySeconds: 5 by default, from the environment, and bounded', (t) => {
+  t.is(loadConfig({ env: {} }).shutdownDelaySeconds, 5);
+  t.is(loadConfig({ env: { LEASEGUARD_SHUTDOWN_DELAY_SECONDS: '0' } }).shutdownDelaySeconds, 0);
+  t.throws(() => loadConfig({ env: { LEASEGUARD_SHUTDOWN_DELAY_SECONDS: '-1' } }), { message: /shutdownDelaySeconds/ });
+});
