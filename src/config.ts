@@ -1,10 +1,12 @@
 // Configuration: defaults, then a YAML/JSON file (a mounted ConfigMap), then environment
-// variables. Validated once at start; every problem is reported at once with its source.
+// variables. Validated once at start against the schema in config-schema.ts; every
+// problem is reported at once with its source.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { loadYaml } from '@kubernetes/client-node';
 import { DEFAULT_RULES, type GuardRule } from './core/rules.js';
 import { configError } from './errors.js';
+import { RULE_FIELDS, SETTINGS, setting, type Field } from './config-schema.js';
 
 export type StoreChoice = 'auto' | 'kubernetes' | 'memory';
 
@@ -85,74 +87,11 @@ const DEFAULT_PENDING_TIMEOUT_SECONDS = 90;
 
 const EMBEDDED_PENDING_TIMEOUT_SECONDS = 30;
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-
 interface Source {
   [k: string]: unknown;
 }
 
-const FILE_KEYS = new Set([
-  'admissionPort',
-  'metricsPort',
-  'host',
-  'embeddedMaxLocks',
-  'certDir',
-  'clientCaFile',
-  'clientSubjects',
-  'generateCerts',
-  'store',
-  'kubeconfig',
-  'leaseNamespace',
-  'identity',
-  'timeoutSeconds',
-  'deadlineMs',
-  'pendingTimeoutSeconds',
-  'apiServerRequestTimeoutSeconds',
-  'failOpen',
-  'stampAnnotations',
-  'logLevel',
-  'serviceName',
-  'serviceNamespace',
-  'sweepIntervalSeconds',
-  'watchTimeoutSeconds',
-  'leaderLeaseDurationSeconds',
-  'leaderRenewDeadlineSeconds',
-  'leaderRetryPeriodSeconds',
-  'shutdownDelaySeconds',
-  'rules',
-  'includeDefaultRules',
-]);
-
-/** Environment variable → config field, parsed as the field's type. */
-const ENV: ReadonlyArray<[string, string]> = [
-  ['LEASEGUARD_ADMISSION_PORT', 'admissionPort'],
-  ['LEASEGUARD_METRICS_PORT', 'metricsPort'],
-  ['LEASEGUARD_HOST', 'host'],
-  ['LEASEGUARD_EMBEDDED_MAX_LOCKS', 'embeddedMaxLocks'],
-  ['LEASEGUARD_CERT_DIR', 'certDir'],
-  ['LEASEGUARD_CLIENT_CA_FILE', 'clientCaFile'],
-  ['LEASEGUARD_CLIENT_SUBJECTS', 'clientSubjects'],
-  ['LEASEGUARD_GENERATE_CERTS', 'generateCerts'],
-  ['LEASEGUARD_STORE', 'store'],
-  ['LEASEGUARD_KUBECONFIG', 'kubeconfig'],
-  ['LEASEGUARD_LEASE_NAMESPACE', 'leaseNamespace'],
-  ['LEASEGUARD_IDENTITY', 'identity'],
-  ['LEASEGUARD_TIMEOUT_SECONDS', 'timeoutSeconds'],
-  ['LEASEGUARD_DEADLINE_MS', 'deadlineMs'],
-  ['LEASEGUARD_PENDING_TIMEOUT_SECONDS', 'pendingTimeoutSeconds'],
-  ['LEASEGUARD_APISERVER_REQUEST_TIMEOUT_SECONDS', 'apiServerRequestTimeoutSeconds'],
-  ['LEASEGUARD_FAIL_OPEN', 'failOpen'],
-  ['LEASEGUARD_STAMP_ANNOTATIONS', 'stampAnnotations'],
-  ['LEASEGUARD_LOG_LEVEL', 'logLevel'],
-  ['LEASEGUARD_SERVICE_NAME', 'serviceName'],
-  ['LEASEGUARD_SERVICE_NAMESPACE', 'serviceNamespace'],
-  ['LEASEGUARD_SWEEP_INTERVAL_SECONDS', 'sweepIntervalSeconds'],
-  ['LEASEGUARD_WATCH_TIMEOUT_SECONDS', 'watchTimeoutSeconds'],
-  ['LEASEGUARD_LEADER_LEASE_DURATION_SECONDS', 'leaderLeaseDurationSeconds'],
-  ['LEASEGUARD_LEADER_RENEW_DEADLINE_SECONDS', 'leaderRenewDeadlineSeconds'],
-  ['LEASEGUARD_LEADER_RETRY_PERIOD_SECONDS', 'leaderRetryPeriodSeconds'],
-  ['LEASEGUARD_SHUTDOWN_DELAY_SECONDS', 'shutdownDelaySeconds'],
-];
+const FILE_KEYS = new Set(SETTINGS.map((s) => s.name));
 
 export interface LoadOptions {
   /** Path of the config file; LEASEGUARD_CONFIG when not given. */
@@ -187,78 +126,74 @@ class Problems {
   }
 }
 
-function num(p: Problems, name: string, v: unknown, opts: { min: number; max: number; int?: boolean }): number {
-  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isFinite(n) || (opts.int && !Number.isInteger(n)) || n < opts.min || n > opts.max) {
-    p.add(`${name} must be ${opts.int ? 'an integer' : 'a number'} from ${opts.min} to ${opts.max}, got ${JSON.stringify(v)}`);
-    return opts.min;
+const orList = (values: readonly string[]) => (values.length < 2 ? values.join('') : `${values.slice(0, -1).join(', ')} or ${values[values.length - 1]}`);
+
+/**
+ * One value checked against its shape in the schema; strings from the environment are
+ * read as the type. On a problem, records it and returns a placeholder of the type.
+ */
+function check(p: Problems, name: string, f: Field, v: unknown): unknown {
+  switch (f.type) {
+    case 'integer':
+    case 'number': {
+      const int = f.type === 'integer';
+      const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+      const min = f.min ?? -Infinity;
+      const max = f.max ?? Infinity;
+      if (typeof n !== 'number' || !Number.isFinite(n) || (int && !Number.isInteger(n)) || n < min || n > max) {
+        p.add(`${name} must be ${int ? 'an integer' : 'a number'} from ${min} to ${max}, got ${JSON.stringify(v)}`);
+        return f.min ?? 0;
+      }
+      return n;
+    }
+    case 'boolean':
+      if (typeof v === 'boolean') return v;
+      if (v === 'true' || v === '1') return true;
+      if (v === 'false' || v === '0') return false;
+      p.add(`${name} must be true or false, got ${JSON.stringify(v)}`);
+      return false;
+    case 'string':
+      if (typeof v !== 'string' || v.trim() === '') {
+        p.add(`${name} must be ${f.values ? orList(f.values) : 'a non-empty string'}, got ${JSON.stringify(v)}`);
+        return f.values?.[0] ?? '';
+      }
+      if (f.values && !f.values.includes(v)) p.add(`${name} must be ${orList(f.values)}, got ${JSON.stringify(v)}`);
+      if (f.pattern && !new RegExp(f.pattern.regex).test(v)) p.add(`${name} must be ${f.pattern.says}, got ${JSON.stringify(v)}`);
+      return v;
+    case 'strings': {
+      // A YAML list, or comma-separated from the environment.
+      const list = typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter((x) => x !== '') : v;
+      if (!Array.isArray(list) || !list.every((x) => typeof x === 'string' && x.trim() !== '')) {
+        p.add(`${name} must be a list of non-empty strings (comma-separated in the environment), got ${JSON.stringify(v)}`);
+        return [];
+      }
+      return list;
+    }
+    case 'rules':
+      throw new Error('rules are checked by parseRules');
   }
-  return n;
 }
-
-function bool(p: Problems, name: string, v: unknown): boolean {
-  if (typeof v === 'boolean') return v;
-  if (v === 'true' || v === '1') return true;
-  if (v === 'false' || v === '0') return false;
-  p.add(`${name} must be true or false, got ${JSON.stringify(v)}`);
-  return false;
-}
-
-function str(p: Problems, name: string, v: unknown, allowEmpty = false): string {
-  if (typeof v !== 'string' || (!allowEmpty && v.trim() === '')) {
-    p.add(`${name} must be a ${allowEmpty ? '' : 'non-empty '}string, got ${JSON.stringify(v)}`);
-    return '';
-  }
-  return v;
-}
-
-/** A list of non-empty strings: a YAML list, or comma-separated from the environment. */
-function strList(p: Problems, name: string, v: unknown): string[] {
-  const list = typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter((x) => x !== '') : v;
-  if (!Array.isArray(list) || !list.every((x) => typeof x === 'string' && x.trim() !== '')) {
-    p.add(`${name} must be a list of non-empty strings (comma-separated in the environment), got ${JSON.stringify(v)}`);
-    return [];
-  }
-  return list as string[];
-}
-
-const DOTTED_PATH = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 function parseRule(p: Problems, at: string, raw: unknown): GuardRule | undefined {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
-    p.add(`${at} must be a mapping with group, version, kind, resource, keyPath, phasePath, terminalPhases`);
+    p.add(`${at} must be a mapping with ${RULE_FIELDS.filter((f) => f.required).map((f) => f.name).join(', ')}`);
     return undefined;
   }
   const r = raw as Source;
-  const known = new Set(['group', 'version', 'kind', 'resource', 'keyPath', 'phasePath', 'terminalPhases', 'scope', 'maxHoldSeconds']);
-  for (const k of Object.keys(r)) if (!known.has(k)) p.add(`${at}.${k} is not a rule setting (known: ${[...known].join(', ')})`);
-  const keyPath = str(p, `${at}.keyPath`, r.keyPath);
-  const phasePath = str(p, `${at}.phasePath`, r.phasePath);
-  if (keyPath && !DOTTED_PATH.test(keyPath)) p.add(`${at}.keyPath must be a dotted field path like spec.targetResource, got ${JSON.stringify(keyPath)}`);
-  if (phasePath && !DOTTED_PATH.test(phasePath)) p.add(`${at}.phasePath must be a dotted field path like status.phase, got ${JSON.stringify(phasePath)}`);
-  const resource = str(p, `${at}.resource`, r.resource);
-  if (resource && !DNS_LABEL.test(resource)) p.add(`${at}.resource must be the lowercase plural resource name, got ${JSON.stringify(resource)}`);
-  const terminal = r.terminalPhases;
-  if (!Array.isArray(terminal) || terminal.length === 0 || !terminal.every((x) => typeof x === 'string' && x !== '')) {
-    p.add(`${at}.terminalPhases must be a non-empty list of phase names`);
+  const known = RULE_FIELDS.map((f) => f.name);
+  for (const k of Object.keys(r)) if (!known.includes(k)) p.add(`${at}.${k} is not a rule setting (known: ${known.join(', ')})`);
+  const out: Source = {};
+  for (const f of RULE_FIELDS) {
+    const v = r[f.name];
+    if (v === undefined || v === null) {
+      if (f.required) check(p, `${at}.${f.name}`, f, v);
+      else if (f.default !== undefined) out[f.name] = f.default;
+      continue;
+    }
+    out[f.name] = check(p, `${at}.${f.name}`, f, v);
   }
-  const scope = r.scope ?? 'cluster';
-  if (scope !== 'cluster' && scope !== 'namespace') p.add(`${at}.scope must be "cluster" or "namespace", got ${JSON.stringify(scope)}`);
-  const rule: GuardRule = {
-    group: str(p, `${at}.group`, r.group),
-    version: str(p, `${at}.version`, r.version),
-    kind: str(p, `${at}.kind`, r.kind),
-    resource,
-    keyPath,
-    phasePath,
-    terminalPhases: Array.isArray(terminal) ? (terminal as string[]) : [],
-    scope: scope as GuardRule['scope'],
-  };
-  if (r.maxHoldSeconds !== undefined && r.maxHoldSeconds !== null) {
-    rule.maxHoldSeconds = num(p, `${at}.maxHoldSeconds`, r.maxHoldSeconds, { min: 1, max: 365 * 86400, int: true });
-  }
-  return rule;
+  if (Array.isArray(out.terminalPhases) && out.terminalPhases.length === 0) p.add(`${at}.terminalPhases must name at least one phase`);
+  return out as unknown as GuardRule;
 }
 
 function parseRules(p: Problems, raw: unknown, includeDefaults: boolean): GuardRule[] {
@@ -302,51 +237,54 @@ export function loadConfig(options: LoadOptions = {}): Config {
     if (!FILE_KEYS.has(k)) p.add(`${file}: unknown setting "${k}" (known: ${[...FILE_KEYS].join(', ')})`);
   }
   const merged: Source = { ...fromFile };
-  for (const [envName, field] of ENV) {
-    const v = env[envName];
-    if (v !== undefined && v !== '') merged[field] = v;
+  for (const s of SETTINGS) {
+    const v = s.env ? env[s.env] : undefined;
+    if (v !== undefined && v !== '') merged[s.name] = v;
   }
   for (const [k, v] of Object.entries(options.overrides ?? {})) if (v !== undefined) merged[k] = v;
 
+  /** A setting's value: as given, else the fallback derived here, else its default in the schema. */
+  const get = <T>(name: string, fallback?: T): T => {
+    const s = setting(name);
+    return check(p, name, s, merged[name] ?? fallback ?? s.default) as T;
+  };
+  const optional = (name: string): string | undefined => (merged[name] === undefined ? undefined : get<string>(name));
   const podNamespace = env.POD_NAMESPACE || undefined;
-  const timeoutSeconds = num(p, 'timeoutSeconds', merged.timeoutSeconds ?? 5, { min: 1, max: 30, int: true });
+  const timeoutSeconds = get<number>('timeoutSeconds');
   const defaultDeadline = Math.max(timeoutSeconds * 1000 - Math.min(1000, timeoutSeconds * 200), 100);
   const config: Config = {
-    admissionPort: num(p, 'admissionPort', merged.admissionPort ?? 8443, { min: 0, max: 65535, int: true }),
-    metricsPort: num(p, 'metricsPort', merged.metricsPort ?? 9090, { min: 0, max: 65535, int: true }),
-    host: str(p, 'host', merged.host ?? '0.0.0.0'),
+    admissionPort: get('admissionPort'),
+    metricsPort: get('metricsPort'),
+    host: get('host', '0.0.0.0'),
     hostSet: merged.host !== undefined,
-    embeddedMaxLocks: num(p, 'embeddedMaxLocks', merged.embeddedMaxLocks ?? 100_000, { min: 1, max: 10_000_000, int: true }),
-    certDir: str(p, 'certDir', merged.certDir ?? 'certs'),
-    clientCaFile: merged.clientCaFile === undefined ? undefined : str(p, 'clientCaFile', merged.clientCaFile),
-    clientSubjects: strList(p, 'clientSubjects', merged.clientSubjects ?? []),
-    generateCerts: bool(p, 'generateCerts', merged.generateCerts ?? false),
-    store: str(p, 'store', merged.store ?? 'auto') as StoreChoice,
-    kubeconfig: merged.kubeconfig === undefined ? undefined : str(p, 'kubeconfig', merged.kubeconfig),
-    leaseNamespace: str(p, 'leaseNamespace', merged.leaseNamespace ?? podNamespace ?? 'leaseguard-system'),
-    identity: str(p, 'identity', merged.identity ?? (env.POD_NAME || hostname())),
+    embeddedMaxLocks: get('embeddedMaxLocks'),
+    certDir: get('certDir'),
+    clientCaFile: optional('clientCaFile'),
+    clientSubjects: get('clientSubjects'),
+    generateCerts: get('generateCerts'),
+    store: get('store'),
+    kubeconfig: optional('kubeconfig'),
+    leaseNamespace: get('leaseNamespace', podNamespace ?? 'leaseguard-system'),
+    identity: get('identity', env.POD_NAME || hostname()),
     timeoutSeconds,
-    deadlineMs: num(p, 'deadlineMs', merged.deadlineMs ?? defaultDeadline, { min: 100, max: 30_000, int: true }),
-    apiServerRequestTimeoutSeconds: num(p, 'apiServerRequestTimeoutSeconds', merged.apiServerRequestTimeoutSeconds ?? DEFAULT_REQUEST_TIMEOUT_SECONDS, { min: 1, max: 3600, int: true }),
-    pendingTimeoutSeconds: num(p, 'pendingTimeoutSeconds', merged.pendingTimeoutSeconds ?? DEFAULT_PENDING_TIMEOUT_SECONDS, { min: 1, max: 3600, int: true }),
+    deadlineMs: get('deadlineMs', defaultDeadline),
+    apiServerRequestTimeoutSeconds: get('apiServerRequestTimeoutSeconds', DEFAULT_REQUEST_TIMEOUT_SECONDS),
+    pendingTimeoutSeconds: get('pendingTimeoutSeconds', DEFAULT_PENDING_TIMEOUT_SECONDS),
     pendingTimeoutSet: merged.pendingTimeoutSeconds !== undefined,
-    failOpen: bool(p, 'failOpen', merged.failOpen ?? false),
-    stampAnnotations: bool(p, 'stampAnnotations', merged.stampAnnotations ?? false),
-    logLevel: str(p, 'logLevel', merged.logLevel ?? 'info'),
-    serviceName: str(p, 'serviceName', merged.serviceName ?? 'leaseguard'),
-    serviceNamespace: str(p, 'serviceNamespace', merged.serviceNamespace ?? podNamespace ?? 'leaseguard-system'),
-    sweepIntervalSeconds: num(p, 'sweepIntervalSeconds', merged.sweepIntervalSeconds ?? 60, { min: 1, max: 86_400 }),
-    watchTimeoutSeconds: num(p, 'watchTimeoutSeconds', merged.watchTimeoutSeconds ?? 300, { min: 1, max: 3600, int: true }),
-    leaderLeaseDurationSeconds: num(p, 'leaderLeaseDurationSeconds', merged.leaderLeaseDurationSeconds ?? 15, { min: 1, max: 3600 }),
-    leaderRenewDeadlineSeconds: num(p, 'leaderRenewDeadlineSeconds', merged.leaderRenewDeadlineSeconds ?? 10, { min: 0.5, max: 3600 }),
-    leaderRetryPeriodSeconds: num(p, 'leaderRetryPeriodSeconds', merged.leaderRetryPeriodSeconds ?? 2, { min: 0.1, max: 600 }),
-    shutdownDelaySeconds: num(p, 'shutdownDelaySeconds', merged.shutdownDelaySeconds ?? 5, { min: 0, max: 300 }),
-    rules: parseRules(p, merged.rules, merged.includeDefaultRules === undefined ? true : bool(p, 'includeDefaultRules', merged.includeDefaultRules)),
+    failOpen: get('failOpen'),
+    stampAnnotations: get('stampAnnotations'),
+    logLevel: get('logLevel'),
+    serviceName: get('serviceName'),
+    serviceNamespace: get('serviceNamespace', podNamespace ?? 'leaseguard-system'),
+    sweepIntervalSeconds: get('sweepIntervalSeconds'),
+    watchTimeoutSeconds: get('watchTimeoutSeconds'),
+    leaderLeaseDurationSeconds: get('leaderLeaseDurationSeconds'),
+    leaderRenewDeadlineSeconds: get('leaderRenewDeadlineSeconds'),
+    leaderRetryPeriodSeconds: get('leaderRetryPeriodSeconds'),
+    shutdownDelaySeconds: get('shutdownDelaySeconds'),
+    rules: parseRules(p, merged.rules, get('includeDefaultRules')),
   };
 
-  if (!['auto', 'kubernetes', 'memory'].includes(config.store)) p.add(`store must be auto, kubernetes or memory, got ${JSON.stringify(config.store)}`);
-  if (!LOG_LEVELS.includes(config.logLevel)) p.add(`logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(config.logLevel)}`);
-  if (!DNS_LABEL.test(config.leaseNamespace)) p.add(`leaseNamespace must be a namespace name, got ${JSON.stringify(config.leaseNamespace)}`);
   if (config.admissionPort !== 0 && config.admissionPort === config.metricsPort) p.add('admissionPort and metricsPort must differ');
   if (config.deadlineMs >= config.timeoutSeconds * 1000) {
     p.add(`deadlineMs (${config.deadlineMs}) must be below timeoutSeconds (${config.timeoutSeconds}s) so leaseguard answers before the API server gives up`);

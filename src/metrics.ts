@@ -28,6 +28,7 @@ export interface Metrics {
   duplicateKeys: Gauge<'kind'>;
   callersRefused: Counter<'reason'>;
   duplicatesDetected: Counter<'kind'>;
+  certificateExpiry: Gauge<string>;
   /** Adapter for the API clients' latency callback. */
   observeApi: ApiObserve;
 }
@@ -157,6 +158,11 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
       name: 'leaseguard_duplicate_keys_detected_total',
       help: 'Times the leader found a lock key held by two or more live objects.',
       labelNames: ['kind'] as const,
+      registers,
+    }),
+    certificateExpiry: new Gauge({
+      name: 'leaseguard_certificate_expiry_timestamp_seconds',
+      help: 'When the serving certificate in use expires (Unix seconds); follows every reload.',
       registers,
     }),
     observeApi: (verb, resource, outcome, seconds) => apiRequestDuration.observe({ verb, resource, outcome }, seconds),

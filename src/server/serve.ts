@@ -93,10 +93,14 @@ export async function startServer(lg: Leaseguard, o: ServeOptions): Promise<Runn
       dir: o.certDir,
       logger: o.logger,
       ...(o.clientCaFile ? { clientCaFile: o.clientCaFile } : {}),
-      apply: (p) => server.setSecureContext(context(p)),
+      apply: (p) => {
+        server.setSecureContext(context(p));
+        lg.metrics.certificateExpiry.set(p.notAfter.getTime() / 1000);
+      },
     },
     pair,
   );
+  lg.metrics.certificateExpiry.set(pair.notAfter.getTime() / 1000);
   const metricsServer = createMetricsServer(lg.metrics.registry);
   const admissionPort = await listen(server, o.admissionPort, o.host);
   let metricsPort: number;

@@ -1,6 +1,7 @@
 // The serving certificate follows its directory the way a mounted Secret changes: the
 // kubelet writes a new timestamped directory and swaps the `..data` symlink.
-import { mkdir, mkdtemp, rename, symlink } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rename, symlink } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +19,9 @@ function healthz(port: number, ca: string): Promise<boolean> {
   });
 }
 
-test('a swapped ..data symlink is served without a restart; a broken pair is ignored', async (t) => {
+const notAfterSeconds = async (dir: string) => new Date(new X509Certificate(await readFile(join(dir, 'tls.crt'))).validTo).getTime() / 1000;
+
+test('a swapped ..data symlink is served without a restart; a broken pair is ignored; the expiry gauge follows', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'lg-secret-'));
   const first = await cliCerts(join(dir, '..2026_11_22_10_00_00.1'));
   await symlink('..2026_11_22_10_00_00.1', join(dir, '..data'));
@@ -27,6 +30,8 @@ test('a swapped ..data symlink is served without a restart; a broken pair is ign
   try {
     const port = s.server.admissionPort;
     t.true(await healthz(port, first.ca));
+    const expiry = async () => (await s.lg.metrics.certificateExpiry.get()).values[0]?.value;
+    t.is(await expiry(), await notAfterSeconds(first.dir));
 
     // A broken update (a directory without a key) is logged and the old certificate stays.
     await mkdir(join(dir, '..broken'));
@@ -37,7 +42,7 @@ test('a swapped ..data symlink is served without a restart; a broken pair is ign
     t.true(s.logs.some((l) => l.includes('certificate reload skipped')));
 
     // The kubelet's way: new timestamped directory, then an atomic rename of ..data.
-    const second = await cliCerts(join(dir, '..2026_11_22_11_00_00.2'));
+    const second = await cliCerts(join(dir, '..2026_11_22_11_00_00.2'), ['--days', '30']);
     await symlink('..2026_11_22_11_00_00.2', join(dir, '..data_tmp'));
     await rename(join(dir, '..data_tmp'), join(dir, '..data'));
     let switched = false;
@@ -48,6 +53,8 @@ test('a swapped ..data symlink is served without a restart; a broken pair is ign
     t.true(switched, 'the new certificate is served (the directory watch noticed the swap)');
     t.false(await healthz(port, first.ca), 'the old CA no longer verifies the server');
     t.true(s.logs.some((l) => l.includes('serving certificate reloaded')));
+    t.is(await expiry(), await notAfterSeconds(second.dir), 'the gauge names the certificate now served');
+    t.true((await expiry())! < (await notAfterSeconds(first.dir)) - 300 * 86_400);
   } finally {
     await s.close();
   }

@@ -9,11 +9,16 @@ import { join } from 'node:path';
 import { ROOT } from './paths.js';
 import { ControlPlane } from './control-plane.js';
 import { CONTROL_PLANE_ENV } from './integration-env.js';
-
-
+import { runtimeMismatch } from './runtime.js';
 
 async function main(): Promise<number> {
   const started = Date.now();
+  const mismatch = runtimeMismatch();
+  if (mismatch) {
+    process.stderr.write(`[test] ${mismatch}\n`);
+    return 2;
+  }
+  process.stderr.write(`[test] Node.js ${process.version} (${process.execPath})\n`);
   process.stderr.write('[test] starting the test control plane (kube-apiserver + etcd)\n');
   const cp = await ControlPlane.start();
   let stopping = false;

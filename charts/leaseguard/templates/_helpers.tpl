@@ -1,0 +1,143 @@
+{{- define "leaseguard.labels" -}}
+app.kubernetes.io/name: leaseguard
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "leaseguard.selector" -}}
+app.kubernetes.io/name: leaseguard
+{{- end -}}
+
+{{- define "leaseguard.serviceAccountUser" -}}
+system:serviceaccount:{{ .Release.Namespace }}:{{ .Values.name }}
+{{- end -}}
+
+{{/* The configuration leaseguard reads: the chart's values with the Service it sits behind. */}}
+{{- define "leaseguard.config" -}}
+{{- $config := merge (dict "serviceName" .Values.name) (deepCopy .Values.config) -}}
+{{- toYaml $config -}}
+{{- end -}}
+
+{{- define "leaseguard.secretName" -}}{{ .Values.certificates.secretName | default (printf "%s-tls" .Values.name) }}{{- end -}}
+
+{{- define "leaseguard.admissionPort" -}}{{ .Values.config.admissionPort | default 8443 }}{{- end -}}
+{{- define "leaseguard.metricsPort" -}}{{ .Values.config.metricsPort | default 9090 }}{{- end -}}
+
+{{/*
+A property name as Kubernetes CEL spells it (reserved words wrapped in __, then __, ., -
+and / escaped), or "" when CEL cannot reach it. The same rules as celProperty in
+src/webhook-config.ts; the chart test renders both over one table of key paths.
+*/}}
+{{- define "leaseguard.celProperty" -}}
+{{- $reserved := list "true" "false" "null" "in" "as" "break" "const" "continue" "else" "for" "function" "if" "import" "let" "loop" "package" "namespace" "return" "var" "void" "while" -}}
+{{- if not (regexMatch "^[a-zA-Z_./-][a-zA-Z0-9_./-]*$" .) -}}
+{{- else if has . $reserved -}}__{{ . }}__
+{{- else -}}{{ . | replace "__" "__underscores__" | replace "." "__dot__" | replace "-" "__dash__" | replace "/" "__slash__" }}
+{{- end -}}
+{{- end -}}
+
+{{- define "leaseguard.celString" -}}'{{ . | replace "\\" "\\\\" | replace "'" "\\'" }}'{{- end -}}
+
+{{/*
+matchConditions of the validating webhook: an UPDATE reaches leaseguard only when it
+changes a guarded object's key. A kind whose key path CEL cannot spell gets none, so all
+its UPDATEs are sent. Renders a YAML list, or nothing.
+*/}}
+{{- define "leaseguard.keyChangeConditions" -}}
+{{- range $i, $r := .Values.config.rules -}}
+{{- $parts := list -}}
+{{- $ok := true -}}
+{{- range (splitList "." $r.keyPath) -}}
+{{- $p := include "leaseguard.celProperty" . -}}
+{{- if eq $p "" }}{{ $ok = false }}{{ end -}}
+{{- $parts = append $parts $p -}}
+{{- end -}}
+{{- if $ok -}}
+{{- $now := list -}}
+{{- $old := list -}}
+{{- range $j, $_ := $parts -}}
+{{- $now = append $now (printf "has(%s)" (join "." (prepend (slice $parts 0 (add1 $j)) "object"))) -}}
+{{- $old = append $old (printf "has(%s)" (join "." (prepend (slice $parts 0 (add1 $j)) "oldObject"))) -}}
+{{- end -}}
+{{- $nowHas := join " && " $now -}}
+{{- $oldHas := join " && " $old -}}
+{{- $nowValue := join "." (prepend $parts "object") -}}
+{{- $oldValue := join "." (prepend $parts "oldObject") -}}
+{{- $other := printf "request.operation != 'UPDATE' || request.resource.group != %s || request.resource.resource != %s" (include "leaseguard.celString" $r.group) (include "leaseguard.celString" $r.resource) }}
+- name: {{ regexReplaceAll "[^A-Za-z0-9]+$" (printf "key-changed-%d-%s" $i $r.resource | trunc 63) "" }}
+  expression: {{ printf "%s || (%s) != (%s) || ((%s) && %s != %s)" $other $nowHas $oldHas $nowHas $nowValue $oldValue | quote }}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* One webhook rule per guarded group/version, naming exactly its resources. */}}
+{{- define "leaseguard.admissionRules" -}}
+{{- $ops := .ops -}}
+{{- $gvs := list -}}
+{{- $byGv := dict -}}
+{{- range .rules -}}
+{{- $gv := printf "%s/%s" .group .version -}}
+{{- if not (hasKey $byGv $gv) -}}
+{{- $gvs = append $gvs (dict "group" .group "version" .version "gv" $gv) -}}
+{{- $_ := set $byGv $gv list -}}
+{{- end -}}
+{{- $_ := set $byGv $gv (append (get $byGv $gv) .resource | uniq) -}}
+{{- end -}}
+{{- range $gvs }}
+- apiGroups: [{{ .group | quote }}]
+  apiVersions: [{{ .version | quote }}]
+  resources: {{ get $byGv .gv | toJson }}
+  operations: {{ $ops | toJson }}
+  scope: "*"
+{{- end -}}
+{{- end -}}
+
+{{/* The guarded API groups, each once, in the order the rules name them. */}}
+{{- define "leaseguard.groups" -}}
+{{- $groups := list -}}
+{{- range .Values.config.rules }}{{ $groups = append $groups .group }}{{ end -}}
+{{- $groups | uniq | toJson -}}
+{{- end -}}
+
+{{/* The namespaces whose requests never reach leaseguard, and the opt-out label. */}}
+{{- define "leaseguard.namespaceSelector" -}}
+matchExpressions:
+  - key: kubernetes.io/metadata.name
+    operator: NotIn
+    values: {{ list "kube-system" .Release.Namespace | uniq | toJson }}
+  - key: leaseguard.kubernaut.ai/ignore
+    operator: NotIn
+    values: ["true"]
+{{- end -}}
+
+{{/*
+The serving certificate with source helm: generated once, then read back from the Secret
+on every upgrade so the caBundle and the Pods' certificate stay the same. Returns a dict
+of ca.crt, tls.crt, tls.key (PEM). Cached in .Values so both templates see one pair.
+*/}}
+{{- define "leaseguard.helmCertificate" -}}
+{{- if not (hasKey .Values.certificates "_generated") -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "leaseguard.secretName" .) -}}
+{{- if and $existing (index ($existing.data | default dict) "ca.crt") -}}
+{{- $_ := set .Values.certificates "_generated" (dict "ca.crt" (index $existing.data "ca.crt" | b64dec) "tls.crt" (index $existing.data "tls.crt" | b64dec) "tls.key" (index $existing.data "tls.key" | b64dec)) -}}
+{{- else -}}
+{{- $svc := .Values.name -}}
+{{- $ns := .Release.Namespace -}}
+{{- $ca := genCA (printf "%s-ca" $svc) (int .Values.certificates.validityDays) -}}
+{{- $dns := list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) -}}
+{{- $cert := genSignedCert (printf "%s.%s.svc" $svc $ns) nil $dns (int .Values.certificates.validityDays) $ca -}}
+{{- $_ := set .Values.certificates "_generated" (dict "ca.crt" $ca.Cert "tls.crt" $cert.Cert "tls.key" $cert.Key) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "leaseguard.caBundle" -}}
+{{- if eq .Values.certificates.source "helm" -}}
+{{- include "leaseguard.helmCertificate" . -}}
+{{- index .Values.certificates._generated "ca.crt" | b64enc -}}
+{{- else if eq .Values.certificates.source "provided" -}}
+{{- required "certificates.caBundle is required with certificates.source provided: base64 of the PEM CA that signed the serving certificate" .Values.certificates.caBundle -}}
+{{- end -}}
+{{- end -}}

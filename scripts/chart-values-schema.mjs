@@ -1,0 +1,73 @@
+// Writes charts/leaseguard/values.schema.json: the chart's own values, and as `config`
+// the JSON Schema leaseguard validates its configuration with (src/config-schema.ts), so
+// `helm install` refuses a bad setting before anything reaches the cluster.
+// Run after `npm run build`: node scripts/chart-values-schema.mjs [--check]
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { configJsonSchema } from '../dist/src/config-schema.js';
+
+const out = fileURLToPath(new URL('../charts/leaseguard/values.schema.json', import.meta.url));
+const str = (description, extra = {}) => ({ type: 'string', description, ...extra });
+const int = (description, minimum = 0) => ({ type: 'integer', minimum, description });
+const obj = (description, properties) => ({ type: 'object', additionalProperties: false, description, properties });
+const free = (description, type = 'object') => ({ type, description });
+
+const config = configJsonSchema();
+delete config.$schema;
+delete config.title;
+config.description = "leaseguard's configuration (the README's Configuration table)";
+
+const schema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  title: 'leaseguard chart values',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    name: str('name of every object the chart creates', { pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 40 }),
+    image: obj('the leaseguard image', {
+      repository: str('image repository', { minLength: 1 }),
+      tag: str('image tag', { minLength: 1 }),
+      pullPolicy: str('imagePullPolicy', { enum: ['Always', 'IfNotPresent', 'Never'] }),
+    }),
+    replicas: int('replicas of the Deployment (2 or more keep creates going through a restart)', 1),
+    priorityClassName: str('the Pods\' priorityClassName; empty for none'),
+    nodeOptions: str('NODE_OPTIONS: the heap cap, below the memory limit'),
+    resources: free('the container\'s resources'),
+    terminationGracePeriodSeconds: int('must exceed config.shutdownDelaySeconds plus 10 s of drain', 1),
+    podDisruptionBudget: obj('the PodDisruptionBudget', { minAvailable: { type: ['integer', 'string'], description: 'replicas kept through voluntary disruptions' } }),
+    nodeSelector: free('the Pods\' nodeSelector'),
+    tolerations: free('the Pods\' tolerations', 'array'),
+    affinity: free('the Pods\' affinity'),
+    namespace: obj('the release namespace as an object', { create: { type: 'boolean', description: 'create it, with the restricted Pod Security label' } }),
+    crds: obj('the kubernaut CRDs', { install: { type: 'boolean', description: 'install WorkflowExecution and RemediationRequest' } }),
+    webhook: obj('the webhook registrations', {
+      failurePolicy: str('Fail refuses guarded creates while no replica answers; Ignore admits them unguarded', { enum: ['Fail', 'Ignore'] }),
+    }),
+    certificates: obj('the serving certificate and the webhooks\' caBundle', {
+      source: str('helm: generated at install and kept; cert-manager: a Certificate, caBundle injected; provided: your Secret and caBundle', {
+        enum: ['helm', 'cert-manager', 'provided'],
+      }),
+      secretName: str('the TLS Secret the Pods mount; empty: <name>-tls'),
+      validityDays: int('source helm: days the generated CA and certificate are valid', 1),
+      caBundle: str('source provided: base64 of the PEM CA that signed the serving certificate'),
+      certManager: obj('source cert-manager', {
+        issuerRef: free('an Issuer or ClusterIssuer to sign with; empty: a self-signed CA made by the chart'),
+        duration: str('the serving certificate\'s lifetime', { pattern: '^[0-9]+(\\.[0-9]+)?(h|m|s)([0-9]+(h|m|s))*$' }),
+        renewBefore: str('renew this long before expiry', { pattern: '^[0-9]+(\\.[0-9]+)?(h|m|s)([0-9]+(h|m|s))*$' }),
+      }),
+    }),
+    admissionFrom: free('NetworkPolicy peers allowed to reach the admission port; empty: any', 'array'),
+    config,
+  },
+};
+
+const text = `${JSON.stringify(schema, null, 2)}\n`;
+if (process.argv.includes('--check')) {
+  if (readFileSync(out, 'utf8') !== text) {
+    console.error(`${out} is stale: run npm run build && node scripts/chart-values-schema.mjs`);
+    process.exit(1);
+  }
+} else {
+  writeFileSync(out, text);
+  console.error(`wrote ${out}`);
+}

@@ -1,0 +1,205 @@
+// The one description of leaseguard's settings: config.ts validates with it, the README's
+// configuration table is rendered from it, and it becomes the JSON Schema of the config
+// file and of the Helm chart's `config` value. Relations between settings (deadline below
+// timeout, pending timeout above the request timeout) are checked in config.ts.
+
+export type SettingType = 'integer' | 'number' | 'boolean' | 'string' | 'strings' | 'rules';
+
+/** One value's name, type and bounds: a setting, or a field of a rule. */
+export interface Field<T extends SettingType = SettingType> {
+  readonly name: string;
+  readonly type: T;
+  /** For strings: the only values allowed. */
+  readonly values?: readonly string[];
+  readonly min?: number;
+  readonly max?: number;
+  /** For strings: what a value must look like, and how to say it in an error. */
+  readonly pattern?: { readonly regex: string; readonly says: string };
+  /** A fixed default; absent where the default is derived when leaseguard starts. */
+  readonly default?: unknown;
+  /** What it means (Markdown, one line): README and JSON Schema alike. */
+  readonly description: string;
+}
+
+export interface Setting extends Field {
+  /** Environment variable, where one sets it. */
+  readonly env?: string;
+  /** The default as the README states it. */
+  readonly defaultText: string;
+}
+
+export const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+export const DOTTED_PATH = '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$';
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const STORES = ['auto', 'kubernetes', 'memory'] as const;
+
+const port = (name: string, env: string, dflt: number, description: string): Setting => ({
+  name, env, type: 'integer', min: 0, max: 65535, default: dflt, defaultText: String(dflt), description,
+});
+
+export const SETTINGS: readonly Setting[] = [
+  port('admissionPort', 'LEASEGUARD_ADMISSION_PORT', 8443, 'HTTPS port (`/validate`, `/mutate`, `/healthz`, `/readyz`)'),
+  port('metricsPort', 'LEASEGUARD_METRICS_PORT', 9090, 'plain HTTP port for `GET /metrics`'),
+  { name: 'host', env: 'LEASEGUARD_HOST', type: 'string', defaultText: '`0.0.0.0` (`127.0.0.1` with the embedded store)', description: 'listen address' },
+  { name: 'certDir', env: 'LEASEGUARD_CERT_DIR', type: 'string', default: 'certs', defaultText: '`certs`', description: 'directory with `tls.crt`, `tls.key`' },
+  {
+    name: 'clientCaFile', env: 'LEASEGUARD_CLIENT_CA_FILE', type: 'string', defaultText: '—',
+    description: "CA of the API server's client certificate; when set, only its callers reach `/validate` and `/mutate`",
+  },
+  {
+    name: 'clientSubjects', env: 'LEASEGUARD_CLIENT_SUBJECTS', type: 'strings', default: [], defaultText: '—',
+    description: 'with `clientCaFile`: allowed certificate CNs or DNS names (comma-separated)',
+  },
+  {
+    name: 'embeddedMaxLocks', env: 'LEASEGUARD_EMBEDDED_MAX_LOCKS', type: 'integer', min: 1, max: 10_000_000, default: 100_000, defaultText: '100000',
+    description: "the embedded store's most locks; beyond it new keys fail closed",
+  },
+  {
+    name: 'generateCerts', env: 'LEASEGUARD_GENERATE_CERTS', type: 'boolean', default: false, defaultText: 'false',
+    description: 'generate certificates when missing (always on with the embedded store)',
+  },
+  {
+    name: 'store', env: 'LEASEGUARD_STORE', type: 'string', values: STORES, default: 'auto', defaultText: '`auto`',
+    description: '`kubernetes`, `memory`, or `auto`: Kubernetes when in a Pod or `KUBECONFIG` is set',
+  },
+  { name: 'kubeconfig', env: 'LEASEGUARD_KUBECONFIG', type: 'string', defaultText: '—', description: 'explicit kubeconfig file' },
+  {
+    name: 'leaseNamespace', env: 'LEASEGUARD_LEASE_NAMESPACE', type: 'string', pattern: { regex: DNS_LABEL, says: 'a namespace name' },
+    defaultText: '`$POD_NAMESPACE`, else `leaseguard-system`', description: 'where Leases live',
+  },
+  { name: 'identity', env: 'LEASEGUARD_IDENTITY', type: 'string', defaultText: '`$POD_NAME`, else host name', description: "this replica's name in logs" },
+  {
+    name: 'timeoutSeconds', env: 'LEASEGUARD_TIMEOUT_SECONDS', type: 'integer', min: 1, max: 30, default: 5, defaultText: '5',
+    description: "the webhooks' registered `timeoutSeconds` (1–30)",
+  },
+  {
+    name: 'deadlineMs', env: 'LEASEGUARD_DEADLINE_MS', type: 'integer', min: 100, max: 30_000, defaultText: '`timeoutSeconds` − 1 s',
+    description: 'leaseguard answers within this; must be below `timeoutSeconds`',
+  },
+  {
+    name: 'apiServerRequestTimeoutSeconds', env: 'LEASEGUARD_APISERVER_REQUEST_TIMEOUT_SECONDS', type: 'integer', min: 1, max: 3600, default: 60, defaultText: '60',
+    description: "your API servers' `--request-timeout`: the longest an admitted create can take to be stored",
+  },
+  {
+    name: 'pendingTimeoutSeconds', env: 'LEASEGUARD_PENDING_TIMEOUT_SECONDS', type: 'integer', min: 1, max: 3600, defaultText: '90 (30 with the embedded store)',
+    description: 'how long a `pending` Lease blocks its key; must exceed `timeoutSeconds` and `apiServerRequestTimeoutSeconds`',
+  },
+  {
+    name: 'failOpen', env: 'LEASEGUARD_FAIL_OPEN', type: 'boolean', default: false, defaultText: 'false',
+    description: 'admit (with a warning) when the lock cannot be verified',
+  },
+  {
+    name: 'stampAnnotations', env: 'LEASEGUARD_STAMP_ANNOTATIONS', type: 'boolean', default: false, defaultText: 'false',
+    description:
+      '`webhook-config` (and the chart) also register the mutating webhook that stamps objects with their key and Lease: a second webhook call per guarded create ' +
+      '(about 2 ms of CPU and 20% of throughput in the benchmark); switching it off later, delete the MutatingWebhookConfiguration',
+  },
+  { name: 'logLevel', env: 'LEASEGUARD_LOG_LEVEL', type: 'string', values: LOG_LEVELS, default: 'info', defaultText: '`info`', description: 'pino level' },
+  {
+    name: 'sweepIntervalSeconds', env: 'LEASEGUARD_SWEEP_INTERVAL_SECONDS', type: 'number', min: 1, max: 86_400, default: 60, defaultText: '60',
+    description: 'how often the leader reviews every managed Lease',
+  },
+  {
+    name: 'watchTimeoutSeconds', env: 'LEASEGUARD_WATCH_TIMEOUT_SECONDS', type: 'integer', min: 1, max: 3600, default: 300, defaultText: '300',
+    description: "the API server ends each of the leader's watches after this long and a new one resumes; a watch still open 30 s later (a dead connection) is replaced",
+  },
+  {
+    name: 'leaderLeaseDurationSeconds', env: 'LEASEGUARD_LEADER_LEASE_DURATION_SECONDS', type: 'number', min: 1, max: 3600, default: 15, defaultText: '15',
+    description: 'leader election: how long an unrenewed leader keeps the role',
+  },
+  {
+    name: 'leaderRenewDeadlineSeconds', env: 'LEASEGUARD_LEADER_RENEW_DEADLINE_SECONDS', type: 'number', min: 0.5, max: 3600, default: 10, defaultText: '10',
+    description: 'a leader that cannot renew for this long steps down',
+  },
+  {
+    name: 'leaderRetryPeriodSeconds', env: 'LEASEGUARD_LEADER_RETRY_PERIOD_SECONDS', type: 'number', min: 0.1, max: 600, default: 2, defaultText: '2',
+    description: 'how often candidates try and the leader renews',
+  },
+  {
+    name: 'shutdownDelaySeconds', env: 'LEASEGUARD_SHUTDOWN_DELAY_SECONDS', type: 'number', min: 0, max: 300, default: 5, defaultText: '5',
+    description:
+      'on SIGTERM, keep answering this long with `/readyz` failing (each answer closes its connection) before the listener closes, so endpoints drop the replica first; ' +
+      "then in-flight admissions drain (up to 10 s). Ctrl-C (SIGINT) skips it. The Deployment's `terminationGracePeriodSeconds` (30) must exceed it plus the drain",
+  },
+  { name: 'serviceName', env: 'LEASEGUARD_SERVICE_NAME', type: 'string', default: 'leaseguard', defaultText: '`leaseguard`', description: 'the Service in front of leaseguard, for `certs` and `webhook-config`' },
+  {
+    name: 'serviceNamespace', env: 'LEASEGUARD_SERVICE_NAMESPACE', type: 'string', pattern: { regex: DNS_LABEL, says: 'a namespace name' },
+    defaultText: '`$POD_NAMESPACE`, else `leaseguard-system`', description: "that Service's namespace, leaseguard's own (never guarded)",
+  },
+  { name: 'rules', type: 'rules', defaultText: 'the two kubernaut kinds', description: 'guarded kinds (below)' },
+  { name: 'includeDefaultRules', type: 'boolean', default: true, defaultText: 'true', description: 'keep the default rules next to those in `rules`' },
+];
+
+export interface RuleField extends Field<'string' | 'strings' | 'integer'> {
+  readonly required: boolean;
+}
+
+export const RULE_FIELDS: readonly RuleField[] = [
+  { name: 'group', type: 'string', required: true, description: 'API group of the guarded kind' },
+  { name: 'version', type: 'string', required: true, description: 'its version, as in the webhook rules' },
+  { name: 'kind', type: 'string', required: true, description: 'its kind' },
+  { name: 'resource', type: 'string', required: true, pattern: { regex: DNS_LABEL, says: 'the lowercase plural resource name' }, description: 'plural, as in the API path' },
+  { name: 'keyPath', type: 'string', required: true, pattern: { regex: DOTTED_PATH, says: 'a dotted field path like spec.targetResource' }, description: 'dotted path of the lock key (a string)' },
+  { name: 'phasePath', type: 'string', required: true, pattern: { regex: DOTTED_PATH, says: 'a dotted field path like status.phase' }, description: 'dotted path of the phase' },
+  { name: 'terminalPhases', type: 'strings', required: true, description: 'phases in which the object no longer holds its key' },
+  { name: 'scope', type: 'string', required: false, values: ['cluster', 'namespace'], default: 'cluster', description: "`namespace` prefixes the key with the object's namespace; default `cluster`" },
+  { name: 'maxHoldSeconds', type: 'integer', required: false, min: 1, max: 365 * 86400, description: 'a holder older than this is taken over' },
+];
+
+export const setting = (name: string): Setting => {
+  const s = SETTINGS.find((x) => x.name === name);
+  if (!s) throw new Error(`no setting ${name}`);
+  return s;
+};
+
+type Json = Record<string, unknown>;
+
+function scalarSchema(f: Field): Json {
+  if (f.type === 'strings') return { type: 'array', items: { type: 'string', minLength: 1 } };
+  const out: Json = { type: f.type };
+  if (f.type === 'string') {
+    if (f.values) out.enum = [...f.values];
+    else out.minLength = 1;
+    if (f.pattern) out.pattern = f.pattern.regex;
+  }
+  if (f.min !== undefined) out.minimum = f.min;
+  if (f.max !== undefined) out.maximum = f.max;
+  return out;
+}
+
+export function ruleJsonSchema(): Json {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: RULE_FIELDS.filter((f) => f.required).map((f) => f.name),
+    properties: Object.fromEntries(
+      RULE_FIELDS.map((f) => {
+        const s = { ...scalarSchema(f), ...(f.default !== undefined ? { default: f.default } : {}), description: f.description };
+        if (f.name === 'terminalPhases') Object.assign(s, { minItems: 1 });
+        return [f.name, s];
+      }),
+    ),
+  };
+}
+
+/** JSON Schema (draft 07) of leaseguard's config file. */
+export function configJsonSchema(): Json {
+  const properties: Json = {};
+  for (const s of SETTINGS) {
+    const base = s.type === 'rules' ? { type: 'array', items: ruleJsonSchema() } : scalarSchema(s);
+    properties[s.name] = { ...base, ...(s.default !== undefined ? { default: s.default } : {}), description: s.description };
+  }
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    title: 'leaseguard configuration',
+    type: 'object',
+    additionalProperties: false,
+    properties,
+  };
+}
+
+/** The README's configuration table. */
+export function configTableMarkdown(): string {
+  const rows = SETTINGS.map((s) => `| \`${s.name}\` | ${s.env ? `\`${s.env}\`` : '—'} | ${s.defaultText} | ${s.description} |`);
+  return ['| setting | environment | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
+}

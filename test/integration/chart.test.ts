@@ -1,0 +1,229 @@
+// The Helm chart, with a helm built from its Go module (scripts/ensure-helm.sh): lint,
+// agreement with the kustomize base and `webhook-config`, the API server's own
+// validation of what it renders (cert-manager's CRDs included), its values schema, and a
+// real install, upgrade and uninstall against the test API server.
+import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { dumpYaml, loadAllYaml, loadYaml } from '@kubernetes/client-node';
+import { loadConfig } from '../../src/config.js';
+import { DEFAULT_RULES } from '../../src/core/rules.js';
+import { cliCerts } from '../support/certs.js';
+import { controlPlane, kubectl } from '../support/integration-env.js';
+import { CLI, ROOT } from '../support/paths.js';
+
+const run = promisify(execFile);
+const CHART = join(ROOT, 'charts/leaseguard');
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+let helmBin: string;
+let dir: string;
+let caPem: string;
+
+test.before(async () => {
+  helmBin = (await run('bash', [join(ROOT, 'scripts/ensure-helm.sh')], { cwd: ROOT })).stdout.trim();
+  dir = await mkdtemp(join(tmpdir(), 'lg-chart-'));
+  caPem = (await cliCerts()).ca;
+});
+
+async function helm(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(helmBin, [...args, '--kubeconfig', controlPlane().kubeconfigs.admin], { cwd: ROOT, maxBuffer: 64 << 20 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+let n = 0;
+async function valuesFile(values: Obj): Promise<string> {
+  const file = join(dir, `values-${n++}.yaml`);
+  await writeFile(file, dumpYaml(values));
+  return file;
+}
+
+async function template(values: Obj, opts: { namespace?: string; release?: string } = {}): Promise<Obj[]> {
+  const r = await helm(['template', opts.release ?? 'leaseguard', CHART, '-n', opts.namespace ?? 'leaseguard-system', '-f', await valuesFile(values)]);
+  if (r.code !== 0) throw new Error(`helm template failed: ${r.stderr}`);
+  return docs(r.stdout);
+}
+
+const docs = (text: string) => (loadAllYaml(text) as Array<Obj | null>).filter((d): d is Obj => !!d && typeof d === 'object');
+const id = (o: Obj) => `${o.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name}`;
+const provided = (extra: Obj = {}) => ({ certificates: { source: 'provided', caBundle: Buffer.from(caPem).toString('base64') }, ...extra });
+
+/** An object as the comparison sees it: no labels, no chart-only annotation, the config as leaseguard loads it. */
+async function normal(o: Obj): Promise<Obj> {
+  const c = structuredClone(o);
+  delete c.metadata?.labels;
+  if (c.metadata?.annotations && Object.keys(c.metadata.annotations).length === 0) delete c.metadata.annotations;
+  const pod = c.spec?.template?.metadata;
+  if (pod) {
+    delete pod.labels;
+    delete pod.annotations?.['checksum/config'];
+  }
+  if (c.kind === 'ConfigMap' && c.data?.['config.yaml']) {
+    const file = join(dir, `config-${n++}.yaml`);
+    await writeFile(file, c.data['config.yaml']);
+    c.data['config.yaml'] = loadConfig({ file, env: { POD_NAMESPACE: c.metadata.namespace, POD_NAME: 'p' } });
+  }
+  return c;
+}
+
+async function kustomizeAndWebhookConfig(extraArgs: string[] = [], config?: string): Promise<Obj[]> {
+  const base = await kubectl(['kustomize', join(ROOT, 'manifests')]);
+  if (base.code !== 0) throw new Error(base.stderr);
+  const caFile = join(dir, 'ca.crt');
+  await writeFile(caFile, caPem);
+  const hooks = await run(process.execPath, [CLI, 'webhook-config', '--ca', caFile, ...extraArgs, ...(config ? ['--config', config] : [])], {
+    env: { PATH: process.env.PATH ?? '' },
+  });
+  return [...docs(base.stdout), ...docs(hooks.stdout)];
+}
+
+async function byId(objects: Obj[]): Promise<Map<string, Obj>> {
+  return new Map(await Promise.all(objects.map(async (o) => [id(o), await normal(o)] as const)));
+}
+
+test('helm lint passes with the default values and with non-default ones', async (t) => {
+  for (const values of [{}, { certificates: { source: 'cert-manager' }, config: { stampAnnotations: true, logLevel: 'debug' }, replicas: 2, namespace: { create: true } }]) {
+    const r = await helm(['lint', '--strict', CHART, '-f', await valuesFile(values)]);
+    t.is(r.code, 0, `${JSON.stringify(values)}: ${r.stdout}${r.stderr}`);
+  }
+});
+
+test('the chart with its default values and the kustomize base with webhook-config agree on every object but labels', async (t) => {
+  const chart = await byId(await template(provided({ namespace: { create: true } })));
+  const base = await byId(await kustomizeAndWebhookConfig());
+  t.deepEqual([...chart.keys()].sort(), [...base.keys()].sort());
+  for (const [key, o] of base) t.deepEqual(chart.get(key), o, key);
+});
+
+test("the chart's default rules are leaseguard's defaults", async (t) => {
+  const values = loadYaml(await readFile(join(CHART, 'values.yaml'), 'utf8')) as Obj;
+  t.deepEqual(values.config.rules, [...DEFAULT_RULES]);
+});
+
+test('for rules whose key paths CEL must escape, the chart renders the webhooks, RBAC and FlowSchema webhook-config and the rules call for', async (t) => {
+  const rules = [
+    { group: 'batch.example.io', version: 'v1', kind: 'Migration', resource: 'migrations', keyPath: 'spec.for', phasePath: 'status.phase', terminalPhases: ['Done'], scope: 'namespace' },
+    { group: 'batch.example.io', version: 'v1', kind: 'Backup', resource: 'backups', keyPath: 'spec.my-key.a__b', phasePath: 'status.phase', terminalPhases: ['Done'], scope: 'cluster' },
+    { group: 'batch.example.io', version: 'v2', kind: 'Restore', resource: 'restores', keyPath: 'spec.9lives', phasePath: 'status.phase', terminalPhases: ['Done'], scope: 'cluster' },
+    { group: "o'dd.example.io", version: 'v1', kind: 'Odd', resource: 'odds', keyPath: 'spec.in.x_y', phasePath: 'status.phase', terminalPhases: ['Done'], scope: 'cluster' },
+  ];
+  const config = { includeDefaultRules: false, rules, stampAnnotations: true };
+  const configFile = join(dir, 'rules-config.yaml');
+  await writeFile(configFile, dumpYaml(config));
+  const chart = await byId(await template(provided({ config: { ...config, store: 'kubernetes' } }), { namespace: 'guard-ns' }));
+  const cli = await byId(await kustomizeAndWebhookConfig(['--namespace', 'guard-ns'], configFile));
+  for (const kind of ['ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration']) {
+    t.deepEqual(chart.get(`${kind}//leaseguard`), cli.get(`${kind}//leaseguard`), kind);
+  }
+  const validating = chart.get('ValidatingWebhookConfiguration//leaseguard')!;
+  // spec.9lives has no CEL spelling: that kind's UPDATEs are all sent, so three conditions.
+  t.deepEqual(validating.webhooks[0].matchConditions.map((c: Obj) => c.name), ['key-changed-0-migrations', 'key-changed-1-backups', 'key-changed-3-odds']);
+  t.regex(validating.webhooks[0].matchConditions[0].expression, /object\.spec\.__for__ != oldObject\.spec\.__for__/);
+  t.regex(validating.webhooks[0].matchConditions[1].expression, /object\.spec\.my__dash__key\.a__underscores__b/);
+  t.regex(validating.webhooks[0].matchConditions[2].expression, /request\.resource\.group != 'o\\'dd\.example\.io'/);
+  t.deepEqual(chart.get('ClusterRole//leaseguard-guarded-kinds-reader')!.rules, [
+    { apiGroups: ['batch.example.io'], resources: ['migrations', 'backups', 'restores'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ["o'dd.example.io"], resources: ['odds'], verbs: ['get', 'list', 'watch'] },
+  ]);
+  t.deepEqual(chart.get('FlowSchema//leaseguard')!.spec.rules[0].resourceRules[1].apiGroups, ['batch.example.io', "o'dd.example.io"]);
+  t.is(chart.get('ConfigMap/guard-ns/leaseguard-config')!.data['config.yaml'].serviceNamespace, 'guard-ns');
+  t.deepEqual(validating.webhooks[0].namespaceSelector.matchExpressions[0].values, ['kube-system', 'guard-ns']);
+});
+
+test("the API server accepts everything the chart renders (server-side dry run), cert-manager's Certificate and Issuers against its own CRDs", async (t) => {
+  const crds = (await run('bash', [join(ROOT, 'scripts/ensure-cert-manager-crds.sh')], { cwd: ROOT })).stdout.trim();
+  for (const crd of ['certificates', 'issuers', 'clusterissuers']) {
+    const r = await kubectl(['apply', '--server-side', '-f', join(crds, `cert-manager.io_${crd}.yaml`)]);
+    t.is(r.code, 0, r.stderr);
+  }
+  t.is((await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/certificates.cert-manager.io', 'crd/issuers.cert-manager.io'])).code, 0);
+  t.is((await kubectl(['create', 'namespace', 'chart-dry'])).code, 0);
+  for (const values of [{}, { certificates: { source: 'cert-manager' }, config: { stampAnnotations: true } }, { certificates: { source: 'cert-manager', certManager: { issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer' } } } }]) {
+    const objects = await template(values, { namespace: 'chart-dry', release: 'chart-dry' });
+    const r = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: objects.map((o) => dumpYaml(o)).join('---\n') });
+    t.is(r.code, 0, `${JSON.stringify(values)}: ${r.stderr}`);
+    const kinds = objects.map((o) => o.kind);
+    if (values.certificates?.source === 'cert-manager') {
+      t.true(kinds.includes('Certificate'));
+      for (const hook of objects.filter((o) => /WebhookConfiguration$/.test(o.kind))) {
+        t.is(hook.metadata.annotations['cert-manager.io/inject-ca-from'], 'chart-dry/leaseguard');
+        t.is(hook.webhooks[0].clientConfig.caBundle, undefined, 'cainjector fills it');
+      }
+      const serving = objects.find((o) => o.kind === 'Certificate' && o.metadata.name === 'leaseguard')!;
+      t.deepEqual(serving.spec.dnsNames, ['leaseguard.chart-dry.svc', 'leaseguard.chart-dry.svc.cluster.local']);
+      t.is(serving.spec.secretName, 'leaseguard-tls');
+    } else {
+      t.true(kinds.includes('Secret'));
+    }
+    t.true(r.stdout.includes('validatingwebhookconfiguration.admissionregistration.k8s.io/leaseguard created (server dry run)'), r.stdout);
+  }
+  // The dry run wrote nothing.
+  t.is((await kubectl(['-n', 'chart-dry', 'get', 'deployments,certificates', '-o', 'name'])).stdout.trim(), '');
+});
+
+const refusals: Array<[string, Obj, RegExp]> = [
+  ['a timeout above the API server limit', { config: { timeoutSeconds: 99 } }, /'\/config\/timeoutSeconds': maximum: got 99, want 30/],
+  ['a misspelt setting', { config: { tiemoutSeconds: 5 } }, /'\/config': additional properties 'tiemoutSeconds' not allowed/],
+  ['an unknown certificate source', { certificates: { source: 'vault' } }, /'\/certificates\/source': value must be one of 'helm', 'cert-manager', 'provided'/],
+  ['a key path that is no path', { config: { rules: [{ ...DEFAULT_RULES[0], keyPath: 'spec..x' }] } }, /'\/config\/rules\/0\/keyPath': 'spec\.\.x' does not match pattern/],
+  ['a rule without its key path', { config: { rules: [{ ...DEFAULT_RULES[0], keyPath: undefined }] } }, /'\/config\/rules\/0': missing property 'keyPath'/],
+];
+for (const [name, values, message] of refusals) {
+  test(`the values schema refuses ${name}, as leaseguard itself would`, async (t) => {
+    const r = await helm(['template', 'leaseguard', CHART, '-f', await valuesFile(values)]);
+    t.not(r.code, 0);
+    t.regex(r.stderr, message);
+    if (values.config) {
+      const file = join(dir, `refused-${n++}.yaml`);
+      await writeFile(file, dumpYaml(values.config));
+      t.throws(() => loadConfig({ file, env: {} }), undefined, 'leaseguard refuses it at start too');
+    }
+  });
+}
+
+test('values.schema.json is the one scripts/chart-values-schema.mjs generates from the configuration schema', async (t) => {
+  const r = await run(process.execPath, [join(ROOT, 'scripts/chart-values-schema.mjs'), '--check'], { cwd: ROOT }).then(() => 0, (e: { code: number }) => e.code);
+  t.is(r, 0);
+});
+
+test('helm install generates a certificate the webhooks trust, upgrade keeps it, uninstall removes the webhook configurations', async (t) => {
+  const ns = 'chart-live';
+  const values = { name: 'lg-chart', crds: { install: false }, config: { rules: [{ ...DEFAULT_RULES[0], group: 'chart.leaseguard.test', resource: 'gadgets', kind: 'Gadget' }] } };
+  const file = await valuesFile(values);
+  const install = await helm(['install', 'lg-chart', CHART, '-n', ns, '--create-namespace', '-f', file]);
+  t.is(install.code, 0, install.stderr);
+  const state = async () => {
+    const secret = JSON.parse((await kubectl(['-n', ns, 'get', 'secret', 'lg-chart-tls', '-o', 'json'])).stdout) as Obj;
+    const hook = JSON.parse((await kubectl(['get', 'validatingwebhookconfiguration', 'lg-chart', '-o', 'json'])).stdout) as Obj;
+    return { secret: secret.data as Record<string, string>, caBundle: hook.webhooks[0].clientConfig.caBundle as string };
+  };
+  const first = await state();
+  t.is(first.caBundle, first.secret['ca.crt'] ?? '', 'the webhooks trust the CA in the Secret');
+  const ca = new X509Certificate(Buffer.from(first.secret['ca.crt']!, 'base64'));
+  const cert = new X509Certificate(Buffer.from(first.secret['tls.crt']!, 'base64'));
+  t.true(cert.verify(ca.publicKey), 'the serving certificate is signed by that CA');
+  t.true(cert.subjectAltName?.includes('DNS:lg-chart.chart-live.svc'), cert.subjectAltName);
+  t.true(cert.checkPrivateKey((await import('node:crypto')).createPrivateKey(Buffer.from(first.secret['tls.key']!, 'base64'))));
+
+  const upgrade = await helm(['upgrade', 'lg-chart', CHART, '-n', ns, '-f', file, '--set', 'replicas=2']);
+  t.is(upgrade.code, 0, upgrade.stderr);
+  t.deepEqual(await state(), first, 'upgrade keeps the certificate and the caBundle');
+  const cm = JSON.parse((await kubectl(['-n', ns, 'get', 'configmap', 'lg-chart-config', '-o', 'json'])).stdout) as Obj;
+  const configFile = join(dir, 'live-config.yaml');
+  await writeFile(configFile, cm.data['config.yaml']);
+  t.deepEqual(loadConfig({ file: configFile, env: {} }).rules.map((r) => r.kind), ['Gadget']);
+
+  const uninstall = await helm(['uninstall', 'lg-chart', '-n', ns, '--wait']);
+  t.is(uninstall.code, 0, uninstall.stderr);
+  t.regex((await kubectl(['get', 'validatingwebhookconfiguration', 'lg-chart'])).stderr, /NotFound/);
+  t.regex((await kubectl(['-n', ns, 'get', 'deployment', 'lg-chart'])).stderr, /NotFound/);
+});

@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import test from 'ava';
+import { loadConfig, type Config } from '../../src/config.js';
+import { RULE_FIELDS, SETTINGS, configJsonSchema, configTableMarkdown } from '../../src/config-schema.js';
+import { DEFAULT_RULES } from '../../src/core/rules.js';
+
+test("the README's configuration table is the schema's, verbatim", (t) => {
+  const readme = readFileSync(join(process.cwd(), 'README.md'), 'utf8');
+  t.true(readme.includes(`${configTableMarkdown()}\n`), 'regenerate it: node -e "import(\'./dist/src/config-schema.js\').then(m => console.log(m.configTableMarkdown()))"');
+});
+
+test('every setting is a field of the loaded configuration, and every field but the derived ones a setting', (t) => {
+  const loaded = loadConfig({ env: {} }) as unknown as Record<string, unknown>;
+  const derived = new Set(['hostSet', 'pendingTimeoutSet']);
+  const names = SETTINGS.map((s) => s.name).filter((n) => n !== 'includeDefaultRules');
+  t.deepEqual(names.filter((n) => !(n in loaded) && n !== 'clientCaFile' && n !== 'kubeconfig'), []);
+  t.deepEqual(Object.keys(loaded).filter((k) => !derived.has(k) && !names.includes(k)), []);
+});
+
+test("the schema's defaults are the ones leaseguard starts with", (t) => {
+  const loaded = loadConfig({ env: {} }) as unknown as Record<string, unknown>;
+  const props = configJsonSchema().properties as Record<string, { default?: unknown }>;
+  for (const s of SETTINGS) {
+    if (s.default === undefined || s.name === 'includeDefaultRules') continue;
+    t.deepEqual(loaded[s.name], s.default, s.name);
+    t.deepEqual(props[s.name]!.default, s.default, s.name);
+  }
+  t.deepEqual((loaded as unknown as Config).rules, [...DEFAULT_RULES]);
+});
+
+// A value of the wrong shape for each setting an environment variable sets: each is refused by name.
+const wrong = (s: (typeof SETTINGS)[number]): string | undefined => {
+  if (s.type === 'integer' || s.type === 'number') return s.type === 'integer' && s.min !== undefined ? String(s.min + 0.5) : 'many';
+  if (s.type === 'boolean') return 'maybe';
+  if (s.values) return 'none-of-these';
+  if (s.pattern) return 'Not_A_Name';
+  return undefined;
+};
+for (const s of SETTINGS) {
+  const bad = s.env ? wrong(s) : undefined;
+  if (!s.env || bad === undefined) continue;
+  test(`a wrong ${s.name} from ${s.env} is refused by name`, (t) => {
+    const err = t.throws(() => loadConfig({ env: { [s.env!]: bad } }));
+    t.regex(err!.message, new RegExp(`\\b${s.name} must be .*got "${bad}"`));
+  });
+}
+
+test('the JSON Schema is closed and types every setting and rule field', (t) => {
+  const schema = configJsonSchema();
+  t.is(schema.additionalProperties, false);
+  const props = schema.properties as Record<string, { type: string; items?: { properties?: Record<string, unknown>; required?: string[] } }>;
+  t.deepEqual(Object.keys(props), SETTINGS.map((s) => s.name));
+  for (const [name, p] of Object.entries(props)) t.truthy(p.type, name);
+  t.deepEqual(Object.keys(props.rules!.items!.properties!), RULE_FIELDS.map((f) => f.name));
+  t.deepEqual(props.rules!.items!.required, ['group', 'version', 'kind', 'resource', 'keyPath', 'phasePath', 'terminalPhases']);
+  t.deepEqual((props.store as unknown as { enum: string[] }).enum, ['auto', 'kubernetes', 'memory']);
+});

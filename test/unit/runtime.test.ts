@@ -1,0 +1,16 @@
+// One Node.js for the image and the tests: .node-version pins it, every Dockerfile stage names its major.
+import test from 'ava';
+import { imageNodeMajors, pinnedNodeVersion, runtimeMismatch } from '../support/runtime.js';
+
+test('every stage of the image runs the Node.js major the tests are pinned to, an LTS past 20', (t) => {
+  const major = pinnedNodeVersion().split('.')[0]!;
+  t.true(Number(major) >= 24 && Number(major) % 2 === 0, `Node.js ${major} is not a current LTS line`);
+  const majors = imageNodeMajors();
+  t.is(majors.length, 3, 'build, deps and runtime stages');
+  t.deepEqual([...new Set(majors)], [major]);
+});
+
+test('the test command refuses another Node.js, saying how to get the pinned one', (t) => {
+  t.is(runtimeMismatch(pinnedNodeVersion()), undefined);
+  t.regex(runtimeMismatch('20.20.2') ?? '', /tests run on Node\.js 24\.\d+\.\d+ .*this is 20\.20\.2: run them with `npm test`/);
+});
