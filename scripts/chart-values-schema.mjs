@@ -44,11 +44,11 @@ const schema = {
       failurePolicy: str('Fail refuses guarded creates while no replica answers; Ignore admits them unguarded', { enum: ['Fail', 'Ignore'] }),
     }),
     certificates: obj('the serving certificate and the webhooks\' caBundle', {
-      source: str('helm: generated at install and kept; cert-manager: a Certificate, caBundle injected; provided: your Secret and caBundle', {
-        enum: ['helm', 'cert-manager', 'provided'],
+      source: str('self: leaseguard issues, renews and trusts its own; helm: generated at install and kept; cert-manager: a Certificate, caBundle injected; provided: your Secret and caBundle', {
+        enum: ['self', 'helm', 'cert-manager', 'provided'],
       }),
       secretName: str('the TLS Secret the Pods mount; empty: <name>-tls'),
-      validityDays: int('source helm: days the generated CA and certificate are valid', 1),
+      validityDays: int('source helm: days the generated CA and certificate are valid (never renewed)', 1),
       caBundle: str('source provided: base64 of the PEM CA that signed the serving certificate'),
       certManager: obj('source cert-manager', {
         issuerRef: free('an Issuer or ClusterIssuer to sign with; empty: a self-signed CA made by the chart'),

@@ -126,6 +126,21 @@ export const SETTINGS: readonly Setting[] = [
     name: 'serviceNamespace', env: 'LEASEGUARD_SERVICE_NAMESPACE', type: 'string', pattern: { regex: DNS_LABEL, says: 'a namespace name' },
     defaultText: '`$POD_NAMESPACE`, else `leaseguard-system`', description: "that Service's namespace, leaseguard's own (never guarded)",
   },
+  {
+    name: 'certificateSecret', env: 'LEASEGUARD_CERTIFICATE_SECRET', type: 'string', pattern: { regex: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', says: 'a Secret name' },
+    defaultText: '—',
+    description:
+      'self-managed certificates: the Secret (in `leaseNamespace`) that holds the CA and the serving certificate; every replica reads it and serves from it (written into `certDir`), ' +
+      'one is issued when none can be served, the leader renews it when a third of its life remains and keeps both webhook configurations\' `caBundle` current',
+  },
+  {
+    name: 'certificateLifetimeSeconds', env: 'LEASEGUARD_CERTIFICATE_LIFETIME_SECONDS', type: 'integer', min: 10, max: 315_360_000, default: 7_776_000, defaultText: '7776000 (90 days)',
+    description: 'with `certificateSecret`: how long a serving certificate lives (the CA: four times as long, replaced when two lifetimes remain)',
+  },
+  {
+    name: 'webhookConfigurationName', env: 'LEASEGUARD_WEBHOOK_CONFIGURATION_NAME', type: 'string', default: 'leaseguard', defaultText: '`leaseguard`',
+    description: "`metadata.name` of the webhook configurations: `webhook-config`'s default `--name`, and whose `caBundle` `certificateSecret` keeps current",
+  },
   { name: 'rules', type: 'rules', defaultText: 'the two kubernaut kinds', description: 'guarded kinds (below)' },
   { name: 'includeDefaultRules', type: 'boolean', default: true, defaultText: 'true', description: 'keep the default rules next to those in `rules`' },
 ];

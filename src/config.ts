@@ -74,6 +74,11 @@ export interface Config {
    * so endpoints drop the replica before it stops accepting (then in-flight admissions drain).
    */
   shutdownDelaySeconds: number;
+  /** Self-managed certificates: the Secret that holds them, in leaseNamespace. */
+  certificateSecret: string | undefined;
+  certificateLifetimeSeconds: number;
+  /** metadata.name of the webhook configurations. */
+  webhookConfigurationName: string;
   /** Service that fronts the webhook, for certificates and webhook registrations. */
   serviceName: string;
   serviceNamespace: string;
@@ -282,6 +287,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
     leaderRenewDeadlineSeconds: get('leaderRenewDeadlineSeconds'),
     leaderRetryPeriodSeconds: get('leaderRetryPeriodSeconds'),
     shutdownDelaySeconds: get('shutdownDelaySeconds'),
+    certificateSecret: optional('certificateSecret'),
+    certificateLifetimeSeconds: get('certificateLifetimeSeconds'),
+    webhookConfigurationName: get('webhookConfigurationName'),
     rules: parseRules(p, merged.rules, get('includeDefaultRules')),
   };
 
@@ -318,6 +326,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (config.clientSubjects.length > 0 && !config.clientCaFile) {
     p.add('clientSubjects needs clientCaFile: subjects are read from client certificates that the client CA verified');
   }
+  if (config.certificateSecret && config.store === 'memory') p.add('certificateSecret needs the Kubernetes store: the certificate lives in a Secret');
   if (config.rules.length === 0) p.add('no guarded kinds: rules is empty and includeDefaultRules is false');
   if (p.list.length > 0) {
     const source = file ? ` (file ${file}, then LEASEGUARD_* environment variables)` : ' (LEASEGUARD_* environment variables)';

@@ -29,6 +29,7 @@ export interface Metrics {
   callersRefused: Counter<'reason'>;
   duplicatesDetected: Counter<'kind'>;
   certificateExpiry: Gauge<string>;
+  certificateRenewals: Counter<'what' | 'reason'>;
   /** Adapter for the API clients' latency callback. */
   observeApi: ApiObserve;
 }
@@ -163,6 +164,12 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
     certificateExpiry: new Gauge({
       name: 'leaseguard_certificate_expiry_timestamp_seconds',
       help: 'When the serving certificate in use expires (Unix seconds); follows every reload.',
+      registers,
+    }),
+    certificateRenewals: new Counter({
+      name: 'leaseguard_certificate_renewals_total',
+      help: 'Self-managed certificates issued into the Secret, by what (ca, serving) and why (missing, expiring, ca-expiring, ...).',
+      labelNames: ['what', 'reason'] as const,
       registers,
     }),
     observeApi: (verb, resource, outcome, seconds) => apiRequestDuration.observe({ verb, resource, outcome }, seconds),

@@ -9,7 +9,8 @@ import { createMetrics } from '../metrics.js';
 import { startServer } from '../server/serve.js';
 import { openStore } from '../store/open-store.js';
 import { startReleaseWork } from '../release/release-work.js';
-import { certificatesExist, generateCertificates, writeCertificates } from '../tls/certificates.js';
+import { certificatesExist, generateCertificates, servingNames, writeCertificates } from '../tls/certificates.js';
+import { CertificateManager } from '../tls/certificate-manager.js';
 
 const HELP = `usage: leaseguard serve [options]
 
@@ -64,6 +65,35 @@ export async function serveCommand(argv: string[]): Promise<number> {
       await generateCertificates({ serviceName: config.serviceName, namespace: config.serviceNamespace }),
     );
     logger.warn({ certDir: config.certDir }, 'generated development certificates (CA in ca.crt); use real ones in production');
+  }
+
+  // Self-managed certificates: a pair to serve before the server starts (issued if none can be).
+  const certificates =
+    config.certificateSecret && opened.clients
+      ? new CertificateManager({
+          kube: opened.clients,
+          namespace: config.leaseNamespace,
+          secretName: config.certificateSecret,
+          names: servingNames({ serviceName: config.serviceName, namespace: config.serviceNamespace }),
+          lifetimeMs: config.certificateLifetimeSeconds * 1000,
+          webhookName: config.webhookConfigurationName,
+          certDir: config.certDir,
+          metrics,
+          logger,
+        })
+      : undefined;
+  if (certificates) {
+    // Nothing can be served without it; until the API server answers, keep trying.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await certificates.reconcile(false);
+        break;
+      } catch (err) {
+        logger.warn({ err: (err as Error).message, attempt }, 'cannot read or issue the self-managed certificate yet; retrying in 2 s');
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+    logger.info({ secret: `${config.leaseNamespace}/${config.certificateSecret}`, certDir: config.certDir }, 'serving the self-managed certificate');
   }
 
   const lg = createLeaseguard({ config, logger, registry, metrics, store: opened.store, holders: opened.holders });
@@ -123,6 +153,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
       })
     : undefined;
 
+  certificates?.start(() => release?.elector.isLeader ?? false, () => void running.reloader.reload());
+
   await new Promise<void>((resolve) => {
     // SIGTERM (a Pod's deletion) waits out the shutdown delay; SIGINT (Ctrl-C) does not.
     const stop = (signal: string) => {
@@ -133,6 +165,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   expiry?.stop();
+  await certificates?.stop();
   await release?.stop();
   opened.close();
   clearInterval(flusher);

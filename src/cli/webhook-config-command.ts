@@ -20,7 +20,7 @@ leaseguard.kubernaut.ai/ignore=true.
   --namespace NS         Service namespace (default: config serviceNamespace)
   --port N               Service port (default: 443)
   --timeout-seconds N    webhook timeoutSeconds (default: config timeoutSeconds, 5)
-  --name NAME            metadata.name of the configurations (default: leaseguard)
+  --name NAME            metadata.name of the configurations (default: config webhookConfigurationName, leaseguard)
   --stamp                include the mutating webhook (default: config stampAnnotations, false);
                          it costs a second webhook call per guarded create
   --config FILE          leaseguard configuration file (default: $LEASEGUARD_CONFIG)
@@ -89,7 +89,7 @@ export async function webhookConfigCommand(argv: string[]): Promise<number> {
     endpoint,
     timeoutSeconds: config.timeoutSeconds,
     ownNamespace: values.namespace ?? config.serviceNamespace,
-    ...(values.name ? { name: values.name } : {}),
+    name: values.name ?? config.webhookConfigurationName,
   });
   if (values.output === 'json') {
     process.stdout.write(`${JSON.stringify({ apiVersion: 'v1', kind: 'List', items }, null, 2)}\n`);

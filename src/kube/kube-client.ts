@@ -36,7 +36,7 @@ export interface KubeClients {
    * strings); a non-2xx answer throws client-node's ApiException, so errors map as for
    * every other call.
    */
-  json(method: 'GET' | 'POST', path: string, body: unknown, signal?: AbortSignal): Promise<unknown>;
+  json(method: 'GET' | 'POST' | 'PUT' | 'PATCH', path: string, body: unknown, signal?: AbortSignal): Promise<unknown>;
   /** Per-call options that attach an abort signal to one request. */
   withSignal(signal: AbortSignal | undefined): ConfigurationOptions | undefined;
   /** Closes idle keep-alive sockets. */
@@ -135,7 +135,9 @@ export async function createKubeClients(kc: KubeConfig, options: KubeClientOptio
     core: new CoreV1Api(config),
     customObjects: new CustomObjectsApi(config),
     async json(method, path, body, signal) {
-      const headers = { ...(await auth.headers()), ...(body === undefined ? {} : { 'content-type': 'application/json' }), accept: 'application/json' };
+      // PATCH bodies are JSON patches (RFC 6902): a `test` op makes them compare-and-swap.
+      const type = method === 'PATCH' ? 'application/json-patch+json' : 'application/json';
+      const headers = { ...(await auth.headers()), ...(body === undefined ? {} : { 'content-type': type }), accept: 'application/json' };
       const res = await send(`${base}${path}`, { method, headers, agent, ...(signal ? { signal } : {}) }, body === undefined ? undefined : JSON.stringify(body));
       const text = res.body.toString('utf8');
       if (res.status < 200 || res.status > 299) throw new ApiException(res.status, `HTTP-Code: ${res.status}`, text, res.headers);

@@ -67,21 +67,16 @@ export function servingNames(opts: Pick<CertificateOptions, 'serviceName' | 'nam
   return [...new Set(names)];
 }
 
-export async function generateCertificates(opts: CertificateOptions): Promise<CertificateBundle> {
+/** A CA certificate and key (PEM), valid from notBefore to notAfter. */
+export async function issueCa(namespace: string, notBefore: Date, notAfter: Date, bits = 2048): Promise<{ cert: string; key: string }> {
   const forge = await loadForge();
-  const days = opts.days ?? 365;
-  const bits = opts.keyBits ?? 2048;
-  // Valid from an hour ago (as client-go's certutil does): a peer whose clock runs behind still accepts it.
-  const now = new Date(Date.now() - 3_600_000);
-  const until = new Date(now.getTime() + days * 86_400_000);
-
   const caKeys = rsaKeys(forge, bits);
   const ca = forge.pki.createCertificate();
   ca.publicKey = caKeys.publicKey;
   ca.serialNumber = serial();
-  ca.validity.notBefore = now;
-  ca.validity.notAfter = new Date(now.getTime() + (days + 365) * 86_400_000);
-  const caSubject = [{ name: 'commonName', value: `leaseguard-ca.${opts.namespace}` }, { name: 'organizationName', value: 'leaseguard' }];
+  ca.validity.notBefore = notBefore;
+  ca.validity.notAfter = notAfter;
+  const caSubject = [{ name: 'commonName', value: `leaseguard-ca.${namespace}` }, { name: 'organizationName', value: 'leaseguard' }];
   ca.setSubject(caSubject);
   ca.setIssuer(caSubject);
   ca.setExtensions([
@@ -90,33 +85,50 @@ export async function generateCertificates(opts: CertificateOptions): Promise<Ce
     { name: 'subjectKeyIdentifier' },
   ]);
   ca.sign(caKeys.privateKey, forge.md.sha256.create());
+  return { cert: forge.pki.certificateToPem(ca), key: forge.pki.privateKeyToPem(caKeys.privateKey) };
+}
 
+/** A serving certificate (serverAuth) for `names`, signed by the CA given as PEM. */
+export async function issueServingCertificate(ca: { cert: string; key: string }, names: string[], notBefore: Date, notAfter: Date, bits = 2048): Promise<{ cert: string; key: string }> {
+  const forge = await loadForge();
+  const caCert = forge.pki.certificateFromPem(ca.cert);
+  const caKey = forge.pki.privateKeyFromPem(ca.key);
   const keys = rsaKeys(forge, bits);
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
   cert.serialNumber = serial();
-  cert.validity.notBefore = now;
-  cert.validity.notAfter = until;
-  const names = servingNames(opts);
-  cert.setSubject([{ name: 'commonName', value: names[0] ?? opts.serviceName }]);
-  cert.setIssuer(caSubject);
+  cert.validity.notBefore = notBefore;
+  cert.validity.notAfter = notAfter;
+  cert.setSubject([{ name: 'commonName', value: names[0] ?? 'leaseguard' }]);
+  cert.setIssuer(caCert.subject.attributes);
   cert.setExtensions([
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', serverAuth: true },
     { name: 'subjectAltName', altNames: names.map((n) => (IPV4.test(n) ? { type: 7, ip: n } : { type: 2, value: n })) },
     { name: 'subjectKeyIdentifier' },
-    { name: 'authorityKeyIdentifier', keyIdentifier: ca.generateSubjectKeyIdentifier().getBytes() },
+    { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
   ]);
-  cert.sign(caKeys.privateKey, forge.md.sha256.create());
+  cert.sign(caKey, forge.md.sha256.create());
+  return { cert: forge.pki.certificateToPem(cert), key: forge.pki.privateKeyToPem(keys.privateKey) };
+}
 
-  const client = opts.clientName ? await issueClientCertificate({ cert: forge.pki.certificateToPem(ca), key: forge.pki.privateKeyToPem(caKeys.privateKey) }, opts.clientName, { days, keyBits: bits }) : undefined;
+/** Valid from an hour ago (as client-go's certutil does): a peer whose clock runs behind still accepts it. */
+export const BACKDATE_MS = 3_600_000;
 
+export async function generateCertificates(opts: CertificateOptions): Promise<CertificateBundle> {
+  const days = opts.days ?? 365;
+  const bits = opts.keyBits ?? 2048;
+  const now = new Date(Date.now() - BACKDATE_MS);
+  const until = new Date(now.getTime() + days * 86_400_000);
+  const ca = await issueCa(opts.namespace, now, new Date(now.getTime() + (days + 365) * 86_400_000), bits);
+  const serving = await issueServingCertificate(ca, servingNames(opts), now, until, bits);
+  const client = opts.clientName ? await issueClientCertificate(ca, opts.clientName, { days, keyBits: bits }) : undefined;
   return {
-    caCert: forge.pki.certificateToPem(ca),
-    caKey: forge.pki.privateKeyToPem(caKeys.privateKey),
-    cert: forge.pki.certificateToPem(cert),
-    key: forge.pki.privateKeyToPem(keys.privateKey),
+    caCert: ca.cert,
+    caKey: ca.key,
+    cert: serving.cert,
+    key: serving.key,
     ...(client ? { clientCert: client.cert, clientKey: client.key } : {}),
   };
 }
@@ -126,7 +138,7 @@ export async function issueClientCertificate(ca: { cert: string; key: string }, 
   const forge = await loadForge();
   const caCert = forge.pki.certificateFromPem(ca.cert);
   const caKey = forge.pki.privateKeyFromPem(ca.key);
-  const notBefore = new Date(Date.now() - 3_600_000);
+  const notBefore = new Date(Date.now() - BACKDATE_MS);
   const keys = rsaKeys(forge, opts.keyBits ?? 2048);
   const c = forge.pki.createCertificate();
   c.publicKey = keys.publicKey;

@@ -147,7 +147,8 @@ test("the API server accepts everything the chart renders (server-side dry run),
   }
   t.is((await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/certificates.cert-manager.io', 'crd/issuers.cert-manager.io'])).code, 0);
   t.is((await kubectl(['create', 'namespace', 'chart-dry'])).code, 0);
-  for (const values of [{}, { certificates: { source: 'cert-manager' }, config: { stampAnnotations: true } }, { certificates: { source: 'cert-manager', certManager: { issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer' } } } }]) {
+  const variants: Obj[] = [{}, { certificates: { source: 'cert-manager' }, config: { stampAnnotations: true } }, { certificates: { source: 'cert-manager', certManager: { issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer' } } } }];
+  for (const values of variants) {
     const objects = await template(values, { namespace: 'chart-dry', release: 'chart-dry' });
     const r = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: objects.map((o) => dumpYaml(o)).join('---\n') });
     t.is(r.code, 0, `${JSON.stringify(values)}: ${r.stderr}`);
@@ -162,7 +163,8 @@ test("the API server accepts everything the chart renders (server-side dry run),
       t.deepEqual(serving.spec.dnsNames, ['leaseguard.chart-dry.svc', 'leaseguard.chart-dry.svc.cluster.local']);
       t.is(serving.spec.secretName, 'leaseguard-tls');
     } else {
-      t.true(kinds.includes('Secret'));
+      t.true(kinds.includes('Role') && objects.some((o) => o.kind === 'ClusterRole' && o.metadata.name === 'leaseguard-certificates'), 'source self: its RBAC');
+      for (const hook of objects.filter((o) => /WebhookConfiguration$/.test(o.kind))) t.is(hook.webhooks[0].clientConfig.caBundle, undefined, 'the leader fills it');
     }
     t.true(r.stdout.includes('validatingwebhookconfiguration.admissionregistration.k8s.io/leaseguard created (server dry run)'), r.stdout);
   }
@@ -173,7 +175,7 @@ test("the API server accepts everything the chart renders (server-side dry run),
 const refusals: Array<[string, Obj, RegExp]> = [
   ['a timeout above the API server limit', { config: { timeoutSeconds: 99 } }, /'\/config\/timeoutSeconds': maximum: got 99, want 30/],
   ['a misspelt setting', { config: { tiemoutSeconds: 5 } }, /'\/config': additional properties 'tiemoutSeconds' not allowed/],
-  ['an unknown certificate source', { certificates: { source: 'vault' } }, /'\/certificates\/source': value must be one of 'helm', 'cert-manager', 'provided'/],
+  ['an unknown certificate source', { certificates: { source: 'vault' } }, /'\/certificates\/source': value must be one of 'self', 'helm', 'cert-manager', 'provided'/],
   ['a key path that is no path', { config: { rules: [{ ...DEFAULT_RULES[0], keyPath: 'spec..x' }] } }, /'\/config\/rules\/0\/keyPath': 'spec\.\.x' does not match pattern/],
   ['a rule without its key path', { config: { rules: [{ ...DEFAULT_RULES[0], keyPath: undefined }] } }, /'\/config\/rules\/0': missing property 'keyPath'/],
 ];
@@ -197,7 +199,7 @@ test('values.schema.json is the one scripts/chart-values-schema.mjs generates fr
 
 test('helm install generates a certificate the webhooks trust, upgrade keeps it, uninstall removes the webhook configurations', async (t) => {
   const ns = 'chart-live';
-  const values = { name: 'lg-chart', crds: { install: false }, config: { rules: [{ ...DEFAULT_RULES[0], group: 'chart.leaseguard.test', resource: 'gadgets', kind: 'Gadget' }] } };
+  const values = { name: 'lg-chart', crds: { install: false }, certificates: { source: 'helm' }, config: { rules: [{ ...DEFAULT_RULES[0], group: 'chart.leaseguard.test', resource: 'gadgets', kind: 'Gadget' }] } };
   const file = await valuesFile(values);
   const install = await helm(['install', 'lg-chart', CHART, '-n', ns, '--create-namespace', '-f', file]);
   t.is(install.code, 0, install.stderr);

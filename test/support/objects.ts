@@ -1,5 +1,6 @@
 // Guarded objects as kubernaut's controllers create them.
 import { createHash } from 'node:crypto';
+import { customObjects } from './integration-env.js';
 import { sleep } from './wait.js';
 
 export function workflowExecution(namespace: string, name: string, target: string): Record<string, unknown> {
@@ -68,4 +69,26 @@ export async function retryingThrottled<T>(call: () => Promise<T>): Promise<T> {
       await sleep((Number.isFinite(after) && after > 0 ? after : 1) * 1000);
     }
   }
+}
+
+/** Creates with distinct keys from `clients` concurrent clients until `done()`; the failures' messages. */
+export async function steadyCreates(ns: string, clients: number, done: () => boolean): Promise<{ created: number; failures: string[] }> {
+  const api = customObjects('controller');
+  let created = 0;
+  let seq = 0;
+  const failures: string[] = [];
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (!done()) {
+        const n = seq++;
+        try {
+          await api.createNamespacedCustomObject({ group: 'kubernaut.ai', version: 'v1alpha1', namespace: ns, plural: 'workflowexecutions', body: workflowExecution(ns, `we-${n}`, `${ns}/Deployment/d-${n}`) });
+          created++;
+        } catch (err) {
+          failures.push(apiError(err).message ?? String(err));
+        }
+      }
+    }),
+  );
+  return { created, failures };
 }

@@ -16,7 +16,11 @@ system:serviceaccount:{{ .Release.Namespace }}:{{ .Values.name }}
 
 {{/* The configuration leaseguard reads: the chart's values with the Service it sits behind. */}}
 {{- define "leaseguard.config" -}}
-{{- $config := merge (dict "serviceName" .Values.name) (deepCopy .Values.config) -}}
+{{- $chart := dict "serviceName" .Values.name "webhookConfigurationName" .Values.name -}}
+{{- if eq .Values.certificates.source "self" -}}
+{{- $_ := set $chart "certificateSecret" (include "leaseguard.secretName" .) -}}
+{{- end -}}
+{{- $config := merge $chart (deepCopy .Values.config) -}}
 {{- toYaml $config -}}
 {{- end -}}
 

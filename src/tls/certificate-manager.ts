@@ -1,0 +1,265 @@
+// Self-managed serving certificates (certificateSecret): the Secret in leaseguard's
+// namespace holds the CA bundle, the CA key and the serving pair. Every replica reads it
+// from the API server and writes the pair into certDir for the HTTPS server (the
+// CertReloader serves each change), so no kubelet sync delay lies between a renewal and
+// its use, and a first replica can start before any certificate exists. Any replica
+// issues a certificate when there is none it could serve; only the leader renews. Before
+// a Secret with a new CA is written, the webhook configurations' caBundle gains that CA,
+// so the API server trusts each certificate before a replica serves it.
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { mkdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { ErrorCodes, hasCode } from '../errors.js';
+import { toStoreError } from '../kube/api-errors.js';
+import type { KubeClients } from '../kube/kube-client.js';
+import type { Metrics } from '../metrics.js';
+import { BACKDATE_MS, CERT_FILES, issueCa, issueServingCertificate } from './certificates.js';
+import { CA_LIFETIMES, planCertificates, type SecretFacts } from './certificate-plan.js';
+
+export interface CertificateManagerOptions {
+  kube: KubeClients;
+  namespace: string;
+  secretName: string;
+  /** DNS names and addresses the serving certificate must carry. */
+  names: string[];
+  lifetimeMs: number;
+  /** metadata.name of the Validating/MutatingWebhookConfiguration whose caBundle follows. */
+  webhookName: string;
+  /** Where the serving pair is written for the HTTPS server. */
+  certDir: string;
+  metrics: Metrics;
+  logger: Logger;
+  now?: () => number;
+}
+
+interface SecretObject {
+  metadata?: { resourceVersion?: string };
+  data?: Record<string, string>;
+}
+
+const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+const decode = (b64: string | undefined) => (b64 ? Buffer.from(b64, 'base64').toString('utf8') : '');
+
+/** The CAs of a PEM bundle, in order; unreadable blocks are left out. */
+export function splitBundle(pem: string): X509Certificate[] {
+  const out: X509Certificate[] = [];
+  for (const block of pem.match(PEM_BLOCK) ?? []) {
+    try {
+      out.push(new X509Certificate(block));
+    } catch {
+      // a damaged block counts as absent: the plan replaces what is missing
+    }
+  }
+  return out;
+}
+
+const keyMatches = (cert: X509Certificate, keyPem: string): boolean => {
+  try {
+    return keyPem !== '' && cert.checkPrivateKey(createPrivateKey(keyPem));
+  } catch {
+    return false;
+  }
+};
+
+const facts = (c: X509Certificate) => ({ fingerprint: c.fingerprint256, notBeforeMs: Date.parse(c.validFrom), notAfterMs: Date.parse(c.validTo) });
+
+/** What the Secret holds, as the plan reads it. */
+export function readSecretFacts(data: Record<string, string> | undefined, names: string[]): SecretFacts | undefined {
+  if (!data) return undefined;
+  const cas = splitBundle(decode(data[CERT_FILES.caCert]));
+  let serving: SecretFacts['serving'];
+  try {
+    const cert = new X509Certificate(decode(data[CERT_FILES.cert]));
+    const sans = (cert.subjectAltName ?? '').split(', ').map((s) => s.replace(/^(DNS|IP Address):/, ''));
+    serving = {
+      ...facts(cert),
+      issuer: cas.find((ca) => cert.verify(ca.publicKey))?.fingerprint256,
+      namesMatch: names.every((n) => sans.includes(n)),
+      keyMatches: keyMatches(cert, decode(data[CERT_FILES.key])),
+    };
+  } catch {
+    serving = undefined;
+  }
+  return { cas: cas.map(facts), caKeyMatches: cas[0] !== undefined && keyMatches(cas[0], decode(data[CERT_FILES.caKey])), ...(serving ? { serving } : {}) };
+}
+
+export class CertificateManager {
+  readonly #o: CertificateManagerOptions;
+  readonly #now: () => number;
+  #written = '';
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+
+  constructor(o: CertificateManagerOptions) {
+    this.#o = o;
+    this.#now = o.now ?? Date.now;
+  }
+
+  /** How often replicas read the Secret and the leader checks for renewal. */
+  get intervalMs(): number {
+    return Math.max(500, Math.min(10_000, this.#o.lifetimeMs / 20));
+  }
+
+  #secretPath(): string {
+    return `/api/v1/namespaces/${encodeURIComponent(this.#o.namespace)}/secrets/${encodeURIComponent(this.#o.secretName)}`;
+  }
+
+  async #read(): Promise<SecretObject | undefined> {
+    try {
+      return (await this.#o.kube.json('GET', this.#secretPath(), undefined)) as SecretObject;
+    } catch (err) {
+      const e = toStoreError(err, `reading Secret ${this.#o.namespace}/${this.#o.secretName}`);
+      if (hasCode(e, ErrorCodes.STORE_NOT_FOUND)) return undefined;
+      throw e;
+    }
+  }
+
+  /**
+   * Reads the Secret, issues what it needs (anyone when nothing in it can be served; only
+   * with `renew` otherwise), and writes the pair to serve into certDir. Returns whether
+   * certDir changed.
+   */
+  async reconcile(renew: boolean): Promise<boolean> {
+    let secret = await this.#read();
+    const now = this.#now();
+    const plan = planCertificates(readSecretFacts(secret?.data, this.#o.names), now, this.#o.lifetimeMs);
+    if ((plan.newCa || plan.newServing) && (renew || !plan.servable)) {
+      secret = await this.#issue(secret, plan.newCa, plan.keep, plan.reason ?? 'missing', now);
+    }
+    const data = secret?.data ?? {};
+    if (renew) await this.syncCaBundle(decode(data[CERT_FILES.caCert]));
+    return this.#writeFiles(data);
+  }
+
+  async #issue(secret: SecretObject | undefined, newCa: boolean, keep: string[], reason: string, now: number): Promise<SecretObject | undefined> {
+    const o = this.#o;
+    const notBefore = new Date(now - BACKDATE_MS);
+    const old = splitBundle(decode(secret?.data?.[CERT_FILES.caCert])).filter((c) => keep.includes(c.fingerprint256));
+    const ca = newCa
+      ? await issueCa(o.namespace, notBefore, new Date(now + CA_LIFETIMES * o.lifetimeMs))
+      : { cert: old[0]!.toString(), key: decode(secret?.data?.[CERT_FILES.caKey]) };
+    const serving = await issueServingCertificate(ca, o.names, notBefore, new Date(now + o.lifetimeMs));
+    const bundle = [...(newCa ? [new X509Certificate(ca.cert)] : []), ...old].map((c) => c.toString().trim()).join('\n') + '\n';
+    // Trusted before it is served: the new CA enters caBundle before the Secret names it.
+    if (newCa) await this.syncCaBundle(bundle);
+    const data = {
+      [CERT_FILES.caCert]: Buffer.from(bundle).toString('base64'),
+      [CERT_FILES.caKey]: Buffer.from(ca.key).toString('base64'),
+      [CERT_FILES.cert]: Buffer.from(serving.cert).toString('base64'),
+      [CERT_FILES.key]: Buffer.from(serving.key).toString('base64'),
+    };
+    const body = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'kubernetes.io/tls',
+      metadata: {
+        name: o.secretName,
+        namespace: o.namespace,
+        labels: { 'app.kubernetes.io/name': 'leaseguard', 'app.kubernetes.io/component': 'serving-certificate' },
+        ...(secret?.metadata?.resourceVersion ? { resourceVersion: secret.metadata.resourceVersion } : {}),
+      },
+      data,
+    };
+    try {
+      const written = secret
+        ? await o.kube.json('PUT', this.#secretPath(), body)
+        : await o.kube.json('POST', `/api/v1/namespaces/${encodeURIComponent(o.namespace)}/secrets`, body);
+      o.metrics.certificateRenewals.inc({ what: newCa ? 'ca' : 'serving', reason });
+      o.logger.info({ secret: `${o.namespace}/${o.secretName}`, reason, newCa, notAfter: new Date(now + o.lifetimeMs).toISOString(), cas: bundle.match(PEM_BLOCK)?.length }, 'issued a serving certificate');
+      return written as SecretObject;
+    } catch (err) {
+      const e = toStoreError(err, `writing Secret ${o.namespace}/${o.secretName}`);
+      // Another replica wrote first: serve what it wrote.
+      if (hasCode(e, ErrorCodes.STORE_CONFLICT) || hasCode(e, ErrorCodes.STORE_ALREADY_EXISTS)) return this.#read();
+      throw e;
+    }
+  }
+
+  /**
+   * Makes every webhook's caBundle hold the Secret's CAs. A CA already in a caBundle leaves
+   * it only once expired: a replica that read the Secret before a CA rotation must not
+   * drop the new CA (trusted before it was written) after the rotation.
+   */
+  async syncCaBundle(bundlePem: string): Promise<void> {
+    const wanted = splitBundle(bundlePem);
+    if (wanted.length === 0) return;
+    const now = this.#now();
+    const target = (currentB64: string | undefined): string => {
+      const have = new Set(wanted.map((c) => c.fingerprint256));
+      const kept = splitBundle(decode(currentB64)).filter((c) => !have.has(c.fingerprint256) && Date.parse(c.validTo) > now);
+      return Buffer.from([...wanted, ...kept].map((c) => c.toString().trim()).join('\n') + '\n').toString('base64');
+    };
+    for (const kind of ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations']) {
+      const path = `/apis/admissionregistration.k8s.io/v1/${kind}/${encodeURIComponent(this.#o.webhookName)}`;
+      let current: { metadata: { resourceVersion: string }; webhooks?: Array<{ clientConfig?: { caBundle?: string } }> };
+      try {
+        current = (await this.#o.kube.json('GET', path, undefined)) as typeof current;
+      } catch (err) {
+        if (hasCode(toStoreError(err, path), ErrorCodes.STORE_NOT_FOUND)) continue; // not registered (e.g. no stamping)
+        throw toStoreError(err, `reading ${kind}/${this.#o.webhookName}`);
+      }
+      const ops: unknown[] = [{ op: 'test', path: '/metadata/resourceVersion', value: current.metadata.resourceVersion }];
+      (current.webhooks ?? []).forEach((w, i) => {
+        const next = target(w.clientConfig?.caBundle);
+        if (w.clientConfig?.caBundle !== next) ops.push({ op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: next });
+      });
+      if (ops.length === 1) continue;
+      try {
+        await this.#o.kube.json('PATCH', path, ops);
+        this.#o.logger.info({ webhookConfiguration: `${kind}/${this.#o.webhookName}` }, 'caBundle updated');
+      } catch (err) {
+        // Changed meanwhile (the test op failed): the next round sees the new version.
+        throw toStoreError(err, `patching caBundle of ${kind}/${this.#o.webhookName}`);
+      }
+    }
+  }
+
+  /** The pair (and bundle) as a mounted Secret looks: files through a `..data` symlink swapped at once. */
+  async #writeFiles(data: Record<string, string>): Promise<boolean> {
+    const stamp = `${data[CERT_FILES.cert] ?? ''}${data[CERT_FILES.key] ?? ''}${data[CERT_FILES.caCert] ?? ''}`;
+    if (!data[CERT_FILES.cert] || stamp === this.#written) return false;
+    const dir = this.#o.certDir;
+    await mkdir(dir, { recursive: true });
+    const version = `..${this.#now()}.${process.pid}`;
+    await mkdir(join(dir, version), { mode: 0o700 });
+    for (const f of [CERT_FILES.cert, CERT_FILES.key, CERT_FILES.caCert]) {
+      await writeFile(join(dir, version, f), decode(data[f]), { mode: f === CERT_FILES.key ? 0o600 : 0o644 });
+    }
+    const previous = await readlink(join(dir, '..data')).catch(() => undefined);
+    await symlink(version, join(dir, '..data_tmp'));
+    await rename(join(dir, '..data_tmp'), join(dir, '..data'));
+    for (const f of [CERT_FILES.cert, CERT_FILES.key, CERT_FILES.caCert]) {
+      await symlink(join('..data', f), join(dir, f)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      });
+    }
+    if (previous && previous !== version) await rm(join(dir, previous), { recursive: true, force: true });
+    this.#written = stamp;
+    return true;
+  }
+
+  /** Reads (and as leader renews) every intervalMs; `changed` runs after certDir changed. */
+  start(isLeader: () => boolean, changed: () => void): void {
+    const tick = async () => {
+      try {
+        if (await this.reconcile(isLeader())) changed();
+      } catch (err) {
+        this.#o.logger.warn({ err: (err as Error).message }, 'certificate check failed; retrying');
+      }
+    };
+    const loop = () => {
+      this.#running = tick().finally(() => {
+        if (this.#timer !== undefined) this.#timer = setTimeout(loop, this.intervalMs);
+      });
+    };
+    this.#timer = setTimeout(loop, this.intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    const t = this.#timer;
+    this.#timer = undefined;
+    if (t) clearTimeout(t);
+    await this.#running;
+  }
+}
