@@ -21,16 +21,16 @@ import { Client, spawnServer } from './processes.js';
 import { CostMeter, type CreateCost } from './cost-meter.js';
 import { startForwarder, type Forwarder } from '../test/support/tcp-forwarder.js';
 
-/** The memory settings of manifests/deployment.yaml's container, read from the manifest itself. */
+/** The memory settings of manifests/base/deployment.yaml's container, read from the manifest itself. */
 export function deploymentMemoryEnv(): Record<string, string> {
-  const d = loadYaml(readFileSync(join(ROOT, 'manifests', 'deployment.yaml'), 'utf8')) as {
+  const d = loadYaml(readFileSync(join(ROOT, 'manifests/base', 'deployment.yaml'), 'utf8')) as {
     spec: { template: { spec: { containers: Array<{ env?: Array<{ name: string; value?: string }> }> } } };
   };
   const env = d.spec.template.spec.containers[0]?.env ?? [];
   const out: Record<string, string> = {};
   for (const name of ['NODE_OPTIONS', 'MALLOC_ARENA_MAX']) {
     const value = env.find((e) => e.name === name)?.value;
-    if (value === undefined) throw new Error(`manifests/deployment.yaml sets no ${name}; the memory benchmark runs replicas as the Deployment does`);
+    if (value === undefined) throw new Error(`manifests/base/deployment.yaml sets no ${name}; the memory benchmark runs replicas as the Deployment does`);
     out[name] = value;
   }
   return out;
@@ -179,7 +179,7 @@ export async function benchThroughApiserver(o: {
   const noopCerts = await cliCerts(join(o.dir, 'certs-noop'));
   const noop = await spawnServer([NOOP, noopCerts.dir], {}, join(o.dir, 'noop-apiserver.log'));
   let noopForwarder: Forwarder | undefined;
-  // The Deployment's memory settings (manifests/deployment.yaml), so memory is measured as it runs there.
+  // The Deployment's memory settings (manifests/base/deployment.yaml), so memory is measured as it runs there.
   // The defaults (a sweep every 60 s): a 10 s sweep over the thousands of Leases the cells
   // leave held cost a replica about a tenth of its CPU, which is not what a create costs.
   const lgEnv = { LEASEGUARD_STAMP_ANNOTATIONS: 'false', ...deploymentMemoryEnv() };

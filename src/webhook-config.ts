@@ -11,7 +11,10 @@ export type Endpoint = { url: string } | { service: { name: string; namespace: s
 
 export interface RenderOptions {
   rules: readonly GuardRule[];
-  caBundlePem: string;
+  /** Absent where another party fills caBundle (cert-manager's cainjector, leaseguard's own leader). */
+  caBundlePem?: string;
+  /** Added to both configurations' metadata (e.g. cert-manager.io/inject-ca-from). */
+  annotations?: Record<string, string>;
   endpoint: Endpoint;
   timeoutSeconds: number;
   /** metadata.name of both configurations. */
@@ -101,16 +104,17 @@ export function admissionRules(rules: readonly GuardRule[], operations: string[]
   return [...byGv.values()];
 }
 
-function clientConfig(endpoint: Endpoint, path: string, caBundle: string): Obj {
-  if ('url' in endpoint) return { url: `${endpoint.url.replace(/\/+$/, '')}${path}`, caBundle };
-  return { service: { ...endpoint.service, path }, caBundle };
+function clientConfig(endpoint: Endpoint, path: string, caBundle: string | undefined): Obj {
+  const ca = caBundle ? { caBundle } : {};
+  if ('url' in endpoint) return { url: `${endpoint.url.replace(/\/+$/, '')}${path}`, ...ca };
+  return { service: { ...endpoint.service, path }, ...ca };
 }
 
 function render(file: string, path: string, operations: string[], o: RenderOptions): Obj {
   const updates = operations.includes('UPDATE') ? keyChangeConditions(o.rules) : [];
   const doc = loadYaml(readFileSync(`${o.templateDir ?? WEBHOOK_DIR}/${file}`, 'utf8')) as Obj;
-  const caBundle = Buffer.from(o.caBundlePem).toString('base64');
-  const metadata = { ...(doc.metadata as Obj), ...(o.name ? { name: o.name } : {}) };
+  const caBundle = o.caBundlePem ? Buffer.from(o.caBundlePem).toString('base64') : undefined;
+  const metadata = { ...(doc.metadata as Obj), ...(o.name ? { name: o.name } : {}), ...(o.annotations ? { annotations: o.annotations } : {}) };
   const webhooks = (doc.webhooks as Obj[]).map((w) => ({
     ...w,
     timeoutSeconds: o.timeoutSeconds,

@@ -177,7 +177,7 @@ async function release(store: LeaseStore, locks: Held[], key: string, o: { kind?
     if (hasCode(err, ErrorCodes.STORE_FORBIDDEN)) {
       process.stderr.write(
         `leaseguard locks: not permitted, nothing was released: ${err.message}. Only leaseguard's service account and members of the ` +
-          "leaseguard:break-glass group may delete its Leases (manifests/lease-guard-policy.yaml, and the leaseguard-break-glass Role); use a kubeconfig of such a member\n",
+          "leaseguard:break-glass group may delete its Leases (manifests/base/lease-guard-policy.yaml, and the leaseguard-break-glass Role); use a kubeconfig of such a member\n",
       );
       return 1;
     }

@@ -21,6 +21,9 @@ leaseguard.kubernaut.ai/ignore=true.
   --port N               Service port (default: 443)
   --timeout-seconds N    webhook timeoutSeconds (default: config timeoutSeconds, 5)
   --name NAME            metadata.name of the configurations (default: config webhookConfigurationName, leaseguard)
+  --cert-manager CERT    no caBundle: annotate for cert-manager's cainjector to fill it from
+                         Certificate NS/CERT (NS: --namespace; CERT: '' for serviceName)
+  --self-managed         no caBundle: leaseguard's leader fills it (certificateSecret set)
   --stamp                include the mutating webhook (default: config stampAnnotations, false);
                          it costs a second webhook call per guarded create
   --config FILE          leaseguard configuration file (default: $LEASEGUARD_CONFIG)
@@ -39,6 +42,8 @@ export async function webhookConfigCommand(argv: string[]): Promise<number> {
       'timeout-seconds': { type: 'string' },
       name: { type: 'string' },
       stamp: { type: 'boolean' },
+      'cert-manager': { type: 'string' },
+      'self-managed': { type: 'boolean', default: false },
       config: { type: 'string' },
       output: { type: 'string', short: 'o', default: 'yaml' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -56,16 +61,24 @@ export async function webhookConfigCommand(argv: string[]): Promise<number> {
     ...(values.config ? { file: values.config } : {}),
     overrides: values['timeout-seconds'] ? { timeoutSeconds: Number(values['timeout-seconds']) } : {},
   });
-  let ca: string;
-  try {
-    ca = await readFile(values.ca, 'utf8');
-  } catch (err) {
-    process.stderr.write(`leaseguard webhook-config: cannot read the CA certificate ${values.ca}: ${(err as Error).message}; generate one with 'leaseguard certs'\n`);
-    return 1;
+  const namespace = values.namespace ?? config.serviceNamespace;
+  if (values['cert-manager'] !== undefined && values['self-managed']) {
+    process.stderr.write('leaseguard webhook-config: --cert-manager and --self-managed each say where caBundle comes from; give one\n');
+    return 2;
   }
-  if (!ca.includes('BEGIN CERTIFICATE')) {
-    process.stderr.write(`leaseguard webhook-config: ${values.ca} is not a PEM certificate\n`);
-    return 1;
+  // Where caBundle comes from: the CA file, cert-manager's cainjector, or leaseguard's leader.
+  let ca: string | undefined;
+  if (values['cert-manager'] === undefined && !values['self-managed']) {
+    try {
+      ca = await readFile(values.ca, 'utf8');
+    } catch (err) {
+      process.stderr.write(`leaseguard webhook-config: cannot read the CA certificate ${values.ca}: ${(err as Error).message}; generate one with 'leaseguard certs'\n`);
+      return 1;
+    }
+    if (!ca.includes('BEGIN CERTIFICATE')) {
+      process.stderr.write(`leaseguard webhook-config: ${values.ca} is not a PEM certificate\n`);
+      return 1;
+    }
   }
   let endpoint: Endpoint;
   if (values.url) {
@@ -85,10 +98,11 @@ export async function webhookConfigCommand(argv: string[]): Promise<number> {
   const items = webhookRegistrations({
     stamp: values.stamp ?? config.stampAnnotations,
     rules: config.rules,
-    caBundlePem: ca,
+    ...(ca ? { caBundlePem: ca } : {}),
+    ...(values['cert-manager'] !== undefined ? { annotations: { 'cert-manager.io/inject-ca-from': `${namespace}/${values['cert-manager'] || config.serviceName}` } } : {}),
     endpoint,
     timeoutSeconds: config.timeoutSeconds,
-    ownNamespace: values.namespace ?? config.serviceNamespace,
+    ownNamespace: namespace,
     name: values.name ?? config.webhookConfigurationName,
   });
   if (values.output === 'json') {

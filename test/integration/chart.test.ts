@@ -75,8 +75,9 @@ async function normal(o: Obj): Promise<Obj> {
   return c;
 }
 
-async function kustomizeAndWebhookConfig(extraArgs: string[] = [], config?: string): Promise<Obj[]> {
-  const base = await kubectl(['kustomize', join(ROOT, 'manifests')]);
+/** A kustomization built by the real kubectl, plus the webhook registrations `webhook-config` renders. */
+async function kustomizeAndWebhookConfig(extraArgs: string[] = [], config?: string, kustomization = 'manifests'): Promise<Obj[]> {
+  const base = await kubectl(['kustomize', join(ROOT, kustomization)]);
   if (base.code !== 0) throw new Error(base.stderr);
   const caFile = join(dir, 'ca.crt');
   await writeFile(caFile, caPem);
@@ -97,12 +98,21 @@ test('helm lint passes with the default values and with non-default ones', async
   }
 });
 
-test('the chart with its default values and the kustomize base with webhook-config agree on every object but labels', async (t) => {
-  const chart = await byId(await template(provided({ namespace: { create: true } })));
-  const base = await byId(await kustomizeAndWebhookConfig());
-  t.deepEqual([...chart.keys()].sort(), [...base.keys()].sort());
-  for (const [key, o] of base) t.deepEqual(chart.get(key), o, key);
-});
+// Each way of getting certificates, as the chart renders it and as the kustomize base or
+// its overlay with webhook-config gives it.
+const installs: Array<[string, () => Obj, string, string[]]> = [
+  ['your own CA (source provided; the base)', () => provided(), 'manifests', []],
+  ['cert-manager (source cert-manager; overlays/cert-manager)', () => ({ certificates: { source: 'cert-manager' } }), 'manifests/overlays/cert-manager', ['--cert-manager', 'leaseguard']],
+  ['self-managed (source self, the default; overlays/self-managed-certificates)', () => ({}), 'manifests/overlays/self-managed-certificates', ['--self-managed']],
+];
+for (const [name, values, kustomization, args] of installs) {
+  test(`certificates from ${name}: the chart and kustomize with webhook-config agree on every object but labels`, async (t) => {
+    const chart = await byId(await template({ ...values(), namespace: { create: true } }));
+    const base = await byId(await kustomizeAndWebhookConfig(args, undefined, kustomization));
+    t.deepEqual([...chart.keys()].sort(), [...base.keys()].sort());
+    for (const [key, o] of base) t.deepEqual(chart.get(key), o, key);
+  });
+}
 
 test("the chart's default rules are leaseguard's defaults", async (t) => {
   const values = loadYaml(await readFile(join(CHART, 'values.yaml'), 'utf8')) as Obj;

@@ -1,5 +1,5 @@
 // Lease write access in leaseguard's namespace is control of the locks. The shipped
-// ValidatingAdmissionPolicy (manifests/lease-guard-policy.yaml, applied by the test
+// ValidatingAdmissionPolicy (manifests/base/lease-guard-policy.yaml, applied by the test
 // control plane and bound to every test Lease namespace) lets only leaseguard's service
 // account and the break-glass group write them, cluster admins included.
 import { execFile } from 'node:child_process';

@@ -11,7 +11,7 @@ test('the Deployment passes the restricted Pod Security Standard (PodSecurity ad
   await kubectl(['create', 'namespace', ns]);
   await kubectl(['label', 'namespace', ns, 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/enforce-version=latest', '--overwrite']);
   await kubectl(['-n', ns, 'create', 'serviceaccount', 'leaseguard']);
-  const docs = loadAllYaml(await readFile(join(ROOT, 'manifests/deployment.yaml'), 'utf8')) as any[];
+  const docs = loadAllYaml(await readFile(join(ROOT, 'manifests/base/deployment.yaml'), 'utf8')) as any[];
   const deployment = docs.find((d) => d.kind === 'Deployment');
   const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'leaseguard-pss', namespace: ns, labels: deployment.spec.template.metadata.labels }, spec: deployment.spec.template.spec };
   const ok = await kubectl(['create', '--dry-run=server', '-f', '-'], { input: JSON.stringify(pod) });

@@ -321,13 +321,13 @@ export async function scopedNamespace(scope: string, name: string): Promise<void
 }
 
 /**
- * Creates a namespace for Leases with the Role and RoleBinding from manifests/rbac.yaml,
+ * Creates a namespace for Leases with the Role and RoleBinding from manifests/base/rbac.yaml,
  * so leaseguard's identity has there exactly what it has in leaseguard-system.
  */
 export async function leaseNamespace(name: string): Promise<void> {
   const r = await kubectl(['create', 'namespace', name]);
   if (r.code !== 0 && !r.stderr.includes('AlreadyExists')) throw new Error(r.stderr);
-  const docs = loadAllYaml(await readFile(join(ROOT, 'manifests/rbac.yaml'), 'utf8')) as Array<{ kind: string; metadata: { namespace?: string } }>;
+  const docs = loadAllYaml(await readFile(join(ROOT, 'manifests/base/rbac.yaml'), 'utf8')) as Array<{ kind: string; metadata: { namespace?: string } }>;
   await kubectl(['label', 'namespace', name, `${LEASE_NAMESPACE_LABEL}=true`, '--overwrite']);
   const namespaced = docs.filter((d) => d.kind === 'Role' || d.kind === 'RoleBinding').map((d) => ({ ...d, metadata: { ...d.metadata, namespace: name } }));
   const applied = await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: namespaced }) });

@@ -97,10 +97,10 @@ test('the embedded store keeps a plain 30 s lock unless the pending timeout was 
   t.is(embeddedConfig(loadConfig({ env: { LEASEGUARD_PENDING_TIMEOUT_SECONDS: '120' } })).pendingTimeoutSeconds, 120);
 });
 
-test('the shipped ConfigMap (manifests/configmap.yaml) is a valid configuration', async (t) => {
+test('the shipped ConfigMap (manifests/base/configmap.yaml) is a valid configuration', async (t) => {
   const { loadAllYaml } = await import('@kubernetes/client-node');
   const { readFileSync } = await import('node:fs');
-  const docs = loadAllYaml(readFileSync(join(process.cwd(), 'manifests/configmap.yaml'), 'utf8')) as Array<{ data: Record<string, string> }>;
+  const docs = loadAllYaml(readFileSync(join(process.cwd(), 'manifests/base/configmap.yaml'), 'utf8')) as Array<{ data: Record<string, string> }>;
   const c = loadConfig({ env: {}, file: file(docs[0]!.data['config.yaml']!) });
   t.true(c.pendingTimeoutSeconds > c.apiServerRequestTimeoutSeconds);
   t.is(c.store, 'kubernetes');

@@ -17,9 +17,6 @@ system:serviceaccount:{{ .Release.Namespace }}:{{ .Values.name }}
 {{/* The configuration leaseguard reads: the chart's values with the Service it sits behind. */}}
 {{- define "leaseguard.config" -}}
 {{- $chart := dict "serviceName" .Values.name "webhookConfigurationName" .Values.name -}}
-{{- if eq .Values.certificates.source "self" -}}
-{{- $_ := set $chart "certificateSecret" (include "leaseguard.secretName" .) -}}
-{{- end -}}
 {{- $config := merge $chart (deepCopy .Values.config) -}}
 {{- toYaml $config -}}
 {{- end -}}
