@@ -1,9 +1,9 @@
 // API clients for one KubeConfig that share a single keep-alive HTTPS agent.
 //
-// @kubernetes/client-node 1.4 builds a new https.Agent for every request (so every call
-// opens a fresh TLS connection); here the agent is built once from the kubeconfig, only
-// the Authorization header is computed per request (tokens may rotate), and requests go
-// out through Node's http client (node-http-library.ts says why).
+// @kubernetes/client-node would send each call through its own fetch stack; here one
+// keep-alive agent is built once from the kubeconfig, only the Authorization header is
+// computed per request (tokens may rotate), and requests go out through Node's http
+// client (node-http-library.ts says why).
 import https from 'node:https';
 import http from 'node:http';
 import {
@@ -50,12 +50,10 @@ export interface KubeClientOptions {
 
 class KeepAliveAuthentication implements SecurityAuthentication {
   readonly #kc: KubeConfig;
-  readonly #agent: http.Agent;
   readonly #basic: string | undefined;
 
-  constructor(kc: KubeConfig, agent: http.Agent) {
+  constructor(kc: KubeConfig) {
     this.#kc = kc;
-    this.#agent = agent;
     const user = kc.getCurrentUser();
     this.#basic = user?.username ? Buffer.from(`${user.username}:${user.password ?? ''}`).toString('base64') : undefined;
   }
@@ -76,8 +74,8 @@ class KeepAliveAuthentication implements SecurityAuthentication {
   }
 
   async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    // Only headers: requests go out through nodeHttpLibrary and its keep-alive agent.
     for (const [k, v] of Object.entries(await this.headers())) context.setHeaderParam(k, v);
-    context.setAgent(this.#agent);
   }
 }
 
@@ -121,7 +119,7 @@ export async function createKubeClients(kc: KubeConfig, options: KubeClientOptio
         ...(tls.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
         ...(tls.servername ? { servername: tls.servername } : {}),
       });
-  const auth = new KeepAliveAuthentication(kc, agent);
+  const auth = new KeepAliveAuthentication(kc);
   const config = createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),
     authMethods: { default: auth },

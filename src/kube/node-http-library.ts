@@ -1,8 +1,8 @@
 // Sends client-node's requests with Node's own http/https and one keep-alive agent.
 //
-// client-node 1.4 sends through node-fetch 2, whose chunked-response check misfires on
-// reused keep-alive sockets ("Premature close"), so keep-alive and node-fetch do not mix.
-// Node's http client has no such problem and no extra layer.
+// Node's http client with one keep-alive agent: no extra layer per request (client-node
+// 1.x sent through node-fetch, whose chunked-response check misfired on reused keep-alive
+// sockets; 2.x sends through undici's fetch).
 import http from 'node:http';
 import https from 'node:https';
 import { ResponseContext, wrapHttpLibrary, type HttpLibrary, type RequestContext } from '@kubernetes/client-node';
@@ -45,7 +45,7 @@ export function nodeHttpLibrary(agent: http.Agent): HttpLibrary {
       if (body !== undefined && typeof body !== 'string') throw new Error('leaseguard sends JSON bodies only');
       const signal = ctx.getSignal();
       const res = await send(ctx.getUrl(), { method: ctx.getHttpMethod(), headers: ctx.getHeaders(), agent, ...(signal ? { signal } : {}) }, body);
-      return new ResponseContext(res.status, res.headers, { text: async () => res.body.toString('utf8'), binary: async () => res.body });
+      return new ResponseContext(res.status, res.headers, { text: async () => res.body.toString('utf8'), binary: async () => res.body, stream: () => null });
     },
   });
 }

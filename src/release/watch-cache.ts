@@ -234,6 +234,10 @@ export class WatchCache {
       void this.#startWatch().catch((e) => this.#fail(e));
     }, (timeoutSeconds + graceSeconds) * 1000);
     this.#watchDue.unref();
+    // client-node's own idle timer (30 s without a byte) would end a quiet watch between
+    // bookmarks; the check above is the one for dead connections.
+    // (A public field at runtime, private in the typings; server test: a quiet watch.)
+    (this.#watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = (timeoutSeconds + graceSeconds + 5) * 1000;
     const abort = await this.#watch.watch(
       path,
       { resourceVersion: this.#rv, allowWatchBookmarks: true, timeoutSeconds },

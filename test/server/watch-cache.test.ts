@@ -30,7 +30,7 @@ interface StandIn {
 }
 
 /** Lists one running object; its first watch `dead` (headers or not), later ones report it Completed. */
-async function standIn(dead: 'after-headers' | 'before-headers'): Promise<StandIn> {
+async function standIn(dead: 'after-headers' | 'before-headers' | 'quiet', quietMs = 0): Promise<StandIn> {
   const state = { lists: 0, watches: [] as URLSearchParams[] };
   const open = new Set<http.ServerResponse>();
   const server = http.createServer((req, res) => {
@@ -43,6 +43,12 @@ async function standIn(dead: 'after-headers' | 'before-headers'): Promise<StandI
     }
     state.watches.push(url.searchParams);
     open.add(res);
+    if (dead === 'quiet') {
+      // Alive but quiet: headers, then nothing for quietMs, then the change.
+      res.writeHead(200, { 'content-type': 'application/json' }).flushHeaders();
+      setTimeout(() => res.write(`${JSON.stringify({ type: 'MODIFIED', object: workflowExecution('Completed', '11') })}\n`), quietMs);
+      return;
+    }
     if (state.watches.length === 1) {
       if (dead === 'after-headers') res.writeHead(200, { 'content-type': 'application/json' }).flushHeaders();
       return; // and never another byte
@@ -65,21 +71,27 @@ async function standIn(dead: 'after-headers' | 'before-headers'): Promise<StandI
   };
 }
 
+/** A watch cache on the stand-in, recording its events and restarts. */
+function watchCacheOn(api: StandIn, timeoutSeconds: number) {
+  const events: Array<[CacheEvent, CachedObject]> = [];
+  let restarts = 0;
+  const cache = new WatchCache({
+    kubeConfig: api.kubeConfig,
+    api: api.kubeConfig.makeApiClient(CustomObjectsApi),
+    rule,
+    logger: pino({ level: 'silent' }),
+    timeoutSeconds,
+    onEvent: (type, obj) => events.push([type, obj]),
+    onHealth: () => {},
+    onRestart: () => restarts++,
+  });
+  return { cache, events, restarts: () => restarts };
+}
+
 for (const dead of ['after-headers', 'before-headers'] as const) {
   test(`a watch on a dead connection (${dead}) is replaced after its timeout and resumes where it was`, async (t) => {
     const api = await standIn(dead);
-    const events: Array<[CacheEvent, CachedObject]> = [];
-    let restarts = 0;
-    const cache = new WatchCache({
-      kubeConfig: api.kubeConfig,
-      api: api.kubeConfig.makeApiClient(CustomObjectsApi),
-      rule,
-      logger: pino({ level: 'silent' }),
-      timeoutSeconds: 1,
-      onEvent: (type, obj) => events.push([type, obj]),
-      onHealth: () => {},
-      onRestart: () => restarts++,
-    });
+    const { cache, events, restarts } = watchCacheOn(api, 1);
     const started = performance.now();
     try {
       await cache.start();
@@ -89,7 +101,7 @@ for (const dead of ['after-headers', 'before-headers'] as const) {
       t.true(events.some(([type, o]) => type === 'update' && o.terminal && o.phase === 'Completed'), 'the completion on the new watch reached the cache');
       // Replaced after timeoutSeconds plus the grace (1 + 1 s here), not before.
       t.true(seconds >= 1.9 && seconds < 6, `replaced after ${seconds.toFixed(1)} s`);
-      t.is(restarts, 1);
+      t.is(restarts(), 1);
       t.is(api.lists, 1, 'resumed from the last resourceVersion, no relist');
       t.is(api.watches.length, 2);
       t.is(api.watches[0]?.get('timeoutSeconds'), '1', 'the API server is asked to end each watch');
@@ -194,5 +206,21 @@ test('events carry the entry they replace or remove; a change nothing decides on
     for (const r of open) r.destroy();
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
+test('a watch that stays quiet longer than client-node\'s 30 s idle timer is kept: no restart, the change arrives on it', async (t) => {
+  const api = await standIn('quiet', 33_000);
+  const { cache, events, restarts } = watchCacheOn(api, 60);
+  try {
+    await cache.start();
+    const deadline = Date.now() + 40_000;
+    while (!events.some(([type, o]) => type === 'update' && o.terminal) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    t.true(events.some(([type, o]) => type === 'update' && o.terminal), 'the change after 33 quiet seconds reached the cache');
+    t.is(restarts(), 0);
+    t.is(api.watches.length, 1, 'the one watch stayed open');
+  } finally {
+    cache.stop();
+    await api.close();
   }
 });
