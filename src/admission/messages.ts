@@ -4,6 +4,7 @@
 import { objectLabel, type LockRecord } from '../core/lock-record.js';
 import { printable, quoted } from '../core/printable.js';
 import type { GuardRule } from '../core/rules.js';
+import type { TakeoverReason } from '../core/decide.js';
 
 /** How a rule's key is named in messages: "target", "fingerprint", or its field name. */
 export function keyNoun(rule: GuardRule): string {
@@ -31,6 +32,22 @@ export function holderPhrase(holder: LockRecord, ageMs: number): string {
 export function busyMessage(rule: GuardRule, key: string, holder: LockRecord, ageMs: number): string {
   const pending = holder.state === 'pending' ? '; it is not stored yet, so the lock is pending' : '';
   return `${keyNoun(rule)} ${quoted(key)} is busy: held by ${holderPhrase(holder, ageMs)}${pending}; retry after it completes`;
+}
+
+/** Why a lock changed hands, as a person reads it. */
+const TAKEOVER_WHY: Record<TakeoverReason, string> = {
+  'holder-gone': 'deleted',
+  'holder-terminal': 'finished',
+  'holder-mismatch': 'no longer holding it (its key or UID changed)',
+  'pending-expired': 'never stored within the pending timeout',
+  expired: 'expired',
+  'max-hold-exceeded': 'held past maxHoldSeconds',
+};
+
+/** The warning kubectl prints when a create takes over a lock from an earlier holder. */
+export function takeoverWarning(rule: GuardRule, key: string, previous: LockRecord, reason: TakeoverReason): string {
+  const holder = `${printable(previous.object.kind.toLowerCase())} ${printable(objectLabel(previous.object))}`;
+  return `leaseguard: took over the lock on ${keyNoun(rule)} ${quoted(key)} from ${TAKEOVER_WHY[reason]} ${holder}`;
 }
 
 export function unavailableMessage(rule: GuardRule, key: string, reason: string): string {

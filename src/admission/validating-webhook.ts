@@ -9,7 +9,7 @@ import { deriveKey, type GuardRule, type RuleIndex } from '../core/rules.js';
 import { isUnverifiable } from '../errors.js';
 import type { LockService } from '../lock/lock-service.js';
 import type { Metrics } from '../metrics.js';
-import { busyMessage, foreignLeaseMessage, keyNoun, unavailableMessage } from './messages.js';
+import { busyMessage, foreignLeaseMessage, keyNoun, takeoverWarning, unavailableMessage } from './messages.js';
 import { allow, deny, type AdmissionRequest, type AdmissionResponse } from './review.js';
 
 export const POD_NAME_EXTRA = 'authentication.kubernetes.io/pod-name';
@@ -132,7 +132,8 @@ export class ValidatingWebhook {
           const detail = outcome.previous
             ? { takeover: outcome.takeover, previousHolder: objectLabel(outcome.previous.object), previousRequester: outcome.previous.requester.username }
             : undefined;
-          return { response: allow(req.uid), decision, ...base, ...(detail ? { detail } : {}) };
+          const warnings = outcome.previous && outcome.takeover ? [takeoverWarning(rule, derived.key, outcome.previous, outcome.takeover)] : undefined;
+          return { response: allow(req.uid, warnings ? { warnings } : undefined), decision, ...base, ...(detail ? { detail } : {}) };
         }
         case 'busy': {
           metrics.lockContention.inc({ kind });

@@ -220,3 +220,20 @@ test('bad requests are counted and logged', async (t) => {
   t.regex(metrics, /leaseguard_bad_requests_total\{reason="400"\} [1-9]/);
   t.true(s.logs.some((l) => l.includes('"bad admission request"') && l.includes('not valid JSON')));
 });
+
+test('validate: a take-over from a finished holder is admitted with a warning kubectl prints, naming the holder and why', async (t) => {
+  const holderUid = 'uid-we-done';
+  // The earlier holder, read live, has finished (Completed) and still has this key.
+  const done = await startTestServer({ holders: { read: async () => ({ kind: 'terminal', uid: holderUid, phase: 'Completed', key: 'proto/Deployment/takeover' }) } });
+  try {
+    const first = await done.client.post('/validate', admissionReview({ key: 'proto/Deployment/takeover', name: 'we-done', objectUid: holderUid }));
+    t.is(first.json.response.allowed, true);
+    t.is(first.json.response.warnings, undefined, 'a fresh lock warns of nothing');
+    const next = await done.client.post('/validate', admissionReview({ key: 'proto/Deployment/takeover', name: 'we-next' }));
+    t.is(next.json.response.allowed, true);
+    t.deepEqual(next.json.response.warnings, ['leaseguard: took over the lock on target "proto/Deployment/takeover" from finished workflowexecution prod/we-done']);
+    t.is(next.json.response.auditAnnotations.takeover, 'holder-terminal');
+  } finally {
+    await done.close();
+  }
+});
