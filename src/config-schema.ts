@@ -159,6 +159,10 @@ export const RULE_FIELDS: readonly RuleField[] = [
   { name: 'terminalPhases', type: 'strings', required: true, description: 'phases in which the object no longer holds its key' },
   { name: 'scope', type: 'string', required: false, values: ['cluster', 'namespace'], default: 'cluster', description: "`namespace` prefixes the key with the object's namespace; default `cluster`" },
   { name: 'maxHoldSeconds', type: 'integer', required: false, min: 1, max: 365 * 86400, description: 'a holder older than this is taken over' },
+  {
+    name: 'mode', type: 'string', required: false, values: ['enforce', 'warn', 'dryrun'],
+    description: '`enforce` (default) refuses; `warn` takes free locks but admits what enforce would refuse, with a warning; `dryrun` decides and records, writes no Lease, refuses nothing',
+  },
 ];
 
 export const setting = (name: string): Setting => {

@@ -25,6 +25,8 @@ export type ValidationDecision =
   | 'denied-key-changed'
   | 'denied-unavailable'
   | 'denied-foreign-lease'
+  /** A rule in warn or dryrun mode admitted what enforce would have refused. */
+  | `warned-${'busy' | 'invalid' | 'key-changed' | 'unavailable' | 'foreign-lease'}`
   | 'passed';
 
 export interface ValidationResult {
@@ -72,6 +74,21 @@ function invalidType(message: string): string {
   return 'FieldValueInvalid';
 }
 
+/**
+ * A rule in warn or dryrun mode admits what enforce would refuse, saying so in a warning
+ * (kubectl prints it) and in the decision (metrics, audit annotations, logs).
+ */
+function rolledOut(rule: GuardRule, result: ValidationResult): ValidationResult {
+  if (!rule.mode || rule.mode === 'enforce' || result.response.allowed) return result;
+  const refused = result.decision.replace(/^denied-/, '') as 'busy' | 'invalid' | 'key-changed' | 'unavailable' | 'foreign-lease';
+  const message = result.response.status?.message ?? result.decision;
+  return {
+    ...result,
+    response: allow(result.response.uid, { warnings: [`leaseguard (${rule.mode} mode for ${rule.kind}): enforce would refuse this: ${message}`] }),
+    decision: `warned-${refused}`,
+  };
+}
+
 export class ValidatingWebhook {
   readonly #o: ValidatingWebhookOptions;
   readonly #leaseNames = new LeaseNames();
@@ -83,8 +100,8 @@ export class ValidatingWebhook {
   async review(req: AdmissionRequest, signal?: AbortSignal): Promise<ValidationResult> {
     const rule = this.#o.rules.find(req.kind.group, req.kind.kind);
     if (!rule) return { response: allow(req.uid), decision: 'passed' };
-    if (req.operation === 'CREATE') return this.#create(req, rule, signal);
-    if (req.operation === 'UPDATE') return this.#update(req, rule);
+    if (req.operation === 'CREATE') return rolledOut(rule, await this.#create(req, rule, signal));
+    if (req.operation === 'UPDATE') return rolledOut(rule, this.#update(req, rule));
     return { response: allow(req.uid), decision: 'passed', rule };
   }
 
@@ -123,7 +140,9 @@ export class ValidatingWebhook {
     const base = { rule, key: derived.key, lease: leaseRef };
     metrics.lockAttempts.inc({ kind });
     try {
-      const outcome = await this.#o.locks.acquire(rule, request, { dryRun: req.dryRun, leaseName: lease, ...(signal ? { signal } : {}) });
+      // dryrun mode decides as a server-side dry run does: nothing is written.
+      const dryRun = req.dryRun || rule.mode === 'dryrun';
+      const outcome = await this.#o.locks.acquire(rule, request, { dryRun, leaseName: lease, ...(signal ? { signal } : {}) });
       switch (outcome.verdict) {
         case 'allowed': {
           metrics.lockAcquired.inc({ kind, how: outcome.how });

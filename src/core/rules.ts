@@ -16,7 +16,15 @@ export interface GuardRule {
   scope: 'cluster' | 'namespace';
   /** Optional upper bound on how long one object may hold its key, in seconds. */
   maxHoldSeconds?: number;
+  /**
+   * Rollout mode: `enforce` (absent: the default) refuses; `warn` takes free locks as
+   * enforce does but admits what enforce would refuse, with a warning; `dryrun` decides
+   * and records but writes no Lease and refuses nothing.
+   */
+  mode?: RuleMode;
 }
+
+export type RuleMode = 'enforce' | 'warn' | 'dryrun';
 
 export const DEFAULT_RULES: readonly GuardRule[] = [
   {

@@ -126,7 +126,7 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
     metrics.admissionDuration.observe({ webhook: 'validate', kind, decision: result.decision }, seconds);
     // A busy denial is logged once per lock per second (with the count left out since);
     // a retry storm is what leaseguard exists for, and it should not flood the logs.
-    const left = result.decision === 'denied-busy' ? repeats.take(result.lease ?? '', Date.now()) : 0;
+    const left = result.decision === 'denied-busy' || result.decision === 'warned-busy' ? repeats.take(result.lease ?? '', Date.now()) : 0;
     // The API server's audit log has every decision (auditAnnotations below); leaseguard's
     // own log keeps failures and fail-open admits at warn, denials and take-overs at info,
     // and plain admits at debug, so the common case builds no entry unless debug is on.

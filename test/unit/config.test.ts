@@ -54,6 +54,7 @@ const refusals: Array<[string, Record<string, string>, string | undefined, RegEx
   ['unknown file key', {}, 'pendingTimeout: 40\n', /unknown setting "pendingTimeout"/],
   ['rule missing fields', {}, 'rules:\n  - kind: Foo\n', /rules\[0\]\.keyPath must be a non-empty string/],
   ['rule with a bad scope', {}, 'rules:\n  - {group: a.io, version: v1, kind: Foo, resource: foos, keyPath: spec.k, phasePath: status.phase, terminalPhases: [Done], scope: galaxy}\n', /scope must be cluster or namespace, got "galaxy"/],
+  ['rule with an unknown mode', {}, 'rules:\n  - {group: a.io, version: v1, kind: Foo, resource: foos, keyPath: spec.k, phasePath: status.phase, terminalPhases: [Done], mode: audit}\n', /rules\[0\]\.mode must be enforce, warn or dryrun, got "audit"/],
   ['rule maxHold below pending timeout', {}, 'rules:\n  - {group: a.io, version: v1, kind: Foo, resource: foos, keyPath: spec.k, phasePath: status.phase, terminalPhases: [Done], maxHoldSeconds: 10}\n', /maxHoldSeconds \(10\) must exceed pendingTimeoutSeconds/],
   ['file is not a mapping', {}, '- a\n- b\n', /must hold a mapping/],
   ['file is not YAML', {}, 'a: [\n', /not valid YAML/],
