@@ -96,7 +96,7 @@ export async function ensureBinaries(log: (s: string) => void): Promise<string> 
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => log(d.toString().trimEnd()));
     child.on('error', reject);
-    child.on('exit', (code) => {
+    child.on('close', (code) => {
       const dir = out.trim().split('\n').pop() ?? '';
       if (code === 0 && dir) resolve(dir);
       else reject(new Error(`building the test control plane failed (exit ${code}); see the messages above`));
@@ -349,7 +349,9 @@ export function runKubectl(kubeconfigPath: string, args: string[], input?: strin
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': a process can exit before its output has been read, and a
+    // result read at 'exit' then misses it (seen as kubectl exiting 0 with empty stdout).
+    child.on('close', (code) => {
       const result = { stdout, stderr, code: code ?? -1 };
       if (throwOnError && code !== 0) reject(new Error(`kubectl ${args.join(' ')} failed (${code}): ${stderr || stdout}`));
       else resolve(result);
