@@ -14,6 +14,9 @@ import { allow, deny, type AdmissionRequest, type AdmissionResponse } from './re
 
 export const POD_NAME_EXTRA = 'authentication.kubernetes.io/pod-name';
 
+/** What enforce refuses; a rule in warn or dryrun mode admits it as `warned-<refusal>`. */
+type Refusal = 'busy' | 'invalid' | 'key-changed' | 'unavailable' | 'foreign-lease';
+
 /** The decision label in metrics and logs. */
 export type ValidationDecision =
   | 'allowed'
@@ -26,7 +29,7 @@ export type ValidationDecision =
   | 'denied-unavailable'
   | 'denied-foreign-lease'
   /** A rule in warn or dryrun mode admitted what enforce would have refused. */
-  | `warned-${'busy' | 'invalid' | 'key-changed' | 'unavailable' | 'foreign-lease'}`
+  | `warned-${Refusal}`
   | 'passed';
 
 export interface ValidationResult {
@@ -80,7 +83,7 @@ function invalidType(message: string): string {
  */
 function rolledOut(rule: GuardRule, result: ValidationResult): ValidationResult {
   if (!rule.mode || rule.mode === 'enforce' || result.response.allowed) return result;
-  const refused = result.decision.replace(/^denied-/, '') as 'busy' | 'invalid' | 'key-changed' | 'unavailable' | 'foreign-lease';
+  const refused = result.decision.replace(/^denied-/, '') as Refusal;
   const message = result.response.status?.message ?? result.decision;
   return {
     ...result,

@@ -84,6 +84,11 @@ export class WatchCache {
     this.#o = options;
     this.#ownStamp = options.leaseNamespace === undefined ? undefined : `${options.leaseNamespace}/`;
     this.#watch = new Watch(options.kubeConfig);
+    // client-node's own idle timer (30 s without a byte) would end a quiet watch between
+    // bookmarks; the watch's own deadline (#startWatch) is the check for dead connections.
+    // (A public field at runtime, private in the typings; server test: a quiet watch.)
+    const { seconds } = this.#watchDeadline();
+    (this.#watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = (seconds + 5) * 1000;
     this.#synced = new Promise((r) => (this.#resolveSynced = r));
   }
 
@@ -217,6 +222,12 @@ export class WatchCache {
     this.#rv = rv;
   }
 
+  /** The API server ends each watch after timeoutSeconds; one still open 30 s later (or as long again, if shorter) is dead. */
+  #watchDeadline(): { timeoutSeconds: number; seconds: number } {
+    const timeoutSeconds = this.#o.timeoutSeconds ?? 300;
+    return { timeoutSeconds, seconds: timeoutSeconds + Math.min(30, timeoutSeconds) };
+  }
+
   async #startWatch(): Promise<void> {
     if (this.#stopped) return;
     this.#retire();
@@ -224,20 +235,15 @@ export class WatchCache {
     // stop() retires the watch too, so a stopped cache has no current watch.
     const current = () => generation === this.#generation;
     const path = `/apis/${this.#o.rule.group}/${this.#o.rule.version}/${this.#o.rule.resource}`;
-    const timeoutSeconds = this.#o.timeoutSeconds ?? 300;
+    const { timeoutSeconds, seconds } = this.#watchDeadline();
     // Armed before the request: a dead connection may never even answer with headers.
-    const graceSeconds = Math.min(30, timeoutSeconds);
     this.#watchDue = setTimeout(() => {
       if (!current()) return;
-      this.#o.logger.warn({ watch: this.#name, openSeconds: timeoutSeconds + graceSeconds }, 'watch still open long after the API server should have ended it (a dead connection?); replacing it');
+      this.#o.logger.warn({ watch: this.#name, openSeconds: seconds }, 'watch still open long after the API server should have ended it (a dead connection?); replacing it');
       this.#o.onRestart();
       void this.#startWatch().catch((e) => this.#fail(e));
-    }, (timeoutSeconds + graceSeconds) * 1000);
+    }, seconds * 1000);
     this.#watchDue.unref();
-    // client-node's own idle timer (30 s without a byte) would end a quiet watch between
-    // bookmarks; the check above is the one for dead connections.
-    // (A public field at runtime, private in the typings; server test: a quiet watch.)
-    (this.#watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = (timeoutSeconds + graceSeconds + 5) * 1000;
     const abort = await this.#watch.watch(
       path,
       { resourceVersion: this.#rv, allowWatchBookmarks: true, timeoutSeconds },

@@ -54,6 +54,9 @@ export function splitBundle(pem: string): X509Certificate[] {
   return out;
 }
 
+/** A PEM bundle of certificates, one normalised block each (line endings included). */
+const joinBundle = (certs: X509Certificate[]): string => `${certs.map((c) => c.toString().trim()).join('\n')}\n`;
+
 const keyMatches = (cert: X509Certificate, keyPem: string): boolean => {
   try {
     return keyPem !== '' && cert.checkPrivateKey(createPrivateKey(keyPem));
@@ -140,7 +143,7 @@ export class CertificateManager {
       ? await issueCa(o.namespace, notBefore, new Date(now + CA_LIFETIMES * o.lifetimeMs))
       : { cert: old[0]!.toString(), key: decode(secret?.data?.[CERT_FILES.caKey]) };
     const serving = await issueServingCertificate(ca, o.names, notBefore, new Date(now + o.lifetimeMs));
-    const bundle = [...(newCa ? [new X509Certificate(ca.cert)] : []), ...old].map((c) => c.toString().trim()).join('\n') + '\n';
+    const bundle = joinBundle([...(newCa ? [new X509Certificate(ca.cert)] : []), ...old]);
     // Trusted before it is served: the new CA enters caBundle before the Secret names it.
     if (newCa) await this.syncCaBundle(bundle);
     const data = {
@@ -185,10 +188,10 @@ export class CertificateManager {
     const wanted = splitBundle(bundlePem);
     if (wanted.length === 0) return;
     const now = this.#now();
+    const have = new Set(wanted.map((c) => c.fingerprint256));
     const target = (currentB64: string | undefined): string => {
-      const have = new Set(wanted.map((c) => c.fingerprint256));
       const kept = splitBundle(decode(currentB64)).filter((c) => !have.has(c.fingerprint256) && Date.parse(c.validTo) > now);
-      return Buffer.from([...wanted, ...kept].map((c) => c.toString().trim()).join('\n') + '\n').toString('base64');
+      return Buffer.from(joinBundle([...wanted, ...kept])).toString('base64');
     };
     for (const kind of ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations']) {
       const path = `/apis/admissionregistration.k8s.io/v1/${kind}/${encodeURIComponent(this.#o.webhookName)}`;
@@ -196,8 +199,9 @@ export class CertificateManager {
       try {
         current = (await this.#o.kube.json('GET', path, undefined)) as typeof current;
       } catch (err) {
-        if (hasCode(toStoreError(err, path), ErrorCodes.STORE_NOT_FOUND)) continue; // not registered (e.g. no stamping)
-        throw toStoreError(err, `reading ${kind}/${this.#o.webhookName}`);
+        const e = toStoreError(err, `reading ${kind}/${this.#o.webhookName}`);
+        if (hasCode(e, ErrorCodes.STORE_NOT_FOUND)) continue; // not registered (e.g. no stamping)
+        throw e;
       }
       const ops: unknown[] = [{ op: 'test', path: '/metadata/resourceVersion', value: current.metadata.resourceVersion }];
       (current.webhooks ?? []).forEach((w, i) => {

@@ -3,22 +3,20 @@
 // serves every renewal from the Secret, and both webhook configurations' caBundle follows,
 // so the API server never fails a call to the webhook. The replicas run with exactly the
 // RBAC the chart grants for it (source self), bound to their identity here.
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import test from 'ava';
 import { loadAllYaml } from '@kubernetes/client-node';
-import { kubectl } from '../support/integration-env.js';
+import { splitBundle } from '../../src/tls/certificate-manager.js';
+import { CHART, helm } from '../support/helm.js';
+import { kubectl, kubectlJson } from '../support/integration-env.js';
 import { metricValue } from '../support/metrics.js';
 import { steadyCreates } from '../support/objects.js';
-import { ROOT } from '../support/paths.js';
 import { FAST_RELEASE_ENV, ReplicaSet, leaseNamespace, scopedNamespace } from '../support/replicas.js';
 import { until, sleep } from '../support/wait.js';
 
-const run = promisify(execFile);
 const SCOPE = 'rotation';
 const NS = 'rot-prod';
 const LIFETIME_SECONDS = 12;
@@ -27,24 +25,14 @@ type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-exp
 
 /** The chart's RBAC for source self, rendered for this set's names and bound to the replicas' identity. */
 async function grantChartCertificateRbac(webhookName: string, namespace: string): Promise<void> {
-  const helm = (await run('bash', [join(ROOT, 'scripts/ensure-helm.sh')])).stdout.trim();
-  const { stdout } = await run(helm, ['template', webhookName, join(ROOT, 'charts/leaseguard'), '-n', namespace, '--set', `name=${webhookName}`, '--set', `certificates.secretName=${SECRET}`, '--show-only', 'templates/certificate-rbac.yaml']);
+  const { code, stdout, stderr } = await helm(['template', webhookName, CHART, '-n', namespace, '--set', `name=${webhookName}`, '--set', `certificates.secretName=${SECRET}`, '--show-only', 'templates/certificate-rbac.yaml']);
+  if (code !== 0) throw new Error(`helm template failed: ${stderr}`);
   const objects = (loadAllYaml(stdout) as Obj[]).filter(Boolean);
   for (const o of objects) {
     if (o.subjects) o.subjects = [{ kind: 'ServiceAccount', name: 'leaseguard', namespace: 'leaseguard-system' }];
   }
   const r = await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) });
   if (r.code !== 0) throw new Error(r.stderr);
-}
-
-async function getJson(args: string[]): Promise<Obj | undefined> {
-  // A read that fails or comes back cut off counts as no read this round.
-  const r = await kubectl([...args, '-o', 'json']);
-  try {
-    return r.code === 0 ? (JSON.parse(r.stdout) as Obj) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 test('certificates that live 12 s: renewed and re-trusted under load, no create fails calling the webhook', async (t) => {
@@ -62,12 +50,11 @@ test('certificates that live 12 s: renewed and re-trusted under load, no create 
   });
   try {
     await scopedNamespace(SCOPE, NS);
-    const secret = async () => (await getJson(['-n', leaseNs, 'get', 'secret', SECRET]))?.data as Record<string, string> | undefined;
+    const secret = async () => (await kubectlJson(['-n', leaseNs, 'get', 'secret', SECRET]))?.data as Record<string, string> | undefined;
     const bundles = async () =>
-      Promise.all(['validatingwebhookconfiguration', 'mutatingwebhookconfiguration'].map(async (k) => (await getJson(['get', k, webhookName]))?.webhooks?.[0]?.clientConfig?.caBundle as string | undefined));
+      Promise.all(['validatingwebhookconfiguration', 'mutatingwebhookconfiguration'].map(async (k) => (await kubectlJson(['get', k, webhookName]))?.webhooks?.[0]?.clientConfig?.caBundle as string | undefined));
     // The CAs of a bundle, by fingerprint (the PEM text of one CA may differ in line endings).
-    const pems = (b64: string | undefined): string[] =>
-      ((b64 ? Buffer.from(b64, 'base64').toString() : '').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p).fingerprint256);
+    const pems = (b64: string | undefined): string[] => splitBundle(b64 ? Buffer.from(b64, 'base64').toString() : '').map((c) => c.fingerprint256);
     // The registration carried the test CA; the leader adds the Secret's.
     await until('both caBundles hold the Secret\'s CAs', async () => {
       const [s, b] = [await secret(), await bundles()];

@@ -13,32 +13,20 @@ import { dumpYaml, loadAllYaml, loadYaml } from '@kubernetes/client-node';
 import { loadConfig } from '../../src/config.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
 import { cliCerts } from '../support/certs.js';
-import { controlPlane, kubectl } from '../support/integration-env.js';
+import { helm, CHART } from '../support/helm.js';
+import { kubectl, kubectlJson } from '../support/integration-env.js';
 import { CLI, ROOT } from '../support/paths.js';
 
 const run = promisify(execFile);
-const CHART = join(ROOT, 'charts/leaseguard');
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-let helmBin: string;
 let dir: string;
 let caPem: string;
 
 test.before(async () => {
-  helmBin = (await run('bash', [join(ROOT, 'scripts/ensure-helm.sh')], { cwd: ROOT })).stdout.trim();
   dir = await mkdtemp(join(tmpdir(), 'lg-chart-'));
   caPem = (await cliCerts()).ca;
 });
-
-async function helm(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(helmBin, [...args, '--kubeconfig', controlPlane().kubeconfigs.admin], { cwd: ROOT, maxBuffer: 64 << 20 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 let n = 0;
 async function valuesFile(values: Obj): Promise<string> {
@@ -214,9 +202,9 @@ test('helm install generates a certificate the webhooks trust, upgrade keeps it,
   const install = await helm(['install', 'lg-chart', CHART, '-n', ns, '--create-namespace', '-f', file]);
   t.is(install.code, 0, install.stderr);
   const state = async () => {
-    const secret = JSON.parse((await kubectl(['-n', ns, 'get', 'secret', 'lg-chart-tls', '-o', 'json'])).stdout) as Obj;
-    const hook = JSON.parse((await kubectl(['get', 'validatingwebhookconfiguration', 'lg-chart', '-o', 'json'])).stdout) as Obj;
-    return { secret: secret.data as Record<string, string>, caBundle: hook.webhooks[0].clientConfig.caBundle as string };
+    const secret = await kubectlJson(['-n', ns, 'get', 'secret', 'lg-chart-tls']);
+    const hook = await kubectlJson(['get', 'validatingwebhookconfiguration', 'lg-chart']);
+    return { secret: secret?.data as Record<string, string>, caBundle: hook?.webhooks[0].clientConfig.caBundle as string };
   };
   const first = await state();
   t.is(first.caBundle, first.secret['ca.crt'] ?? '', 'the webhooks trust the CA in the Secret');
@@ -229,9 +217,9 @@ test('helm install generates a certificate the webhooks trust, upgrade keeps it,
   const upgrade = await helm(['upgrade', 'lg-chart', CHART, '-n', ns, '-f', file, '--set', 'replicas=2']);
   t.is(upgrade.code, 0, upgrade.stderr);
   t.deepEqual(await state(), first, 'upgrade keeps the certificate and the caBundle');
-  const cm = JSON.parse((await kubectl(['-n', ns, 'get', 'configmap', 'lg-chart-config', '-o', 'json'])).stdout) as Obj;
+  const cm = await kubectlJson(['-n', ns, 'get', 'configmap', 'lg-chart-config']);
   const configFile = join(dir, 'live-config.yaml');
-  await writeFile(configFile, cm.data['config.yaml']);
+  await writeFile(configFile, cm?.data['config.yaml']);
   t.deepEqual(loadConfig({ file: configFile, env: {} }).rules.map((r) => r.kind), ['Gadget']);
 
   const uninstall = await helm(['uninstall', 'lg-chart', '-n', ns, '--wait']);

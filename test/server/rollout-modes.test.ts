@@ -5,11 +5,11 @@ import test from 'ava';
 import { DEFAULT_RULES, type RuleMode } from '../../src/core/rules.js';
 import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
 import { admissionReview } from '../support/reviews.js';
-import { startTestServer } from '../support/webhook-server.js';
+import { metricValue } from '../support/metrics.js';
+import { startTestServer, type TestServer } from '../support/webhook-server.js';
 
 const withMode = (mode: RuleMode) => [{ ...DEFAULT_RULES[0]!, mode }, DEFAULT_RULES[1]!];
-const decisions = async (s: Awaited<ReturnType<typeof startTestServer>>, decision: string) =>
-  (await s.lg.metrics.registry.getSingleMetric('leaseguard_admission_requests_total')!.get()).values.filter((v) => v.labels.decision === decision).reduce((a, v) => a + v.value, 0);
+const decisions = async (s: TestServer, decision: string) => metricValue(await s.lg.metrics.registry.metrics(), 'leaseguard_admission_requests_total', { decision });
 
 test('warn: a free key is locked as in enforce; the duplicate is admitted with a warning, an audit annotation and a metric', async (t) => {
   const store = new MemoryLeaseStore('leaseguard-system');

@@ -34,3 +34,9 @@ export function coordination(identity: Identity = 'admin'): CoordinationV1Api {
 export function kubectl(args: string[], opts: { identity?: Identity; input?: string } = {}) {
   return runKubectl(controlPlane().kubeconfigs[opts.identity ?? 'admin'], args, opts.input);
 }
+
+/** An object (or list) as `kubectl ... -o json` prints it; undefined when kubectl fails. */
+export async function kubectlJson(args: string[], opts: { identity?: Identity } = {}): Promise<Record<string, any> | undefined> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const r = await kubectl([...args, '-o', 'json'], opts);
+  return r.code === 0 ? (JSON.parse(r.stdout) as Record<string, any>) : undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
