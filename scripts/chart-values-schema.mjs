@@ -4,7 +4,7 @@
 // Run after `npm run build`: node scripts/chart-values-schema.mjs [--check]
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { configJsonSchema } from '../dist/src/config-schema.js';
+import { DNS_LABEL, configJsonSchema } from '../dist/src/config-schema.js';
 
 const out = fileURLToPath(new URL('../charts/leaseguard/values.schema.json', import.meta.url));
 const str = (description, extra = {}) => ({ type: 'string', description, ...extra });
@@ -23,7 +23,7 @@ const schema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    name: str('name of every object the chart creates', { pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 40 }),
+    name: str('name of every object the chart creates', { pattern: DNS_LABEL, maxLength: 40 }),
     image: obj('the leaseguard image', {
       repository: str('image repository', { minLength: 1 }),
       tag: str('image tag', { minLength: 1 }),
