@@ -15,6 +15,7 @@ import { createAdmissionApp } from './server/admission-app.js';
 import { Readiness } from './server/readiness.js';
 import type { HolderReader } from './store/holder-reader.js';
 import type { LeaseStore } from './store/lease-store.js';
+import { noEvents, type EventRecorder } from './kube/event-recorder.js';
 
 export interface LeaseguardDeps {
   config: Pick<Config, 'rules' | 'pendingTimeoutSeconds' | 'deadlineMs' | 'failOpen'> & Partial<Pick<Config, 'clientCaFile' | 'clientSubjects'>>;
@@ -27,6 +28,8 @@ export interface LeaseguardDeps {
   clock?: () => Date;
   /** Where lock ages are measured (default: a new LeaseAges on performance.now). */
   ages?: LeaseAges;
+  /** Where decisions worth an Event go (default: none, as with the embedded store). */
+  events?: EventRecorder;
 }
 
 export interface Leaseguard {
@@ -59,6 +62,7 @@ export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
     metrics,
     logger,
     readiness,
+    events: deps.events ?? noEvents,
     deadlineMs: config.deadlineMs,
     kindLabel: (group, kind) => rules.find(group, kind)?.kind ?? 'other',
     ...(config.clientCaFile ? { callers: { subjects: config.clientSubjects ?? [] } } : {}),

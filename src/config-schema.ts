@@ -94,6 +94,12 @@ export const SETTINGS: readonly Setting[] = [
       '`webhook-config` (and the chart) also register the mutating webhook that stamps objects with their key and Lease: a second webhook call per guarded create ' +
       '(about 2 ms of CPU and 20% of throughput in the benchmark); switching it off later, delete the MutatingWebhookConfiguration',
   },
+  {
+    name: 'recordEvents', env: 'LEASEGUARD_RECORD_EVENTS', type: 'boolean', default: true, defaultText: 'true',
+    description:
+      'write Kubernetes Events about Leases in `leaseNamespace` for busy denials, take-overs and duplicate keys, aggregated with counts ' +
+      '(a storm on one lock is one Event, its count rewritten at most once a second) and rate-limited (25 writes at once, one more every 5 s per replica)',
+  },
   { name: 'logLevel', env: 'LEASEGUARD_LOG_LEVEL', type: 'string', values: LOG_LEVELS, default: 'info', defaultText: '`info`', description: 'pino level' },
   {
     name: 'sweepIntervalSeconds', env: 'LEASEGUARD_SWEEP_INTERVAL_SECONDS', type: 'number', min: 1, max: 86_400, default: 60, defaultText: '60',

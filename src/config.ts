@@ -60,6 +60,8 @@ export interface Config {
    * decision or release depends on it.
    */
   stampAnnotations: boolean;
+  /** Busy denials, take-overs and duplicate keys as aggregated Kubernetes Events. */
+  recordEvents: boolean;
   logLevel: string;
   /** How often the leader reviews every managed Lease. */
   sweepIntervalSeconds: number;
@@ -278,6 +280,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     pendingTimeoutSet: merged.pendingTimeoutSeconds !== undefined,
     failOpen: get('failOpen'),
     stampAnnotations: get('stampAnnotations'),
+    recordEvents: get('recordEvents'),
     logLevel: get('logLevel'),
     serviceName: get('serviceName'),
     serviceNamespace: get('serviceNamespace', podNamespace ?? 'leaseguard-system'),

@@ -23,10 +23,17 @@ export function formatAge(ms: number): string {
   return `${Math.floor(h / 24)}d${h % 24 ? `${h % 24}h` : ''}`;
 }
 
-export function holderPhrase(holder: LockRecord, ageMs: number): string {
+/** The holder as a person reads it: `workflowexecution prod/we-1`. */
+export function holderName(holder: LockRecord): string {
+  return `${printable(holder.object.kind.toLowerCase())} ${printable(objectLabel(holder.object))}`;
+}
+
+/** The holder and who asked for it, and how long ago when `ageMs` is given. */
+export function holderPhrase(holder: LockRecord, ageMs?: number): string {
   const by = holder.requester.username ? printable(holder.requester.username) : 'an unknown user';
   const pod = holder.requester.pod ? ` on pod ${printable(holder.requester.pod)}` : '';
-  return `${printable(holder.object.kind.toLowerCase())} ${printable(objectLabel(holder.object))} (requested by ${by}${pod}, ${formatAge(ageMs)} ago)`;
+  const ago = ageMs === undefined ? '' : `, ${formatAge(ageMs)} ago`;
+  return `${holderName(holder)} (requested by ${by}${pod}${ago})`;
 }
 
 export function busyMessage(rule: GuardRule, key: string, holder: LockRecord, ageMs: number): string {
@@ -44,10 +51,14 @@ const TAKEOVER_WHY: Record<TakeoverReason, string> = {
   'max-hold-exceeded': 'held past maxHoldSeconds',
 };
 
+/** `took over the lock on target "X" from finished workflowexecution ns/name`. */
+export function takeoverPhrase(rule: GuardRule, key: string, previous: LockRecord, reason: TakeoverReason): string {
+  return `took over the lock on ${keyNoun(rule)} ${quoted(key)} from ${TAKEOVER_WHY[reason]} ${holderName(previous)}`;
+}
+
 /** The warning kubectl prints when a create takes over a lock from an earlier holder. */
 export function takeoverWarning(rule: GuardRule, key: string, previous: LockRecord, reason: TakeoverReason): string {
-  const holder = `${printable(previous.object.kind.toLowerCase())} ${printable(objectLabel(previous.object))}`;
-  return `leaseguard: took over the lock on ${keyNoun(rule)} ${quoted(key)} from ${TAKEOVER_WHY[reason]} ${holder}`;
+  return `leaseguard: ${takeoverPhrase(rule, key, previous, reason)}`;
 }
 
 export function unavailableMessage(rule: GuardRule, key: string, reason: string): string {

@@ -3,7 +3,8 @@
 import type { Logger } from 'pino';
 import type { LockRequest } from '../core/decide.js';
 import { LeaseNames } from '../core/lease-name.js';
-import { objectLabel, type ObjectRef } from '../core/lock-record.js';
+import { objectLabel, type LockRecord, type ObjectRef } from '../core/lock-record.js';
+import type { TakeoverReason } from '../core/decide.js';
 import { printable, quoted } from '../core/printable.js';
 import { deriveKey, type GuardRule, type RuleIndex } from '../core/rules.js';
 import { isUnverifiable } from '../errors.js';
@@ -39,6 +40,9 @@ export interface ValidationResult {
   key?: string;
   lease?: string;
   detail?: Record<string, unknown>;
+  /** Busy: the lock's holder; a take-over: the holder it was taken from. */
+  holder?: LockRecord;
+  takeover?: TakeoverReason;
 }
 
 export interface ValidatingWebhookOptions {
@@ -155,7 +159,8 @@ export class ValidatingWebhook {
             ? { takeover: outcome.takeover, previousHolder: objectLabel(outcome.previous.object), previousRequester: outcome.previous.requester.username }
             : undefined;
           const warnings = outcome.previous && outcome.takeover ? [takeoverWarning(rule, derived.key, outcome.previous, outcome.takeover)] : undefined;
-          return { response: allow(req.uid, warnings ? { warnings } : undefined), decision, ...base, ...(detail ? { detail } : {}) };
+          const from = outcome.previous && outcome.takeover ? { holder: outcome.previous, takeover: outcome.takeover } : {};
+          return { response: allow(req.uid, warnings ? { warnings } : undefined), decision, ...base, ...(detail ? { detail } : {}), ...from };
         }
         case 'busy': {
           metrics.lockContention.inc({ kind });
@@ -177,7 +182,7 @@ export class ValidatingWebhook {
               ...(outcome.retryAfterSeconds !== undefined ? { retryAfterSeconds: outcome.retryAfterSeconds } : {}),
             },
           });
-          return { response, decision: 'denied-busy', ...base, detail: { holder: objectLabel(h), holderUid: h.uid, holderState: outcome.holder.state } };
+          return { response, decision: 'denied-busy', ...base, detail: { holder: objectLabel(h), holderUid: h.uid, holderState: outcome.holder.state }, holder: outcome.holder };
         }
         case 'foreign': {
           metrics.lockFailures.inc({ kind, reason: 'foreign-lease' });

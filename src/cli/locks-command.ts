@@ -8,6 +8,11 @@ import { ErrorCodes, hasCode } from '../errors.js';
 import { printable } from '../core/printable.js';
 import { openStore } from '../store/open-store.js';
 import type { LeaseStore } from '../store/lease-store.js';
+import { hostname } from 'node:os';
+import { holderPhrase } from '../admission/messages.js';
+import { leaseSubject } from '../admission/decision-events.js';
+import { EventReasons, eventBody, eventName } from '../kube/event-recorder.js';
+import type { KubeClients } from '../kube/kube-client.js';
 
 const HELP = `usage: leaseguard locks [options]
        leaseguard locks release KEY --force [--kind KIND] [--yes]
@@ -122,13 +127,57 @@ export async function locksCommand(argv: string[]): Promise<number> {
       else process.stdout.write(`${table(rows)}\n`);
       return 0;
     }
-    return await release(opened.store, locks, key as string, values);
+    return await release(opened.store, opened.clients, locks, key as string, values);
   } finally {
     opened.close();
   }
 }
 
-async function release(store: LeaseStore, locks: Held[], key: string, o: { kind?: string; force: boolean; yes: boolean }): Promise<number> {
+/** Who the kubeconfig's credentials are, as the API server sees them (SelfSubjectReview). */
+async function whoAmI(clients: KubeClients): Promise<string> {
+  try {
+    const review = (await clients.json('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'SelfSubjectReview',
+    }, AbortSignal.timeout(10_000))) as { status?: { userInfo?: { username?: string } } };
+    return review.status?.userInfo?.username || 'an unknown user';
+  } catch {
+    return 'an unknown user';
+  }
+}
+
+/**
+ * The release as a Warning Event about the Lease, where the holder's other Events are: a
+ * forced release can admit a duplicate, so it should be seen. Failing to write it does
+ * not undo the release; it is said.
+ */
+async function recordRelease(clients: KubeClients, lock: Held, namespace: string): Promise<void> {
+  const who = await whoAmI(clients);
+  const regarding = leaseSubject(`${namespace}/${lock.name}`);
+  if (!regarding) return;
+  const now = new Date().toISOString();
+  const event = {
+    regarding,
+    type: 'Warning' as const,
+    reason: EventReasons.releasedByHand,
+    message:
+      `lock ${JSON.stringify(printable(lock.record.key))} released by hand by ${printable(who)}: it was held by ${holderPhrase(lock.record)}; ` +
+      'the next create for this key is admitted even if that object still runs',
+  };
+  try {
+    await clients.core.createNamespacedEvent({
+      namespace,
+      body: eventBody(event, { name: eventName(lock.name, Date.now()), namespace, count: 1, firstTimestamp: now, lastTimestamp: now, instance: hostname(), component: 'leaseguard-cli' }),
+    });
+  } catch (err) {
+    process.stderr.write(
+      `leaseguard locks: the release was not recorded as an Event (${(err as Error).message.slice(0, 200)}); ` +
+        `the break-glass Role grants create on events in ${namespace} (manifests/base/rbac.yaml)\n`,
+    );
+  }
+}
+
+async function release(store: LeaseStore, clients: KubeClients | undefined, locks: Held[], key: string, o: { kind?: string; force: boolean; yes: boolean }): Promise<number> {
   const matches = locks.filter((l) => l.record.key === key && (!o.kind || l.record.object.kind.toLowerCase() === o.kind.toLowerCase()));
   if (matches.length === 0) {
     process.stderr.write(`leaseguard locks: no lock with key ${JSON.stringify(key)}${o.kind ? ` for kind ${o.kind}` : ''} in ${store.namespace}; list them with 'leaseguard locks'\n`);
@@ -184,5 +233,6 @@ async function release(store: LeaseStore, locks: Held[], key: string, o: { kind?
     throw err;
   }
   process.stdout.write(`Released ${JSON.stringify(key)}.\n`);
+  if (clients) await recordRelease(clients, lock, store.namespace);
   return 0;
 }

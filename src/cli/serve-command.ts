@@ -4,7 +4,7 @@ import { EmbeddedExpiry } from '../release/embedded-expiry.js';
 import { Registry } from 'prom-client';
 import { createLeaseguard } from '../app.js';
 import { embeddedConfig, loadConfig, type Config } from '../config.js';
-import { KubeEventRecorder } from '../kube/event-recorder.js';
+import { KubeEventRecorder, noEvents } from '../kube/event-recorder.js';
 import { createMetrics } from '../metrics.js';
 import { startServer } from '../server/serve.js';
 import { openStore } from '../store/open-store.js';
@@ -96,7 +96,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
     logger.info({ secret: `${config.leaseNamespace}/${config.certificateSecret}`, certDir: config.certDir }, 'serving the self-managed certificate');
   }
 
-  const lg = createLeaseguard({ config, logger, registry, metrics, store: opened.store, holders: opened.holders });
+  const events =
+    opened.clients && config.recordEvents
+      ? new KubeEventRecorder({ core: opened.clients.core, namespace: opened.store.namespace, instance: config.identity, logger })
+      : noEvents;
+  const lg = createLeaseguard({ config, logger, registry, metrics, store: opened.store, holders: opened.holders, events });
   logger.info(
     {
       rules: config.rules.map((r) => `${r.resource}.${r.group} key=${r.keyPath}${r.scope === 'namespace' ? ' (per namespace)' : ''}`),
@@ -141,7 +145,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
         identity: config.identity,
         pendingTimeoutSeconds: config.pendingTimeoutSeconds,
         ages: lg.locks.ages,
-        events: new KubeEventRecorder({ core: opened.clients.core, namespace: opened.store.namespace, instance: config.identity, logger }),
+        events,
         sweepIntervalSeconds: config.sweepIntervalSeconds,
         watchTimeoutSeconds: config.watchTimeoutSeconds,
         leaseDurationSeconds: config.leaderLeaseDurationSeconds,
@@ -167,6 +171,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
   expiry?.stop();
   await certificates?.stop();
   await release?.stop();
+  // Counts still unwritten get a moment to reach their Events.
+  if (events instanceof KubeEventRecorder) {
+    await events.settled(2000);
+    events.close();
+  }
   opened.close();
   clearInterval(flusher);
   logDest.flushSync();

@@ -1,9 +1,12 @@
 // Kubernetes Events for what an operator should see where they already look. Like
-// client-go's recorder, a repeat of the same event on the same object within ten
-// minutes updates the first one's count instead of writing another, and a token bucket
-// bounds the writes: a storm becomes a handful of Events with counts, never a write per
-// occurrence. Events go to leaseguard's own namespace, about its Leases, so its RBAC
-// stays one Role there. Recording never throws and never blocks a caller.
+// client-go's recorder, a repeat of the same event (same object, reason and message)
+// within ten minutes counts on the first one instead of writing another, and a token
+// bucket bounds the writes: a storm becomes a handful of Events with counts, never a
+// write per occurrence. Unlike client-go's, a repeat that the bucket holds back is not
+// lost: it stays counted and the Event's count is written when a token comes, so the
+// counts Events show converge on the number of occurrences (the metrics' number).
+// Events go to leaseguard's own namespace, about its Leases, so its RBAC stays one Role
+// there. Recording never throws and never blocks a caller.
 import type { CoreV1Api, CoreV1Event } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 
@@ -17,7 +20,7 @@ export interface EventSubject {
 export interface LeaseguardEvent {
   regarding: EventSubject;
   type: 'Normal' | 'Warning';
-  /** UpperCamelCase, from a fixed set. */
+  /** UpperCamelCase, from EventReasons. */
   reason: string;
   message: string;
 }
@@ -27,6 +30,21 @@ export interface EventRecorder {
 }
 
 export const noEvents: EventRecorder = { record: () => {} };
+
+/** Every Event reason leaseguard writes, in one place (`kubectl get events --field-selector reason=...`). */
+export const EventReasons = {
+  /** Creates refused because another object holds the key. */
+  busy: 'LockBusy',
+  /** A rule in warn mode admitted a create that enforce would refuse as busy: a duplicate. */
+  busyAdmitted: 'LockBusyAdmitted',
+  /** A create took the lock over from a finished, deleted or never-stored holder. */
+  takenOver: 'LockTakenOver',
+  /** A person released a lock by hand (`locks release --force`). */
+  releasedByHand: 'LockReleasedByHand',
+  /** Two or more live objects hold one key (the duplicate monitor). */
+  duplicate: 'DuplicateKey',
+  duplicateCleared: 'DuplicateKeyCleared',
+} as const;
 
 /** Kubernetes caps an Event message at 1 KiB. */
 const MAX_MESSAGE = 1024;
@@ -40,82 +58,179 @@ export interface KubeEventRecorderOptions {
   /** This replica, as `source.host` and `reportingInstance`. */
   instance: string;
   logger: Logger;
+  /** `reportingComponent` and `source.component` (default leaseguard). */
+  component?: string;
   /** Writes allowed at once, and the time to earn one more (client-go: 25 and 5 minutes per object; here per process). */
   burst?: number;
   refillMs?: number;
+  /** An Event's count is rewritten at most this often (default 1 s): a storm is one patch a second. */
+  minIntervalMs?: number;
   clock?: () => number;
 }
 
 interface Aggregate {
+  event: LeaseguardEvent;
   name: string;
+  /** Occurrences so far, and how many of them the Event as written shows. */
   count: number;
+  written: number;
+  created: boolean;
   firstTimestamp: string;
   until: number;
-  /** A write for this event is under way: repeats meanwhile only count. */
+  /** No write of this Event before this time (minIntervalMs after the last one). */
+  notBefore: number;
+  /** A write for this Event is under way: repeats meanwhile only count. */
   writing: boolean;
+}
+
+/** A core/v1 Event as leaseguard writes it (the recorder, and one-off Events of the CLI). */
+export function eventBody(
+  event: LeaseguardEvent,
+  o: { name: string; namespace: string; count: number; firstTimestamp: string; lastTimestamp: string; instance: string; component: string },
+): CoreV1Event {
+  return {
+    metadata: { name: o.name, namespace: o.namespace },
+    involvedObject: { ...event.regarding },
+    reason: event.reason,
+    message: event.message.length > MAX_MESSAGE ? `${event.message.slice(0, MAX_MESSAGE - 3)}...` : event.message,
+    type: event.type,
+    count: o.count,
+    firstTimestamp: new Date(o.firstTimestamp),
+    lastTimestamp: new Date(o.lastTimestamp),
+    source: { component: o.component, host: o.instance },
+    reportingComponent: `leaseguard.kubernaut.ai/${o.component}`,
+    reportingInstance: o.instance,
+  };
+}
+
+/** An Event name as client-go makes them: the subject's name and a time in hex. */
+export function eventName(subject: string, now: number): string {
+  return `${subject}.${now.toString(16)}${Math.floor(Math.random() * 0xfff).toString(16)}`;
 }
 
 export class KubeEventRecorder implements EventRecorder {
   readonly #o: KubeEventRecorderOptions;
   readonly #clock: () => number;
+  readonly #burst: number;
+  readonly #refillMs: number;
+  readonly #minIntervalMs: number;
   readonly #seen = new Map<string, Aggregate>();
+  /** Aggregates whose count is ahead of what was written, in the order they fell behind. */
+  readonly #dirty = new Set<Aggregate>();
   #tokens: number;
   #refilledAt: number;
-  /** Events dropped by the rate limit since the last warning about it. */
-  #dropped = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Infinity;
+  /** Whether the rate limit has held writes back since the last warning about it. */
+  #limited = false;
+  #lost = 0;
 
   constructor(options: KubeEventRecorderOptions) {
     this.#o = options;
     this.#clock = options.clock ?? (() => Date.now());
-    this.#tokens = options.burst ?? 25;
+    this.#burst = options.burst ?? 25;
+    this.#refillMs = options.refillMs ?? 5000;
+    this.#minIntervalMs = options.minIntervalMs ?? 1000;
+    this.#tokens = this.#burst;
     this.#refilledAt = this.#clock();
   }
 
   record(event: LeaseguardEvent): void {
     const now = this.#clock();
     const id = `${event.regarding.namespace}/${event.regarding.name}\u0000${event.reason}\u0000${event.message}`;
-    const known = this.#seen.get(id);
-    if (known && now < known.until) {
-      known.count++;
-      if (!known.writing && this.#take(now)) void this.#write(event, known, true);
-      return;
+    let agg = this.#seen.get(id);
+    if (!agg || now >= agg.until) {
+      if (this.#seen.size >= MAX_REMEMBERED && !this.#prune(now)) {
+        // Thousands of distinct Events unwritten at once: this one cannot be kept.
+        if (this.#lost++ === 0) this.#o.logger.warn('too many distinct Events waiting to be written: some are dropped (the logs and metrics still have them)');
+        return;
+      }
+      const stamp = new Date(now).toISOString();
+      const name = eventName(event.regarding.name, now);
+      agg = { event, name, count: 0, written: 0, created: false, firstTimestamp: stamp, until: now + AGGREGATE_MS, notBefore: 0, writing: false };
+      this.#seen.set(id, agg);
     }
-    if (!this.#take(now)) return;
-    if (this.#seen.size >= MAX_REMEMBERED) this.#prune(now);
-    const stamp = new Date(now).toISOString();
-    const fresh: Aggregate = { name: `${event.regarding.name}.${now.toString(16)}${Math.floor(Math.random() * 0xfff).toString(16)}`, count: 1, firstTimestamp: stamp, until: now + AGGREGATE_MS, writing: false };
-    this.#seen.set(id, fresh);
-    void this.#write(event, fresh, false);
+    agg.count++;
+    this.#dirty.add(agg);
+    this.#flush();
+  }
+
+  /** Resolves once every counted occurrence has been written or given up (tests, shutdown). */
+  async settled(timeoutMs = 30_000): Promise<void> {
+    const deadline = this.#clock() + timeoutMs;
+    while ((this.#dirty.size > 0 || [...this.#seen.values()].some((a) => a.writing)) && this.#clock() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Stops the timer; what is unwritten stays unwritten. */
+  close(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+  }
+
+  /** Writes every dirty Event that may be written now; arms a timer for the rest. */
+  #flush(): void {
+    const now = this.#clock();
+    let wakeAt = Infinity;
+    for (const agg of this.#dirty) {
+      if (agg.writing) continue;
+      if (now < agg.notBefore) {
+        wakeAt = Math.min(wakeAt, agg.notBefore);
+        continue;
+      }
+      if (!this.#take(now)) {
+        wakeAt = Math.min(wakeAt, this.#refilledAt + this.#refillMs);
+        break;
+      }
+      this.#dirty.delete(agg);
+      void this.#write(agg);
+    }
+    if (wakeAt < this.#timerAt) {
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timerAt = wakeAt;
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#timerAt = Infinity;
+        this.#flush();
+      }, Math.max(0, wakeAt - now));
+      this.#timer.unref();
+    }
   }
 
   #take(now: number): boolean {
-    const burst = this.#o.burst ?? 25;
-    const refill = this.#o.refillMs ?? 5000;
-    const earned = Math.floor((now - this.#refilledAt) / refill);
+    const earned = Math.floor((now - this.#refilledAt) / this.#refillMs);
     if (earned > 0) {
-      this.#tokens = Math.min(burst, this.#tokens + earned);
-      this.#refilledAt += earned * refill;
+      this.#tokens = Math.min(this.#burst, this.#tokens + earned);
+      this.#refilledAt += earned * this.#refillMs;
     }
     if (this.#tokens > 0) {
       this.#tokens--;
       return true;
     }
-    if (this.#dropped++ === 0) this.#o.logger.warn('event rate limit reached: further Events are dropped for now (the logs and metrics still have them)');
+    if (!this.#limited) {
+      this.#limited = true;
+      this.#o.logger.warn('event rate limit reached: Event counts are written more slowly for now (nothing is lost; the logs and metrics are current)');
+    }
     return false;
   }
 
-  #prune(now: number): void {
-    for (const [k, a] of this.#seen) if (now >= a.until && !a.writing) this.#seen.delete(k);
-    if (this.#seen.size >= MAX_REMEMBERED) this.#seen.clear();
+  /** Forgets finished aggregates; whether there is room now. */
+  #prune(now: number): boolean {
+    for (const [k, a] of this.#seen) if (now >= a.until && !a.writing && !this.#dirty.has(a)) this.#seen.delete(k);
+    return this.#seen.size < MAX_REMEMBERED;
   }
 
-  async #write(event: LeaseguardEvent, agg: Aggregate, update: boolean): Promise<void> {
+  async #write(agg: Aggregate): Promise<void> {
     const { core, namespace, instance, logger } = this.#o;
+    const component = this.#o.component ?? 'leaseguard';
+    const { event } = agg;
     agg.writing = true;
     const count = agg.count;
     const lastTimestamp = new Date(this.#clock()).toISOString();
     try {
-      if (update) {
+      if (agg.created) {
         await core.patchNamespacedEvent({
           name: agg.name,
           namespace,
@@ -125,28 +240,23 @@ export class KubeEventRecorder implements EventRecorder {
           ],
         });
       } else {
-        const body: CoreV1Event = {
-          metadata: { name: agg.name, namespace },
-          involvedObject: { ...event.regarding },
-          reason: event.reason,
-          message: event.message.length > MAX_MESSAGE ? `${event.message.slice(0, MAX_MESSAGE - 3)}...` : event.message,
-          type: event.type,
-          count,
-          firstTimestamp: new Date(agg.firstTimestamp),
-          lastTimestamp: new Date(lastTimestamp),
-          source: { component: 'leaseguard', host: instance },
-          reportingComponent: 'leaseguard.kubernaut.ai/leaseguard',
-          reportingInstance: instance,
-        };
+        const body = eventBody(event, { name: agg.name, namespace, count, firstTimestamp: agg.firstTimestamp, lastTimestamp, instance, component });
         await core.createNamespacedEvent({ namespace, body });
-        this.#dropped = 0;
+        agg.created = true;
       }
+      agg.written = count;
+      this.#limited = false;
     } catch (err) {
       logger.warn({ reason: event.reason, regarding: `${event.regarding.namespace}/${event.regarding.name}`, err: (err as Error).message.slice(0, 300) }, 'could not write a Kubernetes Event');
-      // An update whose Event is gone (deleted, expired) starts a new one next time.
-      if (update) agg.until = 0;
+      // Not retried: a failing API server is not made busier by its own Events. An update
+      // whose Event is gone (deleted, expired) starts a new one at the next occurrence.
+      if (agg.created) agg.until = 0;
+      agg.written = count;
     } finally {
       agg.writing = false;
+      agg.notBefore = this.#clock() + this.#minIntervalMs;
+      // Occurrences counted during the write left it dirty: they are written next.
+      if (this.#dirty.size > 0) this.#flush();
     }
   }
 }

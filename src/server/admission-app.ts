@@ -17,6 +17,8 @@ import type { TLSSocket } from 'node:tls';
 import { printable } from '../core/printable.js';
 import { checkCaller, peerFacts } from './caller-auth.js';
 import type { Readiness } from './readiness.js';
+import { decisionEvent } from '../admission/decision-events.js';
+import type { EventRecorder } from '../kube/event-recorder.js';
 
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
@@ -26,6 +28,8 @@ export interface AdmissionAppOptions {
   metrics: Metrics;
   logger: Logger;
   readiness: Readiness;
+  /** Where busy denials and take-overs go as Kubernetes Events (aggregated by the recorder). */
+  events: EventRecorder;
   /** Every admission is answered within this many milliseconds. */
   deadlineMs: number;
   /**
@@ -154,6 +158,8 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
       };
       logger[level](entry, 'admission');
     }
+    const event = decisionEvent({ ...result, object: () => reviewedObject(req), dryRun: req.dryRun });
+    if (event) o.events.record(event);
     const annotations = auditAnnotations(result);
     ctx.type = 'application/json';
     ctx.body = review(annotations ? { ...result.response, auditAnnotations: annotations } : result.response);

@@ -53,6 +53,41 @@ test('a storm of 1,000 events makes at most the burst of writes', async (t) => {
   }
   await tick();
   t.is(calls.length, 5);
+  rec.close();
+});
+
+test('a storm of 1,000 repeats converges on count 1,000 in a handful of writes', async (t) => {
+  const { core, calls } = fakeCore();
+  const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'silent' }), minIntervalMs: 30 });
+  const started = Date.now();
+  for (let i = 0; i < 1000; i++) {
+    rec.record(event());
+    if (i % 50 === 0) await new Promise((r) => setTimeout(r, 5));
+  }
+  await rec.settled(5000);
+  rec.close();
+  const last = calls.at(-1)!;
+  t.is(last.verb, 'patch');
+  t.deepEqual((last.body as Array<{ path: string; value: unknown }>)[0], { op: 'replace', path: '/count', value: 1000 }, 'the Event shows every occurrence');
+  t.is(new Set(calls.map((c) => c.name)).size, 1, 'one Event');
+  // One write at first, then at most one per 30 ms while the storm lasts, and a last one.
+  t.true(calls.length <= 3 + Math.ceil((Date.now() - started) / 30), `${calls.length} writes`);
+});
+
+test('the rate limit delays writes but loses no occurrence', async (t) => {
+  const { core, calls } = fakeCore();
+  const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'silent' }), burst: 2, refillMs: 40 });
+  for (let i = 0; i < 6; i++) rec.record(event(`lock ${i}`));
+  await tick();
+  t.is(calls.length, 2, 'the burst, at once');
+  await rec.settled(5000);
+  rec.close();
+  t.is(calls.length, 6);
+  t.deepEqual(
+    calls.map((c) => (c.body as { message: string; count: number }).message).sort(),
+    Array.from({ length: 6 }, (_, i) => `lock ${i}`),
+  );
+  t.true(calls.every((c) => c.verb === 'create' && (c.body as { count: number }).count === 1));
 });
 
 test('a failed write is logged, never thrown', async (t) => {
