@@ -57,6 +57,21 @@ const schema = {
       }),
     }),
     admissionFrom: free('NetworkPolicy peers allowed to reach the admission port; empty: any', 'array'),
+    monitoring: obj('the monitoring bundle (manifests/monitoring): Prometheus Operator objects and a Grafana dashboard', {
+      podMonitor: obj('a PodMonitor scraping every replica', {
+        enabled: { type: 'boolean', description: 'needs the Prometheus Operator CRDs' },
+        interval: str('scrape interval', { pattern: '^[0-9]+(ms|s|m|h)$' }),
+        labels: free('extra labels, e.g. what your Prometheus selects PodMonitors by'),
+      }),
+      prometheusRule: obj("leaseguard's alerts (README: Alerts)", {
+        enabled: { type: 'boolean', description: 'needs the Prometheus Operator CRDs' },
+        labels: free('extra labels, e.g. what your Prometheus selects rules by'),
+      }),
+      dashboard: obj('the Grafana dashboard as a ConfigMap', {
+        enabled: { type: 'boolean', description: "for Grafana's dashboard sidecar" },
+        labels: free('labels the sidecar looks for'),
+      }),
+    }),
     config,
   },
 };

@@ -18,6 +18,7 @@ export interface Metrics {
   lockReleases: Counter<'kind' | 'reason'>;
   lockHoldDuration: Histogram<'kind'>;
   leasesHeld: Gauge<'kind' | 'state'>;
+  leasesPendingOverdue: Gauge<'kind'>;
   apiRequestDuration: Histogram<'verb' | 'resource' | 'outcome'>;
   badRequests: Counter<'reason'>;
   watchHealthy: Gauge<'kind'>;
@@ -106,6 +107,12 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
       name: 'leaseguard_leases_held',
       help: 'Leases currently held, by kind and state (pending, bound).',
       labelNames: ['kind', 'state'] as const,
+      registers,
+    }),
+    leasesPendingOverdue: new Gauge({
+      name: 'leaseguard_leases_pending_overdue',
+      help: 'Leases whose object the leader has not seen stored for longer than the pending timeout plus a sweep interval (by its own clock): a sweep should have reclaimed them. Refreshed by each sweep; leader only.',
+      labelNames: ['kind'] as const,
       registers,
     }),
     apiRequestDuration,

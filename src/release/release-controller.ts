@@ -147,6 +147,7 @@ export class ReleaseController {
       this.#o.readiness.delete(watchCheck(rule));
     }
     this.#o.metrics.leasesHeld.reset();
+    this.#o.metrics.leasesPendingOverdue.reset();
     this.#o.logger.info('release work stopped');
   }
 
@@ -164,6 +165,8 @@ export class ReleaseController {
   async sweep(): Promise<void> {
     const started = performance.now();
     const held = new Map<string, number>();
+    const overdue = new Map<string, number>();
+    const overdueMs = (this.#o.pendingTimeoutSeconds + this.#o.sweepIntervalSeconds) * 1000;
     let listed = 0;
     let queued = 0;
     try {
@@ -180,7 +183,10 @@ export class ReleaseController {
           const label = `${rule?.kind ?? 'other'}\u0000${stored ? 'bound' : 'pending'}`;
           held.set(label, (held.get(label) ?? 0) + 1);
           if (!rule || !observed) continue;
-          const decision = decideRelease(this.#decisionInput(rule, lease, lease.record, 'sweep', observed));
+          const input = this.#decisionInput(rule, lease, lease.record, 'sweep', observed);
+          // Not seen stored, and past the point where a sweep should have reclaimed it.
+          if (!stored && input.ageMs > overdueMs) overdue.set(rule.kind, (overdue.get(rule.kind) ?? 0) + 1);
+          const decision = decideRelease(input);
           if (decision.action === 'keep' && decision.recheckAfterMs === undefined) continue;
           this.#queue.add(lease.name, { trigger: 'sweep', snapshot: lease });
           queued++;
@@ -195,6 +201,7 @@ export class ReleaseController {
       const [kind, state] = label.split('\u0000') as [string, string];
       this.#o.metrics.leasesHeld.set({ kind, state }, n);
     }
+    for (const rule of this.#o.rules.rules) this.#o.metrics.leasesPendingOverdue.set({ kind: rule.kind }, overdue.get(rule.kind) ?? 0);
     this.#o.metrics.sweepDuration.observe((performance.now() - started) / 1000);
     this.#o.logger.debug({ leases: listed, queued, ms: Math.round(performance.now() - started) }, 'sweep looked at every managed Lease');
   }

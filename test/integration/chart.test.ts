@@ -102,6 +102,21 @@ for (const [name, values, kustomization, args] of installs) {
   });
 }
 
+test('the monitoring bundle: the chart renders what manifests/monitoring gives, but labels; off by default', async (t) => {
+  const on = { enabled: true };
+  const chart = (await template(provided({ monitoring: { podMonitor: on, prometheusRule: on, dashboard: on } }))).filter((o) => ['PodMonitor', 'PrometheusRule'].includes(o.kind) || o.metadata?.name === 'leaseguard-dashboard');
+  const built = await kubectl(['kustomize', join(ROOT, 'manifests/monitoring')]);
+  t.is(built.code, 0, built.stderr);
+  const base = await byId(docs(built.stdout));
+  const rendered = await byId(chart);
+  t.deepEqual([...rendered.keys()].sort(), [...base.keys()].sort());
+  for (const [key, o] of base) t.deepEqual(rendered.get(key), o, key);
+  t.is(JSON.parse(base.get('ConfigMap/leaseguard-system/leaseguard-dashboard')!.data['leaseguard.json']).uid, 'leaseguard');
+  t.deepEqual(chart.find((o) => o.kind === 'ConfigMap')?.metadata.labels.grafana_dashboard, '1', 'the label the Grafana sidecar looks for');
+  const off = (await template(provided())).filter((o) => ['PodMonitor', 'PrometheusRule'].includes(o.kind) || o.metadata?.name === 'leaseguard-dashboard');
+  t.deepEqual(off, []);
+});
+
 test("the chart's default rules are leaseguard's defaults", async (t) => {
   const values = loadYaml(await readFile(join(CHART, 'values.yaml'), 'utf8')) as Obj;
   t.deepEqual(values.config.rules, [...DEFAULT_RULES]);
