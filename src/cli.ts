@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// leaseguard's command line: serve | certs | webhook-config | apiserver-config | locks | config-schema.
+// leaseguard's command line: serve | certs | webhook-config | apiserver-config | locks | why | config-schema.
 import { LeaseguardError } from './errors.js';
 
 const USAGE = `usage: leaseguard <command> [options]
@@ -10,6 +10,7 @@ commands:
   webhook-config   print the Validating/MutatingWebhookConfiguration with the CA bundle
   apiserver-config render kube-apiserver's AdmissionConfiguration that presents the client certificate
   locks            list current locks; 'locks release KEY --force' frees one
+  why              explain which Lease and holder block an object, and what frees it
   config-schema    print the JSON Schema of the config file
 
 Run 'leaseguard <command> --help' for a command's options.`;
@@ -33,6 +34,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./cli/apiserver-config-command.js')).apiserverConfigCommand(rest);
     case 'locks':
       return (await import('./cli/locks-command.js')).locksCommand(rest);
+    case 'why':
+      return (await import('./cli/why-command.js')).whyCommand(rest);
     case 'config-schema':
       return (await import('./cli/config-schema-command.js')).configSchemaCommand(rest);
     case undefined:
