@@ -10,12 +10,11 @@ import test from 'ava';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { Annotations, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { EventReasons } from '../../src/kube/event-recorder.js';
-import { LEADER_LEASE_NAME } from '../../src/release/release-work.js';
 import { controlPlane, coordination, customObjects, kubeConfigFor, kubectl } from '../support/integration-env.js';
 import { apiError, retryingThrottled, workflowExecution } from '../support/objects.js';
 import { CLI } from '../support/paths.js';
 import { forEachConcurrently } from '../support/pool.js';
-import { FAST, FAST_RELEASE_ENV, ReplicaSet, leaseNamespace, scopedNamespace } from '../support/replicas.js';
+import { FAST, FAST_RELEASE_ENV, ReplicaSet, holdLeadership, leaseNamespace, scopedNamespace } from '../support/replicas.js';
 import { sleep, until } from '../support/wait.js';
 import { CoreV1Api } from '@kubernetes/client-node';
 
@@ -30,10 +29,7 @@ let replicas: ReplicaSet;
 test.before(async () => {
   await leaseNamespace(LEASE_NS);
   // No replica leads: admission alone runs, and nothing releases the locks under test.
-  await coordination('leaseguard').createNamespacedLease({
-    namespace: LEASE_NS,
-    body: { metadata: { name: LEADER_LEASE_NAME }, spec: { holderIdentity: 'test-blocker', leaseDurationSeconds: 3600, renewTime: new Date().toISOString().replace('Z', '000Z') as never } },
-  });
+  await holdLeadership(LEASE_NS);
   replicas = await ReplicaSet.start({ scope: SCOPE, count: 3, timeoutSeconds: FAST.timeoutSeconds, env: FAST_RELEASE_ENV });
   await scopedNamespace(SCOPE, NS);
 });

@@ -14,12 +14,11 @@ import { loadYaml } from '@kubernetes/client-node';
 import { leaseName } from '../../src/core/lease-name.js';
 import { encodeLease } from '../../src/core/lock-record.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
-import { LEADER_LEASE_NAME } from '../../src/release/release-work.js';
 import type { Identity } from '../support/control-plane.js';
 import { controlPlane, coordination, customObjects, kubectl } from '../support/integration-env.js';
 import { workflowExecution } from '../support/objects.js';
 import { ROOT } from '../support/paths.js';
-import { FAST, FAST_RELEASE_ENV, ReplicaSet, leaseNamespace, scopedNamespace } from '../support/replicas.js';
+import { FAST, FAST_RELEASE_ENV, ReplicaSet, holdLeadership, leaseNamespace, scopedNamespace } from '../support/replicas.js';
 
 const run = promisify(execFile);
 const SCOPE = 'plugin';
@@ -48,10 +47,7 @@ test.before(async () => {
   await symlink(join(store, manifest.spec.platforms[0].bin), join(bin, 'kubectl-leaseguard'));
 
   await leaseNamespace(LEASE_NS);
-  await coordination('leaseguard').createNamespacedLease({
-    namespace: LEASE_NS,
-    body: { metadata: { name: LEADER_LEASE_NAME }, spec: { holderIdentity: 'test-blocker', leaseDurationSeconds: 3600, renewTime: new Date().toISOString().replace('Z', '000Z') as never } },
-  });
+  await holdLeadership(LEASE_NS);
   const config = `store: kubernetes\napiServerRequestTimeoutSeconds: ${PENDING_SECONDS - 2}\npendingTimeoutSeconds: ${PENDING_SECONDS}\n`;
   const cm = await kubectl(['-n', LEASE_NS, 'create', 'configmap', 'leaseguard-config', `--from-literal=config.yaml=${config}`]);
   if (cm.code !== 0) throw new Error(cm.stderr);

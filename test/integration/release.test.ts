@@ -10,7 +10,7 @@ import { controlPlane, coordination, customObjects, kubectl } from '../support/i
 import { metricValue } from '../support/metrics.js';
 import { apiError, fingerprint, remediationRequest, workflowExecution } from '../support/objects.js';
 import { CLI } from '../support/paths.js';
-import { FAST, FAST_RELEASE_ENV, ReplicaSet, SCOPE_LABEL, scopedNamespace } from '../support/replicas.js';
+import { FAST, FAST_RELEASE_ENV, ReplicaSet, SCOPE_LABEL, holdLeadership, scopedNamespace } from '../support/replicas.js';
 import { sleep, until } from '../support/wait.js';
 
 const run = promisify(execFile);
@@ -176,16 +176,9 @@ serial('with every replica down while a holder completes: self-healing admits at
   const swept = `${NS}/Deployment/swept`;
   await createWe('we-heal', healed);
   await createWe('we-swept', swept);
-  // Keep the release work from running after the restart: the leader Lease is held by
-  // someone who is not a replica, so only admission runs.
+  // Keep the release work from running after the restart: only admission runs.
   for (let i = 0; i < replicas.replicas.length; i++) await replicas.kill(i);
-  // Lease writes there are leaseguard's alone (lease-guard-policy.yaml): the blocker uses its credentials.
-  const api = coordination('leaseguard');
-  await api.deleteNamespacedLease({ name: LEADER_LEASE_NAME, namespace: replicas.leaseNamespace }).catch(() => {});
-  await api.createNamespacedLease({
-    namespace: replicas.leaseNamespace,
-    body: { metadata: { name: LEADER_LEASE_NAME }, spec: { holderIdentity: 'test-blocker', leaseDurationSeconds: 3600, renewTime: new Date().toISOString().replace('Z', '000Z') as never } },
-  });
+  await holdLeadership(replicas.leaseNamespace);
   await setStatus('workflowexecutions', 'we-heal', { phase: 'Completed' });
   await setStatus('workflowexecutions', 'we-swept', { phase: 'Failed' });
   for (let i = 0; i < replicas.replicas.length; i++) await replicas.restart(i);
@@ -196,7 +189,7 @@ serial('with every replica down while a holder completes: self-healing admits at
   t.is(taken?.metadata?.annotations?.[Annotations.objectName], 'we-heal-next', 'taken over by self-healing');
   t.is(taken?.spec?.leaseTransitions, 1);
   // Let leadership go to the replicas: their sweep releases the other Lease.
-  await api.deleteNamespacedLease({ name: LEADER_LEASE_NAME, namespace: replicas.leaseNamespace });
+  await coordination('leaseguard').deleteNamespacedLease({ name: LEADER_LEASE_NAME, namespace: replicas.leaseNamespace });
   await until('the sweep to release the finished holder', async () => !(await lease(swept)), 15_000);
 });
 

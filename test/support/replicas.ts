@@ -15,7 +15,8 @@ import { promisify } from 'node:util';
 import { cliCerts, type TestCerts } from './certs.js';
 import { metricValue } from './metrics.js';
 import { LEASE_NAMESPACE_LABEL, REQUEST_TIMEOUT_SECONDS, type Identity } from './control-plane.js';
-import { controlPlane, kubectl } from './integration-env.js';
+import { controlPlane, coordination, kubectl } from './integration-env.js';
+import { LEADER_LEASE_NAME } from '../../src/release/release-work.js';
 import { CLI, ROOT } from './paths.js';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { startForwarder, type Forwarder } from './tcp-forwarder.js';
@@ -332,6 +333,20 @@ export async function leaseNamespace(name: string): Promise<void> {
   const namespaced = docs.filter((d) => d.kind === 'Role' || d.kind === 'RoleBinding').map((d) => ({ ...d, metadata: { ...d.metadata, namespace: name } }));
   const applied = await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: namespaced }) });
   if (applied.code !== 0) throw new Error(`applying RBAC to ${name} failed: ${applied.stderr}`);
+}
+
+/**
+ * Keeps every replica of the set using `leaseNs` from leading: the leader Lease is held by
+ * someone who is not a replica, so only admission runs and no release work touches the
+ * locks a test leaves. Replaces a leader Lease that is there.
+ */
+export async function holdLeadership(leaseNs: string): Promise<void> {
+  const api = coordination('leaseguard'); // Lease writes there are leaseguard's alone (lease-guard-policy.yaml)
+  await api.deleteNamespacedLease({ name: LEADER_LEASE_NAME, namespace: leaseNs }).catch(() => {});
+  await api.createNamespacedLease({
+    namespace: leaseNs,
+    body: { metadata: { name: LEADER_LEASE_NAME }, spec: { holderIdentity: 'test-blocker', leaseDurationSeconds: 3600, renewTime: new Date().toISOString().replace('Z', '000Z') as never } },
+  });
 }
 
 /**
