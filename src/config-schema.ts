@@ -98,7 +98,7 @@ export const SETTINGS: readonly Setting[] = [
     name: 'recordEvents', env: 'LEASEGUARD_RECORD_EVENTS', type: 'boolean', default: true, defaultText: 'true',
     description:
       'write Kubernetes Events about Leases in `leaseNamespace` for busy denials, take-overs and duplicate keys, aggregated with counts ' +
-      '(a storm on one lock is one Event, its count rewritten at most once a second) and rate-limited (25 writes at once, one more every 5 s per replica)',
+      '(a storm on one lock is one Event, its count rewritten at most once a second) and rate-limited per replica (new Events: 25 at once, then one every 5 s; count updates: 5 a second)',
   },
   { name: 'logLevel', env: 'LEASEGUARD_LOG_LEVEL', type: 'string', values: LOG_LEVELS, default: 'info', defaultText: '`info`', description: 'pino level' },
   {

@@ -60,12 +60,45 @@ export interface KubeEventRecorderOptions {
   logger: Logger;
   /** `reportingComponent` and `source.component` (default leaseguard). */
   component?: string;
-  /** Writes allowed at once, and the time to earn one more (client-go: 25 and 5 minutes per object; here per process). */
+  /** New Events allowed at once, and the time to earn one more (client-go: 25 and 5 minutes per object; here per process). */
   burst?: number;
   refillMs?: number;
+  /** Count updates of existing Events allowed at once, and the time to earn one more (default 25 and 200 ms: 5 a second). */
+  updateBurst?: number;
+  updateRefillMs?: number;
   /** An Event's count is rewritten at most this often (default 1 s): a storm is one patch a second. */
   minIntervalMs?: number;
   clock?: () => number;
+}
+
+/** A token bucket on the recorder's clock. */
+class Bucket {
+  #tokens: number;
+  #at: number;
+  constructor(
+    readonly burst: number,
+    readonly refillMs: number,
+    now: number,
+  ) {
+    this.#tokens = burst;
+    this.#at = now;
+  }
+
+  take(now: number): boolean {
+    const earned = Math.floor((now - this.#at) / this.refillMs);
+    if (earned > 0) {
+      this.#tokens = Math.min(this.burst, this.#tokens + earned);
+      this.#at += earned * this.refillMs;
+    }
+    if (this.#tokens <= 0) return false;
+    this.#tokens--;
+    return true;
+  }
+
+  /** When the next token comes. */
+  get nextAt(): number {
+    return this.#at + this.refillMs;
+  }
 }
 
 interface Aggregate {
@@ -111,14 +144,13 @@ export function eventName(subject: string, now: number): string {
 export class KubeEventRecorder implements EventRecorder {
   readonly #o: KubeEventRecorderOptions;
   readonly #clock: () => number;
-  readonly #burst: number;
-  readonly #refillMs: number;
   readonly #minIntervalMs: number;
   readonly #seen = new Map<string, Aggregate>();
   /** Aggregates whose count is ahead of what was written, in the order they fell behind. */
   readonly #dirty = new Set<Aggregate>();
-  #tokens: number;
-  #refilledAt: number;
+  /** New Events are few (a storm over many keys is a handful); updates of their counts may be more frequent. */
+  readonly #creates: Bucket;
+  readonly #updates: Bucket;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
   /** Whether the rate limit has held writes back since the last warning about it. */
@@ -128,11 +160,9 @@ export class KubeEventRecorder implements EventRecorder {
   constructor(options: KubeEventRecorderOptions) {
     this.#o = options;
     this.#clock = options.clock ?? (() => Date.now());
-    this.#burst = options.burst ?? 25;
-    this.#refillMs = options.refillMs ?? 5000;
     this.#minIntervalMs = options.minIntervalMs ?? 1000;
-    this.#tokens = this.#burst;
-    this.#refilledAt = this.#clock();
+    this.#creates = new Bucket(options.burst ?? 25, options.refillMs ?? 5000, this.#clock());
+    this.#updates = new Bucket(options.updateBurst ?? 25, options.updateRefillMs ?? 200, this.#clock());
   }
 
   record(event: LeaseguardEvent): void {
@@ -180,9 +210,10 @@ export class KubeEventRecorder implements EventRecorder {
         wakeAt = Math.min(wakeAt, agg.notBefore);
         continue;
       }
-      if (!this.#take(now)) {
-        wakeAt = Math.min(wakeAt, this.#refilledAt + this.#refillMs);
-        break;
+      const bucket = agg.created ? this.#updates : this.#creates;
+      if (!this.#take(bucket, now)) {
+        wakeAt = Math.min(wakeAt, bucket.nextAt);
+        continue;
       }
       this.#dirty.delete(agg);
       void this.#write(agg);
@@ -199,16 +230,8 @@ export class KubeEventRecorder implements EventRecorder {
     }
   }
 
-  #take(now: number): boolean {
-    const earned = Math.floor((now - this.#refilledAt) / this.#refillMs);
-    if (earned > 0) {
-      this.#tokens = Math.min(this.#burst, this.#tokens + earned);
-      this.#refilledAt += earned * this.#refillMs;
-    }
-    if (this.#tokens > 0) {
-      this.#tokens--;
-      return true;
-    }
+  #take(bucket: Bucket, now: number): boolean {
+    if (bucket.take(now)) return true;
     if (!this.#limited) {
       this.#limited = true;
       this.#o.logger.warn('event rate limit reached: Event counts are written more slowly for now (nothing is lost; the logs and metrics are current)');

@@ -90,6 +90,31 @@ test('the rate limit delays writes but loses no occurrence', async (t) => {
   t.true(calls.every((c) => c.verb === 'create' && (c.body as { count: number }).count === 1));
 });
 
+test('counts of existing Events keep up when new Events are held back', async (t) => {
+  const { core, calls } = fakeCore();
+  // No new Event after the first two for a long time; count updates at their own rate.
+  const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'silent' }), burst: 2, refillMs: 60_000, minIntervalMs: 10, updateRefillMs: 10 });
+  rec.record(event('lock a'));
+  rec.record(event('lock b'));
+  rec.record(event('lock c')); // held back: no token for a new Event
+  for (let i = 0; i < 50; i++) {
+    rec.record(event('lock a'));
+    rec.record(event('lock b'));
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  await rec.settled(1000);
+  rec.close();
+  const last = (message: string) => {
+    const name = calls.find((c) => c.verb === 'create' && (c.body as { message: string }).message === message)?.name;
+    const mine = calls.filter((c) => c.name === name);
+    const final = mine.at(-1)!;
+    return final.verb === 'create' ? (final.body as { count: number }).count : (final.body as Array<{ value: number }>)[0]!.value;
+  };
+  t.is(last('lock a'), 51);
+  t.is(last('lock b'), 51);
+  t.false(calls.some((c) => (c.body as { message?: string }).message === 'lock c'), 'the third Event waits for its token');
+});
+
 test('a failed write is logged, never thrown', async (t) => {
   const logs: string[] = [];
   const core = { createNamespacedEvent: async () => Promise.reject(new Error('forbidden')) } as unknown as CoreV1Api;
