@@ -152,20 +152,27 @@ test('for rules whose key paths CEL must escape, the chart renders the webhooks,
   t.deepEqual(validating.webhooks[0].namespaceSelector.matchExpressions[0].values, ['kube-system', 'guard-ns']);
 });
 
-test("the API server accepts everything the chart renders (server-side dry run), cert-manager's Certificate and Issuers against its own CRDs", async (t) => {
+test("the API server accepts everything the chart renders (server-side dry run), cert-manager's Certificate and Issuers and the monitoring bundle against their own CRDs", async (t) => {
   const crds = (await run('bash', [join(ROOT, 'scripts/ensure-cert-manager-crds.sh')], { cwd: ROOT })).stdout.trim();
   for (const crd of ['certificates', 'issuers', 'clusterissuers']) {
     const r = await kubectl(['apply', '--server-side', '-f', join(crds, `cert-manager.io_${crd}.yaml`)]);
     t.is(r.code, 0, r.stderr);
   }
-  t.is((await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/certificates.cert-manager.io', 'crd/issuers.cert-manager.io'])).code, 0);
+  const monitoring = (await run('bash', [join(ROOT, 'scripts/ensure-prometheus-operator-crds.sh')], { cwd: ROOT })).stdout.trim();
+  for (const crd of ['podmonitors', 'prometheusrules']) {
+    const r = await kubectl(['apply', '--server-side', '-f', join(monitoring, `monitoring.coreos.com_${crd}.yaml`)]);
+    t.is(r.code, 0, r.stderr);
+  }
+  t.is((await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/certificates.cert-manager.io', 'crd/issuers.cert-manager.io', 'crd/podmonitors.monitoring.coreos.com', 'crd/prometheusrules.monitoring.coreos.com'])).code, 0);
   t.is((await kubectl(['create', 'namespace', 'chart-dry'])).code, 0);
-  const variants: Obj[] = [{}, { certificates: { source: 'cert-manager' }, config: { stampAnnotations: true } }, { certificates: { source: 'cert-manager', certManager: { issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer' } } } }];
+  const on = { enabled: true };
+  const variants: Obj[] = [{}, { certificates: { source: 'cert-manager' }, config: { stampAnnotations: true }, monitoring: { podMonitor: on, prometheusRule: on, dashboard: on } }, { certificates: { source: 'cert-manager', certManager: { issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer' } } } }];
   for (const values of variants) {
     const objects = await template(values, { namespace: 'chart-dry', release: 'chart-dry' });
     const r = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: objects.map((o) => dumpYaml(o)).join('---\n') });
     t.is(r.code, 0, `${JSON.stringify(values)}: ${r.stderr}`);
     const kinds = objects.map((o) => o.kind);
+    if (values.monitoring) t.true(kinds.includes('PodMonitor') && kinds.includes('PrometheusRule'), 'the monitoring bundle, against the Prometheus Operator\'s CRDs');
     if (values.certificates?.source === 'cert-manager') {
       t.true(kinds.includes('Certificate'));
       for (const hook of objects.filter((o) => /WebhookConfiguration$/.test(o.kind))) {
