@@ -29,8 +29,11 @@ try {
   writeFileSync(join(stage, 'package.json'), `${JSON.stringify({ ...runtime, bin: { 'kubectl-leaseguard': 'dist/src/cli/kubectl-plugin.js' } }, null, 2)}\n`);
   cpSync(join(root, 'package-lock.json'), join(stage, 'package-lock.json'));
   say('installing the production dependencies (npm ci --omit=dev)');
-  execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: stage, stdio: ['ignore', 'ignore', 'inherit'] });
+  // No bin links: krew's unpacker refuses symbolic links in an archive.
+  execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-bin-links', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: stage, stdio: ['ignore', 'ignore', 'inherit'] });
   rmSync(join(stage, 'package-lock.json'));
+  const links = execFileSync('find', [stage, '-type', 'l'], { encoding: 'utf8' }).trim();
+  if (links) throw new Error(`krew cannot install an archive with symbolic links; found:\n${links}`);
   writeFileSync(
     join(stage, 'kubectl-leaseguard'),
     `#!/bin/sh

@@ -92,7 +92,7 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
     }),
     lockReleases: new Counter({
       name: 'leaseguard_lock_releases_total',
-      help: 'Leases released, by reason (completed, deleted, swept, expired, forced).',
+      help: 'Leases released by the leader, by reason (completed, deleted, swept, expired).',
       labelNames: ['kind', 'reason'] as const,
       registers,
     }),

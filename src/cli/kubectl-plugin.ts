@@ -16,8 +16,8 @@ commands:
   release KEY --force   release one lock by hand (members of leaseguard:break-glass); recorded as an Event
 
 Leases are read in --lease-namespace (default leaseguard-system). Each command's --help
-lists its options; kubectl's own flags are not passed to plugins, so give --kubeconfig
-(or set KUBECONFIG) here.`;
+lists its options. kubectl passes none of its own flags to plugins: give --kubeconfig
+and --context here (or set KUBECONFIG).`;
 
 /** kubectl's spelling of the Lease namespace flag, turned into the leaseguard CLI's. */
 function leaseNamespaceFlag(args: string[]): string[] {

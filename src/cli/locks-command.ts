@@ -21,6 +21,7 @@ Lists the current locks (the Leases leaseguard manages), or releases one by hand
 
   -o, --output FORMAT   table (default) or json
   --kubeconfig FILE     kubeconfig (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)
+  --context NAME        the kubeconfig context to use (default: its current context)
   --namespace NS        namespace of the Leases (default: config leaseNamespace)
   --config FILE         leaseguard configuration file
   --kind KIND           with release: the guarded kind, when several share the key
@@ -87,6 +88,7 @@ export async function locksCommand(argv: string[]): Promise<number> {
     options: {
       output: { type: 'string', short: 'o', default: 'table' },
       kubeconfig: { type: 'string' },
+      context: { type: 'string' },
       namespace: { type: 'string' },
       config: { type: 'string' },
       kind: { type: 'string' },
@@ -116,7 +118,7 @@ export async function locksCommand(argv: string[]): Promise<number> {
       ...(values.namespace ? { leaseNamespace: values.namespace } : {}),
     },
   });
-  const opened = await openStore(config, pino({ level: 'silent' }), () => {});
+  const opened = await openStore({ ...config, ...(values.context ? { kubeContext: values.context } : {}) }, pino({ level: 'silent' }), () => {});
   try {
     const locks = await held(opened.store);
     if (sub === undefined) {

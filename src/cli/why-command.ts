@@ -30,6 +30,7 @@ with -f (the same file 'kubectl create -f' was given).
   -f, --filename FILE     a manifest instead of a stored object ('-' for standard input)
   -o, --output FORMAT     text (default) or json
   --kubeconfig FILE       kubeconfig (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)
+  --context NAME          the kubeconfig context to use (default: its current context)
   --lease-namespace NS    where leaseguard keeps its Leases (default: leaseguard-system)
   --config FILE           leaseguard's configuration file, for its rules and pending timeout
   --config-map NAME       else read them from this ConfigMap in the Lease namespace
@@ -87,6 +88,7 @@ export async function whyCommand(argv: string[]): Promise<number> {
       filename: { type: 'string', short: 'f' },
       output: { type: 'string', short: 'o', default: 'text' },
       kubeconfig: { type: 'string' },
+      context: { type: 'string' },
       'lease-namespace': { type: 'string' },
       config: { type: 'string' },
       'config-map': { type: 'string', default: 'leaseguard-config' },
@@ -108,7 +110,7 @@ export async function whyCommand(argv: string[]): Promise<number> {
   }
   const leaseNamespace = values['lease-namespace'] ?? 'leaseguard-system';
   const opened = await openStore(
-    { store: 'kubernetes', leaseNamespace, kubeconfig: values.kubeconfig },
+    { store: 'kubernetes', leaseNamespace, kubeconfig: values.kubeconfig, ...(values.context ? { kubeContext: values.context } : {}) },
     pino({ level: 'silent' }),
     () => {},
   );

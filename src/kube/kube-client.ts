@@ -79,21 +79,32 @@ class KeepAliveAuthentication implements SecurityAuthentication {
   }
 }
 
-export function loadKubeConfig(kubeconfigPath?: string): KubeConfig | undefined {
+export function loadKubeConfig(kubeconfigPath?: string, context?: string): KubeConfig | undefined {
   const kc = new KubeConfig();
   if (kubeconfigPath) {
     kc.loadFromFile(kubeconfigPath);
-    return kc;
+    return useContext(kc, context);
   }
-  if (process.env.KUBERNETES_SERVICE_HOST && process.env.KUBERNETES_SERVICE_PORT) {
+  if (process.env.KUBERNETES_SERVICE_HOST && process.env.KUBERNETES_SERVICE_PORT && context === undefined) {
     kc.loadFromCluster();
     return kc;
   }
-  if (process.env.KUBECONFIG) {
+  if (process.env.KUBECONFIG || context !== undefined) {
     kc.loadFromDefault();
-    return kc.getCurrentCluster() ? kc : undefined;
+    return kc.getCurrentCluster() || context !== undefined ? useContext(kc, context) : undefined;
   }
   return undefined;
+}
+
+/** kubectl's --context: a named context of the kubeconfig instead of its current one. */
+function useContext(kc: KubeConfig, context: string | undefined): KubeConfig {
+  if (context === undefined) return kc;
+  if (!kc.getContextObject(context)) {
+    const known = kc.getContexts().map((c) => c.name);
+    throw new Error(`no context ${JSON.stringify(context)} in the kubeconfig (it has ${known.length ? known.join(', ') : 'none'})`);
+  }
+  kc.setCurrentContext(context);
+  return kc;
 }
 
 export async function createKubeClients(kc: KubeConfig, options: KubeClientOptions = {}): Promise<KubeClients> {

@@ -21,14 +21,14 @@ export interface OpenedStore {
 }
 
 export async function openStore(
-  config: Pick<Config, 'store' | 'kubeconfig' | 'leaseNamespace'> & Partial<Pick<Config, 'embeddedMaxLocks'>>,
+  config: Pick<Config, 'store' | 'kubeconfig' | 'leaseNamespace'> & Partial<Pick<Config, 'embeddedMaxLocks'>> & { kubeContext?: string },
   logger: Logger,
   observe: ApiObserve,
 ): Promise<OpenedStore> {
   if (config.store !== 'memory') {
     let kc: KubeConfig | undefined;
     try {
-      kc = loadKubeConfig(config.kubeconfig);
+      kc = loadKubeConfig(config.kubeconfig, config.kubeContext);
       if (!kc && config.store === 'kubernetes') {
         kc = new KubeConfig();
         kc.loadFromDefault();

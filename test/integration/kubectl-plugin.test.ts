@@ -1,7 +1,8 @@
-// `kubectl leaseguard`, packaged by scripts/package-plugin.mjs and laid out as krew lays a
-// plugin out (the archive extracted into a store, its bin linked into a directory on
-// PATH), run through the real kubectl against the test control plane: locks, why for a
-// refused create, a holder, a stale lock, a pending one and a free key, and release.
+// `kubectl leaseguard`, packaged by scripts/package-plugin.mjs and installed by the real
+// krew (built from its module by scripts/ensure-krew.sh) from the manifest and archive,
+// with a local index standing in for krew-index, then run through the real kubectl
+// against the test control plane: locks, why for a refused create, a holder, a stale
+// lock, a pending one and a free key, release, and --context.
 // No replica leads (the leader Lease is held by someone else), so locks stay as the test
 // leaves them; the rules and pending timeout come from leaseguard's ConfigMap.
 import { execFile, spawn } from 'node:child_process';
@@ -28,8 +29,9 @@ const rule = DEFAULT_RULES[0]!;
 const PENDING_SECONDS = FAST.pendingSeconds;
 
 let replicas: ReplicaSet;
-let bin: string;
 let dir: string;
+/** The environment krew and the installed plugin run in: its bin first on PATH. */
+let krewEnv: Record<string, string>;
 let manifest: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 let archive: string;
 
@@ -38,13 +40,23 @@ test.before(async () => {
   const packaged = JSON.parse((await run(process.execPath, [join(ROOT, 'scripts/package-plugin.mjs'), '--out', join(dir, 'out')], { cwd: ROOT })).stdout) as { archive: string; manifest: string };
   archive = packaged.archive;
   manifest = loadYaml(await readFile(packaged.manifest, 'utf8')) as typeof manifest;
-  // As krew installs: extract into its store, link the platform's bin into ~/.krew/bin.
-  const store = join(dir, 'krew/store/leaseguard', manifest.spec.version);
-  bin = join(dir, 'krew/bin');
-  await mkdir(store, { recursive: true });
-  await mkdir(bin, { recursive: true });
-  await run('tar', ['-xzf', archive, '-C', store]);
-  await symlink(join(store, manifest.spec.platforms[0].bin), join(bin, 'kubectl-leaseguard'));
+  // krew wants its default index cloned (`krew update`) before it lists plugins: a local
+  // git repository holding the manifest stands in for krew-index.
+  const krew = (await run('bash', [join(ROOT, 'scripts/ensure-krew.sh')], { cwd: ROOT })).stdout.trim();
+  const tools = join(dir, 'tools');
+  const index = join(dir, 'index');
+  await mkdir(tools, { recursive: true });
+  await mkdir(join(index, 'plugins'), { recursive: true });
+  await symlink(krew, join(tools, 'kubectl-krew'));
+  await writeFile(join(index, 'plugins/leaseguard.yaml'), await readFile(packaged.manifest));
+  const git = (args: string[]) => run('git', ['-c', 'user.name=leaseguard', '-c', 'user.email=leaseguard@example.org', ...args], { cwd: index });
+  await git(['init', '-q']);
+  await git(['add', '.']);
+  await git(['commit', '-qm', 'index']);
+  krewEnv = { PATH: `${join(dir, 'krew/bin')}:${tools}:${process.env.PATH}`, HOME: dir, KREW_ROOT: join(dir, 'krew'), KREW_DEFAULT_INDEX_URI: `file://${index}` };
+  await run(process.env.LEASEGUARD_KUBECTL ?? 'kubectl', ['krew', 'update'], { env: krewEnv });
+  const installed = await run(process.env.LEASEGUARD_KUBECTL ?? 'kubectl', ['krew', 'install', `--manifest=${packaged.manifest}`, `--archive=${archive}`], { env: krewEnv }).catch((e: { stdout: string; stderr: string }) => e);
+  if (!/Installed plugin: leaseguard/.test(installed.stdout + installed.stderr)) throw new Error(`krew did not install the packaged plugin:\n${installed.stdout}${installed.stderr}`);
 
   await leaseNamespace(LEASE_NS);
   await holdLeadership(LEASE_NS);
@@ -62,7 +74,7 @@ test.after.always(async () => {
 function plugin(args: string[], identity: Identity = 'admin'): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.env.LEASEGUARD_KUBECTL ?? 'kubectl', ['leaseguard', ...args], {
-      env: { PATH: `${bin}:${process.env.PATH}`, KUBECONFIG: controlPlane().kubeconfigs[identity], HOME: dir },
+      env: { ...krewEnv, KUBECONFIG: controlPlane().kubeconfigs[identity] },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -95,8 +107,10 @@ test('the krew manifest names the archive by its sha256 and the executable kubec
     t.is(p.bin, 'kubectl-leaseguard');
     t.truthy(p.selector.matchLabels.os);
   }
-  const listed = await run(process.env.LEASEGUARD_KUBECTL ?? 'kubectl', ['plugin', 'list'], { env: { PATH: `${bin}:${process.env.PATH}`, HOME: dir } }).catch((e: { stdout: string }) => e);
-  t.regex(listed.stdout, /kubectl-leaseguard/);
+  const krewList = await run(process.env.LEASEGUARD_KUBECTL ?? 'kubectl', ['krew', 'list'], { env: krewEnv });
+  t.regex(krewList.stdout, /^detached\/leaseguard$/m, 'krew tracks it as installed from a manifest, not an index');
+  const listed = await run(process.env.LEASEGUARD_KUBECTL ?? 'kubectl', ['plugin', 'list'], { env: krewEnv }).catch((e: { stdout: string }) => e);
+  t.regex(listed.stdout, new RegExp(`${join(dir, 'krew/bin/kubectl-leaseguard')}$`, 'm'));
 });
 
 test.serial('locks, and why for a refused create, for the holder, and for an object that was never stored', async (t) => {
@@ -166,4 +180,26 @@ test('a kind leaseguard does not guard, and a missing argument, say what to do',
   const none = await plugin(['why', ...L]);
   t.is(none.code, 2);
   t.regex(none.stderr, /name one object as KIND\/NAME, or pass -f MANIFEST/);
+});
+
+test('--context picks a context of the kubeconfig, as kubectl\'s own flag would (kubectl passes it no flags)', async (t) => {
+  // Current context: a server nobody listens on; the named one: the test API server.
+  const kubeconfig = JSON.parse(await readFile(controlPlane().kubeconfigs.admin, 'utf8')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  kubeconfig.clusters.push({ name: 'nowhere', cluster: { server: 'https://127.0.0.1:1' } });
+  kubeconfig.contexts.push({ name: 'elsewhere', context: { cluster: 'nowhere', user: 'admin' } });
+  kubeconfig['current-context'] = 'elsewhere';
+  const file = join(dir, 'two-contexts.json');
+  await writeFile(file, JSON.stringify(kubeconfig), { mode: 0o600 });
+  const K = ['--kubeconfig', file, ...L];
+
+  t.not((await plugin(['locks', ...K])).code, 0, 'the current context reaches no server');
+  const locks = await plugin(['locks', '--context', 'admin', ...K]);
+  t.is(locks.code, 0, locks.stderr);
+  t.regex(locks.stdout, /^KEY\s+KIND/m);
+  const why = await plugin(['why', '-f', await manifestFile('we-ctx', `${NS}/Deployment/ctx`), '--context', 'admin', ...K]);
+  t.is(why.code, 0, why.stderr);
+  t.regex(why.stdout, /^No lock is held for target/m);
+  const unknown = await plugin(['locks', '--context', 'nope', ...K]);
+  t.is(unknown.code, 1);
+  t.regex(unknown.stderr, /no context "nope" in the kubeconfig \(it has admin, elsewhere\)/);
 });
