@@ -63,10 +63,23 @@ export function takeoverWarning(rule: GuardRule, key: string, previous: LockReco
 
 export function unavailableMessage(rule: GuardRule, key: string, reason: string): string {
   return (
-    `could not verify the lock for ${keyNoun(rule)} ${quoted(key)}: ${printable(reason)}. ` +
+    `${unverifiedPhrase(rule, key, reason)}. ` +
     'The create was refused so that no duplicate can slip through (leaseguard fails closed); retry once the API server answers, ' +
     "and check leaseguard's logs and RBAC if this persists"
   );
+}
+
+/** The warning kubectl prints when failOpen admits a create whose lock could not be verified. */
+export function failOpenWarning(rule: GuardRule, key: string, reason: string): string {
+  return (
+    `leaseguard fail-open: ${unverifiedPhrase(rule, key, reason)}. ` +
+    'The create was admitted unchecked (failOpen is on), so it may duplicate another; ' +
+    "check leaseguard's logs and RBAC"
+  );
+}
+
+function unverifiedPhrase(rule: GuardRule, key: string, reason: string): string {
+  return `could not verify the lock for ${keyNoun(rule)} ${quoted(key)}: ${printable(reason)}`;
 }
 
 export function foreignLeaseMessage(rule: GuardRule, key: string, lease: string, recordedKey: string | undefined): string {

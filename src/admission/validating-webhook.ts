@@ -10,7 +10,7 @@ import { deriveKey, type GuardRule, type RuleIndex } from '../core/rules.js';
 import { isUnverifiable } from '../errors.js';
 import type { LockService } from '../lock/lock-service.js';
 import type { Metrics } from '../metrics.js';
-import { busyMessage, foreignLeaseMessage, keyNoun, takeoverWarning, unavailableMessage } from './messages.js';
+import { busyMessage, failOpenWarning, foreignLeaseMessage, keyNoun, takeoverWarning, unavailableMessage } from './messages.js';
 import { allow, deny, type AdmissionRequest, type AdmissionResponse } from './review.js';
 
 export const POD_NAME_EXTRA = 'authentication.kubernetes.io/pod-name';
@@ -205,17 +205,16 @@ export class ValidatingWebhook {
     }
     const reason = err.code.replace(/^LG_(STORE_|LOCK_)?/, '').toLowerCase();
     this.#o.metrics.lockFailures.inc({ kind: rule.kind, reason });
-    const message = unavailableMessage(rule, key, err.message);
     if (this.#o.failOpen) {
       return {
-        response: allow(req.uid, { warnings: [`leaseguard fail-open: ${message}`] }),
+        response: allow(req.uid, { warnings: [failOpenWarning(rule, key, err.message)] }),
         decision: 'allowed-fail-open',
         ...base,
         detail: { error: err.code, cause: err.message },
       };
     }
     return {
-      response: deny(req.uid, { code: 503, reason: 'ServiceUnavailable', message }),
+      response: deny(req.uid, { code: 503, reason: 'ServiceUnavailable', message: unavailableMessage(rule, key, err.message) }),
       decision: 'denied-unavailable',
       ...base,
       detail: { error: err.code, cause: err.message },

@@ -45,6 +45,25 @@ test('without Lease permissions the webhook fails closed with 503 naming the mis
   }
 });
 
+test('fail-open, only when configured: with no Lease permissions kubectl prints the fail-open warning and the create is stored', async (t) => {
+  const scope = 'fail-open';
+  const ns = 'fo-prod';
+  const replicas = await ReplicaSet.start({ scope, count: 1, identity: 'restricted', env: { LEASEGUARD_FAIL_OPEN: 'true' } });
+  try {
+    await scopedNamespace(scope, ns);
+    const file = join(await mkdtemp(join(tmpdir(), 'lg-fail-open-')), 'we.yaml');
+    await writeFile(file, JSON.stringify(workflowExecution(ns, 'we-1', `${ns}/Deployment/api`)));
+    const r = await kubectl(['create', '-f', file], { identity: 'controller' });
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stderr, /^Warning: leaseguard fail-open: could not verify the lock for target "fo-prod\/Deployment\/api": .*cannot (get|create) resource "leases"/m);
+    t.regex(r.stderr, /The create was admitted unchecked \(failOpen is on\), so it may duplicate another/);
+    t.notRegex(r.stderr, /refused|fails closed/, 'the warning does not say the create was refused');
+    t.regex(r.stdout, /workflowexecution\.kubernaut\.ai\/we-1 created/);
+  } finally {
+    await replicas.stop();
+  }
+});
+
 test('with the webhook down and failurePolicy Fail, guarded creates are refused and other kinds are untouched', async (t) => {
   const scope = 'webhook-down';
   const ns = 'wd-prod';
