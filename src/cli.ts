@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // leaseguard's command line: serve | certs | webhook-config | apiserver-config | locks | why | config-schema.
-import { LeaseguardError } from './errors.js';
+import { runCli } from './cli/exit.js';
 
 const USAGE = `usage: leaseguard <command> [options]
 
@@ -14,8 +14,6 @@ commands:
   config-schema    print the JSON Schema of the config file
 
 Run 'leaseguard <command> --help' for a command's options.`;
-
-export class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -50,18 +48,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    if (code !== 0) process.exitCode = code;
-  },
-  (err: unknown) => {
-    if (err instanceof LeaseguardError) process.stderr.write(`leaseguard: ${err.message}\n`);
-    else if (err instanceof Error && err.name === 'UsageError') process.stderr.write(`leaseguard: ${err.message}\n`);
-    else if (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`leaseguard: ${err.message}; see --help\n`);
-      process.exitCode = 2;
-      return;
-    } else process.stderr.write(`leaseguard: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+runCli('leaseguard', () => main(process.argv.slice(2)));

@@ -30,6 +30,8 @@ export const ErrorCodes = {
   CALLER_FORBIDDEN: 'LG_CALLER_FORBIDDEN',
   /** The embedded store holds as many locks as it may; new keys fail closed. */
   STORE_FULL: 'LG_STORE_FULL',
+  /** A command line was used wrongly (its arguments, a kind that is not guarded): exit code 2. */
+  USAGE: 'LG_USAGE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -71,4 +73,8 @@ export function configError(message: string): LeaseguardError {
 
 export function badRequest(statusCode: number, message: string): LeaseguardError {
   return new LeaseguardError(ErrorCodes.BAD_REQUEST, message, { statusCode });
+}
+
+export function usageError(message: string): LeaseguardError {
+  return new LeaseguardError(ErrorCodes.USAGE, message);
 }

@@ -2,7 +2,7 @@
 // kubectl-leaseguard: leaseguard as a kubectl plugin (`kubectl leaseguard ...`): an
 // executable of this name on PATH is found by kubectl. The same commands as the
 // leaseguard CLI's `locks` and `why`, named as an operator at a kubectl prompt says them.
-import { LeaseguardError } from '../errors.js';
+import { runCli } from './exit.js';
 
 /** @kubernetes/client-node 2 (undici 8) needs this; older Node.js fails while loading it. */
 const NODE_NEEDED = [22, 19] as const;
@@ -54,13 +54,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    if (code !== 0) process.exitCode = code;
-  },
-  (err: unknown) => {
-    const known = err instanceof LeaseguardError || (err instanceof Error && err.name === 'UsageError');
-    process.stderr.write(`kubectl leaseguard: ${known || !(err instanceof Error) ? String((err as Error).message ?? err) : (err.stack ?? err.message)}\n`);
-    process.exitCode = err instanceof Error && err.name === 'UsageError' ? 2 : 1;
-  },
-);
+runCli('kubectl leaseguard', () => main(process.argv.slice(2)));

@@ -12,7 +12,7 @@ import { loadConfig, type Config } from '../config.js';
 import { decodeLease, type ObjectRef } from '../core/lock-record.js';
 import { leaseName } from '../core/lease-name.js';
 import { deriveKey, indexRules, type GuardRule } from '../core/rules.js';
-import { ErrorCodes, hasCode } from '../errors.js';
+import { ErrorCodes, hasCode, usageError } from '../errors.js';
 import { callApi } from '../kube/api-errors.js';
 import { KubeHolderReader } from '../store/holder-reader.js';
 import { openStore } from '../store/open-store.js';
@@ -125,17 +125,17 @@ export async function whyCommand(argv: string[]): Promise<number> {
     if (values.filename) {
       const text = values.filename === '-' ? await readStdin() : await readFile(values.filename, 'utf8');
       const doc = (loadAllYaml(text) as unknown[]).find((d) => d && typeof d === 'object') as Record<string, unknown> | undefined;
-      if (!doc) throw usage(`${values.filename} holds no object`);
+      if (!doc) throw usageError(`${values.filename} holds no object`);
       const apiVersion = String(doc.apiVersion ?? '');
       const group = apiVersion.includes('/') ? apiVersion.split('/')[0]! : '';
       rule = indexRules(source.rules).find(group, String(doc.kind ?? ''));
-      if (!rule) throw usage(`${String(doc.kind)} (${apiVersion}) is not guarded by leaseguard (rules from ${source.from}: ${guarded(source.rules)})`);
+      if (!rule) throw usageError(`${String(doc.kind)} (${apiVersion}) is not guarded by leaseguard (rules from ${source.from}: ${guarded(source.rules)})`);
       object = doc;
       stored = false;
     } else {
       const [kind, name] = [target!.slice(0, target!.indexOf('/')), target!.slice(target!.indexOf('/') + 1)];
       rule = ruleFor(source.rules, kind);
-      if (!rule) throw usage(`${JSON.stringify(kind)} is not a kind leaseguard guards (rules from ${source.from}: ${guarded(source.rules)})`);
+      if (!rule) throw usageError(`${JSON.stringify(kind)} is not a kind leaseguard guards (rules from ${source.from}: ${guarded(source.rules)})`);
       const r = rule;
       try {
         object = (await callApi(() => {}, 'get', r.resource, `get ${r.resource}.${r.group} ${defaultNamespace}/${name}`, () =>
@@ -181,11 +181,6 @@ export async function whyCommand(argv: string[]): Promise<number> {
     opened.close();
   }
 }
-
-class WhyUsage extends Error {
-  override name = 'UsageError';
-}
-const usage = (message: string) => new WhyUsage(message);
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];

@@ -180,6 +180,10 @@ test('a kind leaseguard does not guard, and a missing argument, say what to do',
   const none = await plugin(['why', ...L]);
   t.is(none.code, 2);
   t.regex(none.stderr, /name one object as KIND\/NAME, or pass -f MANIFEST/);
+  const unknown = await plugin(['locks', '-n', NS, ...L]);
+  t.is(unknown.code, 2);
+  t.regex(unknown.stderr, /^kubectl leaseguard: Unknown option '-n'.*; see --help\n$/);
+  t.notRegex(unknown.stderr, /\n\s+at /, 'no stack trace for a mistyped option');
 });
 
 test('--context picks a context of the kubeconfig, as kubectl\'s own flag would (kubectl passes it no flags)', async (t) => {
