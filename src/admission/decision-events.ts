@@ -13,14 +13,17 @@ import type { ValidationResult } from './validating-webhook.js';
 /** Take-overs that leave a live object behind, or meet a Lease that named no real holder. */
 const NOTABLE_TAKEOVERS: ReadonlySet<TakeoverReason> = new Set(['holder-mismatch', 'max-hold-exceeded']);
 
-/** The Lease named `namespace/name`, as an Event's subject. */
-export function leaseSubject(lease: string): EventSubject | undefined {
+/**
+ * The Lease named `namespace/name`, as an Event's subject. With its uid, `kubectl describe
+ * lease` lists the Event (it selects Events by the object's uid as well as its name).
+ */
+export function leaseSubject(lease: string, uid?: string): EventSubject | undefined {
   const slash = lease.indexOf('/');
   if (slash <= 0 || slash === lease.length - 1) return undefined;
-  return { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: lease.slice(0, slash), name: lease.slice(slash + 1) };
+  return { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: lease.slice(0, slash), name: lease.slice(slash + 1), ...(uid ? { uid } : {}) };
 }
 
-export interface DecisionFacts extends Pick<ValidationResult, 'decision' | 'rule' | 'key' | 'lease' | 'holder' | 'takeover'> {
+export interface DecisionFacts extends Pick<ValidationResult, 'decision' | 'rule' | 'key' | 'lease' | 'leaseUid' | 'holder' | 'takeover'> {
   /** The object the create was for (`namespace/name`); asked only for an Event that names it. */
   object: () => string;
   /** A server-side dry run, or a rule in dryrun mode: nothing may be written. */
@@ -30,7 +33,7 @@ export interface DecisionFacts extends Pick<ValidationResult, 'decision' | 'rule
 /** The Event a decision is worth, or undefined. */
 export function decisionEvent(f: DecisionFacts): LeaseguardEvent | undefined {
   if (f.dryRun || !f.rule || f.rule.mode === 'dryrun' || f.key === undefined || f.lease === undefined) return undefined;
-  const regarding = leaseSubject(f.lease);
+  const regarding = leaseSubject(f.lease, f.leaseUid);
   if (!regarding) return undefined;
   const kind = f.rule.kind.toLowerCase();
   const key = `${keyNoun(f.rule)} ${quoted(f.key)}`;

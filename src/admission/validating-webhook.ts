@@ -39,6 +39,8 @@ export interface ValidationResult {
   rule?: GuardRule;
   key?: string;
   lease?: string;
+  /** The Lease's uid, where the decision read an existing Lease. */
+  leaseUid?: string;
   detail?: Record<string, unknown>;
   /** Busy: the lock's holder; a take-over: the holder it was taken from. */
   holder?: LockRecord;
@@ -160,7 +162,8 @@ export class ValidatingWebhook {
             : undefined;
           const warnings = outcome.previous && outcome.takeover ? [takeoverWarning(rule, derived.key, outcome.previous, outcome.takeover)] : undefined;
           const from = outcome.previous && outcome.takeover ? { holder: outcome.previous, takeover: outcome.takeover } : {};
-          return { response: allow(req.uid, warnings ? { warnings } : undefined), decision, ...base, ...(detail ? { detail } : {}), ...from };
+          const uid = outcome.leaseUid ? { leaseUid: outcome.leaseUid } : {};
+          return { response: allow(req.uid, warnings ? { warnings } : undefined), decision, ...base, ...uid, ...(detail ? { detail } : {}), ...from };
         }
         case 'busy': {
           metrics.lockContention.inc({ kind });
@@ -182,7 +185,14 @@ export class ValidatingWebhook {
               ...(outcome.retryAfterSeconds !== undefined ? { retryAfterSeconds: outcome.retryAfterSeconds } : {}),
             },
           });
-          return { response, decision: 'denied-busy', ...base, detail: { holder: objectLabel(h), holderUid: h.uid, holderState: outcome.holder.state }, holder: outcome.holder };
+          return {
+            response,
+            decision: 'denied-busy',
+            ...base,
+            ...(outcome.leaseUid ? { leaseUid: outcome.leaseUid } : {}),
+            detail: { holder: objectLabel(h), holderUid: h.uid, holderState: outcome.holder.state },
+            holder: outcome.holder,
+          };
         }
         case 'foreign': {
           metrics.lockFailures.inc({ kind, reason: 'foreign-lease' });

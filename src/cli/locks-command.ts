@@ -155,7 +155,7 @@ async function whoAmI(clients: KubeClients): Promise<string> {
  */
 async function recordRelease(clients: KubeClients, lock: Held, namespace: string): Promise<void> {
   const who = await whoAmI(clients);
-  const regarding = leaseSubject(`${namespace}/${lock.name}`);
+  const regarding = leaseSubject(`${namespace}/${lock.name}`, lock.uid);
   if (!regarding) return;
   const now = new Date().toISOString();
   const event = {

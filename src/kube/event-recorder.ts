@@ -15,6 +15,8 @@ export interface EventSubject {
   kind: string;
   namespace: string;
   name: string;
+  /** Where known: `kubectl describe` finds an object's Events by uid too. */
+  uid?: string;
 }
 
 export interface LeaseguardEvent {
@@ -167,7 +169,7 @@ export class KubeEventRecorder implements EventRecorder {
 
   record(event: LeaseguardEvent): void {
     const now = this.#clock();
-    const id = `${event.regarding.namespace}/${event.regarding.name}\u0000${event.reason}\u0000${event.message}`;
+    const id = `${event.regarding.namespace}/${event.regarding.name}\u0000${event.regarding.uid ?? ''}\u0000${event.reason}\u0000${event.message}`;
     let agg = this.#seen.get(id);
     if (!agg || now >= agg.until) {
       if (this.#seen.size >= MAX_REMEMBERED && !this.#prune(now)) {

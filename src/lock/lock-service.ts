@@ -18,8 +18,10 @@ export type LockOutcome =
       takeover?: TakeoverReason;
       previous?: LockRecord;
       lease: string;
+      /** The Lease's uid, where it existed before this create (a retry or take-over). */
+      leaseUid?: string;
     }
-  | { verdict: 'busy'; holder: LockRecord; ageMs: number; retryAfterSeconds?: number; lease: string }
+  | { verdict: 'busy'; holder: LockRecord; ageMs: number; retryAfterSeconds?: number; lease: string; leaseUid?: string }
   | { verdict: 'foreign'; recordedKey?: string; lease: string };
 
 export interface AcquireOptions {
@@ -228,20 +230,22 @@ export class LockService {
       const written = replace ? await this.#store.replace(lease, signal) : await this.#store.create(lease, signal);
       this.#ages.wrote(decodeLease(written), sentAt);
     };
+    // A replace keeps the Lease's uid: Events about it then match `kubectl describe lease`.
+    const uid = lease?.uid ? { leaseUid: lease.uid } : {};
     switch (decision.action) {
       case 'create':
         if (!dryRun) await write(encode(decision.record), false);
         return { verdict: 'allowed', how: 'acquired', lease: name };
       case 'retry':
         if (!dryRun && decision.record && lease) await write(encode(decision.record, lease.resourceVersion), true);
-        return { verdict: 'allowed', how: 'retried', lease: name };
+        return { verdict: 'allowed', how: 'retried', lease: name, ...uid };
       case 'take-over':
         if (!dryRun && lease) await write(encode(decision.record, lease.resourceVersion), true);
-        return { verdict: 'allowed', how: 'taken-over', takeover: decision.reason, previous: decision.previous, lease: name };
+        return { verdict: 'allowed', how: 'taken-over', takeover: decision.reason, previous: decision.previous, lease: name, ...uid };
       case 'deny-busy':
         return decision.retryAfterSeconds === undefined
-          ? { verdict: 'busy', holder: decision.holder, ageMs: decision.ageMs, lease: name }
-          : { verdict: 'busy', holder: decision.holder, ageMs: decision.ageMs, retryAfterSeconds: decision.retryAfterSeconds, lease: name };
+          ? { verdict: 'busy', holder: decision.holder, ageMs: decision.ageMs, lease: name, ...uid }
+          : { verdict: 'busy', holder: decision.holder, ageMs: decision.ageMs, retryAfterSeconds: decision.retryAfterSeconds, lease: name, ...uid };
       case 'deny-foreign':
         return decision.recordedKey === undefined
           ? { verdict: 'foreign', lease: name }

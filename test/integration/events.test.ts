@@ -46,11 +46,11 @@ async function events(reason: string): Promise<CoreV1Event[]> {
 }
 const countOf = (list: CoreV1Event[]) => list.reduce((n, e) => n + (e.count ?? 1), 0);
 
-async function leaseOf(target: string): Promise<string> {
+async function leaseOf(target: string): Promise<{ name: string; uid: string }> {
   const leases = (await coordination('leaseguard').listNamespacedLease({ namespace: LEASE_NS, labelSelector: MANAGED_SELECTOR })).items;
   const l = leases.find((x) => x.metadata?.annotations?.[Annotations.key] === target);
-  if (!l?.metadata?.name) throw new Error(`no Lease for ${target}`);
-  return l.metadata.name;
+  if (!l?.metadata?.name || !l.metadata.uid) throw new Error(`no Lease for ${target}`);
+  return { name: l.metadata.name, uid: l.metadata.uid };
 }
 
 test.serial('a 200-create storm on 4 held keys: a few LockBusy Events whose counts add up to the busy denials; dry runs add none', async (t) => {
@@ -75,7 +75,7 @@ test.serial('a 200-create storm on 4 held keys: a few LockBusy Events whose coun
   t.log(`${busy.length} LockBusy Events for ${denials} denials, counts caught up ${Date.now() - stormEnded} ms after the storm; counts: ${busy.map((e) => e.count).join(', ')}`);
   t.true(busy.length >= targets.length && busy.length <= targets.length * replicas.replicas.length, `${busy.length} Events for 200 denials`);
   for (const [k, target] of targets.entries()) {
-    const lease = await leaseOf(target);
+    const { name: lease, uid } = await leaseOf(target);
     const mine = busy.filter((e) => e.involvedObject.name === lease);
     t.true(mine.length >= 1, `an Event about ${lease}`);
     t.is(countOf(mine), 50, `${target}'s Events count its 50 denials`);
@@ -83,10 +83,16 @@ test.serial('a 200-create storm on 4 held keys: a few LockBusy Events whose coun
       t.is(e.type, 'Normal');
       t.is(e.involvedObject.kind, 'Lease');
       t.is(e.involvedObject.namespace, LEASE_NS);
+      t.is(e.involvedObject.uid, uid, "the Lease's uid: kubectl describe selects Events by it");
       t.regex(e.message ?? '', new RegExp(`^refused creates of workflowexecution: target "${target}" is held by workflowexecution ${NS}/we-holder-${k} \\(requested by system:serviceaccount:kubernaut-system:remediationorchestrator\\)`));
       t.true(replicas.replicas.some((r) => r.identity === e.source?.host), 'source names the replica');
     }
   }
+
+  // Where an operator looks first: the Lease's own description lists its Events.
+  const described = await kubectl(['-n', LEASE_NS, 'describe', 'lease', (await leaseOf(targets[0]!)).name]);
+  t.is(described.code, 0, described.stderr);
+  t.regex(described.stdout, /^Events:\n(.*\n)*\s+Normal\s+LockBusy\s+.*refused creates of workflowexecution: target "events-prod\/Deployment\/storm-0" is held by/m);
 
   // kubectl create --dry-run=server: the same refusal, no Event and no count.
   for (let i = 0; i < 5; i++) {
@@ -105,9 +111,10 @@ test.serial('a take-over from a finished holder: kubectl prints the warning, and
   const r = await kubectl(['create', '-f', '-'], { identity: 'controller', input: JSON.stringify(workflowExecution(NS, 'we-new', target)) });
   t.is(r.code, 0, r.stderr);
   t.regex(r.stderr, /Warning: leaseguard: took over the lock on target "events-prod\/Deployment\/takeover" from finished workflowexecution events-prod\/we-old/);
-  const lease = await leaseOf(target);
+  const { name: lease, uid } = await leaseOf(target);
   const taken = await until('the LockTakenOver Event', async () => (await events(EventReasons.takenOver)).find((e) => e.involvedObject.name === lease), 10_000);
   t.is(taken.type, 'Normal');
+  t.is(taken.involvedObject.uid, uid, 'a take-over replaces the Lease, keeping its uid');
   t.is(taken.message, `workflowexecution ${NS}/we-new took over the lock on target "${target}" from finished workflowexecution ${NS}/we-old`);
   t.is(countOf(await events(EventReasons.takenOver)), await replicas.metricSum('leaseguard_lock_takeovers_total'));
 });
@@ -115,7 +122,7 @@ test.serial('a take-over from a finished holder: kubectl prints the warning, and
 test.serial('a forced release is a Warning Event naming who released it and what held the lock', async (t) => {
   const target = `${NS}/Deployment/forced`;
   await createWe('we-forced', target);
-  const lease = await leaseOf(target);
+  const { name: lease, uid } = await leaseOf(target);
   const out = await run(process.execPath, [CLI, 'locks', 'release', target, '--force', '--yes', '--kubeconfig', controlPlane().kubeconfigs.breakglass, '--namespace', LEASE_NS]);
   t.regex(out.stdout, /Released/);
   t.is(out.stderr, '', 'the Event was written');
@@ -124,4 +131,5 @@ test.serial('a forced release is a Warning Event naming who released it and what
   t.is(released[0]!.type, 'Warning');
   t.regex(released[0]!.message ?? '', /^lock "events-prod\/Deployment\/forced" released by hand by oncall@example\.com: it was held by workflowexecution events-prod\/we-forced \(requested by system:serviceaccount:kubernaut-system:remediationorchestrator\)/);
   t.is(released[0]!.source?.component, 'leaseguard-cli');
+  t.is(released[0]!.involvedObject.uid, uid);
 });

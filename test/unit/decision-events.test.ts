@@ -67,8 +67,13 @@ test('decisionEvent: names from objects are escaped', (t) => {
   t.false(e?.message.includes('\u001b') ?? true);
 });
 
+test('decisionEvent: the Lease as read names its uid, so kubectl describe lease finds the Event', (t) => {
+  t.deepEqual(decisionEvent({ ...base, leaseUid: 'lease-uid-1' })?.regarding, { ...lease, uid: 'lease-uid-1' });
+});
+
 test('leaseSubject: namespace/name, and nothing for a malformed reference', (t) => {
   t.deepEqual(leaseSubject('ns/l'), { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: 'ns', name: 'l' });
+  t.deepEqual(leaseSubject('ns/l', 'u'), { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: 'ns', name: 'l', uid: 'u' });
   t.is(leaseSubject('/l'), undefined);
   t.is(leaseSubject('ns/'), undefined);
 });

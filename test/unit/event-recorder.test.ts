@@ -44,6 +44,21 @@ test('a repeat of one event updates its count instead of writing another', async
   t.deepEqual((calls[1]!.body as Array<{ path: string; value: unknown }>)[0], { op: 'replace', path: '/count', value: 2 });
 });
 
+test('a Lease deleted and created again (a new uid) starts a new Event: the old one was about another object', async (t) => {
+  const { core, calls } = fakeCore();
+  const clock = { now: 0 };
+  const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'silent' }), clock: () => clock.now });
+  const about = (uid: string): LeaseguardEvent => ({ ...event(), regarding: { ...event().regarding, uid } });
+  rec.record(about('u1'));
+  await tick();
+  clock.now += 1000;
+  rec.record(about('u2'));
+  await tick();
+  t.deepEqual(calls.map((c) => c.verb), ['create', 'create']);
+  t.like(calls[1]!.body, { involvedObject: { name: 'L', uid: 'u2' }, count: 1 });
+  rec.close();
+});
+
 test('a storm of 1,000 events makes at most the burst of writes', async (t) => {
   const { core, calls } = fakeCore();
   const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'silent' }), burst: 5, clock: () => 0 });
