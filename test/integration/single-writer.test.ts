@@ -114,3 +114,29 @@ test('a dry-run CREATE through the API server writes no Lease and gives the verd
   t.is(apiError(err).code, 409);
   t.regex(apiError(err).message ?? '', /is busy: held by workflowexecution sw-prod\/we-dry-holder/);
 });
+
+test.serial('generateName creates (the name the API server makes up): one stored, the rest refused naming it; the Lease records its name and uid', async (t) => {
+  const target = `${NS}/Deployment/generated`;
+  const bodies = Array.from({ length: 20 }, () => {
+    const body = workflowExecution(NS, '', target) as { metadata: Record<string, unknown> };
+    body.metadata = { generateName: 'we-gen-', namespace: NS };
+    return body;
+  });
+  const results = await createAll(bodies, 'workflowexecutions');
+  const created = results.filter((r) => r.ok);
+  t.is(created.length, 1);
+  const winner = created[0]!.ok ? created[0]!.obj : undefined;
+  t.regex(winner?.metadata.name ?? '', /^we-gen-[a-z0-9]{5}$/);
+  for (const d of results) {
+    if (d.ok) continue;
+    t.is(d.err.code, 409, d.err.message);
+    t.is(d.err.details?.name, winner?.metadata.name, 'the holder is named by its generated name');
+  }
+  const [lease] = await leasesFor(target);
+  t.is(lease?.metadata?.annotations?.[Annotations.objectName], winner?.metadata.name);
+  t.is(lease?.metadata?.annotations?.[Annotations.objectUid], winner?.metadata.uid);
+  // The holder is found by that name: a later create stays refused (not taken over as "gone").
+  const again = await createAll([bodies[0]!], 'workflowexecutions');
+  t.false(again[0]!.ok);
+  t.is(again[0]!.ok ? 0 : again[0]!.err.code, 409);
+});
