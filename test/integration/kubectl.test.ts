@@ -81,3 +81,24 @@ test('kubectl: an UPDATE that changes nothing in the key is allowed, other kinds
   const cm = await kubectl(['-n', NS, 'create', 'configmap', 'plain', '--from-literal=a=b']);
   t.is(cm.code, 0, cm.stderr);
 });
+
+test('kubectl apply, client-side and server-side: a create through apply is guarded like any other; re-applying the holder is an update and passes', async (t) => {
+  const target = `${NS}/Deployment/applied`;
+  const ssa = (file: string) => kubectl(['apply', '--server-side', '--field-manager=ro', '-f', file], { identity: 'controller' });
+  const first = await ssa(await manifest('we-apply-1', target));
+  t.is(first.code, 0, first.stderr);
+  t.regex(first.stdout, /we-apply-1 serverside-applied/);
+
+  const second = await ssa(await manifest('we-apply-2', target));
+  t.not(second.code, 0);
+  t.regex(second.stderr, new RegExp(`target "${target}" is busy: held by workflowexecution ${NS}/we-apply-1`));
+  const client = await kubectl(['apply', '-f', await manifest('we-apply-3', target)], { identity: 'controller' });
+  t.not(client.code, 0);
+  t.regex(client.stderr, new RegExp(`target "${target}" is busy: held by workflowexecution ${NS}/we-apply-1`));
+
+  const reapplied = await ssa(await manifest('we-apply-1', target));
+  t.is(reapplied.code, 0, reapplied.stderr);
+  const stored = await kubectl(['-n', NS, 'get', 'workflowexecutions', '-o', 'name'], { identity: 'admin' });
+  t.regex(stored.stdout, /we-apply-1/);
+  t.notRegex(stored.stdout, /we-apply-[23]/);
+});
