@@ -1,6 +1,7 @@
 // The monitoring bundle (manifests/monitoring): every alert unit-tested with the real
 // promtool (built from the prometheus module by scripts/ensure-promtool.sh); every metric
-// an alert or a dashboard panel names is one a live leaseguard leader exports; and the
+// an alert or a dashboard panel names is one a live leaseguard leader exports; every panel
+// query parses (promtool) and selects or groups only by labels its metrics have; and the
 // stuck-pending gauge the LeaseguardLeasesStuckPending alert reads rises for a Lease its
 // leader cannot see stored (here: a guarded kind leaseguard has no RBAC to watch), with
 // the watch-health gauge LeaseguardWatchUnhealthy reads at 0.
@@ -11,7 +12,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { dumpYaml, loadYaml } from '@kubernetes/client-node';
+import { Registry } from 'prom-client';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
+import { createMetrics } from '../../src/metrics.js';
 import { kubectl } from '../support/integration-env.js';
 import { metricValue } from '../support/metrics.js';
 import { ROOT } from '../support/paths.js';
@@ -86,6 +89,49 @@ test('every metric an alert or a dashboard panel names is exported by a live lea
   t.deepEqual(wanted.filter((n) => !names.has(n)), [], 'named but not exported');
   // The check can fail: a name the server does not export is caught.
   t.false(names.has('leaseguard_lock_acquisitions_total'));
+});
+
+/** Every PromQL expression of the bundle: each alert's, and each panel's with Grafana's variables given values. */
+async function expressions(): Promise<Array<{ where: string; expr: string }>> {
+  const grafana = (expr: string) => expr.replaceAll('$__rate_interval', '5m').replaceAll('$namespace', 'leaseguard-system');
+  const fromRules = ((await rule()).spec.groups as Obj[]).flatMap((g) => (g.rules as Obj[]).map((r) => ({ where: `rule ${r.alert ?? r.record}`, expr: r.expr as string })));
+  const fromPanels = ((await dashboard()).panels as Obj[]).flatMap((p) => (p.targets as Obj[]).map((x) => ({ where: `panel "${p.title}" ${x.refId ?? ''}`, expr: grafana(x.expr as string) })));
+  return [...fromRules, ...fromPanels];
+}
+
+/** Label names an expression selects or groups by, with the leaseguard metrics it reads. */
+function labelsUsed(expr: string): string[] {
+  const matchers = [...expr.matchAll(/\{([^}]*)\}/g)].flatMap((m) => [...m[1]!.matchAll(/([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)/g)].map((x) => x[1]!));
+  const grouping = [...expr.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)].flatMap((m) => m[1]!.split(',').map((x) => x.trim()).filter(Boolean));
+  return [...new Set([...matchers, ...grouping])];
+}
+
+test('every panel query parses as PromQL (promtool), and every label the alerts and panels use is one their metrics have', async (t) => {
+  const exprs = await expressions();
+  const dir = await mkdtemp(join(tmpdir(), 'lg-promql-'));
+  const rules = { groups: [{ name: 'dashboard', rules: exprs.map((e, i) => ({ record: `leaseguard_dashboard:query_${i}`, expr: e.expr })) }] };
+  await writeFile(join(dir, 'queries.yaml'), dumpYaml(rules));
+  const check = await run(await promtool(), ['check', 'rules', join(dir, 'queries.yaml')]).catch((e: { stdout: string; stderr: string }) => e);
+  t.regex(check.stdout, new RegExp(`SUCCESS: ${exprs.length} rules found`), `${check.stdout}${check.stderr}`);
+
+  // Labels each metric is declared with (src/metrics.ts), whether or not a series exists yet;
+  // the scrape adds namespace, pod, job and instance; histograms add le.
+  const registry = new Registry();
+  createMetrics(registry);
+  const declared = new Map(registry.getMetricsAsArray().map((m) => [m.name, new Set((m as unknown as { labelNames: string[] }).labelNames)]));
+  const scraped = new Set(['namespace', 'pod', 'job', 'instance', 'le']);
+  const wrong: string[] = [];
+  for (const { where, expr } of exprs) {
+    const metrics = metricNames(expr).filter((n) => declared.has(n));
+    if (metrics.length === 0) continue;
+    for (const label of labelsUsed(expr)) {
+      if (scraped.has(label) || label === '__name__') continue;
+      if (!metrics.some((m) => declared.get(m)!.has(label))) wrong.push(`${where}: label "${label}" is on none of ${metrics.join(', ')}`);
+    }
+  }
+  t.deepEqual(wrong, []);
+  // The check can fail: a label no metric has is caught.
+  t.deepEqual(labelsUsed('sum by (kind, colour) (rate(leaseguard_lock_acquired_total{how="new"}[5m]))'), ['how', 'kind', 'colour']);
 });
 
 test('a Lease its leader cannot see stored raises leases_pending_overdue after the pending timeout and a sweep; the watch reports unhealthy', async (t) => {
