@@ -91,6 +91,21 @@ test('every metric an alert or a dashboard panel names is exported by a live lea
   t.false(names.has('leaseguard_lock_acquisitions_total'));
 });
 
+test("every alert's runbook annotation points at a heading of the README, and its severity is warning or critical", async (t) => {
+  const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+  // GitHub's anchors: the heading lowercased, punctuation dropped, spaces as dashes.
+  const anchors = new Set([...readme.matchAll(/^#+ (.+)$/gm)].map((m) => m[1]!.toLowerCase().replace(/[^\w\- ]/g, '').replaceAll(' ', '-')));
+  const alerts = ((await rule()).spec.groups as Obj[]).flatMap((g) => (g.rules as Obj[]).filter((r) => r.alert));
+  t.true(alerts.length >= 9);
+  for (const a of alerts) {
+    const link = /^README\.md#(.+)$/.exec(a.annotations?.runbook ?? '');
+    t.truthy(link, `${a.alert} has a runbook`);
+    t.true(anchors.has(link?.[1] ?? ''), `${a.alert}: README has no heading for #${link?.[1]}`);
+    t.true(['warning', 'critical'].includes(a.labels?.severity), `${a.alert} severity`);
+  }
+  t.false(anchors.has('leaseguardnosuchalert'));
+});
+
 /** Every PromQL expression of the bundle: each alert's, and each panel's with Grafana's variables given values. */
 async function expressions(): Promise<Array<{ where: string; expr: string }>> {
   const grafana = (expr: string) => expr.replaceAll('$__rate_interval', '5m').replaceAll('$namespace', 'leaseguard-system');
