@@ -162,8 +162,14 @@ export class ValidatingWebhook {
             : undefined;
           const warnings = outcome.previous && outcome.takeover ? [takeoverWarning(rule, derived.key, outcome.previous, outcome.takeover)] : undefined;
           const from = outcome.previous && outcome.takeover ? { holder: outcome.previous, takeover: outcome.takeover } : {};
-          const uid = outcome.leaseUid ? { leaseUid: outcome.leaseUid } : {};
-          return { response: allow(req.uid, warnings ? { warnings } : undefined), decision, ...base, ...uid, ...(detail ? { detail } : {}), ...from };
+          return {
+            response: allow(req.uid, warnings ? { warnings } : undefined),
+            decision,
+            ...base,
+            ...(outcome.leaseUid ? { leaseUid: outcome.leaseUid } : {}),
+            ...(detail ? { detail } : {}),
+            ...from,
+          };
         }
         case 'busy': {
           metrics.lockContention.inc({ kind });

@@ -55,9 +55,7 @@ test('fail-open, only when configured: with no Lease permissions kubectl prints 
   const replicas = await ReplicaSet.start({ scope, count: 1, identity: 'restricted', env: { LEASEGUARD_FAIL_OPEN: 'true' } });
   try {
     await scopedNamespace(scope, ns);
-    const file = join(await mkdtemp(join(tmpdir(), 'lg-fail-open-')), 'we.yaml');
-    await writeFile(file, JSON.stringify(workflowExecution(ns, 'we-1', `${ns}/Deployment/api`)));
-    const r = await kubectl(['create', '-f', file], { identity: 'controller' });
+    const r = await kubectl(['create', '-f', '-'], { identity: 'controller', input: JSON.stringify(workflowExecution(ns, 'we-1', `${ns}/Deployment/api`)) });
     t.is(r.code, 0, r.stderr);
     t.regex(r.stderr, /^Warning: leaseguard fail-open: could not verify the lock for target "fo-prod\/Deployment\/api": .*cannot (get|create) resource "leases"/m);
     t.regex(r.stderr, /The create was admitted unchecked \(failOpen is on\), so it may duplicate another/);

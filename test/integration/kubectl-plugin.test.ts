@@ -22,6 +22,8 @@ import { ROOT } from '../support/paths.js';
 import { FAST, FAST_RELEASE_ENV, ReplicaSet, holdLeadership, leaseNamespace, scopedNamespace } from '../support/replicas.js';
 
 const run = promisify(execFile);
+/** The kubectl the test control plane provides (set once it starts), else the one on PATH. */
+const kubectlBin = () => process.env.LEASEGUARD_KUBECTL ?? 'kubectl';
 const SCOPE = 'plugin';
 const NS = 'plugin-prod';
 const LEASE_NS = `lg-${SCOPE}`;
@@ -54,8 +56,8 @@ test.before(async () => {
   await git(['add', '.']);
   await git(['commit', '-qm', 'index']);
   krewEnv = { PATH: `${join(dir, 'krew/bin')}:${tools}:${process.env.PATH}`, HOME: dir, KREW_ROOT: join(dir, 'krew'), KREW_DEFAULT_INDEX_URI: `file://${index}` };
-  await run(process.env.LEASEGUARD_KUBECTL ?? 'kubectl', ['krew', 'update'], { env: krewEnv });
-  const installed = await run(process.env.LEASEGUARD_KUBECTL ?? 'kubectl', ['krew', 'install', `--manifest=${packaged.manifest}`, `--archive=${archive}`], { env: krewEnv }).catch((e: { stdout: string; stderr: string }) => e);
+  await krewKubectl(['krew', 'update']);
+  const installed = await krewKubectl(['krew', 'install', `--manifest=${packaged.manifest}`, `--archive=${archive}`]).catch((e: { stdout: string; stderr: string }) => e);
   if (!/Installed plugin: leaseguard/.test(installed.stdout + installed.stderr)) throw new Error(`krew did not install the packaged plugin:\n${installed.stdout}${installed.stderr}`);
 
   await leaseNamespace(LEASE_NS);
@@ -70,10 +72,13 @@ test.after.always(async () => {
   await replicas?.stop();
 });
 
+/** kubectl in krew's environment (krew update, install, list; kubectl plugin list). */
+const krewKubectl = (args: string[]) => run(kubectlBin(), args, { env: krewEnv });
+
 /** `kubectl leaseguard ARGS` as a person runs it: kubectl finds the plugin on PATH. */
 function plugin(args: string[], identity: Identity = 'admin'): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.env.LEASEGUARD_KUBECTL ?? 'kubectl', ['leaseguard', ...args], {
+    const child = spawn(kubectlBin(), ['leaseguard', ...args], {
       env: { ...krewEnv, KUBECONFIG: controlPlane().kubeconfigs[identity] },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -107,9 +112,9 @@ test('the krew manifest names the archive by its sha256 and the executable kubec
     t.is(p.bin, 'kubectl-leaseguard');
     t.truthy(p.selector.matchLabels.os);
   }
-  const krewList = await run(process.env.LEASEGUARD_KUBECTL ?? 'kubectl', ['krew', 'list'], { env: krewEnv });
+  const krewList = await krewKubectl(['krew', 'list']);
   t.regex(krewList.stdout, /^detached\/leaseguard$/m, 'krew tracks it as installed from a manifest, not an index');
-  const listed = await run(process.env.LEASEGUARD_KUBECTL ?? 'kubectl', ['plugin', 'list'], { env: krewEnv }).catch((e: { stdout: string }) => e);
+  const listed = await krewKubectl(['plugin', 'list']).catch((e: { stdout: string }) => e);
   t.regex(listed.stdout, new RegExp(`${join(dir, 'krew/bin/kubectl-leaseguard')}$`, 'm'));
 });
 
