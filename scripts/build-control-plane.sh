@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds kube-apiserver and etcd from their Go modules for the integration tests,
-# caching the binaries in the user cache directory keyed by version.
+# caching the binaries in the user cache directory keyed by version. With --node it also
+# builds what a one-node cluster adds (kubelet, kube-controller-manager, kube-scheduler,
+# kube-proxy) from the same k8s.io/kubernetes version.
 # Prints the directory holding the binaries as its last line of stdout.
 #
 # Why a wrapper module: k8s.io/kubernetes replaces its k8s.io/* staging modules with
@@ -13,6 +15,14 @@ ETCD_VERSION="${LEASEGUARD_ETCD_VERSION:-v3.6.16}"
 CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/leaseguard/control-plane"
 OUT="$CACHE_ROOT/k8s-$K8S_VERSION-etcd-$ETCD_VERSION"
 
+NODE_COMPONENTS=()
+for arg in "$@"; do
+  case "$arg" in
+    --node) NODE_COMPONENTS=(kubelet kube-controller-manager kube-scheduler kube-proxy) ;;
+    *) printf 'usage: build-control-plane.sh [--node]\n' >&2; exit 2 ;;
+  esac
+done
+
 log() { printf '[control-plane] %s\n' "$*" >&2; }
 die() { printf '[control-plane] error: %s\n' "$*" >&2; exit 1; }
 
@@ -23,7 +33,9 @@ need_kubectl() {
 }
 
 have() {
-  [ -x "$OUT/kube-apiserver" ] && [ -x "$OUT/etcd" ] && { ! need_kubectl || [ -x "$OUT/kubectl" ]; }
+  local b
+  for b in kube-apiserver etcd "${NODE_COMPONENTS[@]}"; do [ -x "$OUT/$b" ] || return 1; done
+  ! need_kubectl || [ -x "$OUT/kubectl" ]
 }
 
 if have; then
@@ -43,7 +55,9 @@ trap 'rm -rf "$work"' EXIT
 rm -rf "$OUT.partial"
 mkdir -p "$OUT.partial"
 # Binaries already built for this version are kept (a kubectl-only build reuses them).
-for b in kube-apiserver etcd; do [ -x "$OUT/$b" ] && cp "$OUT/$b" "$OUT.partial/$b"; done
+for b in kube-apiserver etcd kubectl kubelet kube-controller-manager kube-scheduler kube-proxy; do
+  if [ -x "$OUT/$b" ]; then cp "$OUT/$b" "$OUT.partial/$b"; fi
+done
 
 start=$(date +%s)
 progress() { log "$1 ($(( $(date +%s) - start ))s elapsed)"; }
@@ -101,10 +115,13 @@ build_k8s() {
 }
 
 [ -x "$OUT.partial/kube-apiserver" ] || build_k8s kube-apiserver
-if need_kubectl; then
-  printf 'import _ "k8s.io/kubernetes/cmd/kubectl"\n' >> "$work/apiserver/tools.go"
-  (cd "$work/apiserver" && go mod tidy -e >/dev/null 2>"$work/tidy.log") || { cat "$work/tidy.log" >&2; die "go mod tidy for kubectl failed"; }
-  build_k8s kubectl
+extra=()
+if need_kubectl && [ ! -x "$OUT.partial/kubectl" ]; then extra+=(kubectl); fi
+for b in "${NODE_COMPONENTS[@]}"; do [ -x "$OUT.partial/$b" ] || extra+=("$b"); done
+if [ ${#extra[@]} -gt 0 ]; then
+  for b in "${extra[@]}"; do printf 'import _ "k8s.io/kubernetes/cmd/%s"\n' "$b" >> "$work/apiserver/tools.go"; done
+  (cd "$work/apiserver" && go mod tidy -e >/dev/null 2>"$work/tidy.log") || { cat "$work/tidy.log" >&2; die "go mod tidy for ${extra[*]} failed"; }
+  for b in "${extra[@]}"; do build_k8s "$b"; done
 fi
 
 # ---- etcd ----------------------------------------------------------------
