@@ -5,7 +5,7 @@ export default {
     rewritePaths: { 'test/': 'dist/test/' },
     compile: false,
   },
-  files: ['test/**/*.test.ts', '!test/disruptive/**'],
+  files: ['test/**/*.test.ts', '!test/disruptive/**', '!test/e2e/**'],
   timeout: '2m',
   // The integration suite shares one control plane; keep its files from starving each other.
   concurrency: 2,
