@@ -16,8 +16,13 @@ if [ ! -x "$dir/bin/node" ]; then
   echo "[node] fetching Node.js $version (npm package node-linux-${arch}@${version}) into $dir" >&2
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
+  want=$(awk -v p="node-linux-${arch}@${version}" '$1 == p {print $2}' scripts/node-checksums.txt)
+  [ -n "$want" ] || { echo "[node] error: scripts/node-checksums.txt has no checksum for node-linux-${arch}@${version}; record it (npm view node-linux-${arch}@${version} dist.integrity) when changing .node-version" >&2; exit 1; }
   (cd "$tmp" && npm pack --silent "node-linux-${arch}@${version}" >/dev/null)
-  tar -xzf "$tmp"/node-linux-"${arch}"-*.tgz -C "$tmp"
+  tgz=$(ls "$tmp"/node-linux-"${arch}"-*.tgz)
+  got="sha512-$(openssl dgst -sha512 -binary "$tgz" | base64 -w0)"
+  [ "$got" = "$want" ] || { echo "[node] error: node-linux-${arch}@${version} does not match its recorded checksum (got $got, want $want); not using it" >&2; exit 1; }
+  tar -xzf "$tgz" -C "$tmp"
   "$tmp/package/bin/node" --version >/dev/null
   mkdir -p "$(dirname "$dir")"
   rm -rf "$dir.partial" && mv "$tmp/package" "$dir.partial" && mv "$dir.partial" "$dir"

@@ -1,5 +1,8 @@
 // One Node.js for the image and the tests: .node-version pins it, every Dockerfile stage names its major.
 import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from '../support/paths.js';
 import { imageNodeMajors, pinnedNodeVersion, runtimeMismatch } from '../support/runtime.js';
 
 test('every stage of the image runs the Node.js major the tests are pinned to, an LTS past 20', (t) => {
@@ -13,4 +16,13 @@ test('every stage of the image runs the Node.js major the tests are pinned to, a
 test('the test command refuses another Node.js, saying how to get the pinned one', (t) => {
   t.is(runtimeMismatch(pinnedNodeVersion()), undefined);
   t.regex(runtimeMismatch('20.20.2') ?? '', /tests run on Node\.js 24\.\d+\.\d+ .*this is 20\.20\.2: run them with `npm test`/);
+});
+
+test('the pinned Node.js has a recorded checksum for every architecture ensure-node.sh fetches', (t) => {
+  const version = pinnedNodeVersion();
+  const lines = readFileSync(join(ROOT, 'scripts/node-checksums.txt'), 'utf8').split('\n');
+  for (const arch of ['x64', 'arm64']) {
+    const entry = lines.find((l) => l.startsWith(`node-linux-${arch}@${version} `));
+    t.regex(entry ?? '', /^\S+ sha512-[A-Za-z0-9+/]{86}==$/, `no checksum for node-linux-${arch}@${version}`);
+  }
 });
