@@ -1,0 +1,3 @@
+module leaseguard.local/pause
+
+go 1.19
