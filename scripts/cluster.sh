@@ -22,6 +22,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# The system's tools, never a same-named one from node_modules/.bin (npm run puts it
+# first on PATH, and @vercel/nft installs an `nft`).
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 
 DIR="${LEASEGUARD_CLUSTER_DIR:-/var/lib/leaseguard-cluster}"
 RUN_DIR=/run/leaseguard-cluster
@@ -164,6 +167,7 @@ table inet $NFT_TABLE {
   }
 }
 EOF
+  nft list table inet "$NFT_TABLE" >/dev/null 2>&1 || die "could not install the nft table that keeps the node's traffic on this machine"
   mkdir -p "$DIR/cni/net.d" "$DIR/cni/ipam"
   cat > "$DIR/cni/net.d/10-leaseguard.conflist" <<EOF
 {
@@ -239,7 +243,7 @@ EOF
   wait_until containerd 30 ctr -a "$RUN_DIR/containerd.sock" version
   log "importing the pause image"
   local pause_tar
-  pause_tar=${LEASEGUARD_PAUSE_ARCHIVE:-$(bash "$ROOT/scripts/build-image.sh" pause | tail -n 1)}
+  pause_tar=$(bash "$ROOT/scripts/build-image.sh" pause | tail -n 1)
   ctr -a "$RUN_DIR/containerd.sock" -n k8s.io images import "$pause_tar" >/dev/null
 
   start_daemon etcd "$bin/etcd" --data-dir="$DIR/etcd" \

@@ -116,7 +116,7 @@ export async function containerPid(containerId: string): Promise<number> {
 /** Runs nft inside a container's network namespace. */
 export async function nftInPod(containerId: string, ruleset: string): Promise<void> {
   const pid = await containerPid(containerId);
-  const r = await exec('nsenter', ['-t', String(pid), '-n', 'nft', '-f', '-'], ruleset);
+  const r = await exec('nsenter', ['-t', String(pid), '-n', '/usr/sbin/nft', '-f', '-'], ruleset);
   if (r.code !== 0) throw new Error(`nft in pid ${pid}'s network namespace: ${r.stderr.trim()}`);
 }
 
