@@ -39,7 +39,9 @@ const schema = {
     tolerations: free('the Pods\' tolerations', 'array'),
     affinity: free('the Pods\' affinity'),
     namespace: obj('the release namespace as an object', { create: { type: 'boolean', description: 'create it, with the restricted Pod Security label' } }),
-    crds: obj('the kubernaut CRDs', { install: { type: 'boolean', description: 'install WorkflowExecution and RemediationRequest' } }),
+    crds: obj("kubernaut's CRDs", {
+      install: { type: 'boolean', description: 'render the CRDs in the chart\'s files/crds/ (none ship), kept on uninstall; one that exists and is not this release\'s is skipped' },
+    }),
     webhook: obj('the webhook registrations', {
       failurePolicy: str('Fail refuses guarded creates while no replica answers; Ignore admits them unguarded', { enum: ['Fail', 'Ignore'] }),
     }),
