@@ -338,7 +338,13 @@ function testLeasePolicyBinding() {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'ValidatingAdmissionPolicyBinding',
     metadata: { name: 'leaseguard-locks-test-namespaces' },
-    spec: { policyName: 'leaseguard-locks', validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { [LEASE_NAMESPACE_LABEL]: 'true' } } } },
+    // The param names the namespace of the service account the replicas run as (leaseguard-system).
+    spec: {
+      policyName: 'leaseguard-locks',
+      validationActions: ['Deny'],
+      paramRef: { name: 'leaseguard-system', parameterNotFoundAction: 'Deny' },
+      matchResources: { namespaceSelector: { matchLabels: { [LEASE_NAMESPACE_LABEL]: 'true' } } },
+    },
   };
 }
 

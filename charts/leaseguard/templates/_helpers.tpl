@@ -10,10 +10,6 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 app.kubernetes.io/name: leaseguard
 {{- end -}}
 
-{{- define "leaseguard.serviceAccountUser" -}}
-system:serviceaccount:{{ .Release.Namespace }}:{{ .Values.name }}
-{{- end -}}
-
 {{/* The configuration leaseguard reads: the chart's values with the Service it sits behind. */}}
 {{- define "leaseguard.config" -}}
 {{- $chart := dict "serviceName" .Values.name "webhookConfigurationName" .Values.name -}}
