@@ -34,6 +34,9 @@ const schema = {
     nodeOptions: str('NODE_OPTIONS: the heap cap, below the memory limit'),
     resources: free('the container\'s resources'),
     terminationGracePeriodSeconds: int('must exceed config.shutdownDelaySeconds plus 10 s of drain', 1),
+    priorityClassQuota: obj('a ResourceQuota scoped to priorityClassName (GKE and Gatekeeper admit critical Pods outside kube-system only with one)', {
+      enabled: { type: 'boolean', description: 'create it (with a priorityClassName set)' },
+    }),
     // maxUnavailable only: minAvailable >= replicas would block every node drain, and the
     // schema cannot compare it with replicas.
     podDisruptionBudget: obj('the PodDisruptionBudget', { maxUnavailable: int('replicas a node drain may take away at once; 1 or more, so a drain is never blocked', 1) }),
