@@ -6,6 +6,21 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
+{{/* The test hook's objects: not app.kubernetes.io/name leaseguard, which the Service and the budget select. */}}
+{{- define "leaseguard.testLabels" -}}
+app.kubernetes.io/name: leaseguard-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "leaseguard.testHook" -}}
+helm.sh/hook: test
+helm.sh/hook-weight: {{ .weight | quote }}
+helm.sh/hook-delete-policy: {{ .policy }}
+{{- end -}}
+
 {{- define "leaseguard.selector" -}}
 app.kubernetes.io/name: leaseguard
 {{- end -}}
@@ -16,6 +31,26 @@ app.kubernetes.io/name: leaseguard
 {{- $config := merge $chart (deepCopy .Values.config) -}}
 {{- toYaml $config -}}
 {{- end -}}
+
+{{/* The restricted Pod Security Standard, for the Deployment and the test hook's Pod alike. */}}
+{{- define "leaseguard.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "leaseguard.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: [ALL]
+{{- end -}}
+
+{{- define "leaseguard.image" -}}{{ printf "%s:%s" .Values.image.repository .Values.image.tag | quote }}{{- end -}}
 
 {{- define "leaseguard.secretName" -}}{{ .Values.certificates.secretName | default (printf "%s-tls" .Values.name) }}{{- end -}}
 
