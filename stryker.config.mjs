@@ -20,8 +20,8 @@ export default {
   concurrency: 2,
   timeoutMS: 10000,
   tempDirName: '.stryker-tmp',
-  // The chart links its CRDs to manifests/base/crds (a directory symlink the sandbox copy
-  // cannot follow), and no core test reads it.
+  // The chart links its monitoring files to manifests/monitoring (a directory symlink the
+  // sandbox copy cannot follow), and no core test reads it.
   ignorePatterns: ['charts'],
   cleanTempDir: 'always',
 };

@@ -34,12 +34,19 @@ const schema = {
     nodeOptions: str('NODE_OPTIONS: the heap cap, below the memory limit'),
     resources: free('the container\'s resources'),
     terminationGracePeriodSeconds: int('must exceed config.shutdownDelaySeconds plus 10 s of drain', 1),
-    podDisruptionBudget: obj('the PodDisruptionBudget', { minAvailable: { type: ['integer', 'string'], description: 'replicas kept through voluntary disruptions' } }),
+    priorityClassQuota: obj('a ResourceQuota scoped to priorityClassName (GKE and Gatekeeper admit critical Pods outside kube-system only with one)', {
+      enabled: { type: 'boolean', description: 'create it (with a priorityClassName set)' },
+    }),
+    // maxUnavailable only: minAvailable >= replicas would block every node drain, and the
+    // schema cannot compare it with replicas.
+    podDisruptionBudget: obj('the PodDisruptionBudget', { maxUnavailable: int('replicas a node drain may take away at once; 1 or more, so a drain is never blocked', 1) }),
     nodeSelector: free('the Pods\' nodeSelector'),
     tolerations: free('the Pods\' tolerations', 'array'),
     affinity: free('the Pods\' affinity'),
     namespace: obj('the release namespace as an object', { create: { type: 'boolean', description: 'create it, with the restricted Pod Security label' } }),
-    crds: obj('the kubernaut CRDs', { install: { type: 'boolean', description: 'install WorkflowExecution and RemediationRequest' } }),
+    crds: obj("kubernaut's CRDs", {
+      install: { type: 'boolean', description: 'render the CRDs in the chart\'s files/crds/ (none ship), kept on uninstall; one that exists and is not this release\'s is skipped' },
+    }),
     webhook: obj('the webhook registrations', {
       failurePolicy: str('Fail refuses guarded creates while no replica answers; Ignore admits them unguarded', { enum: ['Fail', 'Ignore'] }),
     }),
@@ -57,6 +64,11 @@ const schema = {
       }),
     }),
     admissionFrom: free('NetworkPolicy peers allowed to reach the admission port; empty: any', 'array'),
+    test: obj('`helm test`: a dry-run create leaseguard must refuse', {
+      kind: str('a kind in config.rules; empty: the first'),
+      namespace: str('where the dry-run create goes: a namespace the webhook sees (not leaseguard\'s own, not kube-system)', { pattern: DNS_LABEL }),
+      object: free('the rest of the object: the fields its CRD requires besides the key'),
+    }),
     monitoring: obj('the monitoring bundle (manifests/monitoring): Prometheus Operator objects and a Grafana dashboard', {
       podMonitor: obj('a PodMonitor scraping every replica', {
         enabled: { type: 'boolean', description: 'needs the Prometheus Operator CRDs' },

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// leaseguard's command line: serve | certs | webhook-config | apiserver-config | locks | why | config-schema.
+// leaseguard's command line: serve | certs | webhook-config | apiserver-config | locks | why | selftest | config-schema.
 import { runCli } from './cli/exit.js';
 
 const USAGE = `usage: leaseguard <command> [options]
@@ -11,6 +11,7 @@ commands:
   apiserver-config render kube-apiserver's AdmissionConfiguration that presents the client certificate
   locks            list current locks; 'locks release KEY --force' frees one
   why              explain which Lease and holder block an object, and what frees it
+  selftest         prove leaseguard answers for a guarded kind (a dry-run create it must refuse)
   config-schema    print the JSON Schema of the config file
 
 Run 'leaseguard <command> --help' for a command's options.`;
@@ -34,6 +35,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./cli/locks-command.js')).locksCommand(rest);
     case 'why':
       return (await import('./cli/why-command.js')).whyCommand(rest);
+    case 'selftest':
+      return (await import('./cli/selftest-command.js')).selftestCommand(rest);
     case 'config-schema':
       return (await import('./cli/config-schema-command.js')).configSchemaCommand(rest);
     case undefined:

@@ -32,6 +32,8 @@ export const ErrorCodes = {
   STORE_FULL: 'LG_STORE_FULL',
   /** A command line was used wrongly (its arguments, a kind that is not guarded): exit code 2. */
   USAGE: 'LG_USAGE',
+  /** `leaseguard selftest` got no verdict from leaseguard (something else answered, or nothing). */
+  SELFTEST_FAILED: 'LG_SELFTEST_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

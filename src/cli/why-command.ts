@@ -72,7 +72,7 @@ async function configSource(clients: KubeClients, namespace: string, o: { config
 }
 
 /** The rule a KIND names: its kind, plural or plural.group, case-insensitively. */
-function ruleFor(rules: readonly GuardRule[], kind: string): GuardRule | undefined {
+export function ruleFor(rules: readonly GuardRule[], kind: string): GuardRule | undefined {
   const k = kind.toLowerCase();
   return rules.find((r) => r.kind.toLowerCase() === k || r.resource === k || `${r.resource}.${r.group}` === k || `${r.kind.toLowerCase()}.${r.group}` === k);
 }

@@ -1,12 +1,16 @@
 // The Helm chart, with a helm built from its Go module (scripts/ensure-helm.sh): lint,
 // agreement with the kustomize base and `webhook-config`, the API server's own
 // validation of what it renders (cert-manager's CRDs included), its values schema, and a
-// real install, upgrade and uninstall against the test API server.
+// real install, upgrade and uninstall against the test API server. Then what makes it
+// safe by default: no CRDs (and those rendered on request kept and never taken over),
+// the Lease policy letting a namespace be deleted, also when moved by kustomize, a quota
+// for its critical Pods, a budget that never blocks a drain, the versions it claims, its
+// notes and its test hook.
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { dumpYaml, loadAllYaml, loadYaml } from '@kubernetes/client-node';
@@ -14,8 +18,10 @@ import { loadConfig } from '../../src/config.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
 import { cliCerts } from '../support/certs.js';
 import { helm, CHART } from '../support/helm.js';
-import { kubectl, kubectlJson } from '../support/integration-env.js';
+import { controlPlane, kubectl, kubectlJson } from '../support/integration-env.js';
+import { workflowExecution } from '../support/objects.js';
 import { CLI, ROOT } from '../support/paths.js';
+import { until } from '../support/wait.js';
 
 const run = promisify(execFile);
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -35,13 +41,17 @@ async function valuesFile(values: Obj): Promise<string> {
   return file;
 }
 
-async function template(values: Obj, opts: { namespace?: string; release?: string } = {}): Promise<Obj[]> {
-  const r = await helm(['template', opts.release ?? 'leaseguard', CHART, '-n', opts.namespace ?? 'leaseguard-system', '-f', await valuesFile(values)]);
+/** What the chart renders; the `helm test` hooks only when asked (kustomize has none). */
+async function template(values: Obj, opts: { namespace?: string; release?: string; chart?: string; hooks?: boolean } = {}): Promise<Obj[]> {
+  const r = await helm(['template', opts.release ?? 'leaseguard', opts.chart ?? CHART, '-n', opts.namespace ?? 'leaseguard-system', '-f', await valuesFile(values)]);
   if (r.code !== 0) throw new Error(`helm template failed: ${r.stderr}`);
-  return docs(r.stdout);
+  return docs(r.stdout).filter((o) => opts.hooks || !isHook(o));
 }
 
 const docs = (text: string) => (loadAllYaml(text) as Array<Obj | null>).filter((d): d is Obj => !!d && typeof d === 'object');
+const isHook = (o: Obj) => o.metadata?.annotations?.['helm.sh/hook'] !== undefined;
+/** A part of a parsed object as plain JSON (loadAllYaml gives client-node's model classes). */
+const plain = (o: unknown) => JSON.parse(JSON.stringify(o)) as unknown;
 const id = (o: Obj) => `${o.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name}`;
 const provided = (extra: Obj = {}) => ({ certificates: { source: 'provided', caBundle: Buffer.from(caPem).toString('base64') }, ...extra });
 
@@ -166,6 +176,7 @@ test("the API server accepts everything the chart renders (server-side dry run),
   t.is((await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/certificates.cert-manager.io', 'crd/issuers.cert-manager.io', 'crd/podmonitors.monitoring.coreos.com', 'crd/prometheusrules.monitoring.coreos.com'])).code, 0);
   t.is((await kubectl(['create', 'namespace', 'chart-dry'])).code, 0);
   const on = { enabled: true };
+  // (The `helm test` hooks are left out: selftest.test.ts creates them for real.)
   const variants: Obj[] = [{}, { certificates: { source: 'cert-manager' }, config: { stampAnnotations: true }, monitoring: { podMonitor: on, prometheusRule: on, dashboard: on } }, { certificates: { source: 'cert-manager', certManager: { issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer' } } } }];
   for (const values of variants) {
     const objects = await template(values, { namespace: 'chart-dry', release: 'chart-dry' });
@@ -248,4 +259,303 @@ test('helm install generates a certificate the webhooks trust, upgrade keeps it,
   t.is(uninstall.code, 0, uninstall.stderr);
   t.regex((await kubectl(['get', 'validatingwebhookconfiguration', 'lg-chart'])).stderr, /NotFound/);
   t.regex((await kubectl(['-n', ns, 'get', 'deployment', 'lg-chart'])).stderr, /NotFound/);
+});
+
+// --- Safe by default -------------------------------------------------------------------
+
+/** A kind no other test creates: a live release's webhook (no Pod of it ever answers here) refuses nobody's creates. */
+const GADGET = { ...DEFAULT_RULES[0], group: 'chart.leaseguard.test', resource: 'gadgets', kind: 'Gadget' };
+const liveValues = (name: string, extra: Obj = {}): Obj => ({ name, certificates: { source: 'helm' }, config: { rules: [GADGET] }, ...extra });
+
+const crd = (group: string, kind: string): Obj => ({
+  apiVersion: 'apiextensions.k8s.io/v1',
+  kind: 'CustomResourceDefinition',
+  metadata: { name: `${kind.toLowerCase()}s.${group}` },
+  spec: {
+    group,
+    scope: 'Namespaced',
+    names: { kind, listKind: `${kind}List`, plural: `${kind.toLowerCase()}s`, singular: kind.toLowerCase() },
+    versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+  },
+});
+
+/** The chart as a packager ships it with CRDs in files/crds/: the fixtures standing in for kubernaut's, and `extra`. */
+async function chartWithCrds(extra: Obj[] = []): Promise<string> {
+  const copy = join(await mkdtemp(join(tmpdir(), 'lg-chart-crds-')), 'leaseguard');
+  await cp(CHART, copy, { recursive: true, dereference: true });
+  for (const f of ['workflowexecutions.kubernaut.ai.yaml', 'remediationrequests.kubernaut.ai.yaml']) await cp(join(ROOT, 'test/fixtures/crds', f), join(copy, 'files/crds', f));
+  // controller-gen's files open with a document separator.
+  for (const c of extra) await writeFile(join(copy, 'files/crds', `${c.metadata.name}.yaml`), `---\n${dumpYaml(c)}`);
+  return copy;
+}
+
+test('at default values neither the chart nor the kustomize base (or its overlays) holds a CRD, and the chart ships none', async (t) => {
+  t.deepEqual((await template({}, { hooks: true })).filter((o) => o.kind === 'CustomResourceDefinition').map(id), []);
+  t.false((loadYaml(await readFile(join(CHART, 'values.yaml'), 'utf8')) as Obj).crds.install);
+  for (const k of ['manifests', 'manifests/overlays/cert-manager', 'manifests/overlays/self-managed-certificates']) {
+    const built = await kubectl(['kustomize', join(ROOT, k)]);
+    t.is(built.code, 0, built.stderr);
+    t.deepEqual(docs(built.stdout).filter((o) => o.kind === 'CustomResourceDefinition').map(id), [], k);
+  }
+  t.deepEqual(await readdir(join(CHART, 'files/crds')), ['README.md']);
+});
+
+test('crds.install: every CRD the chart renders is kept on uninstall; with no CRD in files/crds it refuses to render', async (t) => {
+  const copy = await chartWithCrds([crd('render.chart.leaseguard.test', 'Widget')]);
+  const crds = (await template({ crds: { install: true } }, { chart: copy })).filter((o) => o.kind === 'CustomResourceDefinition');
+  t.deepEqual(crds.map((o) => o.metadata.name).sort(), ['remediationrequests.kubernaut.ai', 'widgets.render.chart.leaseguard.test', 'workflowexecutions.kubernaut.ai']);
+  for (const c of crds) t.is(c.metadata.annotations?.['helm.sh/resource-policy'], 'keep', c.metadata.name);
+  const lint = await helm(['lint', '--strict', copy, '--set', 'crds.install=true']);
+  t.is(lint.code, 0, lint.stdout + lint.stderr);
+  const refused = await helm(['template', 'leaseguard', CHART, '-n', 'leaseguard-system', '--set', 'crds.install=true']);
+  t.not(refused.code, 0);
+  t.regex(refused.stderr, /crds\.install is true but the chart holds no CRDs: put kubernaut's own CRD files in the chart's files\/crds\//);
+});
+
+test("crds.install beside kubernaut's own CRDs and objects: the chart adopts and changes none; a CRD it creates outlives uninstall, and another release does not take it over", async (t) => {
+  const group = 'crds.chart.leaseguard.test';
+  const copy = await chartWithCrds([crd(group, 'Gizmo')]);
+  // kubernaut's CRDs as kubernaut installed them (the control plane applied the fixtures), and one of its objects.
+  const kubernautCrds = ['workflowexecutions.kubernaut.ai', 'remediationrequests.kubernaut.ai'];
+  const versions = async () => Promise.all(kubernautCrds.map(async (name) => (await kubectlJson(['get', 'crd', name]))?.metadata as Obj));
+  const before = await versions();
+  t.is((await kubectl(['create', 'namespace', 'chart-crds-objects'])).code, 0);
+  const object = await kubectl(['create', '-f', '-'], { identity: 'controller', input: JSON.stringify(workflowExecution('chart-crds-objects', 'we-before-chart', 'chart-crds-objects/Deployment/api')) });
+  t.is(object.code, 0, object.stderr);
+
+  const releases = [
+    ['lg-crds-a', 'chart-crds-a'],
+    ['lg-crds-b', 'chart-crds-b'],
+  ] as const;
+  const install = async ([release, ns]: readonly [string, string], verb: 'install' | 'upgrade') =>
+    helm([verb, release, copy, '-n', ns, ...(verb === 'install' ? ['--create-namespace'] : []), '-f', await valuesFile(liveValues(release, { crds: { install: true } }))]);
+  const a = await install(releases[0], 'install');
+  t.is(a.code, 0, a.stderr);
+  const gizmo = async () => (await kubectlJson(['get', 'crd', `gizmos.${group}`]))?.metadata as Obj | undefined;
+  t.like((await gizmo())?.annotations, { 'helm.sh/resource-policy': 'keep', 'meta.helm.sh/release-name': 'lg-crds-a', 'meta.helm.sh/release-namespace': 'chart-crds-a' });
+  const upgraded = await install(releases[0], 'upgrade');
+  t.is(upgraded.code, 0, upgraded.stderr);
+  t.regex((await helm(['get', 'manifest', releases[0][0], '-n', releases[0][1]])).stdout, new RegExp(`name: gizmos\\.${group.replaceAll('.', '\\.')}`), 'an upgrade keeps the CRD its release owns');
+  const b = await install(releases[1], 'install');
+  t.is(b.code, 0, b.stderr);
+  t.notRegex((await helm(['get', 'manifest', releases[1][0], '-n', releases[1][1]])).stdout, /kind: CustomResourceDefinition/, 'the second release renders none: each exists and is not its own');
+  t.is((await gizmo())?.annotations['meta.helm.sh/release-name'], 'lg-crds-a', 'not taken over');
+  t.deepEqual(await versions(), before, "kubernaut's CRDs: neither adopted (no Helm annotations added) nor changed (same resourceVersion)");
+
+  for (const [release, ns] of releases) {
+    const u = await helm(['uninstall', release, '-n', ns, '--wait']);
+    t.is(u.code, 0, u.stderr);
+  }
+  t.truthy(await gizmo(), 'kept on uninstall');
+  t.deepEqual(await versions(), before);
+  t.truthy(await kubectlJson(['-n', 'chart-crds-objects', 'get', 'workflowexecution', 'we-before-chart']), "kubernaut's object is still there");
+  await kubectl(['delete', 'crd', `gizmos.${group}`]);
+});
+
+test('deleting the namespace of an installed leaseguard completes: the namespace controller may delete its Leases once the namespace is being deleted, nobody else may', async (t) => {
+  const [release, ns] = ['lg-ns-delete', 'chart-ns-delete'];
+  const install = await helm(['install', release, CHART, '-n', ns, '--create-namespace', '-f', await valuesFile(liveValues(release))]);
+  t.is(install.code, 0, install.stderr);
+  const NAMESPACE_CONTROLLER = 'system:serviceaccount:kube-system:namespace-controller';
+  const CONTROLLER_MANAGER = 'system:kube-controller-manager';
+  // Leases as leaseguard leaves them (written as its service account): locks, and its leader-election Lease.
+  const managed = { 'app.kubernetes.io/managed-by': 'leaseguard' };
+  const leases: Array<[string, Record<string, string>]> = [
+    ['workflowexecution-lock-1', managed],
+    ['workflowexecution-lock-2', managed],
+    ['leaseguard-leader', { 'app.kubernetes.io/name': 'leaseguard', 'app.kubernetes.io/component': 'leader-election' }],
+  ];
+  for (const [name, labels] of leases) {
+    const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace: ns, labels }, spec: { holderIdentity: 'x' } };
+    const r = await kubectl(['create', '--as', `system:serviceaccount:${ns}:${release}`, '-f', '-'], { input: JSON.stringify(lease) });
+    t.is(r.code, 0, r.stderr);
+  }
+  // Controllers that run without service account credentials share kube-controller-manager's
+  // identity, which RBAC lets delete no Leases by itself: this test grants it, to see the policy's answer.
+  for (const grant of [
+    ['create', 'role', 'kcm-leases', '--verb=get,list,update,patch,delete', '--resource=leases.coordination.k8s.io'],
+    ['create', 'rolebinding', 'kcm-leases', '--role=kcm-leases', `--user=${CONTROLLER_MANAGER}`],
+  ]) {
+    const r = await kubectl(['-n', ns, ...grant]);
+    t.is(r.code, 0, r.stderr);
+  }
+  const del = (name: string, as?: string) => kubectl(['-n', ns, 'delete', 'lease', name, ...(as ? ['--as', as] : [])]);
+
+  // While the namespace lives, not even the namespace controller may delete them.
+  t.regex((await del('workflowexecution-lock-1', NAMESPACE_CONTROLLER)).stderr, /are leaseguard's locks.*system:serviceaccount:kube-system:namespace-controller may not delete them/);
+  t.regex((await del('workflowexecution-lock-1')).stderr, /leaseguard-test-admin may not delete them/);
+
+  t.is((await kubectl(['delete', 'namespace', ns, '--wait=false'])).code, 0);
+  // Terminating. The test control plane runs no namespace controller: the test does its work, as its identity.
+  t.regex((await del('workflowexecution-lock-1')).stderr, /leaseguard-test-admin may not delete them/, 'an admin still may not');
+  t.regex((await del('workflowexecution-lock-1', `system:serviceaccount:${ns}:someone-else`)).stderr, /forbidden/i);
+  t.regex((await kubectl(['-n', ns, 'annotate', 'lease', 'workflowexecution-lock-1', 'x=y', '--as', CONTROLLER_MANAGER])).stderr, /system:kube-controller-manager may not update them/, 'deletes only');
+  const kcm = await until('kube-controller-manager deletes a Lease', async () => (await del('workflowexecution-lock-2', CONTROLLER_MANAGER)).code === 0 || undefined, 10_000);
+  t.true(kcm);
+  // As the namespace controller does: a deletecollection per resource, then the finalizer.
+  const collection = await kubectl(['delete', '--raw', `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`, '--as', NAMESPACE_CONTROLLER]);
+  t.is(collection.code, 0, collection.stderr);
+  t.is((await kubectl(['-n', ns, 'get', 'leases', '-o', 'name'])).stdout.trim(), '', 'every Lease, the leader-election one included');
+  const types = (await kubectl(['api-resources', '--namespaced', '--verbs=delete', '-o', 'name'])).stdout.split('\n').filter(Boolean);
+  const rest = await kubectl(['-n', ns, 'delete', types.join(','), '--all', '--wait=false', '--as', NAMESPACE_CONTROLLER]);
+  t.is(rest.code, 0, rest.stderr);
+  const finalized = await kubectl(['replace', '--raw', `/api/v1/namespaces/${ns}/finalize`, '-f', '-', '--as', NAMESPACE_CONTROLLER], {
+    input: JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns }, spec: { finalizers: [] } }),
+  });
+  t.is(finalized.code, 0, finalized.stderr);
+  await until('the namespace is gone', async () => (await kubectl(['get', 'namespace', ns])).code !== 0 || undefined, 15_000);
+  // Helm's record of the release went with the namespace: its cluster-scoped objects by label.
+  await kubectl(['delete', 'validatingwebhookconfigurations,validatingadmissionpolicies,validatingadmissionpolicybindings,clusterroles,clusterrolebindings,flowschemas', '-l', `app.kubernetes.io/instance=${release}`]);
+});
+
+test("the kustomize base moved to another namespace (kustomize's namespace:) moves its Lease policy and FlowSchema along", async (t) => {
+  const moved = 'lg-moved';
+  const overlay = await mkdtemp(join(tmpdir(), 'lg-overlay-'));
+  await writeFile(join(overlay, 'kustomization.yaml'), dumpYaml({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', namespace: moved, resources: [relative(overlay, join(ROOT, 'manifests/base'))] }));
+  const built = await kubectl(['kustomize', overlay]);
+  t.is(built.code, 0, built.stderr);
+  t.notRegex(built.stdout, /leaseguard-system/, 'nothing names the old namespace');
+  const objects = docs(built.stdout);
+  const one = (kind: string, name?: string) => objects.find((o) => o.kind === kind && (!name || o.metadata.name === name))!;
+  const binding = one('ValidatingAdmissionPolicyBinding');
+  t.is(binding.spec.paramRef.name, moved);
+  t.deepEqual(plain(binding.spec.matchResources.namespaceSelector), { matchLabels: { 'kubernetes.io/metadata.name': moved } });
+  t.deepEqual(plain(one('FlowSchema').spec.rules[0].subjects[0].serviceAccount), { name: 'leaseguard', namespace: moved });
+
+  // Through the API server, as `kubectl apply -k` gives them (the policy renamed beside the control plane's own).
+  const policy = one('ValidatingAdmissionPolicy');
+  policy.metadata.name = binding.metadata.name = binding.spec.policyName = 'leaseguard-locks-moved';
+  const applied = await kubectl(['apply', '-f', '-'], {
+    input: [one('Namespace'), one('ServiceAccount'), one('Role', 'leaseguard-leases'), one('RoleBinding', 'leaseguard-leases'), policy, binding].map((o) => dumpYaml(o)).join('---\n'),
+  });
+  t.is(applied.code, 0, applied.stderr);
+  const lease = (name: string) => JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace: moved }, spec: {} });
+  const refused = await until(
+    'the moved policy guards the moved namespace',
+    async () => {
+      const r = await kubectl(['create', '-f', '-'], { input: lease(`planted-${Date.now()}`) });
+      return r.code !== 0 ? r : undefined;
+    },
+    15_000,
+  );
+  t.regex(refused.stderr, /Leases in lg-moved are leaseguard's locks.*leaseguard-test-admin may not create them/);
+  const own = await kubectl(['create', '--as', `system:serviceaccount:${moved}:leaseguard`, '-f', '-'], { input: lease('lock') });
+  t.is(own.code, 0, `leaseguard's service account in the moved namespace writes its Leases: ${own.stderr}`);
+  await kubectl(['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', 'leaseguard-locks-moved']);
+});
+
+/** Pods a node drain may evict at once with every replica healthy, as the disruption controller counts. */
+function disruptionsAllowed(spec: Obj, replicas: number): number {
+  const scaled = (v: number | string, roundUp: boolean) => (typeof v === 'number' ? v : (roundUp ? Math.ceil : Math.floor)((Number.parseInt(v, 10) / 100) * replicas));
+  if (spec.maxUnavailable !== undefined) return Math.min(replicas, scaled(spec.maxUnavailable, true));
+  return Math.max(0, replicas - scaled(spec.minAvailable, true));
+}
+
+test('the PodDisruptionBudget lets a node drain evict a Pod at every replica count from 1 to 5, the kustomize base too; the schema refuses minAvailable', async (t) => {
+  for (let replicas = 1; replicas <= 5; replicas++) {
+    const pdb = (await template({ replicas })).find((o) => o.kind === 'PodDisruptionBudget')!;
+    t.true(disruptionsAllowed(pdb.spec, replicas) >= 1, `replicas ${replicas}: ${JSON.stringify(pdb.spec)}`);
+  }
+  const built = await kubectl(['kustomize', join(ROOT, 'manifests')]);
+  const base = docs(built.stdout).find((o) => o.kind === 'PodDisruptionBudget')!;
+  for (let replicas = 1; replicas <= 5; replicas++) t.true(disruptionsAllowed(base.spec, replicas) >= 1, `the base scaled to ${replicas}: ${JSON.stringify(base.spec)}`);
+  for (const pdb of [{ minAvailable: 2 }, { maxUnavailable: 0 }]) {
+    const r = await helm(['template', 'leaseguard', CHART, '-n', 'leaseguard-system', '-f', await valuesFile({ podDisruptionBudget: pdb })]);
+    t.not(r.code, 0, JSON.stringify(pdb));
+    t.regex(r.stderr, /'\/podDisruptionBudget(\/maxUnavailable)?': (additional properties 'minAvailable' not allowed|minimum: got 0, want 1)/);
+  }
+});
+
+test("a ResourceQuota scoped to the Pods' critical priority class lets the namespace run them (GKE, Gatekeeper); priorityClassQuota.enabled turns it off", async (t) => {
+  const quota = async (values: Obj) => (await template(values)).filter((o) => o.kind === 'ResourceQuota');
+  const objects = await template({});
+  const pod = objects.find((o) => o.kind === 'Deployment')!.spec.template.spec;
+  t.is(pod.priorityClassName, 'system-cluster-critical');
+  const [q] = await quota({});
+  t.is(q?.metadata.namespace, 'leaseguard-system');
+  t.deepEqual(plain(q?.spec.scopeSelector), { matchExpressions: [{ scopeName: 'PriorityClass', operator: 'In', values: ['system-cluster-critical'] }] });
+  // A rolling update runs the replicas, a surge Pod and one still terminating.
+  for (const replicas of [1, 3, 7, 20]) t.true(Number((await quota({ replicas }))[0]?.spec.hard.pods) >= replicas + 2, `replicas ${replicas}`);
+  t.deepEqual(plain((await quota({ priorityClassName: 'leaseguard-high' }))[0]?.spec.scopeSelector.matchExpressions[0].values), ['leaseguard-high']);
+  t.deepEqual(await quota({ priorityClassQuota: { enabled: false } }), []);
+  t.deepEqual(await quota({ priorityClassName: '' }), []);
+  // The kustomize base ships the same quota (the comparison above checks every field).
+  t.truthy(docs((await kubectl(['kustomize', join(ROOT, 'manifests')])).stdout).find((o) => o.kind === 'ResourceQuota' && o.metadata.name === 'leaseguard-critical-pods'));
+});
+
+test('the chart claims the Kubernetes versions the tests run, and no older one', async (t) => {
+  const chart = loadYaml(await readFile(join(CHART, 'Chart.yaml'), 'utf8')) as Obj;
+  const [major, minor] = controlPlane().version.replace(/^v/, '').split('.').map(Number);
+  t.is(chart.kubeVersion, `>=${major}.${minor}.0-0`);
+  const render = (kubeVersion: string) => helm(['template', 'leaseguard', CHART, '-n', 'leaseguard-system', '--kube-version', kubeVersion]);
+  t.is((await render(controlPlane().version)).code, 0, 'the tested version');
+  const older = await render(`v${major}.${minor! - 1}.9`);
+  t.not(older.code, 0);
+  t.regex(older.stderr, /chart requires kubeVersion: >=1\.\d+\.0-0 which is incompatible with Kubernetes v1\.\d+\.9/);
+});
+
+test("the helm test hook: leaseguard selftest in the Deployment's image and security context, with its own ServiceAccount and a Role to create the guarded kind where the webhook sees it, deleted afterwards", async (t) => {
+  const values = loadYaml(await readFile(join(CHART, 'values.yaml'), 'utf8')) as Obj;
+  const objects = await template({}, { hooks: true });
+  const hooks = objects.filter(isHook);
+  t.deepEqual(hooks.map(id).sort(), ['Pod/leaseguard-system/leaseguard-test', 'Role/default/leaseguard-test', 'RoleBinding/default/leaseguard-test', 'ServiceAccount/leaseguard-system/leaseguard-test']);
+  const hook = (kind: string) => hooks.find((o) => o.kind === kind)!;
+  for (const h of hooks) {
+    t.is(h.metadata.annotations['helm.sh/hook'], 'test', id(h));
+    const policy = h.metadata.annotations['helm.sh/hook-delete-policy'].split(',');
+    t.true(policy.includes('before-hook-creation') && policy.includes('hook-succeeded'), id(h));
+    // A failed test leaves its Pod for `kubectl logs`, never its create rights.
+    t.is(policy.includes('hook-failed'), h.kind !== 'Pod', id(h));
+    if (h.kind !== 'Pod') t.true(Number(h.metadata.annotations['helm.sh/hook-weight']) < Number(hook('Pod').metadata.annotations['helm.sh/hook-weight']), `${id(h)} before the Pod`);
+  }
+  const pod = hook('Pod').spec;
+  const server = objects.find((o) => o.kind === 'Deployment')!.spec.template.spec;
+  const [selftest] = pod.containers;
+  t.is(selftest.image, server.containers[0].image, "the release's own image");
+  t.is(selftest.imagePullPolicy, server.containers[0].imagePullPolicy);
+  t.deepEqual(pod.securityContext, server.securityContext);
+  t.deepEqual(selftest.securityContext, server.containers[0].securityContext);
+  t.like(pod.securityContext, { runAsNonRoot: true, runAsUser: 65532 });
+  t.like(selftest.securityContext, { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+  t.deepEqual(selftest.args.slice(0, 5), ['selftest', '--kind', 'WorkflowExecution', '--namespace', 'default']);
+  t.deepEqual(JSON.parse(selftest.args[selftest.args.indexOf('--object') + 1]), values.test.object);
+  t.is(selftest.args[selftest.args.indexOf('--config') + 1], '/config/config.yaml');
+  t.is(pod.volumes.find((v: Obj) => v.name === 'config').configMap.name, 'leaseguard-config', "the release's rules");
+  t.is(pod.serviceAccountName, 'leaseguard-test');
+  t.is(pod.restartPolicy, 'Never');
+  t.is(pod.priorityClassName, undefined, 'not critical, nor counted by the quota');
+  const service = objects.find((o) => o.kind === 'Service')!;
+  t.false(Object.entries(service.spec.selector).every(([k, v]) => hook('Pod').metadata.labels[k] === v), 'neither an endpoint of the Service nor counted by the budget');
+  t.deepEqual(plain(hook('Role').rules), [{ apiGroups: ['kubernaut.ai'], resources: ['workflowexecutions'], verbs: ['create'] }]);
+  t.deepEqual(plain(hook('RoleBinding').subjects), [{ kind: 'ServiceAccount', name: 'leaseguard-test', namespace: 'leaseguard-system' }]);
+  t.deepEqual(plain(hook('RoleBinding').roleRef), { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'leaseguard-test' });
+
+  const other = (await template({ test: { kind: 'RemediationRequest', namespace: 'kubernaut-system' } }, { hooks: true })).filter(isHook);
+  t.deepEqual(other.find((o) => o.kind === 'Role')?.metadata.namespace, 'kubernaut-system');
+  t.deepEqual(plain(other.find((o) => o.kind === 'Role')?.rules[0].resources), ['remediationrequests']);
+  const unknown = await helm(['template', 'leaseguard', CHART, '-n', 'leaseguard-system', '--set', 'test.kind=Deployment']);
+  t.not(unknown.code, 0);
+  t.regex(unknown.stderr, /test\.kind Deployment is not a kind in config\.rules/);
+  // Installed into the test's namespace, the hook still renders (installing never fails for
+  // it); selftest then says that leaseguard never saw its probe (selftest.test.ts).
+  t.is((await template({}, { namespace: 'default', hooks: true })).filter(isHook).length, 4);
+});
+
+test('the NOTES say how to see the Pods Ready, try helm test or a server-side dry run, where the docs are, and warn loudly while callers are not authenticated', async (t) => {
+  const notes = async (values: Obj) => {
+    const r = await helm(['install', 'lg-notes', CHART, '-n', 'chart-notes', '--dry-run=client', '-f', await valuesFile(values)]);
+    t.is(r.code, 0, r.stderr);
+    return r.stdout.slice(r.stdout.indexOf('NOTES:'));
+  };
+  const open = await notes({});
+  t.regex(open, /WARNING: callers of the admission endpoints are NOT authenticated \(config\.clientCaFile is\n#\s+not set\)/);
+  t.regex(open, /admissionFrom is empty too, so the NetworkPolicy admits ANY source/);
+  t.regex(open, /kubectl -n chart-notes rollout status deployment\/leaseguard/);
+  t.regex(open, /helm test lg-notes -n chart-notes/);
+  t.regex(open, /kubectl create --dry-run=server -f /);
+  t.regex(open, /Docs: leaseguard's README/);
+  const narrowed = await notes({ admissionFrom: [{ ipBlock: { cidr: '10.0.0.1/32' } }] });
+  t.regex(narrowed, /NOT authenticated/);
+  t.regex(narrowed, /admits only the sources in admissionFrom/);
+  t.notRegex(await notes({ config: { clientCaFile: '/client-ca/ca.crt' } }), /NOT authenticated/);
 });

@@ -261,9 +261,10 @@ export class ControlPlane {
     const version = JSON.parse((await execFileP(join(binDir, 'kube-apiserver'), ['--version'])).stdout.replace(/^Kubernetes /, '"').trim() + '"');
     this.info = { server, caFile: join(dir, 'ca.crt'), dir, binDir, version, kubeconfigs, admissionClient, auditLog: join(dir, 'audit.log'), etcdUrl: `http://127.0.0.1:${etcdPort}` };
 
-    // What a cluster admin installs from manifests/: CRDs, namespace, RBAC.
+    // kubernaut's kinds (simplified stand-ins, test/fixtures/crds), then what a cluster
+    // admin installs from manifests/: namespace, RBAC.
     const m = (f: string) => join(ROOT, 'manifests/base', f);
-    await this.kubectl(['apply', '-f', m('crds/'), '-f', m('namespace.yaml'), '-f', m('serviceaccount.yaml'), '-f', m('rbac.yaml'), '-f', m('flowschema.yaml')]);
+    await this.kubectl(['apply', '-f', join(ROOT, 'test/fixtures/crds'), '-f', m('namespace.yaml'), '-f', m('serviceaccount.yaml'), '-f', m('rbac.yaml'), '-f', m('flowschema.yaml')]);
     // The shipped policy that keeps Lease writes to leaseguard (and break glass), bound
     // also to every test Lease namespace (replicas.ts labels them), so every test runs under it.
     await this.kubectl(['apply', '-f', m('lease-guard-policy.yaml')]);
@@ -337,7 +338,13 @@ function testLeasePolicyBinding() {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'ValidatingAdmissionPolicyBinding',
     metadata: { name: 'leaseguard-locks-test-namespaces' },
-    spec: { policyName: 'leaseguard-locks', validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { [LEASE_NAMESPACE_LABEL]: 'true' } } } },
+    // The param names the namespace of the service account the replicas run as (leaseguard-system).
+    spec: {
+      policyName: 'leaseguard-locks',
+      validationActions: ['Deny'],
+      paramRef: { name: 'leaseguard-system', parameterNotFoundAction: 'Deny' },
+      matchResources: { namespaceSelector: { matchLabels: { [LEASE_NAMESPACE_LABEL]: 'true' } } },
+    },
   };
 }
 

@@ -6,12 +6,23 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
-{{- define "leaseguard.selector" -}}
-app.kubernetes.io/name: leaseguard
+{{/* The test hook's objects: not app.kubernetes.io/name leaseguard, which the Service and the budget select. */}}
+{{- define "leaseguard.testLabels" -}}
+app.kubernetes.io/name: leaseguard-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
-{{- define "leaseguard.serviceAccountUser" -}}
-system:serviceaccount:{{ .Release.Namespace }}:{{ .Values.name }}
+{{- define "leaseguard.testHook" -}}
+helm.sh/hook: test
+helm.sh/hook-weight: {{ .weight | quote }}
+helm.sh/hook-delete-policy: {{ .policy }}
+{{- end -}}
+
+{{- define "leaseguard.selector" -}}
+app.kubernetes.io/name: leaseguard
 {{- end -}}
 
 {{/* The configuration leaseguard reads: the chart's values with the Service it sits behind. */}}
@@ -20,6 +31,26 @@ system:serviceaccount:{{ .Release.Namespace }}:{{ .Values.name }}
 {{- $config := merge $chart (deepCopy .Values.config) -}}
 {{- toYaml $config -}}
 {{- end -}}
+
+{{/* The restricted Pod Security Standard, for the Deployment and the test hook's Pod alike. */}}
+{{- define "leaseguard.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "leaseguard.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: [ALL]
+{{- end -}}
+
+{{- define "leaseguard.image" -}}{{ printf "%s:%s" .Values.image.repository .Values.image.tag | quote }}{{- end -}}
 
 {{- define "leaseguard.secretName" -}}{{ .Values.certificates.secretName | default (printf "%s-tls" .Values.name) }}{{- end -}}
 
