@@ -46,7 +46,8 @@ usage() {
 options:
   --containerd-address SOCK  also import the archive into the containerd at SOCK (namespace k8s.io)
   --snapshotter NAME         the snapshotter to unpack into on import (containerd's default otherwise)
-  --rebuild                  build again what the command makes, ignoring the cached archives
+  --rebuild                  build again what the command makes (the image; the stand-ins for
+                             `bases`; pause), ignoring its cached archive
 EOF
 }
 
@@ -191,6 +192,7 @@ ensure_tools() {
 WORK= SANDBOX_PID=
 remove_work() {
   if [ -n "$SANDBOX_PID" ] && kill -0 "$SANDBOX_PID" 2>/dev/null; then
+    log "stopping the build"
     # The sandbox's init (unshare's child) is killed; the kernel ends every process
     # left in its PID namespace before unshare's wait for it returns.
     local init
@@ -230,11 +232,13 @@ in_sandbox() {
   trap 'exit 143' TERM
   trap 'exit 129' HUP
   # The sandbox writes its progress to stderr; only this script's last line is stdout.
-  # --kill-child: if unshare dies, its child (the sandbox's init) is killed, and with it
-  # the whole namespace.
-  unshare --mount --propagation private --pid --fork --kill-child --mount-proc \
+  # If this script dies, even by SIGKILL, unshare is killed (--pdeathsig); if unshare
+  # dies, its child, the sandbox's init, is killed (--kill-child), and with it every
+  # process of the namespace.
+  setpriv --pdeathsig KILL unshare --mount --propagation private --pid --fork --kill-child --mount-proc \
     env LEASEGUARD_IMAGE_WORK="$WORK" NODE_DIR="$NODE_DIR" NPM_VERSION="$NPM_VERSION" GO="$GO" \
-    bash "$SELF" __sandbox "$@" >&2 &
+    bash "$SELF" __sandbox "$@" \
+    2> >(grep --line-buffered -v '^unshare: sigprocmask unblock failed' >&2) >&2 &
   SANDBOX_PID=$!
   echo "$$ $SANDBOX_PID" > "$WORK/owner"
   local rc=0
@@ -485,7 +489,10 @@ sandbox_main() {
   esac
   node_archive=$(node_base_archive)
   distroless=$(distroless_archive)
-  if [ "$rebuild" = 1 ] || [ ! -f "$node_archive" ]; then
+  # --rebuild rebuilds what the command makes: the stand-ins for `bases`, the image for `image`.
+  local rebuild_bases=0
+  [ "$cmd" != bases ] || rebuild_bases=$rebuild
+  if [ "$rebuild_bases" = 1 ] || [ ! -f "$node_archive" ]; then
     started=$SECONDS
     log "building the stand-in $NODE_BASE_REF (Debian $DEBIAN_SUITE minbase, Node.js $NODE_VERSION, npm $NPM_VERSION)"
     (cd "$WORK" && npm pack --silent "npm@$NPM_VERSION" >/dev/null && mv npm-*.tgz npm.tgz) ||
@@ -498,7 +505,7 @@ sandbox_main() {
     save_archive "$NODE_BASE_REF" "$node_archive"
     log "$NODE_BASE_REF built in $((SECONDS - started)) s"
   fi
-  if [ "$rebuild" = 1 ] || [ ! -f "$distroless" ]; then
+  if [ "$rebuild_bases" = 1 ] || [ ! -f "$distroless" ]; then
     started=$SECONDS
     log "building the stand-in $DISTROLESS_REF (Debian 12 packages extracted, Node.js $NODE_VERSION in /nodejs)"
     recipe_distroless
