@@ -18,9 +18,9 @@
 # Everything is cached under ${XDG_CACHE_HOME:-~/.cache}/leaseguard/images, keyed by the
 # Node.js version and a hash of the recipe (the stand-ins) or of the build inputs (the
 # image), so an unchanged tree reuses its archive in seconds. Builds run as root in a
-# private mount and PID namespace with buildah's storage (driver vfs) in a temporary
-# directory: when the build ends, however it ends, every process and mount it made ends
-# with the namespace, and the directory is removed.
+# private mount and PID namespace with buildah's own storage (overlay, or vfs where the
+# kernel cannot) in a temporary directory: when the build ends, however it ends, every
+# process and mount it made ends with the namespace, and the directory is removed.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -252,18 +252,34 @@ in_sandbox() {
 # ---------------------------------------------------------------------------------------
 # Inside the sandbox: buildah with its own storage and configuration.
 
+# overlay when the kernel mounts it on the work directory's filesystem (its mounts live
+# and die in the sandbox's mount namespace), vfs (whole copies, no mounts) otherwise.
+storage_driver() {
+  local d="$WORK/overlay-probe"
+  if [ -n "${LEASEGUARD_IMAGE_STORAGE_DRIVER:-}" ]; then echo "$LEASEGUARD_IMAGE_STORAGE_DRIVER"; return; fi
+  mkdir -p "$d/lower" "$d/upper" "$d/work" "$d/merged"
+  if mount -t overlay overlay -o "lowerdir=$d/lower,upperdir=$d/upper,workdir=$d/work" "$d/merged" 2>/dev/null; then
+    umount "$d/merged"
+    echo overlay
+  else
+    echo vfs
+  fi
+  rm -rf "$d"
+}
+
 setup_buildah() {
   STORE="$WORK/storage"
+  DRIVER=$(storage_driver)
   mkdir -p "$STORE/root" "$STORE/run" "$WORK/tmp"
-  printf '[storage]\ndriver = "vfs"\ngraphroot = "%s"\nrunroot = "%s"\n' "$STORE/root" "$STORE/run" > "$WORK/storage.conf"
+  printf '[storage]\ndriver = "%s"\ngraphroot = "%s"\nrunroot = "%s"\n' "$DRIVER" "$STORE/root" "$STORE/run" > "$WORK/storage.conf"
   printf 'unqualified-search-registries = ["docker.io"]\nshort-name-mode = "permissive"\n' > "$WORK/registries.conf"
   printf '{"default": [{"type": "insecureAcceptAnything"}]}\n' > "$WORK/policy.json"
   export CONTAINERS_STORAGE_CONF="$WORK/storage.conf" CONTAINERS_REGISTRIES_CONF="$WORK/registries.conf"
   export BUILDAH_ISOLATION=chroot TMPDIR="$WORK/tmp"
-  # Nothing can be pulled: every image comes from this storage or an archive.
+  log "buildah storage: $STORE (driver $DRIVER)"
   trap 'bh rm --all >/dev/null 2>&1 || true' EXIT
 }
-bh() { buildah --root "$STORE/root" --runroot "$STORE/run" --storage-driver vfs "$@"; }
+bh() { buildah --root "$STORE/root" --runroot "$STORE/run" --storage-driver "$DRIVER" "$@"; }
 
 # The Debian mirror this machine's apt uses (its sources), for the suite the stand-ins are.
 write_debian_sources() {
@@ -306,8 +322,8 @@ load_archive() {
   bh tag "$id" "$name"
 }
 
-# The checks of a built image run in one throwaway container of it (a vfs container is a
-# whole copy of the image), as the image's user.
+# The checks of a built image run in one throwaway container of it (with vfs, a whole
+# copy of the image), as the image's user.
 CHECK_CTR=
 begin_checks() { CHECK_CTR=$(bh from --pull=never --quiet "$1"); }
 check_in() { bh run --isolation chroot "$CHECK_CTR" -- "$@" 2>&1; }
@@ -438,7 +454,7 @@ recipe_image() {
   for attempt in 1 2; do
     # Its own network namespace, with nothing in it, is the build's network: chroot
     # isolation has no --network none of its own.
-    if unshare --net buildah --root "$STORE/root" --runroot "$STORE/run" --storage-driver vfs \
+    if unshare --net buildah --root "$STORE/root" --runroot "$STORE/run" --storage-driver "$DRIVER" \
       bud --pull=never --signature-policy "$WORK/policy.json" --isolation chroot --force-rm --layers=false \
       --volume "$WORK/npm-cache:/root/.npm" --volume "$WORK/npmrc:/usr/local/etc/npmrc:ro" \
       --file "$ROOT/Dockerfile" --tag "$IMAGE_REF" "$ROOT" 2>&1 | tee "$WORK/bud.log" >&2; then
