@@ -82,7 +82,7 @@ load_config() {
   NODE_VERSION=$(tr -d '[:space:]' < "$ROOT/.node-version")
   [[ "$NODE_VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die ".node-version holds '$NODE_VERSION', not a Node.js version"
   NODE_MAJOR=${NODE_VERSION%%.*}
-  NODE_BASE_REF= DISTROLESS_REF=
+  NODE_BASE_REF='' DISTROLESS_REF=''
   local base
   while read -r base; do
     case "$base" in
@@ -189,7 +189,7 @@ ensure_tools() {
 # The sandbox: a private mount and PID namespace around every build step, a work
 # directory under the cache (same filesystem as the archives, so they are moved in whole).
 
-WORK= SANDBOX_PID=
+WORK='' SANDBOX_PID=''
 remove_work() {
   if [ -n "$SANDBOX_PID" ] && kill -0 "$SANDBOX_PID" 2>/dev/null; then
     log "stopping the build"
@@ -197,6 +197,7 @@ remove_work() {
     # left in its PID namespace before unshare's wait for it returns.
     local init
     init=$(cat "/proc/$SANDBOX_PID/task/$SANDBOX_PID/children" 2>/dev/null || true)
+    # shellcheck disable=SC2086 # one pid per word
     [ -z "$init" ] || kill -KILL $init 2>/dev/null || true
     wait "$SANDBOX_PID" 2>/dev/null || true
   fi
@@ -210,6 +211,8 @@ sweep_stale_work() {
   local dir pid alive
   for dir in "$CACHE_DIR"/tmp/run.*; do
     [ -d "$dir" ] || continue
+    # A run writes its owner file right after making its directory: give it that moment.
+    [ -f "$dir/owner" ] || [ -n "$(find "$dir" -maxdepth 0 -mmin +1)" ] || continue
     alive=
     for pid in $(cat "$dir/owner" 2>/dev/null || true); do
       if kill -0 "$pid" 2>/dev/null; then alive=1; fi
@@ -283,7 +286,7 @@ bh() { buildah --root "$STORE/root" --runroot "$STORE/run" --storage-driver "$DR
 
 # The Debian mirror this machine's apt uses (its sources), for the suite the stand-ins are.
 write_debian_sources() {
-  local uris main= security= uri
+  local uris main='' security='' uri
   uris=$( { sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/*.sources 2>/dev/null || true
             sed -nE 's/^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+).*/\2/p' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true; } | tr ' ' '\n')
   for uri in $uris; do
@@ -330,9 +333,9 @@ check_in() { bh run --isolation chroot "$CHECK_CTR" -- "$@" 2>&1; }
 end_checks() { bh rm "$CHECK_CTR" >/dev/null; CHECK_CTR=; }
 
 expect_output() {
-  local what=$1 want=$2 got=$3
-  [ "$got" = "$want" ] || die "$what: expected '$want', got '$got'"
-  log "checked: $what is $want"
+  local what=$1 expected=$2 got=$3
+  [ "$got" = "$expected" ] || die "$what: expected '$expected', got '$got'"
+  log "checked: $what is $expected"
 }
 
 # node:<major>-bookworm-slim: Debian bookworm (minbase, documentation left out as the
@@ -567,7 +570,7 @@ import_archive() {
 
 main() {
   local cmd=image rebuild=0
-  CONTAINERD_ADDRESS= SNAPSHOTTER=
+  CONTAINERD_ADDRESS='' SNAPSHOTTER=''
   if [ "${1:-}" = __sandbox ]; then
     shift
     load_config
@@ -598,7 +601,7 @@ main() {
   case "$cmd" in
     pause)
       archives=("$(pause_archive)") names=("$PAUSE_REF")
-      NODE_DIR= NPM_VERSION=
+      NODE_DIR='' NPM_VERSION=''
       ;;
     *)
       load_node
