@@ -564,8 +564,11 @@ import_archive() {
   log "importing $name into containerd at $CONTAINERD_ADDRESS (namespace $CTR_NAMESPACE)"
   ctr --address "$CONTAINERD_ADDRESS" --namespace "$CTR_NAMESPACE" images import "${args[@]}" "$archive" >&2 ||
     die "ctr images import of $archive into $CONTAINERD_ADDRESS failed"
-  ctr --address "$CONTAINERD_ADDRESS" --namespace "$CTR_NAMESPACE" images ls --quiet | grep -qxF "$name" ||
-    die "after the import, containerd at $CONTAINERD_ADDRESS has no image $name"
+  # Listed first, then searched: `grep -q` would stop reading early, and under pipefail
+  # ctr's SIGPIPE would fail the check.
+  local listed
+  listed=$(ctr --address "$CONTAINERD_ADDRESS" --namespace "$CTR_NAMESPACE" images ls --quiet)
+  grep -qxF "$name" <<<"$listed" || die "after the import, containerd at $CONTAINERD_ADDRESS has no image $name"
 }
 
 main() {
