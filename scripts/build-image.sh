@@ -18,9 +18,9 @@
 # Everything is cached under ${XDG_CACHE_HOME:-~/.cache}/leaseguard/images, keyed by the
 # Node.js version and a hash of the recipe (the stand-ins) or of the build inputs (the
 # image), so an unchanged tree reuses its archive in seconds. Builds run as root in a
-# private mount and PID namespace with buildah's storage (driver vfs) in a temporary
-# directory: when the build ends, however it ends, every process and mount it made ends
-# with the namespace, and the directory is removed.
+# private mount and PID namespace with buildah's own storage (overlay, or vfs where the
+# kernel cannot) in a temporary directory: when the build ends, however it ends, every
+# process and mount it made ends with the namespace, and the directory is removed.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,7 +46,8 @@ usage() {
 options:
   --containerd-address SOCK  also import the archive into the containerd at SOCK (namespace k8s.io)
   --snapshotter NAME         the snapshotter to unpack into on import (containerd's default otherwise)
-  --rebuild                  build again what the command makes, ignoring the cached archives
+  --rebuild                  build again what the command makes (the image; the stand-ins for
+                             `bases`; pause), ignoring its cached archive
 EOF
 }
 
@@ -81,7 +82,7 @@ load_config() {
   NODE_VERSION=$(tr -d '[:space:]' < "$ROOT/.node-version")
   [[ "$NODE_VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die ".node-version holds '$NODE_VERSION', not a Node.js version"
   NODE_MAJOR=${NODE_VERSION%%.*}
-  NODE_BASE_REF= DISTROLESS_REF=
+  NODE_BASE_REF='' DISTROLESS_REF=''
   local base
   while read -r base; do
     case "$base" in
@@ -188,13 +189,15 @@ ensure_tools() {
 # The sandbox: a private mount and PID namespace around every build step, a work
 # directory under the cache (same filesystem as the archives, so they are moved in whole).
 
-WORK= SANDBOX_PID=
+WORK='' SANDBOX_PID=''
 remove_work() {
   if [ -n "$SANDBOX_PID" ] && kill -0 "$SANDBOX_PID" 2>/dev/null; then
+    log "stopping the build"
     # The sandbox's init (unshare's child) is killed; the kernel ends every process
     # left in its PID namespace before unshare's wait for it returns.
     local init
     init=$(cat "/proc/$SANDBOX_PID/task/$SANDBOX_PID/children" 2>/dev/null || true)
+    # shellcheck disable=SC2086 # one pid per word
     [ -z "$init" ] || kill -KILL $init 2>/dev/null || true
     wait "$SANDBOX_PID" 2>/dev/null || true
   fi
@@ -208,6 +211,8 @@ sweep_stale_work() {
   local dir pid alive
   for dir in "$CACHE_DIR"/tmp/run.*; do
     [ -d "$dir" ] || continue
+    # A run writes its owner file right after making its directory: give it that moment.
+    [ -f "$dir/owner" ] || [ -n "$(find "$dir" -maxdepth 0 -mmin +1)" ] || continue
     alive=
     for pid in $(cat "$dir/owner" 2>/dev/null || true); do
       if kill -0 "$pid" 2>/dev/null; then alive=1; fi
@@ -230,11 +235,13 @@ in_sandbox() {
   trap 'exit 143' TERM
   trap 'exit 129' HUP
   # The sandbox writes its progress to stderr; only this script's last line is stdout.
-  # --kill-child: if unshare dies, its child (the sandbox's init) is killed, and with it
-  # the whole namespace.
-  unshare --mount --propagation private --pid --fork --kill-child --mount-proc \
+  # If this script dies, even by SIGKILL, unshare is killed (--pdeathsig); if unshare
+  # dies, its child, the sandbox's init, is killed (--kill-child), and with it every
+  # process of the namespace.
+  setpriv --pdeathsig KILL unshare --mount --propagation private --pid --fork --kill-child --mount-proc \
     env LEASEGUARD_IMAGE_WORK="$WORK" NODE_DIR="$NODE_DIR" NPM_VERSION="$NPM_VERSION" GO="$GO" \
-    bash "$SELF" __sandbox "$@" >&2 &
+    bash "$SELF" __sandbox "$@" \
+    2> >(grep --line-buffered -v '^unshare: sigprocmask unblock failed' >&2) >&2 &
   SANDBOX_PID=$!
   echo "$$ $SANDBOX_PID" > "$WORK/owner"
   local rc=0
@@ -248,22 +255,38 @@ in_sandbox() {
 # ---------------------------------------------------------------------------------------
 # Inside the sandbox: buildah with its own storage and configuration.
 
+# overlay when the kernel mounts it on the work directory's filesystem (its mounts live
+# and die in the sandbox's mount namespace), vfs (whole copies, no mounts) otherwise.
+storage_driver() {
+  local d="$WORK/overlay-probe"
+  if [ -n "${LEASEGUARD_IMAGE_STORAGE_DRIVER:-}" ]; then echo "$LEASEGUARD_IMAGE_STORAGE_DRIVER"; return; fi
+  mkdir -p "$d/lower" "$d/upper" "$d/work" "$d/merged"
+  if mount -t overlay overlay -o "lowerdir=$d/lower,upperdir=$d/upper,workdir=$d/work" "$d/merged" 2>/dev/null; then
+    umount "$d/merged"
+    echo overlay
+  else
+    echo vfs
+  fi
+  rm -rf "$d"
+}
+
 setup_buildah() {
   STORE="$WORK/storage"
+  DRIVER=$(storage_driver)
   mkdir -p "$STORE/root" "$STORE/run" "$WORK/tmp"
-  printf '[storage]\ndriver = "vfs"\ngraphroot = "%s"\nrunroot = "%s"\n' "$STORE/root" "$STORE/run" > "$WORK/storage.conf"
+  printf '[storage]\ndriver = "%s"\ngraphroot = "%s"\nrunroot = "%s"\n' "$DRIVER" "$STORE/root" "$STORE/run" > "$WORK/storage.conf"
   printf 'unqualified-search-registries = ["docker.io"]\nshort-name-mode = "permissive"\n' > "$WORK/registries.conf"
   printf '{"default": [{"type": "insecureAcceptAnything"}]}\n' > "$WORK/policy.json"
   export CONTAINERS_STORAGE_CONF="$WORK/storage.conf" CONTAINERS_REGISTRIES_CONF="$WORK/registries.conf"
   export BUILDAH_ISOLATION=chroot TMPDIR="$WORK/tmp"
-  # Nothing can be pulled: every image comes from this storage or an archive.
+  log "buildah storage: $STORE (driver $DRIVER)"
   trap 'bh rm --all >/dev/null 2>&1 || true' EXIT
 }
-bh() { buildah --root "$STORE/root" --runroot "$STORE/run" --storage-driver vfs "$@"; }
+bh() { buildah --root "$STORE/root" --runroot "$STORE/run" --storage-driver "$DRIVER" "$@"; }
 
 # The Debian mirror this machine's apt uses (its sources), for the suite the stand-ins are.
 write_debian_sources() {
-  local uris main= security= uri
+  local uris main='' security='' uri
   uris=$( { sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/*.sources 2>/dev/null || true
             sed -nE 's/^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+).*/\2/p' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true; } | tr ' ' '\n')
   for uri in $uris; do
@@ -302,17 +325,17 @@ load_archive() {
   bh tag "$id" "$name"
 }
 
-# The checks of a built image run in one throwaway container of it (a vfs container is a
-# whole copy of the image), as the image's user.
+# The checks of a built image run in one throwaway container of it (with vfs, a whole
+# copy of the image), as the image's user.
 CHECK_CTR=
 begin_checks() { CHECK_CTR=$(bh from --pull=never --quiet "$1"); }
 check_in() { bh run --isolation chroot "$CHECK_CTR" -- "$@" 2>&1; }
 end_checks() { bh rm "$CHECK_CTR" >/dev/null; CHECK_CTR=; }
 
 expect_output() {
-  local what=$1 want=$2 got=$3
-  [ "$got" = "$want" ] || die "$what: expected '$want', got '$got'"
-  log "checked: $what is $want"
+  local what=$1 expected=$2 got=$3
+  [ "$got" = "$expected" ] || die "$what: expected '$expected', got '$got'"
+  log "checked: $what is $expected"
 }
 
 # node:<major>-bookworm-slim: Debian bookworm (minbase, documentation left out as the
@@ -434,7 +457,7 @@ recipe_image() {
   for attempt in 1 2; do
     # Its own network namespace, with nothing in it, is the build's network: chroot
     # isolation has no --network none of its own.
-    if unshare --net buildah --root "$STORE/root" --runroot "$STORE/run" --storage-driver vfs \
+    if unshare --net buildah --root "$STORE/root" --runroot "$STORE/run" --storage-driver "$DRIVER" \
       bud --pull=never --signature-policy "$WORK/policy.json" --isolation chroot --force-rm --layers=false \
       --volume "$WORK/npm-cache:/root/.npm" --volume "$WORK/npmrc:/usr/local/etc/npmrc:ro" \
       --file "$ROOT/Dockerfile" --tag "$IMAGE_REF" "$ROOT" 2>&1 | tee "$WORK/bud.log" >&2; then
@@ -485,7 +508,10 @@ sandbox_main() {
   esac
   node_archive=$(node_base_archive)
   distroless=$(distroless_archive)
-  if [ "$rebuild" = 1 ] || [ ! -f "$node_archive" ]; then
+  # --rebuild rebuilds what the command makes: the stand-ins for `bases`, the image for `image`.
+  local rebuild_bases=0
+  [ "$cmd" != bases ] || rebuild_bases=$rebuild
+  if [ "$rebuild_bases" = 1 ] || [ ! -f "$node_archive" ]; then
     started=$SECONDS
     log "building the stand-in $NODE_BASE_REF (Debian $DEBIAN_SUITE minbase, Node.js $NODE_VERSION, npm $NPM_VERSION)"
     (cd "$WORK" && npm pack --silent "npm@$NPM_VERSION" >/dev/null && mv npm-*.tgz npm.tgz) ||
@@ -498,7 +524,7 @@ sandbox_main() {
     save_archive "$NODE_BASE_REF" "$node_archive"
     log "$NODE_BASE_REF built in $((SECONDS - started)) s"
   fi
-  if [ "$rebuild" = 1 ] || [ ! -f "$distroless" ]; then
+  if [ "$rebuild_bases" = 1 ] || [ ! -f "$distroless" ]; then
     started=$SECONDS
     log "building the stand-in $DISTROLESS_REF (Debian 12 packages extracted, Node.js $NODE_VERSION in /nodejs)"
     recipe_distroless
@@ -547,7 +573,7 @@ import_archive() {
 
 main() {
   local cmd=image rebuild=0
-  CONTAINERD_ADDRESS= SNAPSHOTTER=
+  CONTAINERD_ADDRESS='' SNAPSHOTTER=''
   if [ "${1:-}" = __sandbox ]; then
     shift
     load_config
@@ -578,7 +604,7 @@ main() {
   case "$cmd" in
     pause)
       archives=("$(pause_archive)") names=("$PAUSE_REF")
-      NODE_DIR= NPM_VERSION=
+      NODE_DIR='' NPM_VERSION=''
       ;;
     *)
       load_node
