@@ -12,6 +12,7 @@ import { startReleaseWork } from '../release/release-work.js';
 import { certificatesExist, generateCertificates, servingNames, writeCertificates } from '../tls/certificates.js';
 import { CertificateManager } from '../tls/certificate-manager.js';
 import { leaseListProbe } from '../server/api-reachability.js';
+import { OwnNamespaceCheck } from '../kube/own-namespace-check.js';
 
 const HELP = `usage: leaseguard serve [options]
 
@@ -141,6 +142,18 @@ export async function serveCommand(argv: string[]): Promise<number> {
 
   // Closing idle connections while cut off: a call on one would be refused here anyway.
   lg.reachability?.start(() => running.https.closeIdleConnections());
+  const ownNamespace =
+    opened.clients &&
+    new OwnNamespaceCheck({
+      clients: opened.clients,
+      namespace: config.serviceNamespace,
+      rules: config.rules,
+      metrics,
+      logger,
+      observe: metrics.observeApi,
+      intervalMs: config.sweepIntervalSeconds * 1000,
+    });
+  ownNamespace?.start();
 
   // Release work (watches, sweeps) needs an API server; with the embedded store locks
   // expire after the pending timeout and their Leases are dropped.
@@ -180,6 +193,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   });
   expiry?.stop();
   lg.reachability?.stop();
+  ownNamespace?.stop();
   await certificates?.stop();
   await release?.stop();
   // Counts still unwritten get a moment to reach their Events.
