@@ -13,6 +13,7 @@ import { LockService } from './lock/lock-service.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createAdmissionApp } from './server/admission-app.js';
 import { Readiness } from './server/readiness.js';
+import { API_CHECK, ApiReachability } from './server/api-reachability.js';
 import type { HolderReader } from './store/holder-reader.js';
 import type { LeaseStore } from './store/lease-store.js';
 import { noEvents, type EventRecorder } from './kube/event-recorder.js';
@@ -30,6 +31,11 @@ export interface LeaseguardDeps {
   ages?: LeaseAges;
   /** Where decisions worth an Event go (default: none, as with the embedded store). */
   events?: EventRecorder;
+  /**
+   * How to check that the API server is reachable (readiness follows it). Without it the
+   * condition always holds: the embedded store has no API server to reach.
+   */
+  apiProbe?: { probe: (signal: AbortSignal) => Promise<unknown>; intervalMs: number; failureThreshold: number };
 }
 
 export interface Leaseguard {
@@ -40,6 +46,8 @@ export interface Leaseguard {
   rules: RuleIndex;
   validating: ValidatingWebhook;
   mutating: MutatingWebhook;
+  /** Present with `apiProbe`; the caller starts it once serving. */
+  reachability?: ApiReachability;
 }
 
 export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
@@ -53,9 +61,21 @@ export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
     ...(deps.clock ? { clock: deps.clock } : {}),
     ...(deps.ages ? { ages: deps.ages } : {}),
   });
-  const validating = new ValidatingWebhook({ rules, locks, metrics, logger, failOpen: config.failOpen });
-  const mutating = new MutatingWebhook({ rules, leaseNamespace: store.namespace });
   const readiness = new Readiness();
+  const reachability = deps.apiProbe && new ApiReachability({ ...deps.apiProbe, readiness, gauge: metrics.apiServerReachable, logger });
+  if (!reachability) {
+    readiness.set(API_CHECK, true, store.backend === 'memory' ? 'embedded store: no API server to reach' : 'not probed');
+    metrics.apiServerReachable.set(1);
+  }
+  const validating = new ValidatingWebhook({
+    rules,
+    locks,
+    metrics,
+    logger,
+    failOpen: config.failOpen,
+    ...(reachability ? { storeFailed: (err: unknown) => reachability.admissionFailed(err) } : {}),
+  });
+  const mutating = new MutatingWebhook({ rules, leaseNamespace: store.namespace });
   const app = createAdmissionApp({
     validating,
     mutating,
@@ -67,5 +87,5 @@ export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
     kindLabel: (group, kind) => rules.find(group, kind)?.kind ?? 'other',
     ...(config.clientCaFile ? { callers: { subjects: config.clientSubjects ?? [] } } : {}),
   });
-  return { app, metrics, readiness, locks, rules, validating, mutating };
+  return { app, metrics, readiness, locks, rules, validating, mutating, ...(reachability ? { reachability } : {}) };
 }

@@ -81,6 +81,17 @@ export const SETTINGS: readonly Setting[] = [
     description: "your API servers' `--request-timeout`: the longest an admitted create can take to be stored",
   },
   {
+    name: 'apiServerProbeSeconds', env: 'LEASEGUARD_APISERVER_PROBE_SECONDS', type: 'number', min: 0.1, max: 60, default: 1, defaultText: '1',
+    description:
+      'how often each replica checks that it reaches the API server (a list of one Lease in `leaseNamespace`), and how long one check may take. `/readyz` fails after ' +
+      '`apiServerProbeFailures` failed checks in a row, or at once when an admission could not reach the API server, and passes at the next check that does, ' +
+      "so endpoints drop a cut-off replica; keep the Deployment's readinessProbe as quick (`periodSeconds: 1`, `failureThreshold: 2`). A refusal (403) is an answer: it fails no check",
+  },
+  {
+    name: 'apiServerProbeFailures', env: 'LEASEGUARD_APISERVER_PROBE_FAILURES', type: 'integer', min: 1, max: 60, default: 2, defaultText: '2',
+    description: 'failed API server checks in a row that fail `/readyz`',
+  },
+  {
     name: 'pendingTimeoutSeconds', env: 'LEASEGUARD_PENDING_TIMEOUT_SECONDS', type: 'integer', min: 1, max: 3600, defaultText: '90 (30 with the embedded store)',
     description: 'how long a `pending` Lease blocks its key; must exceed `timeoutSeconds` and `apiServerRequestTimeoutSeconds`',
   },

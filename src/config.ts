@@ -48,6 +48,10 @@ export interface Config {
    * alongside and after leaseguard.
    */
   apiServerRequestTimeoutSeconds: number;
+  /** How often each replica checks that it reaches the API server, and how long a check may take. */
+  apiServerProbeSeconds: number;
+  /** Failed checks in a row that fail /readyz. */
+  apiServerProbeFailures: number;
   /** How long a pending Lease blocks its key before its object must have appeared; exceeds apiServerRequestTimeoutSeconds. */
   pendingTimeoutSeconds: number;
   /** Whether pendingTimeoutSeconds was set (file, environment or flag) rather than defaulted. */
@@ -276,6 +280,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
     timeoutSeconds,
     deadlineMs: get('deadlineMs', defaultDeadline),
     apiServerRequestTimeoutSeconds: get('apiServerRequestTimeoutSeconds', DEFAULT_REQUEST_TIMEOUT_SECONDS),
+    apiServerProbeSeconds: get('apiServerProbeSeconds'),
+    apiServerProbeFailures: get('apiServerProbeFailures'),
     pendingTimeoutSeconds: get('pendingTimeoutSeconds', DEFAULT_PENDING_TIMEOUT_SECONDS),
     pendingTimeoutSet: merged.pendingTimeoutSeconds !== undefined,
     failOpen: get('failOpen'),

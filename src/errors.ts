@@ -69,6 +69,16 @@ export function isUnverifiable(err: unknown): err is LeaseguardError {
   return err instanceof LeaseguardError && UNVERIFIABLE.has(err.code);
 }
 
+/**
+ * Failures that say this replica cannot reach the API server now (no answer in time, no
+ * connection, a 5xx or 429), as opposed to an answer that refuses (403, 422): readiness
+ * follows the first kind only, since another replica may reach the API server where this
+ * one cannot, but every replica gets the same refusal.
+ */
+export function isUnreachable(err: unknown): err is LeaseguardError {
+  return err instanceof LeaseguardError && (err.code === ErrorCodes.STORE_TIMEOUT || err.code === ErrorCodes.STORE_UNAVAILABLE);
+}
+
 export function configError(message: string): LeaseguardError {
   return new LeaseguardError(ErrorCodes.CONFIG_INVALID, message);
 }

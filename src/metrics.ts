@@ -31,6 +31,8 @@ export interface Metrics {
   duplicatesDetected: Counter<'kind'>;
   certificateExpiry: Gauge<string>;
   certificateRenewals: Counter<'what' | 'reason'>;
+  apiServerReachable: Gauge<string>;
+  guardedObjectsInOwnNamespace: Gauge<'kind'>;
   /** Adapter for the API clients' latency callback. */
   observeApi: ApiObserve;
 }
@@ -177,6 +179,17 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
       name: 'leaseguard_certificate_renewals_total',
       help: 'Self-managed certificates issued into the Secret, by what (ca, serving) and why (missing, expiring, ca-expiring, ...).',
       labelNames: ['what', 'reason'] as const,
+      registers,
+    }),
+    apiServerReachable: new Gauge({
+      name: 'leaseguard_apiserver_reachable',
+      help: 'Whether this replica reaches the API server (1) or not (0: its /readyz fails, so endpoints drop it); probed every apiServerProbeSeconds, and set to 0 at once by an admission that could not reach it.',
+      registers,
+    }),
+    guardedObjectsInOwnNamespace: new Gauge({
+      name: 'leaseguard_guarded_objects_in_own_namespace',
+      help: "Whether objects of a guarded kind exist in leaseguard's own namespace (1), where they are never guarded: the webhook configurations exclude it. Checked at start and every sweepIntervalSeconds.",
+      labelNames: ['kind'] as const,
       registers,
     }),
     observeApi: (verb, resource, outcome, seconds) => apiRequestDuration.observe({ verb, resource, outcome }, seconds),

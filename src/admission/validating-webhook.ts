@@ -54,6 +54,8 @@ export interface ValidatingWebhookOptions {
   logger: Logger;
   /** Admit when the lock cannot be verified. Off by default: fail closed. */
   failOpen: boolean;
+  /** Told of every failure that left a lock unverified (readiness follows the API server's reachability). */
+  storeFailed?: (err: unknown) => void;
 }
 
 function metadataOf(object: Record<string, unknown> | null): { name: string; namespace: string; uid: string } {
@@ -219,6 +221,7 @@ export class ValidatingWebhook {
       const message = `leaseguard hit an internal error deciding the lock for ${keyNoun(rule)} ${quoted(key)}; the create was refused. See leaseguard's logs for uid ${req.uid}`;
       return { response: deny(req.uid, { code: 500, reason: 'InternalError', message }), decision: 'denied-unavailable', ...base, detail: { error: String(err) } };
     }
+    this.#o.storeFailed?.(err);
     const reason = err.code.replace(/^LG_(STORE_|LOCK_)?/, '').toLowerCase();
     this.#o.metrics.lockFailures.inc({ kind: rule.kind, reason });
     if (this.#o.failOpen) {

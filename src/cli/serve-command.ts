@@ -11,6 +11,8 @@ import { openStore } from '../store/open-store.js';
 import { startReleaseWork } from '../release/release-work.js';
 import { certificatesExist, generateCertificates, servingNames, writeCertificates } from '../tls/certificates.js';
 import { CertificateManager } from '../tls/certificate-manager.js';
+import { leaseListProbe } from '../server/api-reachability.js';
+import { OwnNamespaceCheck } from '../kube/own-namespace-check.js';
 
 const HELP = `usage: leaseguard serve [options]
 
@@ -100,7 +102,13 @@ export async function serveCommand(argv: string[]): Promise<number> {
     opened.clients && config.recordEvents
       ? new KubeEventRecorder({ core: opened.clients.core, namespace: opened.store.namespace, instance: config.identity, logger })
       : noEvents;
-  const lg = createLeaseguard({ config, logger, registry, metrics, store: opened.store, holders: opened.holders, events });
+  // Readiness follows whether this replica reaches the API server (README: Guarantees).
+  const apiProbe = opened.clients && {
+    probe: leaseListProbe(opened.clients, opened.store.namespace, metrics.observeApi),
+    intervalMs: config.apiServerProbeSeconds * 1000,
+    failureThreshold: config.apiServerProbeFailures,
+  };
+  const lg = createLeaseguard({ config, logger, registry, metrics, store: opened.store, holders: opened.holders, events, ...(apiProbe ? { apiProbe } : {}) });
   logger.info(
     {
       rules: config.rules.map((r) => `${r.resource}.${r.group} key=${r.keyPath}${r.scope === 'namespace' ? ' (per namespace)' : ''}`),
@@ -131,6 +139,21 @@ export async function serveCommand(argv: string[]): Promise<number> {
     shutdownDelayMs: config.shutdownDelaySeconds * 1000,
     logger,
   });
+
+  // Closing idle connections while cut off: a call on one would be refused here anyway.
+  lg.reachability?.start(() => running.https.closeIdleConnections());
+  const ownNamespace =
+    opened.clients &&
+    new OwnNamespaceCheck({
+      clients: opened.clients,
+      namespace: config.serviceNamespace,
+      rules: config.rules,
+      metrics,
+      logger,
+      observe: metrics.observeApi,
+      intervalMs: config.sweepIntervalSeconds * 1000,
+    });
+  ownNamespace?.start();
 
   // Release work (watches, sweeps) needs an API server; with the embedded store locks
   // expire after the pending timeout and their Leases are dropped.
@@ -169,6 +192,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   expiry?.stop();
+  lg.reachability?.stop();
+  ownNamespace?.stop();
   await certificates?.stop();
   await release?.stop();
   // Counts still unwritten get a moment to reach their Events.

@@ -120,7 +120,16 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
     ctx.set('Connection', 'close');
   };
 
-  router.all('/validate', onlyApiServer, onlyPost, async (ctx) => {
+  // An unready replica is leaving the endpoints (cut off from the API server, or stopping):
+  // each answer asks the caller to reconnect, so its next call goes through the Service to
+  // a ready replica instead of staying on a kept-alive connection to this one. Read after
+  // the answer, so the admission that found the API server unreachable closes its own.
+  const reconnectWhileUnready = async (ctx: Koa.Context, next: Koa.Next) => {
+    await next();
+    if (!o.readiness.ready()) ctx.set('Connection', 'close');
+  };
+
+  router.all('/validate', onlyApiServer, onlyPost, reconnectWhileUnready, async (ctx) => {
     const req = await readReview(ctx);
     const started = performance.now();
     const result = await o.validating.review(req, deadlines.next());
@@ -165,7 +174,7 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
     ctx.body = review(annotations ? { ...result.response, auditAnnotations: annotations } : result.response);
   });
 
-  router.all('/mutate', onlyApiServer, onlyPost, async (ctx) => {
+  router.all('/mutate', onlyApiServer, onlyPost, reconnectWhileUnready, async (ctx) => {
     const req = await readReview(ctx);
     const started = performance.now();
     const result = o.mutating.review(req);

@@ -24,6 +24,12 @@ export class Readiness {
     this.#checks.delete(name);
   }
 
+  /** Whether every critical condition holds (state().ready, without building the body). */
+  ready(): boolean {
+    for (const c of this.#checks.values()) if (!c.ok && c.critical) return false;
+    return true;
+  }
+
   state(): ReadinessState {
     const checks = Object.fromEntries(this.#checks);
     return { ready: [...this.#checks.values()].every((c) => c.ok || !c.critical), checks };

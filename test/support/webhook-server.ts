@@ -35,6 +35,8 @@ export interface TestServerOptions {
   /** Require callers to present a client certificate from this CA (and, if set, one of these subjects). */
   clientCaFile?: string;
   clientSubjects?: string[];
+  /** Readiness follows this API-reachability probe (started with the server). */
+  apiProbe?: { probe: (signal: AbortSignal) => Promise<unknown>; intervalMs: number; failureThreshold: number };
 }
 
 /** A pino logger whose lines are kept for assertions. */
@@ -62,6 +64,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
     store,
     holders: o.holders ?? unverifiableHolders,
     ...(o.clock ? { clock: o.clock } : {}),
+    ...(o.apiProbe ? { apiProbe: o.apiProbe } : {}),
   });
   const server = await startServer(lg, {
     host: '127.0.0.1',
@@ -74,6 +77,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
     ...(o.requestTimeoutMs ? { requestTimeoutMs: o.requestTimeoutMs } : {}),
     ...(o.headersTimeoutMs ? { headersTimeoutMs: o.headersTimeoutMs } : {}),
   });
+  lg.reachability?.start(() => server.https.closeIdleConnections());
   const url = `https://127.0.0.1:${server.admissionPort}`;
   const client = new HttpsClient(url, certs.ca, 256);
   return {
@@ -86,6 +90,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
     logs,
     async close() {
       client.close();
+      lg.reachability?.stop();
       await server.stop();
     },
   };

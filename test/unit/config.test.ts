@@ -27,6 +27,17 @@ test('defaults are safe: fail closed, deadline below timeoutSeconds, pending tim
   t.is(c.store, 'auto');
 });
 
+test('readiness follows the API server within a few seconds by default: a 1 s check, failing after 2 in a row', (t) => {
+  const c = loadConfig({ env: {} });
+  t.is(c.apiServerProbeSeconds, 1);
+  t.is(c.apiServerProbeFailures, 2);
+  const set = loadConfig({ env: { LEASEGUARD_APISERVER_PROBE_SECONDS: '0.5', LEASEGUARD_APISERVER_PROBE_FAILURES: '3' } });
+  t.is(set.apiServerProbeSeconds, 0.5);
+  t.is(set.apiServerProbeFailures, 3);
+  t.throws(() => loadConfig({ env: { LEASEGUARD_APISERVER_PROBE_FAILURES: '0' } }), { message: /apiServerProbeFailures must be an integer from 1 to 60/ });
+  t.throws(() => loadConfig({ env: { LEASEGUARD_APISERVER_PROBE_SECONDS: '0' } }), { message: /apiServerProbeSeconds must be a number from 0.1 to 60/ });
+});
+
 test('the Lease namespace defaults to the pod namespace', (t) => {
   t.is(loadConfig({ env: { POD_NAMESPACE: 'guard' } }).leaseNamespace, 'guard');
   t.is(loadConfig({ env: { POD_NAMESPACE: 'guard', LEASEGUARD_LEASE_NAMESPACE: 'locks' } }).leaseNamespace, 'locks');
