@@ -18,7 +18,7 @@ import type { LeaseStore } from './store/lease-store.js';
 import { noEvents, type EventRecorder } from './kube/event-recorder.js';
 
 export interface LeaseguardDeps {
-  config: Pick<Config, 'rules' | 'pendingTimeoutSeconds' | 'deadlineMs' | 'failOpen'> & Partial<Pick<Config, 'clientCaFile' | 'clientSubjects'>>;
+  config: Pick<Config, 'rules' | 'pendingTimeoutSeconds' | 'deadlineMs' | 'failOpen'> & Partial<Pick<Config, 'clientCaFile' | 'clientSubjects' | 'clientSubjectsMatchSans'>>;
   logger: Logger;
   registry: Registry;
   store: LeaseStore;
@@ -65,7 +65,7 @@ export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
     events: deps.events ?? noEvents,
     deadlineMs: config.deadlineMs,
     kindLabel: (group, kind) => rules.find(group, kind)?.kind ?? 'other',
-    ...(config.clientCaFile ? { callers: { subjects: config.clientSubjects ?? [] } } : {}),
+    ...(config.clientCaFile ? { callers: { subjects: config.clientSubjects ?? [], matchSans: config.clientSubjectsMatchSans ?? false } } : {}),
   });
   return { app, metrics, readiness, locks, rules, validating, mutating };
 }

@@ -48,7 +48,12 @@ export const SETTINGS: readonly Setting[] = [
   },
   {
     name: 'clientSubjects', env: 'LEASEGUARD_CLIENT_SUBJECTS', type: 'strings', default: [], defaultText: '—',
-    description: 'with `clientCaFile`: allowed certificate CNs or DNS names (comma-separated)',
+    description:
+      "with `clientCaFile`: the allowed callers (comma-separated), by user name as Kubernetes' x509 authenticator reads it: the subject's CN (the last CN, when there are several)",
+  },
+  {
+    name: 'clientSubjectsMatchSans', env: 'LEASEGUARD_CLIENT_SUBJECTS_MATCH_SANS', type: 'boolean', default: false, defaultText: 'false',
+    description: "with `clientSubjects`: also accept a certificate whose DNS SAN is among them (Kubernetes never reads a SAN as the user name, so off by default)",
   },
   {
     name: 'embeddedMaxLocks', env: 'LEASEGUARD_EMBEDDED_MAX_LOCKS', type: 'integer', min: 1, max: 10_000_000, default: 100_000, defaultText: '100000',

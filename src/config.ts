@@ -27,8 +27,10 @@ export interface Config {
    * admission endpoints accept only callers presenting a certificate it signed.
    */
   clientCaFile: string | undefined;
-  /** With clientCaFile: the certificate subjects (CN or DNS SAN) allowed to call; empty: any it signed. */
+  /** With clientCaFile: the user names (the certificate's last CN, as Kubernetes reads it) allowed to call; empty: any it signed. */
   clientSubjects: string[];
+  /** With clientSubjects: a DNS SAN among them also passes. Off: Kubernetes never reads SANs as the user. */
+  clientSubjectsMatchSans: boolean;
   /** Generate development certificates into certDir when none exist. */
   generateCerts: boolean;
   store: StoreChoice;
@@ -268,6 +270,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     certDir: get('certDir'),
     clientCaFile: optional('clientCaFile'),
     clientSubjects: get('clientSubjects'),
+    clientSubjectsMatchSans: get('clientSubjectsMatchSans'),
     generateCerts: get('generateCerts'),
     store: get('store'),
     kubeconfig: optional('kubeconfig'),
@@ -326,6 +329,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (config.leaderRenewDeadlineSeconds <= config.leaderRetryPeriodSeconds * 1.2) {
     p.add(`leaderRenewDeadlineSeconds (${config.leaderRenewDeadlineSeconds}) must exceed 1.2 × leaderRetryPeriodSeconds (${config.leaderRetryPeriodSeconds})`);
   }
+  if (config.clientSubjectsMatchSans && config.clientSubjects.length === 0) p.add('clientSubjectsMatchSans needs clientSubjects: it widens what they match');
   if (config.clientSubjects.length > 0 && !config.clientCaFile) {
     p.add('clientSubjects needs clientCaFile: subjects are read from client certificates that the client CA verified');
   }

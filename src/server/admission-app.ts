@@ -15,7 +15,7 @@ import { MAX_JSON_DEPTH, nestsDeeperThan } from '../core/json-depth.js';
 import { auditAnnotations } from '../admission/audit-annotations.js';
 import type { TLSSocket } from 'node:tls';
 import { printable } from '../core/printable.js';
-import { checkCaller, peerFacts } from './caller-auth.js';
+import { checkCaller, pinPeerFacts, type CallerPolicy } from './caller-auth.js';
 import type { Readiness } from './readiness.js';
 import { decisionEvent } from '../admission/decision-events.js';
 import type { EventRecorder } from '../kube/event-recorder.js';
@@ -36,7 +36,7 @@ export interface AdmissionAppOptions {
    * Set when a client CA is configured: only callers presenting a certificate it signed
    * (with one of `subjects`, when any) reach /validate and /mutate.
    */
-  callers?: { subjects: readonly string[] };
+  callers?: CallerPolicy;
   /** The `kind` label for a request: a guarded kind's name, else `other` (labels never come from request input). */
   kindLabel: (group: string, kind: string) => string;
 }
@@ -108,7 +108,7 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
   // Before the body is read: a refused caller causes no read and no write.
   const onlyApiServer = async (ctx: Koa.Context, next: Koa.Next) => {
     if (!o.callers) return next();
-    const check = checkCaller(peerFacts(ctx.req.socket as TLSSocket), o.callers.subjects);
+    const check = checkCaller(pinPeerFacts(ctx.req.socket as TLSSocket), o.callers);
     if (check.ok) return next();
     metrics.callersRefused.inc({ reason: check.reason });
     logger.warn(

@@ -35,6 +35,7 @@ export interface TestServerOptions {
   /** Require callers to present a client certificate from this CA (and, if set, one of these subjects). */
   clientCaFile?: string;
   clientSubjects?: string[];
+  clientSubjectsMatchSans?: boolean;
 }
 
 /** A pino logger whose lines are kept for assertions. */
@@ -55,7 +56,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
       pendingTimeoutSeconds: o.pendingTimeoutSeconds ?? 30,
       deadlineMs: o.deadlineMs ?? 4000,
       failOpen: o.failOpen ?? false,
-      ...(o.clientCaFile ? { clientCaFile: o.clientCaFile, clientSubjects: o.clientSubjects ?? [] } : {}),
+      ...(o.clientCaFile ? { clientCaFile: o.clientCaFile, clientSubjects: o.clientSubjects ?? [], clientSubjectsMatchSans: o.clientSubjectsMatchSans ?? false } : {}),
     },
     logger,
     registry: new Registry(),

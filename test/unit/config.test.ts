@@ -120,6 +120,9 @@ test('clientSubjects: a comma-separated list from the environment; it needs clie
   t.deepEqual(c.clientSubjects, ['kube-apiserver', 'apiserver-2']);
   t.throws(() => loadConfig({ env: { LEASEGUARD_CLIENT_SUBJECTS: 'kube-apiserver' } }), { message: /clientSubjects needs clientCaFile/ });
   t.throws(() => loadConfig({ env: {}, file: file('clientCaFile: /ca.crt\nclientSubjects: [1]\n') }), { message: /clientSubjects must be a list of non-empty strings/ });
+  t.false(c.clientSubjectsMatchSans, 'DNS SANs do not count unless asked');
+  t.true(loadConfig({ env: { LEASEGUARD_CLIENT_CA_FILE: '/ca.crt', LEASEGUARD_CLIENT_SUBJECTS: 'kube-apiserver', LEASEGUARD_CLIENT_SUBJECTS_MATCH_SANS: 'true' } }).clientSubjectsMatchSans);
+  t.throws(() => loadConfig({ env: { LEASEGUARD_CLIENT_CA_FILE: '/ca.crt', LEASEGUARD_CLIENT_SUBJECTS_MATCH_SANS: 'true' } }), { message: /clientSubjectsMatchSans needs clientSubjects/ });
 });
 
 test('shutdownDelaySeconds: 5 by default, from the environment, and bounded', (t) => {
