@@ -18,7 +18,7 @@ import type { LeaseStore } from './store/lease-store.js';
 import { noEvents, type EventRecorder } from './kube/event-recorder.js';
 
 export interface LeaseguardDeps {
-  config: Pick<Config, 'rules' | 'pendingTimeoutSeconds' | 'deadlineMs' | 'failOpen'> & Partial<Pick<Config, 'clientCaFile' | 'clientSubjects' | 'clientSubjectsMatchSans'>>;
+  config: Pick<Config, 'rules' | 'pendingTimeoutSeconds' | 'deadlineMs' | 'failOpen'> & Partial<Pick<Config, 'clientCaFile' | 'clientSubjects' | 'clientSubjectsMatchSans' | 'maxReviewBytes'>>;
   logger: Logger;
   registry: Registry;
   store: LeaseStore;
@@ -64,6 +64,7 @@ export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
     readiness,
     events: deps.events ?? noEvents,
     deadlineMs: config.deadlineMs,
+    ...(config.maxReviewBytes ? { maxBodyBytes: config.maxReviewBytes } : {}),
     kindLabel: (group, kind) => rules.find(group, kind)?.kind ?? 'other',
     ...(config.clientCaFile ? { callers: { subjects: config.clientSubjects ?? [], matchSans: config.clientSubjectsMatchSans ?? false } } : {}),
   });

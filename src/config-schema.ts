@@ -90,6 +90,12 @@ export const SETTINGS: readonly Setting[] = [
     description: 'how long a `pending` Lease blocks its key; must exceed `timeoutSeconds` and `apiServerRequestTimeoutSeconds`',
   },
   {
+    name: 'maxReviewBytes', env: 'LEASEGUARD_MAX_REVIEW_BYTES', type: 'integer', min: 16_384, max: 8_388_608, default: 262_144, defaultText: '262144 (256 KiB)',
+    description:
+      'an AdmissionReview body larger than this is refused with 413 before it is parsed. A kubernaut object is a few KiB and a review carries it at most twice (an UPDATE\'s ' +
+      '`object` and `oldObject`); raise it for guarded kinds with large objects (a review over it fails the call, and `failurePolicy` decides)',
+  },
+  {
     name: 'failOpen', env: 'LEASEGUARD_FAIL_OPEN', type: 'boolean', default: false, defaultText: 'false',
     description: 'admit (with a warning) when the lock cannot be verified',
   },

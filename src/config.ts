@@ -54,6 +54,8 @@ export interface Config {
   pendingTimeoutSeconds: number;
   /** Whether pendingTimeoutSeconds was set (file, environment or flag) rather than defaulted. */
   pendingTimeoutSet: boolean;
+  /** AdmissionReview bodies larger than this are refused with 413 before they are parsed. */
+  maxReviewBytes: number;
   /** Admit when the lock cannot be verified (API server down). Never the default. */
   failOpen: boolean;
   /**
@@ -281,6 +283,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     apiServerRequestTimeoutSeconds: get('apiServerRequestTimeoutSeconds', DEFAULT_REQUEST_TIMEOUT_SECONDS),
     pendingTimeoutSeconds: get('pendingTimeoutSeconds', DEFAULT_PENDING_TIMEOUT_SECONDS),
     pendingTimeoutSet: merged.pendingTimeoutSeconds !== undefined,
+    maxReviewBytes: get('maxReviewBytes'),
     failOpen: get('failOpen'),
     stampAnnotations: get('stampAnnotations'),
     recordEvents: get('recordEvents'),

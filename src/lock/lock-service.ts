@@ -109,11 +109,14 @@ export class LockService {
    */
   async acquire(rule: GuardRule, request: LockRequest, opts: AcquireOptions): Promise<LockOutcome> {
     try {
+      // A request whose deadline passed before its lock was looked at (its body was slow to
+      // arrive) starts nothing.
+      opts.signal?.throwIfAborted();
       const work = this.#acquire(rule, request, opts);
       return await (opts.signal ? raceAbort(work, opts.signal) : work);
     } catch (err) {
       if (opts.signal?.aborted && !(err instanceof LeaseguardError)) {
-        throw new LeaseguardError(ErrorCodes.STORE_TIMEOUT, 'the API server did not answer before the webhook deadline', {
+        throw new LeaseguardError(ErrorCodes.STORE_TIMEOUT, "the API server did not answer before the webhook deadline (counted from the request's arrival: a request slow to arrive spends it too)", {
           statusCode: 504,
           cause: err,
         });

@@ -36,6 +36,7 @@ export interface TestServerOptions {
   clientCaFile?: string;
   clientSubjects?: string[];
   clientSubjectsMatchSans?: boolean;
+  maxReviewBytes?: number;
 }
 
 /** A pino logger whose lines are kept for assertions. */
@@ -56,6 +57,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
       pendingTimeoutSeconds: o.pendingTimeoutSeconds ?? 30,
       deadlineMs: o.deadlineMs ?? 4000,
       failOpen: o.failOpen ?? false,
+      ...(o.maxReviewBytes ? { maxReviewBytes: o.maxReviewBytes } : {}),
       ...(o.clientCaFile ? { clientCaFile: o.clientCaFile, clientSubjects: o.clientSubjects ?? [], clientSubjectsMatchSans: o.clientSubjectsMatchSans ?? false } : {}),
     },
     logger,
