@@ -1,12 +1,13 @@
 // The validating webhook: on CREATE of a guarded kind, take the lock or deny; on UPDATE,
-// refuse a changed key. Everything else passes untouched.
+// refuse a changed key, and take the lock (or deny) for a keyless object gaining a key.
+// Everything else passes untouched.
 import type { Logger } from 'pino';
 import type { LockRequest } from '../core/decide.js';
 import { LeaseNames } from '../core/lease-name.js';
 import { objectLabel, type LockRecord, type ObjectRef } from '../core/lock-record.js';
 import type { TakeoverReason } from '../core/decide.js';
 import { printable, quoted } from '../core/printable.js';
-import { deriveKey, type GuardRule, type RuleIndex } from '../core/rules.js';
+import { deriveKey, updateEffect, type GuardRule, type RuleIndex } from '../core/rules.js';
 import { isUnverifiable } from '../errors.js';
 import type { LockService } from '../lock/lock-service.js';
 import type { Metrics } from '../metrics.js';
@@ -110,16 +111,18 @@ export class ValidatingWebhook {
     const rule = this.#o.rules.find(req.kind.group, req.kind.kind);
     if (!rule) return { response: allow(req.uid), decision: 'passed' };
     if (req.operation === 'CREATE') return rolledOut(rule, await this.#create(req, rule, signal));
-    if (req.operation === 'UPDATE') return rolledOut(rule, this.#update(req, rule));
+    if (req.operation === 'UPDATE') return rolledOut(rule, await this.#update(req, rule, signal));
     return { response: allow(req.uid), decision: 'passed', rule };
   }
 
-  #update(req: AdmissionRequest, rule: GuardRule): ValidationResult {
+  async #update(req: AdmissionRequest, rule: GuardRule, signal?: AbortSignal): Promise<ValidationResult> {
     const namespace = req.namespace || metadataOf(req.object).namespace;
     const before = deriveKey(rule, req.oldObject, namespace);
-    if (!before.ok) return { response: allow(req.uid), decision: 'passed', rule };
     const after = deriveKey(rule, req.object, namespace);
-    if (after.ok && after.scopedKey === before.scopedKey) return { response: allow(req.uid), decision: 'passed', rule, key: after.key };
+    const effect = updateEffect(before, after);
+    if (effect === 'take-lock') return this.#create(req, rule, signal);
+    // (A key change always has a key before: `!before.ok` only tells TypeScript so.)
+    if (effect === 'none' || !before.ok) return { response: allow(req.uid), decision: 'passed', rule, ...(after.ok ? { key: after.key } : {}) };
     const now = after.ok ? JSON.stringify(after.key) : 'an invalid value';
     const message = `${rule.keyPath} is immutable: it is the lock key (was ${JSON.stringify(before.key)}, now ${now}); create a new ${rule.kind} instead`;
     return { response: invalid(req, rule, rule.keyPath, message, 'FieldValueForbidden'), decision: 'denied-key-changed', rule, key: before.key };

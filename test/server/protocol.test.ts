@@ -2,6 +2,7 @@
 import test from 'ava';
 import { LEASE_ANNOTATION, LOCK_KEY_ANNOTATION } from '../../src/admission/mutating-webhook.js';
 import { leaseName } from '../../src/core/lease-name.js';
+import { decodeLease } from '../../src/core/lock-record.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
 import https from 'node:https';
 import { setting } from '../../src/config-schema.js';
@@ -119,6 +120,36 @@ test('validate: an UPDATE that changes the key is denied; one that keeps it pass
   t.true(kept.json.response.allowed);
   const removed = await s.client.post('/validate', admissionReview({ operation: 'UPDATE', oldKey: 'a/B/c', key: undefined }));
   t.false(removed.json.response.allowed);
+});
+
+test('validate: an UPDATE giving a keyless object a key takes the lock as a create does: busy is 409, free takes it, nothing keyed is stored without a lock', async (t) => {
+  const lg = await startTestServer();
+  try {
+    const lease = (key: string) => lg.store.get(leaseName(DEFAULT_RULES[0]!, key));
+    t.true((await lg.client.post('/validate', admissionReview({ key: 'upd/Deployment/held', name: 'we-holder' }))).json.response.allowed);
+    for (const oldKey of [undefined, '', 42]) {
+      const busy = await lg.client.post('/validate', admissionReview({ operation: 'UPDATE', name: 'we-keyless', oldKey, key: 'upd/Deployment/held' }));
+      t.false(busy.json.response.allowed, `from ${JSON.stringify(oldKey)}`);
+      t.is(busy.json.response.status.code, 409);
+      t.is(busy.json.response.status.details.name, 'we-holder');
+    }
+    const dry = await lg.client.post('/validate', admissionReview({ operation: 'UPDATE', name: 'we-keyless', oldKey: undefined, key: 'upd/Deployment/free', dryRun: true }));
+    t.true(dry.json.response.allowed);
+    t.is(await lease('upd/Deployment/free'), null, 'a dry run writes nothing');
+    const review = admissionReview({ operation: 'UPDATE', name: 'we-keyless', oldKey: undefined, key: 'upd/Deployment/free' });
+    const free = await lg.client.post('/validate', review);
+    t.true(free.json.response.allowed);
+    t.is(free.json.response.auditAnnotations.decision, 'allowed');
+    const taken = decodeLease((await lease('upd/Deployment/free'))!);
+    t.like(taken.record?.object, { name: 'we-keyless', namespace: 'prod', uid: review.request.object.metadata.uid });
+    const other = await lg.client.post('/validate', admissionReview({ key: 'upd/Deployment/free', name: 'we-late' }));
+    t.is(other.json.response.status.code, 409, 'the key is now held by the updated object');
+    const still = await lg.client.post('/validate', admissionReview({ operation: 'UPDATE', name: 'we-keyless', oldKey: undefined, key: undefined }));
+    t.true(still.json.response.allowed, 'an UPDATE that leaves it keyless passes');
+    t.is(still.json.response.auditAnnotations, undefined);
+  } finally {
+    await lg.close();
+  }
 });
 
 test('validate: other kinds and operations pass untouched', async (t) => {

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { DEFAULT_RULES, MAX_KEY_BYTES, deriveKey, indexRules, phaseOf, readPath, type GuardRule } from '../../src/core/rules.js';
+import { DEFAULT_RULES, MAX_KEY_BYTES, deriveKey, indexRules, phaseOf, readPath, updateEffect, type GuardRule } from '../../src/core/rules.js';
 
 const rules = indexRules(DEFAULT_RULES);
 const we = rules.find('kubernaut.ai', 'WorkflowExecution') as GuardRule;
@@ -98,3 +98,17 @@ for (const [rule, obj, terminal] of phaseCases) {
     t.is(phaseOf(rule, obj).terminal, terminal);
   });
 }
+
+test('updateEffect: a keyless object gaining a valid key takes the lock; a keyed one may not change or lose it', (t) => {
+  const key = (v: unknown) => deriveKey(we, { spec: { targetResource: v } }, 'prod');
+  t.is(updateEffect(key(undefined), key('ns/D/a')), 'take-lock');
+  t.is(updateEffect(key(''), key('ns/D/a')), 'take-lock');
+  t.is(updateEffect(key(7), key('ns/D/a')), 'take-lock');
+  t.is(updateEffect(key(undefined), key(undefined)), 'none');
+  t.is(updateEffect(key(''), key(7)), 'none', 'still keyless');
+  t.is(updateEffect(key('ns/D/a'), key('ns/D/a')), 'none');
+  t.is(updateEffect(key('ns/D/a'), key('ns/D/b')), 'key-changed');
+  t.is(updateEffect(key('ns/D/a'), key(undefined)), 'key-changed');
+  const scoped = { ...we, scope: 'namespace' as const };
+  t.is(updateEffect(deriveKey(scoped, { spec: { targetResource: 'k' } }, 'a'), deriveKey(scoped, { spec: { targetResource: 'k' } }, 'b')), 'key-changed', 'the scoped key is the identity');
+});
