@@ -18,7 +18,7 @@ import type { LeaseStore } from './store/lease-store.js';
 import { noEvents, type EventRecorder } from './kube/event-recorder.js';
 
 export interface LeaseguardDeps {
-  config: Pick<Config, 'rules' | 'pendingTimeoutSeconds' | 'deadlineMs' | 'failOpen'> & Partial<Pick<Config, 'clientCaFile' | 'clientSubjects' | 'clientSubjectsMatchSans' | 'maxReviewBytes'>>;
+  config: Pick<Config, 'rules' | 'pendingTimeoutSeconds' | 'deadlineMs' | 'failOpen'> & Partial<Pick<Config, 'clientCaFile' | 'clientSubjects' | 'clientSubjectsMatchSans' | 'maxReviewBytes' | 'foreignLeaseNamespaces'>>;
   logger: Logger;
   registry: Registry;
   store: LeaseStore;
@@ -53,7 +53,14 @@ export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
     ...(deps.clock ? { clock: deps.clock } : {}),
     ...(deps.ages ? { ages: deps.ages } : {}),
   });
-  const validating = new ValidatingWebhook({ rules, locks, metrics, logger, failOpen: config.failOpen });
+  const validating = new ValidatingWebhook({
+    rules,
+    locks,
+    metrics,
+    logger,
+    failOpen: config.failOpen,
+    ...(config.foreignLeaseNamespaces ? { foreignLeaseNamespaces: config.foreignLeaseNamespaces } : {}),
+  });
   const mutating = new MutatingWebhook({ rules, leaseNamespace: store.namespace });
   const readiness = new Readiness();
   const app = createAdmissionApp({

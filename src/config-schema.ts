@@ -72,6 +72,12 @@ export const SETTINGS: readonly Setting[] = [
     name: 'leaseNamespace', env: 'LEASEGUARD_LEASE_NAMESPACE', type: 'string', pattern: { regex: DNS_LABEL, says: 'a namespace name' },
     defaultText: '`$POD_NAMESPACE`, else `leaseguard-system`', description: 'where Leases live',
   },
+  {
+    name: 'foreignLeaseNamespaces', env: 'LEASEGUARD_FOREIGN_LEASE_NAMESPACES', type: 'strings', default: [], defaultText: '— (none)',
+    description:
+      'the Lease namespaces of other leaseguard installations guarding the same kinds: an object their mutating webhook stamped for its own lock is theirs to count, ' +
+      "not this duplicate monitor's, and a CREATE may carry their stamp. Empty: every object counts here, whatever its annotations say",
+  },
   { name: 'identity', env: 'LEASEGUARD_IDENTITY', type: 'string', defaultText: '`$POD_NAME`, else host name', description: "this replica's name in logs" },
   {
     name: 'timeoutSeconds', env: 'LEASEGUARD_TIMEOUT_SECONDS', type: 'integer', min: 1, max: 30, default: 5, defaultText: '5',

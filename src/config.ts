@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { loadYaml } from '@kubernetes/client-node';
 import { DEFAULT_RULES, type GuardRule } from './core/rules.js';
 import { configError } from './errors.js';
-import { RULE_FIELDS, SETTINGS, setting, type Field } from './config-schema.js';
+import { DNS_LABEL, RULE_FIELDS, SETTINGS, setting, type Field } from './config-schema.js';
 
 export type StoreChoice = 'auto' | 'kubernetes' | 'memory';
 
@@ -38,6 +38,8 @@ export interface Config {
   kubeconfig: string | undefined;
   /** Namespace of the Leases. */
   leaseNamespace: string;
+  /** Other installations' Lease namespaces: only their stamps mark an object as theirs. Empty by default. */
+  foreignLeaseNamespaces: string[];
   /** This replica's name, for logs and leader election. */
   identity: string;
   /** `timeoutSeconds` of the registered webhooks. */
@@ -277,6 +279,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     store: get('store'),
     kubeconfig: optional('kubeconfig'),
     leaseNamespace: get('leaseNamespace', podNamespace ?? 'leaseguard-system'),
+    foreignLeaseNamespaces: get('foreignLeaseNamespaces'),
     identity: get('identity', env.POD_NAME || hostname()),
     timeoutSeconds,
     deadlineMs: get('deadlineMs', defaultDeadline),
@@ -335,6 +338,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (config.clientSubjectsMatchSans && config.clientSubjects.length === 0) p.add('clientSubjectsMatchSans needs clientSubjects: it widens what they match');
   if (config.clientSubjects.length > 0 && !config.clientCaFile) {
     p.add('clientSubjects needs clientCaFile: subjects are read from client certificates that the client CA verified');
+  }
+  for (const ns of config.foreignLeaseNamespaces) {
+    if (!new RegExp(DNS_LABEL).test(ns)) p.add(`foreignLeaseNamespaces must hold namespace names, got ${JSON.stringify(ns)}`);
+    else if (ns === config.leaseNamespace) p.add(`foreignLeaseNamespaces names leaseNamespace (${ns}) itself: it lists other installations`);
   }
   if (config.certificateSecret && config.store === 'memory') p.add('certificateSecret needs the Kubernetes store: the certificate lives in a Secret');
   if (config.rules.length === 0) p.add('no guarded kinds: rules is empty and includeDefaultRules is false');

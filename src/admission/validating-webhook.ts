@@ -1,6 +1,7 @@
 // The validating webhook: on CREATE of a guarded kind, take the lock or deny; on UPDATE,
 // refuse a changed key, and take the lock (or deny) for a keyless object gaining a key.
-// Everything else passes untouched.
+// leaseguard's annotations are its own: a CREATE may carry only the stamp an installation
+// writes for its lock, and an UPDATE may not change them. Everything else passes untouched.
 import type { Logger } from 'pino';
 import type { LockRequest } from '../core/decide.js';
 import { LeaseNames } from '../core/lease-name.js';
@@ -8,6 +9,7 @@ import { objectLabel, type LockRecord, type ObjectRef } from '../core/lock-recor
 import type { TakeoverReason } from '../core/decide.js';
 import { printable, quoted } from '../core/printable.js';
 import { deriveKey, updateEffect, type GuardRule, type RuleIndex } from '../core/rules.js';
+import { createStampProblem, stampsOf, updateStampProblem } from '../core/stamps.js';
 import { isUnverifiable } from '../errors.js';
 import type { LockService } from '../lock/lock-service.js';
 import type { Metrics } from '../metrics.js';
@@ -17,7 +19,7 @@ import { allow, deny, type AdmissionRequest, type AdmissionResponse } from './re
 export const POD_NAME_EXTRA = 'authentication.kubernetes.io/pod-name';
 
 /** What enforce refuses; a rule in warn or dryrun mode admits it as `warned-<refusal>`. */
-type Refusal = 'busy' | 'invalid' | 'key-changed' | 'unavailable' | 'foreign-lease';
+type Refusal = 'busy' | 'invalid' | 'key-changed' | 'annotation' | 'unavailable' | 'foreign-lease';
 
 /** The decision label in metrics and logs. */
 export type ValidationDecision =
@@ -28,6 +30,8 @@ export type ValidationDecision =
   | 'denied-busy'
   | 'denied-invalid'
   | 'denied-key-changed'
+  /** A CREATE carrying another stamp than leaseguard writes, or an UPDATE changing leaseguard's annotations. */
+  | 'denied-annotation'
   | 'denied-unavailable'
   | 'denied-foreign-lease'
   /** A rule in warn or dryrun mode admitted what enforce would have refused. */
@@ -55,6 +59,11 @@ export interface ValidatingWebhookOptions {
   logger: Logger;
   /** Admit when the lock cannot be verified. Off by default: fail closed. */
   failOpen: boolean;
+  /**
+   * Lease namespaces of other installations (foreignLeaseNamespaces) whose stamps a CREATE
+   * may carry besides this one's (the store's namespace).
+   */
+  foreignLeaseNamespaces?: readonly string[];
 }
 
 function metadataOf(object: Record<string, unknown> | null): { name: string; namespace: string; uid: string } {
@@ -103,8 +112,12 @@ export class ValidatingWebhook {
   readonly #o: ValidatingWebhookOptions;
   readonly #leaseNames = new LeaseNames();
 
+  /** Whose stamps a CREATE may carry: this installation's Lease namespace, and the trusted others'. */
+  readonly #installations: readonly string[];
+
   constructor(options: ValidatingWebhookOptions) {
     this.#o = options;
+    this.#installations = [options.locks.store.namespace, ...(options.foreignLeaseNamespaces ?? [])];
   }
 
   async review(req: AdmissionRequest, signal?: AbortSignal): Promise<ValidationResult> {
@@ -115,8 +128,17 @@ export class ValidatingWebhook {
     return { response: allow(req.uid), decision: 'passed', rule };
   }
 
+  /** A refusal of a leaseguard annotation a user set or changed. */
+  #annotationRefused(req: AdmissionRequest, rule: GuardRule, name: string, why: string, key?: string): ValidationResult {
+    const field = `metadata.annotations[${printable(name)}]`;
+    const message = `${field} ${why}: leaseguard's annotations (leaseguard.kubernaut.ai/*) name an object's lock, and only leaseguard writes them`;
+    return { response: invalid(req, rule, field, message, 'FieldValueForbidden'), decision: 'denied-annotation', rule, ...(key !== undefined ? { key } : {}) };
+  }
+
   async #update(req: AdmissionRequest, rule: GuardRule, signal?: AbortSignal): Promise<ValidationResult> {
     const namespace = req.namespace || metadataOf(req.object).namespace;
+    const changed = updateStampProblem(stampsOf(req.oldObject), stampsOf(req.object));
+    if (changed !== undefined) return this.#annotationRefused(req, rule, changed, 'cannot be set, changed or removed');
     const before = deriveKey(rule, req.oldObject, namespace);
     const after = deriveKey(rule, req.object, namespace);
     const effect = updateEffect(before, after);
@@ -149,6 +171,9 @@ export class ValidatingWebhook {
     const request: LockRequest = { key: derived.scopedKey, object, requester: requesterOf(req) };
     const lease = this.#leaseNames.of(rule, derived.scopedKey);
     const leaseRef = `${this.#o.locks.store.namespace}/${lease}`;
+    // Mutating webhooks run first, so this installation's stamp (or a trusted one's) is here already.
+    const stamped = createStampProblem(stampsOf(req.object), { lockKey: derived.scopedKey, leaseName: lease }, this.#installations);
+    if (stamped !== undefined) return this.#annotationRefused(req, rule, stamped, 'may only be the stamp leaseguard writes for this lock', derived.key);
     const base = { rule, key: derived.key, lease: leaseRef };
     metrics.lockAttempts.inc({ kind });
     try {

@@ -146,6 +146,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
         pendingTimeoutSeconds: config.pendingTimeoutSeconds,
         ages: lg.locks.ages,
         events,
+        foreignLeaseNamespaces: config.foreignLeaseNamespaces,
         sweepIntervalSeconds: config.sweepIntervalSeconds,
         watchTimeoutSeconds: config.watchTimeoutSeconds,
         leaseDurationSeconds: config.leaderLeaseDurationSeconds,

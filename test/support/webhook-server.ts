@@ -37,6 +37,7 @@ export interface TestServerOptions {
   clientSubjects?: string[];
   clientSubjectsMatchSans?: boolean;
   maxReviewBytes?: number;
+  foreignLeaseNamespaces?: string[];
 }
 
 /** A pino logger whose lines are kept for assertions. */
@@ -58,6 +59,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
       deadlineMs: o.deadlineMs ?? 4000,
       failOpen: o.failOpen ?? false,
       ...(o.maxReviewBytes ? { maxReviewBytes: o.maxReviewBytes } : {}),
+      ...(o.foreignLeaseNamespaces ? { foreignLeaseNamespaces: o.foreignLeaseNamespaces } : {}),
       ...(o.clientCaFile ? { clientCaFile: o.clientCaFile, clientSubjects: o.clientSubjects ?? [], clientSubjectsMatchSans: o.clientSubjectsMatchSans ?? false } : {}),
     },
     logger,

@@ -130,3 +130,10 @@ test('shutdownDelaySeconds: 5 by default, from the environment, and bounded', (t
   t.is(loadConfig({ env: { LEASEGUARD_SHUTDOWN_DELAY_SECONDS: '0' } }).shutdownDelaySeconds, 0);
   t.throws(() => loadConfig({ env: { LEASEGUARD_SHUTDOWN_DELAY_SECONDS: '-1' } }), { message: /shutdownDelaySeconds/ });
 });
+
+test('foreignLeaseNamespaces: none by default; namespace names other than leaseNamespace', (t) => {
+  t.deepEqual(loadConfig({ env: {} }).foreignLeaseNamespaces, [], 'nothing is foreign unless configured');
+  t.deepEqual(loadConfig({ env: { LEASEGUARD_FOREIGN_LEASE_NAMESPACES: 'team-a-lg, team-b-lg' } }).foreignLeaseNamespaces, ['team-a-lg', 'team-b-lg']);
+  t.throws(() => loadConfig({ env: { LEASEGUARD_FOREIGN_LEASE_NAMESPACES: 'Not_A_Namespace' } }), { message: /foreignLeaseNamespaces must hold namespace names/ });
+  t.throws(() => loadConfig({ env: { LEASEGUARD_LEASE_NAMESPACE: 'lg', LEASEGUARD_FOREIGN_LEASE_NAMESPACES: 'lg' } }), { message: /names leaseNamespace \(lg\) itself/ });
+});
