@@ -9,6 +9,7 @@ import { ValidatingWebhook } from './admission/validating-webhook.js';
 import type { Config } from './config.js';
 import { indexRules, type RuleIndex } from './core/rules.js';
 import type { LeaseAges } from './lock/lease-ages.js';
+import type { LeaseBudget } from './lock/lease-budget.js';
 import { LockService } from './lock/lock-service.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createAdmissionApp } from './server/admission-app.js';
@@ -30,6 +31,8 @@ export interface LeaseguardDeps {
   ages?: LeaseAges;
   /** Where decisions worth an Event go (default: none, as with the embedded store). */
   events?: EventRecorder;
+  /** The bound on Leases (maxLeases), when one is kept. */
+  budget?: LeaseBudget;
 }
 
 export interface Leaseguard {
@@ -52,6 +55,7 @@ export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
     pendingTimeoutSeconds: config.pendingTimeoutSeconds,
     ...(deps.clock ? { clock: deps.clock } : {}),
     ...(deps.ages ? { ages: deps.ages } : {}),
+    ...(deps.budget ? { budget: deps.budget } : {}),
   });
   const validating = new ValidatingWebhook({
     rules,

@@ -60,6 +60,13 @@ export const SETTINGS: readonly Setting[] = [
     description: "the embedded store's most locks; beyond it new keys fail closed",
   },
   {
+    name: 'maxLeases', env: 'LEASEGUARD_MAX_LEASES', type: 'integer', min: 1, max: 10_000_000, default: 100_000, defaultText: '100000',
+    description:
+      'with the Kubernetes store: the most Leases in `leaseNamespace` (every Lease there counts); past it a create of a new key fails closed (503), ' +
+      'while held and retried keys are decided as ever. Counted every 15 s per replica (a list of one Lease) plus its own creates since, so replicas may overshoot by a burst. ' +
+      '100,000 is the scale the benchmark measured (`bench/RESULTS-scale.md`); every distinct key a client sends costs a Lease, and nothing else bounds how many',
+  },
+  {
     name: 'generateCerts', env: 'LEASEGUARD_GENERATE_CERTS', type: 'boolean', default: false, defaultText: 'false',
     description: 'generate certificates when missing (always on with the embedded store)',
   },

@@ -20,6 +20,8 @@ export interface Config {
   hostSet: boolean;
   /** The embedded store keeps at most this many locks; beyond it new keys fail closed (503). */
   embeddedMaxLocks: number;
+  /** With the Kubernetes store: at most this many Leases in leaseNamespace; past it new keys fail closed (503). */
+  maxLeases: number;
   /** Directory holding tls.crt and tls.key (and ca.crt); watched for changes. */
   certDir: string;
   /**
@@ -271,6 +273,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     host: get('host', '0.0.0.0'),
     hostSet: merged.host !== undefined,
     embeddedMaxLocks: get('embeddedMaxLocks'),
+    maxLeases: get('maxLeases'),
     certDir: get('certDir'),
     clientCaFile: optional('clientCaFile'),
     clientSubjects: get('clientSubjects'),

@@ -10,10 +10,10 @@ import type { TakeoverReason } from '../core/decide.js';
 import { printable, quoted } from '../core/printable.js';
 import { deriveKey, updateEffect, type GuardRule, type RuleIndex } from '../core/rules.js';
 import { createStampProblem, stampsOf, updateStampProblem } from '../core/stamps.js';
-import { isUnverifiable } from '../errors.js';
+import { ErrorCodes, isUnverifiable } from '../errors.js';
 import type { LockService } from '../lock/lock-service.js';
 import type { Metrics } from '../metrics.js';
-import { busyMessage, failOpenWarning, foreignLeaseMessage, keyNoun, takeoverWarning, unavailableMessage } from './messages.js';
+import { busyMessage, failOpenWarning, foreignLeaseMessage, fullMessage, keyNoun, takeoverWarning, unavailableMessage } from './messages.js';
 import { allow, deny, type AdmissionRequest, type AdmissionResponse } from './review.js';
 
 export const POD_NAME_EXTRA = 'authentication.kubernetes.io/pod-name';
@@ -257,8 +257,9 @@ export class ValidatingWebhook {
         detail: { error: err.code, cause: err.message },
       };
     }
+    const message = err.code === ErrorCodes.STORE_FULL ? fullMessage(rule, key, err.message) : unavailableMessage(rule, key, err.message);
     return {
-      response: deny(req.uid, { code: 503, reason: 'ServiceUnavailable', message: unavailableMessage(rule, key, err.message) }),
+      response: deny(req.uid, { code: 503, reason: 'ServiceUnavailable', message }),
       decision: 'denied-unavailable',
       ...base,
       detail: { error: err.code, cause: err.message },

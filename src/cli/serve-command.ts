@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { EmbeddedExpiry } from '../release/embedded-expiry.js';
+import { LeaseBudget } from '../lock/lease-budget.js';
 import { Registry } from 'prom-client';
 import { createLeaseguard } from '../app.js';
 import { embeddedConfig, loadConfig, type Config } from '../config.js';
@@ -100,7 +101,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
     opened.clients && config.recordEvents
       ? new KubeEventRecorder({ core: opened.clients.core, namespace: opened.store.namespace, instance: config.identity, logger })
       : noEvents;
-  const lg = createLeaseguard({ config, logger, registry, metrics, store: opened.store, holders: opened.holders, events });
+  // The embedded store bounds itself (embeddedMaxLocks); the API server's Leases need maxLeases.
+  const count = opened.clients ? opened.store.count?.bind(opened.store) : undefined;
+  const budget = count ? new LeaseBudget({ max: config.maxLeases, count, logger }) : undefined;
+  budget?.start();
+  const lg = createLeaseguard({ config, logger, registry, metrics, store: opened.store, holders: opened.holders, events, ...(budget ? { budget } : {}) });
   logger.info(
     {
       rules: config.rules.map((r) => `${r.resource}.${r.group} key=${r.keyPath}${r.scope === 'namespace' ? ' (per namespace)' : ''}`),
@@ -109,6 +114,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       pendingTimeoutSeconds: config.pendingTimeoutSeconds,
       ...(opened.embedded ? {} : { apiServerRequestTimeoutSeconds: config.apiServerRequestTimeoutSeconds }),
       failOpen: config.failOpen,
+      ...(budget ? { maxLeases: config.maxLeases } : {}),
     },
     'configuration loaded',
   );
@@ -170,6 +176,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   expiry?.stop();
+  budget?.stop();
   await certificates?.stop();
   await release?.stop();
   // Counts still unwritten get a moment to reach their Events.

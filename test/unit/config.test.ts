@@ -137,3 +137,9 @@ test('foreignLeaseNamespaces: none by default; namespace names other than leaseN
   t.throws(() => loadConfig({ env: { LEASEGUARD_FOREIGN_LEASE_NAMESPACES: 'Not_A_Namespace' } }), { message: /foreignLeaseNamespaces must hold namespace names/ });
   t.throws(() => loadConfig({ env: { LEASEGUARD_LEASE_NAMESPACE: 'lg', LEASEGUARD_FOREIGN_LEASE_NAMESPACES: 'lg' } }), { message: /names leaseNamespace \(lg\) itself/ });
 });
+
+test('maxLeases: 100,000 by default (the scale the benchmark measured), at least 1', (t) => {
+  t.is(loadConfig({ env: {} }).maxLeases, 100_000);
+  t.is(loadConfig({ env: { LEASEGUARD_MAX_LEASES: '500' } }).maxLeases, 500);
+  t.throws(() => loadConfig({ env: { LEASEGUARD_MAX_LEASES: '0' } }), { message: /maxLeases must be an integer from 1/ });
+});
