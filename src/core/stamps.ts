@@ -2,6 +2,7 @@
 // set them. A stamp naming another installation's Lease hides the object from this one's
 // duplicate monitor, so a stamp is trusted only from installations the configuration
 // names, only as that installation would write it, and users may not write or change one.
+import { readPath } from './rules.js';
 
 /** Every annotation under this prefix is leaseguard's. */
 export const STAMP_PREFIX = 'leaseguard.kubernaut.ai/';
@@ -11,9 +12,9 @@ export const LEASE_ANNOTATION = `${STAMP_PREFIX}lease`;
 /** leaseguard's annotations on an object, by name (values as found, strings or not). */
 export function stampsOf(object: unknown): Map<string, unknown> {
   const out = new Map<string, unknown>();
-  const md = object && typeof object === 'object' ? (object as Record<string, unknown>).metadata : undefined;
-  const annotations = md && typeof md === 'object' ? (md as Record<string, unknown>).annotations : undefined;
-  if (!annotations || typeof annotations !== 'object' || Array.isArray(annotations)) return out;
+  const annotations = readPath(object, 'metadata.annotations');
+  // (An array's or a string's entries have index names, never the prefix.)
+  if (annotations === null || typeof annotations !== 'object') return out;
   for (const [k, v] of Object.entries(annotations)) if (k.startsWith(STAMP_PREFIX)) out.set(k, v);
   return out;
 }
@@ -24,11 +25,14 @@ export interface ExpectedStamp {
   leaseName: string;
 }
 
-/** The namespace a Lease stamp names when it is `<namespace>/<leaseName>` for this lock, else undefined. */
-export function stampNamespace(stamp: unknown, leaseName: string): string | undefined {
-  if (typeof stamp !== 'string' || !stamp.endsWith(`/${leaseName}`)) return undefined;
+/**
+ * The namespace a Lease stamp names when it is `<namespace>/<leaseName>` for this lock;
+ * '' (no namespace, so no installation's) for anything else.
+ */
+export function stampNamespace(stamp: unknown, leaseName: string): string {
+  if (typeof stamp !== 'string' || !stamp.endsWith(`/${leaseName}`)) return '';
   const namespace = stamp.slice(0, stamp.length - leaseName.length - 1);
-  return namespace !== '' && !namespace.includes('/') ? namespace : undefined;
+  return namespace.includes('/') ? '' : namespace;
 }
 
 /**
@@ -39,10 +43,8 @@ export function stampNamespace(stamp: unknown, leaseName: string): string | unde
 export function createStampProblem(stamps: ReadonlyMap<string, unknown>, expected: ExpectedStamp, installations: readonly string[]): string | undefined {
   for (const [name, value] of stamps) {
     if (name === LOCK_KEY_ANNOTATION && value === expected.lockKey) continue;
-    if (name === LEASE_ANNOTATION) {
-      const namespace = stampNamespace(value, expected.leaseName);
-      if (namespace !== undefined && installations.includes(namespace)) continue;
-    }
+    // Installations are namespaces, never '' (config.ts checks foreignLeaseNamespaces).
+    if (name === LEASE_ANNOTATION && installations.includes(stampNamespace(value, expected.leaseName))) continue;
     return name;
   }
   return undefined;
@@ -62,6 +64,5 @@ export function updateStampProblem(before: ReadonlyMap<string, unknown>, after: 
  * counts here.
  */
 export function isForeign(stamp: unknown, leaseName: string, foreign: readonly string[]): boolean {
-  const namespace = stampNamespace(stamp, leaseName);
-  return namespace !== undefined && foreign.includes(namespace);
+  return foreign.includes(stampNamespace(stamp, leaseName));
 }

@@ -19,9 +19,11 @@ test('phaseOf: a phase that is not a string is no phase, and live', (t) => {
   t.deepEqual(phaseOf(we, {}), { phase: '', terminal: false });
 });
 
-test('readPath never reads into arrays, even by index or length', (t) => {
+test('readPath never reads into arrays or strings, even by index or length', (t) => {
   t.is(readPath({ a: ['x'] }, 'a.0'), undefined);
   t.is(readPath({ a: ['x'] }, 'a.length'), undefined);
+  t.is(readPath({ a: 'xyz' }, 'a.0'), undefined);
+  t.is(readPath({ a: 'xyz' }, 'a.length'), undefined);
   t.is(readPath({ a: { b: 'x' } }, 'a.b'), 'x');
 });
 

@@ -9,16 +9,18 @@ const stamps = (o: Record<string, unknown>) => stampsOf({ metadata: { annotation
 
 test("stampsOf: only leaseguard's annotations, whatever the object's shape", (t) => {
   t.deepEqual([...stamps({ [LEASE_ANNOTATION]: 'a', other: 'b', 'leaseguard.kubernaut.ai/x': 1 })], [[LEASE_ANNOTATION, 'a'], ['leaseguard.kubernaut.ai/x', 1]]);
-  for (const o of [null, undefined, 'x', {}, { metadata: null }, { metadata: { annotations: null } }, { metadata: { annotations: ['a'] } }, { metadata: 'x' }]) t.is(stampsOf(o).size, 0, JSON.stringify(o));
+  for (const o of [null, undefined, 'x', {}, { metadata: null }, { metadata: { annotations: null } }, { metadata: { annotations: ['a'] } }, { metadata: { annotations: 'abc' } }, { metadata: 'x' }]) {
+    t.is(stampsOf(o).size, 0, JSON.stringify(o));
+  }
 });
 
-test('stampNamespace: the namespace of `<ns>/<this lock>` only', (t) => {
+test("stampNamespace: the namespace of `<ns>/<this lock>` only, else ''", (t) => {
   t.is(stampNamespace(`lg/${LEASE}`, LEASE), 'lg');
-  t.is(stampNamespace(`lg/${LEASE}x`, LEASE), undefined, 'another Lease');
-  t.is(stampNamespace(`lg${LEASE}`, LEASE), undefined, 'no separator');
-  t.is(stampNamespace(`/${LEASE}`, LEASE), undefined, 'no namespace');
-  t.is(stampNamespace(`a/b/${LEASE}`, LEASE), undefined, 'not a namespace');
-  t.is(stampNamespace(7, LEASE), undefined);
+  t.is(stampNamespace(`lg/${LEASE}x`, LEASE), '', 'another Lease');
+  t.is(stampNamespace(`lg${LEASE}`, LEASE), '', 'no separator');
+  t.is(stampNamespace(`/${LEASE}`, LEASE), '', 'no namespace');
+  t.is(stampNamespace(`a/b/${LEASE}`, LEASE), '', 'not a namespace');
+  t.is(stampNamespace(7, LEASE), '');
 });
 
 test('a CREATE may carry exactly the stamp an installation writes for its lock', (t) => {
@@ -30,6 +32,11 @@ test('a CREATE may carry exactly the stamp an installation writes for its lock',
   t.is(createStampProblem(stamps({ [LEASE_ANNOTATION]: `lg/${LEASE}-x` }), expected, mine), LEASE_ANNOTATION, 'another lock');
   t.is(createStampProblem(stamps({ [LOCK_KEY_ANNOTATION]: 'prod/Deployment/other' }), expected, mine), LOCK_KEY_ANNOTATION, 'another key');
   t.is(createStampProblem(stamps({ 'leaseguard.kubernaut.ai/owner': 'me' }), expected, mine), 'leaseguard.kubernaut.ai/owner', 'an annotation leaseguard never writes');
+  // Values that would pass under the other name do not pass under this one.
+  t.is(createStampProblem(stamps({ 'leaseguard.kubernaut.ai/owner': expected.lockKey }), expected, mine), 'leaseguard.kubernaut.ai/owner');
+  t.is(createStampProblem(stamps({ 'leaseguard.kubernaut.ai/owner': `lg/${LEASE}` }), expected, mine), 'leaseguard.kubernaut.ai/owner');
+  t.is(createStampProblem(stamps({ [LOCK_KEY_ANNOTATION]: `lg/${LEASE}` }), expected, mine), LOCK_KEY_ANNOTATION);
+  t.is(createStampProblem(stamps({ [LEASE_ANNOTATION]: expected.lockKey }), expected, mine), LEASE_ANNOTATION);
 });
 
 test('an UPDATE may not add, change or remove any of them', (t) => {
