@@ -14,6 +14,7 @@ export default {
     'test/unit/json-patch.test.ts',
     'test/unit/recent-map.test.ts',
     'test/unit/printable.test.ts',
+    'test/unit/stamps.test.ts',
     'test/unit/json-depth.test.ts',
     'test/unit/hostile-input.test.ts',
   ],

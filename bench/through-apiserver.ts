@@ -12,6 +12,9 @@ import { cliCerts } from '../test/support/certs.js';
 import type { ControlPlane } from '../test/support/control-plane.js';
 import { CONTROL_PLANE_ENV, kubectl } from '../test/support/integration-env.js';
 import { workflowExecution } from '../test/support/objects.js';
+import { leaseName } from '../src/core/lease-name.js';
+import { DEFAULT_RULES } from '../src/core/rules.js';
+import { LEASE_ANNOTATION } from '../src/core/stamps.js';
 import { ROOT } from '../test/support/paths.js';
 import { forEachConcurrently } from '../test/support/pool.js';
 import { ReplicaSet, SCOPE_LABEL, leaseNamespace, scopedNamespace, type Replica } from '../test/support/replicas.js';
@@ -120,15 +123,19 @@ async function registerNoop(port: number, ca: string, scope: string): Promise<vo
 
 const LEASEGUARD_NS = new Set(LG_SETS.map((s) => SCENARIO_NS[s]));
 
+/** The Lease namespace of the installation the baselines' objects are stamped as (the sets trust it: foreignLeaseNamespaces). */
+const ELSEWHERE = 'bench-elsewhere';
+
 /**
  * A WorkflowExecution as the bench creates it. Every leader watches every guarded object,
  * so the baselines' objects (hot keys among them: duplicates by design) are sent stamped
- * as another installation's, which keeps the sets' duplicate monitors from reporting them,
- * as in a cluster where only leaseguard creates them.
+ * as another installation's, for their own lock, which keeps the sets' duplicate monitors
+ * (configured to trust that installation) from reporting them, as in a cluster where only
+ * leaseguard creates them.
  */
 function benchObject(ns: string, name: string, target: string): string {
   const we = workflowExecution(ns, name, target);
-  if (!LEASEGUARD_NS.has(ns)) (we.metadata as Record<string, unknown>).annotations = { 'leaseguard.kubernaut.ai/lease': 'bench-elsewhere/none' };
+  if (!LEASEGUARD_NS.has(ns)) (we.metadata as Record<string, unknown>).annotations = { [LEASE_ANNOTATION]: `${ELSEWHERE}/${leaseName(DEFAULT_RULES[0]!, target)}` };
   return JSON.stringify(we);
 }
 
@@ -182,7 +189,8 @@ export async function benchThroughApiserver(o: {
   // The Deployment's memory settings (manifests/base/deployment.yaml), so memory is measured as it runs there.
   // The defaults (a sweep every 60 s): a 10 s sweep over the thousands of Leases the cells
   // leave held cost a replica about a tenth of its CPU, which is not what a create costs.
-  const lgEnv = { LEASEGUARD_STAMP_ANNOTATIONS: 'false', ...deploymentMemoryEnv() };
+  // The memory cell holds 100,000 live Leases, the default maxLeases (the leader's Lease counts too): the bound is not what it measures.
+  const lgEnv = { LEASEGUARD_STAMP_ANNOTATIONS: 'false', LEASEGUARD_FOREIGN_LEASE_NAMESPACES: ELSEWHERE, LEASEGUARD_MAX_LEASES: '1000000', ...deploymentMemoryEnv() };
   progress('starting leaseguard replica sets (1 and 3 replicas) with the Kubernetes store');
   const sets: Record<(typeof LG_SETS)[number], ReplicaSet> = {
     'leaseguard ×1': await ReplicaSet.start({ scope: 'bench-lg1', count: 1, env: lgEnv }),

@@ -9,6 +9,7 @@ import { ValidatingWebhook } from './admission/validating-webhook.js';
 import type { Config } from './config.js';
 import { indexRules, type RuleIndex } from './core/rules.js';
 import type { LeaseAges } from './lock/lease-ages.js';
+import type { LeaseBudget } from './lock/lease-budget.js';
 import { LockService } from './lock/lock-service.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createAdmissionApp } from './server/admission-app.js';
@@ -19,7 +20,7 @@ import type { LeaseStore } from './store/lease-store.js';
 import { noEvents, type EventRecorder } from './kube/event-recorder.js';
 
 export interface LeaseguardDeps {
-  config: Pick<Config, 'rules' | 'pendingTimeoutSeconds' | 'deadlineMs' | 'failOpen'> & Partial<Pick<Config, 'clientCaFile' | 'clientSubjects'>>;
+  config: Pick<Config, 'rules' | 'pendingTimeoutSeconds' | 'deadlineMs' | 'failOpen'> & Partial<Pick<Config, 'clientCaFile' | 'clientSubjects' | 'clientSubjectsMatchSans' | 'maxReviewBytes' | 'foreignLeaseNamespaces'>>;
   logger: Logger;
   registry: Registry;
   store: LeaseStore;
@@ -36,6 +37,8 @@ export interface LeaseguardDeps {
    * condition always holds: the embedded store has no API server to reach.
    */
   apiProbe?: { probe: (signal: AbortSignal) => Promise<unknown>; intervalMs: number; failureThreshold: number };
+  /** The bound on Leases (maxLeases), when one is kept. */
+  budget?: LeaseBudget;
 }
 
 export interface Leaseguard {
@@ -60,6 +63,7 @@ export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
     pendingTimeoutSeconds: config.pendingTimeoutSeconds,
     ...(deps.clock ? { clock: deps.clock } : {}),
     ...(deps.ages ? { ages: deps.ages } : {}),
+    ...(deps.budget ? { budget: deps.budget } : {}),
   });
   const readiness = new Readiness();
   const reachability = deps.apiProbe && new ApiReachability({ ...deps.apiProbe, readiness, gauge: metrics.apiServerReachable, logger });
@@ -73,6 +77,7 @@ export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
     metrics,
     logger,
     failOpen: config.failOpen,
+    ...(config.foreignLeaseNamespaces ? { foreignLeaseNamespaces: config.foreignLeaseNamespaces } : {}),
     ...(reachability ? { storeFailed: (err: unknown) => reachability.admissionFailed(err) } : {}),
   });
   const mutating = new MutatingWebhook({ rules, leaseNamespace: store.namespace });
@@ -84,8 +89,9 @@ export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
     readiness,
     events: deps.events ?? noEvents,
     deadlineMs: config.deadlineMs,
+    ...(config.maxReviewBytes ? { maxBodyBytes: config.maxReviewBytes } : {}),
     kindLabel: (group, kind) => rules.find(group, kind)?.kind ?? 'other',
-    ...(config.clientCaFile ? { callers: { subjects: config.clientSubjects ?? [] } } : {}),
+    ...(config.clientCaFile ? { callers: { subjects: config.clientSubjects ?? [], matchSans: config.clientSubjectsMatchSans ?? false } } : {}),
   });
   return { app, metrics, readiness, locks, rules, validating, mutating, ...(reachability ? { reachability } : {}) };
 }

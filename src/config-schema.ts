@@ -48,11 +48,23 @@ export const SETTINGS: readonly Setting[] = [
   },
   {
     name: 'clientSubjects', env: 'LEASEGUARD_CLIENT_SUBJECTS', type: 'strings', default: [], defaultText: '—',
-    description: 'with `clientCaFile`: allowed certificate CNs or DNS names (comma-separated)',
+    description:
+      "with `clientCaFile`: the allowed callers (comma-separated), by user name as Kubernetes' x509 authenticator reads it: the subject's CN (the last CN, when there are several)",
+  },
+  {
+    name: 'clientSubjectsMatchSans', env: 'LEASEGUARD_CLIENT_SUBJECTS_MATCH_SANS', type: 'boolean', default: false, defaultText: 'false',
+    description: "with `clientSubjects`: also accept a certificate whose DNS SAN is among them (Kubernetes never reads a SAN as the user name, so off by default)",
   },
   {
     name: 'embeddedMaxLocks', env: 'LEASEGUARD_EMBEDDED_MAX_LOCKS', type: 'integer', min: 1, max: 10_000_000, default: 100_000, defaultText: '100000',
     description: "the embedded store's most locks; beyond it new keys fail closed",
+  },
+  {
+    name: 'maxLeases', env: 'LEASEGUARD_MAX_LEASES', type: 'integer', min: 1, max: 10_000_000, default: 100_000, defaultText: '100000',
+    description:
+      'with the Kubernetes store: the most Leases in `leaseNamespace` (every Lease there counts); past it a create of a new key fails closed (503), ' +
+      'while held and retried keys are decided as ever. Counted every 15 s per replica (a list of one Lease) plus its own creates since, so replicas may overshoot by a burst. ' +
+      '100,000 is the scale the benchmark measured (`bench/RESULTS-scale.md`); every distinct key a client sends costs a Lease, and nothing else bounds how many',
   },
   {
     name: 'generateCerts', env: 'LEASEGUARD_GENERATE_CERTS', type: 'boolean', default: false, defaultText: 'false',
@@ -66,6 +78,12 @@ export const SETTINGS: readonly Setting[] = [
   {
     name: 'leaseNamespace', env: 'LEASEGUARD_LEASE_NAMESPACE', type: 'string', pattern: { regex: DNS_LABEL, says: 'a namespace name' },
     defaultText: '`$POD_NAMESPACE`, else `leaseguard-system`', description: 'where Leases live',
+  },
+  {
+    name: 'foreignLeaseNamespaces', env: 'LEASEGUARD_FOREIGN_LEASE_NAMESPACES', type: 'strings', default: [], defaultText: '— (none)',
+    description:
+      'the Lease namespaces of other leaseguard installations guarding the same kinds: an object their mutating webhook stamped for its own lock is theirs to count, ' +
+      "not this duplicate monitor's, and a CREATE may carry their stamp. Empty: every object counts here, whatever its annotations say",
   },
   { name: 'identity', env: 'LEASEGUARD_IDENTITY', type: 'string', defaultText: '`$POD_NAME`, else host name', description: "this replica's name in logs" },
   {
@@ -94,6 +112,12 @@ export const SETTINGS: readonly Setting[] = [
   {
     name: 'pendingTimeoutSeconds', env: 'LEASEGUARD_PENDING_TIMEOUT_SECONDS', type: 'integer', min: 1, max: 3600, defaultText: '90 (30 with the embedded store)',
     description: 'how long a `pending` Lease blocks its key; must exceed `timeoutSeconds` and `apiServerRequestTimeoutSeconds`',
+  },
+  {
+    name: 'maxReviewBytes', env: 'LEASEGUARD_MAX_REVIEW_BYTES', type: 'integer', min: 16_384, max: 8_388_608, default: 262_144, defaultText: '262144 (256 KiB)',
+    description:
+      'an AdmissionReview body larger than this is refused with 413 before it is parsed. A kubernaut object is a few KiB and a review carries it at most twice (an UPDATE\'s ' +
+      '`object` and `oldObject`); raise it for guarded kinds with large objects (a review over it fails the call, and `failurePolicy` decides)',
   },
   {
     name: 'failOpen', env: 'LEASEGUARD_FAIL_OPEN', type: 'boolean', default: false, defaultText: 'false',

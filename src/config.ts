@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { loadYaml } from '@kubernetes/client-node';
 import { DEFAULT_RULES, type GuardRule } from './core/rules.js';
 import { configError } from './errors.js';
-import { RULE_FIELDS, SETTINGS, setting, type Field } from './config-schema.js';
+import { DNS_LABEL, RULE_FIELDS, SETTINGS, setting, type Field } from './config-schema.js';
 
 export type StoreChoice = 'auto' | 'kubernetes' | 'memory';
 
@@ -20,6 +20,8 @@ export interface Config {
   hostSet: boolean;
   /** The embedded store keeps at most this many locks; beyond it new keys fail closed (503). */
   embeddedMaxLocks: number;
+  /** With the Kubernetes store: at most this many Leases in leaseNamespace; past it new keys fail closed (503). */
+  maxLeases: number;
   /** Directory holding tls.crt and tls.key (and ca.crt); watched for changes. */
   certDir: string;
   /**
@@ -27,8 +29,10 @@ export interface Config {
    * admission endpoints accept only callers presenting a certificate it signed.
    */
   clientCaFile: string | undefined;
-  /** With clientCaFile: the certificate subjects (CN or DNS SAN) allowed to call; empty: any it signed. */
+  /** With clientCaFile: the user names (the certificate's last CN, as Kubernetes reads it) allowed to call; empty: any it signed. */
   clientSubjects: string[];
+  /** With clientSubjects: a DNS SAN among them also passes. Off: Kubernetes never reads SANs as the user. */
+  clientSubjectsMatchSans: boolean;
   /** Generate development certificates into certDir when none exist. */
   generateCerts: boolean;
   store: StoreChoice;
@@ -36,6 +40,8 @@ export interface Config {
   kubeconfig: string | undefined;
   /** Namespace of the Leases. */
   leaseNamespace: string;
+  /** Other installations' Lease namespaces: only their stamps mark an object as theirs. Empty by default. */
+  foreignLeaseNamespaces: string[];
   /** This replica's name, for logs and leader election. */
   identity: string;
   /** `timeoutSeconds` of the registered webhooks. */
@@ -56,6 +62,8 @@ export interface Config {
   pendingTimeoutSeconds: number;
   /** Whether pendingTimeoutSeconds was set (file, environment or flag) rather than defaulted. */
   pendingTimeoutSet: boolean;
+  /** AdmissionReview bodies larger than this are refused with 413 before they are parsed. */
+  maxReviewBytes: number;
   /** Admit when the lock cannot be verified (API server down). Never the default. */
   failOpen: boolean;
   /**
@@ -269,13 +277,16 @@ export function loadConfig(options: LoadOptions = {}): Config {
     host: get('host', '0.0.0.0'),
     hostSet: merged.host !== undefined,
     embeddedMaxLocks: get('embeddedMaxLocks'),
+    maxLeases: get('maxLeases'),
     certDir: get('certDir'),
     clientCaFile: optional('clientCaFile'),
     clientSubjects: get('clientSubjects'),
+    clientSubjectsMatchSans: get('clientSubjectsMatchSans'),
     generateCerts: get('generateCerts'),
     store: get('store'),
     kubeconfig: optional('kubeconfig'),
     leaseNamespace: get('leaseNamespace', podNamespace ?? 'leaseguard-system'),
+    foreignLeaseNamespaces: get('foreignLeaseNamespaces'),
     identity: get('identity', env.POD_NAME || hostname()),
     timeoutSeconds,
     deadlineMs: get('deadlineMs', defaultDeadline),
@@ -284,6 +295,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     apiServerProbeFailures: get('apiServerProbeFailures'),
     pendingTimeoutSeconds: get('pendingTimeoutSeconds', DEFAULT_PENDING_TIMEOUT_SECONDS),
     pendingTimeoutSet: merged.pendingTimeoutSeconds !== undefined,
+    maxReviewBytes: get('maxReviewBytes'),
     failOpen: get('failOpen'),
     stampAnnotations: get('stampAnnotations'),
     recordEvents: get('recordEvents'),
@@ -332,8 +344,13 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (config.leaderRenewDeadlineSeconds <= config.leaderRetryPeriodSeconds * 1.2) {
     p.add(`leaderRenewDeadlineSeconds (${config.leaderRenewDeadlineSeconds}) must exceed 1.2 × leaderRetryPeriodSeconds (${config.leaderRetryPeriodSeconds})`);
   }
+  if (config.clientSubjectsMatchSans && config.clientSubjects.length === 0) p.add('clientSubjectsMatchSans needs clientSubjects: it widens what they match');
   if (config.clientSubjects.length > 0 && !config.clientCaFile) {
     p.add('clientSubjects needs clientCaFile: subjects are read from client certificates that the client CA verified');
+  }
+  for (const ns of config.foreignLeaseNamespaces) {
+    if (!new RegExp(DNS_LABEL).test(ns)) p.add(`foreignLeaseNamespaces must hold namespace names, got ${JSON.stringify(ns)}`);
+    else if (ns === config.leaseNamespace) p.add(`foreignLeaseNamespaces names leaseNamespace (${ns}) itself: it lists other installations`);
   }
   if (config.certificateSecret && config.store === 'memory') p.add('certificateSecret needs the Kubernetes store: the certificate lives in a Secret');
   if (config.rules.length === 0) p.add('no guarded kinds: rules is empty and includeDefaultRules is false');

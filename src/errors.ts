@@ -28,7 +28,7 @@ export const ErrorCodes = {
   CALLER_UNAUTHENTICATED: 'LG_CALLER_UNAUTHENTICATED',
   /** An admission caller's certificate is valid but its subject is not an allowed one. */
   CALLER_FORBIDDEN: 'LG_CALLER_FORBIDDEN',
-  /** The embedded store holds as many locks as it may; new keys fail closed. */
+  /** leaseguard holds as many locks as it may (embeddedMaxLocks, maxLeases); new keys fail closed. */
   STORE_FULL: 'LG_STORE_FULL',
   /** A command line was used wrongly (its arguments, a kind that is not guarded): exit code 2. */
   USAGE: 'LG_USAGE',

@@ -154,7 +154,7 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
     }),
     callersRefused: new Counter({
       name: 'leaseguard_callers_refused_total',
-      help: 'Admission requests refused before any read or write because the caller is not the API server (no-certificate, untrusted-certificate, subject-not-allowed).',
+      help: 'Admission requests refused before any read or write because the caller is not the API server (no-certificate, untrusted-certificate, subject-not-allowed), and connections closed for attempting TLS renegotiation (renegotiation).',
       labelNames: ['reason'] as const,
       registers,
     }),

@@ -69,6 +69,14 @@ export function unavailableMessage(rule: GuardRule, key: string, reason: string)
   );
 }
 
+/** A new key refused because leaseguard holds as many locks as it may (maxLeases, embeddedMaxLocks). */
+export function fullMessage(rule: GuardRule, key: string, reason: string): string {
+  return (
+    `could not take a lock for ${keyNoun(rule)} ${quoted(key)}: ${printable(reason)}. ` +
+    'The create was refused (leaseguard fails closed); retry once locks are released, and find what creates so many distinct keys'
+  );
+}
+
 /** The warning kubectl prints when failOpen admits a create whose lock could not be verified. */
 export function failOpenWarning(rule: GuardRule, key: string, reason: string): string {
   return (

@@ -3,10 +3,10 @@
 import { pointerSegment, type JsonPatchOp } from '../core/json-patch.js';
 import { leaseName } from '../core/lease-name.js';
 import { deriveKey, type RuleIndex } from '../core/rules.js';
+import { LEASE_ANNOTATION, LOCK_KEY_ANNOTATION } from '../core/stamps.js';
 import { allow, type AdmissionRequest, type AdmissionResponse } from './review.js';
 
-export const LOCK_KEY_ANNOTATION = 'leaseguard.kubernaut.ai/lock-key';
-export const LEASE_ANNOTATION = 'leaseguard.kubernaut.ai/lease';
+export { LEASE_ANNOTATION, LOCK_KEY_ANNOTATION };
 
 export function lockAnnotationsPatch(object: Record<string, unknown>, stamps: Record<string, string>): JsonPatchOp[] {
   const md = object.metadata;

@@ -1,22 +1,25 @@
 // The validating webhook: on CREATE of a guarded kind, take the lock or deny; on UPDATE,
-// refuse a changed key. Everything else passes untouched.
+// refuse a changed key, and take the lock (or deny) for a keyless object gaining a key.
+// leaseguard's annotations are its own: a CREATE may carry only the stamp an installation
+// writes for its lock, and an UPDATE may not change them. Everything else passes untouched.
 import type { Logger } from 'pino';
 import type { LockRequest } from '../core/decide.js';
 import { LeaseNames } from '../core/lease-name.js';
 import { objectLabel, type LockRecord, type ObjectRef } from '../core/lock-record.js';
 import type { TakeoverReason } from '../core/decide.js';
 import { printable, quoted } from '../core/printable.js';
-import { deriveKey, type GuardRule, type RuleIndex } from '../core/rules.js';
-import { isUnverifiable } from '../errors.js';
+import { deriveKey, updateEffect, type GuardRule, type RuleIndex } from '../core/rules.js';
+import { createStampProblem, stampsOf, updateStampProblem } from '../core/stamps.js';
+import { ErrorCodes, isUnverifiable } from '../errors.js';
 import type { LockService } from '../lock/lock-service.js';
 import type { Metrics } from '../metrics.js';
-import { busyMessage, failOpenWarning, foreignLeaseMessage, keyNoun, takeoverWarning, unavailableMessage } from './messages.js';
+import { busyMessage, failOpenWarning, foreignLeaseMessage, fullMessage, keyNoun, takeoverWarning, unavailableMessage } from './messages.js';
 import { allow, deny, type AdmissionRequest, type AdmissionResponse } from './review.js';
 
 export const POD_NAME_EXTRA = 'authentication.kubernetes.io/pod-name';
 
 /** What enforce refuses; a rule in warn or dryrun mode admits it as `warned-<refusal>`. */
-type Refusal = 'busy' | 'invalid' | 'key-changed' | 'unavailable' | 'foreign-lease';
+type Refusal = 'busy' | 'invalid' | 'key-changed' | 'annotation' | 'unavailable' | 'foreign-lease';
 
 /** The decision label in metrics and logs. */
 export type ValidationDecision =
@@ -27,6 +30,8 @@ export type ValidationDecision =
   | 'denied-busy'
   | 'denied-invalid'
   | 'denied-key-changed'
+  /** A CREATE carrying another stamp than leaseguard writes, or an UPDATE changing leaseguard's annotations. */
+  | 'denied-annotation'
   | 'denied-unavailable'
   | 'denied-foreign-lease'
   /** A rule in warn or dryrun mode admitted what enforce would have refused. */
@@ -56,6 +61,11 @@ export interface ValidatingWebhookOptions {
   failOpen: boolean;
   /** Told of every failure that left a lock unverified (readiness follows the API server's reachability). */
   storeFailed?: (err: unknown) => void;
+  /**
+   * Lease namespaces of other installations (foreignLeaseNamespaces) whose stamps a CREATE
+   * may carry besides this one's (the store's namespace).
+   */
+  foreignLeaseNamespaces?: readonly string[];
 }
 
 function metadataOf(object: Record<string, unknown> | null): { name: string; namespace: string; uid: string } {
@@ -104,24 +114,39 @@ export class ValidatingWebhook {
   readonly #o: ValidatingWebhookOptions;
   readonly #leaseNames = new LeaseNames();
 
+  /** Whose stamps a CREATE may carry: this installation's Lease namespace, and the trusted others'. */
+  readonly #installations: readonly string[];
+
   constructor(options: ValidatingWebhookOptions) {
     this.#o = options;
+    this.#installations = [options.locks.store.namespace, ...(options.foreignLeaseNamespaces ?? [])];
   }
 
   async review(req: AdmissionRequest, signal?: AbortSignal): Promise<ValidationResult> {
     const rule = this.#o.rules.find(req.kind.group, req.kind.kind);
     if (!rule) return { response: allow(req.uid), decision: 'passed' };
     if (req.operation === 'CREATE') return rolledOut(rule, await this.#create(req, rule, signal));
-    if (req.operation === 'UPDATE') return rolledOut(rule, this.#update(req, rule));
+    if (req.operation === 'UPDATE') return rolledOut(rule, await this.#update(req, rule, signal));
     return { response: allow(req.uid), decision: 'passed', rule };
   }
 
-  #update(req: AdmissionRequest, rule: GuardRule): ValidationResult {
+  /** A refusal of a leaseguard annotation a user set or changed. */
+  #annotationRefused(req: AdmissionRequest, rule: GuardRule, name: string, why: string, key?: string): ValidationResult {
+    const field = `metadata.annotations[${printable(name)}]`;
+    const message = `${field} ${why}: leaseguard's annotations (leaseguard.kubernaut.ai/*) name an object's lock, and only leaseguard writes them`;
+    return { response: invalid(req, rule, field, message, 'FieldValueForbidden'), decision: 'denied-annotation', rule, ...(key !== undefined ? { key } : {}) };
+  }
+
+  async #update(req: AdmissionRequest, rule: GuardRule, signal?: AbortSignal): Promise<ValidationResult> {
     const namespace = req.namespace || metadataOf(req.object).namespace;
+    const changed = updateStampProblem(stampsOf(req.oldObject), stampsOf(req.object));
+    if (changed !== undefined) return this.#annotationRefused(req, rule, changed, 'cannot be set, changed or removed');
     const before = deriveKey(rule, req.oldObject, namespace);
-    if (!before.ok) return { response: allow(req.uid), decision: 'passed', rule };
     const after = deriveKey(rule, req.object, namespace);
-    if (after.ok && after.scopedKey === before.scopedKey) return { response: allow(req.uid), decision: 'passed', rule, key: after.key };
+    const effect = updateEffect(before, after);
+    if (effect === 'take-lock') return this.#create(req, rule, signal);
+    // (A key change always has a key before: `!before.ok` only tells TypeScript so.)
+    if (effect === 'none' || !before.ok) return { response: allow(req.uid), decision: 'passed', rule, ...(after.ok ? { key: after.key } : {}) };
     const now = after.ok ? JSON.stringify(after.key) : 'an invalid value';
     const message = `${rule.keyPath} is immutable: it is the lock key (was ${JSON.stringify(before.key)}, now ${now}); create a new ${rule.kind} instead`;
     return { response: invalid(req, rule, rule.keyPath, message, 'FieldValueForbidden'), decision: 'denied-key-changed', rule, key: before.key };
@@ -148,6 +173,9 @@ export class ValidatingWebhook {
     const request: LockRequest = { key: derived.scopedKey, object, requester: requesterOf(req) };
     const lease = this.#leaseNames.of(rule, derived.scopedKey);
     const leaseRef = `${this.#o.locks.store.namespace}/${lease}`;
+    // Mutating webhooks run first, so this installation's stamp (or a trusted one's) is here already.
+    const stamped = createStampProblem(stampsOf(req.object), { lockKey: derived.scopedKey, leaseName: lease }, this.#installations);
+    if (stamped !== undefined) return this.#annotationRefused(req, rule, stamped, 'may only be the stamp leaseguard writes for this lock', derived.key);
     const base = { rule, key: derived.key, lease: leaseRef };
     metrics.lockAttempts.inc({ kind });
     try {
@@ -232,8 +260,9 @@ export class ValidatingWebhook {
         detail: { error: err.code, cause: err.message },
       };
     }
+    const message = err.code === ErrorCodes.STORE_FULL ? fullMessage(rule, key, err.message) : unavailableMessage(rule, key, err.message);
     return {
-      response: deny(req.uid, { code: 503, reason: 'ServiceUnavailable', message: unavailableMessage(rule, key, err.message) }),
+      response: deny(req.uid, { code: 503, reason: 'ServiceUnavailable', message }),
       decision: 'denied-unavailable',
       ...base,
       detail: { error: err.code, cause: err.message },

@@ -2,6 +2,7 @@
 // kubectl-leaseguard: leaseguard as a kubectl plugin (`kubectl leaseguard ...`): an
 // executable of this name on PATH is found by kubectl. The same commands as the
 // leaseguard CLI's `locks` and `why`, named as an operator at a kubectl prompt says them.
+import { quoted } from '../core/printable.js';
 import { runCli } from './exit.js';
 
 /** @kubernetes/client-node 2 (undici 8) needs this; older Node.js fails while loading it. */
@@ -49,7 +50,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${USAGE}\n`);
       return command === undefined ? 2 : 0;
     default:
-      process.stderr.write(`kubectl leaseguard: unknown command ${JSON.stringify(command)}\n\n${USAGE}\n`);
+      process.stderr.write(`kubectl leaseguard: unknown command ${quoted(command)}\n\n${USAGE}\n`);
       return 2;
   }
 }

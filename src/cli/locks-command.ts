@@ -5,7 +5,7 @@ import { formatAge } from '../admission/messages.js';
 import { loadConfig } from '../config.js';
 import { MANAGED_SELECTOR, decodeLease, objectLabel, type LockLease, type LockRecord } from '../core/lock-record.js';
 import { ErrorCodes, hasCode } from '../errors.js';
-import { printable } from '../core/printable.js';
+import { printable, quoted, safeJson } from '../core/printable.js';
 import { openStore } from '../store/open-store.js';
 import type { LeaseStore } from '../store/lease-store.js';
 import { hostname } from 'node:os';
@@ -124,7 +124,7 @@ export async function locksCommand(argv: string[]): Promise<number> {
     if (sub === undefined) {
       const now = Date.now();
       const rows = locks.map((l) => row(l, opened.store.namespace, now));
-      if (values.output === 'json') process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      if (values.output === 'json') process.stdout.write(`${safeJson(rows, 2)}\n`);
       else if (rows.length === 0) process.stdout.write(`No locks held in namespace ${opened.store.namespace}.\n`);
       else process.stdout.write(`${table(rows)}\n`);
       return 0;
@@ -182,17 +182,17 @@ async function recordRelease(clients: KubeClients, lock: Held, namespace: string
 async function release(store: LeaseStore, clients: KubeClients | undefined, locks: Held[], key: string, o: { kind?: string; force: boolean; yes: boolean }): Promise<number> {
   const matches = locks.filter((l) => l.record.key === key && (!o.kind || l.record.object.kind.toLowerCase() === o.kind.toLowerCase()));
   if (matches.length === 0) {
-    process.stderr.write(`leaseguard locks: no lock with key ${JSON.stringify(key)}${o.kind ? ` for kind ${o.kind}` : ''} in ${store.namespace}; list them with 'leaseguard locks'\n`);
+    process.stderr.write(`leaseguard locks: no lock with key ${quoted(key)}${o.kind ? ` for kind ${quoted(o.kind)}` : ''} in ${store.namespace}; list them with 'leaseguard locks'\n`);
     return 1;
   }
   if (matches.length > 1) {
-    process.stderr.write(`leaseguard locks: key ${JSON.stringify(key)} is held for several kinds (${matches.map((m) => m.record.object.kind).join(', ')}); pass --kind\n`);
+    process.stderr.write(`leaseguard locks: key ${quoted(key)} is held for several kinds (${matches.map((m) => printable(m.record.object.kind)).join(', ')}); pass --kind\n`);
     return 2;
   }
   const lock = matches[0] as Held;
   const r = lock.record;
   process.stdout.write(
-    `Lock ${JSON.stringify(key)} is held by ${printable(r.object.kind.toLowerCase())} ${printable(objectLabel(r.object))} ` +
+    `Lock ${quoted(key)} is held by ${printable(r.object.kind.toLowerCase())} ${printable(objectLabel(r.object))} ` +
       `(requested by ${printable(r.requester.username)}${r.requester.pod ? ` on pod ${printable(r.requester.pod)}` : ''}, ${formatAge(Date.now() - r.acquiredAt.getTime())} ago, ${r.state}); Lease ${store.namespace}/${lock.name}.\n` +
       'Releasing it lets the next CREATE for this key through even if the holder is still running.\n',
   );
@@ -234,7 +234,7 @@ async function release(store: LeaseStore, clients: KubeClients | undefined, lock
     }
     throw err;
   }
-  process.stdout.write(`Released ${JSON.stringify(key)}.\n`);
+  process.stdout.write(`Released ${quoted(key)}.\n`);
   if (clients) await recordRelease(clients, lock, store.namespace);
   return 0;
 }

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { EmbeddedExpiry } from '../release/embedded-expiry.js';
+import { LeaseBudget } from '../lock/lease-budget.js';
 import { Registry } from 'prom-client';
 import { createLeaseguard } from '../app.js';
 import { embeddedConfig, loadConfig, type Config } from '../config.js';
@@ -108,7 +109,15 @@ export async function serveCommand(argv: string[]): Promise<number> {
     intervalMs: config.apiServerProbeSeconds * 1000,
     failureThreshold: config.apiServerProbeFailures,
   };
-  const lg = createLeaseguard({ config, logger, registry, metrics, store: opened.store, holders: opened.holders, events, ...(apiProbe ? { apiProbe } : {}) });
+  // The embedded store bounds itself (embeddedMaxLocks); the API server's Leases need maxLeases.
+  const count = opened.clients ? opened.store.count?.bind(opened.store) : undefined;
+  const budget = count ? new LeaseBudget({ max: config.maxLeases, count, logger }) : undefined;
+  budget?.start();
+  const lg = createLeaseguard({
+    config, logger, registry, metrics, store: opened.store, holders: opened.holders, events,
+    ...(apiProbe ? { apiProbe } : {}),
+    ...(budget ? { budget } : {}),
+  });
   logger.info(
     {
       rules: config.rules.map((r) => `${r.resource}.${r.group} key=${r.keyPath}${r.scope === 'namespace' ? ' (per namespace)' : ''}`),
@@ -117,6 +126,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       pendingTimeoutSeconds: config.pendingTimeoutSeconds,
       ...(opened.embedded ? {} : { apiServerRequestTimeoutSeconds: config.apiServerRequestTimeoutSeconds }),
       failOpen: config.failOpen,
+      ...(budget ? { maxLeases: config.maxLeases } : {}),
     },
     'configuration loaded',
   );
@@ -169,6 +179,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
         pendingTimeoutSeconds: config.pendingTimeoutSeconds,
         ages: lg.locks.ages,
         events,
+        foreignLeaseNamespaces: config.foreignLeaseNamespaces,
         sweepIntervalSeconds: config.sweepIntervalSeconds,
         watchTimeoutSeconds: config.watchTimeoutSeconds,
         leaseDurationSeconds: config.leaderLeaseDurationSeconds,
@@ -194,6 +205,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   expiry?.stop();
   lg.reachability?.stop();
   ownNamespace?.stop();
+  budget?.stop();
   await certificates?.stop();
   await release?.stop();
   // Counts still unwritten get a moment to reach their Events.

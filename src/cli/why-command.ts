@@ -17,6 +17,7 @@ import { callApi } from '../kube/api-errors.js';
 import { KubeHolderReader } from '../store/holder-reader.js';
 import { openStore } from '../store/open-store.js';
 import type { KubeClients } from '../kube/kube-client.js';
+import { printable, quoted, safeJson } from '../core/printable.js';
 import { explain } from './why.js';
 
 export const WHY_HELP = `usage: leaseguard why KIND/NAME [-n NAMESPACE] [options]
@@ -125,17 +126,17 @@ export async function whyCommand(argv: string[]): Promise<number> {
     if (values.filename) {
       const text = values.filename === '-' ? await readStdin() : await readFile(values.filename, 'utf8');
       const doc = (loadAllYaml(text) as unknown[]).find((d) => d && typeof d === 'object') as Record<string, unknown> | undefined;
-      if (!doc) throw usageError(`${values.filename} holds no object`);
+      if (!doc) throw usageError(`${printable(values.filename)} holds no object`);
       const apiVersion = String(doc.apiVersion ?? '');
       const group = apiVersion.includes('/') ? apiVersion.split('/')[0]! : '';
       rule = indexRules(source.rules).find(group, String(doc.kind ?? ''));
-      if (!rule) throw usageError(`${String(doc.kind)} (${apiVersion}) is not guarded by leaseguard (rules from ${source.from}: ${guarded(source.rules)})`);
+      if (!rule) throw usageError(`${quoted(String(doc.kind))} (${quoted(apiVersion)}) is not guarded by leaseguard (rules from ${source.from}: ${guarded(source.rules)})`);
       object = doc;
       stored = false;
     } else {
       const [kind, name] = [target!.slice(0, target!.indexOf('/')), target!.slice(target!.indexOf('/') + 1)];
       rule = ruleFor(source.rules, kind);
-      if (!rule) throw usageError(`${JSON.stringify(kind)} is not a kind leaseguard guards (rules from ${source.from}: ${guarded(source.rules)})`);
+      if (!rule) throw usageError(`${quoted(kind)} is not a kind leaseguard guards (rules from ${source.from}: ${guarded(source.rules)})`);
       const r = rule;
       try {
         object = (await callApi(() => {}, 'get', r.resource, `get ${r.resource}.${r.group} ${defaultNamespace}/${name}`, () =>
@@ -144,7 +145,7 @@ export async function whyCommand(argv: string[]): Promise<number> {
       } catch (err) {
         if (hasCode(err, ErrorCodes.STORE_NOT_FOUND)) {
           process.stderr.write(
-            `leaseguard why: ${r.kind.toLowerCase()} ${defaultNamespace}/${name} is not stored. A refused create never is: ` +
+            `leaseguard why: ${printable(r.kind.toLowerCase())} ${printable(`${defaultNamespace}/${name}`)} is not stored. A refused create never is: ` +
               "pass the manifest it was created from with -f to see what blocks it\n",
           );
           return 1;
@@ -174,7 +175,7 @@ export async function whyCommand(argv: string[]): Promise<number> {
       now: new Date(),
       pendingTimeoutSeconds: source.pendingTimeoutSeconds,
     });
-    if (values.output === 'json') process.stdout.write(`${JSON.stringify({ object: `${ref.namespace}/${ref.name}`, kind: rule.kind, ...answer, rulesFrom: source.from }, null, 2)}\n`);
+    if (values.output === 'json') process.stdout.write(`${safeJson({ object: `${ref.namespace}/${ref.name}`, kind: rule.kind, ...answer, rulesFrom: source.from }, 2)}\n`);
     else process.stdout.write(`${answer.lines.join('\n')}\n`);
     return 0;
   } finally {

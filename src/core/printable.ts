@@ -13,7 +13,18 @@ export function printable(text: string): string {
 
 const UNSAFE_AFTER_JSON = /[\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g;
 
+const jsonEscape = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
 /** `text` in double quotes, escaped as JSON escapes it, and the controls JSON leaves alone too. */
 export function quoted(text: string): string {
-  return JSON.stringify(text).replace(UNSAFE_AFTER_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(text).replace(UNSAFE_AFTER_JSON, jsonEscape);
+}
+
+/**
+ * `value` as JSON text (JSON.stringify's), with the controls JSON leaves raw (DEL, C1,
+ * bidi and invisible ones) escaped as well: it parses back to the same value, and shows
+ * nothing a terminal would act on. (Those characters can only stand inside strings.)
+ */
+export function safeJson(value: unknown, space?: number): string {
+  return JSON.stringify(value, null, space).replace(UNSAFE_AFTER_JSON, jsonEscape);
 }

@@ -118,3 +118,15 @@ export function phaseOf(rule: GuardRule, object: unknown): PhaseState {
   const phase = typeof raw === 'string' ? raw : '';
   return { phase, terminal: phase !== '' && rule.terminalPhases.includes(phase) };
 }
+
+/**
+ * What an UPDATE of a guarded object asks of its lock, from its key before and after:
+ * - `none`: still keyless, or the same key;
+ * - `take-lock`: a keyless object gains a valid key, and takes the lock as a create would
+ *   (no path stores a keyed object without its lock);
+ * - `key-changed`: a keyed object's key changes or goes: refused (the key is the lock's identity).
+ */
+export function updateEffect(before: KeyResult, after: KeyResult): 'none' | 'take-lock' | 'key-changed' {
+  if (!before.ok) return after.ok ? 'take-lock' : 'none';
+  return after.ok && after.scopedKey === before.scopedKey ? 'none' : 'key-changed';
+}

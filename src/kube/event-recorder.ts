@@ -52,6 +52,13 @@ export const EventReasons = {
 const MAX_MESSAGE = 1024;
 const AGGREGATE_MS = 10 * 60_000;
 const MAX_REMEMBERED = 4096;
+/**
+ * The invariant's Events (the duplicate monitor's) have room and tokens of their own: a
+ * storm of busy denials over thousands of keys, whose Events wait hours for tokens, can
+ * neither crowd them out of memory nor spend the writes they need.
+ */
+const INVARIANT_REASONS: ReadonlySet<string> = new Set([EventReasons.duplicate, EventReasons.duplicateCleared]);
+const MAX_REMEMBERED_INVARIANT = 1024;
 
 export interface KubeEventRecorderOptions {
   core: CoreV1Api;
@@ -103,7 +110,20 @@ class Bucket {
   }
 }
 
+/** A class of Events with its own memory bound and write budget. */
+interface Lane {
+  readonly name: 'ordinary' | 'invariant';
+  readonly seen: Map<string, Aggregate>;
+  readonly max: number;
+  /** New Events are few (a storm over many keys is a handful); updates of their counts may be more frequent. */
+  readonly creates: Bucket;
+  readonly updates: Bucket;
+  /** Occurrences dropped for want of room since the recorder started. */
+  lost: number;
+}
+
 interface Aggregate {
+  lane: Lane;
   event: LeaseguardEvent;
   name: string;
   /** Occurrences so far, and how many of them the Event as written shows. */
@@ -147,40 +167,48 @@ export class KubeEventRecorder implements EventRecorder {
   readonly #o: KubeEventRecorderOptions;
   readonly #clock: () => number;
   readonly #minIntervalMs: number;
-  readonly #seen = new Map<string, Aggregate>();
+  readonly #ordinary: Lane;
+  readonly #invariant: Lane;
   /** Aggregates whose count is ahead of what was written, in the order they fell behind. */
   readonly #dirty = new Set<Aggregate>();
-  /** New Events are few (a storm over many keys is a handful); updates of their counts may be more frequent. */
-  readonly #creates: Bucket;
-  readonly #updates: Bucket;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
   /** Whether the rate limit has held writes back since the last warning about it. */
   #limited = false;
-  #lost = 0;
 
   constructor(options: KubeEventRecorderOptions) {
     this.#o = options;
     this.#clock = options.clock ?? (() => Date.now());
     this.#minIntervalMs = options.minIntervalMs ?? 1000;
-    this.#creates = new Bucket(options.burst ?? 25, options.refillMs ?? 5000, this.#clock());
-    this.#updates = new Bucket(options.updateBurst ?? 25, options.updateRefillMs ?? 200, this.#clock());
+    const lane = (name: Lane['name'], max: number): Lane => ({
+      name,
+      seen: new Map(),
+      max,
+      creates: new Bucket(options.burst ?? 25, options.refillMs ?? 5000, this.#clock()),
+      updates: new Bucket(options.updateBurst ?? 25, options.updateRefillMs ?? 200, this.#clock()),
+      lost: 0,
+    });
+    this.#ordinary = lane('ordinary', MAX_REMEMBERED);
+    this.#invariant = lane('invariant', MAX_REMEMBERED_INVARIANT);
   }
 
   record(event: LeaseguardEvent): void {
     const now = this.#clock();
+    const lane = INVARIANT_REASONS.has(event.reason) ? this.#invariant : this.#ordinary;
     const id = `${event.regarding.namespace}/${event.regarding.name}\u0000${event.regarding.uid ?? ''}\u0000${event.reason}\u0000${event.message}`;
-    let agg = this.#seen.get(id);
+    let agg = lane.seen.get(id);
     if (!agg || now >= agg.until) {
-      if (this.#seen.size >= MAX_REMEMBERED && !this.#prune(now)) {
+      if (lane.seen.size >= lane.max && !this.#prune(lane, now)) {
         // Thousands of distinct Events unwritten at once: this one cannot be kept.
-        if (this.#lost++ === 0) this.#o.logger.warn('too many distinct Events waiting to be written: some are dropped (the logs and metrics still have them)');
+        if (lane.lost++ === 0) {
+          this.#o.logger.warn({ events: lane.name }, 'too many distinct Events waiting to be written: some are dropped (the logs and metrics still have them)');
+        }
         return;
       }
       const stamp = new Date(now).toISOString();
       const name = eventName(event.regarding.name, now);
-      agg = { event, name, count: 0, written: 0, created: false, firstTimestamp: stamp, until: now + AGGREGATE_MS, notBefore: 0, writing: false };
-      this.#seen.set(id, agg);
+      agg = { lane, event, name, count: 0, written: 0, created: false, firstTimestamp: stamp, until: now + AGGREGATE_MS, notBefore: 0, writing: false };
+      lane.seen.set(id, agg);
     }
     agg.count++;
     this.#dirty.add(agg);
@@ -190,7 +218,8 @@ export class KubeEventRecorder implements EventRecorder {
   /** Resolves once every counted occurrence has been written or given up (tests, shutdown). */
   async settled(timeoutMs = 30_000): Promise<void> {
     const deadline = this.#clock() + timeoutMs;
-    while ((this.#dirty.size > 0 || [...this.#seen.values()].some((a) => a.writing)) && this.#clock() < deadline) {
+    const writing = () => [this.#ordinary, this.#invariant].some((l) => [...l.seen.values()].some((a) => a.writing));
+    while ((this.#dirty.size > 0 || writing()) && this.#clock() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
     }
   }
@@ -212,7 +241,7 @@ export class KubeEventRecorder implements EventRecorder {
         wakeAt = Math.min(wakeAt, agg.notBefore);
         continue;
       }
-      const bucket = agg.created ? this.#updates : this.#creates;
+      const bucket = agg.created ? agg.lane.updates : agg.lane.creates;
       if (!this.#take(bucket, now)) {
         wakeAt = Math.min(wakeAt, bucket.nextAt);
         continue;
@@ -241,10 +270,10 @@ export class KubeEventRecorder implements EventRecorder {
     return false;
   }
 
-  /** Forgets finished aggregates; whether there is room now. */
-  #prune(now: number): boolean {
-    for (const [k, a] of this.#seen) if (now >= a.until && !a.writing && !this.#dirty.has(a)) this.#seen.delete(k);
-    return this.#seen.size < MAX_REMEMBERED;
+  /** Forgets a lane's finished aggregates; whether it has room now. */
+  #prune(lane: Lane, now: number): boolean {
+    for (const [k, a] of lane.seen) if (now >= a.until && !a.writing && !this.#dirty.has(a)) lane.seen.delete(k);
+    return lane.seen.size < lane.max;
   }
 
   async #write(agg: Aggregate): Promise<void> {

@@ -10,6 +10,7 @@ import { ErrorCodes, LeaseguardError, hasCode } from '../errors.js';
 import type { HolderReader } from '../store/holder-reader.js';
 import type { LeaseStore } from '../store/lease-store.js';
 import { LeaseAges } from './lease-ages.js';
+import type { LeaseBudget } from './lease-budget.js';
 
 export type LockOutcome =
   | {
@@ -39,6 +40,8 @@ export interface LockServiceOptions {
   clock?: () => Date;
   /** Where lock ages are measured; shared with the release work of the same process. */
   ages?: LeaseAges;
+  /** The bound on Leases (maxLeases): a new key past it fails closed (STORE_FULL). */
+  budget?: LeaseBudget;
 }
 
 /** How many recently held keys to remember (per generation) for choosing read-first over create-first. */
@@ -81,6 +84,7 @@ export class LockService {
   readonly #pendingTimeoutSeconds: number;
   readonly #clock: () => Date;
   readonly #ages: LeaseAges;
+  readonly #budget: LeaseBudget | undefined;
   /** Lease names seen held lately. */
   readonly #held = new RecentMap<string, true>(RECENTLY_HELD_GENERATION);
   /** The holder each Lease recorded when last read, by Lease name, with that version. */
@@ -92,6 +96,7 @@ export class LockService {
     this.#pendingTimeoutSeconds = opts.pendingTimeoutSeconds;
     this.#clock = opts.clock ?? (() => new Date());
     this.#ages = opts.ages ?? new LeaseAges();
+    this.#budget = opts.budget;
   }
 
   get store(): LeaseStore {
@@ -109,11 +114,14 @@ export class LockService {
    */
   async acquire(rule: GuardRule, request: LockRequest, opts: AcquireOptions): Promise<LockOutcome> {
     try {
+      // A request whose deadline passed before its lock was looked at (its body was slow to
+      // arrive) starts nothing.
+      opts.signal?.throwIfAborted();
       const work = this.#acquire(rule, request, opts);
       return await (opts.signal ? raceAbort(work, opts.signal) : work);
     } catch (err) {
       if (opts.signal?.aborted && !(err instanceof LeaseguardError)) {
-        throw new LeaseguardError(ErrorCodes.STORE_TIMEOUT, 'the API server did not answer before the webhook deadline', {
+        throw new LeaseguardError(ErrorCodes.STORE_TIMEOUT, "the API server did not answer before the webhook deadline (counted from the request's arrival: a request slow to arrive spends it too)", {
           statusCode: 504,
           cause: err,
         });
@@ -200,6 +208,8 @@ export class LockService {
    * (AlreadyExists) falls through to the read-and-decide path.
    */
   async #createFirst(name: string, request: LockRequest, signal?: AbortSignal): Promise<LockOutcome | undefined> {
+    // At the bound, a key may still be held (busy) or retried: the read path tells.
+    if (this.#budget?.full()) return undefined;
     const decision = decide({ request, lease: null, now: this.#clock(), ageMs: 0, pendingTimeoutMs: this.#pendingTimeoutSeconds * 1000 });
     if (decision.action !== 'create') return undefined;
     try {
@@ -234,7 +244,12 @@ export class LockService {
     const uid = lease?.uid ? { leaseUid: lease.uid } : {};
     switch (decision.action) {
       case 'create':
-        if (!dryRun) await write(encode(decision.record), false);
+        // A dry run meets the bound as the real create would.
+        this.#budget?.checkRoom();
+        if (!dryRun) {
+          await write(encode(decision.record), false);
+          this.#budget?.created();
+        }
         return { verdict: 'allowed', how: 'acquired', lease: name };
       case 'retry':
         if (!dryRun && decision.record && lease) await write(encode(decision.record, lease.resourceVersion), true);

@@ -2,8 +2,9 @@
 // objects of one guarded kind per lock key, and reports any key with two or more at once
 // (a gauge, an error log naming the objects, a Kubernetes Event), and again when it
 // clears. In a healthy cluster it stays 0; a duplicate made behind leaseguard's back
-// (webhook unregistered, fail-open, a bug) shows. Objects stamped by another
-// installation (their Lease annotation names another namespace) are that one's to count.
+// (webhook unregistered, fail-open, a bug) shows. Objects stamped for their own lock by
+// another installation this one is configured to trust (foreignLeaseNamespaces) are that
+// one's to count; no other stamp hides an object.
 import type { Logger } from 'pino';
 import type { GuardRule } from '../core/rules.js';
 import type { EventRecorder } from '../kube/event-recorder.js';

@@ -31,6 +31,8 @@ export interface ReleaseControllerOptions {
   ages: LeaseAges;
   /** Where the duplicate monitor's findings go as Kubernetes Events. */
   events: EventRecorder;
+  /** Other installations' Lease namespaces: objects they stamped are theirs to count (default none). */
+  foreignLeaseNamespaces?: readonly string[];
   sweepIntervalSeconds: number;
   /** The API server ends each watch after this long; a new one resumes (default 300). */
   watchTimeoutSeconds?: number;
@@ -105,7 +107,7 @@ export class ReleaseController {
         api,
         rule,
         logger,
-        leaseNamespace: this.#o.store.namespace,
+        ...(this.#o.foreignLeaseNamespaces ? { foreignLeaseNamespaces: this.#o.foreignLeaseNamespaces } : {}),
         ...(this.#o.watchTimeoutSeconds ? { timeoutSeconds: this.#o.watchTimeoutSeconds } : {}),
         onEvent: (type, obj, key, prev) => {
           monitor.observe(type, obj, key, prev);

@@ -23,6 +23,8 @@ export interface ReleaseWorkOptions {
   pendingTimeoutSeconds: number;
   ages: LeaseAges;
   events: EventRecorder;
+  /** Other installations' Lease namespaces, whose stamped objects the duplicate monitor leaves to them. */
+  foreignLeaseNamespaces?: readonly string[];
   sweepIntervalSeconds: number;
   watchTimeoutSeconds: number;
   leaseDurationSeconds: number;

@@ -7,9 +7,9 @@
 // replaced, resuming from the last resourceVersion.
 import { Watch, type CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { LEASE_ANNOTATION } from '../admission/mutating-webhook.js';
 import { leaseName } from '../core/lease-name.js';
 import { deriveKey, phaseOf, type GuardRule } from '../core/rules.js';
+import { LEASE_ANNOTATION, isForeign } from '../core/stamps.js';
 
 export interface CachedObject {
   namespace: string;
@@ -20,8 +20,8 @@ export interface CachedObject {
   /** The Lease for the object's key, when the key is valid. */
   lease?: string;
   /**
-   * Stamped by the mutating webhook of an installation that keeps its Leases in another
-   * namespace: that installation's lock, most likely, not this one's.
+   * Stamped, for its own lock, by the mutating webhook of another installation this one
+   * is configured to trust (foreignLeaseNamespaces): that installation's to count.
    */
   foreign?: true;
 }
@@ -41,8 +41,12 @@ export interface WatchCacheOptions {
   onEvent: (type: CacheEvent, obj: CachedObject, key?: string, prev?: CachedObject) => void;
   onHealth: (healthy: boolean, message?: string) => void;
   onRestart: () => void;
-  /** This installation's Lease namespace; objects stamped with another are marked foreign. */
-  leaseNamespace?: string;
+  /**
+   * Lease namespaces of other installations (foreignLeaseNamespaces): objects whose stamp
+   * names one of them for their own lock are marked foreign. None by default: a stamp is
+   * an annotation anyone who can write the object could set, so nothing else is trusted.
+   */
+  foreignLeaseNamespaces?: readonly string[];
   pageSize?: number;
   /** The API server ends each watch after this long, and a new one resumes (default 300). */
   timeoutSeconds?: number;
@@ -66,8 +70,7 @@ export class WatchCache {
   #size = 0;
   /** One copy of each namespace name and phase, not one per cached object. */
   readonly #interned = new Map<string, string>();
-  /** How this installation's stamps begin (`<lease namespace>/`), when it has one. */
-  readonly #ownStamp: string | undefined;
+  readonly #foreign: readonly string[];
   readonly #watch: Watch;
   #rv = '';
   #abort: AbortController | undefined;
@@ -82,7 +85,7 @@ export class WatchCache {
 
   constructor(options: WatchCacheOptions) {
     this.#o = options;
-    this.#ownStamp = options.leaseNamespace === undefined ? undefined : `${options.leaseNamespace}/`;
+    this.#foreign = options.foreignLeaseNamespaces ?? [];
     this.#watch = new Watch(options.kubeConfig);
     // client-node's own idle timer (30 s without a byte) would end a quiet watch between
     // bookmarks; the watch's own deadline (#startWatch) is the check for dead connections.
@@ -147,8 +150,7 @@ export class WatchCache {
     const key = deriveKey(this.#o.rule, raw, namespace);
     const obj: CachedObject = { namespace, name: md.name, uid: md.uid ?? '', phase: this.#intern(phase), terminal };
     if (key.ok) obj.lease = leaseName(this.#o.rule, key.scopedKey);
-    const stamp = md.annotations?.[LEASE_ANNOTATION];
-    if (stamp !== undefined && this.#ownStamp !== undefined && !stamp.startsWith(this.#ownStamp)) obj.foreign = true;
+    if (obj.lease !== undefined && this.#foreign.length > 0 && isForeign(md.annotations?.[LEASE_ANNOTATION], obj.lease, this.#foreign)) obj.foreign = true;
     return { obj, key: key.ok ? key.scopedKey : undefined };
   }
 

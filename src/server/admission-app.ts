@@ -15,12 +15,18 @@ import { MAX_JSON_DEPTH, nestsDeeperThan } from '../core/json-depth.js';
 import { auditAnnotations } from '../admission/audit-annotations.js';
 import type { TLSSocket } from 'node:tls';
 import { printable } from '../core/printable.js';
-import { checkCaller, peerFacts } from './caller-auth.js';
+import { checkCaller, pinPeerFacts, type CallerPolicy } from './caller-auth.js';
 import type { Readiness } from './readiness.js';
 import { decisionEvent } from '../admission/decision-events.js';
 import type { EventRecorder } from '../kube/event-recorder.js';
 
-export const MAX_BODY_BYTES = 3 * 1024 * 1024;
+/**
+ * The default bound on an AdmissionReview body (maxReviewBytes). A kubernaut
+ * WorkflowExecution or RemediationRequest is a few KiB; a review carries it twice at
+ * most (object and, for an UPDATE, oldObject), so 256 KiB leaves ample room while keeping
+ * the parse of a hostile body (many keys) to milliseconds, not the 0.4 s of 3 MiB.
+ */
+export const DEFAULT_MAX_REVIEW_BYTES = 256 * 1024;
 
 export interface AdmissionAppOptions {
   validating: ValidatingWebhook;
@@ -30,13 +36,15 @@ export interface AdmissionAppOptions {
   readiness: Readiness;
   /** Where busy denials and take-overs go as Kubernetes Events (aggregated by the recorder). */
   events: EventRecorder;
-  /** Every admission is answered within this many milliseconds. */
+  /** Every admission is answered within this many milliseconds of its arrival. */
   deadlineMs: number;
+  /** A larger body is refused with 413 before it is parsed (default DEFAULT_MAX_REVIEW_BYTES). */
+  maxBodyBytes?: number;
   /**
    * Set when a client CA is configured: only callers presenting a certificate it signed
    * (with one of `subjects`, when any) reach /validate and /mutate.
    */
-  callers?: { subjects: readonly string[] };
+  callers?: CallerPolicy;
   /** The `kind` label for a request: a guarded kind's name, else `other` (labels never come from request input). */
   kindLabel: (group: string, kind: string) => string;
 }
@@ -51,11 +59,11 @@ function reviewedObject(req: AdmissionRequest): string {
 
 const JSON_TYPE = /^application\/json\s*(;|$)/i;
 
-async function readReview(ctx: Koa.Context): Promise<AdmissionRequest> {
+async function readReview(ctx: Koa.Context, maxBytes: number): Promise<AdmissionRequest> {
   if (!JSON_TYPE.test(ctx.get('content-type'))) {
     throw badRequest(415, `Content-Type must be application/json, got ${JSON.stringify(ctx.get('content-type') || null)}`);
   }
-  const raw = await readBody(ctx.req, MAX_BODY_BYTES);
+  const raw = await readBody(ctx.req, maxBytes);
   if (nestsDeeperThan(raw, MAX_JSON_DEPTH)) {
     throw badRequest(400, `body nests deeper than ${MAX_JSON_DEPTH} levels, which the API server never sends`);
   }
@@ -80,8 +88,12 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
   const { metrics, logger } = o;
   const deadlines = new DeadlineSignals(o.deadlineMs);
   const repeats = new RepeatLimiter();
+  const maxBodyBytes = o.maxBodyBytes ?? DEFAULT_MAX_REVIEW_BYTES;
+  /** When the request arrived (its headers read): its deadline, and its latency, count from here. */
+  const arrivedAt = (ctx: Koa.Context): number => (ctx.state.arrivedAt as number | undefined) ?? deadlines.now();
 
   app.use(async (ctx, next) => {
+    ctx.state.arrivedAt = deadlines.now();
     try {
       await next();
     } catch (err) {
@@ -108,7 +120,7 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
   // Before the body is read: a refused caller causes no read and no write.
   const onlyApiServer = async (ctx: Koa.Context, next: Koa.Next) => {
     if (!o.callers) return next();
-    const check = checkCaller(peerFacts(ctx.req.socket as TLSSocket), o.callers.subjects);
+    const check = checkCaller(pinPeerFacts(ctx.req.socket as TLSSocket), o.callers);
     if (check.ok) return next();
     metrics.callersRefused.inc({ reason: check.reason });
     logger.warn(
@@ -130,10 +142,10 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
   };
 
   router.all('/validate', onlyApiServer, onlyPost, reconnectWhileUnready, async (ctx) => {
-    const req = await readReview(ctx);
-    const started = performance.now();
-    const result = await o.validating.review(req, deadlines.next());
-    const seconds = (performance.now() - started) / 1000;
+    const started = arrivedAt(ctx);
+    const req = await readReview(ctx, maxBodyBytes);
+    const result = await o.validating.review(req, deadlines.next(started));
+    const seconds = (deadlines.now() - started) / 1000;
     const kind = result.rule?.kind ?? o.kindLabel(req.kind.group, req.kind.kind);
     metrics.admissionRequests.inc({ webhook: 'validate', kind, operation: req.operation, decision: result.decision });
     metrics.admissionDuration.observe({ webhook: 'validate', kind, decision: result.decision }, seconds);
@@ -175,10 +187,10 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
   });
 
   router.all('/mutate', onlyApiServer, onlyPost, reconnectWhileUnready, async (ctx) => {
-    const req = await readReview(ctx);
-    const started = performance.now();
+    const started = arrivedAt(ctx);
+    const req = await readReview(ctx, maxBodyBytes);
     const result = o.mutating.review(req);
-    const seconds = (performance.now() - started) / 1000;
+    const seconds = (deadlines.now() - started) / 1000;
     const kind = o.kindLabel(req.kind.group, req.kind.kind);
     metrics.admissionRequests.inc({ webhook: 'mutate', kind, operation: req.operation, decision: result.decision });
     metrics.admissionDuration.observe({ webhook: 'mutate', kind, decision: result.decision }, seconds);

@@ -1,8 +1,11 @@
 // Abort signals for admission deadlines, shared by the admissions that arrive in the same
 // short window. An AbortController and a timer per admission cost more than the rest of
 // a busy denial; one per window costs nothing under load. Every admission still gets at
-// least `deadlineMs - windowMs` and never more than `deadlineMs`.
+// least `deadlineMs - windowMs` and never more than `deadlineMs`, counted from its
+// arrival: reading and parsing its body spend the same deadline as deciding its lock.
 import { setMaxListeners } from 'node:events';
+
+const timeout = () => new DOMException('admission deadline passed', 'TimeoutError');
 
 export class DeadlineSignals {
   readonly #deadlineMs: number;
@@ -18,17 +21,33 @@ export class DeadlineSignals {
     this.#now = opts.now ?? (() => performance.now());
   }
 
-  /** A signal that aborts (with a TimeoutError) at most `deadlineMs` from now. */
-  next(): AbortSignal {
+  /** The clock arrivals are measured on (performance.now unless injected). */
+  now(): number {
+    return this.#now();
+  }
+
+  /**
+   * A signal that aborts (with a TimeoutError) at most `deadlineMs` after `arrivedAt` (on
+   * this clock; default now): already aborted when that has passed.
+   */
+  next(arrivedAt: number = this.#now()): AbortSignal {
     const now = this.#now();
-    if (this.#signal && now - this.#windowStart < this.#windowMs) return this.#signal;
+    const left = arrivedAt + this.#deadlineMs - now;
+    // Checked by time, not only by the timer: a body parsed past the deadline blocks the
+    // event loop, so the timer may not have fired yet.
+    if (left <= 0) return AbortSignal.abort(timeout());
+    const offset = arrivedAt - this.#windowStart;
+    if (this.#signal && offset >= 0 && offset < this.#windowMs) return this.#signal;
     const controller = new AbortController();
     // Every API call in flight in the window listens on it; that is not a leak.
     setMaxListeners(0, controller.signal);
     // The timer is unref'd: an idle process may exit while a deadline is pending.
-    setTimeout(() => controller.abort(new DOMException('admission deadline passed', 'TimeoutError')), this.#deadlineMs).unref();
-    this.#signal = controller.signal;
-    this.#windowStart = now;
+    setTimeout(() => controller.abort(timeout()), left).unref();
+    // A late arrival (a slow body) gets a signal of its own; the shared window moves only forward.
+    if (arrivedAt >= this.#windowStart) {
+      this.#signal = controller.signal;
+      this.#windowStart = arrivedAt;
+    }
     return controller.signal;
   }
 }

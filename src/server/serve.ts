@@ -3,9 +3,11 @@
 import type http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Leaseguard } from '../app.js';
 import { CertReloader, loadKeyPair, type KeyPair } from '../tls/cert-reloader.js';
+import { CallerConnections } from './caller-connections.js';
 import { createMetricsServer } from './metrics-server.js';
 
 /** TLS 1.2+ with forward-secret AEAD suites only. */
@@ -88,6 +90,12 @@ export async function startServer(lg: Leaseguard, o: ServeOptions): Promise<Runn
     lg.app.callback(),
   );
   server.on('tlsClientError', (err) => o.logger.debug({ err: err.message }, 'TLS handshake failed'));
+  // Before http reads a byte of the connection: no renegotiation, and the caller's
+  // certificate read once and pinned to it.
+  const connections = new CallerConnections({ logger: o.logger, metrics: lg.metrics, authenticate: pair.clientCa !== undefined });
+  server.prependListener('secureConnection', (socket: TLSSocket) => connections.accept(socket));
+  server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => connections.request(req, res));
+  let clientCa = pair.clientCa;
   const reloader = new CertReloader(
     {
       dir: o.certDir,
@@ -96,6 +104,9 @@ export async function startServer(lg: Leaseguard, o: ServeOptions): Promise<Runn
       apply: (p) => {
         server.setSecureContext(context(p));
         lg.metrics.certificateExpiry.set(p.notAfter.getTime() / 1000);
+        // New connections are verified by the new CA; those the old one admitted may not outlive it.
+        if (p.clientCa && clientCa && !p.clientCa.equals(clientCa)) connections.caChanged(p.clientCa);
+        clientCa = p.clientCa;
       },
     },
     pair,

@@ -102,6 +102,24 @@ export class KubeLeaseStore implements LeaseStore {
   }
 
   /**
+   * One list of one Lease, without a selector: the API server then says how many remain
+   * (remainingItemCount; it does not with a label selector). Counts every Lease in the
+   * namespace, the leader election's included.
+   */
+  async count(signal?: AbortSignal): Promise<number | undefined> {
+    const page = await callApi(this.#observe, 'list', RESOURCE, this.#what('count'), () =>
+      this.#clients.json('GET', `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.namespace)}/leases?limit=1`, undefined, signal) as Promise<{
+        items?: unknown[];
+        metadata?: { continue?: string; remainingItemCount?: number };
+      }>,
+    );
+    const items = page.items?.length ?? 0;
+    if (!page.metadata?.continue) return items;
+    const remaining = page.metadata.remainingItemCount;
+    return typeof remaining === 'number' ? items + remaining : undefined;
+  }
+
+  /**
    * A page at a time, so neither the API server nor this process holds one huge response;
    * the next page is asked for while the caller works through this one (a sweep's own
    * work and the API server's then overlap). Pages come as JSON without client-node's

@@ -40,4 +40,9 @@ export interface LeaseStore {
   list(labelSelector: string, signal?: AbortSignal): Promise<ReadonlyLease[]>;
   /** The same, a page at a time, so a caller never holds every Lease at once. */
   listPages(labelSelector: string, signal?: AbortSignal): AsyncIterable<ReadonlyLease[]>;
+  /**
+   * How many Leases the namespace holds (leaseguard's and any other), cheaply, without
+   * listing them; undefined when the store cannot say. For the maxLeases bound.
+   */
+  count?(signal?: AbortSignal): Promise<number | undefined>;
 }

@@ -231,6 +231,10 @@ export class MemoryLeaseStore implements LeaseStore {
     return [...this.#leases.values()].filter((l) => matches(l, labelSelector));
   }
 
+  async count(): Promise<number> {
+    return this.#leases.size;
+  }
+
   async *listPages(labelSelector: string): AsyncIterable<ReadonlyLease[]> {
     yield await this.list(labelSelector);
   }

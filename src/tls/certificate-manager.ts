@@ -7,7 +7,7 @@
 // a Secret with a new CA is written, the webhook configurations' caBundle gains that CA,
 // so the API server trusts each certificate before a replica serves it.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { mkdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ErrorCodes, hasCode } from '../errors.js';
@@ -37,6 +37,9 @@ interface SecretObject {
   metadata?: { resourceVersion?: string };
   data?: Record<string, string>;
 }
+
+/** The directories #writeFiles makes, one per version written: `..<ms>.<pid>`. */
+const VERSION_DIR = /^\.\.\d+\.\d+$/;
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 const decode = (b64: string | undefined) => (b64 ? Buffer.from(b64, 'base64').toString('utf8') : '');
@@ -227,18 +230,29 @@ export class CertificateManager {
     await mkdir(dir, { recursive: true });
     const version = `..${this.#now()}.${process.pid}`;
     await mkdir(join(dir, version), { mode: 0o700 });
-    for (const f of [CERT_FILES.cert, CERT_FILES.key, CERT_FILES.caCert]) {
-      await writeFile(join(dir, version, f), decode(data[f]), { mode: f === CERT_FILES.key ? 0o600 : 0o644 });
-    }
     const previous = await readlink(join(dir, '..data')).catch(() => undefined);
-    await symlink(version, join(dir, '..data_tmp'));
-    await rename(join(dir, '..data_tmp'), join(dir, '..data'));
+    try {
+      for (const f of [CERT_FILES.cert, CERT_FILES.key, CERT_FILES.caCert]) {
+        await writeFile(join(dir, version, f), decode(data[f]), { mode: f === CERT_FILES.key ? 0o600 : 0o644 });
+      }
+      // A `..data_tmp` left by a write that died between its two steps would fail every
+      // later one (EEXIST): it was never swapped in, so nothing serves from it.
+      await rm(join(dir, '..data_tmp'), { recursive: true, force: true });
+      await symlink(version, join(dir, '..data_tmp'));
+      await rename(join(dir, '..data_tmp'), join(dir, '..data'));
+    } catch (err) {
+      await rm(join(dir, version), { recursive: true, force: true });
+      throw err;
+    }
     for (const f of [CERT_FILES.cert, CERT_FILES.key, CERT_FILES.caCert]) {
       await symlink(join('..data', f), join(dir, f)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'EEXIST') throw err;
       });
     }
-    if (previous && previous !== version) await rm(join(dir, previous), { recursive: true, force: true });
+    // The version replaced, and any a failed write left behind (none but the served one is in use).
+    for (const entry of await readdir(dir)) {
+      if (entry !== version && (entry === previous || VERSION_DIR.test(entry))) await rm(join(dir, entry), { recursive: true, force: true });
+    }
     this.#written = stamp;
     return true;
   }

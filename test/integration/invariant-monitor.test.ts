@@ -1,12 +1,15 @@
 // The invariant, watched: a duplicate made behind leaseguard's back (its webhooks
 // unregistered) is reported by the leader within seconds (gauge, error log naming the
-// objects, a Warning Event on the key's Lease), and clears when one object finishes.
+// objects, a Warning Event on the key's Lease), and clears when one object finishes. An
+// annotation a user writes hides nothing from it.
 import test from 'ava';
 import { leaseName } from '../../src/core/lease-name.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
 import { customObjects, kubectl } from '../support/integration-env.js';
 import { metricValue } from '../support/metrics.js';
 import { workflowExecution } from '../support/objects.js';
+import { annotated } from '../support/policy-webhook.js';
+import { LEASE_ANNOTATION, LOCK_KEY_ANNOTATION } from '../../src/core/stamps.js';
 import { fastReplicasFor } from '../support/replicas.js';
 import { until } from '../support/wait.js';
 
@@ -95,4 +98,24 @@ test.serial('a new leader finds a duplicate that exists when it starts (from its
   await customObjects('controller').deleteNamespacedCustomObject({ ...GROUP, name: 'we-old-2' });
   await until('the gauge to clear after the delete', async () => metricValue((await replicas().metrics())[next.i] ?? '', 'leaseguard_duplicate_keys', { kind: 'WorkflowExecution' }) === 0, 10_000);
   await replicas().restart(leader);
+});
+
+test.serial("a user's stamp naming another installation's Lease hides nothing: only configured installations' stamps count as theirs (none here)", async (t) => {
+  const target = `${NS}/Deployment/forged-stamp`;
+  const forged = { [LEASE_ANNOTATION]: `other-installation/${leaseName(DEFAULT_RULES[0]!, target)}`, [LOCK_KEY_ANNOTATION]: target };
+  await replicas().unregister();
+  try {
+    const api = customObjects('controller');
+    await api.createNamespacedCustomObject({ ...GROUP, body: workflowExecution(NS, 'we-plain', target) });
+    await api.createNamespacedCustomObject({ ...GROUP, body: annotated(workflowExecution(NS, 'we-hidden', target), forged) });
+  } finally {
+    await replicas().register();
+  }
+  const leader = await replicas().leader();
+  const gauge = async () => metricValue((await replicas().metrics())[leader] ?? '', 'leaseguard_duplicate_keys', { kind: 'WorkflowExecution' });
+  await until('the duplicate to be reported despite the stamp', async () => (await gauge()) === 1, 10_000);
+  const warning = await until('its Event', async () => (await events('DuplicateKey')).find((e) => e.message.includes('we-hidden')), 10_000);
+  t.regex(warning.message, new RegExp(`${NS}/we-hidden`));
+  await customObjects('controller').deleteNamespacedCustomObject({ ...GROUP, name: 'we-hidden' });
+  await until('the gauge to clear', async () => (await gauge()) === 0, 10_000);
 });

@@ -68,4 +68,8 @@ test('kubernetes store: listPages yields LIST_PAGE_SIZE Leases a page, and toget
   const all = await paged.list('app.kubernetes.io/managed-by=leaseguard');
   t.is(all.length, n);
   t.deepEqual(new Set(all.map((l) => l.metadata?.name ?? '')), names);
+  // maxLeases reads the count from one list of one (the API server's remainingItemCount), not from the pages.
+  t.is(await paged.count(), n);
+  await paged.create({ metadata: { name: 'unmanaged' }, spec: {} });
+  t.is(await paged.count(), n + 1, 'every Lease in the namespace counts');
 });

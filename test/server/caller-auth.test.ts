@@ -1,10 +1,14 @@
 // Only the API server takes locks: with a client CA configured, /validate and /mutate
-// answer only callers presenting a certificate it signed (with an allowed subject), and
-// refuse the rest before any read or write; probes need no certificate.
-import { readFile } from 'node:fs/promises';
+// answer only callers presenting a certificate it signed (with an allowed subject, read as
+// Kubernetes reads it: the last CN, SANs only when asked), and refuse the rest before any
+// read or write; probes need no certificate. A caller is who it was at the handshake: no
+// renegotiation, and no connection outlives the client CA that verified it.
+import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import tls from 'node:tls';
 import test from 'ava';
-import { cliCerts, type TestCerts } from '../support/certs.js';
+import { cliCerts, shapedClientCertificate, type TestCerts } from '../support/certs.js';
 import { delegatingStore } from '../support/delegating-store.js';
 import { HttpsClient } from '../support/https-client.js';
 import { admissionReview } from '../support/reviews.js';
@@ -29,6 +33,8 @@ test.after.always(async () => {
   await server?.close();
 });
 
+const ownCa = async () => ({ cert: own.ca, key: await readFile(join(own.dir, 'ca.key'), 'utf8') });
+
 async function identity(certs: TestCerts) {
   return { cert: await readFile(join(certs.dir, 'client.crt'), 'utf8'), key: await readFile(join(certs.dir, 'client.key'), 'utf8') };
 }
@@ -39,6 +45,18 @@ const refusals: Array<[string, () => Promise<{ cert: string; key: string } | und
   [
     'a certificate from the client CA with another subject',
     async () => issueClientCertificate({ cert: own.ca, key: await readFile(join(own.dir, 'ca.key'), 'utf8') }, 'mallory'),
+    403,
+    'subject-not-allowed',
+  ],
+  [
+    'a certificate from the client CA whose DNS SAN is the allowed subject, with another CN (Kubernetes reads the CN)',
+    async () => shapedClientCertificate(await ownCa(), [{ name: 'commonName', value: 'mallory' }], ['kube-apiserver']),
+    403,
+    'subject-not-allowed',
+  ],
+  [
+    'a certificate from the client CA with two CNs, the allowed one first (Kubernetes reads the last)',
+    async () => shapedClientCertificate(await ownCa(), [{ name: 'commonName', value: 'kube-apiserver' }, { name: 'commonName', value: 'mallory' }]),
     403,
     'subject-not-allowed',
   ],
@@ -87,5 +105,122 @@ test.serial('probes answer callers without a certificate', async (t) => {
     t.is((await client.request('GET', '/readyz')).status, 200);
   } finally {
     client.close();
+  }
+});
+
+test.serial('a certificate from the client CA with two CNs, the allowed one last, is the allowed user (as Kubernetes reads it)', async (t) => {
+  const cert = await shapedClientCertificate(await ownCa(), [{ name: 'commonName', value: 'mallory' }, { name: 'commonName', value: 'kube-apiserver' }]);
+  const client = new HttpsClient(server.url, own.ca, 4, cert);
+  try {
+    const res = await client.post('/validate', admissionReview({ key: 'prod/Deployment/two-cns', name: 'we-two-cns', namespace: 'prod' }));
+    t.is(res.status, 200, res.text);
+    t.true(res.json.response.allowed);
+  } finally {
+    client.close();
+  }
+});
+
+test.serial('with clientSubjectsMatchSans, a DNS SAN among clientSubjects is accepted', async (t) => {
+  const sans = await startTestServer({ certs: own, clientCaFile: join(own.dir, 'ca.crt'), clientSubjects: ['kube-apiserver'], clientSubjectsMatchSans: true });
+  const client = new HttpsClient(sans.url, own.ca, 4, await shapedClientCertificate(await ownCa(), [{ name: 'commonName', value: 'mallory' }], ['kube-apiserver']));
+  try {
+    const res = await client.post('/validate', admissionReview({ key: 'prod/Deployment/san', name: 'we-san', namespace: 'prod' }));
+    t.is(res.status, 200, res.text);
+  } finally {
+    client.close();
+    await sans.close();
+  }
+});
+
+/** A TLS connection to `port` presenting `id`, at most TLS 1.2 unless told. */
+function connect(port: number, ca: string, id: { cert: string; key: string }, maxVersion: tls.SecureVersion = 'TLSv1.2'): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca, ...id, maxVersion }, () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+/** One HTTP/1.1 request on `socket` (kept alive); the status line, or undefined when the connection closes first. */
+function exchange(socket: tls.TLSSocket, body: string, timeoutMs = 3000): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let text = '';
+    const done = (v: string | undefined) => {
+      clearTimeout(timer);
+      socket.off('data', onData).off('close', onClose);
+      resolve(v);
+    };
+    const onData = (d: Buffer) => {
+      text += d.toString();
+      const [head, rest] = text.split('\r\n\r\n', 2);
+      const length = Number(/content-length: (\d+)/i.exec(head ?? '')?.[1]);
+      if (rest !== undefined && rest.length >= length) done(head!.split('\r\n')[0]);
+    };
+    const onClose = () => done(undefined);
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    socket.on('data', onData).on('close', onClose);
+    if (socket.destroyed) return done(undefined);
+    socket.write(`POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  });
+}
+
+test.serial('a caller that renegotiates TLS 1.2 is cut off: the connection closes and nothing more is answered on it', async (t) => {
+  const socket = await connect(server.server.admissionPort, own.ca, await identity(own));
+  socket.on('error', () => {});
+  try {
+    t.is(socket.getProtocol(), 'TLSv1.2');
+    const review = (n: string) => JSON.stringify(admissionReview({ key: `prod/Deployment/reneg-${n}`, name: `we-reneg-${n}`, namespace: 'prod' }));
+    t.is(await exchange(socket, review('1')), 'HTTP/1.1 200 OK', 'answered before');
+    // Node's client cannot present another certificate on renegotiation (OpenSSL's can):
+    // any renegotiation is refused, whatever it would present.
+    const renegotiated = await new Promise<Error | null>((resolve) => {
+      socket.once('close', () => resolve(new Error('closed')));
+      socket.renegotiate({ rejectUnauthorized: true }, (err) => resolve(err ?? null));
+    });
+    t.truthy(renegotiated, 'the renegotiation did not complete');
+    storeCalls.length = 0;
+    t.is(await exchange(socket, review('2')), undefined, 'nothing answered after it');
+    t.deepEqual(storeCalls, [], 'no Lease read or written');
+    await new Promise((r) => setTimeout(r, 100));
+    t.true(socket.destroyed);
+    t.regex(await server.lg.metrics.registry.getSingleMetricAsString('leaseguard_callers_refused_total'), /reason="renegotiation"\} [1-9]/);
+  } finally {
+    socket.destroy();
+  }
+});
+
+test.serial('a kept-alive connection is closed when the client CA changes to one that does not hold its issuer, kept when it still does', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lg-client-ca-'));
+  const caFile = join(dir, 'client-ca.crt');
+  await copyFile(join(own.dir, 'ca.crt'), caFile);
+  const s = await startTestServer({ certs: own, clientCaFile: caFile, clientSubjects: ['kube-apiserver'] });
+  const other = await cliCerts();
+  const sockets: tls.TLSSocket[] = [];
+  try {
+    const open = async (maxVersion: tls.SecureVersion) => {
+      const socket = await connect(s.server.admissionPort, own.ca, await identity(own), maxVersion);
+      socket.on('error', () => {});
+      sockets.push(socket);
+      t.is(await exchange(socket, JSON.stringify(admissionReview({ key: `prod/Deployment/ca-${sockets.length}` }))), 'HTTP/1.1 200 OK');
+      return socket;
+    };
+    const idle = await open('TLSv1.3');
+    // A bundle that still holds the old CA (a rotation's first step) keeps the connection.
+    await writeFile(caFile, `${own.ca}${other.ca}`);
+    await s.server.reloader.reload();
+    t.is(await exchange(idle, JSON.stringify(admissionReview({ key: 'prod/Deployment/ca-kept' }))), 'HTTP/1.1 200 OK', 'still trusted: still served');
+
+    const closed = new Promise<void>((resolve) => idle.once('close', () => resolve()));
+    await writeFile(caFile, other.ca);
+    await s.server.reloader.reload();
+    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the connection stayed open')), 3000))]);
+    t.true(idle.destroyed, 'closed by the server');
+    // A new connection with the old certificate is verified by the new CA: refused.
+    const again = await connect(s.server.admissionPort, own.ca, await identity(own));
+    sockets.push(again);
+    again.on('error', () => {});
+    t.is(await exchange(again, JSON.stringify(admissionReview({ key: 'prod/Deployment/ca-new' }))), 'HTTP/1.1 401 Unauthorized');
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await s.close();
   }
 });

@@ -2,8 +2,11 @@
 import test from 'ava';
 import { LEASE_ANNOTATION, LOCK_KEY_ANNOTATION } from '../../src/admission/mutating-webhook.js';
 import { leaseName } from '../../src/core/lease-name.js';
+import { decodeLease } from '../../src/core/lock-record.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
-import { MAX_BODY_BYTES } from '../../src/server/admission-app.js';
+import https from 'node:https';
+import { setting } from '../../src/config-schema.js';
+import { DEFAULT_MAX_REVIEW_BYTES } from '../../src/server/admission-app.js';
 import { admissionReview } from '../support/reviews.js';
 import { startTestServer, type TestServer } from '../support/webhook-server.js';
 
@@ -119,6 +122,36 @@ test('validate: an UPDATE that changes the key is denied; one that keeps it pass
   t.false(removed.json.response.allowed);
 });
 
+test('validate: an UPDATE giving a keyless object a key takes the lock as a create does: busy is 409, free takes it, nothing keyed is stored without a lock', async (t) => {
+  const lg = await startTestServer();
+  try {
+    const lease = (key: string) => lg.store.get(leaseName(DEFAULT_RULES[0]!, key));
+    t.true((await lg.client.post('/validate', admissionReview({ key: 'upd/Deployment/held', name: 'we-holder' }))).json.response.allowed);
+    for (const oldKey of [undefined, '', 42]) {
+      const busy = await lg.client.post('/validate', admissionReview({ operation: 'UPDATE', name: 'we-keyless', oldKey, key: 'upd/Deployment/held' }));
+      t.false(busy.json.response.allowed, `from ${JSON.stringify(oldKey)}`);
+      t.is(busy.json.response.status.code, 409);
+      t.is(busy.json.response.status.details.name, 'we-holder');
+    }
+    const dry = await lg.client.post('/validate', admissionReview({ operation: 'UPDATE', name: 'we-keyless', oldKey: undefined, key: 'upd/Deployment/free', dryRun: true }));
+    t.true(dry.json.response.allowed);
+    t.is(await lease('upd/Deployment/free'), null, 'a dry run writes nothing');
+    const review = admissionReview({ operation: 'UPDATE', name: 'we-keyless', oldKey: undefined, key: 'upd/Deployment/free' });
+    const free = await lg.client.post('/validate', review);
+    t.true(free.json.response.allowed);
+    t.is(free.json.response.auditAnnotations.decision, 'allowed');
+    const taken = decodeLease((await lease('upd/Deployment/free'))!);
+    t.like(taken.record?.object, { name: 'we-keyless', namespace: 'prod', uid: review.request.object.metadata.uid });
+    const other = await lg.client.post('/validate', admissionReview({ key: 'upd/Deployment/free', name: 'we-late' }));
+    t.is(other.json.response.status.code, 409, 'the key is now held by the updated object');
+    const still = await lg.client.post('/validate', admissionReview({ operation: 'UPDATE', name: 'we-keyless', oldKey: undefined, key: undefined }));
+    t.true(still.json.response.allowed, 'an UPDATE that leaves it keyless passes');
+    t.is(still.json.response.auditAnnotations, undefined);
+  } finally {
+    await lg.close();
+  }
+});
+
 test('validate: other kinds and operations pass untouched', async (t) => {
   for (const review of [
     admissionReview({ kind: 'Deployment', group: 'apps' }),
@@ -159,7 +192,7 @@ const badInputs: Array<[string, () => Promise<{ status: number; json: any }>, nu
   ['wrong kind', () => s.client.post('/mutate', { ...JSON.parse(valid), kind: 'Status' }), 400, /kind must be "AdmissionReview"/],
   ['no uid', () => s.client.post('/validate', (() => { const b = JSON.parse(valid); delete b.request.uid; return b; })()), 400, /request.uid/],
   ['a JSON array', () => s.client.post('/validate', '[]'), 400, /JSON object/],
-  ['a body over 3 MiB', () => s.client.post('/validate', Buffer.alloc(MAX_BODY_BYTES + 1, 0x20)), 413, /exceeds the 3145728-byte limit/],
+  ['a body over the 256 KiB limit', () => s.client.post('/validate', Buffer.alloc(DEFAULT_MAX_REVIEW_BYTES + 1, 0x20)), 413, /exceeds the 262144-byte limit/],
   ['an unknown path', () => s.client.post('/admit', valid), 404, /no route POST \/admit/],
 ];
 for (const [name, send, status, message] of badInputs) {
@@ -172,7 +205,7 @@ for (const [name, send, status, message] of badInputs) {
   });
 }
 
-test('a chunked body over 3 MiB (no Content-Length) is refused too', async (t) => {
+test('a chunked body over the limit (no Content-Length) is refused too', async (t) => {
   const res = await new Promise<number>((resolve, reject) => {
     import('node:https').then(({ default: https }) => {
       const req = https.request(`${s.url}/validate`, { method: 'POST', agent: s.client.agent, headers: { 'content-type': 'application/json' } }, (r) => {
@@ -186,6 +219,60 @@ test('a chunked body over 3 MiB (no Content-Length) is refused too', async (t) =
     }, reject);
   });
   t.is(res, 413);
+});
+
+/** A review whose object is padded (in an annotation) to about `bytes`; UPDATE reviews carry it twice. */
+function padded(key: string, name: string, bytes: number, operation: 'CREATE' | 'UPDATE' = 'CREATE') {
+  const review = admissionReview({ key, name, operation, oldKey: key });
+  for (const o of [review.request.object, review.request.oldObject]) if (o) o.metadata.annotations = { note: 'x'.repeat(bytes) };
+  return review;
+}
+
+test('the body limit fits the guarded objects: the default (maxReviewBytes) is 256 KiB; an UPDATE of two 100 KiB objects passes', async (t) => {
+  t.is(setting('maxReviewBytes').default, DEFAULT_MAX_REVIEW_BYTES);
+  const res = await s.client.post('/validate', padded('proto/Deployment/sized', 'we-sized', 100 * 1024, 'UPDATE'));
+  t.is(res.status, 200);
+  t.true(res.json.response.allowed);
+});
+
+test('a well-formed review over the configured limit gets 413 with a JSON error, and nothing is written', async (t) => {
+  const small = await startTestServer({ maxReviewBytes: 32 * 1024 });
+  try {
+    const key = 'proto/Deployment/too-big';
+    const res = await small.client.post('/validate', padded(key, 'we-too-big', 40 * 1024));
+    t.is(res.status, 413);
+    t.is(res.json.error.code, 'LG_BAD_REQUEST');
+    t.regex(res.json.error.message, /exceeds the 32768-byte limit/);
+    t.deepEqual(await small.store.list(''), [], 'no Lease written');
+    t.true((await small.client.post('/validate', padded(key, 'we-fits', 20 * 1024))).json.response.allowed, 'a review within it is decided');
+  } finally {
+    await small.close();
+  }
+});
+
+test('the answer deadline counts from the arrival: a body that takes longer than the deadline to arrive is refused, its lock untaken', async (t) => {
+  const slow = await startTestServer({ deadlineMs: 300 });
+  try {
+    const body = Buffer.from(JSON.stringify(admissionReview({ key: 'proto/Deployment/trickle', name: 'we-trickle' })));
+    const answer = await new Promise<{ status: number; json: any }>((resolve, reject) => {
+      const req = https.request(`${slow.url}/validate`, { method: 'POST', agent: slow.client.agent, headers: { 'content-type': 'application/json', 'content-length': body.length } }, (r) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString()) }));
+      });
+      req.on('error', reject);
+      req.write(body.subarray(0, 100));
+      setTimeout(() => req.end(body.subarray(100)), 600);
+    });
+    t.is(answer.status, 200);
+    t.false(answer.json.response.allowed, 'refused: its deadline passed while the body arrived');
+    t.is(answer.json.response.status.code, 503);
+    t.deepEqual(await slow.store.list(''), [], 'no Lease written');
+    const quick = await slow.client.post('/validate', admissionReview({ key: 'proto/Deployment/trickle', name: 'we-quick' }));
+    t.true(quick.json.response.allowed, 'the same request sent at once is admitted');
+  } finally {
+    await slow.close();
+  }
 });
 
 test('probes: /healthz and /readyz answer 200 while serving', async (t) => {

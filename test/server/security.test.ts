@@ -174,7 +174,8 @@ test('hostile bodies: JSON nested past the API server\'s 10,000 levels is refuse
     return `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"d","kind":{"group":"kubernaut.ai","version":"v1alpha1","kind":"WorkflowExecution"},"operation":"CREATE","name":"we-deep","namespace":"prod","object":{"metadata":{"name":"we-deep"},"spec":{"targetResource":"${key}","extra":${deep}}}}}`;
   };
   const leases = async (key: string) => (await s.store.list(MANAGED_SELECTOR)).filter((l) => l.metadata?.annotations?.[Annotations.key] === key).length;
-  const res = await s.client.post('/validate', review('deep/Deployment/x', 100_000));
+  // 20,000 levels: past the API server's depth, within maxReviewBytes (120 KB), so the depth check is what refuses it.
+  const res = await s.client.post('/validate', review('deep/Deployment/x', 20_000));
   t.is(res.status, 400);
   t.is(res.json.error.code, 'LG_BAD_REQUEST');
   t.regex(res.json.error.message, /nests deeper than 10000 levels/);

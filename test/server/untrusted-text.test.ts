@@ -1,8 +1,17 @@
 // Input never shapes what leaseguard exposes: metric label values come only from the
 // configuration and fixed sets, and text from objects and requests is escaped wherever a
-// person reads it (denial messages, the locks table and prompt).
+// person reads it (denial messages, the locks table and prompt, the command line's errors
+// and its JSON output).
+import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
+import { encodeLease } from '../../src/core/lock-record.js';
 import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
+import { standInKubeConfig } from '../support/failing-apiserver.js';
+import { CLI } from '../support/paths.js';
 import { table } from '../../src/cli/locks-command.js';
 import { admissionReview } from '../support/reviews.js';
 import { startTestServer } from '../support/webhook-server.js';
@@ -67,4 +76,92 @@ test('the locks table escapes every cell; columns stay aligned', (t) => {
   t.notRegex(out, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/, 'no raw control character (newlines only between rows)');
   t.is(out.split('\n').length, 2, 'one header, one row: a CR LF in a cell makes no line');
   t.true(out.includes('\\x1b[2J'));
+});
+
+/** Raw controls a terminal acts on (C0 but newline, DEL, C1, bidi and invisible ones). */
+const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/;
+const EVIL_KIND = 'Workflow\u001b]0;owned\u0007Execution\u009b31m\u202eKIND';
+
+/**
+ * A stand-in API server for the command line: two Leases (one key, two kinds whose names
+ * carry controls), no ConfigMap, no other Lease. Returns the kubeconfig file for it.
+ */
+async function standInForCli(t: import('ava').ExecutionContext): Promise<string> {
+  const lease = (kind: string, name: string) =>
+    encodeLease(
+      {
+        key: HOSTILE,
+        object: { group: 'kubernaut.ai', kind, namespace: 'prod', name: `we-\u009b${name}`, uid: `u-${name}` },
+        requester: { username: 'eve\u202e' },
+        state: 'pending',
+        acquiredAt: new Date(),
+        renewedAt: new Date(),
+        transitions: 0,
+      },
+      { name: `lease-${name}`, namespace: 'leaseguard-system', pendingTimeoutSeconds: 90 },
+    );
+  const items = [lease(EVIL_KIND, 'a'), lease(`${EVIL_KIND}2`, 'b')].map((l, i) => ({ ...l, metadata: { ...l.metadata, uid: `lu-${i}`, resourceVersion: String(10 + i) } }));
+  const server = http.createServer((req, res) => {
+    req.resume();
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    res.setHeader('content-type', 'application/json');
+    if (req.method === 'GET' && path === '/apis/coordination.k8s.io/v1/namespaces/leaseguard-system/leases') {
+      res.end(JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'LeaseList', metadata: { resourceVersion: '20' }, items }));
+      return;
+    }
+    res.statusCode = 404;
+    res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 404, reason: 'NotFound', message: 'not found' }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'lg-untrusted-'));
+  const file = join(dir, 'kubeconfig');
+  await writeFile(file, standInKubeConfig(server).exportConfig());
+  return file;
+}
+
+const cli = (args: string[]) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH } }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+
+test('locks -o json and locks release escape what Leases say: no raw control character reaches the terminal', async (t) => {
+  const kubeconfig = await standInForCli(t);
+  const json = await cli(['locks', '-o', 'json', '--kubeconfig', kubeconfig, '--namespace', 'leaseguard-system']);
+  t.is(json.code, 0, json.stderr);
+  t.notRegex(json.stdout, RAW_CONTROL, 'JSON escapes C0 itself; C1 and bidi controls are escaped too');
+  const rows = JSON.parse(json.stdout) as Array<{ kind: string; key: string; requester: string }>;
+  t.deepEqual(rows.map((r) => r.kind).sort(), [EVIL_KIND, `${EVIL_KIND}2`], 'and it parses back to the same text');
+  t.is(rows[0]!.key, HOSTILE);
+
+  const release = await cli(['locks', 'release', HOSTILE, '--force', '--yes', '--kubeconfig', kubeconfig, '--namespace', 'leaseguard-system']);
+  t.is(release.code, 2);
+  t.regex(release.stderr, /is held for several kinds/);
+  t.notRegex(release.stderr, RAW_CONTROL, release.stderr);
+  t.true(release.stderr.includes('\\x1b]0;owned\\x07Execution\\x9b31m\\u202eKIND'), release.stderr);
+});
+
+test('why -f escapes the kind and names a manifest supplies, in its errors and in -o json', async (t) => {
+  const kubeconfig = await standInForCli(t);
+  const dir = await mkdtemp(join(tmpdir(), 'lg-why-'));
+  const unguarded = join(dir, 'unguarded.json');
+  await writeFile(unguarded, JSON.stringify({ apiVersion: 'kubernaut.ai/v1alpha1', kind: EVIL_KIND, metadata: { name: 'x', namespace: 'prod' } }));
+  const refused = await cli(['why', '-f', unguarded, '--kubeconfig', kubeconfig]);
+  t.is(refused.code, 2);
+  t.regex(refused.stderr, /is not guarded by leaseguard/);
+  t.notRegex(refused.stderr, RAW_CONTROL, refused.stderr);
+
+  const guarded = join(dir, 'guarded.json');
+  await writeFile(guarded, JSON.stringify({ ...admissionReview({ key: HOSTILE, name: 'we-\u202eevil\u0085' }).request.object, metadata: { name: 'we-\u202eevil\u0085', namespace: 'prod' } }));
+  const json = await cli(['why', '-f', guarded, '-o', 'json', '--kubeconfig', kubeconfig]);
+  t.is(json.code, 0, json.stderr);
+  t.notRegex(json.stdout, RAW_CONTROL, json.stdout);
+  const answer = JSON.parse(json.stdout) as { object: string; key: string; verdict: string };
+  t.is(answer.object, 'prod/we-\u202eevil\u0085', 'the same text, escaped');
+  t.is(answer.key, HOSTILE);
 });

@@ -6,6 +6,7 @@ import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import test from 'ava';
 import pino from 'pino';
 import { LEASE_ANNOTATION } from '../../src/admission/mutating-webhook.js';
+import { leaseName } from '../../src/core/lease-name.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
 import { WatchCache, type CacheEvent, type CachedObject } from '../../src/release/watch-cache.js';
 import { standInKubeConfig } from '../support/failing-apiserver.js';
@@ -114,12 +115,22 @@ for (const dead of ['after-headers', 'before-headers'] as const) {
   });
 }
 
-test('objects stamped with a Lease in another namespace are marked foreign; unstamped and own-stamped ones are not', async (t) => {
+test("only a stamp from a configured other installation, for the object's own lock, marks it foreign; no other stamp hides it", async (t) => {
+  const own = leaseName(rule, 'prod/Deployment/api');
   const stamped = (name: string, lease?: string) => ({
     ...workflowExecution('', '10'),
     metadata: { name, namespace: 'prod', uid: `uid-${name}`, resourceVersion: '10', ...(lease ? { annotations: { [LEASE_ANNOTATION]: lease } } : {}) },
   });
-  const items = [stamped('unstamped'), stamped('ours', 'leaseguard-system/workflowexecution-x'), stamped('theirs', 'other-system/workflowexecution-x'), stamped('prefix', 'leaseguard-system-2/workflowexecution-x')];
+  const cases: Array<[string, string | undefined, boolean]> = [
+    ['unstamped', undefined, false],
+    ['ours', `leaseguard-system/${own}`, false],
+    ['trusted', `other-system/${own}`, true],
+    ['trusted-other-lock', 'other-system/workflowexecution-x', false],
+    ['untrusted', `mallory-system/${own}`, false],
+    ['prefix', `other-system-2/${own}`, false],
+    ['nested', `a/other-system/${own}`, false],
+  ];
+  const items = cases.map(([name, lease]) => stamped(name, lease));
   const open = new Set<http.ServerResponse>();
   const server = http.createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -137,7 +148,7 @@ test('objects stamped with a Lease in another namespace are marked foreign; unst
     api: kubeConfig.makeApiClient(CustomObjectsApi),
     rule,
     logger: pino({ level: 'silent' }),
-    leaseNamespace: 'leaseguard-system',
+    foreignLeaseNamespaces: ['other-system'],
     onEvent: () => {},
     onHealth: () => {},
     onRestart: () => {},
@@ -145,8 +156,8 @@ test('objects stamped with a Lease in another namespace are marked foreign; unst
   try {
     await cache.start();
     t.deepEqual(
-      ['unstamped', 'ours', 'theirs', 'prefix'].map((n) => cache.get('prod', n)?.foreign ?? false),
-      [false, false, true, true],
+      cases.map(([n]) => [n, cache.get('prod', n)?.foreign ?? false]),
+      cases.map(([n, , foreign]) => [n, foreign]),
     );
   } finally {
     cache.stop();

@@ -2,9 +2,11 @@
 // behind a round-robin forwarder, registered with the test API server through the
 // configurations `leaseguard webhook-config` renders. Webhooks are scoped to namespaces
 // labelled for one test file, so test files do not see each other's webhooks. Each set is
-// an installation of its own on one control plane, so sets stamp their objects
-// (stampAnnotations) unless told otherwise: every leader watches every guarded object, and
-// the stamp keeps one set's duplicate monitor from counting another's objects.
+// an installation of its own on one control plane, and sets stamp their objects
+// (stampAnnotations) unless told otherwise, so every create also passes the validating
+// webhook's check of the stamp. Every leader watches and counts every guarded object (no
+// set lists another in foreignLeaseNamespaces): test files use keys of their own, so no
+// two sets' objects share a key.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';

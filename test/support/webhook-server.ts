@@ -2,6 +2,7 @@
 import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { createLeaseguard, type Leaseguard } from '../../src/app.js';
+import { LeaseBudget } from '../../src/lock/lease-budget.js';
 import { DEFAULT_RULES, type GuardRule } from '../../src/core/rules.js';
 import { startServer, type RunningServer } from '../../src/server/serve.js';
 import { unverifiableHolders, type HolderReader } from '../../src/store/holder-reader.js';
@@ -12,6 +13,8 @@ import { HttpsClient } from './https-client.js';
 
 export interface TestServer {
   lg: Leaseguard;
+  /** The maxLeases bound, when asked for. */
+  budget?: LeaseBudget;
   server: RunningServer;
   client: HttpsClient;
   store: LeaseStore;
@@ -37,6 +40,11 @@ export interface TestServerOptions {
   clientSubjects?: string[];
   /** Readiness follows this API-reachability probe (started with the server). */
   apiProbe?: { probe: (signal: AbortSignal) => Promise<unknown>; intervalMs: number; failureThreshold: number };
+  clientSubjectsMatchSans?: boolean;
+  maxReviewBytes?: number;
+  foreignLeaseNamespaces?: string[];
+  /** Keep a maxLeases bound, counted from the store. */
+  maxLeases?: number;
 }
 
 /** A pino logger whose lines are kept for assertions. */
@@ -51,13 +59,18 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
   const store = o.store ?? new MemoryLeaseStore('leaseguard-system');
   const logs: string[] = [];
   const logger = capturingLogger(logs);
+  const budget = o.maxLeases ? new LeaseBudget({ max: o.maxLeases, count: (signal) => store.count?.(signal) ?? Promise.resolve(undefined), logger }) : undefined;
+  budget?.start();
+  await budget?.refresh();
   const lg = createLeaseguard({
     config: {
       rules: o.rules ?? [...DEFAULT_RULES],
       pendingTimeoutSeconds: o.pendingTimeoutSeconds ?? 30,
       deadlineMs: o.deadlineMs ?? 4000,
       failOpen: o.failOpen ?? false,
-      ...(o.clientCaFile ? { clientCaFile: o.clientCaFile, clientSubjects: o.clientSubjects ?? [] } : {}),
+      ...(o.maxReviewBytes ? { maxReviewBytes: o.maxReviewBytes } : {}),
+      ...(o.foreignLeaseNamespaces ? { foreignLeaseNamespaces: o.foreignLeaseNamespaces } : {}),
+      ...(o.clientCaFile ? { clientCaFile: o.clientCaFile, clientSubjects: o.clientSubjects ?? [], clientSubjectsMatchSans: o.clientSubjectsMatchSans ?? false } : {}),
     },
     logger,
     registry: new Registry(),
@@ -65,6 +78,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
     holders: o.holders ?? unverifiableHolders,
     ...(o.clock ? { clock: o.clock } : {}),
     ...(o.apiProbe ? { apiProbe: o.apiProbe } : {}),
+    ...(budget ? { budget } : {}),
   });
   const server = await startServer(lg, {
     host: '127.0.0.1',
@@ -82,6 +96,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
   const client = new HttpsClient(url, certs.ca, 256);
   return {
     lg,
+    ...(budget ? { budget } : {}),
     server,
     client,
     store,
@@ -89,6 +104,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
     url,
     logs,
     async close() {
+      budget?.stop();
       client.close();
       lg.reachability?.stop();
       await server.stop();

@@ -1,7 +1,7 @@
 // The certificate manager against an API server fake that keeps objects by path and
 // records every call: what it writes, in which order, and what it serves from certDir.
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, readlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, readlink, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -164,4 +164,15 @@ test('two replicas issuing at once: the one that loses the race serves what the 
   t.true(await manager.reconcile(false));
   t.is(await readFile(join(certDir, 'tls.crt'), 'utf8'), competitor.cert, "the winner's certificate is served");
   t.is(secretData(api)['tls.crt'], Buffer.from(competitor.cert).toString('base64'), 'and not overwritten');
+});
+
+test('a ..data_tmp left by a write that died midway does not wedge the next one, and no version directory is left behind', async (t) => {
+  const { manager, certDir } = await setup();
+  // What a replica killed between the symlink and the rename leaves, with the directory it wrote.
+  await mkdir(join(certDir, '..111.222'));
+  await symlink('..111.222', join(certDir, '..data_tmp'));
+  t.true(await manager.reconcile(false));
+  const served = await readlink(join(certDir, '..data'));
+  t.true(new X509Certificate(await readFile(join(certDir, 'tls.crt'))).subjectAltName!.includes('DNS:lg.lg.svc'));
+  t.deepEqual((await readdir(certDir)).filter((e) => e.startsWith('..')).sort(), ['..data', served].sort(), 'only ..data and the version it names');
 });

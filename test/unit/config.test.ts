@@ -131,10 +131,26 @@ test('clientSubjects: a comma-separated list from the environment; it needs clie
   t.deepEqual(c.clientSubjects, ['kube-apiserver', 'apiserver-2']);
   t.throws(() => loadConfig({ env: { LEASEGUARD_CLIENT_SUBJECTS: 'kube-apiserver' } }), { message: /clientSubjects needs clientCaFile/ });
   t.throws(() => loadConfig({ env: {}, file: file('clientCaFile: /ca.crt\nclientSubjects: [1]\n') }), { message: /clientSubjects must be a list of non-empty strings/ });
+  t.false(c.clientSubjectsMatchSans, 'DNS SANs do not count unless asked');
+  t.true(loadConfig({ env: { LEASEGUARD_CLIENT_CA_FILE: '/ca.crt', LEASEGUARD_CLIENT_SUBJECTS: 'kube-apiserver', LEASEGUARD_CLIENT_SUBJECTS_MATCH_SANS: 'true' } }).clientSubjectsMatchSans);
+  t.throws(() => loadConfig({ env: { LEASEGUARD_CLIENT_CA_FILE: '/ca.crt', LEASEGUARD_CLIENT_SUBJECTS_MATCH_SANS: 'true' } }), { message: /clientSubjectsMatchSans needs clientSubjects/ });
 });
 
 test('shutdownDelaySeconds: 5 by default, from the environment, and bounded', (t) => {
   t.is(loadConfig({ env: {} }).shutdownDelaySeconds, 5);
   t.is(loadConfig({ env: { LEASEGUARD_SHUTDOWN_DELAY_SECONDS: '0' } }).shutdownDelaySeconds, 0);
   t.throws(() => loadConfig({ env: { LEASEGUARD_SHUTDOWN_DELAY_SECONDS: '-1' } }), { message: /shutdownDelaySeconds/ });
+});
+
+test('foreignLeaseNamespaces: none by default; namespace names other than leaseNamespace', (t) => {
+  t.deepEqual(loadConfig({ env: {} }).foreignLeaseNamespaces, [], 'nothing is foreign unless configured');
+  t.deepEqual(loadConfig({ env: { LEASEGUARD_FOREIGN_LEASE_NAMESPACES: 'team-a-lg, team-b-lg' } }).foreignLeaseNamespaces, ['team-a-lg', 'team-b-lg']);
+  t.throws(() => loadConfig({ env: { LEASEGUARD_FOREIGN_LEASE_NAMESPACES: 'Not_A_Namespace' } }), { message: /foreignLeaseNamespaces must hold namespace names/ });
+  t.throws(() => loadConfig({ env: { LEASEGUARD_LEASE_NAMESPACE: 'lg', LEASEGUARD_FOREIGN_LEASE_NAMESPACES: 'lg' } }), { message: /names leaseNamespace \(lg\) itself/ });
+});
+
+test('maxLeases: 100,000 by default (the scale the benchmark measured), at least 1', (t) => {
+  t.is(loadConfig({ env: {} }).maxLeases, 100_000);
+  t.is(loadConfig({ env: { LEASEGUARD_MAX_LEASES: '500' } }).maxLeases, 500);
+  t.throws(() => loadConfig({ env: { LEASEGUARD_MAX_LEASES: '0' } }), { message: /maxLeases must be an integer from 1/ });
 });

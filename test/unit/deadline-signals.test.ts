@@ -46,3 +46,34 @@ test('many listeners on a shared signal are not reported as a leak', async (t) =
   for (const l of listeners) signal.removeEventListener('abort', l);
   t.deepEqual(warnings.map((w) => w.name), []);
 });
+
+test('the deadline counts from the arrival: a late signal aborts at arrival + deadline, one past it is aborted already', (t) => {
+  let now = 10_000;
+  const d = new DeadlineSignals(1000, { windowMs: 25, now: () => now });
+  t.false(d.next(now - 999).aborted, '1 ms left');
+  const late = d.next(now - 1000);
+  t.true(late.aborted, 'nothing left');
+  t.is((late.reason as DOMException).name, 'TimeoutError');
+  t.true(d.next(now - 5000).aborted);
+});
+
+test('a late arrival gets a signal of its own and leaves the shared window alone', (t) => {
+  let now = 10_000;
+  const d = new DeadlineSignals(1000, { windowMs: 25, now: () => now });
+  const shared = d.next();
+  now += 10;
+  const slow = d.next(now - 500);
+  t.not(slow, shared, 'arrived before the window: its own deadline');
+  t.is(d.next(), shared, 'the window still holds for arrivals in it');
+});
+
+test('a signal for an earlier arrival aborts when its own deadline passes, not a full deadline later', async (t) => {
+  const d = new DeadlineSignals(200);
+  const started = performance.now();
+  const signal = d.next(started - 150);
+  const keepAlive = setTimeout(() => {}, 1000);
+  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  clearTimeout(keepAlive);
+  const waited = performance.now() - started;
+  t.true(waited < 150, `aborted after ${waited.toFixed(1)} ms (50 ms were left)`);
+});

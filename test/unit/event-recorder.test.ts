@@ -91,11 +91,16 @@ test('a storm of 1,000 repeats converges on count 1,000 in a handful of writes',
 
 test('the rate limit delays writes but loses no occurrence', async (t) => {
   const { core, calls } = fakeCore();
-  const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'silent' }), burst: 2, refillMs: 40 });
+  // The recorder's own clock, so a busy machine (or the other tests of this file) cannot
+  // earn a token before the burst is counted; it runs on once that is checked.
+  const clock = { now: 0 };
+  const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'silent' }), burst: 2, refillMs: 40, clock: () => clock.now });
   for (let i = 0; i < 6; i++) rec.record(event(`lock ${i}`));
   await tick();
   t.is(calls.length, 2, 'the burst, at once');
+  const running = setInterval(() => (clock.now += 10), 2);
   await rec.settled(5000);
+  clearInterval(running);
   rec.close();
   t.is(calls.length, 6);
   t.deepEqual(
@@ -146,4 +151,27 @@ test('messages longer than 1 KiB are cut to fit', async (t) => {
   rec.record(event('x'.repeat(5000)));
   await tick();
   t.is((calls[0]!.body as { message: string }).message.length, 1024);
+});
+
+test("the invariant's Events have room and writes of their own: 4,200 distinct busy denials waiting for tokens neither crowd out nor delay a DuplicateKey", async (t) => {
+  const { core, calls } = fakeCore();
+  const logs: string[] = [];
+  const clock = { now: 0 };
+  const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'warn' }, { write: (l: string) => logs.push(l) }), clock: () => clock.now });
+  for (let i = 0; i < 4200; i++) {
+    rec.record({ regarding: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: 'lg', name: `L${i}` }, type: 'Normal', reason: 'LockBusy', message: `busy ${i}` });
+  }
+  await tick();
+  t.is(calls.length, 25, 'the busy denials spent their burst; thousands wait (for hours) for tokens');
+  t.true(logs.some((l) => l.includes('some are dropped')), 'the ordinary Events overflowed');
+  clock.now += 1000;
+  rec.record(event('two objects hold k'));
+  await tick();
+  t.is(calls.length, 26);
+  t.like(calls.at(-1)!.body, { reason: 'DuplicateKey', count: 1 }, 'written at once');
+  clock.now += 2000;
+  rec.record({ ...event('cleared'), reason: 'DuplicateKeyCleared', type: 'Normal' });
+  await tick();
+  t.like(calls.at(-1)!.body, { reason: 'DuplicateKeyCleared' });
+  rec.close();
 });

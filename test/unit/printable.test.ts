@@ -1,7 +1,7 @@
 // Text from objects and requests is escaped before a person reads it: every control
 // character and every reordering or hiding Unicode control, at both ends of each range.
 import test from 'ava';
-import { printable, quoted } from '../../src/core/printable.js';
+import { printable, quoted, safeJson } from '../../src/core/printable.js';
 
 const escaped: Array<[string, string]> = [
   ['\u0000', '\\x00'], ['\u001b', '\\x1b'], ['\u001f', '\\x1f'],
@@ -27,4 +27,14 @@ test('quoted is JSON-quoted and escapes the controls JSON leaves alone', (t) => 
   t.is(quoted('a\u202eb\u2066c\ufeff\u009fd\u007f'), '"a\\u202eb\\u2066c\\ufeff\\u009fd\\u007f"');
   t.is(quoted('plain é'), '"plain é"');
   t.is(JSON.parse(quoted('x\u0085\u202ey')), 'x\u0085\u202ey');
+});
+
+test('safeJson is JSON.stringify with the controls JSON leaves alone escaped, and parses back to the same value', (t) => {
+  const value = { 'k\u202e': ['a\u0085b', 'c\u001bd', 'plain é'], n: 1 };
+  const text = safeJson(value, 2);
+  t.notRegex(text, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/);
+  t.true(text.includes('"k\\u202e"') && text.includes('a\\u0085b'));
+  t.deepEqual(JSON.parse(text), value);
+  t.is(safeJson({ a: 'x' }), '{"a":"x"}');
+  t.is(safeJson({ a: 'x' }, 2), '{\n  "a": "x"\n}');
 });

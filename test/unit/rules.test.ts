@@ -1,5 +1,5 @@
 import test from 'ava';
-import { DEFAULT_RULES, MAX_KEY_BYTES, deriveKey, indexRules, phaseOf, readPath, type GuardRule } from '../../src/core/rules.js';
+import { DEFAULT_RULES, MAX_KEY_BYTES, deriveKey, indexRules, phaseOf, readPath, updateEffect, type GuardRule } from '../../src/core/rules.js';
 
 const rules = indexRules(DEFAULT_RULES);
 const we = rules.find('kubernaut.ai', 'WorkflowExecution') as GuardRule;
@@ -19,9 +19,11 @@ test('phaseOf: a phase that is not a string is no phase, and live', (t) => {
   t.deepEqual(phaseOf(we, {}), { phase: '', terminal: false });
 });
 
-test('readPath never reads into arrays, even by index or length', (t) => {
+test('readPath never reads into arrays or strings, even by index or length', (t) => {
   t.is(readPath({ a: ['x'] }, 'a.0'), undefined);
   t.is(readPath({ a: ['x'] }, 'a.length'), undefined);
+  t.is(readPath({ a: 'xyz' }, 'a.0'), undefined);
+  t.is(readPath({ a: 'xyz' }, 'a.length'), undefined);
   t.is(readPath({ a: { b: 'x' } }, 'a.b'), 'x');
 });
 
@@ -98,3 +100,17 @@ for (const [rule, obj, terminal] of phaseCases) {
     t.is(phaseOf(rule, obj).terminal, terminal);
   });
 }
+
+test('updateEffect: a keyless object gaining a valid key takes the lock; a keyed one may not change or lose it', (t) => {
+  const key = (v: unknown) => deriveKey(we, { spec: { targetResource: v } }, 'prod');
+  t.is(updateEffect(key(undefined), key('ns/D/a')), 'take-lock');
+  t.is(updateEffect(key(''), key('ns/D/a')), 'take-lock');
+  t.is(updateEffect(key(7), key('ns/D/a')), 'take-lock');
+  t.is(updateEffect(key(undefined), key(undefined)), 'none');
+  t.is(updateEffect(key(''), key(7)), 'none', 'still keyless');
+  t.is(updateEffect(key('ns/D/a'), key('ns/D/a')), 'none');
+  t.is(updateEffect(key('ns/D/a'), key('ns/D/b')), 'key-changed');
+  t.is(updateEffect(key('ns/D/a'), key(undefined)), 'key-changed');
+  const scoped = { ...we, scope: 'namespace' as const };
+  t.is(updateEffect(deriveKey(scoped, { spec: { targetResource: 'k' } }, 'a'), deriveKey(scoped, { spec: { targetResource: 'k' } }, 'b')), 'key-changed', 'the scoped key is the identity');
+});
