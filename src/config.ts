@@ -29,6 +29,8 @@ export interface Config {
   clientCaFile: string | undefined;
   /** With clientCaFile: the certificate subjects (CN or DNS SAN) allowed to call; empty: any it signed. */
   clientSubjects: string[];
+  /** Serve without clientCaFile on the Kubernetes store: an explicit, named choice (managed clusters). */
+  allowUnauthenticatedCallers: boolean;
   /** Generate development certificates into certDir when none exist. */
   generateCerts: boolean;
   store: StoreChoice;
@@ -268,6 +270,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     certDir: get('certDir'),
     clientCaFile: optional('clientCaFile'),
     clientSubjects: get('clientSubjects'),
+    allowUnauthenticatedCallers: get('allowUnauthenticatedCallers'),
     generateCerts: get('generateCerts'),
     store: get('store'),
     kubeconfig: optional('kubeconfig'),
@@ -329,6 +332,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (config.clientSubjects.length > 0 && !config.clientCaFile) {
     p.add('clientSubjects needs clientCaFile: subjects are read from client certificates that the client CA verified');
   }
+  if (config.clientCaFile && config.allowUnauthenticatedCallers) {
+    p.add('allowUnauthenticatedCallers and clientCaFile contradict each other: with clientCaFile callers are authenticated; drop allowUnauthenticatedCallers');
+  }
   if (config.certificateSecret && config.store === 'memory') p.add('certificateSecret needs the Kubernetes store: the certificate lives in a Secret');
   if (config.rules.length === 0) p.add('no guarded kinds: rules is empty and includeDefaultRules is false');
   if (p.list.length > 0) {
@@ -336,4 +342,19 @@ export function loadConfig(options: LoadOptions = {}): Config {
     throw configError(`invalid configuration${source}:\n  - ${p.list.join('\n  - ')}`);
   }
   return config;
+}
+
+/**
+ * Why leaseguard must not serve as configured (asked by serve once its store is open,
+ * since store auto is decided then; other commands only read the configuration): on a real API server (not the embedded
+ * store, which listens on loopback), callers must be authenticated unless the choice not
+ * to is spelled out. Undefined when it may.
+ */
+export function callerAuthenticationProblem(c: Pick<Config, 'clientCaFile' | 'allowUnauthenticatedCallers'>, embedded: boolean): string | undefined {
+  if (embedded || c.clientCaFile || c.allowUnauthenticatedCallers) return undefined;
+  return (
+    "clientCaFile is not set, so anyone who reaches the admission port could take and probe locks. Set clientCaFile to the CA that signed the API server's client certificate " +
+    '(leaseguard certs, then leaseguard apiserver-config for kube-apiserver --admission-control-config-file; README: Installing on a cluster), ' +
+    "or, where the API server cannot present one (managed clusters), set allowUnauthenticatedCallers: true and restrict the admission port's sources with the NetworkPolicy"
+  );
 }

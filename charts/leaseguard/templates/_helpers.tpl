@@ -25,11 +25,44 @@ helm.sh/hook-delete-policy: {{ .policy }}
 app.kubernetes.io/name: leaseguard
 {{- end -}}
 
-{{/* The configuration leaseguard reads: the chart's values with the Service it sits behind. */}}
+{{/* The configuration leaseguard reads: the chart's values with the Service it sits behind and the client CA it mounts. */}}
 {{- define "leaseguard.config" -}}
 {{- $chart := dict "serviceName" .Values.name "webhookConfigurationName" .Values.name -}}
+{{- with include "leaseguard.clientCaFile" . -}}
+{{- $_ := set $chart "clientCaFile" . -}}
+{{- with $.Values.clientCA.subjects }}{{ $_ := set $chart "clientSubjects" . }}{{ end -}}
+{{- end -}}
 {{- $config := merge $chart (deepCopy .Values.config) -}}
 {{- toYaml $config -}}
+{{- end -}}
+
+{{/*
+Where the client CA is mounted (config.clientCaFile), or "" with the explicit
+config.allowUnauthenticatedCallers. Every render passes here (the ConfigMap and the
+Deployment's checksum include the config), so a chart that would leave /validate open
+without saying so does not render.
+*/}}
+{{- define "leaseguard.clientCaFile" -}}
+{{- $ca := .Values.clientCA -}}
+{{- $ns := .Release.Namespace -}}
+{{- if or (hasKey .Values.config "clientCaFile") (hasKey .Values.config "clientSubjects") -}}
+{{- fail "set clientCA.secretName (or clientCA.configMapName) and clientCA.subjects, not config.clientCaFile or config.clientSubjects: the chart mounts the client CA and sets both" -}}
+{{- end -}}
+{{- if and $ca.secretName $ca.configMapName -}}
+{{- fail "clientCA: set secretName or configMapName, not both" -}}
+{{- end -}}
+{{- if .Values.config.allowUnauthenticatedCallers -}}
+{{- if or $ca.secretName $ca.configMapName -}}
+{{- fail "config.allowUnauthenticatedCallers contradicts clientCA: with a client CA callers are authenticated; drop config.allowUnauthenticatedCallers" -}}
+{{- end -}}
+{{- if not .Values.admissionFrom -}}
+{{- fail `config.allowUnauthenticatedCallers needs admissionFrom: without caller authentication, the NetworkPolicy must admit only the API server to the admission port. Set admissionFrom to NetworkPolicy peers for your control plane's addresses, e.g. --set-json 'admissionFrom=[{"ipBlock":{"cidr":"172.20.0.0/16"}}]'` -}}
+{{- end -}}
+{{- else if not (or $ca.secretName $ca.configMapName) -}}
+{{- fail (printf "clientCA is not set: leaseguard takes locks only for the API server, known by its client certificate. 1) leaseguard certs --dir certs, then leaseguard apiserver-config --certs certs --service %s --namespace %s --out apiserver, and start kube-apiserver with --admission-control-config-file=apiserver/admission-config.yaml (its kubeconfig where that file says); 2) kubectl -n %s create secret generic leaseguard-client-ca --from-file=ca.crt=certs/ca.crt; 3) set clientCA.secretName=leaseguard-client-ca. Only where the API server cannot present a certificate (managed clusters): set config.allowUnauthenticatedCallers=true and admissionFrom to its addresses. README: Installing on a cluster" .Values.name $ns $ns) -}}
+{{- else -}}
+{{- printf "/client-ca/%s" $ca.key -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The restricted Pod Security Standard, for the Deployment and the test hook's Pod alike. */}}
