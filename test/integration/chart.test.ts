@@ -161,11 +161,8 @@ test('for rules whose key paths CEL must escape, the chart renders the webhooks,
     t.deepEqual(chart.get(`${kind}//leaseguard`), cli.get(`${kind}//leaseguard`), kind);
   }
   const validating = chart.get('ValidatingWebhookConfiguration//leaseguard')!;
-  // spec.9lives has no CEL spelling: that kind's UPDATEs are all sent, so three conditions.
-  t.deepEqual(validating.webhooks[0].matchConditions.map((c: Obj) => c.name), ['key-changed-0-migrations', 'key-changed-1-backups', 'key-changed-3-odds']);
-  t.regex(validating.webhooks[0].matchConditions[0].expression, /object\.spec\.__for__ != oldObject\.spec\.__for__/);
-  t.regex(validating.webhooks[0].matchConditions[1].expression, /object\.spec\.my__dash__key\.a__underscores__b/);
-  t.regex(validating.webhooks[0].matchConditions[2].expression, /request\.resource\.group != 'o\\'dd\.example\.io'/);
+  // One condition per kind, each from leaseguard's generator (the comparison above); what they let through: key-conditions.test.ts.
+  t.deepEqual(validating.webhooks[0].matchConditions.map((c: Obj) => c.name), ['key-changed-0-migrations', 'key-changed-1-backups', 'key-changed-2-restores', 'key-changed-3-odds']);
   t.deepEqual(chart.get('ClusterRole//leaseguard-guarded-kinds-reader')!.rules, [
     { apiGroups: ['batch.example.io'], resources: ['migrations', 'backups', 'restores'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ["o'dd.example.io"], resources: ['odds'], verbs: ['get', 'list', 'watch'] },

@@ -91,49 +91,24 @@ capabilities:
 {{- define "leaseguard.metricsPort" -}}{{ .Values.config.metricsPort | default 9090 }}{{- end -}}
 
 {{/*
-A property name as Kubernetes CEL spells it (reserved words wrapped in __, then __, ., -
-and / escaped), or "" when CEL cannot reach it. The same rules as celProperty in
-src/webhook-config.ts; the chart test renders both over one table of key paths.
-*/}}
-{{- define "leaseguard.celProperty" -}}
-{{- $reserved := list "true" "false" "null" "in" "as" "break" "const" "continue" "else" "for" "function" "if" "import" "let" "loop" "package" "namespace" "return" "var" "void" "while" -}}
-{{- if not (regexMatch "^[a-zA-Z_./-][a-zA-Z0-9_./-]*$" .) -}}
-{{- else if has . $reserved -}}__{{ . }}__
-{{- else -}}{{ . | replace "__" "__underscores__" | replace "." "__dot__" | replace "-" "__dash__" | replace "/" "__slash__" }}
-{{- end -}}
-{{- end -}}
-
-{{- define "leaseguard.celString" -}}'{{ . | replace "\\" "\\\\" | replace "'" "\\'" }}'{{- end -}}
-
-{{/*
 matchConditions of the validating webhook: an UPDATE reaches leaseguard only when it
-changes a guarded object's key. A kind whose key path CEL cannot spell gets none, so all
-its UPDATEs are sent. Renders a YAML list, or nothing.
+changes a guarded object's key. The conditions are leaseguard's own (src/webhook-config.ts
+writes files/key-change-conditions.json, one template per key-path depth): this fills the
+template of each rule's depth with toJson of its literals, as `leaseguard webhook-config`
+does. Renders a YAML list.
 */}}
 {{- define "leaseguard.keyChangeConditions" -}}
-{{- range $i, $r := .Values.config.rules -}}
-{{- $parts := list -}}
-{{- $ok := true -}}
-{{- range (splitList "." $r.keyPath) -}}
-{{- $p := include "leaseguard.celProperty" . -}}
-{{- if eq $p "" }}{{ $ok = false }}{{ end -}}
-{{- $parts = append $parts $p -}}
+{{- $templates := (.Files.Get "files/key-change-conditions.json" | fromJson).expressions -}}
+{{- range $i, $r := .Values.config.rules }}
+{{- $parts := splitList "." $r.keyPath -}}
+{{- if gt (len $parts) (len $templates) -}}
+{{- fail (printf "rule %s: keyPath %s has %d segments; the chart's webhook conditions cover %d: register the webhooks with leaseguard webhook-config instead" $r.kind $r.keyPath (len $parts) (len $templates)) -}}
 {{- end -}}
-{{- if $ok -}}
-{{- $now := list -}}
-{{- $old := list -}}
-{{- range $j, $_ := $parts -}}
-{{- $now = append $now (printf "has(%s)" (join "." (prepend (slice $parts 0 (add1 $j)) "object"))) -}}
-{{- $old = append $old (printf "has(%s)" (join "." (prepend (slice $parts 0 (add1 $j)) "oldObject"))) -}}
-{{- end -}}
-{{- $nowHas := join " && " $now -}}
-{{- $oldHas := join " && " $old -}}
-{{- $nowValue := join "." (prepend $parts "object") -}}
-{{- $oldValue := join "." (prepend $parts "oldObject") -}}
-{{- $other := printf "request.operation != 'UPDATE' || request.resource.group != %s || request.resource.resource != %s" (include "leaseguard.celString" $r.group) (include "leaseguard.celString" $r.resource) }}
+{{- $e := index $templates (sub (len $parts) 1) -}}
+{{- range $j, $p := $parts }}{{ $e = replace (printf "<<%d>>" $j) (toJson $p) $e }}{{ end -}}
+{{- $e = $e | replace "<<group>>" (toJson $r.group) | replace "<<resource>>" (toJson $r.resource) }}
 - name: {{ regexReplaceAll "[^A-Za-z0-9]+$" (printf "key-changed-%d-%s" $i $r.resource | trunc 63) "" }}
-  expression: {{ printf "%s || (%s) != (%s) || ((%s) && %s != %s)" $other $nowHas $oldHas $nowHas $nowValue $oldValue | quote }}
-{{- end -}}
+  expression: {{ $e | quote }}
 {{- end -}}
 {{- end -}}
 
