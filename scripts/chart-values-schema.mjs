@@ -11,6 +11,8 @@ const str = (description, extra = {}) => ({ type: 'string', description, ...extr
 const int = (description, minimum = 0) => ({ type: 'integer', minimum, description });
 const obj = (description, properties) => ({ type: 'object', additionalProperties: false, description, properties });
 const free = (description, type = 'object') => ({ type, description });
+// An object name, or empty for none.
+const DNS_SUBDOMAIN = '^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$';
 
 const config = configJsonSchema();
 delete config.$schema;
@@ -63,7 +65,13 @@ const schema = {
         renewBefore: str('renew this long before expiry', { pattern: '^[0-9]+(\\.[0-9]+)?(h|m|s)([0-9]+(h|m|s))*$' }),
       }),
     }),
-    admissionFrom: free('NetworkPolicy peers allowed to reach the admission port; empty: any', 'array'),
+    clientCA: obj("the CA of the API server's client certificate: only its callers reach /validate and /mutate; one of secretName, configMapName is required unless config.allowUnauthenticatedCallers", {
+      secretName: str('a Secret in the release namespace holding the CA under key', { pattern: DNS_SUBDOMAIN }),
+      configMapName: str('or a ConfigMap in the release namespace holding it under key', { pattern: DNS_SUBDOMAIN }),
+      key: str('the key (file name) of the PEM CA', { pattern: '^[-._a-zA-Z0-9]+$' }),
+      subjects: { type: 'array', items: { type: 'string', minLength: 1 }, description: "allowed certificate CNs or DNS names (config.clientSubjects); default the CN leaseguard certs issues; empty: any the CA signed" },
+    }),
+    admissionFrom: free('NetworkPolicy peers allowed to reach the admission port; empty: any (callers are authenticated); required with config.allowUnauthenticatedCallers', 'array'),
     test: obj('`helm test`: a dry-run create leaseguard must refuse', {
       kind: str('a kind in config.rules; empty: the first'),
       namespace: str('where the dry-run create goes: a namespace the webhook sees (not leaseguard\'s own, not kube-system)', { pattern: DNS_LABEL }),

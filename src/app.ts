@@ -56,6 +56,7 @@ export interface Leaseguard {
 export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
   const { config, logger, store } = deps;
   const metrics = deps.metrics ?? createMetrics(deps.registry);
+  metrics.callersAuthenticated.set(config.clientCaFile ? 1 : 0);
   const rules = indexRules(config.rules);
   const locks = new LockService({
     store,

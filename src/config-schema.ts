@@ -56,6 +56,13 @@ export const SETTINGS: readonly Setting[] = [
     description: "with `clientSubjects`: also accept a certificate whose DNS SAN is among them (Kubernetes never reads a SAN as the user name, so off by default)",
   },
   {
+    name: 'allowUnauthenticatedCallers', env: 'LEASEGUARD_ALLOW_UNAUTHENTICATED_CALLERS', type: 'boolean', default: false, defaultText: 'false',
+    description:
+      'serve the admission endpoints without `clientCaFile` on the Kubernetes store, for clusters whose API server cannot present a client certificate (managed ones): ' +
+      'anyone who reaches the admission port can take and probe locks, so restrict its sources; reported by `leaseguard_callers_authenticated` 0, a warning at start and an alert. ' +
+      'Without it (and without `clientCaFile`) leaseguard refuses to start on the Kubernetes store',
+  },
+  {
     name: 'embeddedMaxLocks', env: 'LEASEGUARD_EMBEDDED_MAX_LOCKS', type: 'integer', min: 1, max: 10_000_000, default: 100_000, defaultText: '100000',
     description: "the embedded store's most locks; beyond it new keys fail closed",
   },

@@ -33,6 +33,8 @@ export interface Config {
   clientSubjects: string[];
   /** With clientSubjects: a DNS SAN among them also passes. Off: Kubernetes never reads SANs as the user. */
   clientSubjectsMatchSans: boolean;
+  /** Serve without clientCaFile on the Kubernetes store: an explicit, named choice (managed clusters). */
+  allowUnauthenticatedCallers: boolean;
   /** Generate development certificates into certDir when none exist. */
   generateCerts: boolean;
   store: StoreChoice;
@@ -282,6 +284,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     clientCaFile: optional('clientCaFile'),
     clientSubjects: get('clientSubjects'),
     clientSubjectsMatchSans: get('clientSubjectsMatchSans'),
+    allowUnauthenticatedCallers: get('allowUnauthenticatedCallers'),
     generateCerts: get('generateCerts'),
     store: get('store'),
     kubeconfig: optional('kubeconfig'),
@@ -352,6 +355,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
     if (!new RegExp(DNS_LABEL).test(ns)) p.add(`foreignLeaseNamespaces must hold namespace names, got ${JSON.stringify(ns)}`);
     else if (ns === config.leaseNamespace) p.add(`foreignLeaseNamespaces names leaseNamespace (${ns}) itself: it lists other installations`);
   }
+  if (config.clientCaFile && config.allowUnauthenticatedCallers) {
+    p.add('allowUnauthenticatedCallers and clientCaFile contradict each other: with clientCaFile callers are authenticated; drop allowUnauthenticatedCallers');
+  }
   if (config.certificateSecret && config.store === 'memory') p.add('certificateSecret needs the Kubernetes store: the certificate lives in a Secret');
   if (config.rules.length === 0) p.add('no guarded kinds: rules is empty and includeDefaultRules is false');
   if (p.list.length > 0) {
@@ -359,4 +365,19 @@ export function loadConfig(options: LoadOptions = {}): Config {
     throw configError(`invalid configuration${source}:\n  - ${p.list.join('\n  - ')}`);
   }
   return config;
+}
+
+/**
+ * Why leaseguard must not serve as configured (asked by serve once its store is open,
+ * since store auto is decided then; other commands only read the configuration): on a real API server (not the embedded
+ * store, which listens on loopback), callers must be authenticated unless the choice not
+ * to is spelled out. Undefined when it may.
+ */
+export function callerAuthenticationProblem(c: Pick<Config, 'clientCaFile' | 'allowUnauthenticatedCallers'>, embedded: boolean): string | undefined {
+  if (embedded || c.clientCaFile || c.allowUnauthenticatedCallers) return undefined;
+  return (
+    "clientCaFile is not set, so anyone who reaches the admission port could take and probe locks. Set clientCaFile to the CA that signed the API server's client certificate " +
+    '(leaseguard certs, then leaseguard apiserver-config for kube-apiserver --admission-control-config-file; README: Installing on a cluster), ' +
+    "or, where the API server cannot present one (managed clusters), set allowUnauthenticatedCallers: true and restrict the admission port's sources with the NetworkPolicy"
+  );
 }

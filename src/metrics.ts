@@ -28,6 +28,7 @@ export interface Metrics {
   leaderTransitions: Counter<string>;
   duplicateKeys: Gauge<'kind'>;
   callersRefused: Counter<'reason'>;
+  callersAuthenticated: Gauge<string>;
   duplicatesDetected: Counter<'kind'>;
   certificateExpiry: Gauge<string>;
   certificateRenewals: Counter<'what' | 'reason'>;
@@ -156,6 +157,11 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
       name: 'leaseguard_callers_refused_total',
       help: 'Admission requests refused before any read or write because the caller is not the API server (no-certificate, untrusted-certificate, subject-not-allowed), and connections closed for attempting TLS renegotiation (renegotiation).',
       labelNames: ['reason'] as const,
+      registers,
+    }),
+    callersAuthenticated: new Gauge({
+      name: 'leaseguard_callers_authenticated',
+      help: "Whether the admission endpoints require the API server's client certificate (1: clientCaFile set) or serve any caller (0: allowUnauthenticatedCallers, or the embedded store).",
       registers,
     }),
     duplicateKeys: new Gauge({

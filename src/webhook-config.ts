@@ -41,45 +41,82 @@ export function namespaceSelector(ownNamespace: string): Obj {
   };
 }
 
-const CEL_RESERVED = new Set(['true', 'false', 'null', 'in', 'as', 'break', 'const', 'continue', 'else', 'for', 'function', 'if', 'import', 'let', 'loop', 'package', 'namespace', 'return', 'var', 'void', 'while']);
-
-/** A property name as Kubernetes CEL spells it (its escaping rules), or undefined when CEL cannot reach it. */
-function celProperty(name: string): string | undefined {
-  if (!/^[a-zA-Z_.\-/][a-zA-Z0-9_.\-/]*$/.test(name)) return undefined;
-  if (CEL_RESERVED.has(name)) return `__${name}__`;
-  return name.replace(/__/g, '__underscores__').replace(/\./g, '__dot__').replace(/-/g, '__dash__').replace(/\//g, '__slash__');
+/**
+ * A CEL string literal. JSON's quoting is CEL's too (CEL double-quoted strings take the
+ * same escapes); <, >, & and U+2028/9 as \u escapes, as Helm's toJson writes them, so the
+ * chart (which fills the same templates with toJson) renders the very same text.
+ */
+export function celLiteral(s: string): string {
+  return JSON.stringify(s).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-const celString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+/** Where a key-change template takes its rule's literals: its group, its resource, the key path's segments. */
+export const PLACEHOLDERS = { group: '<<group>>', resource: '<<resource>>', segment: (i: number) => `<<${i}>>` } as const;
 
 /**
- * CEL: is `path` (dotted, as keyPath) present in `root`, and its value. Undefined when a
- * part of the path has no CEL spelling.
+ * A key path read as map entries, under type guards. Webhook objects reach CEL as
+ * unstructured maps, which admission CEL does not unescape `__dash__`-style names for
+ * (kubernetes/kubernetes#118230): `object.spec.my__dash__key` never exists, so only
+ * `object['spec']['my-key']` reads `spec.my-key` (and `spec.for`, `spec.9lives` alike).
+ * A non-map on the way makes the key absent instead of an error, which with
+ * failurePolicy Fail would refuse the UPDATE.
  */
-function celPath(root: string, path: string): { has: string; value: string } | undefined {
-  const parts = path.split('.').map(celProperty);
-  if (parts.some((p) => p === undefined)) return undefined;
-  const prefixes = parts.map((_, i) => [root, ...parts.slice(0, i + 1)].join('.'));
-  return { has: prefixes.map((p) => `has(${p})`).join(' && '), value: prefixes[prefixes.length - 1]! };
+function celPath(root: string, depth: number): { present: string; value: string } {
+  const steps = Array.from({ length: depth }, (_, i) => `${root}${Array.from({ length: i }, (_, j) => `[${PLACEHOLDERS.segment(j)}]`).join('')}`);
+  const present = steps.map((parent, i) => `type(${parent}) == map && ${PLACEHOLDERS.segment(i)} in ${parent}`).join(' && ');
+  return { present: `(${present})`, value: `${steps[depth - 1]}[${PLACEHOLDERS.segment(depth - 1)}]` };
+}
+
+/**
+ * The condition for a key path of `depth` segments, placeholders unfilled: true for every
+ * request but an UPDATE of the rule's resource that keeps its key. A key is changed when it
+ * appears, disappears, changes type or changes value; values are compared only when both
+ * are present and of one type, so no comparison can fail on a non-string key.
+ */
+export function keyChangeTemplate(depth: number): string {
+  if (!Number.isInteger(depth) || depth < 1) throw new RangeError(`a key path has at least one segment, got ${depth}`);
+  const now = celPath('object', depth);
+  const old = celPath('oldObject', depth);
+  const other = `request.operation != 'UPDATE' || request.resource.group != ${PLACEHOLDERS.group} || request.resource.resource != ${PLACEHOLDERS.resource}`;
+  const changed = `(${now.present} && ${old.present} ? (type(${now.value}) != type(${old.value}) || ${now.value} != ${old.value}) : ${now.present} != ${old.present})`;
+  return `${other} || ${changed}`;
+}
+
+/** A template filled for one rule: every placeholder a CEL literal (segments first: no literal holds `<<`). */
+export function fillKeyChangeTemplate(template: string, rule: Pick<GuardRule, 'group' | 'resource' | 'keyPath'>): string {
+  let out = template;
+  rule.keyPath.split('.').forEach((segment, i) => (out = out.replaceAll(PLACEHOLDERS.segment(i), celLiteral(segment))));
+  return out.replaceAll(PLACEHOLDERS.group, celLiteral(rule.group)).replaceAll(PLACEHOLDERS.resource, celLiteral(rule.resource));
 }
 
 /**
  * matchConditions that let through only the UPDATEs that change a guarded object's key
  * (the only UPDATE leaseguard refuses), so that while no replica answers, label changes,
- * finalizer removal and so deletes still succeed. One condition per guarded kind; a kind
- * whose key path CEL cannot spell sends every UPDATE, as without conditions.
+ * finalizer removal and so deletes still succeed. One condition per guarded kind.
  */
 export function keyChangeConditions(rules: readonly GuardRule[]): Array<{ name: string; expression: string }> {
-  const out: Array<{ name: string; expression: string }> = [];
-  rules.forEach((r, i) => {
-    const now = celPath('object', r.keyPath);
-    const old = celPath('oldObject', r.keyPath);
-    if (!now || !old) return;
-    const other = `request.operation != 'UPDATE' || request.resource.group != ${celString(r.group)} || request.resource.resource != ${celString(r.resource)}`;
-    const changed = `(${now.has}) != (${old.has}) || ((${now.has}) && ${now.value} != ${old.value})`;
-    out.push({ name: `key-changed-${i}-${r.resource}`.slice(0, 63).replace(/[^A-Za-z0-9]+$/, ''), expression: `${other} || ${changed}` });
-  });
-  return out;
+  return rules.map((r, i) => ({
+    name: `key-changed-${i}-${r.resource}`.slice(0, 63).replace(/[^A-Za-z0-9]+$/, ''),
+    expression: fillKeyChangeTemplate(keyChangeTemplate(r.keyPath.split('.').length), r),
+  }));
+}
+
+/** The deepest key path the chart's copy of the templates covers. */
+export const CHART_CONDITION_DEPTH = 8;
+
+/**
+ * charts/leaseguard/files/key-change-conditions.json: these templates for key paths of 1 to
+ * CHART_CONDITION_DEPTH segments, which the chart fills per rule (toJson of each literal).
+ * Written and checked by scripts/chart-key-conditions.mjs.
+ */
+export function chartConditionsFile(): string {
+  const file = {
+    about:
+      'Generated from keyChangeTemplate in src/webhook-config.ts by scripts/chart-key-conditions.mjs; do not edit. ' +
+      'expressions[n-1] is the matchCondition for a key path of n segments: the chart replaces <<group>>, <<resource>> and <<i>> (segment i) with toJson of each.',
+    expressions: Array.from({ length: CHART_CONDITION_DEPTH }, (_, i) => keyChangeTemplate(i + 1)),
+  };
+  return `${JSON.stringify(file, null, 2)}\n`;
 }
 
 type Obj = Record<string, unknown>;

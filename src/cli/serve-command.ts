@@ -4,7 +4,8 @@ import { EmbeddedExpiry } from '../release/embedded-expiry.js';
 import { LeaseBudget } from '../lock/lease-budget.js';
 import { Registry } from 'prom-client';
 import { createLeaseguard } from '../app.js';
-import { embeddedConfig, loadConfig, type Config } from '../config.js';
+import { callerAuthenticationProblem, embeddedConfig, loadConfig, type Config } from '../config.js';
+import { configError } from '../errors.js';
 import { KubeEventRecorder, noEvents } from '../kube/event-recorder.js';
 import { createMetrics } from '../metrics.js';
 import { startServer } from '../server/serve.js';
@@ -60,6 +61,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const metrics = createMetrics(registry);
   const opened = await openStore(loaded, logger, metrics.observeApi);
   const config = opened.embedded ? embeddedConfig(loaded) : loaded;
+  // store auto is decided only now: a real API server's locks need authenticated callers.
+  const unauthenticated = callerAuthenticationProblem(config, !!opened.embedded);
+  if (unauthenticated) {
+    opened.close();
+    throw configError(`invalid configuration: ${unauthenticated}`);
+  }
 
   const embedded = opened.store.backend === 'memory';
   if ((config.generateCerts || embedded) && !(await certificatesExist(config.certDir))) {
@@ -134,8 +141,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
     logger.info({ clientCaFile: config.clientCaFile, clientSubjects: config.clientSubjects }, 'admission callers must present a client certificate from the client CA');
   } else {
     logger.warn(
-      'admission callers are NOT authenticated: anyone who can reach the admission port can take and probe locks. ' +
-        "Set clientCaFile to the CA of the API server's client certificate (README: Security), or restrict the port's sources with the NetworkPolicy",
+      { allowUnauthenticatedCallers: config.allowUnauthenticatedCallers },
+      'admission callers are NOT authenticated: anyone who can reach the admission port can take and probe locks' +
+        (opened.embedded
+          ? ' (embedded store: locks are local to this process)'
+          : " (allowUnauthenticatedCallers). Keep the NetworkPolicy's admission sources to the API server's addresses, or give the API server a client certificate and set clientCaFile (README: Security)"),
     );
   }
   if (config.failOpen) logger.warn('failOpen is on: creates are ADMITTED when the lock cannot be verified, so duplicates are possible during outages');

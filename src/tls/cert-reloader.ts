@@ -52,7 +52,9 @@ export async function loadKeyPair(dir: string, clientCaFile?: string): Promise<K
     } catch (err) {
       throw new LeaseguardError(
         ErrorCodes.TLS_INVALID,
-        `cannot read the client CA ${clientCaFile} (clientCaFile): ${(err as Error).message}. It holds the CA that signs the API server's client certificate (see leaseguard certs)`,
+        `cannot read the client CA ${clientCaFile} (clientCaFile): ${(err as Error).message}. It holds the CA that signed the API server's client certificate: ` +
+          'run leaseguard certs and leaseguard apiserver-config (kube-apiserver --admission-control-config-file), then put certs/ca.crt into the Secret or ConfigMap ' +
+          "this Pod mounts it from, e.g. kubectl -n NAMESPACE create secret generic leaseguard-client-ca --from-file=ca.crt=certs/ca.crt (README: Installing on a cluster)",
         { cause: err },
       );
     }

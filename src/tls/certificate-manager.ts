@@ -6,6 +6,14 @@
 // issues a certificate when there is none it could serve; only the leader renews. Before
 // a Secret with a new CA is written, the webhook configurations' caBundle gains that CA,
 // so the API server trusts each certificate before a replica serves it.
+//
+// caBundle is exactly the unexpired CAs this installation issued. Which those are is
+// recorded by fingerprint on the Secret (ISSUED_CAS_ANNOTATION), written only by
+// leaseguard (the shipped certificate-Secret policy lets no one else write the Secret): a
+// CA someone else puts into ca.crt is never published and a signer leaseguard did not
+// issue is replaced, and once the Secret is restored, caBundle holds its CAs and no other.
+// A Secret without the record (written before it existed) is taken as it is, once: its
+// CAs were published already, and the next write records them.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { mkdir, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -34,12 +42,21 @@ export interface CertificateManagerOptions {
 }
 
 interface SecretObject {
-  metadata?: { resourceVersion?: string };
+  metadata?: { resourceVersion?: string; annotations?: Record<string, string> };
   data?: Record<string, string>;
 }
 
 /** The directories #writeFiles makes, one per version written: `..<ms>.<pid>`. */
 const VERSION_DIR = /^\.\.\d+\.\d+$/;
+
+/** On the certificate Secret: the SHA-256 fingerprints (comma-separated) of the CAs leaseguard issued into it. */
+export const ISSUED_CAS_ANNOTATION = 'leaseguard.kubernaut.ai/issued-cas';
+
+/** The CAs the Secret records as leaseguard's; undefined for a Secret without the record. */
+export function issuedCas(secret: SecretObject | undefined): Set<string> | undefined {
+  const v = secret?.metadata?.annotations?.[ISSUED_CAS_ANNOTATION];
+  return v === undefined ? undefined : new Set(v.split(',').filter(Boolean));
+}
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 const decode = (b64: string | undefined) => (b64 ? Buffer.from(b64, 'base64').toString('utf8') : '');
@@ -71,7 +88,7 @@ const keyMatches = (cert: X509Certificate, keyPem: string): boolean => {
 const facts = (c: X509Certificate) => ({ fingerprint: c.fingerprint256, notBeforeMs: Date.parse(c.validFrom), notAfterMs: Date.parse(c.validTo) });
 
 /** What the Secret holds, as the plan reads it. */
-export function readSecretFacts(data: Record<string, string> | undefined, names: string[]): SecretFacts | undefined {
+export function readSecretFacts(data: Record<string, string> | undefined, names: string[], issued?: ReadonlySet<string>): SecretFacts | undefined {
   if (!data) return undefined;
   const cas = splitBundle(decode(data[CERT_FILES.caCert]));
   let serving: SecretFacts['serving'];
@@ -87,7 +104,8 @@ export function readSecretFacts(data: Record<string, string> | undefined, names:
   } catch {
     serving = undefined;
   }
-  return { cas: cas.map(facts), caKeyMatches: cas[0] !== undefined && keyMatches(cas[0], decode(data[CERT_FILES.caKey])), ...(serving ? { serving } : {}) };
+  const ca = (c: X509Certificate) => ({ ...facts(c), ...(issued ? { issued: issued.has(c.fingerprint256) } : {}) });
+  return { cas: cas.map(ca), caKeyMatches: cas[0] !== undefined && keyMatches(cas[0], decode(data[CERT_FILES.caKey])), ...(serving ? { serving } : {}) };
 }
 
 export class CertificateManager {
@@ -129,12 +147,12 @@ export class CertificateManager {
   async reconcile(renew: boolean): Promise<boolean> {
     let secret = await this.#read();
     const now = this.#now();
-    const plan = planCertificates(readSecretFacts(secret?.data, this.#o.names), now, this.#o.lifetimeMs);
+    const plan = planCertificates(readSecretFacts(secret?.data, this.#o.names, issuedCas(secret)), now, this.#o.lifetimeMs);
     if ((plan.newCa || plan.newServing) && (renew || !plan.servable)) {
       secret = await this.#issue(secret, plan.newCa, plan.keep, plan.reason ?? 'missing', now);
     }
     const data = secret?.data ?? {};
-    if (renew) await this.syncCaBundle(decode(data[CERT_FILES.caCert]));
+    if (renew) await this.syncCaBundle(decode(data[CERT_FILES.caCert]), issuedCas(secret));
     return this.#writeFiles(data);
   }
 
@@ -146,9 +164,11 @@ export class CertificateManager {
       ? await issueCa(o.namespace, notBefore, new Date(now + CA_LIFETIMES * o.lifetimeMs))
       : { cert: old[0]!.toString(), key: decode(secret?.data?.[CERT_FILES.caKey]) };
     const serving = await issueServingCertificate(ca, o.names, notBefore, new Date(now + o.lifetimeMs));
-    const bundle = joinBundle([...(newCa ? [new X509Certificate(ca.cert)] : []), ...old]);
+    const cas = [...(newCa ? [new X509Certificate(ca.cert)] : []), ...old];
+    const bundle = joinBundle(cas);
+    const issued = new Set(cas.map((c) => c.fingerprint256));
     // Trusted before it is served: the new CA enters caBundle before the Secret names it.
-    if (newCa) await this.syncCaBundle(bundle);
+    if (newCa) await this.syncCaBundle(bundle, issued);
     const data = {
       [CERT_FILES.caCert]: Buffer.from(bundle).toString('base64'),
       [CERT_FILES.caKey]: Buffer.from(ca.key).toString('base64'),
@@ -163,6 +183,7 @@ export class CertificateManager {
         name: o.secretName,
         namespace: o.namespace,
         labels: { 'app.kubernetes.io/name': 'leaseguard', 'app.kubernetes.io/component': 'serving-certificate' },
+        annotations: { [ISSUED_CAS_ANNOTATION]: [...issued].join(',') },
         ...(secret?.metadata?.resourceVersion ? { resourceVersion: secret.metadata.resourceVersion } : {}),
       },
       data,
@@ -183,19 +204,24 @@ export class CertificateManager {
   }
 
   /**
-   * Makes every webhook's caBundle hold the Secret's CAs. A CA already in a caBundle leaves
-   * it only once expired: a replica that read the Secret before a CA rotation must not
-   * drop the new CA (trusted before it was written) after the rotation.
+   * Makes every webhook's caBundle exactly the bundle's unexpired CAs that leaseguard issued
+   * (`issued`; undefined: a Secret from before the record, taken as it is). Anything else
+   * leaves: a CA planted in the Secret is never published, one added to caBundle by hand
+   * is removed.
    */
-  async syncCaBundle(bundlePem: string): Promise<void> {
-    const wanted = splitBundle(bundlePem);
-    if (wanted.length === 0) return;
+  async syncCaBundle(bundlePem: string, issued: ReadonlySet<string> | undefined): Promise<void> {
     const now = this.#now();
-    const have = new Set(wanted.map((c) => c.fingerprint256));
-    const target = (currentB64: string | undefined): string => {
-      const kept = splitBundle(decode(currentB64)).filter((c) => !have.has(c.fingerprint256) && Date.parse(c.validTo) > now);
-      return Buffer.from(joinBundle([...wanted, ...kept])).toString('base64');
-    };
+    const all = splitBundle(bundlePem);
+    const foreign = all.filter((c) => issued && !issued.has(c.fingerprint256));
+    if (foreign.length > 0) {
+      this.#o.logger.warn(
+        { secret: `${this.#o.namespace}/${this.#o.secretName}`, notIssued: foreign.map((c) => ({ subject: c.subject, fingerprint: c.fingerprint256 })) },
+        'the certificate Secret holds CAs leaseguard did not issue: they are not trusted (caBundle leaves them out)',
+      );
+    }
+    const wanted = all.filter((c) => !foreign.includes(c) && Date.parse(c.validTo) > now);
+    if (wanted.length === 0) return;
+    const next = Buffer.from(joinBundle(wanted)).toString('base64');
     for (const kind of ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations']) {
       const path = `/apis/admissionregistration.k8s.io/v1/${kind}/${encodeURIComponent(this.#o.webhookName)}`;
       let current: { metadata: { resourceVersion: string }; webhooks?: Array<{ clientConfig?: { caBundle?: string } }> };
@@ -208,7 +234,6 @@ export class CertificateManager {
       }
       const ops: unknown[] = [{ op: 'test', path: '/metadata/resourceVersion', value: current.metadata.resourceVersion }];
       (current.webhooks ?? []).forEach((w, i) => {
-        const next = target(w.clientConfig?.caBundle);
         if (w.clientConfig?.caBundle !== next) ops.push({ op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: next });
       });
       if (ops.length === 1) continue;

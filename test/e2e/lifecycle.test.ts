@@ -2,6 +2,7 @@
 // the Service, storms through the API server, an upgrade and a killed Pod under load, the
 // disruption budget, a replica cut off from the API server, and an uninstall that keeps
 // kubernaut's CRDs and objects. One cluster, in order.
+import { join } from 'node:path';
 import test from 'ava';
 import { apiError, workflowExecution } from '../support/objects.js';
 import { forEachConcurrently } from '../support/pool.js';
@@ -26,8 +27,21 @@ const APP = 'app.kubernetes.io/name=leaseguard';
 const KUBERNAUT = 'kubernaut-system';
 const RELEASE = 'leaseguard';
 
-// What only the node lacks: nothing but the image's pull policy (it is imported, never pulled).
-const install = (ns = NS) => helm(['install', RELEASE, e2e().chart, '-n', ns, '--create-namespace', '--set', 'image.pullPolicy=Never', '--wait', '--timeout', '5m']);
+const CLIENT_CA_SECRET = 'leaseguard-client-ca';
+
+/**
+ * As the README installs it: the CA of the client certificate the node's API server
+ * presents (from `leaseguard certs`) as a Secret in the release namespace, named in
+ * clientCA.secretName. What only the node lacks besides: the image's pull policy (it is
+ * imported, never pulled). Every other value is the chart's default.
+ */
+async function install(ns = NS) {
+  if ((await kubectl(['get', 'namespace', ns])).code !== 0) await kubectlOk(['create', 'namespace', ns]);
+  await kubectlOk(['-n', ns, 'create', 'secret', 'generic', CLIENT_CA_SECRET, `--from-file=ca.crt=${join(e2e().clientCerts, 'ca.crt')}`, '--dry-run=client', '-o', 'yaml']).then((secret) =>
+    kubectlOk(['apply', '-f', '-'], secret),
+  );
+  return helm(['install', RELEASE, e2e().chart, '-n', ns, '--create-namespace', '--set', 'image.pullPolicy=Never', '--set', `clientCA.secretName=${CLIENT_CA_SECRET}`, '--wait', '--timeout', '5m']);
+}
 
 async function allReady(ns = NS, count = 3): Promise<void> {
   await waitUntil(`${count} leaseguard Pods Ready in ${ns}`, 180_000, async () => {

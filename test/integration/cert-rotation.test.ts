@@ -25,7 +25,7 @@ type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-exp
 
 /** The chart's RBAC for source self, rendered for this set's names and bound to the replicas' identity. */
 async function grantChartCertificateRbac(webhookName: string, namespace: string): Promise<void> {
-  const { code, stdout, stderr } = await helm(['template', webhookName, CHART, '-n', namespace, '--set', `name=${webhookName}`, '--set', `certificates.secretName=${SECRET}`, '--show-only', 'templates/certificate-rbac.yaml']);
+  const { code, stdout, stderr } = await helm(['template', webhookName, CHART, '-n', namespace, '--set', `name=${webhookName}`, '--set', `certificates.secretName=${SECRET}`, '--set', 'clientCA.secretName=leaseguard-client-ca', '--show-only', 'templates/certificate-rbac.yaml']);
   if (code !== 0) throw new Error(`helm template failed: ${stderr}`);
   const objects = (loadAllYaml(stdout) as Obj[]).filter(Boolean);
   for (const o of objects) {

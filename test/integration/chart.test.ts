@@ -16,6 +16,7 @@ import test from 'ava';
 import { dumpYaml, loadAllYaml, loadYaml } from '@kubernetes/client-node';
 import { loadConfig } from '../../src/config.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
+import { DEFAULT_CLIENT_NAME } from '../../src/tls/certificates.js';
 import { cliCerts } from '../support/certs.js';
 import { helm, CHART } from '../support/helm.js';
 import { controlPlane, kubectl, kubectlJson } from '../support/integration-env.js';
@@ -34,10 +35,22 @@ test.before(async () => {
   caPem = (await cliCerts()).ca;
 });
 
+/** The Secret with the CA of the API server's client certificate, as the README has users create it. */
+const CLIENT_CA = { secretName: 'leaseguard-client-ca' };
+/** Values as every install gives them: the client CA, unless a test names its own or opts out. */
+const withCallers = (values: Obj): Obj => (values.clientCA || values.config?.allowUnauthenticatedCallers ? values : { ...values, clientCA: CLIENT_CA });
+
+/** Before a live install: the release namespace and the client CA Secret in it (the test API server's own admission client CA). */
+async function clientCaSecret(ns: string): Promise<void> {
+  if ((await kubectl(['get', 'namespace', ns])).code !== 0) await kubectl(['create', 'namespace', ns]);
+  const r = await kubectl(['-n', ns, 'create', 'secret', 'generic', CLIENT_CA.secretName, `--from-file=ca.crt=${controlPlane().admissionClient.caFile}`]);
+  if (r.code !== 0) throw new Error(r.stderr);
+}
+
 let n = 0;
-async function valuesFile(values: Obj): Promise<string> {
+async function valuesFile(values: Obj, opts: { raw?: boolean } = {}): Promise<string> {
   const file = join(dir, `values-${n++}.yaml`);
-  await writeFile(file, dumpYaml(values));
+  await writeFile(file, dumpYaml(opts.raw ? values : withCallers(values)));
   return file;
 }
 
@@ -89,7 +102,7 @@ async function byId(objects: Obj[]): Promise<Map<string, Obj>> {
   return new Map(await Promise.all(objects.map(async (o) => [id(o), await normal(o)] as const)));
 }
 
-test('helm lint passes with the default values and with non-default ones', async (t) => {
+test('helm lint passes with the default values (and a client CA) and with non-default ones', async (t) => {
   for (const values of [{}, { certificates: { source: 'cert-manager' }, config: { stampAnnotations: true, logLevel: 'debug' }, replicas: 2, namespace: { create: true } }]) {
     const r = await helm(['lint', '--strict', CHART, '-f', await valuesFile(values)]);
     t.is(r.code, 0, `${JSON.stringify(values)}: ${r.stdout}${r.stderr}`);
@@ -148,11 +161,8 @@ test('for rules whose key paths CEL must escape, the chart renders the webhooks,
     t.deepEqual(chart.get(`${kind}//leaseguard`), cli.get(`${kind}//leaseguard`), kind);
   }
   const validating = chart.get('ValidatingWebhookConfiguration//leaseguard')!;
-  // spec.9lives has no CEL spelling: that kind's UPDATEs are all sent, so three conditions.
-  t.deepEqual(validating.webhooks[0].matchConditions.map((c: Obj) => c.name), ['key-changed-0-migrations', 'key-changed-1-backups', 'key-changed-3-odds']);
-  t.regex(validating.webhooks[0].matchConditions[0].expression, /object\.spec\.__for__ != oldObject\.spec\.__for__/);
-  t.regex(validating.webhooks[0].matchConditions[1].expression, /object\.spec\.my__dash__key\.a__underscores__b/);
-  t.regex(validating.webhooks[0].matchConditions[2].expression, /request\.resource\.group != 'o\\'dd\.example\.io'/);
+  // One condition per kind, each from leaseguard's generator (the comparison above); what they let through: key-conditions.test.ts.
+  t.deepEqual(validating.webhooks[0].matchConditions.map((c: Obj) => c.name), ['key-changed-0-migrations', 'key-changed-1-backups', 'key-changed-2-restores', 'key-changed-3-odds']);
   t.deepEqual(chart.get('ClusterRole//leaseguard-guarded-kinds-reader')!.rules, [
     { apiGroups: ['batch.example.io'], resources: ['migrations', 'backups', 'restores'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ["o'dd.example.io"], resources: ['odds'], verbs: ['get', 'list', 'watch'] },
@@ -232,6 +242,7 @@ test('helm install generates a certificate the webhooks trust, upgrade keeps it,
   const ns = 'chart-live';
   const values = { name: 'lg-chart', crds: { install: false }, certificates: { source: 'helm' }, config: { rules: [{ ...DEFAULT_RULES[0], group: 'chart.leaseguard.test', resource: 'gadgets', kind: 'Gadget' }] } };
   const file = await valuesFile(values);
+  await clientCaSecret(ns);
   const install = await helm(['install', 'lg-chart', CHART, '-n', ns, '--create-namespace', '-f', file]);
   t.is(install.code, 0, install.stderr);
   const state = async () => {
@@ -305,9 +316,9 @@ test('crds.install: every CRD the chart renders is kept on uninstall; with no CR
   const crds = (await template({ crds: { install: true } }, { chart: copy })).filter((o) => o.kind === 'CustomResourceDefinition');
   t.deepEqual(crds.map((o) => o.metadata.name).sort(), ['remediationrequests.kubernaut.ai', 'widgets.render.chart.leaseguard.test', 'workflowexecutions.kubernaut.ai']);
   for (const c of crds) t.is(c.metadata.annotations?.['helm.sh/resource-policy'], 'keep', c.metadata.name);
-  const lint = await helm(['lint', '--strict', copy, '--set', 'crds.install=true']);
+  const lint = await helm(['lint', '--strict', copy, '--set', 'crds.install=true', '--set', 'clientCA.secretName=leaseguard-client-ca']);
   t.is(lint.code, 0, lint.stdout + lint.stderr);
-  const refused = await helm(['template', 'leaseguard', CHART, '-n', 'leaseguard-system', '--set', 'crds.install=true']);
+  const refused = await helm(['template', 'leaseguard', CHART, '-n', 'leaseguard-system', '--set', 'crds.install=true', '--set', 'clientCA.secretName=leaseguard-client-ca']);
   t.not(refused.code, 0);
   t.regex(refused.stderr, /crds\.install is true but the chart holds no CRDs: put kubernaut's own CRD files in the chart's files\/crds\//);
 });
@@ -327,8 +338,10 @@ test("crds.install beside kubernaut's own CRDs and objects: the chart adopts and
     ['lg-crds-a', 'chart-crds-a'],
     ['lg-crds-b', 'chart-crds-b'],
   ] as const;
-  const install = async ([release, ns]: readonly [string, string], verb: 'install' | 'upgrade') =>
-    helm([verb, release, copy, '-n', ns, ...(verb === 'install' ? ['--create-namespace'] : []), '-f', await valuesFile(liveValues(release, { crds: { install: true } }))]);
+  const install = async ([release, ns]: readonly [string, string], verb: 'install' | 'upgrade') => {
+    if (verb === 'install') await clientCaSecret(ns);
+    return helm([verb, release, copy, '-n', ns, ...(verb === 'install' ? ['--create-namespace'] : []), '-f', await valuesFile(liveValues(release, { crds: { install: true } }))]);
+  };
   const a = await install(releases[0], 'install');
   t.is(a.code, 0, a.stderr);
   const gizmo = async () => (await kubectlJson(['get', 'crd', `gizmos.${group}`]))?.metadata as Obj | undefined;
@@ -354,6 +367,7 @@ test("crds.install beside kubernaut's own CRDs and objects: the chart adopts and
 
 test('deleting the namespace of an installed leaseguard completes: the namespace controller may delete its Leases once the namespace is being deleted, nobody else may', async (t) => {
   const [release, ns] = ['lg-ns-delete', 'chart-ns-delete'];
+  await clientCaSecret(ns);
   const install = await helm(['install', release, CHART, '-n', ns, '--create-namespace', '-f', await valuesFile(liveValues(release))]);
   t.is(install.code, 0, install.stderr);
   const NAMESPACE_CONTROLLER = 'system:serviceaccount:kube-system:namespace-controller';
@@ -487,7 +501,7 @@ test('the chart claims the Kubernetes versions the tests run, and no older one',
   const chart = loadYaml(await readFile(join(CHART, 'Chart.yaml'), 'utf8')) as Obj;
   const [major, minor] = controlPlane().version.replace(/^v/, '').split('.').map(Number);
   t.is(chart.kubeVersion, `>=${major}.${minor}.0-0`);
-  const render = (kubeVersion: string) => helm(['template', 'leaseguard', CHART, '-n', 'leaseguard-system', '--kube-version', kubeVersion]);
+  const render = (kubeVersion: string) => helm(['template', 'leaseguard', CHART, '-n', 'leaseguard-system', '--kube-version', kubeVersion, '--set', 'clientCA.secretName=leaseguard-client-ca']);
   t.is((await render(controlPlane().version)).code, 0, 'the tested version');
   const older = await render(`v${major}.${minor! - 1}.9`);
   t.not(older.code, 0);
@@ -533,7 +547,7 @@ test("the helm test hook: leaseguard selftest in the Deployment's image and secu
   const other = (await template({ test: { kind: 'RemediationRequest', namespace: 'kubernaut-system' } }, { hooks: true })).filter(isHook);
   t.deepEqual(other.find((o) => o.kind === 'Role')?.metadata.namespace, 'kubernaut-system');
   t.deepEqual(plain(other.find((o) => o.kind === 'Role')?.rules[0].resources), ['remediationrequests']);
-  const unknown = await helm(['template', 'leaseguard', CHART, '-n', 'leaseguard-system', '--set', 'test.kind=Deployment']);
+  const unknown = await helm(['template', 'leaseguard', CHART, '-n', 'leaseguard-system', '--set', 'test.kind=Deployment', '--set', 'clientCA.secretName=leaseguard-client-ca']);
   t.not(unknown.code, 0);
   t.regex(unknown.stderr, /test\.kind Deployment is not a kind in config\.rules/);
   // Installed into the test's namespace, the hook still renders (installing never fails for
@@ -541,21 +555,109 @@ test("the helm test hook: leaseguard selftest in the Deployment's image and secu
   t.is((await template({}, { namespace: 'default', hooks: true })).filter(isHook).length, 4);
 });
 
-test('the NOTES say how to see the Pods Ready, try helm test or a server-side dry run, where the docs are, and warn loudly while callers are not authenticated', async (t) => {
+test('the NOTES say how to see the Pods Ready, try helm test or a server-side dry run, where the docs are, who may call, and warn loudly while callers are not authenticated', async (t) => {
   const notes = async (values: Obj) => {
     const r = await helm(['install', 'lg-notes', CHART, '-n', 'chart-notes', '--dry-run=client', '-f', await valuesFile(values)]);
     t.is(r.code, 0, r.stderr);
     return r.stdout.slice(r.stdout.indexOf('NOTES:'));
   };
-  const open = await notes({});
-  t.regex(open, /WARNING: callers of the admission endpoints are NOT authenticated \(config\.clientCaFile is\n#\s+not set\)/);
-  t.regex(open, /admissionFrom is empty too, so the NetworkPolicy admits ANY source/);
-  t.regex(open, /kubectl -n chart-notes rollout status deployment\/leaseguard/);
-  t.regex(open, /helm test lg-notes -n chart-notes/);
-  t.regex(open, /kubectl create --dry-run=server -f /);
-  t.regex(open, /Docs: leaseguard's README/);
-  const narrowed = await notes({ admissionFrom: [{ ipBlock: { cidr: '10.0.0.1/32' } }] });
-  t.regex(narrowed, /NOT authenticated/);
-  t.regex(narrowed, /admits only the sources in admissionFrom/);
-  t.notRegex(await notes({ config: { clientCaFile: '/client-ca/ca.crt' } }), /NOT authenticated/);
+  const closed = await notes({});
+  t.regex(closed, /Only the API server may call: a client certificate signed by the CA in\nSecret leaseguard-client-ca \(key ca\.crt\), subject kube-apiserver/);
+  t.notRegex(closed, /NOT authenticated/);
+  t.regex(closed, /kubectl -n chart-notes rollout status deployment\/leaseguard/);
+  t.regex(closed, /helm test lg-notes -n chart-notes/);
+  t.regex(closed, /kubectl create --dry-run=server -f /);
+  t.regex(closed, /Docs: leaseguard's README/);
+  t.regex(await notes({ clientCA: { configMapName: 'apiserver-ca', key: 'root.pem', subjects: [] } }), /CA in\nConfigMap apiserver-ca \(key root\.pem\)\. Until that ConfigMap exists/);
+  const open = await notes({ config: { allowUnauthenticatedCallers: true }, admissionFrom: [{ ipBlock: { cidr: '10.0.0.1/32' } }] });
+  t.regex(open, /WARNING: callers of the admission endpoints are NOT authenticated\n#\s+\(config\.allowUnauthenticatedCallers\)/);
+  t.regex(open, /admits only the sources in admissionFrom/);
+  t.regex(open, /LeaseguardCallersUnauthenticated/);
+});
+
+// --- Who may call -----------------------------------------------------------------------
+
+test('without a client CA the chart refuses to render, and says what to run, create and set; the kustomize base demands its Secret too', async (t) => {
+  const r = await helm(['template', 'leaseguard', CHART, '-n', 'lg-auth', '-f', await valuesFile({}, { raw: true })]);
+  t.not(r.code, 0);
+  t.regex(r.stderr, /clientCA is not set: leaseguard takes locks only for the API server, known by its client certificate/);
+  t.regex(r.stderr, /leaseguard certs --dir certs, then leaseguard apiserver-config --certs certs --service leaseguard --namespace lg-auth --out apiserver/);
+  t.regex(r.stderr, /--admission-control-config-file=apiserver\/admission-config\.yaml/);
+  t.regex(r.stderr, /kubectl -n lg-auth create secret generic leaseguard-client-ca --from-file=ca\.crt=certs\/ca\.crt/);
+  t.regex(r.stderr, /set clientCA\.secretName=leaseguard-client-ca/);
+  t.regex(r.stderr, /config\.allowUnauthenticatedCallers=true and admissionFrom/);
+  // The values shipped with the chart, as `helm install` reads them: the same refusal.
+  const install = await helm(['install', 'lg-auth', CHART, '-n', 'lg-auth', '--dry-run=client']);
+  t.not(install.code, 0);
+  t.regex(install.stderr, /clientCA is not set/);
+  for (const [values, message] of [
+    [{ clientCA: { secretName: 'a', configMapName: 'b' } }, /clientCA: set secretName or configMapName, not both/],
+    [{ config: { allowUnauthenticatedCallers: true } }, /config\.allowUnauthenticatedCallers needs admissionFrom/],
+    [{ config: { allowUnauthenticatedCallers: true }, admissionFrom: [{ ipBlock: { cidr: '10.0.0.1/32' } }], clientCA: CLIENT_CA }, /contradicts clientCA/],
+    [{ config: { clientCaFile: '/elsewhere/ca.crt' } }, /set clientCA\.secretName \(or clientCA\.configMapName\) and clientCA\.subjects, not config\.clientCaFile/],
+  ] as Array<[Obj, RegExp]>) {
+    const refused = await helm(['template', 'leaseguard', CHART, '-f', await valuesFile(values)]);
+    t.not(refused.code, 0, JSON.stringify(values));
+    t.regex(refused.stderr, message);
+  }
+  // The base names its Secret in the config leaseguard reads.
+  const base = docs((await kubectl(['kustomize', join(ROOT, 'manifests')])).stdout);
+  const config = loadYaml(base.find((o) => o.kind === 'ConfigMap')!.data['config.yaml']) as Obj;
+  t.like(config, { clientCaFile: '/client-ca/ca.crt', clientSubjects: [DEFAULT_CLIENT_NAME] });
+});
+
+test('a client CA from a Secret or a ConfigMap is mounted read-only where clientCaFile points, with the subject leaseguard certs issues', async (t) => {
+  for (const [clientCA, volume] of [
+    [CLIENT_CA, { name: 'client-ca', secret: { secretName: 'leaseguard-client-ca', optional: true } }],
+    [{ configMapName: 'apiserver-ca', key: 'root.pem' }, { name: 'client-ca', configMap: { name: 'apiserver-ca', optional: true } }],
+  ] as Array<[Obj, Obj]>) {
+    const objects = await template({ clientCA });
+    const pod = objects.find((o) => o.kind === 'Deployment')!.spec.template.spec;
+    const config = await normal(objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'leaseguard-config')!);
+    const file: string = config.data['config.yaml'].clientCaFile;
+    const mount = pod.containers[0].volumeMounts.find((m: Obj) => file.startsWith(`${m.mountPath}/`));
+    t.truthy(mount, `a volume holds ${file}`);
+    t.true(mount.readOnly);
+    t.is(file, `${mount.mountPath}/${clientCA.key ?? 'ca.crt'}`);
+    t.deepEqual(plain(pod.volumes.find((v: Obj) => v.name === mount.name)), volume);
+    t.deepEqual(config.data['config.yaml'].clientSubjects, [DEFAULT_CLIENT_NAME], 'what leaseguard certs and apiserver-config issue');
+    t.false(config.data['config.yaml'].allowUnauthenticatedCallers);
+  }
+  const anySubject = await normal((await template({ clientCA: { ...CLIENT_CA, subjects: [] } })).find((o) => o.kind === 'ConfigMap')!);
+  t.deepEqual(anySubject.data['config.yaml'].clientSubjects, [], 'empty: any certificate the CA signed');
+});
+
+test('allowUnauthenticatedCallers: no client CA mounted, and the NetworkPolicy admits only admissionFrom to the admission port', async (t) => {
+  const from = [{ ipBlock: { cidr: '172.20.0.0/16' } }];
+  const objects = await template({ config: { allowUnauthenticatedCallers: true }, admissionFrom: from });
+  const pod = objects.find((o) => o.kind === 'Deployment')!.spec.template.spec;
+  t.false(pod.volumes.some((v: Obj) => v.name === 'client-ca'));
+  const config = await normal(objects.find((o) => o.kind === 'ConfigMap')!);
+  t.is(config.data['config.yaml'].clientCaFile, undefined);
+  t.true(config.data['config.yaml'].allowUnauthenticatedCallers);
+  const policy = plain(objects.find((o) => o.kind === 'NetworkPolicy')) as Obj;
+  const admission = policy.spec.ingress.find((r: Obj) => r.ports[0].port === 8443);
+  t.deepEqual(admission._from, from); // (client-node's model class names the field _from)
+});
+
+test("the kustomize base's Deployment, before its client CA Secret exists: leaseguard refuses to start and says what to provide", async (t) => {
+  const base = docs((await kubectl(['kustomize', join(ROOT, 'manifests')])).stdout);
+  const deployment = base.find((o) => o.kind === 'Deployment')!;
+  const volume = deployment.spec.template.spec.volumes.find((v: Obj) => v.name === 'client-ca');
+  t.deepEqual(plain(volume.secret), { secretName: 'leaseguard-client-ca', optional: true }, 'the Pod starts without it, and leaseguard says what is missing');
+  // leaseguard as that Pod runs it, the optional Secret's directory empty.
+  const work = await mkdtemp(join(tmpdir(), 'lg-base-'));
+  const config = loadYaml(base.find((o) => o.kind === 'ConfigMap')!.data['config.yaml']) as Obj;
+  config.clientCaFile = join(work, 'client-ca', 'ca.crt');
+  await writeFile(join(work, 'config.yaml'), dumpYaml(config));
+  const certs = await cliCerts(join(work, 'certs'));
+  const env = { PATH: process.env.PATH ?? '', POD_NAMESPACE: 'lg-base-start', LEASEGUARD_KUBECONFIG: controlPlane().kubeconfigs.leaseguard, LEASEGUARD_CERT_DIR: certs.dir, LEASEGUARD_ADMISSION_PORT: '0', LEASEGUARD_METRICS_PORT: '0', LEASEGUARD_HOST: '127.0.0.1' };
+  const failed = await run(process.execPath, [CLI, 'serve', '--config', join(work, 'config.yaml')], { env, timeout: 30_000 }).then(
+    () => undefined,
+    (e: { code: number; stderr: string }) => e,
+  );
+  t.truthy(failed, 'it does not serve');
+  t.is(failed?.code, 1);
+  t.regex(failed?.stderr ?? '', /cannot read the client CA .*client-ca\/ca\.crt \(clientCaFile\)/);
+  t.regex(failed?.stderr ?? '', /kubectl -n NAMESPACE create secret generic leaseguard-client-ca --from-file=ca\.crt=certs\/ca\.crt/);
 });

@@ -37,7 +37,7 @@ async function selftest(args: string[], kubeconfig = controlPlane().kubeconfigs.
 const probeObject = JSON.stringify({ spec: { remediationRequestRef: { name: 'selftest' }, workflowRef: { workflowId: 'w', version: '1', executionBundle: 'b' } } });
 
 test.serial("the chart's hook, with its ServiceAccount, Role and arguments: leaseguard refuses the probe, selftest passes, nothing is stored", async (t) => {
-  const r = await helm(['template', 'selftest', CHART, '-n', RELEASE_NS, '--set', `test.namespace=${NS}`, '--show-only', 'templates/tests/selftest.yaml', '--show-only', 'templates/configmap.yaml']);
+  const r = await helm(['template', 'selftest', CHART, '-n', RELEASE_NS, '--set', `test.namespace=${NS}`, '--set', 'clientCA.secretName=leaseguard-client-ca', '--show-only', 'templates/tests/selftest.yaml', '--show-only', 'templates/configmap.yaml']);
   t.is(r.code, 0, r.stderr);
   const objects = (loadAllYaml(r.stdout) as Obj[]).filter(Boolean);
   const [sa, role, binding, pod, configMap] = ['ServiceAccount', 'Role', 'RoleBinding', 'Pod', 'ConfigMap'].map((k) => objects.find((o) => o.kind === k)!);

@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import type { KubeClients } from '../../src/kube/kube-client.js';
 import { createMetrics } from '../../src/metrics.js';
-import { CertificateManager, splitBundle } from '../../src/tls/certificate-manager.js';
+import { CertificateManager, ISSUED_CAS_ANNOTATION, issuedCas, splitBundle } from '../../src/tls/certificate-manager.js';
 import { generateCertificates } from '../../src/tls/certificates.js';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -138,17 +138,52 @@ test('a CA rotation: the new CA is trusted before the Secret names it, the old o
   t.false(bundleOf(api, VWC).includes(ca1!), 'and from caBundle');
 });
 
-test('a stale read cannot take a CA out of caBundle: CAs leave it only by expiring', async (t) => {
-  const { api, manager } = await setup();
-  const foreign = await generateCertificates({ serviceName: 'x', namespace: 'y' });
-  const foreignFp = new X509Certificate(foreign.caCert).fingerprint256;
-  api.objects.get(VWC)!.webhooks[0].clientConfig.caBundle = Buffer.from(foreign.caCert).toString('base64');
+test('caBundle is exactly the unexpired CAs leaseguard issued: a CA put into the Secret is never trusted, and once the Secret is restored caBundle holds its CAs and no other', async (t) => {
+  const { api, manager, logs, now } = await setup();
   await manager.reconcile(true);
   const own = b64pems(secretData(api)['ca.crt']!);
-  t.deepEqual(bundleOf(api, VWC), [...own, foreignFp]);
-  // An older Secret's bundle synced late (a leader that read before a rotation) leaves the newer CA in.
-  await manager.syncCaBundle(foreign.caCert);
-  t.true(own.every((fp) => bundleOf(api, VWC).includes(fp)));
+  t.deepEqual(Object.keys(api.objects.get(SECRET)!.metadata.annotations), [ISSUED_CAS_ANNOTATION]);
+  t.deepEqual(issuedCas(api.objects.get(SECRET)), new Set(own), 'the Secret records what leaseguard issued');
+
+  // Someone else appends their CA to ca.crt (the record unchanged): not published.
+  const foreign = await generateCertificates({ serviceName: 'x', namespace: 'y' });
+  const foreignFp = new X509Certificate(foreign.caCert).fingerprint256;
+  const restored = structuredClone(api.objects.get(SECRET)!);
+  const planted = structuredClone(restored);
+  planted.data['ca.crt'] = Buffer.from(Buffer.from(planted.data['ca.crt'], 'base64').toString() + foreign.caCert).toString('base64');
+  api.put(SECRET, planted);
+  // A CA someone added to caBundle by hand is there too.
+  const handAdded = await generateCertificates({ serviceName: 'z', namespace: 'y' });
+  api.objects.get(VWC)!.webhooks[0].clientConfig.caBundle = Buffer.from(`${Buffer.from(api.objects.get(VWC)!.webhooks[0].clientConfig.caBundle, 'base64').toString()}${handAdded.caCert}`).toString('base64');
+  now.t += 1000;
+  await manager.reconcile(true);
+  t.deepEqual(bundleOf(api, VWC), own, 'neither the planted nor the hand-added CA is trusted');
+  t.deepEqual(bundleOf(api, MWC), own);
+  t.true(logs.some((l) => l.includes('did not issue') && l.includes(foreignFp)), 'and leaseguard says so');
+
+  // The Secret restored: still exactly its own.
+  api.put(SECRET, restored);
+  now.t += 1000;
+  await manager.reconcile(true);
+  t.deepEqual(bundleOf(api, VWC), own);
+});
+
+test("a Secret whose signer leaseguard did not issue (ca.crt and ca.key replaced) is re-issued from leaseguard's own CA; the foreign one is dropped", async (t) => {
+  const { api, manager, now } = await setup();
+  await manager.reconcile(true);
+  const foreign = await generateCertificates({ serviceName: 'lg', namespace: 'lg', extraNames: ['lg.lg.svc'] });
+  const foreignFp = new X509Certificate(foreign.caCert).fingerprint256;
+  const secret = structuredClone(api.objects.get(SECRET)!);
+  const pems = { 'ca.crt': foreign.caCert, 'ca.key': foreign.caKey, 'tls.crt': foreign.cert, 'tls.key': foreign.key };
+  secret.data = Object.fromEntries(Object.entries(pems).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
+  api.put(SECRET, secret);
+  now.t += 1000;
+  await manager.reconcile(true);
+  const cas = b64pems(secretData(api)['ca.crt']!);
+  t.false(cas.includes(foreignFp), 'not kept in the bundle');
+  t.deepEqual(issuedCas(api.objects.get(SECRET)), new Set(cas));
+  t.deepEqual(bundleOf(api, VWC), cas);
+  t.false(bundleOf(api, VWC).includes(foreignFp));
 });
 
 test('two replicas issuing at once: the one that loses the race serves what the winner wrote', async (t) => {

@@ -31,6 +31,8 @@ const rows: Array<[string, SecretFacts | undefined, { newCa: boolean; newServing
   ['a CA with less than two lifetimes left', healthy({ cas: [ca('ca1', NOW + 2 * L - 1)] }), { newCa: true, newServing: true, reason: 'ca-expiring', servable: true, keep: ['ca1'] }],
   ['a CA key that does not match', healthy({ caKeyMatches: false }), { newCa: true, newServing: true, reason: 'ca-key-mismatch', servable: true }],
   ['an empty bundle', healthy({ cas: [] }), { newCa: true, newServing: true, reason: 'missing', servable: true, keep: [] }],
+  ['a signer leaseguard did not issue (not in its record)', healthy({ cas: [{ ...ca('ca1', NOW + 4 * L), issued: false }, { ...ca('ca0', NOW + 4 * L), issued: true }] }), { newCa: true, newServing: true, reason: 'ca-not-issued', servable: false, keep: ['ca0'] }],
+  ['an older CA leaseguard did not issue leaves the bundle', healthy({ cas: [{ ...ca('ca1', NOW + 4 * L), issued: true }, { ...ca('planted', NOW + 4 * L), issued: false }] }), { newCa: false, newServing: false, servable: true, keep: ['ca1'] }],
   ['an expired older CA leaves the bundle', healthy({ cas: [ca('ca2', NOW + 4 * L), ca('ca1', NOW - 1)], serving: serving({ issuer: 'ca2' }) }), { newCa: false, newServing: false, servable: true, keep: ['ca2'] }],
 ];
 

@@ -116,6 +116,9 @@ test('the shipped ConfigMap (manifests/base/configmap.yaml) is a valid configura
   const c = loadConfig({ env: {}, file: file(docs[0]!.data['config.yaml']!) });
   t.true(c.pendingTimeoutSeconds > c.apiServerRequestTimeoutSeconds);
   t.is(c.store, 'kubernetes');
+  t.is(c.clientCaFile, '/client-ca/ca.crt', 'only the API server may call');
+  t.deepEqual(c.clientSubjects, ['kube-apiserver']);
+  t.false(c.allowUnauthenticatedCallers);
 });
 
 test('the embedded store listens on 127.0.0.1 unless host is set, and is bounded in locks', (t) => {

@@ -1,7 +1,10 @@
 import test from 'ava';
 import { loadConfig } from '../../src/config.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
-import { keyChangeConditions, webhookRegistrations } from '../../src/webhook-config.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CHART_CONDITION_DEPTH, celLiteral, chartConditionsFile, fillKeyChangeTemplate, keyChangeConditions, keyChangeTemplate, webhookRegistrations } from '../../src/webhook-config.js';
+import { ROOT } from '../support/paths.js';
 
 const base = { rules: DEFAULT_RULES, caBundlePem: 'PEM', endpoint: { url: 'https://127.0.0.1:8443' }, timeoutSeconds: 5 };
 const kinds = (items: Array<Record<string, unknown>>) => items.map((i) => i.kind);
@@ -41,19 +44,27 @@ test('never from kube-system or leaseguard\'s own namespace, nor from a namespac
   });
 });
 
-test('UPDATEs reach the validating webhook only when they change a key: one CEL condition per kind, spelled as Kubernetes escapes names', (t) => {
-  const conditions = keyChangeConditions(DEFAULT_RULES);
-  t.is(conditions.length, 2);
-  t.is(conditions[0]!.name, 'key-changed-0-workflowexecutions');
-  t.is(
-    conditions[0]!.expression,
-    "request.operation != 'UPDATE' || request.resource.group != 'kubernaut.ai' || request.resource.resource != 'workflowexecutions' || " +
-      '(has(object.spec) && has(object.spec.targetResource)) != (has(oldObject.spec) && has(oldObject.spec.targetResource)) || ' +
-      '((has(object.spec) && has(object.spec.targetResource)) && object.spec.targetResource != oldObject.spec.targetResource)',
-  );
-  const odd = keyChangeConditions([{ ...DEFAULT_RULES[0]!, keyPath: 'spec.namespace.target-ref' }, { ...DEFAULT_RULES[1]!, keyPath: 'spec.9lives' }]);
-  t.is(odd.length, 1, 'a path CEL cannot spell sends every UPDATE (no condition)');
-  t.regex(odd[0]!.expression, /object\.spec\.__namespace__\.target__dash__ref != oldObject\.spec\.__namespace__\.target__dash__ref/);
+test('UPDATEs reach the validating webhook only when they change a key: one condition per kind, any key path (behaviour: test/integration/key-conditions.test.ts)', (t) => {
+  const conditions = keyChangeConditions([...DEFAULT_RULES, { ...DEFAULT_RULES[0]!, keyPath: 'spec.9lives.for' }]);
+  t.deepEqual(conditions.map((c) => c.name), ['key-changed-0-workflowexecutions', 'key-changed-1-remediationrequests', 'key-changed-2-workflowexecutions']);
+  for (const c of conditions) t.notRegex(c.expression, /<<|__dash__|__dot__/, 'every placeholder filled; no escaped property names');
   const [mutating] = webhookRegistrations({ ...base, stamp: true }).slice(1);
   t.false('matchConditions' in (mutating!.webhooks as object[])[0]!, 'the mutating webhook takes CREATEs only');
+});
+
+test("a literal in a condition is JSON's quoting, as Helm's toJson writes it", (t) => {
+  t.is(celLiteral("o'dd.example.io"), `"o'dd.example.io"`);
+  t.is(celLiteral('a"b\\c'), String.raw`"a\"b\\c"`);
+  t.is(celLiteral('<&>\u2028'), String.raw`"\u003c\u0026\u003e\u2028"`);
+});
+
+test('the chart fills the same templates: charts/leaseguard/files/key-change-conditions.json is what the generator writes (node scripts/chart-key-conditions.mjs)', (t) => {
+  const committed = readFileSync(join(ROOT, 'charts/leaseguard/files/key-change-conditions.json'), 'utf8');
+  t.is(committed, chartConditionsFile());
+  const { expressions } = JSON.parse(committed) as { expressions: string[] };
+  t.is(expressions.length, CHART_CONDITION_DEPTH);
+  expressions.forEach((e, i) => t.is(e, keyChangeTemplate(i + 1)));
+  // A rule filled from the chart's file (as the chart does, toJson = celLiteral) is the CLI's condition.
+  const rule = { ...DEFAULT_RULES[0]!, keyPath: 'spec.my-key.for' };
+  t.is(fillKeyChangeTemplate(expressions[2]!, rule), keyChangeConditions([rule])[0]!.expression);
 });

@@ -25,11 +25,44 @@ helm.sh/hook-delete-policy: {{ .policy }}
 app.kubernetes.io/name: leaseguard
 {{- end -}}
 
-{{/* The configuration leaseguard reads: the chart's values with the Service it sits behind. */}}
+{{/* The configuration leaseguard reads: the chart's values with the Service it sits behind and the client CA it mounts. */}}
 {{- define "leaseguard.config" -}}
 {{- $chart := dict "serviceName" .Values.name "webhookConfigurationName" .Values.name -}}
+{{- with include "leaseguard.clientCaFile" . -}}
+{{- $_ := set $chart "clientCaFile" . -}}
+{{- with $.Values.clientCA.subjects }}{{ $_ := set $chart "clientSubjects" . }}{{ end -}}
+{{- end -}}
 {{- $config := merge $chart (deepCopy .Values.config) -}}
 {{- toYaml $config -}}
+{{- end -}}
+
+{{/*
+Where the client CA is mounted (config.clientCaFile), or "" with the explicit
+config.allowUnauthenticatedCallers. Every render passes here (the ConfigMap and the
+Deployment's checksum include the config), so a chart that would leave /validate open
+without saying so does not render.
+*/}}
+{{- define "leaseguard.clientCaFile" -}}
+{{- $ca := .Values.clientCA -}}
+{{- $ns := .Release.Namespace -}}
+{{- if or (hasKey .Values.config "clientCaFile") (hasKey .Values.config "clientSubjects") -}}
+{{- fail "set clientCA.secretName (or clientCA.configMapName) and clientCA.subjects, not config.clientCaFile or config.clientSubjects: the chart mounts the client CA and sets both" -}}
+{{- end -}}
+{{- if and $ca.secretName $ca.configMapName -}}
+{{- fail "clientCA: set secretName or configMapName, not both" -}}
+{{- end -}}
+{{- if .Values.config.allowUnauthenticatedCallers -}}
+{{- if or $ca.secretName $ca.configMapName -}}
+{{- fail "config.allowUnauthenticatedCallers contradicts clientCA: with a client CA callers are authenticated; drop config.allowUnauthenticatedCallers" -}}
+{{- end -}}
+{{- if not .Values.admissionFrom -}}
+{{- fail `config.allowUnauthenticatedCallers needs admissionFrom: without caller authentication, the NetworkPolicy must admit only the API server to the admission port. Set admissionFrom to NetworkPolicy peers for your control plane's addresses, e.g. --set-json 'admissionFrom=[{"ipBlock":{"cidr":"172.20.0.0/16"}}]'` -}}
+{{- end -}}
+{{- else if not (or $ca.secretName $ca.configMapName) -}}
+{{- fail (printf "clientCA is not set: leaseguard takes locks only for the API server, known by its client certificate. 1) leaseguard certs --dir certs, then leaseguard apiserver-config --certs certs --service %s --namespace %s --out apiserver, and start kube-apiserver with --admission-control-config-file=apiserver/admission-config.yaml (its kubeconfig where that file says); 2) kubectl -n %s create secret generic leaseguard-client-ca --from-file=ca.crt=certs/ca.crt; 3) set clientCA.secretName=leaseguard-client-ca. Only where the API server cannot present a certificate (managed clusters): set config.allowUnauthenticatedCallers=true and admissionFrom to its addresses. README: Installing on a cluster" .Values.name $ns $ns) -}}
+{{- else -}}
+{{- printf "/client-ca/%s" $ca.key -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The restricted Pod Security Standard, for the Deployment and the test hook's Pod alike. */}}
@@ -58,49 +91,24 @@ capabilities:
 {{- define "leaseguard.metricsPort" -}}{{ .Values.config.metricsPort | default 9090 }}{{- end -}}
 
 {{/*
-A property name as Kubernetes CEL spells it (reserved words wrapped in __, then __, ., -
-and / escaped), or "" when CEL cannot reach it. The same rules as celProperty in
-src/webhook-config.ts; the chart test renders both over one table of key paths.
-*/}}
-{{- define "leaseguard.celProperty" -}}
-{{- $reserved := list "true" "false" "null" "in" "as" "break" "const" "continue" "else" "for" "function" "if" "import" "let" "loop" "package" "namespace" "return" "var" "void" "while" -}}
-{{- if not (regexMatch "^[a-zA-Z_./-][a-zA-Z0-9_./-]*$" .) -}}
-{{- else if has . $reserved -}}__{{ . }}__
-{{- else -}}{{ . | replace "__" "__underscores__" | replace "." "__dot__" | replace "-" "__dash__" | replace "/" "__slash__" }}
-{{- end -}}
-{{- end -}}
-
-{{- define "leaseguard.celString" -}}'{{ . | replace "\\" "\\\\" | replace "'" "\\'" }}'{{- end -}}
-
-{{/*
 matchConditions of the validating webhook: an UPDATE reaches leaseguard only when it
-changes a guarded object's key. A kind whose key path CEL cannot spell gets none, so all
-its UPDATEs are sent. Renders a YAML list, or nothing.
+changes a guarded object's key. The conditions are leaseguard's own (src/webhook-config.ts
+writes files/key-change-conditions.json, one template per key-path depth): this fills the
+template of each rule's depth with toJson of its literals, as `leaseguard webhook-config`
+does. Renders a YAML list.
 */}}
 {{- define "leaseguard.keyChangeConditions" -}}
-{{- range $i, $r := .Values.config.rules -}}
-{{- $parts := list -}}
-{{- $ok := true -}}
-{{- range (splitList "." $r.keyPath) -}}
-{{- $p := include "leaseguard.celProperty" . -}}
-{{- if eq $p "" }}{{ $ok = false }}{{ end -}}
-{{- $parts = append $parts $p -}}
+{{- $templates := (.Files.Get "files/key-change-conditions.json" | fromJson).expressions -}}
+{{- range $i, $r := .Values.config.rules }}
+{{- $parts := splitList "." $r.keyPath -}}
+{{- if gt (len $parts) (len $templates) -}}
+{{- fail (printf "rule %s: keyPath %s has %d segments; the chart's webhook conditions cover %d: register the webhooks with leaseguard webhook-config instead" $r.kind $r.keyPath (len $parts) (len $templates)) -}}
 {{- end -}}
-{{- if $ok -}}
-{{- $now := list -}}
-{{- $old := list -}}
-{{- range $j, $_ := $parts -}}
-{{- $now = append $now (printf "has(%s)" (join "." (prepend (slice $parts 0 (add1 $j)) "object"))) -}}
-{{- $old = append $old (printf "has(%s)" (join "." (prepend (slice $parts 0 (add1 $j)) "oldObject"))) -}}
-{{- end -}}
-{{- $nowHas := join " && " $now -}}
-{{- $oldHas := join " && " $old -}}
-{{- $nowValue := join "." (prepend $parts "object") -}}
-{{- $oldValue := join "." (prepend $parts "oldObject") -}}
-{{- $other := printf "request.operation != 'UPDATE' || request.resource.group != %s || request.resource.resource != %s" (include "leaseguard.celString" $r.group) (include "leaseguard.celString" $r.resource) }}
+{{- $e := index $templates (sub (len $parts) 1) -}}
+{{- range $j, $p := $parts }}{{ $e = replace (printf "<<%d>>" $j) (toJson $p) $e }}{{ end -}}
+{{- $e = $e | replace "<<group>>" (toJson $r.group) | replace "<<resource>>" (toJson $r.resource) }}
 - name: {{ regexReplaceAll "[^A-Za-z0-9]+$" (printf "key-changed-%d-%s" $i $r.resource | trunc 63) "" }}
-  expression: {{ printf "%s || (%s) != (%s) || ((%s) && %s != %s)" $other $nowHas $oldHas $nowHas $nowValue $oldValue | quote }}
-{{- end -}}
+  expression: {{ $e | quote }}
 {{- end -}}
 {{- end -}}
 
