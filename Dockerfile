@@ -4,7 +4,8 @@
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# No dependency runs code at install (none needs to: package-lock.json has no install scripts).
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.build.json
@@ -12,7 +13,8 @@ RUN npx tsc -p tsconfig.build.json
 FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && npm sbom --omit=dev --sbom-format=cyclonedx > sbom.cdx.json
 
 # Distroless: no shell, no package manager; runs as uid 65532 (nonroot).
 FROM gcr.io/distroless/nodejs24-debian12:nonroot
@@ -20,6 +22,7 @@ WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
+COPY --from=deps /app/sbom.cdx.json ./sbom.cdx.json
 COPY package.json ./
 COPY webhook ./webhook
 USER 65532:65532

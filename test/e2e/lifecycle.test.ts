@@ -137,9 +137,10 @@ test.serial('inside a Pod: uid 65532, read-only root, no capabilities, the memor
       cmd: fs.readFileSync('/proc/1/cmdline', 'utf8').split('\\0').join(' '),
       nodeOptions: fs.readFileSync('/proc/1/environ', 'utf8').split('\\0').find((e) => e.startsWith('NODE_OPTIONS=')),
       heapLimitMiB: Math.round(v8.getHeapStatistics().heap_size_limit / 1048576),
+      sbom: JSON.parse(fs.readFileSync('/app/sbom.cdx.json', 'utf8')).components.map((c) => c.name),
     }));`;
   const out = JSON.parse(await kubectlOk(['exec', '-n', NS, pod!.name, '--', '/nodejs/bin/node', '-e', script]));
-  t.log(out);
+  t.log({ ...out, sbom: `${out.sbom.length} components` });
   t.is(out.uid, '65532');
   t.is(out.capEff, '0000000000000000');
   t.is(out.capBnd, '0000000000000000');
@@ -150,6 +151,10 @@ test.serial('inside a Pod: uid 65532, read-only root, no capabilities, the memor
   t.regex(out.nodeOptions, /--max-old-space-size=256/);
   // The exec'd node has the Pod's NODE_OPTIONS, so its heap limit is the serving process's.
   t.true(out.heapLimitMiB <= 300, `heap limit ${out.heapLimitMiB} MiB`);
+  // The image's SBOM lists what it runs, and nothing it was built with.
+  t.true(out.sbom.includes('koa') && out.sbom.includes('@kubernetes/client-node'), out.sbom.join(' '));
+  t.false(out.sbom.includes('ava'));
+  delete out.sbom;
 });
 
 test.serial('helm upgrade replaces every Pod under concurrent load: no failed create, no duplicate', async (t) => {

@@ -26,3 +26,9 @@ test('the pinned Node.js has a recorded checksum for every architecture ensure-n
     t.regex(entry ?? '', /^\S+ sha512-[A-Za-z0-9+/]{86}==$/, `no checksum for node-linux-${arch}@${version}`);
   }
 });
+
+test('the image installs its dependencies without running their install scripts', (t) => {
+  const installs = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').split('\n').filter((l) => /\bnpm ci\b/.test(l));
+  t.is(installs.length, 2);
+  for (const line of installs) t.regex(line, /--ignore-scripts/);
+});
