@@ -80,6 +80,8 @@ export class DuplicateMonitor {
   readonly #reported = new Map<string, string | undefined>();
   /** The last key seen per Lease name, only for Leases with objects counted twice. */
   readonly #keys = new Map<string, string>();
+  /** While the cache relists: the Leases whose count changed, reviewed once it is whole. */
+  #held: Set<string> | undefined;
 
   constructor(options: DuplicateMonitorOptions) {
     this.#o = options;
@@ -100,11 +102,31 @@ export class DuplicateMonitor {
     const to = type === 'delete' ? undefined : countedLease(obj);
     const changed = this.#index.move(obj, from, to);
     if (to !== undefined && key !== undefined && this.#index.objects(to).length > 1) this.#keys.set(to, key);
-    for (const lease of changed) this.#review(lease);
+    for (const lease of changed) {
+      if (this.#held) this.#held.add(lease);
+      else this.#review(lease);
+    }
+  }
+
+  /**
+   * A list is under way: a relist stores what it finds before it removes what is gone,
+   * so an object deleted while the watch was down and its successor for the same key
+   * are both counted until the list ends. Nothing is judged until `settle`.
+   */
+  hold(): void {
+    this.#held ??= new Set();
+  }
+
+  /** The list is whole: judges each Lease whose count changed while held. */
+  settle(): void {
+    const held = this.#held;
+    this.#held = undefined;
+    for (const lease of held ?? []) this.#review(lease);
   }
 
   /** Leadership lost: nothing is known any more. */
   reset(): void {
+    this.#held = undefined;
     this.#reported.clear();
     this.#keys.clear();
     this.#o.metrics.duplicateKeys.remove({ kind: this.#o.rule.kind });

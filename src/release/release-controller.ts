@@ -124,6 +124,8 @@ export class ReleaseController {
           readiness.set(watchCheck(rule), ok, message, { critical: false });
         },
         onRestart: () => metrics.watchRestarts.inc({ kind: rule.kind }),
+        // A relist stores a successor before it removes the object it replaced.
+        onListing: (listing) => (listing ? monitor.hold() : monitor.settle()),
       });
       this.#caches.set(ruleId(rule.group, rule.kind), cache);
     }

@@ -42,6 +42,12 @@ export interface WatchCacheOptions {
   onHealth: (healthy: boolean, message?: string) => void;
   onRestart: () => void;
   /**
+   * A list starts (true) or has ended, gone objects removed (false; also when it failed).
+   * Between the two the cache holds a mix of old and new: a successor may sit beside the
+   * object it replaced.
+   */
+  onListing?: (listing: boolean) => void;
+  /**
    * Lease namespaces of other installations (foreignLeaseNamespaces): objects whose stamp
    * names one of them for their own lock are marked foreign. None by default: a stamp is
    * an annotation anyone who can write the object could set, so nothing else is trusted.
@@ -195,6 +201,15 @@ export class WatchCache {
   }
 
   async #list(): Promise<void> {
+    this.#o.onListing?.(true);
+    try {
+      await this.#listPages();
+    } finally {
+      this.#o.onListing?.(false);
+    }
+  }
+
+  async #listPages(): Promise<void> {
     const { api, rule } = this.#o;
     /** The entries this list stored: any other is gone. */
     const seen = new Set<CachedObject>();

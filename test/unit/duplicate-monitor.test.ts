@@ -109,3 +109,27 @@ test('the live-key index: one object counts for one key at a time, by namespace 
   t.deepEqual(index.move(obj('a', 'L2', { namespace: 'other' }), undefined, 'L2'), ['L2'], 'same name, other namespace: another object');
   t.is(index.objects('L2').length, 2);
 });
+
+test('while a list is under way nothing is judged: a successor listed beside the object it replaced is no duplicate; a real one is reported when the list ends', async (t) => {
+  const { monitor, observe, logs, events, gauge } = setup();
+  observe('add', obj('we-1', 'L'), 'prod/Deployment/api');
+  observe('add', obj('we-3', 'M'), 'prod/Deployment/web');
+  // A relist: we-1 was deleted while the watch was down and we-2 took its key; the list
+  // stores we-2 first and removes we-1 only once it is whole. we-4 really duplicates M.
+  monitor.hold();
+  observe('add', obj('we-2', 'L'), 'prod/Deployment/api');
+  observe('add', obj('we-4', 'M'), 'prod/Deployment/web');
+  observe('delete', obj('we-1', 'L'), undefined);
+  t.is(await gauge(), 0, 'nothing judged while held');
+  t.deepEqual(events, []);
+  monitor.settle();
+  t.is(await gauge(), 1, 'the real duplicate, reported once the list is whole');
+  t.is(events.length, 1);
+  t.like(events[0], { reason: 'DuplicateKey', regarding: { name: 'M' } });
+  t.is(logs.filter((l) => l.level === 50).length, 1);
+  // Held again and reset (leadership lost mid-list): the next term judges at once.
+  monitor.hold();
+  monitor.reset();
+  observe('created', obj('we-5', 'L'), 'prod/Deployment/api');
+  t.is(events.length, 2, 'not held after a reset');
+});
