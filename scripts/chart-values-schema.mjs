@@ -74,7 +74,7 @@ const schema = {
     admissionFrom: free('NetworkPolicy peers allowed to reach the admission port; empty: any (callers are authenticated); required with config.allowUnauthenticatedCallers', 'array'),
     test: obj('`helm test`: a dry-run create leaseguard must refuse', {
       kind: str('a kind in config.rules; empty: the first'),
-      namespace: str('where the dry-run create goes: a namespace the webhook sees (not leaseguard\'s own, not kube-system)', { pattern: DNS_LABEL }),
+      namespace: str('where the dry-run create goes: a namespace the webhook sees (not leaseguard\'s own, not kube-system); empty: the first of config.guardedNamespaces', { pattern: `^(${DNS_LABEL.slice(1, -1)})?$` }),
       object: free('the rest of the object: the fields its CRD requires besides the key'),
     }),
     monitoring: obj('the monitoring bundle (manifests/monitoring): Prometheus Operator objects and a Grafana dashboard', {

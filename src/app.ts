@@ -7,7 +7,7 @@ import type { Registry } from 'prom-client';
 import { MutatingWebhook } from './admission/mutating-webhook.js';
 import { ValidatingWebhook } from './admission/validating-webhook.js';
 import type { Config } from './config.js';
-import { indexRules, type RuleIndex } from './core/rules.js';
+import { ANY_NAMESPACE, indexRules, type RuleIndex } from './core/rules.js';
 import type { LeaseAges } from './lock/lease-ages.js';
 import type { LeaseBudget } from './lock/lease-budget.js';
 import { LockService } from './lock/lock-service.js';
@@ -58,6 +58,16 @@ export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
   const metrics = deps.metrics ?? createMetrics(deps.registry);
   metrics.callersAuthenticated.set(config.clientCaFile ? 1 : 0);
   const rules = indexRules(config.rules);
+  for (const rule of config.rules) {
+    const unrestricted = rule.namespaces?.includes(ANY_NAMESPACE) ?? true;
+    metrics.namespacesUnrestricted.set({ kind: rule.kind }, unrestricted ? 1 : 0);
+    if (unrestricted) {
+      logger.warn(
+        { kind: rule.kind },
+        `${rule.kind} may be created in every namespace (namespaces: ${ANY_NAMESPACE}): anyone who may create it anywhere can take any of its lock keys; list the namespaces it belongs in (guardedNamespaces)`,
+      );
+    }
+  }
   const locks = new LockService({
     store,
     holders: deps.holders,

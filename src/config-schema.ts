@@ -92,6 +92,12 @@ export const SETTINGS: readonly Setting[] = [
       'the Lease namespaces of other leaseguard installations guarding the same kinds: an object their mutating webhook stamped for its own lock is theirs to count, ' +
       "not this duplicate monitor's, and a CREATE may carry their stamp. Empty: every object counts here, whatever its annotations say",
   },
+  {
+    name: 'guardedNamespaces', env: 'LEASEGUARD_GUARDED_NAMESPACES', type: 'strings', default: ['kubernaut-system'], defaultText: '`kubernaut-system`',
+    description:
+      "where guarded kinds may be created (a rule's `namespaces` overrides it): a CREATE elsewhere, or an UPDATE there that would take a lock, is refused (403), so a tenant who may create a guarded kind in its own namespace cannot pin another's keys. " +
+      "Kubernaut creates its objects in its controller namespace. `*` allows every namespace: an explicit choice, reported by `leaseguard_namespaces_unrestricted` 1 and a warning at start",
+  },
   { name: 'identity', env: 'LEASEGUARD_IDENTITY', type: 'string', defaultText: '`$POD_NAME`, else host name', description: "this replica's name in logs" },
   {
     name: 'timeoutSeconds', env: 'LEASEGUARD_TIMEOUT_SECONDS', type: 'integer', min: 1, max: 30, default: 5, defaultText: '5',
@@ -207,6 +213,7 @@ export const RULE_FIELDS: readonly RuleField[] = [
   { name: 'terminalPhases', type: 'strings', required: true, description: 'phases in which the object no longer holds its key' },
   { name: 'scope', type: 'string', required: false, values: ['cluster', 'namespace'], default: 'cluster', description: "`namespace` prefixes the key with the object's namespace; default `cluster`" },
   { name: 'maxHoldSeconds', type: 'integer', required: false, min: 1, max: 365 * 86400, description: 'a holder older than this is taken over' },
+  { name: 'namespaces', type: 'strings', required: false, description: 'where this kind may be created (default: `guardedNamespaces`); `*` for every namespace' },
   {
     name: 'mode', type: 'string', required: false, values: ['enforce', 'warn', 'dryrun'],
     description: '`enforce` (default) refuses; `warn` takes free locks but admits what enforce would refuse, with a warning; `dryrun` decides and records, writes no Lease, refuses nothing',

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { loadYaml } from '@kubernetes/client-node';
-import { DEFAULT_RULES, type GuardRule } from './core/rules.js';
+import { ANY_NAMESPACE, DEFAULT_RULES, type GuardRule } from './core/rules.js';
 import { configError } from './errors.js';
 import { DNS_LABEL, RULE_FIELDS, SETTINGS, setting, type Field } from './config-schema.js';
 
@@ -44,6 +44,7 @@ export interface Config {
   leaseNamespace: string;
   /** Other installations' Lease namespaces: only their stamps mark an object as theirs. Empty by default. */
   foreignLeaseNamespaces: string[];
+  guardedNamespaces: string[];
   /** This replica's name, for logs and leader election. */
   identity: string;
   /** `timeoutSeconds` of the registered webhooks. */
@@ -142,8 +143,8 @@ function readFile(path: string): Source {
 
 class Problems {
   readonly list: string[] = [];
-  add(msg: string): void {
-    this.list.push(msg);
+  add(...msgs: string[]): void {
+    this.list.push(...msgs);
   }
 }
 
@@ -236,6 +237,17 @@ function parseRules(p: Problems, raw: unknown, includeDefaults: boolean): GuardR
   return [...merged.values()];
 }
 
+/** What is wrong with a list of namespaces where a guarded kind may be created. */
+function namespacesProblems(at: string, namespaces: readonly string[], own: readonly string[]): string[] {
+  if (namespaces.length === 0) return [`${at}: no namespace may create it (namespaces or guardedNamespaces is empty): name the namespaces, or ${ANY_NAMESPACE} for all`];
+  if (namespaces.includes(ANY_NAMESPACE)) return namespaces.length > 1 ? [`${at}: ${ANY_NAMESPACE} allows every namespace; list it alone`] : [];
+  const bad = namespaces.filter((ns) => !new RegExp(DNS_LABEL).test(ns));
+  if (bad.length > 0) return [`${at}: namespaces must be namespace names or ${ANY_NAMESPACE}, got ${bad.map((b) => JSON.stringify(b)).join(', ')}`];
+  const mine = namespaces.filter((ns) => own.includes(ns));
+  if (mine.length > 0) return [`${at}: ${mine.join(', ')} is leaseguard's own namespace, which its webhooks never see; guarded objects are created elsewhere`];
+  return [];
+}
+
 /**
  * With the embedded store there is no API server, so no request timeout to outlast: a
  * lock lasts a plain 30 seconds unless pendingTimeoutSeconds was set. And no API server
@@ -290,6 +302,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     kubeconfig: optional('kubeconfig'),
     leaseNamespace: get('leaseNamespace', podNamespace ?? 'leaseguard-system'),
     foreignLeaseNamespaces: get('foreignLeaseNamespaces'),
+    guardedNamespaces: get('guardedNamespaces'),
     identity: get('identity', env.POD_NAME || hostname()),
     timeoutSeconds,
     deadlineMs: get('deadlineMs', defaultDeadline),
@@ -336,7 +349,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
         'Raise pendingTimeoutSeconds, or set apiServerRequestTimeoutSeconds to the --request-timeout your API servers run with',
     );
   }
+  config.rules = config.rules.map((r) => (r.namespaces ? r : { ...r, namespaces: config.guardedNamespaces }));
   for (const r of config.rules) {
+    const at = `rule ${r.group}/${r.kind}`;
+    p.add(...namespacesProblems(at, r.namespaces ?? [], [config.leaseNamespace, config.serviceNamespace]));
     if (r.maxHoldSeconds !== undefined && r.maxHoldSeconds <= config.pendingTimeoutSeconds) {
       p.add(`rule ${r.group}/${r.kind}: maxHoldSeconds (${r.maxHoldSeconds}) must exceed pendingTimeoutSeconds (${config.pendingTimeoutSeconds})`);
     }

@@ -29,6 +29,7 @@ export interface Metrics {
   duplicateKeys: Gauge<'kind'>;
   callersRefused: Counter<'reason'>;
   callersAuthenticated: Gauge<string>;
+  namespacesUnrestricted: Gauge<'kind'>;
   duplicatesDetected: Counter<'kind'>;
   certificateExpiry: Gauge<string>;
   certificateRenewals: Counter<'what' | 'reason'>;
@@ -162,6 +163,12 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
     callersAuthenticated: new Gauge({
       name: 'leaseguard_callers_authenticated',
       help: "Whether the admission endpoints require the API server's client certificate (1: clientCaFile set) or serve any caller (0: allowUnauthenticatedCallers, or the embedded store).",
+      registers,
+    }),
+    namespacesUnrestricted: new Gauge({
+      name: 'leaseguard_namespaces_unrestricted',
+      help: 'Whether the kind may be created, and take a lock, in every namespace (1: its rule or guardedNamespaces says *) or only in the configured ones (0).',
+      labelNames: ['kind'] as const,
       registers,
     }),
     duplicateKeys: new Gauge({

@@ -97,3 +97,13 @@ export function foreignLeaseMessage(rule: GuardRule, key: string, lease: string,
     `Inspect it with: kubectl -n ${lease.split('/')[0]} get lease ${lease.split('/')[1]} -o yaml`
   );
 }
+
+/** A guarded kind refused outside the namespaces its rule allows. */
+export function namespaceMessage(rule: GuardRule, namespace: string): string {
+  const allowed = (rule.namespaces ?? []).map((ns) => printable(ns)).join(', ');
+  return (
+    `leaseguard refuses ${rule.kind} in namespace ${printable(namespace)}: it may be created only in ${allowed}, ` +
+    "so that nobody who may create it elsewhere can take another's lock keys. Create it there, " +
+    `or (an operator) add ${printable(namespace)} to guardedNamespaces or to the ${rule.kind} rule's namespaces`
+  );
+}

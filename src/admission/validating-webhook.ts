@@ -8,18 +8,18 @@ import { LeaseNames } from '../core/lease-name.js';
 import { objectLabel, type LockRecord, type ObjectRef } from '../core/lock-record.js';
 import type { TakeoverReason } from '../core/decide.js';
 import { printable, quoted } from '../core/printable.js';
-import { deriveKey, updateEffect, type GuardRule, type RuleIndex } from '../core/rules.js';
+import { deriveKey, namespaceAllowed, updateEffect, type GuardRule, type RuleIndex } from '../core/rules.js';
 import { createStampProblem, stampsOf, updateStampProblem } from '../core/stamps.js';
 import { ErrorCodes, isUnverifiable } from '../errors.js';
 import type { LockService } from '../lock/lock-service.js';
 import type { Metrics } from '../metrics.js';
-import { busyMessage, failOpenWarning, foreignLeaseMessage, fullMessage, keyNoun, takeoverWarning, unavailableMessage } from './messages.js';
+import { busyMessage, failOpenWarning, foreignLeaseMessage, fullMessage, keyNoun, namespaceMessage, takeoverWarning, unavailableMessage } from './messages.js';
 import { allow, deny, type AdmissionRequest, type AdmissionResponse } from './review.js';
 
 export const POD_NAME_EXTRA = 'authentication.kubernetes.io/pod-name';
 
 /** What enforce refuses; a rule in warn or dryrun mode admits it as `warned-<refusal>`. */
-type Refusal = 'busy' | 'invalid' | 'key-changed' | 'annotation' | 'unavailable' | 'foreign-lease';
+type Refusal = 'busy' | 'invalid' | 'key-changed' | 'annotation' | 'namespace' | 'unavailable' | 'foreign-lease';
 
 /** The decision label in metrics and logs. */
 export type ValidationDecision =
@@ -32,6 +32,8 @@ export type ValidationDecision =
   | 'denied-key-changed'
   /** A CREATE carrying another stamp than leaseguard writes, or an UPDATE changing leaseguard's annotations. */
   | 'denied-annotation'
+  /** A guarded kind created (or given a key) outside the namespaces its rule allows. */
+  | 'denied-namespace'
   | 'denied-unavailable'
   | 'denied-foreign-lease'
   /** A rule in warn or dryrun mode admitted what enforce would have refused. */
@@ -159,6 +161,17 @@ export class ValidatingWebhook {
     const namespace = req.namespace || md.namespace;
     if (!req.object) {
       return { response: invalid(req, rule, 'object', 'the CREATE carries no object', 'FieldValueRequired'), decision: 'denied-invalid', rule };
+    }
+    if (!namespaceAllowed(rule, namespace)) {
+      const message = namespaceMessage(rule, namespace);
+      const name = req.name || md.name;
+      const response = deny(req.uid, {
+        code: 403,
+        reason: 'Forbidden',
+        message,
+        details: { group: rule.group, kind, ...(name ? { name } : {}), causes: [{ type: 'FieldValueNotSupported', field: 'metadata.namespace', message }] },
+      });
+      return { response, decision: 'denied-namespace', rule };
     }
     const derived = deriveKey(rule, req.object, namespace);
     if (!derived.ok) {

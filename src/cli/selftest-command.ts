@@ -4,7 +4,7 @@
 import https from 'node:https';
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../config.js';
-import type { GuardRule } from '../core/rules.js';
+import { ANY_NAMESPACE, type GuardRule } from '../core/rules.js';
 import { ErrorCodes, LeaseguardError, usageError } from '../errors.js';
 import { loadKubeConfig } from '../kube/kube-client.js';
 import { send } from '../kube/node-http-library.js';
@@ -21,8 +21,10 @@ dryrun mode, leaseguard's warning); 1 when anything else answered: the CRD's sch
 API server failing to call leaseguard, or nobody (the create admitted unseen).
 
   --kind KIND           the guarded kind: its kind, plural or plural.group (required)
-  -n, --namespace NS    where the dry-run create goes (default: default); not kube-system
-                        nor leaseguard's own namespace, which the webhook never sees
+  -n, --namespace NS    where the dry-run create goes (default: the first namespace where
+                        the kind may be created, guardedNamespaces; default if that is *);
+                        not kube-system nor leaseguard's own namespace, which the webhook
+                        never sees
   --object JSON         the rest of the probe: the fields its CRD requires besides the key,
                         e.g. '{"spec":{"workflowRef":{...}}}' (default: {})
   --config FILE         leaseguard's configuration file, for its rules
@@ -36,6 +38,12 @@ API server failing to call leaseguard, or nobody (the create admitted unseen).
 function rules(configFile: string | undefined): readonly GuardRule[] {
   // Only the rules are read: the settings a server needs (store, namespaces) are not checked here.
   return loadConfig({ env: {}, ...(configFile ? { file: configFile } : {}), overrides: { store: 'kubernetes', leaseNamespace: 'leaseguard-system' } as Partial<Config> }).rules;
+}
+
+/** Where the probe goes unless told: the first namespace where the kind may be created. */
+function probeNamespace(rule: GuardRule): string {
+  const first = rule.namespaces?.[0];
+  return first === undefined || first === ANY_NAMESPACE ? 'default' : first;
 }
 
 function parseObject(text: string): Record<string, unknown> {
@@ -55,7 +63,7 @@ export async function selftestCommand(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       kind: { type: 'string' },
-      namespace: { type: 'string', short: 'n', default: 'default' },
+      namespace: { type: 'string', short: 'n' },
       object: { type: 'string', default: '{}' },
       config: { type: 'string' },
       kubeconfig: { type: 'string' },
@@ -85,7 +93,7 @@ export async function selftestCommand(argv: string[]): Promise<number> {
   const cluster = kc?.getCurrentCluster();
   if (!kc || !cluster) throw usageError('no cluster to test: run in a Pod, or give --kubeconfig or $KUBECONFIG');
 
-  const namespace = values.namespace;
+  const namespace = values.namespace ?? probeNamespace(rule);
   const path = `/apis/${rule.group}/${rule.version}/namespaces/${encodeURIComponent(namespace)}/${rule.resource}?dryRun=All`;
   const options: https.RequestOptions = { headers: {} };
   await kc.applyToHTTPSOptions(options as never);

@@ -17,6 +17,11 @@ export interface GuardRule {
   /** Optional upper bound on how long one object may hold its key, in seconds. */
   maxHoldSeconds?: number;
   /**
+   * Namespaces where the kind may be created (and take a lock); `*` for all. Absent:
+   * all (configuration always fills it in, from guardedNamespaces by default).
+   */
+  namespaces?: readonly string[];
+  /**
    * Rollout mode: `enforce` (absent: the default) refuses; `warn` takes free locks as
    * enforce does but admits what enforce would refuse, with a warning; `dryrun` decides
    * and records but writes no Lease and refuses nothing.
@@ -25,6 +30,13 @@ export interface GuardRule {
 }
 
 export type RuleMode = 'enforce' | 'warn' | 'dryrun';
+
+/**
+ * Two hours: kubernaut's orchestrator ends every remediation within its global timeout
+ * (one hour by default), so a kubernaut object still live after twice that is stuck, or
+ * was made to pin its key; the next create for the key takes it over.
+ */
+export const KUBERNAUT_MAX_HOLD_SECONDS = 7200;
 
 export const DEFAULT_RULES: readonly GuardRule[] = [
   {
@@ -36,6 +48,7 @@ export const DEFAULT_RULES: readonly GuardRule[] = [
     phasePath: 'status.phase',
     terminalPhases: ['Completed', 'Failed'],
     scope: 'cluster',
+    maxHoldSeconds: KUBERNAUT_MAX_HOLD_SECONDS,
   },
   {
     group: 'kubernaut.ai',
@@ -46,6 +59,7 @@ export const DEFAULT_RULES: readonly GuardRule[] = [
     phasePath: 'status.overallPhase',
     terminalPhases: ['Completed', 'Failed', 'TimedOut', 'Skipped', 'Cancelled'],
     scope: 'cluster',
+    maxHoldSeconds: KUBERNAUT_MAX_HOLD_SECONDS,
   },
 ];
 
@@ -61,6 +75,18 @@ export interface RuleIndex {
 export function indexRules(rules: readonly GuardRule[]): RuleIndex {
   const byKind = new Map(rules.map((r) => [`${r.group}/${r.kind}`, r]));
   return { rules, find: (group, kind) => byKind.get(`${group}/${kind}`) };
+}
+
+/** Every namespace: the explicit opt-out of the namespace restriction. */
+export const ANY_NAMESPACE = '*';
+
+/**
+ * Whether `namespace` may hold a lock of `rule`'s kind. Cluster-scoped objects have no
+ * namespace to restrict.
+ */
+export function namespaceAllowed(rule: Pick<GuardRule, 'namespaces'>, namespace: string): boolean {
+  const allowed = rule.namespaces;
+  return allowed === undefined || namespace === '' || allowed.includes(ANY_NAMESPACE) || allowed.includes(namespace);
 }
 
 export function readPath(obj: unknown, path: string): unknown {

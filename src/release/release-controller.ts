@@ -100,6 +100,7 @@ export class ReleaseController {
     const { kubeConfig, rules, logger, metrics, readiness } = this.#o;
     const api = kubeConfig.makeApiClient(CustomObjectsApi);
     for (const rule of rules.rules) {
+      const holdDueBeforeSweep = rule.maxHoldSeconds !== undefined && rule.maxHoldSeconds <= this.#o.sweepIntervalSeconds;
       const monitor = new DuplicateMonitor({ rule, leaseNamespace: this.#o.store.namespace, metrics, logger, events: this.#o.events });
       this.#monitors.set(ruleId(rule.group, rule.kind), monitor);
       const cache = new WatchCache({
@@ -113,10 +114,10 @@ export class ReleaseController {
           monitor.observe(type, obj, key, prev);
           if (!obj.lease) return;
           if (type === 'delete' && obj.uid) this.#queue.add(obj.lease, { trigger: 'watch', deletedUid: obj.uid });
-          else if ((type === 'created' || type === 'add') && !obj.terminal && !rule.maxHoldSeconds) {
+          else if ((type === 'created' || type === 'add') && !obj.terminal && !holdDueBeforeSweep) {
             // A live object appearing: nothing to write (its Lease recorded it at
             // admission). The sweep at start reviews what the first list found; a rule
-            // with a maximum hold is queued to arm its recheck.
+            // whose maximum hold ends before the next sweep is queued to arm its recheck.
           } else this.#queue.add(obj.lease, WATCH);
         },
         onHealth: (ok, message) => {
@@ -171,6 +172,7 @@ export class ReleaseController {
     const held = new Map<string, number>();
     const overdue = new Map<string, number>();
     const overdueMs = (this.#o.pendingTimeoutSeconds + this.#o.sweepIntervalSeconds) * 1000;
+    const sweepMs = this.#o.sweepIntervalSeconds * 1000;
     let listed = 0;
     let queued = 0;
     try {
@@ -191,7 +193,9 @@ export class ReleaseController {
           // Not seen stored, and past the point where a sweep should have reclaimed it.
           if (!stored && input.ageMs > overdueMs) overdue.set(rule.kind, (overdue.get(rule.kind) ?? 0) + 1);
           const decision = decideRelease(input);
-          if (decision.action === 'keep' && decision.recheckAfterMs === undefined) continue;
+          // A recheck due after the next sweep is that sweep's to arm: with a maximum hold
+          // of hours, every lock would otherwise be read again on every sweep.
+          if (decision.action === 'keep' && (decision.recheckAfterMs === undefined || decision.recheckAfterMs > sweepMs)) continue;
           this.#queue.add(lease.name, { trigger: 'sweep', snapshot: lease });
           queued++;
         }

@@ -512,7 +512,7 @@ test("the helm test hook: leaseguard selftest in the Deployment's image and secu
   const values = loadYaml(await readFile(join(CHART, 'values.yaml'), 'utf8')) as Obj;
   const objects = await template({}, { hooks: true });
   const hooks = objects.filter(isHook);
-  t.deepEqual(hooks.map(id).sort(), ['Pod/leaseguard-system/leaseguard-test', 'Role/default/leaseguard-test', 'RoleBinding/default/leaseguard-test', 'ServiceAccount/leaseguard-system/leaseguard-test']);
+  t.deepEqual(hooks.map(id).sort(), ['Pod/leaseguard-system/leaseguard-test', 'Role/kubernaut-system/leaseguard-test', 'RoleBinding/kubernaut-system/leaseguard-test', 'ServiceAccount/leaseguard-system/leaseguard-test']);
   const hook = (kind: string) => hooks.find((o) => o.kind === kind)!;
   for (const h of hooks) {
     t.is(h.metadata.annotations['helm.sh/hook'], 'test', id(h));
@@ -531,7 +531,8 @@ test("the helm test hook: leaseguard selftest in the Deployment's image and secu
   t.deepEqual(selftest.securityContext, server.containers[0].securityContext);
   t.like(pod.securityContext, { runAsNonRoot: true, runAsUser: 65532 });
   t.like(selftest.securityContext, { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
-  t.deepEqual(selftest.args.slice(0, 5), ['selftest', '--kind', 'WorkflowExecution', '--namespace', 'default']);
+  // Where the kind may be created: the first of config.guardedNamespaces.
+  t.deepEqual(selftest.args.slice(0, 5), ['selftest', '--kind', 'WorkflowExecution', '--namespace', 'kubernaut-system']);
   t.deepEqual(JSON.parse(selftest.args[selftest.args.indexOf('--object') + 1]), values.test.object);
   t.is(selftest.args[selftest.args.indexOf('--config') + 1], '/config/config.yaml');
   t.is(pod.volumes.find((v: Obj) => v.name === 'config').configMap.name, 'leaseguard-config', "the release's rules");

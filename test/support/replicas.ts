@@ -114,7 +114,15 @@ export class ReplicaSet {
   /** The set's LEASEGUARD_* settings: stamping on unless the set says otherwise (see the top). */
   #settings(): Record<string, string> {
     // No shutdown delay unless a test asks: there are no endpoints to drop a replica from.
-    return { LEASEGUARD_STAMP_ANNOTATIONS: 'true', LEASEGUARD_SHUTDOWN_DELAY_SECONDS: '0', LEASEGUARD_WEBHOOK_CONFIGURATION_NAME: this.webhookName, ...this.o.env };
+    // Every namespace may create guarded kinds: the webhooks see only this file's labelled
+    // namespaces anyway (test/integration/guarded-namespaces.test.ts tests the default).
+    return {
+      LEASEGUARD_STAMP_ANNOTATIONS: 'true',
+      LEASEGUARD_SHUTDOWN_DELAY_SECONDS: '0',
+      LEASEGUARD_WEBHOOK_CONFIGURATION_NAME: this.webhookName,
+      LEASEGUARD_GUARDED_NAMESPACES: '*',
+      ...this.o.env,
+    };
   }
 
   /** Starts one replica on free ports (it binds port 0 and logs what it got). */

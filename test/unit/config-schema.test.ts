@@ -26,7 +26,7 @@ test("the schema's defaults are the ones leaseguard starts with", (t) => {
     t.deepEqual(loaded[s.name], s.default, s.name);
     t.deepEqual(props[s.name]!.default, s.default, s.name);
   }
-  t.deepEqual((loaded as unknown as Config).rules, [...DEFAULT_RULES]);
+  t.deepEqual((loaded as unknown as Config).rules, DEFAULT_RULES.map((r) => ({ ...r, namespaces: ['kubernaut-system'] })), 'the default rules, in guardedNamespaces');
 });
 
 // A value of the wrong shape for each setting an environment variable sets: each is refused by name.

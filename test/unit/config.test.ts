@@ -157,3 +157,27 @@ test('maxLeases: 100,000 by default (the scale the benchmark measured), at least
   t.is(loadConfig({ env: { LEASEGUARD_MAX_LEASES: '500' } }).maxLeases, 500);
   t.throws(() => loadConfig({ env: { LEASEGUARD_MAX_LEASES: '0' } }), { message: /maxLeases must be an integer from 1/ });
 });
+
+test("guardedNamespaces: kubernaut's controller namespace by default, for every rule without its own; * alone opens all; nonsense refused", (t) => {
+  const rule = '{group: batch.example.io, version: v1, kind: Job, resource: jobs, keyPath: spec.target, phasePath: status.phase, terminalPhases: [Done]}';
+  const byDefault = loadConfig({ env: {}, file: file(`rules:\n  - ${rule}\n  - ${rule.replace('Job,', 'Cron,').replace('jobs', 'crons').replace('}', ', namespaces: [batch]}')}\n`) });
+  t.deepEqual(
+    byDefault.rules.map((r) => [r.kind, r.namespaces]),
+    [
+      ['WorkflowExecution', ['kubernaut-system']],
+      ['RemediationRequest', ['kubernaut-system']],
+      ['Job', ['kubernaut-system']],
+      ['Cron', ['batch']],
+    ],
+  );
+  const env = loadConfig({ env: { LEASEGUARD_GUARDED_NAMESPACES: 'team-a, team-b' } });
+  t.deepEqual(env.rules.map((r) => r.namespaces), [['team-a', 'team-b'], ['team-a', 'team-b']]);
+  t.deepEqual(loadConfig({ env: { LEASEGUARD_GUARDED_NAMESPACES: '*' } }).rules[0]?.namespaces, ['*']);
+  const refused: Array<[string, RegExp]> = [
+    ['*,team-a', /\* allows every namespace; list it alone/],
+    ['Team_A', /namespaces must be namespace names or \*, got "Team_A"/],
+    ['leaseguard-system', /leaseguard-system is leaseguard's own namespace/],
+  ];
+  for (const [value, message] of refused) t.throws(() => loadConfig({ env: { LEASEGUARD_GUARDED_NAMESPACES: value } }), { message }, value);
+  t.throws(() => loadConfig({ env: {}, file: file('guardedNamespaces: []\n') }), { message: /no namespace may create it/ });
+});

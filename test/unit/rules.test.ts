@@ -1,5 +1,5 @@
 import test from 'ava';
-import { DEFAULT_RULES, MAX_KEY_BYTES, deriveKey, indexRules, phaseOf, readPath, updateEffect, type GuardRule } from '../../src/core/rules.js';
+import { namespaceAllowed, DEFAULT_RULES, MAX_KEY_BYTES, deriveKey, indexRules, phaseOf, readPath, updateEffect, type GuardRule } from '../../src/core/rules.js';
 
 const rules = indexRules(DEFAULT_RULES);
 const we = rules.find('kubernaut.ai', 'WorkflowExecution') as GuardRule;
@@ -8,8 +8,8 @@ const fp = 'a'.repeat(64);
 
 test('the default rules, whole: what leaseguard guards out of the box', (t) => {
   t.deepEqual(JSON.parse(JSON.stringify(DEFAULT_RULES)), [
-    { group: 'kubernaut.ai', version: 'v1alpha1', kind: 'WorkflowExecution', resource: 'workflowexecutions', keyPath: 'spec.targetResource', phasePath: 'status.phase', terminalPhases: ['Completed', 'Failed'], scope: 'cluster' },
-    { group: 'kubernaut.ai', version: 'v1alpha1', kind: 'RemediationRequest', resource: 'remediationrequests', keyPath: 'spec.signalFingerprint', phasePath: 'status.overallPhase', terminalPhases: ['Completed', 'Failed', 'TimedOut', 'Skipped', 'Cancelled'], scope: 'cluster' },
+    { group: 'kubernaut.ai', version: 'v1alpha1', kind: 'WorkflowExecution', resource: 'workflowexecutions', keyPath: 'spec.targetResource', phasePath: 'status.phase', terminalPhases: ['Completed', 'Failed'], scope: 'cluster', maxHoldSeconds: 7200 },
+    { group: 'kubernaut.ai', version: 'v1alpha1', kind: 'RemediationRequest', resource: 'remediationrequests', keyPath: 'spec.signalFingerprint', phasePath: 'status.overallPhase', terminalPhases: ['Completed', 'Failed', 'TimedOut', 'Skipped', 'Cancelled'], scope: 'cluster', maxHoldSeconds: 7200 },
   ]);
 });
 
@@ -113,4 +113,20 @@ test('updateEffect: a keyless object gaining a valid key takes the lock; a keyed
   t.is(updateEffect(key('ns/D/a'), key(undefined)), 'key-changed');
   const scoped = { ...we, scope: 'namespace' as const };
   t.is(updateEffect(deriveKey(scoped, { spec: { targetResource: 'k' } }, 'a'), deriveKey(scoped, { spec: { targetResource: 'k' } }, 'b')), 'key-changed', 'the scoped key is the identity');
+});
+
+test('namespaceAllowed: only the listed namespaces, all with *, and cluster-scoped objects (no namespace) always', (t) => {
+  const cases: Array<[readonly string[] | undefined, string, boolean]> = [
+    [['kubernaut-system'], 'kubernaut-system', true],
+    [['kubernaut-system'], 'tenant-a', false],
+    [['kubernaut-system'], 'kubernaut-system-2', false],
+    [['a', 'b'], 'b', true],
+    [['*'], 'tenant-a', true],
+    [undefined, 'tenant-a', true],
+    [['kubernaut-system'], '', true],
+    [[], 'tenant-a', false],
+  ];
+  for (const [namespaces, ns, allowed] of cases) {
+    t.is(namespaceAllowed(namespaces === undefined ? {} : { namespaces }, ns), allowed, `${JSON.stringify(namespaces)} ${ns}`);
+  }
 });
