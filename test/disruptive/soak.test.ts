@@ -1,10 +1,11 @@
 // A bounded soak: 4 replicas, one of them with a wall clock 90 s fast (libfaketime, where
 // installed), controllers creating, completing and deleting objects for a few hot targets
 // at random, the leader killed at random. Invariants are checked all the while (also by
-// leaseguard's own duplicate monitor, whose gauge must stay 0) and reported at the end. LEASEGUARD_SOAK_SECONDS sets the length (default 90),
+// leaseguard's own duplicate monitor, which must report none of the soak's keys) and reported at the end. LEASEGUARD_SOAK_SECONDS sets the length (default 90),
 // LEASEGUARD_SOAK_SEED the random seed.
 import test from 'ava';
 import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
+import { DEFAULT_RULES, deriveKey, phaseOf } from '../../src/core/rules.js';
 import { LEADER_LEASE_NAME } from '../../src/release/release-work.js';
 import { seeded } from '../support/faulty-store.js';
 import { coordination, customObjects } from '../support/integration-env.js';
@@ -21,6 +22,27 @@ const SECONDS = Number(process.env.LEASEGUARD_SOAK_SECONDS ?? 90);
 const SEED = Number(process.env.LEASEGUARD_SOAK_SEED ?? Date.now() % 1_000_000);
 const PENDING_S = FAST.pendingSeconds;
 const TARGETS = Array.from({ length: 4 }, (_, i) => `${NS}/Deployment/hot-${i}`);
+
+/**
+ * Keys that two or more live objects outside the soak's namespace hold now: other test
+ * files share this control plane, some store duplicates on purpose (leaseguard
+ * unregistered, warn mode), and every leader counts every guarded object.
+ */
+async function duplicatedElsewhere(): Promise<number> {
+  let duplicated = 0;
+  for (const rule of DEFAULT_RULES) {
+    const list = (await customObjects('admin').listClusterCustomObject({ group: rule.group, version: rule.version, plural: rule.resource })) as { items: unknown[] };
+    const live = new Map<string, number>();
+    for (const o of list.items) {
+      const { namespace } = (o as { metadata: { namespace: string } }).metadata;
+      const key = deriveKey(rule, o, namespace);
+      if (namespace === NS || !key.ok || phaseOf(rule, o).terminal) continue;
+      live.set(key.scopedKey, (live.get(key.scopedKey) ?? 0) + 1);
+    }
+    duplicated += [...live.values()].filter((n) => n > 1).length;
+  }
+  return duplicated;
+}
 
 interface Holder {
   target: string;
@@ -47,6 +69,7 @@ test('soak: never two live objects for one key, no Lease left behind, every deni
   });
   try {
     await scopedNamespace(SCOPE, NS);
+    const inherited = await duplicatedElsewhere();
     const api = customObjects('controller');
     const holders = new Map<string, Holder>();
     /** Every create sent, by name: a denial may name one that was admitted but never stored. */
@@ -194,10 +217,11 @@ test('soak: never two live objects for one key, no Lease left behind, every deni
     t.true(counts.created > TARGETS.length, 'the soak did real work');
     t.true(counts.leaderKills > 0 || SECONDS < 20, 'leaders were killed');
     t.is(counts.other, 0, 'no answers other than created, 409, 503, or a refusal while a killed replica was unreachable');
-    t.log(`duplicate monitor: ${monitorSamples} samples, max ${monitorMax}`);
+    t.log(`duplicate monitor: ${monitorSamples} samples, max ${monitorMax}; duplicated keys other test files left: ${inherited}`);
     t.true(monitorSamples > 0, 'the monitor gauge was sampled');
-    t.is(monitorMax, 0, "leaseguard's duplicate monitor stayed 0 throughout");
-    t.notRegex(logsText, /"msg":"duplicate lock key:/, 'no replica logged a duplicate');
+    t.true(monitorMax <= inherited, "leaseguard's duplicate monitor never counted more than the duplicates other test files left");
+    const ours = logsText.split('\n').filter((l) => l.includes('"msg":"duplicate lock key:') && l.includes(`"${NS}/`));
+    t.deepEqual(ours, [], `no replica logged a duplicate in ${NS}`);
   } finally {
     await replicas.stop();
   }

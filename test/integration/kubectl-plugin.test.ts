@@ -137,7 +137,7 @@ test.serial('locks, and why for a refused create, for the holder, and for an obj
     why.stdout,
     new RegExp(`^workflowexecution ${NS}/we-2 is blocked: Lease ${leaseRef(target)} holds target "${target}" for workflowexecution ${NS}/we-1 \\(requested by system:serviceaccount:kubernaut-system:remediationorchestrator\\), since \\S+ \\(\\d+s ago by this machine's clock\\); holder phase \\(none yet\\)\\.$`, 'm'),
   );
-  t.regex(why.stdout, new RegExp(`^The lock frees when ${NS}/we-1 reaches status\\.phase Completed or Failed, or is deleted\\. Creates meanwhile get 409 Conflict\\.$`, 'm'));
+  t.regex(why.stdout, new RegExp(`^The lock frees when ${NS}/we-1 reaches status\\.phase Completed or Failed, or is deleted\\. It is taken over once held longer than maxHoldSeconds \\(7200s\\)\\. Creates meanwhile get 409 Conflict\\.$`, 'm'));
 
   const holder = await plugin(['why', 'workflowexecution/we-1', '-n', NS, ...L]);
   t.is(holder.code, 0, holder.stderr);

@@ -38,5 +38,7 @@ test('warn mode: kubectl prints the warning and the duplicate is stored; switche
     t.regex(refused.stderr, /denied the request: target "rollout-prod\/Deployment\/api" is busy: held by workflowexecution rollout-prod\/we-1/);
   } finally {
     await replicas.stop();
+    // The duplicate warn mode stored: other files' leaders would count it.
+    await kubectl(['delete', 'workflowexecutions', '--all', '-n', NS, '--wait=false']);
   }
 });

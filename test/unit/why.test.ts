@@ -43,7 +43,7 @@ const cases: Array<[string, Partial<WhyInput> & { name?: string; target?: string
   ['no Lease: free', { lease: null }, 'free', [/^No lock is held for target "prod\/Deployment\/api"/, /A create of it would take the lock and be admitted/]],
   ['a live holder blocks, and says what frees it', {}, 'blocked', [
     /^workflowexecution prod\/we-2 is blocked: Lease leaseguard-system\/workflowexecution-prod-deployment-api-0123 holds target "prod\/Deployment\/api" for workflowexecution prod\/we-1 \(requested by system:serviceaccount:kubernaut-system:ro on pod ro-7d9f\), since 2026-12-04T10:00:00.000Z \(41s ago by this machine's clock\); holder phase Running\.$/,
-    /frees when prod\/we-1 reaches status\.phase Completed or Failed, or is deleted\. Creates meanwhile get 409 Conflict\.$/,
+    /frees when prod\/we-1 reaches status\.phase Completed or Failed, or is deleted\. It is taken over once held longer than maxHoldSeconds \(7200s\)\. Creates meanwhile get 409 Conflict\.$/,
   ]],
   ['a holder not stored yet: pending, reclaimed after the pending timeout', { holder: { kind: 'gone' } }, 'pending', [/not stored: its create may still be in flight/, /reclaimed once pendingTimeoutSeconds \(90s\).*about 49s from now/]],
   ['a pending holder past the timeout: stale', { holder: { kind: 'gone' }, now: at(120) }, 'stale', [/never stored within the pending timeout.*next create for this key takes it over/]],
