@@ -7,7 +7,7 @@ import type { Registry } from 'prom-client';
 import { MutatingWebhook } from './admission/mutating-webhook.js';
 import { ValidatingWebhook } from './admission/validating-webhook.js';
 import type { Config } from './config.js';
-import { ANY_NAMESPACE, indexRules, type RuleIndex } from './core/rules.js';
+import { ANY_NAMESPACE, LiveRules, type GuardRule } from './core/rules.js';
 import type { LeaseAges } from './lock/lease-ages.js';
 import type { LeaseBudget } from './lock/lease-budget.js';
 import { LockService } from './lock/lock-service.js';
@@ -46,19 +46,17 @@ export interface Leaseguard {
   metrics: Metrics;
   readiness: Readiness;
   locks: LockService;
-  rules: RuleIndex;
+  /** Replaced when a reloaded configuration changes a rule's mode, hold limit or namespaces. */
+  rules: LiveRules;
   validating: ValidatingWebhook;
   mutating: MutatingWebhook;
   /** Present with `apiProbe`; the caller starts it once serving. */
   reachability?: ApiReachability;
 }
 
-export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
-  const { config, logger, store } = deps;
-  const metrics = deps.metrics ?? createMetrics(deps.registry);
-  metrics.callersAuthenticated.set(config.clientCaFile ? 1 : 0);
-  const rules = indexRules(config.rules);
-  for (const rule of config.rules) {
+/** Reports, per kind, whether every namespace may create it (gauge and warning). */
+export function reportNamespaces(rules: readonly GuardRule[], metrics: Metrics, logger: Logger): void {
+  for (const rule of rules) {
     const unrestricted = rule.namespaces?.includes(ANY_NAMESPACE) ?? true;
     metrics.namespacesUnrestricted.set({ kind: rule.kind }, unrestricted ? 1 : 0);
     if (unrestricted) {
@@ -68,6 +66,14 @@ export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
       );
     }
   }
+}
+
+export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
+  const { config, logger, store } = deps;
+  const metrics = deps.metrics ?? createMetrics(deps.registry);
+  metrics.callersAuthenticated.set(config.clientCaFile ? 1 : 0);
+  const rules = new LiveRules(config.rules);
+  reportNamespaces(config.rules, metrics, logger);
   const locks = new LockService({
     store,
     holders: deps.holders,

@@ -30,6 +30,7 @@ export interface Metrics {
   callersRefused: Counter<'reason'>;
   callersAuthenticated: Gauge<string>;
   namespacesUnrestricted: Gauge<'kind'>;
+  configReloads: Counter<'result'>;
   duplicatesDetected: Counter<'kind'>;
   certificateExpiry: Gauge<string>;
   certificateRenewals: Counter<'what' | 'reason'>;
@@ -163,6 +164,12 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
     callersAuthenticated: new Gauge({
       name: 'leaseguard_callers_authenticated',
       help: "Whether the admission endpoints require the API server's client certificate (1: clientCaFile set) or serve any caller (0: allowUnauthenticatedCallers, or the embedded store).",
+      registers,
+    }),
+    configReloads: new Counter({
+      name: 'leaseguard_config_reloads_total',
+      help: 'Changes of the configuration file seen while running, by result: applied (a rule\'s mode, maxHoldSeconds or namespaces, the log level) or refused (invalid, or a setting that applies only at start; the running configuration keeps serving).',
+      labelNames: ['result'] as const,
       registers,
     }),
     namespacesUnrestricted: new Gauge({

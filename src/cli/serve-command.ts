@@ -3,7 +3,8 @@ import { pino } from 'pino';
 import { EmbeddedExpiry } from '../release/embedded-expiry.js';
 import { LeaseBudget } from '../lock/lease-budget.js';
 import { Registry } from 'prom-client';
-import { createLeaseguard } from '../app.js';
+import { createLeaseguard, reportNamespaces } from '../app.js';
+import { ConfigWatcher } from '../config-watcher.js';
 import { callerAuthenticationProblem, embeddedConfig, loadConfig, type Config } from '../config.js';
 import { configError } from '../errors.js';
 import { KubeEventRecorder, noEvents } from '../kube/event-recorder.js';
@@ -49,7 +50,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (values.port) overrides.admissionPort = values.port;
   if (values['metrics-port']) overrides.metricsPort = values['metrics-port'];
   if (values['cert-dir']) overrides.certDir = values['cert-dir'];
-  const loaded = loadConfig({ ...(values.config ? { file: values.config } : {}), overrides: overrides as Partial<Config> });
+  const configFile = values.config ?? (process.env.LEASEGUARD_CONFIG || undefined);
+  const load = () => loadConfig({ ...(configFile ? { file: configFile } : {}), overrides: overrides as Partial<Config> });
+  const loaded = load();
 
   // Buffered, asynchronous log writes: one syscall per 4 KiB instead of one per admission.
   // Flushed every second and on a graceful stop; a SIGKILL may lose the last second.
@@ -203,6 +206,24 @@ export async function serveCommand(argv: string[]): Promise<number> {
 
   certificates?.start(() => release?.elector.isLeader ?? false, () => void running.reloader.reload());
 
+  // A changed configuration file: a rule's mode, hold limit or namespaces, and the log
+  // level apply live; anything else is refused and this configuration keeps serving.
+  const reloads: ConfigWatcher | undefined =
+    configFile === undefined ? undefined :
+    new ConfigWatcher({
+      file: configFile,
+      load: () => (opened.embedded ? embeddedConfig(load()) : load()),
+      current: config,
+      apply: (next) => {
+        lg.rules.replace(next.rules);
+        logger.level = next.logLevel;
+        reportNamespaces(next.rules, metrics, logger);
+      },
+      logger,
+      metrics,
+    });
+  await reloads?.start();
+
   await new Promise<void>((resolve) => {
     // SIGTERM (a Pod's deletion) waits out the shutdown delay; SIGINT (Ctrl-C) does not.
     const stop = (signal: string) => {
@@ -212,6 +233,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  reloads?.stop();
   expiry?.stop();
   lg.reachability?.stop();
   ownNamespace?.stop();

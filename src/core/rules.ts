@@ -77,6 +77,30 @@ export function indexRules(rules: readonly GuardRule[]): RuleIndex {
   return { rules, find: (group, kind) => byKind.get(`${group}/${kind}`) };
 }
 
+/**
+ * A rule index whose rules a reloaded configuration replaces (a rule's mode, hold limit,
+ * namespaces). Readers look rules up per decision, so each decision sees one set whole.
+ */
+export class LiveRules implements RuleIndex {
+  #index: RuleIndex;
+
+  constructor(rules: readonly GuardRule[]) {
+    this.#index = indexRules(rules);
+  }
+
+  get rules(): readonly GuardRule[] {
+    return this.#index.rules;
+  }
+
+  find(group: string, kind: string): GuardRule | undefined {
+    return this.#index.find(group, kind);
+  }
+
+  replace(rules: readonly GuardRule[]): void {
+    this.#index = indexRules(rules);
+  }
+}
+
 /** Every namespace: the explicit opt-out of the namespace restriction. */
 export const ANY_NAMESPACE = '*';
 

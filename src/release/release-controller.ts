@@ -100,7 +100,6 @@ export class ReleaseController {
     const { kubeConfig, rules, logger, metrics, readiness } = this.#o;
     const api = kubeConfig.makeApiClient(CustomObjectsApi);
     for (const rule of rules.rules) {
-      const holdDueBeforeSweep = rule.maxHoldSeconds !== undefined && rule.maxHoldSeconds <= this.#o.sweepIntervalSeconds;
       const monitor = new DuplicateMonitor({ rule, leaseNamespace: this.#o.store.namespace, metrics, logger, events: this.#o.events });
       this.#monitors.set(ruleId(rule.group, rule.kind), monitor);
       const cache = new WatchCache({
@@ -114,7 +113,7 @@ export class ReleaseController {
           monitor.observe(type, obj, key, prev);
           if (!obj.lease) return;
           if (type === 'delete' && obj.uid) this.#queue.add(obj.lease, { trigger: 'watch', deletedUid: obj.uid });
-          else if ((type === 'created' || type === 'add') && !obj.terminal && !holdDueBeforeSweep) {
+          else if ((type === 'created' || type === 'add') && !obj.terminal && !this.#holdDueBeforeSweep(rule)) {
             // A live object appearing: nothing to write (its Lease recorded it at
             // admission). The sweep at start reviews what the first list found; a rule
             // whose maximum hold ends before the next sweep is queued to arm its recheck.
@@ -212,6 +211,12 @@ export class ReleaseController {
     for (const rule of this.#o.rules.rules) this.#o.metrics.leasesPendingOverdue.set({ kind: rule.kind }, overdue.get(rule.kind) ?? 0);
     this.#o.metrics.sweepDuration.observe((performance.now() - started) / 1000);
     this.#o.logger.debug({ leases: listed, queued, ms: Math.round(performance.now() - started) }, 'sweep looked at every managed Lease');
+  }
+
+  /** Whether `rule`'s maximum hold (as now configured) ends before the next sweep. */
+  #holdDueBeforeSweep(rule: GuardRule): boolean {
+    const max = this.#o.rules.find(rule.group, rule.kind)?.maxHoldSeconds;
+    return max !== undefined && max <= this.#o.sweepIntervalSeconds;
   }
 
   #decisionInput(rule: GuardRule, lease: LockLease, record: LockRecord, trigger: ReleaseTrigger, holder: HolderObservation) {

@@ -662,3 +662,24 @@ test("the kustomize base's Deployment, before its client CA Secret exists: lease
   t.regex(failed?.stderr ?? '', /cannot read the client CA .*client-ca\/ca\.crt \(clientCaFile\)/);
   t.regex(failed?.stderr ?? '', /kubectl -n NAMESPACE create secret generic leaseguard-client-ca --from-file=ca\.crt=certs\/ca\.crt/);
 });
+
+test('a config change a replica applies live (a rule mode, hold limit or namespaces, guardedNamespaces, the log level) keeps the Pods; any other rolls them', async (t) => {
+  const values = loadYaml(await readFile(join(CHART, 'values.yaml'), 'utf8')) as Obj;
+  const checksum = async (config: Obj) =>
+    (await template({ clientCA: { secretName: 'leaseguard-client-ca' }, config: { ...values.config, ...config } })).find((o) => o.kind === 'Deployment')!.spec.template.metadata.annotations['checksum/config'];
+  const base = await checksum({});
+  const rules = values.config.rules as Obj[];
+  const live: Array<[string, Obj]> = [
+    ['logLevel', { logLevel: 'debug' }],
+    ['a rule mode', { rules: rules.map((r, i) => (i === 0 ? { ...r, mode: 'warn' } : r)) }],
+    ['a hold limit', { rules: rules.map((r, i) => (i === 1 ? { ...r, maxHoldSeconds: 3600 } : r)) }],
+    ['namespaces', { rules: rules.map((r, i) => (i === 0 ? { ...r, namespaces: ['kubernaut-system', 'other'] } : r)) }],
+    ['guardedNamespaces', { guardedNamespaces: ['other'] }],
+  ];
+  for (const [what, config] of live) t.is(await checksum(config), base, `${what}: reloaded in place`);
+  const startOnly: Array<[string, Obj]> = [
+    ['timeoutSeconds', { timeoutSeconds: 6 }],
+    ['a key path', { rules: rules.map((r, i) => (i === 0 ? { ...r, keyPath: 'spec.other' } : r)) }],
+  ];
+  for (const [what, config] of startOnly) t.not(await checksum(config), base, `${what}: the Pods roll`);
+});

@@ -37,6 +37,19 @@ app.kubernetes.io/name: leaseguard
 {{- end -}}
 
 {{/*
+The configuration without what a running replica applies live (the log level,
+guardedNamespaces; a rule's mode, maxHoldSeconds and namespaces: src/core/config-change.ts): the Deployment's
+checksum, so changing only those reloads in place and anything else rolls the Pods.
+*/}}
+{{- define "leaseguard.configStartOnly" -}}
+{{- $config := omit (fromYaml (include "leaseguard.config" .)) "logLevel" "guardedNamespaces" -}}
+{{- $rules := list -}}
+{{- range ($config.rules | default list) }}{{ $rules = append $rules (omit . "mode" "maxHoldSeconds" "namespaces") }}{{ end -}}
+{{- $_ := set $config "rules" $rules -}}
+{{- toJson $config -}}
+{{- end -}}
+
+{{/*
 Where the client CA is mounted (config.clientCaFile), or "" with the explicit
 config.allowUnauthenticatedCallers. Every render passes here (the ConfigMap and the
 Deployment's checksum include the config), so a chart that would leave /validate open
