@@ -4,13 +4,13 @@
 // admission measures it on each replica's own clock from its first sight of the lock,
 // which a command line cannot know, so ages here come from the Lease's acquireTime by
 // this machine's clock, and are said to be estimates.
-import { formatAge, holderPhrase, keyNoun } from '../admission/messages.js';
+import { formatAge, holderPhrase, keyNoun, namespaceMessage } from '../admission/messages.js';
 import { decide, type HolderState, type TakeoverReason } from '../core/decide.js';
 import { objectLabel, type LockLease, type ObjectRef } from '../core/lock-record.js';
 import { printable, quoted } from '../core/printable.js';
-import type { GuardRule, KeyResult } from '../core/rules.js';
+import { namespaceAllowed, type GuardRule, type KeyResult } from '../core/rules.js';
 
-export type WhyVerdict = 'invalid' | 'free' | 'holds' | 'blocked' | 'pending' | 'stale' | 'foreign';
+export type WhyVerdict = 'invalid' | 'namespace' | 'free' | 'holds' | 'blocked' | 'pending' | 'stale' | 'foreign';
 
 export interface WhyInput {
   rule: GuardRule;
@@ -67,6 +67,10 @@ export function explain(i: WhyInput): WhyAnswer {
 
 function decideAnswer(i: WhyInput): WhyAnswer {
   const what = `${printable(i.rule.kind.toLowerCase())} ${printable(objectLabel(i.object))}`;
+  // As admission decides: where the kind may not be created, nothing else is looked at.
+  if (!i.stored && !namespaceAllowed(i.rule, i.object.namespace)) {
+    return { verdict: 'namespace', lines: [`A create of ${what} is refused with 403 Forbidden: ${namespaceMessage(i.rule, i.object.namespace)}.`] };
+  }
   if (!i.key.ok) {
     return { verdict: 'invalid', lines: [`${what} has no valid lock key: ${printable(i.key.message)}.`, 'A create of it is refused with 422 Invalid; fix the object.'] };
   }

@@ -62,7 +62,7 @@ test.before(async () => {
 
   await leaseNamespace(LEASE_NS);
   await holdLeadership(LEASE_NS);
-  const config = `store: kubernetes\napiServerRequestTimeoutSeconds: ${PENDING_SECONDS - 2}\npendingTimeoutSeconds: ${PENDING_SECONDS}\n`;
+  const config = `store: kubernetes\napiServerRequestTimeoutSeconds: ${PENDING_SECONDS - 2}\npendingTimeoutSeconds: ${PENDING_SECONDS}\nguardedNamespaces: [${NS}]\n`;
   const cm = await kubectl(['-n', LEASE_NS, 'create', 'configmap', 'leaseguard-config', `--from-literal=config.yaml=${config}`]);
   if (cm.code !== 0) throw new Error(cm.stderr);
   replicas = await ReplicaSet.start({ scope: SCOPE, count: 1, timeoutSeconds: FAST.timeoutSeconds, env: FAST_RELEASE_ENV });

@@ -54,6 +54,8 @@ const cases: Array<[string, Partial<WhyInput> & { name?: string; target?: string
   ['a stored object that does not hold the lock was admitted without it', { stored: true }, 'blocked', [/is stored without holding the lock.*duplicate monitor counts it/]],
   ['a Lease recording another key', { lease: lease(record({ key: 'prod/Deployment/other' })) }, 'foreign', [/records key "prod\/Deployment\/other": it is not this lock/, /kubectl -n leaseguard-system get lease workflowexecution-prod-deployment-api-0123 -o yaml/]],
   ['an invalid key', { target: '' }, 'invalid', [/has no valid lock key/, /refused with 422 Invalid/]],
+  ['a namespace where the kind may not be created', { rule: { ...rule, namespaces: ['kubernaut-system'] } }, 'namespace', [/^A create of workflowexecution prod\/we-2 is refused with 403 Forbidden: leaseguard refuses WorkflowExecution in namespace prod: it may be created only in kubernaut-system/]],
+  ['a namespace where it may', { rule: { ...rule, namespaces: ['prod'] } }, 'blocked', [/is blocked/]],
 ];
 for (const [name, over, verdict, patterns] of cases) {
   test(`explain: ${name}`, (t) => {
