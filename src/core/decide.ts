@@ -54,9 +54,11 @@ export type Decision =
   | { action: 'take-over'; reason: TakeoverReason; record: LockRecord; previous: LockRecord }
   /**
    * Someone else holds the lock. `ageMs` is for people (since the holder's recorded
-   * request time, by this clock); `retryAfterSeconds` is set while the lock is pending.
+   * request time, by this clock). `pending` is set while the holder may not be stored yet
+   * (its read proved nothing): it is stored or its key is free within `retryAfterSeconds`,
+   * at `until` by this replica's wall clock (shown to clients, never compared).
    */
-  | { action: 'deny-busy'; holder: LockRecord; ageMs: number; retryAfterSeconds?: number }
+  | { action: 'deny-busy'; holder: LockRecord; ageMs: number; pending?: { retryAfterSeconds: number; until: Date } }
   /** A Lease of this name exists but records another lock (or none): never share it. */
   | { action: 'deny-foreign'; recordedKey?: string };
 
@@ -126,9 +128,11 @@ export function decide(input: DecisionInput): Decision {
   const busy = (): Decision => {
     const shownAgeMs = Math.max(0, now.getTime() - held.acquiredAt.getTime());
     const remaining = pendingTimeoutMs - ageMs;
-    return held.state === 'pending' && remaining > 0
-      ? { action: 'deny-busy', holder: held, ageMs: shownAgeMs, retryAfterSeconds: Math.ceil(remaining / 1000) }
-      : { action: 'deny-busy', holder: held, ageMs: shownAgeMs };
+    // A holder read live with the lock's key (and UID) is stored, whatever the Lease's label says.
+    const stored = holder !== undefined && holder.kind === 'live' && isHolder(held, holder);
+    if (held.state !== 'pending' || remaining <= 0 || stored) return { action: 'deny-busy', holder: held, ageMs: shownAgeMs };
+    const retryAfterSeconds = Math.ceil(remaining / 1000);
+    return { action: 'deny-busy', holder: held, ageMs: shownAgeMs, pending: { retryAfterSeconds, until: new Date(now.getTime() + retryAfterSeconds * 1000) } };
   };
   const takeOver = (reason: TakeoverReason): Decision => ({
     action: 'take-over',
