@@ -125,13 +125,11 @@ export function decide(input: DecisionInput): Decision {
 
   if (sameObject(held.object, request.object)) return retryDecision(input, held);
 
-  const busy = (): Decision => {
+  /** `pending`: the holder may not be stored yet; only ever inside the pending window. */
+  const busy = (pending: boolean): Decision => {
     const shownAgeMs = Math.max(0, now.getTime() - held.acquiredAt.getTime());
-    const remaining = pendingTimeoutMs - ageMs;
-    // A holder read live with the lock's key (and UID) is stored, whatever the Lease's label says.
-    const stored = holder !== undefined && holder.kind === 'live' && isHolder(held, holder);
-    if (held.state !== 'pending' || remaining <= 0 || stored) return { action: 'deny-busy', holder: held, ageMs: shownAgeMs };
-    const retryAfterSeconds = Math.ceil(remaining / 1000);
+    if (!pending) return { action: 'deny-busy', holder: held, ageMs: shownAgeMs };
+    const retryAfterSeconds = Math.ceil((pendingTimeoutMs - ageMs) / 1000);
     return { action: 'deny-busy', holder: held, ageMs: shownAgeMs, pending: { retryAfterSeconds, until: new Date(now.getTime() + retryAfterSeconds * 1000) } };
   };
   const takeOver = (reason: TakeoverReason): Decision => ({
@@ -145,7 +143,9 @@ export function decide(input: DecisionInput): Decision {
   // proves nothing yet. The holder itself, stored and finished, does.
   if (held.state === 'pending' && ageMs < pendingTimeoutMs) {
     if (holder === undefined) return { action: 'read-holder', ref: held.object };
-    return holder.kind === 'terminal' && isHolder(held, holder) ? takeOver('holder-terminal') : busy();
+    // A holder read live with the lock's key (and UID) is stored, whatever the Lease's label says.
+    if (isHolder(held, holder)) return holder.kind === 'terminal' ? takeOver('holder-terminal') : busy(false);
+    return busy(true);
   }
 
   // Stryker disable next-line ConditionalExpression: undefined > 0 is false as well
@@ -157,10 +157,11 @@ export function decide(input: DecisionInput): Decision {
     case 'gone':
       return takeOver(held.state === 'pending' ? 'pending-expired' : 'holder-gone');
     case 'unverifiable':
-      return expiredWithoutHolderReads(ageMs, pendingTimeoutMs) ? takeOver('expired') : busy();
+      // Here only a bound Lease is young enough to hold (a pending one was decided above).
+      return expiredWithoutHolderReads(ageMs, pendingTimeoutMs) ? takeOver('expired') : busy(false);
     case 'terminal':
     case 'live':
       if (!isHolder(held, holder)) return takeOver('holder-mismatch');
-      return holder.kind === 'terminal' ? takeOver('holder-terminal') : busy();
+      return holder.kind === 'terminal' ? takeOver('holder-terminal') : busy(false);
   }
 }

@@ -178,9 +178,10 @@ const cases: Case[] = [
     action: 'deny-busy',
   },
   {
-    name: 'embedded store: bound Lease younger than the timeout stays busy',
+    name: 'embedded store: bound Lease younger than the timeout stays busy, not pending',
     in: input({ lease: lease(held()), holder: unverifiable, now: at(PENDING_MS - 1) }),
     action: 'deny-busy',
+    check: (t, d) => t.is(d.action === 'deny-busy' ? d.pending : 'none', undefined),
   },
   {
     name: 'embedded store: exactly at the pending timeout the Lease expires',
@@ -377,7 +378,7 @@ const cases: Case[] = [
     check: (t, d) => t.is(d.action === 'deny-busy' ? d.pending?.retryAfterSeconds : 'none', 29),
   },
   {
-    name: 'embedded store, pending Lease: pending (nothing can be read), retry when it expires',
+    name: 'embedded store, young pending Lease: pending (nothing can be read), retry when it expires',
     in: input({ lease: lease(held({ state: 'pending' })), holder: unverifiable, now: at(10_000) }),
     action: 'deny-busy',
     check: (t, d) => t.is(d.action === 'deny-busy' ? d.pending?.retryAfterSeconds : 'none', 20),
@@ -438,9 +439,9 @@ test('decide: a busy denial reports the holder and, for people, the time since i
 });
 
 test('decide: a pending holder frees its key by `until`: now plus the whole seconds left, by this replica', (t) => {
-  const d = decide(input({ lease: lease(held({ state: 'pending' })), holder: gone, now: at(60_000), ageMs: 12_300 }));
+  const d = decide(input({ lease: lease(held({ state: 'pending' })), holder: gone, now: at(60_000), ageMs: 12_700 }));
   if (d.action !== 'deny-busy' || !d.pending) return t.fail(`expected a pending busy, got ${JSON.stringify(d)}`);
-  t.is(d.pending.retryAfterSeconds, 18); // 17.7 s left, rounded up
+  t.is(d.pending.retryAfterSeconds, 18); // 17.3 s left, rounded up
   t.deepEqual(d.pending.until, at(60_000 + 18_000));
 });
 
