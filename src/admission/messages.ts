@@ -36,9 +36,23 @@ export function holderPhrase(holder: LockRecord, ageMs?: number): string {
   return `${holderName(holder)} (requested by ${by}${pod}${ago})`;
 }
 
-export function busyMessage(rule: GuardRule, key: string, holder: LockRecord, ageMs: number): string {
-  const pending = holder.state === 'pending' ? '; it is not stored yet, so the lock is pending' : '';
-  return `${keyNoun(rule)} ${quoted(key)} is busy: held by ${holderPhrase(holder, ageMs)}${pending}; retry after it completes`;
+/** `pendingUntil`: the holder may not be stored yet; by then it is, or the key is free. */
+export function busyMessage(rule: GuardRule, key: string, holder: LockRecord, ageMs: number, pendingUntil?: string): string {
+  return `${keyNoun(rule)} ${quoted(key)} is busy: held by ${holderPhrase(holder, ageMs)}${pendingPhrase(pendingUntil)}; retry after it completes`;
+}
+
+/**
+ * A busy denial for a requester in another namespace than the holder: that the key is
+ * taken, and a pending holder's timing, but not which object, whose, or from where.
+ */
+export function hiddenBusyMessage(rule: GuardRule, key: string, pendingUntil?: string): string {
+  return `${keyNoun(rule)} ${quoted(key)} is busy: held by ${HIDDEN_HOLDER}${pendingPhrase(pendingUntil)}; retry after it completes`;
+}
+
+export const HIDDEN_HOLDER = 'an object in another namespace';
+
+function pendingPhrase(until: string | undefined): string {
+  return until === undefined ? '' : `; it may not be stored yet, so the lock is pending until ${until} (by then it is stored or the key is free)`;
 }
 
 /** Why a lock changed hands, as a person reads it. */
@@ -56,9 +70,13 @@ export function takeoverPhrase(rule: GuardRule, key: string, previous: LockRecor
   return `took over the lock on ${keyNoun(rule)} ${quoted(key)} from ${TAKEOVER_WHY[reason]} ${holderName(previous)}`;
 }
 
-/** The warning kubectl prints when a create takes over a lock from an earlier holder. */
-export function takeoverWarning(rule: GuardRule, key: string, previous: LockRecord, reason: TakeoverReason): string {
-  return `leaseguard: ${takeoverPhrase(rule, key, previous, reason)}`;
+/**
+ * The warning kubectl prints when a create takes over a lock from an earlier holder. A
+ * holder in another namespace than the new one is not named (the requester may not see it).
+ */
+export function takeoverWarning(rule: GuardRule, key: string, previous: LockRecord, reason: TakeoverReason, requestNamespace: string): string {
+  if (previous.object.namespace === requestNamespace) return `leaseguard: ${takeoverPhrase(rule, key, previous, reason)}`;
+  return `leaseguard: took over the lock on ${keyNoun(rule)} ${quoted(key)} from ${TAKEOVER_WHY[reason]} ${printable(previous.object.kind.toLowerCase())} in another namespace`;
 }
 
 export function unavailableMessage(rule: GuardRule, key: string, reason: string): string {

@@ -30,8 +30,12 @@ export interface AdmissionRequest {
   dryRun: boolean;
 }
 
+/**
+ * metav1.StatusCause. Its cause type is the JSON key `reason` (Go's field `Type`): the API
+ * server decodes a webhook's Status into that struct and drops any other key.
+ */
 export interface StatusCause {
-  type?: string;
+  reason?: string;
   message?: string;
   field?: string;
 }
@@ -45,6 +49,8 @@ export interface AdmissionStatus {
     group?: string;
     kind?: string;
     name?: string;
+    /** The named object's UID (StatusDetails.uid). */
+    uid?: string;
     causes?: StatusCause[];
     retryAfterSeconds?: number;
   };

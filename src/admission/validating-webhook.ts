@@ -13,7 +13,8 @@ import { createStampProblem, stampsOf, updateStampProblem } from '../core/stamps
 import { ErrorCodes, isUnverifiable } from '../errors.js';
 import type { LockService } from '../lock/lock-service.js';
 import type { Metrics } from '../metrics.js';
-import { busyMessage, failOpenWarning, foreignLeaseMessage, fullMessage, keyNoun, namespaceMessage, takeoverWarning, unavailableMessage } from './messages.js';
+import { busyStatus } from './busy-denial.js';
+import { failOpenWarning, foreignLeaseMessage, fullMessage, keyNoun, namespaceMessage, takeoverWarning, unavailableMessage } from './messages.js';
 import { allow, deny, type AdmissionRequest, type AdmissionResponse } from './review.js';
 
 export const POD_NAME_EXTRA = 'authentication.kubernetes.io/pod-name';
@@ -87,7 +88,7 @@ function invalid(req: AdmissionRequest, rule: GuardRule, field: string, message:
     code: 422,
     reason: 'Invalid',
     message: `${rule.kind}${name ? ` ${JSON.stringify(name)}` : ''} is invalid: ${message}`,
-    details: { group: rule.group, kind: rule.kind, ...(name ? { name } : {}), causes: [{ type, field, message }] },
+    details: { group: rule.group, kind: rule.kind, ...(name ? { name } : {}), causes: [{ reason: type, field, message }] },
   });
 }
 
@@ -169,7 +170,7 @@ export class ValidatingWebhook {
         code: 403,
         reason: 'Forbidden',
         message,
-        details: { group: rule.group, kind, ...(name ? { name } : {}), causes: [{ type: 'FieldValueNotSupported', field: 'metadata.namespace', message }] },
+        details: { group: rule.group, kind, ...(name ? { name } : {}), causes: [{ reason: 'FieldValueNotSupported', field: 'metadata.namespace', message }] },
       });
       return { response, decision: 'denied-namespace', rule };
     }
@@ -203,7 +204,7 @@ export class ValidatingWebhook {
           const detail = outcome.previous
             ? { takeover: outcome.takeover, previousHolder: objectLabel(outcome.previous.object), previousRequester: outcome.previous.requester.username }
             : undefined;
-          const warnings = outcome.previous && outcome.takeover ? [takeoverWarning(rule, derived.key, outcome.previous, outcome.takeover)] : undefined;
+          const warnings = outcome.previous && outcome.takeover ? [takeoverWarning(rule, derived.key, outcome.previous, outcome.takeover, namespace)] : undefined;
           const from = outcome.previous && outcome.takeover ? { holder: outcome.previous, takeover: outcome.takeover } : {};
           return {
             response: allow(req.uid, warnings ? { warnings } : undefined),
@@ -217,29 +218,22 @@ export class ValidatingWebhook {
         case 'busy': {
           metrics.lockContention.inc({ kind });
           const h = outcome.holder.object;
-          const message = busyMessage(rule, derived.key, outcome.holder, outcome.ageMs);
-          const response = deny(req.uid, {
-            code: 409,
-            reason: 'Conflict',
-            message,
-            details: {
-              group: h.group,
-              kind: h.kind,
-              name: h.name,
-              causes: [
-                { type: 'FieldValueDuplicate', field: rule.keyPath, message: `${keyNoun(rule)} ${quoted(derived.key)} is held by ${printable(objectLabel(h))}` },
-                { type: 'LockHolder', field: 'metadata.name', message: printable(objectLabel(h)) },
-                { type: 'LockLease', field: 'metadata.annotations', message: leaseRef },
-              ],
-              ...(outcome.retryAfterSeconds !== undefined ? { retryAfterSeconds: outcome.retryAfterSeconds } : {}),
-            },
+          const status = busyStatus({
+            rule,
+            key: derived.key,
+            holder: outcome.holder,
+            ageMs: outcome.ageMs,
+            lease: leaseRef,
+            requestNamespace: namespace,
+            ...(outcome.pending ? { pending: outcome.pending } : {}),
           });
+          const response = deny(req.uid, status);
           return {
             response,
             decision: 'denied-busy',
             ...base,
             ...(outcome.leaseUid ? { leaseUid: outcome.leaseUid } : {}),
-            detail: { holder: objectLabel(h), holderUid: h.uid, holderState: outcome.holder.state },
+            detail: { holder: objectLabel(h), holderUid: h.uid, holderState: outcome.pending ? 'pending' : 'bound' },
             holder: outcome.holder,
           };
         }

@@ -69,7 +69,8 @@ function decideAnswer(i: WhyInput): WhyAnswer {
   const what = `${printable(i.rule.kind.toLowerCase())} ${printable(objectLabel(i.object))}`;
   // As admission decides: where the kind may not be created, nothing else is looked at.
   if (!i.stored && !namespaceAllowed(i.rule, i.object.namespace)) {
-    return { verdict: 'namespace', lines: [`A create of ${what} is refused with 403 Forbidden: ${namespaceMessage(i.rule, i.object.namespace)}.`] };
+    const key = i.key.ok ? { key: i.key.key, lease: i.leaseRef } : {};
+    return { verdict: 'namespace', lines: [`A create of ${what} is refused with 403 Forbidden: ${namespaceMessage(i.rule, i.object.namespace)}.`], ...key };
   }
   if (!i.key.ok) {
     return { verdict: 'invalid', lines: [`${what} has no valid lock key: ${printable(i.key.message)}.`, 'A create of it is refused with 422 Invalid; fix the object.'] };

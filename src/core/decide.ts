@@ -54,9 +54,11 @@ export type Decision =
   | { action: 'take-over'; reason: TakeoverReason; record: LockRecord; previous: LockRecord }
   /**
    * Someone else holds the lock. `ageMs` is for people (since the holder's recorded
-   * request time, by this clock); `retryAfterSeconds` is set while the lock is pending.
+   * request time, by this clock). `pending` is set while the holder may not be stored yet
+   * (its read proved nothing): it is stored or its key is free within `retryAfterSeconds`,
+   * at `until` by this replica's wall clock (shown to clients, never compared).
    */
-  | { action: 'deny-busy'; holder: LockRecord; ageMs: number; retryAfterSeconds?: number }
+  | { action: 'deny-busy'; holder: LockRecord; ageMs: number; pending?: { retryAfterSeconds: number; until: Date } }
   /** A Lease of this name exists but records another lock (or none): never share it. */
   | { action: 'deny-foreign'; recordedKey?: string };
 
@@ -123,12 +125,12 @@ export function decide(input: DecisionInput): Decision {
 
   if (sameObject(held.object, request.object)) return retryDecision(input, held);
 
-  const busy = (): Decision => {
+  /** `pending`: the holder may not be stored yet; only ever inside the pending window. */
+  const busy = (pending: boolean): Decision => {
     const shownAgeMs = Math.max(0, now.getTime() - held.acquiredAt.getTime());
-    const remaining = pendingTimeoutMs - ageMs;
-    return held.state === 'pending' && remaining > 0
-      ? { action: 'deny-busy', holder: held, ageMs: shownAgeMs, retryAfterSeconds: Math.ceil(remaining / 1000) }
-      : { action: 'deny-busy', holder: held, ageMs: shownAgeMs };
+    if (!pending) return { action: 'deny-busy', holder: held, ageMs: shownAgeMs };
+    const retryAfterSeconds = Math.ceil((pendingTimeoutMs - ageMs) / 1000);
+    return { action: 'deny-busy', holder: held, ageMs: shownAgeMs, pending: { retryAfterSeconds, until: new Date(now.getTime() + retryAfterSeconds * 1000) } };
   };
   const takeOver = (reason: TakeoverReason): Decision => ({
     action: 'take-over',
@@ -141,7 +143,9 @@ export function decide(input: DecisionInput): Decision {
   // proves nothing yet. The holder itself, stored and finished, does.
   if (held.state === 'pending' && ageMs < pendingTimeoutMs) {
     if (holder === undefined) return { action: 'read-holder', ref: held.object };
-    return holder.kind === 'terminal' && isHolder(held, holder) ? takeOver('holder-terminal') : busy();
+    // A holder read live with the lock's key (and UID) is stored, whatever the Lease's label says.
+    if (isHolder(held, holder)) return holder.kind === 'terminal' ? takeOver('holder-terminal') : busy(false);
+    return busy(true);
   }
 
   // Stryker disable next-line ConditionalExpression: undefined > 0 is false as well
@@ -153,10 +157,11 @@ export function decide(input: DecisionInput): Decision {
     case 'gone':
       return takeOver(held.state === 'pending' ? 'pending-expired' : 'holder-gone');
     case 'unverifiable':
-      return expiredWithoutHolderReads(ageMs, pendingTimeoutMs) ? takeOver('expired') : busy();
+      // Here only a bound Lease is young enough to hold (a pending one was decided above).
+      return expiredWithoutHolderReads(ageMs, pendingTimeoutMs) ? takeOver('expired') : busy(false);
     case 'terminal':
     case 'live':
       if (!isHolder(held, holder)) return takeOver('holder-mismatch');
-      return holder.kind === 'terminal' ? takeOver('holder-terminal') : busy();
+      return holder.kind === 'terminal' ? takeOver('holder-terminal') : busy(false);
   }
 }

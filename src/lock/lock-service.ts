@@ -22,7 +22,7 @@ export type LockOutcome =
       /** The Lease's uid, where it existed before this create (a retry or take-over). */
       leaseUid?: string;
     }
-  | { verdict: 'busy'; holder: LockRecord; ageMs: number; retryAfterSeconds?: number; lease: string; leaseUid?: string }
+  | { verdict: 'busy'; holder: LockRecord; ageMs: number; pending?: { retryAfterSeconds: number; until: Date }; lease: string; leaseUid?: string }
   | { verdict: 'foreign'; recordedKey?: string; lease: string };
 
 export interface AcquireOptions {
@@ -258,9 +258,7 @@ export class LockService {
         if (!dryRun && lease) await write(encode(decision.record, lease.resourceVersion), true);
         return { verdict: 'allowed', how: 'taken-over', takeover: decision.reason, previous: decision.previous, lease: name, ...uid };
       case 'deny-busy':
-        return decision.retryAfterSeconds === undefined
-          ? { verdict: 'busy', holder: decision.holder, ageMs: decision.ageMs, lease: name, ...uid }
-          : { verdict: 'busy', holder: decision.holder, ageMs: decision.ageMs, retryAfterSeconds: decision.retryAfterSeconds, lease: name, ...uid };
+        return { verdict: 'busy', holder: decision.holder, ageMs: decision.ageMs, ...(decision.pending ? { pending: decision.pending } : {}), lease: name, ...uid };
       case 'deny-foreign':
         return decision.recordedKey === undefined
           ? { verdict: 'foreign', lease: name }

@@ -52,11 +52,16 @@ test('validate: a busy denial is 409 Conflict naming the holder, with causes a c
   );
   t.like(r.status.details, { group: 'kubernaut.ai', kind: 'WorkflowExecution', name: 'we-first' });
   t.deepEqual(
-    r.status.details.causes.map((c: { type: string; field: string }) => `${c.type}@${c.field}`),
-    ['FieldValueDuplicate@spec.targetResource', 'LockHolder@metadata.name', 'LockLease@metadata.annotations'],
+    r.status.details.causes.map((c: { reason: string; field: string }) => `${c.reason}@${c.field}`),
+    // The first three as before; the namespace and pending causes after them (docs/denials.md).
+    ['FieldValueDuplicate@spec.targetResource', 'LockHolder@metadata.name', 'LockLease@metadata.annotations', 'LockHolderNamespace@metadata.namespace', 'LockPending@undefined'],
   );
   t.is(r.status.details.causes[1].message, 'prod/we-first');
+  t.is(r.status.details.uid, first.request.object.metadata.uid);
+  t.is(r.status.details.causes[3].message, 'prod');
+  // The embedded store cannot read holders: a lock stays pending until it expires.
   t.true(r.status.details.retryAfterSeconds > 0);
+  t.regex(r.status.details.causes[4].message, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 });
 
 test('validate: an invalid key is 422 Invalid with a cause on the field', async (t) => {
@@ -77,7 +82,7 @@ test('validate: an invalid key is 422 Invalid with a cause on the field', async 
     t.is(st.reason, 'Invalid');
     t.regex(st.message, message);
     t.deepEqual(st.details.causes[0].field, 'spec.targetResource');
-    t.is(st.details.causes[0].type, type);
+    t.is(st.details.causes[0].reason, type);
   }
   t.deepEqual(await own.store.list(''), [], 'no Lease of any kind was written');
   // The same server writes a Lease for a valid key, so the empty list above means something.

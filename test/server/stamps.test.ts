@@ -56,7 +56,7 @@ for (const [name, stamp] of forged) {
     t.false(res.json.response.allowed);
     t.is(res.json.response.status.code, 422);
     t.regex(res.json.response.status.message, /only leaseguard writes them/);
-    t.is(res.json.response.status.details.causes[0].type, 'FieldValueForbidden');
+    t.is(res.json.response.status.details.causes[0].reason, 'FieldValueForbidden');
     t.regex(res.json.response.status.details.causes[0].field, /^metadata\.annotations\[leaseguard\.kubernaut\.ai\//);
     t.is(res.json.response.auditAnnotations.decision, 'denied-annotation');
     t.is(await s.store.get(lease(key)), null, 'no Lease written');

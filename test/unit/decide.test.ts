@@ -133,10 +133,11 @@ const cases: Case[] = [
     action: 'read-holder',
   },
   {
-    name: 'young pending Lease, holder stored and live: busy',
+    // Read live with the lock's key and UID, it is stored: not pending, whatever the label says.
+    name: 'young pending Lease, holder stored and live: busy, not pending',
     in: input({ lease: lease(held({ state: 'pending' })), holder: live, now: at(PENDING_MS - 1) }),
     action: 'deny-busy',
-    check: (t, d) => t.is(d.action === 'deny-busy' ? d.retryAfterSeconds : -1, 1),
+    check: (t, d) => t.is(d.action === 'deny-busy' ? d.pending : 'none', undefined),
   },
   {
     name: 'young pending Lease, holder stored and already finished: taken over',
@@ -148,7 +149,7 @@ const cases: Case[] = [
     name: 'young pending Lease: busy even when the holder reads as gone',
     in: input({ lease: lease(held({ state: 'pending' })), holder: gone, now: at(1_000) }),
     action: 'deny-busy',
-    check: (t, d) => t.is(d.action === 'deny-busy' ? d.retryAfterSeconds : -1, 29),
+    check: (t, d) => t.is(d.action === 'deny-busy' ? d.pending?.retryAfterSeconds : -1, 29),
   },
   {
     name: 'pending Lease exactly at the pending timeout: the holder is read',
@@ -165,7 +166,7 @@ const cases: Case[] = [
     name: 'pending Lease past the timeout, holder stored and live: busy',
     in: input({ lease: lease(held({ state: 'pending' })), holder: live, now: at(PENDING_MS + 1) }),
     action: 'deny-busy',
-    check: (t, d) => t.is(d.action === 'deny-busy' ? d.retryAfterSeconds : -1, undefined),
+    check: (t, d) => t.is(d.action === 'deny-busy' ? d.pending?.retryAfterSeconds : -1, undefined),
   },
   { name: 'bound Lease, not read yet: read the holder', in: input({ lease: lease(held()) }), action: 'read-holder' },
   { name: 'bound Lease, holder live: busy', in: input({ lease: lease(held()), holder: live }), action: 'deny-busy' },
@@ -177,9 +178,10 @@ const cases: Case[] = [
     action: 'deny-busy',
   },
   {
-    name: 'embedded store: bound Lease younger than the timeout stays busy',
+    name: 'embedded store: bound Lease younger than the timeout stays busy, not pending',
     in: input({ lease: lease(held()), holder: unverifiable, now: at(PENDING_MS - 1) }),
     action: 'deny-busy',
+    check: (t, d) => t.is(d.action === 'deny-busy' ? d.pending : 'none', undefined),
   },
   {
     name: 'embedded store: exactly at the pending timeout the Lease expires',
@@ -208,7 +210,7 @@ const cases: Case[] = [
     name: 'pending Lease whose recorded time is 10 minutes old, first seen 1 s ago: busy even when the holder reads as gone',
     in: input({ lease: lease(held({ state: 'pending', acquiredAt: at(-600_000) })), holder: gone, now: at(0), ageMs: 1_000 }),
     action: 'deny-busy',
-    check: (t, d) => t.is(d.action === 'deny-busy' ? d.retryAfterSeconds : -1, 29),
+    check: (t, d) => t.is(d.action === 'deny-busy' ? d.pending?.retryAfterSeconds : -1, 29),
   },
   {
     name: 'embedded store: a Lease whose recorded time is old but first seen 1 s ago stays busy',
@@ -317,7 +319,7 @@ const cases: Case[] = [
     name: 'bound, its holder live: busy, with no retry hint (it ends when the holder does)',
     in: input({ lease: lease(held()), holder: live, now: at(1000) }),
     action: 'deny-busy',
-    check: (t, d) => t.is(d.action === 'deny-busy' ? d.retryAfterSeconds : 'none', undefined),
+    check: (t, d) => t.is(d.action === 'deny-busy' ? d.pending?.retryAfterSeconds : 'none', undefined),
   },
   {
     name: 'retry, the stored object shows no UID: allowed, nothing to learn',
@@ -344,13 +346,13 @@ const cases: Case[] = [
     name: 'pending past the timeout, its holder stored and live: busy, with no retry hint',
     in: input({ lease: lease(held({ state: 'pending' })), holder: live, now: at(PENDING_MS + 5000) }),
     action: 'deny-busy',
-    check: (t, d) => t.is(d.action === 'deny-busy' ? d.retryAfterSeconds : 'none', undefined),
+    check: (t, d) => t.is(d.action === 'deny-busy' ? d.pending?.retryAfterSeconds : 'none', undefined),
   },
   {
     name: 'pending exactly at the timeout, its holder live: busy, with no retry hint',
     in: input({ lease: lease(held({ state: 'pending' })), holder: live, now: at(PENDING_MS) }),
     action: 'deny-busy',
-    check: (t, d) => t.is(d.action === 'deny-busy' ? d.retryAfterSeconds : 'none', undefined),
+    check: (t, d) => t.is(d.action === 'deny-busy' ? d.pending?.retryAfterSeconds : 'none', undefined),
   },
   {
     name: 'pending 1 ms before the timeout, not yet read: a holder read',
@@ -358,10 +360,28 @@ const cases: Case[] = [
     action: 'read-holder',
   },
   {
-    name: 'pending 1 ms before the timeout, its holder live: busy, retry in 1 s',
-    in: input({ lease: lease(held({ state: 'pending' })), holder: live, now: at(PENDING_MS - 1) }),
+    name: 'pending 1 ms before the timeout, its holder not stored: busy, retry in 1 s',
+    in: input({ lease: lease(held({ state: 'pending' })), holder: gone, now: at(PENDING_MS - 1) }),
     action: 'deny-busy',
-    check: (t, d) => t.is(d.action === 'deny-busy' ? d.retryAfterSeconds : 'none', 1),
+    check: (t, d) => t.is(d.action === 'deny-busy' ? d.pending?.retryAfterSeconds : 'none', 1),
+  },
+  {
+    name: 'pending, an object of another key at the holder name: still pending (the holder may be in flight)',
+    in: input({ lease: lease(held({ state: 'pending' })), holder: liveOtherKey, now: at(1_000) }),
+    action: 'deny-busy',
+    check: (t, d) => t.is(d.action === 'deny-busy' ? d.pending?.retryAfterSeconds : 'none', 29),
+  },
+  {
+    name: 'pending, a live object with another UID at the holder name: still pending',
+    in: input({ lease: lease(held({ state: 'pending' })), holder: liveOtherUid, now: at(1_000) }),
+    action: 'deny-busy',
+    check: (t, d) => t.is(d.action === 'deny-busy' ? d.pending?.retryAfterSeconds : 'none', 29),
+  },
+  {
+    name: 'embedded store, young pending Lease: pending (nothing can be read), retry when it expires',
+    in: input({ lease: lease(held({ state: 'pending' })), holder: unverifiable, now: at(10_000) }),
+    action: 'deny-busy',
+    check: (t, d) => t.is(d.action === 'deny-busy' ? d.pending?.retryAfterSeconds : 'none', 20),
   },
   {
     name: 'max hold reached exactly: taken over',
@@ -416,6 +436,13 @@ test('decide: a busy denial reports the holder and, for people, the time since i
   if (d.action !== 'deny-busy') return t.fail(`expected deny-busy, got ${d.action}`);
   t.is(d.holder.object.name, 'we-1');
   t.is(d.ageMs, 41_000);
+});
+
+test('decide: a pending holder frees its key by `until`: now plus the whole seconds left, by this replica', (t) => {
+  const d = decide(input({ lease: lease(held({ state: 'pending' })), holder: gone, now: at(60_000), ageMs: 12_700 }));
+  if (d.action !== 'deny-busy' || !d.pending) return t.fail(`expected a pending busy, got ${JSON.stringify(d)}`);
+  t.is(d.pending.retryAfterSeconds, 18); // 17.3 s left, rounded up
+  t.deepEqual(d.pending.until, at(60_000 + 18_000));
 });
 
 test('decide: a shown age is never negative (a holder whose clock runs ahead)', (t) => {
