@@ -60,8 +60,11 @@ const faults: Array<[string, Fault, 'correct' | 'refused']> = [
   ['dropped connections', { kind: 'drop' }, 'refused'],
   ['black-holed traffic', { kind: 'blackhole' }, 'refused'],
 ];
-// What a create's round trip through the API server may add to leaseguard's deadline.
-const ROUND_TRIP_SLACK_MS = 600;
+// What a create's round trip through the API server may add to leaseguard's deadline on
+// a busy machine (client queueing, the API server's own work). That leaseguard answered
+// before the API server's webhook timeout is shown by the 503 and its message (the API
+// server's own timeout is a 500); this bound only catches an answer far past the deadline.
+const ROUND_TRIP_SLACK_MS = 1500;
 
 for (const [i, [name, fault, expect]] of faults.entries()) {
   test.serial(`fault: ${name} — ${expect === 'correct' ? 'every answer correct' : '503 within the deadline'}, no duplicate, recovery without restart`, async (t) => {

@@ -256,7 +256,9 @@ test('a well-formed review over the configured limit gets 413 with a JSON error,
 });
 
 test('the answer deadline counts from the arrival: a body that takes longer than the deadline to arrive is refused, its lock untaken', async (t) => {
-  const slow = await startTestServer({ deadlineMs: 300 });
+  // A 1 s deadline against a body 3 s late: a busy machine's event-loop stalls (the
+  // client shares this process) cannot close that gap, nor make the quick one late.
+  const slow = await startTestServer({ deadlineMs: 1000 });
   try {
     const body = Buffer.from(JSON.stringify(admissionReview({ key: 'proto/Deployment/trickle', name: 'we-trickle' })));
     const answer = await new Promise<{ status: number; json: any }>((resolve, reject) => {
@@ -267,7 +269,7 @@ test('the answer deadline counts from the arrival: a body that takes longer than
       });
       req.on('error', reject);
       req.write(body.subarray(0, 100));
-      setTimeout(() => req.end(body.subarray(100)), 600);
+      setTimeout(() => req.end(body.subarray(100)), 3000);
     });
     t.is(answer.status, 200);
     t.false(answer.json.response.allowed, 'refused: its deadline passed while the body arrived');
