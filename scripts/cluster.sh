@@ -344,7 +344,9 @@ stop_daemon() { # name signal-wait-seconds
 
 drain_pods() {
   alive kube-apiserver && alive kubelet || return 0
-  log "deleting every Pod and waiting for none"
+  log "deleting every workload and Pod, and waiting for none"
+  # Controllers first: a Deployment's ReplicaSet would replace each Pod deleted under it.
+  kctl delete deployments,replicasets,statefulsets,daemonsets,jobs --all --all-namespaces --wait=false >/dev/null 2>&1 || true
   kctl delete pods --all --all-namespaces --wait=false --grace-period=5 >/dev/null 2>&1 || true
   local deadline=$(( $(date +%s) + 60 ))
   while [ "$(date +%s)" -lt "$deadline" ]; do

@@ -42,3 +42,5 @@ cat > "$work/e2e.json" <<JSON
 JSON
 log "running the end-to-end tests ($(( $(date +%s) - start ))s so far)"
 LEASEGUARD_E2E="$work/e2e.json" bash scripts/with-node.sh node node_modules/ava/entrypoints/cli.mjs --config ava.e2e.config.js "$@" || rc=$?
+# The EXIT trap takes the script's status as the result: make it the tests'.
+exit "$rc"

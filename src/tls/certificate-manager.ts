@@ -5,13 +5,18 @@
 // its use, and a first replica can start before any certificate exists. Any replica
 // issues a certificate when there is none it could serve; only the leader renews. Before
 // a Secret with a new CA is written, the webhook configurations' caBundle gains that CA,
-// so the API server trusts each certificate before a replica serves it.
+// and before a replica serves a pair it has not served yet, caBundle gains the Secret's
+// CAs, so the API server trusts each certificate before a replica serves it. Gaining
+// never removes: replicas issuing at once each add their CA, and the one whose Secret
+// lost the race still finds the winner's CA trusted (replacing would drop it).
 //
 // caBundle is exactly the unexpired CAs this installation issued. Which those are is
 // recorded by fingerprint on the Secret (ISSUED_CAS_ANNOTATION), written only by
 // leaseguard (the shipped certificate-Secret policy lets no one else write the Secret): a
 // CA someone else puts into ca.crt is never published and a signer leaseguard did not
 // issue is replaced, and once the Secret is restored, caBundle holds its CAs and no other.
+// The leader makes caBundle exactly that on every check, so what gaining added and no
+// Secret names (a race's losers) leaves within one interval.
 // A Secret without the record (written before it existed) is taken as it is, once: its
 // CAs were published already, and the next write records them.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
@@ -153,7 +158,14 @@ export class CertificateManager {
     }
     const data = secret?.data ?? {};
     if (renew) await this.syncCaBundle(decode(data[CERT_FILES.caCert]), issuedCas(secret));
+    // A pair new to this replica: its CAs trusted first (a reinstall's fresh webhook
+    // configurations have no caBundle, and a leader may be a lease duration away).
+    else if (data[CERT_FILES.cert] && this.#stamp(data) !== this.#written) await this.syncCaBundle(decode(data[CERT_FILES.caCert]), issuedCas(secret), 'gain');
     return this.#writeFiles(data);
+  }
+
+  #stamp(data: Record<string, string>): string {
+    return `${data[CERT_FILES.cert] ?? ''}${data[CERT_FILES.key] ?? ''}${data[CERT_FILES.caCert] ?? ''}`;
   }
 
   async #issue(secret: SecretObject | undefined, newCa: boolean, keep: string[], reason: string, now: number): Promise<SecretObject | undefined> {
@@ -168,7 +180,7 @@ export class CertificateManager {
     const bundle = joinBundle(cas);
     const issued = new Set(cas.map((c) => c.fingerprint256));
     // Trusted before it is served: the new CA enters caBundle before the Secret names it.
-    if (newCa) await this.syncCaBundle(bundle, issued);
+    if (newCa) await this.syncCaBundle(bundle, issued, 'gain');
     const data = {
       [CERT_FILES.caCert]: Buffer.from(bundle).toString('base64'),
       [CERT_FILES.caKey]: Buffer.from(ca.key).toString('base64'),
@@ -207,9 +219,9 @@ export class CertificateManager {
    * Makes every webhook's caBundle exactly the bundle's unexpired CAs that leaseguard issued
    * (`issued`; undefined: a Secret from before the record, taken as it is). Anything else
    * leaves: a CA planted in the Secret is never published, one added to caBundle by hand
-   * is removed.
+   * is removed. With 'gain', those CAs are added and nothing is removed.
    */
-  async syncCaBundle(bundlePem: string, issued: ReadonlySet<string> | undefined): Promise<void> {
+  async syncCaBundle(bundlePem: string, issued: ReadonlySet<string> | undefined, mode: 'exact' | 'gain' = 'exact'): Promise<void> {
     const now = this.#now();
     const all = splitBundle(bundlePem);
     const foreign = all.filter((c) => issued && !issued.has(c.fingerprint256));
@@ -221,7 +233,12 @@ export class CertificateManager {
     }
     const wanted = all.filter((c) => !foreign.includes(c) && Date.parse(c.validTo) > now);
     if (wanted.length === 0) return;
-    const next = Buffer.from(joinBundle(wanted)).toString('base64');
+    const nextFor = (current: string | undefined): string => {
+      if (mode === 'exact') return Buffer.from(joinBundle(wanted)).toString('base64');
+      const have = splitBundle(decode(current));
+      const added = wanted.filter((c) => !have.some((h) => h.fingerprint256 === c.fingerprint256));
+      return added.length === 0 ? (current ?? '') : Buffer.from(joinBundle([...have, ...added])).toString('base64');
+    };
     for (const kind of ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations']) {
       const path = `/apis/admissionregistration.k8s.io/v1/${kind}/${encodeURIComponent(this.#o.webhookName)}`;
       let current: { metadata: { resourceVersion: string }; webhooks?: Array<{ clientConfig?: { caBundle?: string } }> };
@@ -234,6 +251,7 @@ export class CertificateManager {
       }
       const ops: unknown[] = [{ op: 'test', path: '/metadata/resourceVersion', value: current.metadata.resourceVersion }];
       (current.webhooks ?? []).forEach((w, i) => {
+        const next = nextFor(w.clientConfig?.caBundle);
         if (w.clientConfig?.caBundle !== next) ops.push({ op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: next });
       });
       if (ops.length === 1) continue;
@@ -249,7 +267,7 @@ export class CertificateManager {
 
   /** The pair (and bundle) as a mounted Secret looks: files through a `..data` symlink swapped at once. */
   async #writeFiles(data: Record<string, string>): Promise<boolean> {
-    const stamp = `${data[CERT_FILES.cert] ?? ''}${data[CERT_FILES.key] ?? ''}${data[CERT_FILES.caCert] ?? ''}`;
+    const stamp = this.#stamp(data);
     if (!data[CERT_FILES.cert] || stamp === this.#written) return false;
     const dir = this.#o.certDir;
     await mkdir(dir, { recursive: true });

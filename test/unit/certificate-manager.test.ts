@@ -196,9 +196,37 @@ test('two replicas issuing at once: the one that loses the race serves what the 
       api.put(SECRET, { metadata: { name: 'lg-tls' }, data: Object.fromEntries(Object.entries(pems).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) });
     }
   };
+  // The competitor trusted its CA before writing, as this replica does.
+  const competitorFp = new X509Certificate(competitor.caCert).fingerprint256;
+  for (const path of [VWC, MWC]) api.objects.get(path)!.webhooks[0].clientConfig.caBundle = Buffer.from(competitor.caCert).toString('base64');
   t.true(await manager.reconcile(false));
   t.is(await readFile(join(certDir, 'tls.crt'), 'utf8'), competitor.cert, "the winner's certificate is served");
   t.is(secretData(api)['tls.crt'], Buffer.from(competitor.cert).toString('base64'), 'and not overwritten');
+  t.true(bundleOf(api, VWC).includes(competitorFp), "the winner's CA is still trusted");
+  t.true(bundleOf(api, MWC).includes(competitorFp));
+  // The leader's next check leaves only what the Secret names (the loser's CA goes).
+  await manager.reconcile(true);
+  t.deepEqual(bundleOf(api, VWC), [competitorFp]);
+});
+
+test('a replica about to serve a pair trusts its CA first: a reinstall keeps the Secret but its webhook configurations come back without caBundle', async (t) => {
+  const { api, manager, now } = await setup();
+  await manager.reconcile(true);
+  const cas = b64pems(secretData(api)['ca.crt']!);
+  for (const path of [VWC, MWC]) delete api.objects.get(path)!.webhooks[0].clientConfig.caBundle;
+  // A new Pod's first check, not the leader: nothing to issue, the pair is new to it.
+  const fresh = await setup(60_000, now);
+  fresh.api.objects.clear();
+  for (const [k, v] of api.objects) fresh.api.objects.set(k, v);
+  fresh.api.calls.length = 0;
+  t.true(await fresh.manager.reconcile(false));
+  t.deepEqual(bundleOf(fresh.api, VWC), cas);
+  t.deepEqual(bundleOf(fresh.api, MWC), cas);
+  t.false(fresh.api.calls.some((c) => c.startsWith('PUT') || c.startsWith('POST')), 'nothing issued');
+  // Served already: later checks read nothing more than the Secret.
+  fresh.api.calls.length = 0;
+  t.false(await fresh.manager.reconcile(false));
+  t.deepEqual(fresh.api.calls, [`GET ${SECRET}`]);
 });
 
 test('a ..data_tmp left by a write that died midway does not wedge the next one, and no version directory is left behind', async (t) => {
