@@ -134,6 +134,8 @@ export class ReplicaSet {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
         PATH: process.env.PATH,
+        // The suite's coverage (run-tests.ts) includes the replicas'.
+        ...(process.env.NODE_V8_COVERAGE ? { NODE_V8_COVERAGE: process.env.NODE_V8_COVERAGE } : {}),
         POD_NAME: identity,
         POD_NAMESPACE: this.leaseNamespace,
         LEASEGUARD_STORE: 'kubernetes',

@@ -4,8 +4,8 @@
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { ROOT } from './paths.js';
 import { ControlPlane } from './control-plane.js';
 import { CONTROL_PLANE_ENV } from './integration-env.js';
@@ -48,6 +48,7 @@ async function main(): Promise<number> {
     await new Promise<void>((r) => control.listen(0, '127.0.0.1', r));
     control.unref();
     const infoFile = join(cp.info.dir, 'control-plane.json');
+    const coverageDir = join(cp.info.dir, 'coverage');
     await writeFile(infoFile, JSON.stringify({ ...cp.info, controlUrl: `http://127.0.0.1:${(control.address() as AddressInfo).port}` }));
     const ava = join(ROOT, 'node_modules/ava/entrypoints/cli.mjs');
     // ava's own summary is counted across both phases for one closing line.
@@ -62,7 +63,9 @@ async function main(): Promise<number> {
       new Promise<number>((resolve) => {
         const child = spawn(process.execPath, [ava, ...args], {
           stdio: ['inherit', 'pipe', 'inherit'],
-          env: { ...process.env, [CONTROL_PLANE_ENV]: infoFile },
+          // Every Node.js process the tests start (ava's workers, leaseguard's replicas and
+          // CLI runs) writes its V8 coverage here; c8 merges them below.
+          env: { ...process.env, [CONTROL_PLANE_ENV]: infoFile, NODE_V8_COVERAGE: coverageDir },
         });
         let out = '';
         child.stdout?.on('data', (d: Buffer) => {
@@ -84,6 +87,7 @@ async function main(): Promise<number> {
       code = code || disruptive;
     }
     process.stderr.write(`[test] finished in ${((Date.now() - started) / 1000).toFixed(0)}s\n`);
+    if (args.length === 0) code = (await reportCoverage(coverageDir)) || code;
     if (code !== 0 && totals.failed === 0) totals.failed = 1; // a run that failed without a count (a crash) still failed
     process.stdout.write(`tests: ${totals.passed} passed, ${totals.failed} failed\n`);
     return code;
@@ -91,6 +95,33 @@ async function main(): Promise<number> {
     stopping = true;
     await cp.stop();
   }
+}
+
+/** Lines of src/ the whole suite must cover (unit tests, servers, replicas, CLI runs). */
+const COVERAGE_FLOOR = 90;
+
+/** The whole suite's coverage of src/, with the files under the floor named. */
+function reportCoverage(dir: string): Promise<number> {
+  return new Promise((resolve) => {
+    const c8 = join(ROOT, 'node_modules/c8/bin/c8.js');
+    const reportDir = join(dir, 'report');
+    const args = [c8, 'report', '--temp-directory', dir, '--reports-dir', reportDir, '--reporter', 'text-summary', '--reporter', 'json-summary'];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], cwd: ROOT });
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', async (c) => {
+      if (c !== 0) return resolve(c ?? 1);
+      const summary = JSON.parse(await readFile(join(reportDir, 'coverage-summary.json'), 'utf8')) as Record<string, { lines: { pct: number } }>;
+      const total = summary.total!.lines.pct;
+      const under = Object.entries(summary)
+        .filter(([file, s]) => file !== 'total' && s.lines.pct < COVERAGE_FLOOR)
+        .map(([file, s]) => `  ${s.lines.pct.toFixed(1).padStart(5)}%  ${relative(ROOT, file)}`);
+      process.stdout.write(`[test] coverage of src/ from the whole suite:${out}`);
+      if (under.length > 0) process.stdout.write(`[test] files under ${COVERAGE_FLOOR}% of lines:\n${under.join('\n')}\n`);
+      if (total < COVERAGE_FLOOR) process.stderr.write(`[test] lines covered ${total}% < ${COVERAGE_FLOOR}%\n`);
+      resolve(total < COVERAGE_FLOOR ? 1 : 0);
+    });
+  });
 }
 
 main().then(
