@@ -3,6 +3,8 @@
 // file and of the Helm chart's `config` value. Relations between settings (deadline below
 // timeout, pending timeout above the request timeout) are checked in config.ts.
 
+import { KEY_NORMALIZATIONS } from './core/key-normalization.js';
+
 export type SettingType = 'integer' | 'number' | 'boolean' | 'string' | 'strings' | 'rules';
 
 /** One value's name, type and bounds: a setting, or a field of a rule. */
@@ -217,6 +219,13 @@ export const RULE_FIELDS: readonly RuleField[] = [
   {
     name: 'mode', type: 'string', required: false, values: ['enforce', 'warn', 'dryrun'],
     description: '`enforce` (default) refuses; `warn` takes free locks but admits what enforce would refuse, with a warning; `dryrun` decides and records, writes no Lease, refuses nothing',
+  },
+  {
+    name: 'normalize', type: 'string', required: false, values: KEY_NORMALIZATIONS,
+    description:
+      '`none` (default): keys are exact strings. `object-ref`: keys of the form `namespace/Kind/name` or `Kind/name` compare with the Kind case-insensitive (ASCII), namespace and name exact, ' +
+      'so `prod/Deployment/api` and `prod/deployment/api` are one lock; `Kind.group` stays distinct from `Kind`, other shapes stay exact. ' +
+      'Switching it renames the Leases of keys whose spelling changes: see [Key normalisation](#key-normalisation)',
   },
 ];
 

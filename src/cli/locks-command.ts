@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { formatAge } from '../admission/messages.js';
 import { loadConfig } from '../config.js';
 import { MANAGED_SELECTOR, decodeLease, objectLabel, type LockLease, type LockRecord } from '../core/lock-record.js';
+import { indexRules, keyNamesLock, type RuleIndex } from '../core/rules.js';
 import { ErrorCodes, hasCode } from '../errors.js';
 import { printable, quoted, safeJson } from '../core/printable.js';
 import { openStore } from '../store/open-store.js';
@@ -129,7 +130,7 @@ export async function locksCommand(argv: string[]): Promise<number> {
       else process.stdout.write(`${table(rows)}\n`);
       return 0;
     }
-    return await release(opened.store, opened.clients, locks, key as string, values);
+    return await release(opened.store, opened.clients, locks, key as string, { ...values, rules: indexRules(config.rules) });
   } finally {
     opened.close();
   }
@@ -179,8 +180,10 @@ async function recordRelease(clients: KubeClients, lock: Held, namespace: string
   }
 }
 
-async function release(store: LeaseStore, clients: KubeClients | undefined, locks: Held[], key: string, o: { kind?: string; force: boolean; yes: boolean }): Promise<number> {
-  const matches = locks.filter((l) => l.record.key === key && (!o.kind || l.record.object.kind.toLowerCase() === o.kind.toLowerCase()));
+async function release(store: LeaseStore, clients: KubeClients | undefined, locks: Held[], key: string, o: { kind?: string; force: boolean; yes: boolean; rules: RuleIndex }): Promise<number> {
+  // A key as typed or as its rule compares it (prod/Deployment/api names prod/deployment/api under normalize).
+  const names = (l: Held) => keyNamesLock(o.rules.find(l.record.object.group, l.record.object.kind), key, l.record.key);
+  const matches = locks.filter((l) => names(l) && (!o.kind || l.record.object.kind.toLowerCase() === o.kind.toLowerCase()));
   if (matches.length === 0) {
     process.stderr.write(`leaseguard locks: no lock with key ${quoted(key)}${o.kind ? ` for kind ${quoted(o.kind)}` : ''} in ${store.namespace}; list them with 'leaseguard locks'\n`);
     return 1;

@@ -1,4 +1,5 @@
 // Which kinds are guarded, how their lock key is read, and when an object is finished.
+import { normalizeKey, type KeyNormalization } from './key-normalization.js';
 
 export interface GuardRule {
   group: string;
@@ -27,6 +28,11 @@ export interface GuardRule {
    * and records but writes no Lease and refuses nothing.
    */
   mode?: RuleMode;
+  /**
+   * How keys compare (key-normalization.ts): `object-ref` makes `namespace/Kind/name`
+   * keys compare with the Kind case-insensitive. Absent: exact strings.
+   */
+  normalize?: KeyNormalization;
 }
 
 export type RuleMode = 'enforce' | 'warn' | 'dryrun';
@@ -128,8 +134,9 @@ export type KeyResult =
   | { ok: false; field: string; message: string };
 
 /**
- * The lock key of an object under its rule. `scopedKey` is the identity of the lock:
- * the key, prefixed by the namespace for namespace-scoped rules.
+ * The lock key of an object under its rule. `key` is the value as the object spells it
+ * (for people); `scopedKey` is the identity of the lock: the key as the rule compares it
+ * (normalized), prefixed by the namespace for namespace-scoped rules.
  */
 export function deriveKey(rule: GuardRule, object: unknown, namespace: string | undefined): KeyResult {
   const field = rule.keyPath;
@@ -148,13 +155,31 @@ export function deriveKey(rule: GuardRule, object: unknown, namespace: string | 
   if (bytes > MAX_KEY_BYTES) {
     return { ok: false, field, message: `${field} is ${bytes} bytes; a lock key may be at most ${MAX_KEY_BYTES} bytes` };
   }
-  if (rule.scope === 'namespace') {
-    if (!namespace) {
-      return { ok: false, field: 'metadata.namespace', message: `${rule.kind} keys are scoped per namespace, but the object has no namespace` };
-    }
-    return { ok: true, key: value, scopedKey: `${namespace}/${value}` };
+  if (rule.scope === 'namespace' && !namespace) {
+    return { ok: false, field: 'metadata.namespace', message: `${rule.kind} keys are scoped per namespace, but the object has no namespace` };
   }
-  return { ok: true, key: value, scopedKey: value };
+  return { ok: true, key: value, scopedKey: lockKeyOf(rule, value, namespace) };
+}
+
+/**
+ * The identity of the lock a key value takes under its rule: the value as the rule
+ * compares it (normalized), prefixed by the namespace for namespace-scoped rules.
+ */
+export function lockKeyOf(rule: Pick<GuardRule, 'scope' | 'normalize'>, value: string, namespace?: string): string {
+  const key = normalizeKey(rule.normalize, value);
+  return rule.scope === 'namespace' ? `${namespace ?? ''}/${key}` : key;
+}
+
+/**
+ * Whether a key a person typed (`leaseguard locks release KEY`) names the lock recorded
+ * as `recorded`: exactly, or as its rule compares keys (a namespace-scoped key is typed
+ * with its namespace first, as `leaseguard locks` lists it).
+ */
+export function keyNamesLock(rule: Pick<GuardRule, 'scope' | 'normalize'> | undefined, typed: string, recorded: string): boolean {
+  if (typed === recorded || rule === undefined) return typed === recorded;
+  if (rule.scope !== 'namespace') return lockKeyOf(rule, typed) === recorded;
+  const slash = typed.indexOf('/');
+  return slash > 0 && lockKeyOf(rule, typed.slice(slash + 1), typed.slice(0, slash)) === recorded;
 }
 
 export interface PhaseState {

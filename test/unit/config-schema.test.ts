@@ -56,3 +56,9 @@ test('the JSON Schema is closed and types every setting and rule field', (t) => 
   t.deepEqual(props.rules!.items!.required, ['group', 'version', 'kind', 'resource', 'keyPath', 'phasePath', 'terminalPhases']);
   t.deepEqual((props.store as unknown as { enum: string[] }).enum, ['auto', 'kubernetes', 'memory']);
 });
+
+test("the README's rule example shows every rule field", (t) => {
+  const readme = readFileSync(join(process.cwd(), 'README.md'), 'utf8');
+  const example = readme.slice(readme.indexOf('A rule:\n\n```yaml'), readme.indexOf('```\n', readme.indexOf('A rule:\n\n```yaml') + 12));
+  for (const f of RULE_FIELDS) t.regex(example, new RegExp(`\\n(?: {4}|  - )${f.name}:`), f.name);
+});

@@ -66,6 +66,7 @@ const refusals: Array<[string, Record<string, string>, string | undefined, RegEx
   ['rule missing fields', {}, 'rules:\n  - kind: Foo\n', /rules\[0\]\.keyPath must be a non-empty string/],
   ['rule with a bad scope', {}, 'rules:\n  - {group: a.io, version: v1, kind: Foo, resource: foos, keyPath: spec.k, phasePath: status.phase, terminalPhases: [Done], scope: galaxy}\n', /scope must be cluster or namespace, got "galaxy"/],
   ['rule with an unknown mode', {}, 'rules:\n  - {group: a.io, version: v1, kind: Foo, resource: foos, keyPath: spec.k, phasePath: status.phase, terminalPhases: [Done], mode: audit}\n', /rules\[0\]\.mode must be enforce, warn or dryrun, got "audit"/],
+  ['rule with an unknown normalize', {}, 'rules:\n  - {group: a.io, version: v1, kind: Foo, resource: foos, keyPath: spec.k, phasePath: status.phase, terminalPhases: [Done], normalize: lowercase}\n', /rules\[0\]\.normalize must be none or object-ref, got "lowercase"/],
   ['rule maxHold below pending timeout', {}, 'rules:\n  - {group: a.io, version: v1, kind: Foo, resource: foos, keyPath: spec.k, phasePath: status.phase, terminalPhases: [Done], maxHoldSeconds: 10}\n', /maxHoldSeconds \(10\) must exceed pendingTimeoutSeconds/],
   ['file is not a mapping', {}, '- a\n- b\n', /must hold a mapping/],
   ['file is not YAML', {}, 'a: [\n', /not valid YAML/],
@@ -91,6 +92,13 @@ test('a rule from the file is added to the defaults; includeDefaultRules: false 
   const only = loadConfig({ env: {}, file: file(`includeDefaultRules: false\nrules:\n  - ${rule}\n`) });
   t.deepEqual(only.rules.map((r) => r.kind), ['Job']);
   t.is(only.rules[0]?.scope, 'namespace');
+});
+
+test('a rule may set normalize; absent, its keys are exact', (t) => {
+  const rule = (extra: string) => `includeDefaultRules: false\nrules:\n  - {group: a.io, version: v1, kind: Foo, resource: foos, keyPath: spec.k, phasePath: status.phase, terminalPhases: [Done]${extra}}\n`;
+  t.is(loadConfig({ env: {}, file: file(rule(', normalize: object-ref')) }).rules[0]?.normalize, 'object-ref');
+  t.is(loadConfig({ env: {}, file: file(rule(', normalize: none')) }).rules[0]?.normalize, 'none');
+  t.is(loadConfig({ env: {}, file: file(rule('')) }).rules[0]?.normalize, undefined);
 });
 
 test('a pending timeout above a shorter request timeout is accepted, and marked as set', (t) => {

@@ -58,6 +58,8 @@ const keyCases: Array<[string, GuardRule, unknown, string | undefined, { ok: boo
   ['key one byte over 1 KiB', we, { spec: { targetResource: 'k'.repeat(MAX_KEY_BYTES + 1) } }, 'prod', { ok: false, message: /1025 bytes; a lock key may be at most 1024/ }],
   ['multi-byte key over 1 KiB in bytes', we, { spec: { targetResource: 'é'.repeat(513) } }, 'prod', { ok: false, message: /1026 bytes/ }],
   ['namespace scope prefixes the key', { ...we, scope: 'namespace' }, { spec: { targetResource: 'x' } }, 'team-a', { ok: true, scopedKey: 'team-a/x' }],
+  ['normalize object-ref: the Kind compares lower-cased', { ...we, normalize: 'object-ref' }, { spec: { targetResource: 'prod/Deployment/api' } }, 'prod', { ok: true, scopedKey: 'prod/deployment/api' }],
+  ['normalize object-ref under namespace scope: after the prefix', { ...we, normalize: 'object-ref', scope: 'namespace' }, { spec: { targetResource: 'Node/w' } }, 'Team', { ok: true, scopedKey: 'Team/node/w' }],
   ['namespace scope without a namespace', { ...we, scope: 'namespace' }, { spec: { targetResource: 'x' } }, '', { ok: false, field: 'metadata.namespace', message: /^WorkflowExecution keys are scoped per namespace, but the object has no namespace$/ }],
   ['spec is an array', we, { spec: [{ targetResource: 'x' }] }, 'prod', { ok: false, field: 'spec.targetResource', message: /is required/ }],
   ['spec is null', we, { spec: null }, 'prod', { ok: false, field: 'spec.targetResource', message: /is required/ }],
