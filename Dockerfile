@@ -1,7 +1,10 @@
 # syntax=docker/dockerfile:1
 # Build: docker build -t leaseguard:0.1.0 .
 
-FROM node:24-bookworm-slim AS build
+# The bases name the exact Node.js release the tests run (.node-version; a unit test keeps
+# them together). The runtime copies that node binary onto distroless/cc, so the image runs
+# the Node.js that was tested, not whichever 24.x a nodejs24 tag points at today.
+FROM node:24.22.3-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # No dependency runs code at install (none needs to: package-lock.json has no install scripts).
@@ -10,7 +13,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.build.json
 
-FROM node:24-bookworm-slim AS deps
+FROM node:24.22.3-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 # The SBOM describes exactly what is installed. `npm sbom --omit=dev` refuses a tree without
@@ -20,8 +23,10 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm pkg delete devDependencies \
  && npm sbom --sbom-format=cyclonedx > sbom.cdx.json
 
-# Distroless: no shell, no package manager; runs as uid 65532 (nonroot).
-FROM gcr.io/distroless/nodejs24-debian12:nonroot
+# Distroless: no shell, no package manager; runs as uid 65532 (nonroot). cc: glibc, libgcc,
+# libstdc++ and OpenSSL's libraries, what the node binary links.
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=build /usr/local/bin/node /nodejs/bin/node
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=deps /app/node_modules ./node_modules

@@ -177,11 +177,18 @@ test.serial('inside a Pod: uid 65532, read-only root, no capabilities, the memor
   t.false(out.sbom.some((c: string) => /^(ava|typescript)@/.test(c)));
 });
 
-test.serial('helm upgrade replaces every Pod under concurrent load: no failed create, no duplicate', async (t) => {
+test.serial('helm upgrade: a live setting keeps the Pods; a start-only one replaces every Pod under concurrent load, no failed create, no duplicate', async (t) => {
   const before = (await pods(NS, APP)).map((p) => p.name);
-  const load = startLoad(KUBERNAUT, 8, 'upgrade');
+  // A change a replica applies live (the log level) keeps the Pods: the chart's checksum
+  // leaves it out, and the replicas reload the ConfigMap.
+  const live = await helm(['upgrade', RELEASE, e2e().chart, '-n', NS, '--reuse-values', '--set', 'config.logLevel=debug', '--wait', '--timeout', '2m']);
+  t.is(live.code, 0, live.stderr);
+  t.deepEqual((await pods(NS, APP)).map((p) => p.name).sort(), [...before].sort(), 'a log level change rolls no Pod');
+  const load = startLoad(t, KUBERNAUT, 8, 'upgrade');
   await sleep(2000);
-  const r = await helm(['upgrade', RELEASE, e2e().chart, '-n', NS, '--reuse-values', '--set', 'config.logLevel=debug', '--wait', '--timeout', '5m']);
+  // A setting that applies only at start, so the Pods roll (a mode or log level change
+  // reloads in place: the chart's checksum leaves those out).
+  const r = await helm(['upgrade', RELEASE, e2e().chart, '-n', NS, '--reuse-values', '--set', 'config.sweepIntervalSeconds=30', '--wait', '--timeout', '5m']);
   t.is(r.code, 0, r.stderr);
   await waitUntil('every Pod replaced', 180_000, async () => {
     const now = await pods(NS, APP);
@@ -211,7 +218,7 @@ test.serial('the disruption budget lets one Pod be evicted at a time', async (t)
 test.serial('a Pod killed under load costs no duplicate and a bounded number of failed creates', async (t) => {
   await allReady();
   const [victim] = await pods(NS, APP);
-  const load = startLoad(KUBERNAUT, 8, 'killed');
+  const load = startLoad(t, KUBERNAUT, 8, 'killed');
   await sleep(2000);
   const k = await ctr(['tasks', 'kill', '-s', 'SIGKILL', victim!.containerId]);
   t.is(k.code, 0, k.stderr);
@@ -239,7 +246,7 @@ test.serial('a replica cut off from the API server leaves the endpoints, costs n
   const out = await waitUntil('the cut-off replica leaves the endpoints', 60_000, async () => !(await readyEndpoints(NS, 'leaseguard')).includes(cut!.ip));
   t.log(`cut off: left the endpoints in ${out} ms`);
   t.true(out < 15_000, `${out} ms`);
-  const load = startLoad(KUBERNAUT, 8, 'cutoff');
+  const load = startLoad(t, KUBERNAUT, 8, 'cutoff');
   await sleep(20_000);
   const stats = await load.stop();
   t.log(`while out: ${stats.created} admitted, ${stats.failures.length} failed`);

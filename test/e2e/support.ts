@@ -2,6 +2,7 @@
 // (scripts/cluster.sh): kubectl and helm as its admin, client-node for load, and the
 // node's containerd for what only the node can do (killing a container, entering a Pod's
 // network namespace).
+import type { ExecutionContext } from 'ava';
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
@@ -126,10 +127,11 @@ export interface LoadStats {
 }
 
 /**
- * Guarded creates with distinct keys from `clients` concurrent clients until `stop()`:
- * each should be admitted, so every failure is counted with its message.
+ * Guarded creates with distinct keys from `clients` concurrent clients until `stop()` (or
+ * the end of test `t`, however it ends: a load left running would skew the tests after
+ * it): each should be admitted, so every failure is counted with its message.
  */
-export function startLoad(ns: string, clients: number, prefix: string): { stop: () => Promise<LoadStats> } {
+export function startLoad(t: ExecutionContext, ns: string, clients: number, prefix: string): { stop: () => Promise<LoadStats> } {
   const api = customObjects();
   const stats: LoadStats = { created: 0, failures: [] };
   let running = true;
@@ -148,13 +150,13 @@ export function startLoad(ns: string, clients: number, prefix: string): { stop: 
       }
     }
   });
-  return {
-    stop: async () => {
-      running = false;
-      await Promise.all(workers);
-      return stats;
-    },
+  const stop = async () => {
+    running = false;
+    await Promise.all(workers);
+    return stats;
   };
+  t.teardown(stop);
+  return { stop };
 }
 
 /** Keys held by two or more stored WorkflowExecutions in `ns`. */

@@ -9,9 +9,17 @@ export function pinnedNodeVersion(): string {
 }
 
 /** The Node.js major of every stage of the Dockerfile (`node:<major>-…`, distroless `nodejs<major>-…`). */
-export function imageNodeMajors(): string[] {
+/** The Dockerfile's stages: each FROM's image and stage name, and the node binaries it copies in from another stage. */
+export function imageStages(): Array<{ from: string; name?: string; copiesNodeFrom?: string }> {
   const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
-  return [...dockerfile.matchAll(/^FROM\s+\S*?\/?node(?::|js)(\d+)-\S*/gm)].map((m) => m[1]!);
+  const stages: Array<{ from: string; name?: string; copiesNodeFrom?: string }> = [];
+  for (const line of dockerfile.split('\n')) {
+    const from = /^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/i.exec(line);
+    if (from) stages.push({ from: from[1]!, ...(from[2] ? { name: from[2] } : {}) });
+    const copy = /^COPY\s+--from=(\S+)\s+\S*\/bin\/node\s/.exec(line);
+    if (copy && stages.length > 0) stages[stages.length - 1]!.copiesNodeFrom = copy[1]!;
+  }
+  return stages;
 }
 
 /** Why this process may not run the suite, or undefined when its Node.js is the pinned one. */

@@ -38,9 +38,8 @@ test('the stand-in bases are the Dockerfile\'s bases, with the pinned Node.js', 
     if (m[2]) stages.add(m[2].toLowerCase());
   }
   t.deepEqual([...bases].sort(), [config.node_base!, config.distroless_base!].sort());
-  const major = pinnedNodeVersion().split('.')[0];
-  t.is(config.node_base, `docker.io/library/node:${major}-bookworm-slim`);
-  t.is(config.distroless_base, `gcr.io/distroless/nodejs${major}-debian12:nonroot`);
+  t.is(config.node_base, `docker.io/library/node:${pinnedNodeVersion()}-bookworm-slim`);
+  t.is(config.distroless_base, 'gcr.io/distroless/cc-debian12:nonroot');
 });
 
 test('the image is named what the chart\'s Pods resolve, tagged with the version package.json and Chart.yaml share', async (t) => {

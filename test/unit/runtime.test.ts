@@ -1,16 +1,21 @@
-// One Node.js for the image and the tests: .node-version pins it, every Dockerfile stage names its major.
+// One Node.js for the image and the tests: .node-version pins it, the Dockerfile's node stages name it, and the runtime runs that binary.
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../support/paths.js';
-import { imageNodeMajors, pinnedNodeVersion, runtimeMismatch } from '../support/runtime.js';
+import { imageStages, pinnedNodeVersion, runtimeMismatch } from '../support/runtime.js';
 
-test('every stage of the image runs the Node.js major the tests are pinned to, an LTS past 20', (t) => {
-  const major = pinnedNodeVersion().split('.')[0]!;
+test('the image runs the exact Node.js the tests are pinned to, an LTS past 20', (t) => {
+  const version = pinnedNodeVersion();
+  const major = version.split('.')[0]!;
   t.true(Number(major) >= 24 && Number(major) % 2 === 0, `Node.js ${major} is not a current LTS line`);
-  const majors = imageNodeMajors();
-  t.is(majors.length, 3, 'build, deps and runtime stages');
-  t.deepEqual([...new Set(majors)], [major]);
+  const stages = imageStages();
+  t.is(stages.length, 3, 'build, deps and runtime stages');
+  const [build, deps, runtime] = stages;
+  for (const s of [build!, deps!]) t.is(s.from, `node:${version}-bookworm-slim`, `${s.name}: the pinned release, not a floating ${major} tag`);
+  // The runtime base carries no Node.js of its own: the tested binary is copied in.
+  t.is(runtime!.from, 'gcr.io/distroless/cc-debian12:nonroot');
+  t.is(runtime!.copiesNodeFrom, build!.name);
 });
 
 test('the test command refuses another Node.js, saying how to get the pinned one', (t) => {
