@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { loadYaml } from '@kubernetes/client-node';
-import { ANY_NAMESPACE, DEFAULT_RULES, type GuardRule } from './core/rules.js';
+import { ANY_NAMESPACE, DEFAULT_RULES, ruleId, type GuardRule } from './core/rules.js';
 import { configError } from './errors.js';
 import { DNS_LABEL, RULE_FIELDS, SETTINGS, setting, type Field } from './config-schema.js';
 
@@ -226,10 +226,10 @@ function parseRules(p: Problems, raw: unknown, includeDefaults: boolean): GuardR
   }
   const parsed = raw.map((r, i) => parseRule(p, `rules[${i}]`, r)).filter((r): r is GuardRule => r !== undefined);
   const merged = new Map<string, GuardRule>();
-  if (includeDefaults) for (const r of DEFAULT_RULES) merged.set(`${r.group}/${r.kind}`, r);
+  if (includeDefaults) for (const r of DEFAULT_RULES) merged.set(ruleId(r), r);
   const seen = new Set<string>();
   for (const r of parsed) {
-    const id = `${r.group}/${r.kind}`;
+    const id = ruleId(r);
     if (seen.has(id)) p.add(`rules list ${id} twice; each kind has one rule`);
     seen.add(id);
     merged.set(id, r);

@@ -1,9 +1,10 @@
 // Which configuration changes apply without a restart. A rule's mode, hold limit and
-// namespaces (guardedNamespaces among them), and the log level, are read per decision; everything else (ports, store,
-// certificates, a rule's kind, key or phases) shapes watches, Lease names or listeners
-// built once at start, so a change to it is refused and the running configuration stays.
+// namespaces (guardedNamespaces among them), and the log level, are read per decision;
+// everything else (ports, store, certificates, a rule's kind, key or phases) shapes
+// watches, Lease names or listeners built once at start, so a change to it is refused and
+// the running configuration stays.
 import type { Config } from '../config.js';
-import type { GuardRule } from './rules.js';
+import { ruleId, type GuardRule } from './rules.js';
 
 /** Rule fields a running replica applies live. */
 export const LIVE_RULE_FIELDS = ['mode', 'maxHoldSeconds', 'namespaces'] as const;
@@ -13,7 +14,6 @@ export const LIVE_SETTINGS = ['logLevel', 'guardedNamespaces', 'rules'] as const
 export type ConfigChange = { ok: true; changes: string[] } | { ok: false; problems: string[] };
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
-const ruleId = (r: GuardRule): string => `${r.group}/${r.kind}`;
 
 function withoutLive(rule: GuardRule): Record<string, unknown> {
   const rest: Record<string, unknown> = { ...rule };

@@ -78,9 +78,12 @@ export interface RuleIndex {
   readonly rules: readonly GuardRule[];
 }
 
+/** A rule's identity: one rule per group and kind. */
+export const ruleId = (rule: Pick<GuardRule, 'group' | 'kind'>): string => `${rule.group}/${rule.kind}`;
+
 export function indexRules(rules: readonly GuardRule[]): RuleIndex {
-  const byKind = new Map(rules.map((r) => [`${r.group}/${r.kind}`, r]));
-  return { rules, find: (group, kind) => byKind.get(`${group}/${kind}`) };
+  const byKind = new Map(rules.map((r) => [ruleId(r), r]));
+  return { rules, find: (group, kind) => byKind.get(ruleId({ group, kind })) };
 }
 
 /**
