@@ -81,6 +81,9 @@ export class ReplicaSet {
   forwarder!: Forwarder;
   certs!: TestCerts;
   logDir!: string;
+  /** Replicas that exited without this set asking (a crash, or a signal from outside the test). */
+  readonly unexpectedExits: string[] = [];
+  readonly #asked = new WeakSet<ChildProcess>();
   readonly webhookName: string;
   readonly leaseNamespace: string;
 
@@ -156,7 +159,10 @@ export class ReplicaSet {
     proc.stdout?.pipe(log);
     proc.stderr?.pipe(log);
     spawned.add(proc);
-    proc.once('exit', () => spawned.delete(proc));
+    proc.once('exit', (code, signal) => {
+      spawned.delete(proc);
+      if (!this.#asked.has(proc)) this.unexpectedExits.push(`${identity} exited (code ${code}, signal ${signal}) at ${new Date().toISOString()}; see ${logFile}`);
+    });
     const ports = await new Promise<{ admissionPort: number; metricsPort: number }>((resolve, reject) => {
       let buf = '';
       const onData = (d: Buffer) => {
@@ -265,6 +271,7 @@ export class ReplicaSet {
     const r = this.replicas[i];
     if (!r || r.process.exitCode !== null || r.process.signalCode !== null) return;
     const exited = new Promise((res) => r.process.once('exit', res));
+    this.#asked.add(r.process);
     r.process.kill(signal);
     await exited;
   }
