@@ -17,7 +17,7 @@ const DNS_SUBDOMAIN = '^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$';
 const config = configJsonSchema();
 delete config.$schema;
 delete config.title;
-config.description = "leaseguard's configuration (the README's Configuration table)";
+config.description = "leaseguard's configuration (docs/configuration.md)";
 
 const schema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
@@ -83,9 +83,10 @@ const schema = {
         interval: str('scrape interval', { pattern: '^[0-9]+(ms|s|m|h)$' }),
         labels: free('extra labels, e.g. what your Prometheus selects PodMonitors by'),
       }),
-      prometheusRule: obj("leaseguard's alerts (README: Alerts)", {
+      prometheusRule: obj("leaseguard's alerts (docs/operations.md: Alerts)", {
         enabled: { type: 'boolean', description: 'needs the Prometheus Operator CRDs' },
         labels: free('extra labels, e.g. what your Prometheus selects rules by'),
+        runbookBaseUrl: str("prefixed to each alert's runbook_url (docs/runbooks/<alert>.md): where leaseguard's source is published, ending in /; empty leaves the path"),
       }),
       dashboard: obj('the Grafana dashboard as a ConfigMap', {
         enabled: { type: 'boolean', description: "for Grafana's dashboard sidecar" },

@@ -25,8 +25,8 @@ trap 'rc=130; exit 130' INT TERM
 
 helm=$(bash scripts/ensure-helm.sh)
 cli() { bash scripts/with-node.sh node dist/src/cli.js "$@"; }
-# The API server presents a client certificate to webhooks, as the README's install
-# section has users set it up: `leaseguard certs` and `leaseguard apiserver-config`.
+# The API server presents a client certificate to webhooks, as docs/install.md has
+# users set it up: `leaseguard certs` and `leaseguard apiserver-config`.
 cli certs --dir "$work/certs" >/dev/null
 cli apiserver-config --certs "$work/certs" --user '*' --kubeconfig-path "$work/admission-kubeconfig.yaml" --out "$work" >/dev/null
 

@@ -1,5 +1,5 @@
-// The one description of leaseguard's settings: config.ts validates with it, the README's
-// configuration table is rendered from it, and it becomes the JSON Schema of the config
+// The one description of leaseguard's settings: config.ts validates with it, the
+// configuration table of docs/configuration.md is rendered from it, and it becomes the JSON Schema of the config
 // file and of the Helm chart's `config` value. Relations between settings (deadline below
 // timeout, pending timeout above the request timeout) are checked in config.ts.
 
@@ -19,14 +19,14 @@ export interface Field<T extends SettingType = SettingType> {
   readonly pattern?: { readonly regex: string; readonly says: string };
   /** A fixed default; absent where the default is derived when leaseguard starts. */
   readonly default?: unknown;
-  /** What it means (Markdown, one line): README and JSON Schema alike. */
+  /** What it means (Markdown, one line; links relative to docs/): the docs' table and JSON Schema alike. */
   readonly description: string;
 }
 
 export interface Setting extends Field {
   /** Environment variable, where one sets it. */
   readonly env?: string;
-  /** The default as the README states it. */
+  /** The default as the docs state it. */
   readonly defaultText: string;
 }
 
@@ -142,7 +142,7 @@ export const SETTINGS: readonly Setting[] = [
     name: 'stampAnnotations', env: 'LEASEGUARD_STAMP_ANNOTATIONS', type: 'boolean', default: false, defaultText: 'false',
     description:
       '`webhook-config` (and the chart) also register the mutating webhook that stamps objects with their key and Lease: a second webhook call per guarded create ' +
-      '(about 2 ms of CPU and 20% of throughput in the benchmark); switching it off later, delete the MutatingWebhookConfiguration',
+      '([its measured cost](performance.md#what-stampannotations-costs)); switching it off later, delete the MutatingWebhookConfiguration',
   },
   {
     name: 'recordEvents', env: 'LEASEGUARD_RECORD_EVENTS', type: 'boolean', default: true, defaultText: 'true',
@@ -281,7 +281,7 @@ export function configJsonSchema(): Json {
   };
 }
 
-/** The README's configuration table. */
+/** The configuration table of docs/configuration.md (scripts/config-table.mjs writes it there). */
 export function configTableMarkdown(): string {
   const rows = SETTINGS.map((s) => `| \`${s.name}\` | ${s.env ? `\`${s.env}\`` : '—'} | ${s.defaultText} | ${s.description} |`);
   return ['| setting | environment | default | meaning |', '|---|---|---|---|', ...rows].join('\n');

@@ -393,7 +393,7 @@ export function callerAuthenticationProblem(c: Pick<Config, 'clientCaFile' | 'al
   if (embedded || c.clientCaFile || c.allowUnauthenticatedCallers) return undefined;
   return (
     "clientCaFile is not set, so anyone who reaches the admission port could take and probe locks. Set clientCaFile to the CA that signed the API server's client certificate " +
-    '(leaseguard certs, then leaseguard apiserver-config for kube-apiserver --admission-control-config-file; README: Installing on a cluster), ' +
+    '(leaseguard certs, then leaseguard apiserver-config for kube-apiserver --admission-control-config-file; docs/install.md), ' +
     "or, where the API server cannot present one (managed clusters), set allowUnauthenticatedCallers: true and restrict the admission port's sources with the NetworkPolicy"
   );
 }

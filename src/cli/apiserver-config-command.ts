@@ -12,7 +12,7 @@ server presents its client certificate (from 'leaseguard certs') when it calls
 leaseguard: an AdmissionConfiguration and the kubeconfig it names. Then set leaseguard's
 clientCaFile to the CA that signed the certificate. Managed clusters (EKS, GKE, AKS, ...)
 do not let you set this flag: restrict the admission port's sources with the
-NetworkPolicy instead (README: Security).
+NetworkPolicy instead (docs/security.md).
 
   --certs DIR             read client.crt and client.key from DIR (default: certs)
   --service NAME          the webhook Service (default: leaseguard)

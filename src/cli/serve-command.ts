@@ -113,7 +113,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     opened.clients && config.recordEvents
       ? new KubeEventRecorder({ core: opened.clients.core, namespace: opened.store.namespace, instance: config.identity, logger })
       : noEvents;
-  // Readiness follows whether this replica reaches the API server (README: Guarantees).
+  // Readiness follows whether this replica reaches the API server (docs/guarantees.md).
   const apiProbe = opened.clients && {
     probe: leaseListProbe(opened.clients, opened.store.namespace, metrics.observeApi),
     intervalMs: config.apiServerProbeSeconds * 1000,
@@ -148,7 +148,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       'admission callers are NOT authenticated: anyone who can reach the admission port can take and probe locks' +
         (opened.embedded
           ? ' (embedded store: locks are local to this process)'
-          : " (allowUnauthenticatedCallers). Keep the NetworkPolicy's admission sources to the API server's addresses, or give the API server a client certificate and set clientCaFile (README: Security)"),
+          : " (allowUnauthenticatedCallers). Keep the NetworkPolicy's admission sources to the API server's addresses, or give the API server a client certificate and set clientCaFile (docs/security.md)"),
     );
   }
   if (config.failOpen) logger.warn('failOpen is on: creates are ADMITTED when the lock cannot be verified, so duplicates are possible during outages');

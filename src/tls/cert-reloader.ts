@@ -54,7 +54,7 @@ export async function loadKeyPair(dir: string, clientCaFile?: string): Promise<K
         ErrorCodes.TLS_INVALID,
         `cannot read the client CA ${clientCaFile} (clientCaFile): ${(err as Error).message}. It holds the CA that signed the API server's client certificate: ` +
           'run leaseguard certs and leaseguard apiserver-config (kube-apiserver --admission-control-config-file), then put certs/ca.crt into the Secret or ConfigMap ' +
-          "this Pod mounts it from, e.g. kubectl -n NAMESPACE create secret generic leaseguard-client-ca --from-file=ca.crt=certs/ca.crt (README: Installing on a cluster)",
+          "this Pod mounts it from, e.g. kubectl -n NAMESPACE create secret generic leaseguard-client-ca --from-file=ca.crt=certs/ca.crt (docs/install.md)",
         { cause: err },
       );
     }

@@ -30,7 +30,7 @@ const RELEASE = 'leaseguard';
 const CLIENT_CA_SECRET = 'leaseguard-client-ca';
 
 /**
- * As the README installs it: the CA of the client certificate the node's API server
+ * As docs/install.md installs it: the CA of the client certificate the node's API server
  * presents (from `leaseguard certs`) as a Secret in the release namespace, named in
  * clientCA.secretName. What only the node lacks besides: the image's pull policy (it is
  * imported, never pulled). Every other value is the chart's default.

@@ -35,7 +35,7 @@ test.before(async () => {
   caPem = (await cliCerts()).ca;
 });
 
-/** The Secret with the CA of the API server's client certificate, as the README has users create it. */
+/** The Secret with the CA of the API server's client certificate, as docs/install.md has users create it. */
 const CLIENT_CA = { secretName: 'leaseguard-client-ca' };
 /** Values as every install gives them: the client CA, unless a test names its own or opts out. */
 const withCallers = (values: Obj): Obj => (values.clientCA || values.config?.allowUnauthenticatedCallers ? values : { ...values, clientCA: CLIENT_CA });
@@ -138,6 +138,18 @@ test('the monitoring bundle: the chart renders what manifests/monitoring gives, 
   t.deepEqual(chart.find((o) => o.kind === 'ConfigMap')?.metadata.labels.grafana_dashboard, '1', 'the label the Grafana sidecar looks for');
   const off = (await template(provided())).filter((o) => ['PodMonitor', 'PrometheusRule'].includes(o.kind) || o.metadata?.name === 'leaseguard-dashboard');
   t.deepEqual(off, []);
+});
+
+test("monitoring.prometheusRule.runbookBaseUrl prefixes every alert's runbook_url (its page under docs/runbooks/); unset, the path stays", async (t) => {
+  const base = 'https://git.example.org/leaseguard/blob/v0.1.0/';
+  const urls = async (prometheusRule: Obj) => {
+    const rule = (await template(provided({ monitoring: { prometheusRule } }))).find((o) => o.kind === 'PrometheusRule')!;
+    return (rule.spec.groups as Obj[]).flatMap((g) => (g.rules as Obj[]).filter((r) => r.alert).map((r) => [r.alert as string, r.annotations.runbook_url as string] as const));
+  };
+  const prefixed = await urls({ enabled: true, runbookBaseUrl: base });
+  t.true(prefixed.length >= 9);
+  for (const [alert, url] of prefixed) t.is(url, `${base}docs/runbooks/${alert}.md`);
+  for (const [alert, url] of await urls({ enabled: true })) t.is(url, `docs/runbooks/${alert}.md`);
 });
 
 test("the chart's default rules are leaseguard's defaults, with WorkflowExecution targets normalized", async (t) => {
@@ -569,7 +581,7 @@ test('the NOTES say how to see the Pods Ready, try helm test or a server-side dr
   t.regex(closed, /kubectl -n chart-notes rollout status deployment\/leaseguard/);
   t.regex(closed, /helm test lg-notes -n chart-notes/);
   t.regex(closed, /kubectl create --dry-run=server -f /);
-  t.regex(closed, /Docs: leaseguard's README/);
+  t.regex(closed, /Docs: docs\/ in the source this chart comes from \(install\.md, security\.md, troubleshooting\.md, runbooks\/\n\s+for each alert\)/);
   t.regex(await notes({ clientCA: { configMapName: 'apiserver-ca', key: 'root.pem', subjects: [] } }), /CA in\nConfigMap apiserver-ca \(key root\.pem\)\. Until that ConfigMap exists/);
   const open = await notes({ config: { allowUnauthenticatedCallers: true }, admissionFrom: [{ ipBlock: { cidr: '10.0.0.1/32' } }] });
   t.regex(open, /WARNING: callers of the admission endpoints are NOT authenticated\n#\s+\(config\.allowUnauthenticatedCallers\)/);

@@ -24,7 +24,7 @@ test('with the RBAC from manifests/, the webhook identity may do exactly its job
   t.is(await can(['watch', 'remediationrequests.kubernaut.ai', '--all-namespaces']), 'yes');
   t.is(await can(['create', 'workflowexecutions.kubernaut.ai', '-n', 'default']), 'no');
   t.is(await can(['get', 'secrets', '-n', 'leaseguard-system']), 'no');
-  // Events about its Leases, in its own namespace only (README: Events).
+  // Events about its Leases, in its own namespace only (docs/operations.md: Events).
   for (const verb of ['create', 'patch']) t.is(await can([verb, 'events', '-n', 'leaseguard-system']), 'yes', `${verb} events`);
   t.is(await can(['create', 'events', '-n', 'default']), 'no', 'no Events outside its namespace');
   t.is(await can(['delete', 'events', '-n', 'leaseguard-system']), 'no');

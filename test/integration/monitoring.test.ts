@@ -6,7 +6,7 @@
 // leader cannot see stored (here: a guarded kind leaseguard has no RBAC to watch), with
 // the watch-health gauge LeaseguardWatchUnhealthy reads at 0.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -89,19 +89,23 @@ test('every metric an alert or a dashboard panel names is exported by a live lea
   t.false(names.has('leaseguard_lock_acquisitions_total'));
 });
 
-test("every alert's runbook annotation points at a heading of the README, and its severity is warning or critical", async (t) => {
-  const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
-  // GitHub's anchors: the heading lowercased, punctuation dropped, spaces as dashes.
-  const anchors = new Set([...readme.matchAll(/^#+ (.+)$/gm)].map((m) => m[1]!.toLowerCase().replace(/[^\w\- ]/g, '').replaceAll(' ', '-')));
+test("every alert's runbook_url names its page under docs/runbooks/, every page there is an alert's, and its severity is warning or critical", async (t) => {
+  const pages = new Set((await readdir(join(ROOT, 'docs/runbooks'))).filter((f) => f.endsWith('.md')));
   const alerts = ((await rule()).spec.groups as Obj[]).flatMap((g) => (g.rules as Obj[]).filter((r) => r.alert));
   t.true(alerts.length >= 9);
   for (const a of alerts) {
-    const link = /^README\.md#(.+)$/.exec(a.annotations?.runbook ?? '');
-    t.truthy(link, `${a.alert} has a runbook`);
-    t.true(anchors.has(link?.[1] ?? ''), `${a.alert}: README has no heading for #${link?.[1]}`);
+    t.is(a.annotations?.runbook_url, `docs/runbooks/${a.alert}.md`, `${a.alert}: runbook_url names its own page`);
+    t.true(pages.has(`${a.alert}.md`), `${a.alert}: docs/runbooks/${a.alert}.md exists`);
+    t.is(a.annotations?.runbook, undefined, `${a.alert}: no README anchor left`);
     t.true(['warning', 'critical'].includes(a.labels?.severity), `${a.alert} severity`);
+    // The page is about this alert (its title) and states the severity the rule gives it.
+    const page = await readFile(join(ROOT, 'docs/runbooks', `${a.alert}.md`), 'utf8');
+    t.regex(page, new RegExp(`^# ${a.alert}\\n`), `${a.alert}: page title`);
+    t.regex(/^\*\*Severity:\*\* (.*)$/m.exec(page)?.[1] ?? '', new RegExp(`\\b${a.labels?.severity}\\b`), `${a.alert}: its page states severity ${a.labels?.severity}`);
   }
-  t.false(anchors.has('leaseguardnosuchalert'));
+  const named = new Set(alerts.map((a) => `${a.alert}.md`));
+  t.deepEqual([...pages].filter((p) => !named.has(p)), [], 'no runbook page without its alert');
+  t.false(pages.has('LeaseguardNoSuchAlert.md'));
 });
 
 /** Every PromQL expression of the bundle: each alert's, and each panel's with Grafana's variables given values. */

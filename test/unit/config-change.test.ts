@@ -17,7 +17,7 @@ const cases: Array<[string, Config, { ok: true; changes: string[] } | { ok: fals
   ['failOpen', { ...base, failOpen: true }, { ok: false, problem: /failOpen changed/ }],
   ['a key path', withRule(0, { keyPath: 'spec.other' }), { ok: false, problem: /rule kubernaut\.ai\/WorkflowExecution: only mode, maxHoldSeconds, namespaces apply live/ }],
   ['terminal phases', withRule(0, { terminalPhases: ['Done'] }), { ok: false, problem: /only mode, maxHoldSeconds, namespaces apply live/ }],
-  // It renames the Lease of every key it respells: only at start, with the README's steps.
+  // It renames the Lease of every key it respells: only at start, with docs/configuration.md's steps.
   ['key normalisation', withRule(0, { normalize: 'object-ref' }), { ok: false, problem: /only mode, maxHoldSeconds, namespaces apply live/ }],
   ['a rule removed', { ...base, rules: base.rules.slice(1) }, { ok: false, problem: /rule kubernaut\.ai\/WorkflowExecution removed/ }],
   ['a rule added', { ...base, rules: [...base.rules, { ...base.rules[0]!, kind: 'Job' }] }, { ok: false, problem: /rule kubernaut\.ai\/Job added/ }],

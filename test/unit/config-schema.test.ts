@@ -5,9 +5,12 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { RULE_FIELDS, SETTINGS, configJsonSchema, configTableMarkdown } from '../../src/config-schema.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
 
-test("the README's configuration table is the schema's, verbatim", (t) => {
-  const readme = readFileSync(join(process.cwd(), 'README.md'), 'utf8');
-  t.true(readme.includes(`${configTableMarkdown()}\n`), 'regenerate it: node -e "import(\'./dist/src/config-schema.js\').then(m => console.log(m.configTableMarkdown()))"');
+const CONFIGURATION_PAGE = join(process.cwd(), 'docs/configuration.md');
+
+test("docs/configuration.md's table is the schema's, verbatim, between the generator's markers", (t) => {
+  const page = readFileSync(CONFIGURATION_PAGE, 'utf8');
+  const marked = /<!-- config-table: [^\n]* -->\n([^]*?)\n<!-- \/config-table -->/.exec(page)?.[1];
+  t.is(marked, configTableMarkdown(), 'regenerate it: npm run build && node scripts/config-table.mjs');
 });
 
 test('every setting is a field of the loaded configuration, and every field but the derived ones a setting', (t) => {
@@ -57,8 +60,8 @@ test('the JSON Schema is closed and types every setting and rule field', (t) => 
   t.deepEqual((props.store as unknown as { enum: string[] }).enum, ['auto', 'kubernetes', 'memory']);
 });
 
-test("the README's rule example shows every rule field", (t) => {
-  const readme = readFileSync(join(process.cwd(), 'README.md'), 'utf8');
+test("docs/configuration.md's rule example shows every rule field", (t) => {
+  const readme = readFileSync(CONFIGURATION_PAGE, 'utf8');
   const example = readme.slice(readme.indexOf('A rule:\n\n```yaml'), readme.indexOf('```\n', readme.indexOf('A rule:\n\n```yaml') + 12));
   for (const f of RULE_FIELDS) t.regex(example, new RegExp(`\\n(?: {4}|  - )${f.name}:`), f.name);
 });
