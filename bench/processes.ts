@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
 import https from 'node:https';
+import type { SocketConstructorOpts } from 'node:net';
 
 export interface Served {
   proc: ChildProcess;
@@ -62,7 +63,10 @@ export class Client {
     maxSockets: number,
     private readonly headers: Record<string, string> = {},
   ) {
-    this.agent = new https.Agent({ ca, keepAlive: true, maxSockets, maxFreeSockets: maxSockets, noDelay: true });
+    // The Agent hands its options to net.connect, which takes noDelay; @types/node 24's
+    // AgentOptions leave it out, so the options are typed with the socket's too.
+    const options: https.AgentOptions & SocketConstructorOpts = { ca, keepAlive: true, maxSockets, maxFreeSockets: maxSockets, noDelay: true };
+    this.agent = new https.Agent(options);
   }
 
   request(method: string, path: string, body?: string): Promise<{ status: number; body: string }> {

@@ -13,7 +13,7 @@ import type { LeaseBudget } from './lock/lease-budget.js';
 import { LockService } from './lock/lock-service.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createAdmissionApp } from './server/admission-app.js';
-import { Readiness } from './server/readiness.js';
+import { Readiness } from './readiness.js';
 import { API_CHECK, ApiReachability } from './server/api-reachability.js';
 import type { HolderReader } from './store/holder-reader.js';
 import type { LeaseStore } from './store/lease-store.js';

@@ -3,7 +3,6 @@
 // everything else (ports, store, certificates, a rule's kind, key or phases) shapes
 // watches, Lease names or listeners built once at start, so a change to it is refused and
 // the running configuration stays.
-import type { Config } from '../config.js';
 import { ruleId, type GuardRule } from './rules.js';
 
 /** Rule fields a running replica applies live. */
@@ -21,11 +20,17 @@ function withoutLive(rule: GuardRule): Record<string, unknown> {
   return rest;
 }
 
+/** The settings the comparison reads by name; the rest it compares whole (config.ts's Config). */
+export interface ComparedConfig {
+  logLevel: string;
+  rules: readonly GuardRule[];
+}
+
 /** What changes from `current` to `next`, or why it cannot apply live. */
-export function configChange(current: Config, next: Config): ConfigChange {
+export function configChange<C extends ComparedConfig>(current: C, next: C): ConfigChange {
   const problems: string[] = [];
   const changes: string[] = [];
-  for (const key of Object.keys({ ...current, ...next }) as Array<keyof Config>) {
+  for (const key of Object.keys({ ...current, ...next }) as Array<keyof C & string>) {
     if ((LIVE_SETTINGS as readonly string[]).includes(key) || same(current[key], next[key])) continue;
     problems.push(`${key} changed (${JSON.stringify(current[key])} → ${JSON.stringify(next[key])}): it applies only at start`);
   }

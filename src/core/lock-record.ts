@@ -1,6 +1,7 @@
 // The lock as recorded on a coordination.k8s.io/v1 Lease, and its codec.
-import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
+import type { V1Lease } from '@kubernetes/client-node';
 import { pointerSegment, type JsonPatchOp } from './json-patch.js';
+import { MicroTime } from './micro-time.js';
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'leaseguard';
@@ -126,8 +127,8 @@ export function encodeLease(record: LockRecord, opts: EncodeOptions): V1Lease {
     },
     spec: {
       holderIdentity: record.requester.username,
-      acquireTime: new V1MicroTime(record.acquiredAt.getTime()),
-      renewTime: new V1MicroTime(record.renewedAt.getTime()),
+      acquireTime: new MicroTime(record.acquiredAt.getTime()),
+      renewTime: new MicroTime(record.renewedAt.getTime()),
       leaseDurationSeconds: opts.pendingTimeoutSeconds,
       leaseTransitions: record.transitions,
     },
@@ -142,7 +143,7 @@ function bindWrites(uid: string, at: Date): JsonPatchOp[] {
   return [
     { op: 'replace', path: label(Labels.state), value: 'bound' },
     { op: 'add', path: annotation(Annotations.objectUid), value: uid },
-    { op: 'add', path: '/spec/renewTime', value: new V1MicroTime(at.getTime()).toISOString() },
+    { op: 'add', path: '/spec/renewTime', value: new MicroTime(at.getTime()).toISOString() },
   ];
 }
 

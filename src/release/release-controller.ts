@@ -11,7 +11,7 @@ import { decideRelease, holdsLock, needsAge, type HolderObservation, type Releas
 import type { GuardRule, RuleIndex } from '../core/rules.js';
 import { ErrorCodes, hasCode } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import type { Readiness } from '../server/readiness.js';
+import type { Readiness } from '../readiness.js';
 import type { HolderReader } from '../store/holder-reader.js';
 import type { LeaseStore } from '../store/lease-store.js';
 import { leaseName } from '../core/lease-name.js';

@@ -4,7 +4,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { RuleIndex } from '../core/rules.js';
 import type { Metrics } from '../metrics.js';
-import type { Readiness } from '../server/readiness.js';
+import type { Readiness } from '../readiness.js';
 import type { HolderReader } from '../store/holder-reader.js';
 import type { LeaseStore } from '../store/lease-store.js';
 import type { EventRecorder } from '../kube/event-recorder.js';

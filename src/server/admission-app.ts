@@ -16,7 +16,7 @@ import { auditAnnotations } from '../admission/audit-annotations.js';
 import type { TLSSocket } from 'node:tls';
 import { printable } from '../core/printable.js';
 import { checkCaller, pinPeerFacts, type CallerPolicy } from './caller-auth.js';
-import type { Readiness } from './readiness.js';
+import type { Readiness } from '../readiness.js';
 import { decisionEvent } from '../admission/decision-events.js';
 import type { EventRecorder } from '../kube/event-recorder.js';
 

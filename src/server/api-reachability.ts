@@ -10,7 +10,7 @@ import { isUnreachable } from '../errors.js';
 import type { ApiObserve } from '../kube/api-errors.js';
 import { callApi } from '../kube/api-errors.js';
 import type { KubeClients } from '../kube/kube-client.js';
-import type { Readiness } from './readiness.js';
+import type { Readiness } from '../readiness.js';
 
 /** The /readyz condition this module owns. */
 export const API_CHECK = 'apiserver';

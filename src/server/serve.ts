@@ -4,8 +4,10 @@ import type http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import type Koa from 'koa';
 import type { Logger } from 'pino';
-import type { Leaseguard } from '../app.js';
+import type { Metrics } from '../metrics.js';
+import type { Readiness } from '../readiness.js';
 import { CertReloader, loadKeyPair, type KeyPair } from '../tls/cert-reloader.js';
 import { CallerConnections } from './caller-connections.js';
 import { createMetricsServer } from './metrics-server.js';
@@ -44,6 +46,13 @@ export interface ServeOptions {
   headersTimeoutMs?: number;
 }
 
+/** What the server serves and reports on (app.ts's Leaseguard is one). */
+export interface Servable {
+  app: Koa;
+  metrics: Metrics;
+  readiness: Readiness;
+}
+
 export interface RunningServer {
   admissionPort: number;
   metricsPort: number;
@@ -63,7 +72,7 @@ function listen(server: http.Server | https.Server, port: number, host: string):
   });
 }
 
-export async function startServer(lg: Leaseguard, o: ServeOptions): Promise<RunningServer> {
+export async function startServer(lg: Servable, o: ServeOptions): Promise<RunningServer> {
   const pair = await loadKeyPair(o.certDir, o.clientCaFile);
   const context = (p: KeyPair) => ({
     cert: p.cert,

@@ -11,7 +11,7 @@ import { LeaseAges } from '../../src/lock/lease-ages.js';
 import { LockService } from '../../src/lock/lock-service.js';
 import { createMetrics } from '../../src/metrics.js';
 import { ReleaseController } from '../../src/release/release-controller.js';
-import { Readiness } from '../../src/server/readiness.js';
+import { Readiness } from '../../src/readiness.js';
 import { unverifiableHolders } from '../../src/store/holder-reader.js';
 import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
 import { standInKubeConfig } from '../support/failing-apiserver.js';

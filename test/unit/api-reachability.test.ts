@@ -7,7 +7,7 @@ import { Registry } from 'prom-client';
 import { ErrorCodes, LeaseguardError } from '../../src/errors.js';
 import { createMetrics } from '../../src/metrics.js';
 import { API_CHECK, ApiReachability } from '../../src/server/api-reachability.js';
-import { Readiness } from '../../src/server/readiness.js';
+import { Readiness } from '../../src/readiness.js';
 
 const unreachable = () => new LeaseguardError(ErrorCodes.STORE_UNAVAILABLE, 'list Leases in lg: the API server could not be reached (ECONNRESET)', { statusCode: 503 });
 const timedOut = () => new LeaseguardError(ErrorCodes.STORE_TIMEOUT, 'list Leases in lg: the API server did not answer before the deadline', { statusCode: 504 });
