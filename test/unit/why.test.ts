@@ -20,7 +20,7 @@ const record = (over: Partial<LockRecord> = {}): LockRecord => ({
   transitions: 0,
   ...over,
 });
-const lease = (r: LockRecord | undefined): LockLease => ({ name: 'workflowexecution-prod-deployment-api-0123', namespace: 'leaseguard-system', resourceVersion: '1', uid: 'l', record: r });
+const lease = (r: LockRecord | undefined): LockLease => ({ name: 'workflowexecution-prod-deployment-api-0123', namespace: 'leaseguard-system', resourceVersion: '1', uid: 'l', record: r, format: 2 });
 const live = (phase = 'Running', uid = 'u1', key = 'prod/Deployment/api'): HolderState => ({ kind: 'live', uid, phase, key });
 
 function input(over: Partial<WhyInput> & { name?: string; target?: string } = {}): WhyInput {
