@@ -129,6 +129,12 @@ export const SETTINGS: readonly Setting[] = [
     description: 'how long a `pending` Lease blocks its key; must exceed `timeoutSeconds` and `apiServerRequestTimeoutSeconds`',
   },
   {
+    name: 'leaseFormat', env: 'LEASEGUARD_LEASE_FORMAT', type: 'integer', min: 1, max: 2, default: 2, defaultText: '2',
+    description:
+      'the Lease format this replica writes (it reads both). 1 only for a rolling upgrade from a leaseguard that reads format 1 only (any built before Lease formats were recorded): ' +
+      'upgrade with 1, then set 2 once none of those replicas runs',
+  },
+  {
     name: 'maxReviewBytes', env: 'LEASEGUARD_MAX_REVIEW_BYTES', type: 'integer', min: 16_384, max: 8_388_608, default: 262_144, defaultText: '262144 (256 KiB)',
     description:
       'an AdmissionReview body larger than this is refused with 413 before it is parsed. A kubernaut object is a few KiB and a review carries it at most twice (an UPDATE\'s ' +
