@@ -8,9 +8,10 @@
 // previous release beside format 2 writers): still no duplicate, since the previous release
 // refuses keys whose Lease it cannot read, and every Lease released once this version leads.
 import test, { type ExecutionContext } from 'ava';
+import { leaseName } from '../../src/core/lease-name.js';
 import { MANAGED_SELECTOR, leaseFormatOf } from '../../src/core/lock-record.js';
+import { DEFAULT_RULES } from '../../src/core/rules.js';
 import { coordination, customObjects, kubectl } from '../support/integration-env.js';
-import { lockOf } from '../support/lock-of.js';
 import { metricValue } from '../support/metrics.js';
 import { apiError, retryingThrottled, workflowExecution } from '../support/objects.js';
 import { CLI } from '../support/paths.js';
@@ -89,8 +90,14 @@ async function liveByKey(): Promise<Map<string, string[]>> {
   return out;
 }
 
-async function leases() {
-  return (await coordination('admin').listNamespacedLease({ namespace: replicas().leaseNamespace, labelSelector: MANAGED_SELECTOR })).items;
+/**
+ * The managed Leases of `keys`, found by name (the key's hash-named identity), not by what
+ * they record: a check that must not lean on the codec it checks.
+ */
+async function leasesOf(keys: readonly string[]) {
+  const rule = DEFAULT_RULES.find((r) => r.kind === 'WorkflowExecution')!;
+  const names = new Set(keys.map((k) => leaseName(rule, k)));
+  return (await coordination('admin').listNamespacedLease({ namespace: replicas().leaseNamespace, labelSelector: MANAGED_SELECTOR })).items.filter((l) => names.has(l.metadata?.name ?? ''));
 }
 
 /** Validating admissions each replica answered so far (0 for one that is down). */
@@ -130,7 +137,9 @@ async function round(t: ExecutionContext, tag: string): Promise<RoundReport> {
     return won[0]!;
   }));
   await noDuplicate('after the storm');
-  for (const l of await leases()) if (keys.includes(lockOf(l)?.key ?? '')) formats.add(leaseFormatOf(l) ?? -1);
+  const held = await leasesOf(keys);
+  t.is(held.length, keys.length, `${tag}: one Lease per key`);
+  for (const l of held) formats.add(leaseFormatOf(l) ?? -1);
 
   // Take-over: half the holders finish, half are deleted; the next storm admits one per key.
   await Promise.all(holders.map((h, j) => (j % 2 ? remove(h) : finish(h))));
@@ -145,11 +154,11 @@ async function round(t: ExecutionContext, tag: string): Promise<RoundReport> {
     return won[0];
   }));
   await noDuplicate('after the take-overs');
-  for (const l of await leases()) if (keys.includes(lockOf(l)?.key ?? '')) formats.add(leaseFormatOf(l) ?? -1);
+  for (const l of await leasesOf(keys)) formats.add(leaseFormatOf(l) ?? -1);
 
   // Release: every holder finishes or is deleted; the leader's release work deletes every Lease.
   await Promise.all(next.map((h, j) => (h ? (j % 2 ? finish(h) : remove(h)) : undefined)));
-  await until(`${tag}: every Lease of the round released`, async () => !(await leases()).some((l) => keys.includes(lockOf(l)?.key ?? '')), (FAST.sweepSeconds + 20) * 1000);
+  await until(`${tag}: every Lease of the round released`, async () => (await leasesOf(keys)).length === 0, (FAST.sweepSeconds + 20) * 1000);
   const after = await answered();
   return { formats, served: after.map((n, i) => n - (before[i] ?? 0)) };
 }
@@ -224,6 +233,6 @@ test.serial('an upgrade without step 1: the previous release beside format 2 wri
   const byKey = await liveByKey();
   await Promise.all(keys.flatMap((k) => (byKey.get(k) ?? []).map((h) => finish(h))));
   await lead('format-2');
-  await until('every Lease released once this version leads', async () => !(await leases()).some((l) => keys.includes(lockOf(l)?.key ?? '')), (FAST.sweepSeconds + 20) * 1000);
+  await until('every Lease released once this version leads', async () => (await leasesOf(keys)).length === 0, (FAST.sweepSeconds + 20) * 1000);
   t.pass();
 });
