@@ -20,7 +20,7 @@ import type { LeaseStore } from './store/lease-store.js';
 import { noEvents, type EventRecorder } from './kube/event-recorder.js';
 
 export interface LeaseguardDeps {
-  config: Pick<Config, 'rules' | 'pendingTimeoutSeconds' | 'deadlineMs' | 'failOpen'> & Partial<Pick<Config, 'clientCaFile' | 'clientSubjects' | 'clientSubjectsMatchSans' | 'maxReviewBytes' | 'foreignLeaseNamespaces'>>;
+  config: Pick<Config, 'rules' | 'pendingTimeoutSeconds' | 'deadlineMs' | 'failOpen'> & Partial<Pick<Config, 'leaseFormat' | 'clientCaFile' | 'clientSubjects' | 'clientSubjectsMatchSans' | 'maxReviewBytes' | 'foreignLeaseNamespaces'>>;
   logger: Logger;
   registry: Registry;
   store: LeaseStore;
@@ -78,6 +78,7 @@ export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
     store,
     holders: deps.holders,
     pendingTimeoutSeconds: config.pendingTimeoutSeconds,
+    ...(config.leaseFormat ? { leaseFormat: config.leaseFormat } : {}),
     ...(deps.clock ? { clock: deps.clock } : {}),
     ...(deps.ages ? { ages: deps.ages } : {}),
     ...(deps.budget ? { budget: deps.budget } : {}),

@@ -65,6 +65,8 @@ export interface Config {
   pendingTimeoutSeconds: number;
   /** Whether pendingTimeoutSeconds was set (file, environment or flag) rather than defaulted. */
   pendingTimeoutSet: boolean;
+  /** The Lease format written (both are read): 1 only while replicas of a release that reads format 1 only still run. */
+  leaseFormat: 1 | 2;
   /** AdmissionReview bodies larger than this are refused with 413 before they are parsed. */
   maxReviewBytes: number;
   /** Admit when the lock cannot be verified (API server down). Never the default. */
@@ -311,6 +313,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     apiServerProbeFailures: get('apiServerProbeFailures'),
     pendingTimeoutSeconds: get('pendingTimeoutSeconds', DEFAULT_PENDING_TIMEOUT_SECONDS),
     pendingTimeoutSet: merged.pendingTimeoutSeconds !== undefined,
+    leaseFormat: get('leaseFormat') as 1 | 2,
     maxReviewBytes: get('maxReviewBytes'),
     failOpen: get('failOpen'),
     stampAnnotations: get('stampAnnotations'),

@@ -18,6 +18,11 @@ export const ErrorCodes = {
   STORE_UNAVAILABLE: 'LG_STORE_UNAVAILABLE',
   /** The API server rejected the object as invalid (a bug or a hostile edit). */
   STORE_INVALID: 'LG_STORE_INVALID',
+  /**
+   * The lock's Lease declares a format this version cannot read (written by a later
+   * release): the lock cannot be verified, so the create is refused, whatever failOpen says.
+   */
+  LEASE_FORMAT_UNSUPPORTED: 'LG_LEASE_FORMAT_UNSUPPORTED',
   /** Lock acquisition kept losing compare-and-swap races. */
   LOCK_CONTENDED: 'LG_LOCK_CONTENDED',
   /** An HTTP request to the webhook was not a well-formed AdmissionReview. */

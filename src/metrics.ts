@@ -79,7 +79,7 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
     }),
     lockFailures: new Counter({
       name: 'leaseguard_lock_failures_total',
-      help: 'Lock acquisitions that could not be decided, by reason (unavailable, forbidden, timeout, contended, foreign-lease, invalid).',
+      help: 'Lock acquisitions that could not be decided, by reason (unavailable, forbidden, timeout, contended, foreign-lease, lease-format, invalid).',
       labelNames: ['kind', 'reason'] as const,
       registers,
     }),

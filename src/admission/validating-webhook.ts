@@ -10,7 +10,7 @@ import type { TakeoverReason } from '../core/decide.js';
 import { printable, quoted } from '../core/printable.js';
 import { deriveKey, namespaceAllowed, updateEffect, type GuardRule, type RuleIndex } from '../core/rules.js';
 import { createStampProblem, stampsOf, updateStampProblem } from '../core/stamps.js';
-import { ErrorCodes, isUnverifiable } from '../errors.js';
+import { ErrorCodes, hasCode, isUnverifiable } from '../errors.js';
 import type { LockService } from '../lock/lock-service.js';
 import type { Metrics } from '../metrics.js';
 import { busyStatus } from './busy-denial.js';
@@ -249,6 +249,13 @@ export class ValidatingWebhook {
   }
 
   #unverifiable(req: AdmissionRequest, rule: GuardRule, key: string, base: Pick<ValidationResult, 'rule' | 'key' | 'lease'>, err: unknown): ValidationResult {
+    if (hasCode(err, ErrorCodes.LEASE_FORMAT_UNSUPPORTED)) {
+      // A Lease this version cannot read (a later one wrote it, mid-upgrade or after a
+      // rollback): what it says about the lock is unknown, so never fail open on it.
+      this.#o.metrics.lockFailures.inc({ kind: rule.kind, reason: 'lease-format' });
+      const message = `${keyNoun(rule)} ${quoted(key)}: ${err.message}. The create was refused so that no duplicate can slip through`;
+      return { response: deny(req.uid, { code: 500, reason: 'InternalError', message }), decision: 'denied-unavailable', ...base, detail: { error: err.code, cause: err.message } };
+    }
     if (!isUnverifiable(err)) {
       // A bug, not an outage: never fail open on it.
       this.#o.logger.error({ err, uid: req.uid }, 'unexpected error while deciding a lock');

@@ -134,6 +134,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       timeoutSeconds: config.timeoutSeconds,
       deadlineMs: config.deadlineMs,
       pendingTimeoutSeconds: config.pendingTimeoutSeconds,
+      leaseFormat: config.leaseFormat,
       ...(opened.embedded ? {} : { apiServerRequestTimeoutSeconds: config.apiServerRequestTimeoutSeconds }),
       failOpen: config.failOpen,
       ...(budget ? { maxLeases: config.maxLeases } : {}),

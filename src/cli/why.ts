@@ -82,6 +82,16 @@ function decideAnswer(i: WhyInput): WhyAnswer {
     lines.push(i.stored ? `${what} is stored, but holds no lock now (it was released, or created while leaseguard was not guarding it).` : 'A create of it would take the lock and be admitted.');
     return { verdict: 'free', lines, ...base };
   }
+  if (i.lease.unsupportedFormat !== undefined) {
+    return {
+      verdict: 'foreign',
+      lines: [
+        `The Lease ${i.leaseRef} for ${noun} is in format ${i.lease.unsupportedFormat}, written by a later leaseguard: this version cannot read it.`,
+        'Replicas that cannot read it refuse creates of this key with 500 InternalError; ask with the leaseguard that wrote it.',
+      ],
+      ...base,
+    };
+  }
   const held = i.lease.record;
   const ageMs = held ? Math.max(0, i.now.getTime() - held.acquiredAt.getTime()) : 0;
   const decision = decide({

@@ -4,7 +4,7 @@ import type { V1Lease } from '@kubernetes/client-node';
 import { decide, type Decision, type HolderState, type LockRequest, type TakeoverReason } from '../core/decide.js';
 import { leaseName } from '../core/lease-name.js';
 import { RecentMap } from '../core/recent-map.js';
-import { decodeLease, encodeLease, type LockLease, type LockRecord, type ObjectRef } from '../core/lock-record.js';
+import { CURRENT_LEASE_FORMAT, decodeLease, encodeLease, type LeaseFormat, type LockLease, type LockRecord, type ObjectRef } from '../core/lock-record.js';
 import type { GuardRule } from '../core/rules.js';
 import { ErrorCodes, LeaseguardError, hasCode } from '../errors.js';
 import type { HolderReader } from '../store/holder-reader.js';
@@ -42,6 +42,8 @@ export interface LockServiceOptions {
   ages?: LeaseAges;
   /** The bound on Leases (maxLeases): a new key past it fails closed (STORE_FULL). */
   budget?: LeaseBudget;
+  /** The Lease format written (both are read); default CURRENT_LEASE_FORMAT. */
+  leaseFormat?: LeaseFormat;
 }
 
 /** How many recently held keys to remember (per generation) for choosing read-first over create-first. */
@@ -78,6 +80,16 @@ function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
+/** A Lease of a later format: what it says about its lock is unknown, so nothing may be decided on it. */
+function unsupportedFormat(namespace: string, lease: LockLease): LeaseguardError {
+  return new LeaseguardError(
+    ErrorCodes.LEASE_FORMAT_UNSUPPORTED,
+    `Lease ${namespace}/${lease.name} is in format ${lease.unsupportedFormat}, written by a later leaseguard; this replica reads formats 1 and 2 only ` +
+      '(finish the upgrade, or roll back only after that Lease is released)',
+    { statusCode: 500 },
+  );
+}
+
 export class LockService {
   readonly #store: LeaseStore;
   readonly #holders: HolderReader;
@@ -85,6 +97,7 @@ export class LockService {
   readonly #clock: () => Date;
   readonly #ages: LeaseAges;
   readonly #budget: LeaseBudget | undefined;
+  readonly #format: LeaseFormat;
   /** Lease names seen held lately. */
   readonly #held = new RecentMap<string, true>(RECENTLY_HELD_GENERATION);
   /** The holder each Lease recorded when last read, by Lease name, with that version. */
@@ -97,6 +110,7 @@ export class LockService {
     this.#clock = opts.clock ?? (() => new Date());
     this.#ages = opts.ages ?? new LeaseAges();
     this.#budget = opts.budget;
+    this.#format = opts.leaseFormat ?? CURRENT_LEASE_FORMAT;
   }
 
   get store(): LeaseStore {
@@ -140,6 +154,7 @@ export class LockService {
       const early = round === 0 ? this.#readHolderEarly(rule, name, signal) : undefined;
       const raw = await this.#store.get(name, signal);
       const lease = raw ? decodeLease(raw) : null;
+      if (lease?.unsupportedFormat !== undefined) throw unsupportedFormat(this.#store.namespace, lease);
       const firstSeen = lease ? this.#ages.firstSeen(lease) : 0;
       let holder: HolderState | undefined;
       // When the holder's state was observed (monotonic): a decision is made as of then.
@@ -232,6 +247,7 @@ export class LockService {
         name,
         namespace: this.#store.namespace,
         pendingTimeoutSeconds: this.#pendingTimeoutSeconds,
+        format: this.#format,
         ...(resourceVersion ? { resourceVersion } : {}),
       });
     // A write of a new term counts its age from just before it was sent (lease-ages.ts).

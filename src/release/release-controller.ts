@@ -284,7 +284,7 @@ export class ReleaseController {
         return;
       case 'bind':
         try {
-          await store.patch(name, bindAtVersionPatch(decision.record, lease.resourceVersion), signal);
+          await store.patch(name, bindAtVersionPatch(decision.record, lease.resourceVersion, lease.format), signal);
           logger.debug({ ...ctx, uid: decision.record.object.uid }, 'lock bound to its stored object');
         } catch (err) {
           if (hasCode(err, ErrorCodes.STORE_NOT_FOUND)) return; // released meanwhile: nothing to bind

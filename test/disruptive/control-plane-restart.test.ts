@@ -1,10 +1,11 @@
 // kube-apiserver killed and restarted mid-run, then etcd: no duplicate, no stuck lock
 // after recovery, and the release watches resume.
 import test from 'ava';
-import { Annotations, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
+import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { controlPlane, coordination, customObjects } from '../support/integration-env.js';
 import { apiError, workflowExecution } from '../support/objects.js';
 import { FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../support/replicas.js';
+import { lockOf } from '../support/lock-of.js';
 
 const SCOPE = 'cp-restart';
 const NS = 'cpr-prod';
@@ -86,7 +87,7 @@ for (const [component, downMs] of [['kube-apiserver', 3000], ['etcd', 3000]] as 
       await customObjects('controller').patchNamespacedCustomObjectStatus({ ...GROUP, name: objs[0]!.name, body: [{ op: 'add', path: '/status', value: { phase: 'Completed' } }] });
       await until(
         `the Lease of ${target} to be released`,
-        async () => !(await coordination('admin').listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR })).items.some((l) => l.metadata?.annotations?.[Annotations.key] === target),
+        async () => !(await coordination('admin').listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR })).items.some((l) => lockOf(l)?.key === target),
         20_000,
       );
       await customObjects('controller').createNamespacedCustomObject({ ...GROUP, body: workflowExecution(NS, `we-${tag}-next-${target.slice(-1)}`, target) });

@@ -4,11 +4,12 @@
 import { readFile } from 'node:fs/promises';
 import test from 'ava';
 import { AuditKeys } from '../../src/admission/audit-annotations.js';
-import { Annotations, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
+import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { controlPlane, coordination, customObjects } from '../support/integration-env.js';
 import { apiError, workflowExecution } from '../support/objects.js';
 import { fastReplicasFor } from '../support/replicas.js';
 import { until } from '../support/wait.js';
+import { lockOf } from '../support/lock-of.js';
 
 const SCOPE = 'audit';
 const NS = 'audit-prod';
@@ -53,7 +54,7 @@ test('an admit and a busy denial are in the audit log with key, Lease, decision 
   t.is(await create('we-a1', key), 201);
   t.is(await create('we-a2', key), 409);
   const list = await coordination('admin').listNamespacedLease({ namespace: replicas().leaseNamespace, labelSelector: MANAGED_SELECTOR });
-  const lease = list.items.find((l) => l.metadata?.annotations?.[Annotations.key] === key)!;
+  const lease = list.items.find((l) => lockOf(l)?.key === key)!;
   const leaseRef = `${replicas().leaseNamespace}/${lease.metadata!.name}`;
   const events = await audited('both creates in the audit log', (all) => {
     const mine = all.filter((e) => e.a.key === key);

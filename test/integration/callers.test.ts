@@ -2,7 +2,7 @@
 // a review through; a forged review straight to a replica, without it, is refused before
 // leaseguard reads or writes anything (its own API request counts do not move).
 import test from 'ava';
-import { Annotations, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
+import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { HttpsClient } from '../support/https-client.js';
 import { coordination, customObjects } from '../support/integration-env.js';
 import { metricValue } from '../support/metrics.js';
@@ -10,6 +10,7 @@ import { workflowExecution } from '../support/objects.js';
 import { fastReplicasFor } from '../support/replicas.js';
 import { admissionReview } from '../support/reviews.js';
 import { until } from '../support/wait.js';
+import { lockOf } from '../support/lock-of.js';
 
 const SCOPE = 'callers';
 const NS = 'callers-prod';
@@ -23,7 +24,7 @@ test('a forged review without the API server\'s certificate is refused; nothing 
   const held = `${NS}/Deployment/held`;
   await customObjects('controller').createNamespacedCustomObject({ group: 'kubernaut.ai', version: 'v1alpha1', namespace: NS, plural: 'workflowexecutions', body: workflowExecution(NS, 'we-held', held) });
   const leases = async () => (await coordination('admin').listNamespacedLease({ namespace: replicas().leaseNamespace, labelSelector: MANAGED_SELECTOR })).items;
-  await until('the lock', async () => (await leases()).some((l) => l.metadata?.annotations?.[Annotations.key] === held), 10_000);
+  await until('the lock', async () => (await leases()).some((l) => lockOf(l)?.key === held), 10_000);
 
   const before = { creates: await apiCalls('create', 'leases'), gets: await apiCalls('get', 'workflowexecutions') };
   const forger = new HttpsClient(`https://127.0.0.1:${replicas().replicas[0]!.port}`, replicas().certs.ca);
@@ -37,7 +38,7 @@ test('a forged review without the API server\'s certificate is refused; nothing 
   } finally {
     forger.close();
   }
-  t.false((await leases()).some((l) => l.metadata?.annotations?.[Annotations.key] === `${NS}/Deployment/free`), 'no Lease written');
+  t.false((await leases()).some((l) => lockOf(l)?.key === `${NS}/Deployment/free`), 'no Lease written');
   t.is(await apiCalls('create', 'leases'), before.creates, 'no Lease create sent');
   t.is(await apiCalls('get', 'workflowexecutions'), before.gets, 'no holder read');
   t.regex((await replicas().metrics())[0] ?? '', /leaseguard_callers_refused_total\{reason="no-certificate"\} 2/);

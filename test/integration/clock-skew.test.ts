@@ -4,7 +4,7 @@
 // object per key, and a never-stored create's lock is still reclaimed within the bound:
 // the pending timeout after the leader first saw it, so at most one sweep interval more.
 import test from 'ava';
-import { Annotations, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
+import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { FAKETIME_MISSING, skewedClock } from '../support/faketime.js';
 import { coordination, customObjects } from '../support/integration-env.js';
 import { apiError, workflowExecution } from '../support/objects.js';
@@ -12,6 +12,7 @@ import { annotated, DELAY_ANNOTATION, REFUSE_ANNOTATION, startPolicyWebhook, typ
 import { FAST, FAST_RELEASE_ENV, ReplicaSet, SCOPE_LABEL, scopedNamespace } from '../support/replicas.js';
 import { admissionReview } from '../support/reviews.js';
 import { sleep } from '../support/wait.js';
+import { lockOf } from '../support/lock-of.js';
 
 const SCOPE = 'skew';
 const NS = 'skew-prod';
@@ -45,7 +46,7 @@ test.after.always(async () => {
 
 async function leaseFor(key: string) {
   const list = await coordination('admin').listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR });
-  return list.items.find((l) => l.metadata?.annotations?.[Annotations.key] === key);
+  return list.items.find((l) => lockOf(l)?.key === key);
 }
 
 async function review(replica: number, name: string, key: string) {
@@ -86,7 +87,7 @@ serial('a pending lock taken on any replica is busy on every other, whatever the
       const key = `${NS}/Deployment/direct-${w}`;
       for (;;) {
         const l = await leaseFor(key);
-        if (!l || l.metadata?.annotations?.[Annotations.objectName] !== `we-${w}-a`) break;
+        if (!l || lockOf(l)?.object.name !== `we-${w}-a`) break;
         if (performance.now() - at > PENDING_MS + (SWEEP_S + 6) * 1000) break;
         await sleep(100);
       }

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import test from 'ava';
 import type { CoreV1Event } from '@kubernetes/client-node';
-import { Annotations, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
+import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { EventReasons } from '../../src/kube/event-recorder.js';
 import { controlPlane, coordination, customObjects, kubeConfigFor, kubectl } from '../support/integration-env.js';
 import { apiError, retryingThrottled, workflowExecution } from '../support/objects.js';
@@ -17,6 +17,7 @@ import { forEachConcurrently } from '../support/pool.js';
 import { FAST, FAST_RELEASE_ENV, ReplicaSet, holdLeadership, leaseNamespace, scopedNamespace } from '../support/replicas.js';
 import { sleep, until } from '../support/wait.js';
 import { CoreV1Api } from '@kubernetes/client-node';
+import { lockOf } from '../support/lock-of.js';
 
 const run = promisify(execFile);
 const SCOPE = 'events';
@@ -48,7 +49,7 @@ const countOf = (list: CoreV1Event[]) => list.reduce((n, e) => n + (e.count ?? 1
 
 async function leaseOf(target: string): Promise<{ name: string; uid: string }> {
   const leases = (await coordination('leaseguard').listNamespacedLease({ namespace: LEASE_NS, labelSelector: MANAGED_SELECTOR })).items;
-  const l = leases.find((x) => x.metadata?.annotations?.[Annotations.key] === target);
+  const l = leases.find((x) => lockOf(x)?.key === target);
   if (!l?.metadata?.name || !l.metadata.uid) throw new Error(`no Lease for ${target}`);
   return { name: l.metadata.name, uid: l.metadata.uid };
 }

@@ -4,7 +4,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
-import { Annotations, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
+import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { LEADER_LEASE_NAME } from '../../src/release/release-work.js';
 import type { HttpsClient } from '../support/https-client.js';
 import { controlPlane, coordination, customObjects } from '../support/integration-env.js';
@@ -13,6 +13,7 @@ import { apiError, workflowExecution } from '../support/objects.js';
 import { FAST, FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../support/replicas.js';
 import { admissionReview } from '../support/reviews.js';
 import { sleep, until } from '../support/wait.js';
+import { lockOf } from '../support/lock-of.js';
 
 const SCOPE = 'faults';
 const NS = 'flt-prod';
@@ -129,7 +130,7 @@ test.serial('a replica killed between taking a Lease and answering: the pending 
   proxy.set({ kind: 'latency', ms: 1000, direction: 'responses' });
   const reply = client.post('/validate', review).then((r) => r.status, () => -1);
   const leases = async () =>
-    (await coordination('admin').listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR })).items.filter((l) => l.metadata?.annotations?.[Annotations.key] === target);
+    (await coordination('admin').listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR })).items.filter((l) => lockOf(l)?.key === target);
   const deadline = Date.now() + 5000;
   while ((await leases()).length === 0 && Date.now() < deadline) await sleep(50);
   t.is((await leases()).length, 1, 'the Lease was written');

@@ -5,8 +5,7 @@
 // monitor reports.
 import test from 'ava';
 import { leaseName } from '../../src/core/lease-name.js';
-import { Annotations, encodeLease, Labels, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
-import { pointerSegment } from '../../src/core/json-patch.js';
+import { decodeLease, encodeLease, MANAGED_SELECTOR, type ReadonlyLease } from '../../src/core/lock-record.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
 import { coordination, customObjects } from '../support/integration-env.js';
 import { metricValue } from '../support/metrics.js';
@@ -14,6 +13,13 @@ import { apiError, workflowExecution } from '../support/objects.js';
 import { FAST, fastReplicasFor } from '../support/replicas.js';
 import { admissionReview } from '../support/reviews.js';
 import { sleep, until } from '../support/wait.js';
+import { lockOf } from '../support/lock-of.js';
+
+/** The annotations `lease` would carry, in its own format, if it recorded `uid` for its object. */
+function edited(lease: ReadonlyLease, uid: string): Record<string, string> | undefined {
+  const { record, format, name, namespace } = decodeLease(lease);
+  return encodeLease({ ...record!, object: { ...record!.object, uid } }, { name, namespace, pendingTimeoutSeconds: 1, format }).metadata?.annotations;
+}
 
 const SCOPE = 'forged';
 const NS = 'forged-prod';
@@ -32,7 +38,7 @@ const create = (name: string, target: string) =>
 
 async function leaseFor(key: string) {
   const list = await coordination('admin').listNamespacedLease({ namespace: replicas().leaseNamespace, labelSelector: MANAGED_SELECTOR });
-  return list.items.find((l) => l.metadata?.annotations?.[Annotations.key] === key);
+  return list.items.find((l) => lockOf(l)?.key === key);
 }
 
 /** Creates `name` for `target` until admitted; returns ms from `from`, and fails the test if a Lease for it was ever bound to `notBoundTo`. */
@@ -43,7 +49,7 @@ async function admittedAfter(t: import('ava').ExecutionContext, name: string, ta
     t.is(r.err.code, 409, `refused as busy meanwhile (${r.err.message})`);
     if (notBoundTo) {
       const l = await leaseFor(target);
-      if (l?.metadata?.labels?.[Labels.state] === 'bound' && l.metadata.annotations?.[Annotations.objectUid] === notBoundTo) t.fail('the release work bound the Lease to an object that is not its holder');
+      if (lockOf(l)?.state === 'bound' && lockOf(l)?.object.uid === notBoundTo) t.fail('the release work bound the Lease to an object that is not its holder');
     }
     if (performance.now() - from > (FAST.pendingSeconds + FAST.sweepSeconds + 6) * 1000) {
       t.fail(`${target} never freed`);
@@ -99,11 +105,12 @@ test.serial('a Lease edited to record another UID no longer pins its key; the du
   const z = await create('we-z', key);
   if (!z.ok) return t.fail(JSON.stringify(z.err));
   const l = (await leaseFor(key))!;
-  t.is(l.metadata?.annotations?.[Annotations.objectUid], z.uid, 'the Lease recorded the stored UID at admission');
+  t.is(lockOf(l)?.object.uid, z.uid, 'the Lease recorded the stored UID at admission');
   await coordination('leaseguard').patchNamespacedLease({
     name: l.metadata!.name!,
     namespace: replicas().leaseNamespace,
-    body: [{ op: 'replace', path: `/metadata/annotations/${pointerSegment(Annotations.objectUid)}`, value: 'edited-uid' }],
+    // In the format it was written in: the Lease's own annotations, recording another UID.
+    body: [{ op: 'replace', path: '/metadata/annotations', value: edited(l, 'edited-uid') }],
   });
   const editedAt = performance.now();
   const freed = await admittedAfter(t, 'we-w', key, editedAt);

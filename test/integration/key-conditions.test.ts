@@ -8,11 +8,12 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { Annotations, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
+import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { IDENTITIES } from '../support/control-plane.js';
 import { coordination, kubectl, kubectlJson } from '../support/integration-env.js';
 import { metricValue } from '../support/metrics.js';
 import { FAST, FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../support/replicas.js';
+import { lockOf } from '../support/lock-of.js';
 
 const SCOPE = 'key-conditions';
 const NS = 'key-conditions-prod';
@@ -64,7 +65,7 @@ test.after.always(async () => {
 /** UPDATE reviews leaseguard has answered for a kind. */
 const updatesSeen = async (k: Kind) => metricValue((await replicas.metrics())[0] ?? '', 'leaseguard_admission_requests_total', { webhook: 'validate', kind: k.kind, operation: 'UPDATE' }) || 0;
 const lockKeys = async () =>
-  (await coordination('admin').listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR })).items.map((l) => l.metadata?.annotations?.[Annotations.key]);
+  (await coordination('admin').listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR })).items.map((l) => lockOf(l)?.key);
 
 for (const k of KINDS) {
   test.serial(`${k.kind}, keyed on ${k.keyPath}: a create takes the lock, a key-changing UPDATE reaches leaseguard and is refused, a label change never reaches it`, async (t) => {

@@ -5,11 +5,12 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { Annotations, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
+import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { coordination, customObjects, kubectl } from '../support/integration-env.js';
 import { apiError, workflowExecution } from '../support/objects.js';
 import { FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../support/replicas.js';
 import { until } from '../support/wait.js';
+import { lockOf } from '../support/lock-of.js';
 
 const ON = { scope: 'norm-on', ns: 'norm-on' };
 const OFF = { scope: 'norm-off', ns: 'norm-off' };
@@ -57,7 +58,7 @@ const complete = (ns: string, name: string) =>
   customObjects('controller').patchNamespacedCustomObjectStatus({ ...GROUP, namespace: ns, plural: 'workflowexecutions', name, body: [{ op: 'add', path: '/status', value: { phase: 'Completed' } }] });
 async function leases(set: ReplicaSet, ns: string) {
   const list = await coordination('admin').listNamespacedLease({ namespace: set.leaseNamespace, labelSelector: MANAGED_SELECTOR });
-  return list.items.filter((l) => l.metadata?.annotations?.[Annotations.objectNamespace] === ns);
+  return list.items.filter((l) => lockOf(l)?.object.namespace === ns);
 }
 
 test.serial('normalize on: ns/Deployment/api holds the lock, ns/deployment/api is refused 409; completing the holder frees it for the other spelling', async (t) => {
@@ -74,14 +75,14 @@ test.serial('normalize on: ns/Deployment/api holds the lock, ns/deployment/api i
   t.is((await create(ON.ns, 'we-shout', `${ON.ns}/DEPLOYMENT/api`)).ok, false, 'any case of the Kind');
   t.true((await create(ON.ns, 'we-other', `${ON.ns}/Deployment/API`)).ok, 'names stay exact: another object, another lock');
 
-  const held = (await leases(on, ON.ns)).filter((l) => l.metadata?.annotations?.[Annotations.objectName] === 'we-upper');
+  const held = (await leases(on, ON.ns)).filter((l) => lockOf(l)?.object.name === 'we-upper');
   t.is(held.length, 1, 'one Lease for the target');
-  t.is(held[0]!.metadata!.annotations![Annotations.key], `${ON.ns}/deployment/api`, 'recorded as the rule compares it');
+  t.is(lockOf(held[0])?.key, `${ON.ns}/deployment/api`, 'recorded as the rule compares it');
   if (holder.ok) t.is(holder.obj.metadata.annotations?.['leaseguard.kubernaut.ai/lock-key'], `${ON.ns}/deployment/api`, 'the stamp agrees');
 
   // The release watch derives the same key, so it finds the holder's Lease and frees it.
   await complete(ON.ns, 'we-upper');
-  await until('the Lease to be released', async () => (await leases(on, ON.ns)).every((l) => l.metadata?.annotations?.[Annotations.objectName] !== 'we-upper'), 15_000);
+  await until('the Lease to be released', async () => (await leases(on, ON.ns)).every((l) => lockOf(l)?.object.name !== 'we-upper'), 15_000);
   const next = await create(ON.ns, 'we-lower-2', `${ON.ns}/deployment/api`);
   t.true(next.ok, next.ok ? '' : next.err.message);
 });
@@ -89,6 +90,6 @@ test.serial('normalize on: ns/Deployment/api holds the lock, ns/deployment/api i
 test.serial('normalize off (the built-in rules): the two spellings are two locks, both admitted', async (t) => {
   t.true((await create(OFF.ns, 'we-upper', `${OFF.ns}/Deployment/api`)).ok);
   t.true((await create(OFF.ns, 'we-lower', `${OFF.ns}/deployment/api`)).ok, 'exact keys: another spelling is another lock');
-  const keys = (await leases(off, OFF.ns)).map((l) => l.metadata?.annotations?.[Annotations.key]).sort();
+  const keys = (await leases(off, OFF.ns)).map((l) => lockOf(l)?.key).sort();
   t.deepEqual(keys, [`${OFF.ns}/Deployment/api`, `${OFF.ns}/deployment/api`]);
 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { dumpYaml } from '@kubernetes/client-node';
-import { Annotations } from '../../src/core/lock-record.js';
+import { lockOf } from '../support/lock-of.js';
 import { kubectl } from '../support/integration-env.js';
 import { workflowExecution } from '../support/objects.js';
 import { ReplicaSet, scopedNamespace } from '../support/replicas.js';
@@ -61,15 +61,15 @@ test('kubectl create shows the denial as a person reads it, and kubectl get leas
   t.regex(r.stderr, /^Error from server \(Conflict\): error when creating ".*we-rr-2\.yaml": admission webhook "validate\.leaseguard\.kubernaut\.ai" denied the request: target "kc-prod\/Deployment\/api" is busy: held by workflowexecution kc-prod\/we-rr-1 .*retry after it completes/m);
 
   const leases = await kubectl(['-n', replicas.leaseNamespace, 'get', 'leases', '-l', 'leaseguard.kubernaut.ai/kind=workflowexecution', '-o', 'json']);
-  const lease = JSON.parse(leases.stdout).items.find((l: any) => l.metadata.annotations[Annotations.key] === target);
+  const lease = JSON.parse(leases.stdout).items.find((l: any) => lockOf(l)?.key === target);
   t.truthy(lease, 'kubectl get leases shows the lock');
   t.is(lease.spec.holderIdentity, 'system:serviceaccount:kubernaut-system:remediationorchestrator');
-  t.is(lease.metadata.annotations[Annotations.objectName], 'we-rr-1');
+  t.is(lockOf(lease)?.object.name, 'we-rr-1');
   const wide = await kubectl(['-n', replicas.leaseNamespace, 'get', 'lease', lease.metadata.name]);
   t.regex(wide.stdout, new RegExp(`${lease.metadata.name}\\s+system:serviceaccount:kubernaut-system:remediationorchestrator`));
   // The lock points at its object by UID; with stampAnnotations (on for test sets) the object points at its lock.
   const we = JSON.parse((await kubectl(['-n', NS, 'get', 'workflowexecution', 'we-rr-1', '-o', 'json'])).stdout);
-  t.is(lease.metadata.annotations[Annotations.objectUid], we.metadata.uid);
+  t.is(lockOf(lease)?.object.uid, we.metadata.uid);
   t.is(we.metadata.annotations['leaseguard.kubernaut.ai/lease'], `${replicas.leaseNamespace}/${lease.metadata.name}`);
 });
 

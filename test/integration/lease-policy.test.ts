@@ -5,12 +5,13 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { Annotations, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
+import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { controlPlane, coordination, customObjects } from '../support/integration-env.js';
 import { apiError, workflowExecution } from '../support/objects.js';
 import { CLI } from '../support/paths.js';
 import { fastReplicasFor } from '../support/replicas.js';
 import { until } from '../support/wait.js';
+import { lockOf } from '../support/lock-of.js';
 
 const run = promisify(execFile);
 const SCOPE = 'policy';
@@ -22,7 +23,7 @@ const lease = (name: string) => ({ apiVersion: 'coordination.k8s.io/v1', kind: '
 
 async function heldLease(target: string) {
   await customObjects('controller').createNamespacedCustomObject({ group: 'kubernaut.ai', version: 'v1alpha1', namespace: NS, plural: 'workflowexecutions', body: workflowExecution(NS, `we-${target.split('/').pop()}`, target) });
-  return until('the lock', async () => (await coordination('leaseguard').listNamespacedLease({ namespace: replicas().leaseNamespace, labelSelector: MANAGED_SELECTOR })).items.find((l) => l.metadata?.annotations?.[Annotations.key] === target), 10_000);
+  return until('the lock', async () => (await coordination('leaseguard').listNamespacedLease({ namespace: replicas().leaseNamespace, labelSelector: MANAGED_SELECTOR })).items.find((l) => lockOf(l)?.key === target), 10_000);
 }
 
 test.serial('a cluster admin may not create, update or delete leaseguard\'s Leases; the message says who may', async (t) => {
@@ -53,7 +54,7 @@ test.serial('leaseguard writes its Leases; the break-glass group releases one wi
   t.regex(refused?.stderr ?? '', /not permitted, nothing was released.*leaseguard:break-glass/);
   const released = await run(process.execPath, args('breakglass'));
   t.regex(released.stdout, /Released "policy-prod\/Deployment\/break-glass"/);
-  const left = (await coordination('leaseguard').listNamespacedLease({ namespace: replicas().leaseNamespace, labelSelector: MANAGED_SELECTOR })).items.filter((l) => l.metadata?.annotations?.[Annotations.key] === target);
+  const left = (await coordination('leaseguard').listNamespacedLease({ namespace: replicas().leaseNamespace, labelSelector: MANAGED_SELECTOR })).items.filter((l) => lockOf(l)?.key === target);
   t.is(left.length, 0);
   // The break-glass group may delete, nothing more (RBAC): no planting.
   const planted = await coordination('breakglass').createNamespacedLease({ namespace: replicas().leaseNamespace, body: lease('planted-by-oncall') }).then(() => undefined, (e) => apiError(e));

@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { Annotations, Labels, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
+import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { LEADER_LEASE_NAME } from '../../src/release/release-work.js';
 import { annotated, REFUSE_ANNOTATION, startPolicyWebhook } from '../support/policy-webhook.js';
 import { controlPlane, coordination, customObjects, kubectl } from '../support/integration-env.js';
@@ -12,6 +12,7 @@ import { apiError, fingerprint, remediationRequest, workflowExecution } from '..
 import { CLI } from '../support/paths.js';
 import { FAST, FAST_RELEASE_ENV, ReplicaSet, SCOPE_LABEL, holdLeadership, scopedNamespace } from '../support/replicas.js';
 import { sleep, until } from '../support/wait.js';
+import { lockOf } from '../support/lock-of.js';
 
 const run = promisify(execFile);
 const SCOPE = 'release';
@@ -48,7 +49,7 @@ const serial = test.serial;
 
 async function lease(key: string, set = replicas) {
   const list = await coordination('admin').listNamespacedLease({ namespace: set.leaseNamespace, labelSelector: MANAGED_SELECTOR });
-  return list.items.find((l) => l.metadata?.annotations?.[Annotations.key] === key);
+  return list.items.find((l) => lockOf(l)?.key === key);
 }
 
 const createWe = (name: string, target: string, ns = NS) =>
@@ -80,7 +81,7 @@ serial('a WorkflowExecution moved to Completed releases its Lease; the next crea
     await until('the Lease to be released', async () => !(await lease(target)), 10_000);
     delays.push(performance.now() - started);
     await createWe(`we-c-${i}-next`, target);
-    t.is((await lease(target))?.metadata?.annotations?.[Annotations.objectName], `we-c-${i}-next`);
+    t.is(lockOf(await lease(target))?.object.name, `we-c-${i}-next`);
   }
   delays.sort((a, b) => a - b);
   const median = (delays[4]! + delays[5]!) / 2;
@@ -111,7 +112,7 @@ serial('a new key costs its Lease create and its release one delete: no other Le
   await sleep((FAST.sweepSeconds + 1) * 1000);
   for (let i = 0; i < 5; i++) {
     const l = await lease(`${PLAIN_NS}/Deployment/patched-${i}`, plain);
-    t.is(l?.metadata?.annotations?.[Annotations.objectUid], uids[i], 'the Lease recorded the stored UID at admission');
+    t.is(lockOf(l)?.object.uid, uids[i], 'the Lease recorded the stored UID at admission');
     const competitor = await createWe(`we-p-${i}-dup`, `${PLAIN_NS}/Deployment/patched-${i}`, PLAIN_NS).then(() => 201, (err) => apiError(err).code);
     t.is(competitor, 409, 'held by its stored object');
   }
@@ -134,10 +135,10 @@ serial('a new key costs its Lease create and its release one delete: no other Le
 serial('the held-Leases gauge counts a stored object\'s Lease as bound, from the watch, while the Lease says pending', async (t) => {
   const target = `${PLAIN_NS}/Deployment/gauge`;
   await createWe('we-gauge', target, PLAIN_NS);
-  t.is((await lease(target, plain))?.metadata?.labels?.[Labels.state], 'pending', 'nothing written after admission');
+  t.is(lockOf(await lease(target, plain))?.state, 'pending', 'nothing written after admission');
   const gauge = async (state: string) => metricValue((await plain.metrics())[0] ?? '', 'leaseguard_leases_held', { kind: 'WorkflowExecution', state });
   await until('the sweep to count it bound', async () => (await gauge('bound')) >= 1, (FAST.sweepSeconds * 2 + 3) * 1000);
-  t.is((await lease(target, plain))?.metadata?.labels?.[Labels.state], 'pending');
+  t.is(lockOf(await lease(target, plain))?.state, 'pending');
   await customObjects('controller').deleteNamespacedCustomObject({ ...GROUP, namespace: PLAIN_NS, plural: 'workflowexecutions', name: 'we-gauge' });
   await until('released', async () => !(await lease(target, plain)), 10_000);
 });
@@ -155,7 +156,7 @@ serial('deleting the holder releases its Lease', async (t) => {
   }, 5000);
   t.deepEqual(lines.map((r) => r.reason), ['deleted']);
   await createWe('we-del-next', target);
-  t.is((await lease(target))?.metadata?.annotations?.[Annotations.objectName], 'we-del-next', 'the next create holds the key');
+  t.is(lockOf(await lease(target))?.object.name, 'we-del-next', 'the next create holds the key');
 });
 
 serial('a RemediationRequest in Blocked keeps its Lease; TimedOut, Skipped and Cancelled release it', async (t) => {
@@ -188,7 +189,7 @@ serial('with every replica down while a holder completes: self-healing admits at
   t.truthy(await lease(swept), 'no release work has run');
   await createWe('we-heal-next', healed);
   const taken = await lease(healed);
-  t.is(taken?.metadata?.annotations?.[Annotations.objectName], 'we-heal-next', 'taken over by self-healing');
+  t.is(lockOf(taken)?.object.name, 'we-heal-next', 'taken over by self-healing');
   t.is(taken?.spec?.leaseTransitions, 1);
   // Let leadership go to the replicas: their sweep releases the other Lease.
   await coordination('leaseguard').deleteNamespacedLease({ name: LEADER_LEASE_NAME, namespace: replicas.leaseNamespace });
@@ -211,21 +212,21 @@ serial('a create refused by a later admission step leaves a pending Lease that i
       return err && /refused by policy/.test(apiError(err).message ?? '');
     }, 15_000);
     const pending = await lease(target);
-    t.is(pending?.metadata?.labels?.[Labels.state], 'pending', 'leaseguard took the lock before the other webhook refused');
+    t.is(lockOf(pending)?.state, 'pending', 'leaseguard took the lock before the other webhook refused');
     const err = await t.throwsAsync(createWe('we-other', target));
     t.is(apiError(err).code, 409, 'blocked while pending');
     // Counted from when the Lease was written (an earlier attempt, before the second webhook
     // was in place, may have written it; later ones are retries of the same object): its
     // acquireTime, written by a replica on this machine's clock.
     const writtenAt = new Date(pending!.spec!.acquireTime as unknown as string).getTime();
-    await until('the pending Lease to be reclaimed', async () => !(await lease(target)) || (await lease(target))?.metadata?.annotations?.[Annotations.objectName] !== 'we-refused', (PENDING_S + FAST.sweepSeconds + 6) * 1000);
+    await until('the pending Lease to be reclaimed', async () => !(await lease(target)) || lockOf(await lease(target))?.object.name !== 'we-refused', (PENDING_S + FAST.sweepSeconds + 6) * 1000);
     const reclaimedAfter = Date.now() - writtenAt;
     t.log(`pending Lease reclaimed ${reclaimedAfter.toFixed(0)} ms after it was written, ${(performance.now() - refusedAt).toFixed(0)} ms after the refusal (pending timeout ${PENDING_S} s, sweep every ${FAST.sweepSeconds} s)`);
     // The leader reclaims one pending timeout after it first saw the Lease: at its next sweep at the latest.
     t.true(reclaimedAfter >= PENDING_S * 1000 - 1000, 'not before the pending timeout');
     t.true(reclaimedAfter < (PENDING_S + FAST.sweepSeconds + 3) * 1000, 'within the pending timeout and one sweep interval');
     await createWe('we-after', target);
-    t.is((await lease(target))?.metadata?.annotations?.[Annotations.objectName], 'we-after');
+    t.is(lockOf(await lease(target))?.object.name, 'we-after');
   } finally {
     await policy.stop();
   }
@@ -283,7 +284,7 @@ serial('`leaseguard locks` shows what kubectl get leases holds, and `locks relea
   t.regex(row ?? '', new RegExp(`WorkflowExecution\\s+${NS}/we-cli\\s+system:serviceaccount:kubernaut-system:remediationorchestrator\\s+(pending|bound)`));
   const json = JSON.parse((await run(process.execPath, [CLI, 'locks', '-o', 'json', '--kubeconfig', kubeconfig, '--namespace', replicas.leaseNamespace])).stdout);
   const kubectlKeys = (await kubectl(['-n', replicas.leaseNamespace, 'get', 'leases', '-l', 'app.kubernetes.io/managed-by=leaseguard', '-o', 'json'])).stdout;
-  const fromKubectl = JSON.parse(kubectlKeys).items.map((l: any) => l.metadata.annotations[Annotations.key]).sort();
+  const fromKubectl = JSON.parse(kubectlKeys).items.map((l: any) => lockOf(l)?.key).sort();
   t.deepEqual(json.map((r: { key: string }) => r.key).sort(), fromKubectl);
 
   const refused = await run(process.execPath, [CLI, 'locks', 'release', target, '--kubeconfig', kubeconfig, '--namespace', replicas.leaseNamespace]).catch((e) => e);
@@ -294,7 +295,7 @@ serial('`leaseguard locks` shows what kubectl get leases holds, and `locks relea
   t.regex(released.stdout, /Lock "rel-prod\/Deployment\/cli" is held by workflowexecution rel-prod\/we-cli/);
   t.regex(released.stdout, /Released "rel-prod\/Deployment\/cli"/);
   await createWe('we-cli-2', target);
-  t.is((await lease(target))?.metadata?.annotations?.[Annotations.objectName], 'we-cli-2');
+  t.is(lockOf(await lease(target))?.object.name, 'we-cli-2');
   const labels = (await kubectl(['get', 'namespace', NS, '-o', `jsonpath={.metadata.labels.${SCOPE_LABEL}}`])).stdout;
   t.is(labels, SCOPE);
 });

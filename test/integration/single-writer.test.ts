@@ -1,10 +1,11 @@
 // The core guarantee on a real API server: of many concurrent CREATEs for one key through
 // 3 leaseguard replicas, exactly one object is stored.
 import test from 'ava';
-import { Annotations, Labels, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
+import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { coordination, customObjects } from '../support/integration-env.js';
 import { apiError, fingerprint, remediationRequest, retryingThrottled, workflowExecution } from '../support/objects.js';
 import { ReplicaSet, scopedNamespace } from '../support/replicas.js';
+import { lockOf } from '../support/lock-of.js';
 
 const SCOPE = 'single-writer';
 const NS = 'sw-prod';
@@ -24,7 +25,7 @@ const GROUP = { group: 'kubernaut.ai', version: 'v1alpha1', namespace: NS };
 
 async function leasesFor(key: string) {
   const list = await coordination('admin').listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR });
-  return list.items.filter((l) => l.metadata?.annotations?.[Annotations.key] === key);
+  return list.items.filter((l) => lockOf(l)?.key === key);
 }
 
 async function createAll(bodies: Record<string, unknown>[], plural: string) {
@@ -62,13 +63,13 @@ test.serial('100 concurrent WorkflowExecution CREATEs for one target: one stored
   t.is(stored.items.filter((o) => o.spec.targetResource === target).length, 1, 'exactly one object stored');
   const leases = await leasesFor(target);
   t.is(leases.length, 1);
-  const a = leases[0]!.metadata!.annotations!;
-  t.is(a[Annotations.objectName], winner?.metadata.name);
-  t.is(a[Annotations.objectUid], winner?.metadata.uid, 'the Lease records the stored object UID');
-  t.is(a[Annotations.objectNamespace], NS);
+  const a = lockOf(leases[0])?.object;
+  t.is(a?.name, winner?.metadata.name);
+  t.is(a?.uid, winner?.metadata.uid, 'the Lease records the stored object UID');
+  t.is(a?.namespace, NS);
   t.is(leases[0]!.spec?.holderIdentity, 'system:serviceaccount:kubernaut-system:remediationorchestrator');
   // Nothing is written after admission: the watch knows the object is stored.
-  t.is(leases[0]!.metadata?.labels?.[Labels.state], 'pending');
+  t.is(lockOf(leases[0])?.state, 'pending');
   const stamped = stored.items.find((o) => o.metadata.name === winner?.metadata.name);
   t.is(stamped.metadata.annotations['leaseguard.kubernaut.ai/lock-key'], target, 'the mutating webhook stamped the key');
   t.is(stamped.metadata.annotations['leaseguard.kubernaut.ai/lease'], `${replicas.leaseNamespace}/${leases[0]!.metadata?.name}`);
@@ -90,7 +91,7 @@ test.serial('100 concurrent RemediationRequest CREATEs sharing a fingerprint: on
   }
   const leases = await leasesFor(fp);
   t.is(leases.length, 1);
-  t.is(leases[0]!.metadata?.annotations?.[Annotations.objectName], winner);
+  t.is(lockOf(leases[0])?.object.name, winner);
 });
 
 test.serial('100 concurrent CREATEs for 100 different targets: all stored', async (t) => {
@@ -133,8 +134,8 @@ test.serial('generateName creates (the name the API server makes up): one stored
     t.is(d.err.details?.name, winner?.metadata.name, 'the holder is named by its generated name');
   }
   const [lease] = await leasesFor(target);
-  t.is(lease?.metadata?.annotations?.[Annotations.objectName], winner?.metadata.name);
-  t.is(lease?.metadata?.annotations?.[Annotations.objectUid], winner?.metadata.uid);
+  t.is(lockOf(lease)?.object.name, winner?.metadata.name);
+  t.is(lockOf(lease)?.object.uid, winner?.metadata.uid);
   // The holder is found by that name: a later create stays refused (not taken over as "gone").
   const again = await createAll([bodies[0]!], 'workflowexecutions');
   t.false(again[0]!.ok);

@@ -9,6 +9,7 @@ import { FaultyStore, type Fault } from '../support/faulty-store.js';
 import { startFailingApiServer, type ApiFailure } from '../support/failing-apiserver.js';
 import { admissionReview } from '../support/reviews.js';
 import { startTestServer } from '../support/webhook-server.js';
+import { lockOf } from '../support/lock-of.js';
 
 test('200 concurrent CREATEs for one key: exactly one allowed, 199 busy', async (t) => {
   const s = await startTestServer();
@@ -25,7 +26,7 @@ test('200 concurrent CREATEs for one key: exactly one allowed, 199 busy', async 
     t.deepEqual([...holderNames], [winner], 'every denial names the admitted object');
     const leases = await s.store.list('app.kubernetes.io/managed-by=leaseguard');
     t.is(leases.length, 1);
-    t.is(leases[0]?.metadata?.annotations?.['leaseguard.kubernaut.ai/object-name'], winner);
+    t.is(lockOf(leases[0])?.object.name, winner);
   } finally {
     await s.close();
   }

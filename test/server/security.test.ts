@@ -6,10 +6,11 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
-import { Annotations, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
+import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { admissionReview } from '../support/reviews.js';
 import { clientHello, sendHello } from '../support/tls-hello.js';
 import { startTestServer, type TestServer } from '../support/webhook-server.js';
+import { lockOf } from '../support/lock-of.js';
 
 let s: TestServer;
 test.before(async () => {
@@ -173,7 +174,7 @@ test('hostile bodies: JSON nested past the API server\'s 10,000 levels is refuse
     const deep = `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
     return `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"d","kind":{"group":"kubernaut.ai","version":"v1alpha1","kind":"WorkflowExecution"},"operation":"CREATE","name":"we-deep","namespace":"prod","object":{"metadata":{"name":"we-deep"},"spec":{"targetResource":"${key}","extra":${deep}}}}}`;
   };
-  const leases = async (key: string) => (await s.store.list(MANAGED_SELECTOR)).filter((l) => l.metadata?.annotations?.[Annotations.key] === key).length;
+  const leases = async (key: string) => (await s.store.list(MANAGED_SELECTOR)).filter((l) => lockOf(l)?.key === key).length;
   // 20,000 levels: past the API server's depth, within maxReviewBytes (120 KB), so the depth check is what refuses it.
   const res = await s.client.post('/validate', review('deep/Deployment/x', 20_000));
   t.is(res.status, 400);

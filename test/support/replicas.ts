@@ -69,6 +69,8 @@ export interface ReplicaSetOptions {
   env?: Record<string, string>;
   /** Environment for replica i alone (e.g. a skewed clock), over `env`. */
   replicaEnv?: (i: number) => Record<string, string>;
+  /** The compiled CLI replica i runs (e.g. a previous release's); default this checkout's. */
+  replicaCli?: (i: number) => string;
   timeoutSeconds?: number;
   /** A kubeconfig file to use instead of the identity's (e.g. pointing through a fault proxy). */
   kubeconfig?: string;
@@ -133,7 +135,7 @@ export class ReplicaSet {
     const cp = controlPlane();
     const logFile = join(this.logDir, `${identity}.log`);
     const log = createWriteStream(logFile, { flags: 'a' });
-    const proc = spawn(process.execPath, [CLI, 'serve'], {
+    const proc = spawn(process.execPath, [this.o.replicaCli?.(index) ?? CLI, 'serve'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
         PATH: process.env.PATH,

@@ -22,7 +22,7 @@ function held(over: Partial<LockRecord> = {}): LockRecord {
 }
 
 function lease(record: LockRecord | undefined): LockLease {
-  return { name: 'workflowexecution-prod-deployment-api-0123456789abcdef', namespace: 'leaseguard-system', resourceVersion: '42', uid: 'lease-uid', record };
+  return { name: 'workflowexecution-prod-deployment-api-0123456789abcdef', namespace: 'leaseguard-system', resourceVersion: '42', uid: 'lease-uid', record, format: 2 };
 }
 
 /**

@@ -8,6 +8,7 @@ import { createMetrics } from '../../src/metrics.js';
 import { EmbeddedExpiry } from '../../src/release/embedded-expiry.js';
 import { unverifiableHolders } from '../../src/store/holder-reader.js';
 import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
+import { lockOf } from '../support/lock-of.js';
 
 const rule = DEFAULT_RULES[0]!;
 const PENDING_S = 30;
@@ -40,7 +41,7 @@ test('embedded expiry keeps a lock until the pending timeout, then drops its Lea
   t.is(await expiry.runOnce(), 1, 'the older lock expires exactly at the timeout');
   const left = await store.list('');
   t.deepEqual(
-    left.map((l) => l.metadata?.annotations?.['leaseguard.kubernaut.ai/object-name']),
+    left.map((l) => lockOf(l)?.object.name),
     ['we-b'],
   );
   const text = await registry.metrics();
@@ -72,7 +73,7 @@ test('embedded expiry leaves a Lease that changed since it was scanned', async (
   };
   t.is(await expiry.runOnce(), 0);
   const [lease] = await store.list('');
-  t.is(lease?.metadata?.annotations?.['leaseguard.kubernaut.ai/object-name'], 'we-b', 'the new holder keeps its lock');
+  t.is(lockOf(lease)?.object.name, 'we-b', 'the new holder keeps its lock');
 });
 
 test('embedded expiry walks a large store without holding the event loop', async (t) => {

@@ -115,7 +115,7 @@ const normalized = lockKeyOf(we, 'prod/Deployment/api');
 
 test('mixed versions: a Lease recording the un-normalized key, read under the normalized name, is not this lock', (t) => {
   const request = { key: normalized, object: { ...legacy.object, name: 'we-2', uid: 'uid-2' }, requester: { username: 'ro' } };
-  const lease = { name: leaseName(we, normalized), namespace: 'lg', resourceVersion: '1', uid: 'l', record: legacy };
+  const lease = { name: leaseName(we, normalized), namespace: 'lg', resourceVersion: '1', uid: 'l', record: legacy, format: 2 as const };
   const d = decide({ request, lease, now: new Date(1000), ageMs: 1000, pendingTimeoutMs: 30_000 });
   t.deepEqual(d, { action: 'deny-foreign', recordedKey: 'prod/Deployment/api' });
   t.not(leaseName(we, normalized), leaseName(we, 'prod/Deployment/api'), 'and a non-canonical spelling names another Lease');

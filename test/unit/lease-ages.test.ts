@@ -13,7 +13,7 @@ const record = (over: Partial<LockRecord> = {}): LockRecord => ({
   transitions: 0,
   ...over,
 });
-const lease = (rv: string, over: Partial<LockRecord> = {}, uid = 'lease-1'): LockLease => ({ name: 'l', namespace: 'ns', resourceVersion: rv, uid, record: record(over) });
+const lease = (rv: string, over: Partial<LockRecord> = {}, uid = 'lease-1'): LockLease => ({ name: 'l', namespace: 'ns', resourceVersion: rv, uid, record: record(over), format: 2 });
 
 function setup() {
   const clock = { now: 1_000 };
@@ -69,8 +69,8 @@ test('a forgotten term is seen anew: later, never sooner', (t) => {
 });
 
 test('a Lease that records no lock has no term', (t) => {
-  t.is(termOf({ name: 'x', namespace: 'ns', resourceVersion: '1', uid: 'u', record: undefined }), undefined);
-  t.is(setup().ages.ageOf({ name: 'x', namespace: 'ns', resourceVersion: '1', uid: 'u', record: undefined }), 0);
+  t.is(termOf({ name: 'x', namespace: 'ns', resourceVersion: '1', uid: 'u', record: undefined, format: 2 }), undefined);
+  t.is(setup().ages.ageOf({ name: 'x', namespace: 'ns', resourceVersion: '1', uid: 'u', record: undefined, format: 2 }), 0);
 });
 
 test('a term is a fixed 24 characters, and changes with each of its parts (the pieces joined cannot run into each other)', (t) => {

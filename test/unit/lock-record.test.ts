@@ -2,6 +2,9 @@ import test from 'ava';
 import { V1MicroTime } from '@kubernetes/client-node';
 import { Annotations, Labels, MANAGED_BY_LABEL, MANAGED_SELECTOR, bindAtVersionPatch, decodeLease, decodeRecord, encodeLease, objectLabel, type LockRecord } from '../../src/core/lock-record.js';
 
+// Format 1's codec, field by field (lease-format.test.ts tests format 2 and the choice between them).
+const V1 = { name: 'n', namespace: 'lg', pendingTimeoutSeconds: 30, format: 1 } as const;
+
 const record: LockRecord = {
   key: 'prod/Deployment/api',
   object: { group: 'kubernaut.ai', kind: 'WorkflowExecution', namespace: 'prod', name: 'we-1', uid: 'uid-1' },
@@ -13,7 +16,7 @@ const record: LockRecord = {
 };
 
 test('a record survives the wire (JSON, as the API server returns it)', (t) => {
-  const lease = encodeLease(record, { name: 'n', namespace: 'lg', pendingTimeoutSeconds: 30 });
+  const lease = encodeLease(record, V1);
   const wire = JSON.parse(JSON.stringify(lease));
   t.is(wire.spec.acquireTime, '2026-11-22T12:00:00.123000Z', 'MicroTime has six fractional digits');
   t.deepEqual(decodeRecord(wire), record);
@@ -25,18 +28,18 @@ test('a record survives the wire (JSON, as the API server returns it)', (t) => {
 });
 
 test('an update carries the resourceVersion precondition', (t) => {
-  const lease = encodeLease(record, { name: 'n', namespace: 'lg', pendingTimeoutSeconds: 30, resourceVersion: '17' });
+  const lease = encodeLease(record, { ...V1, resourceVersion: '17' });
   t.is(lease.metadata?.resourceVersion, '17');
 });
 
 test('a cluster-scoped holder and no pod round-trip', (t) => {
   const r: LockRecord = { ...record, object: { ...record.object, namespace: '' }, requester: { username: 'u' }, state: 'bound' };
-  t.deepEqual(decodeRecord(JSON.parse(JSON.stringify(encodeLease(r, { name: 'n', namespace: 'lg', pendingTimeoutSeconds: 30 })))), r);
+  t.deepEqual(decodeRecord(JSON.parse(JSON.stringify(encodeLease(r, V1)))), r);
 });
 
 test('the Lease on the wire, field by field: the names other tools and people select and read', (t) => {
   t.is(MANAGED_SELECTOR, 'app.kubernetes.io/managed-by=leaseguard');
-  t.deepEqual(JSON.parse(JSON.stringify(encodeLease(record, { name: 'n', namespace: 'lg', pendingTimeoutSeconds: 30 }))), {
+  t.deepEqual(JSON.parse(JSON.stringify(encodeLease(record, V1))), {
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',
     metadata: {
@@ -62,7 +65,7 @@ test('the Lease on the wire, field by field: the names other tools and people se
       leaseTransitions: 2,
     },
   });
-  const noPod = encodeLease({ ...record, requester: { username: 'u' } }, { name: 'n', namespace: 'lg', pendingTimeoutSeconds: 30 });
+  const noPod = encodeLease({ ...record, requester: { username: 'u' } }, V1);
   t.false(Annotations.requesterPod in (noPod.metadata?.annotations ?? {}), 'no pod annotation without a pod');
   t.false('resourceVersion' in (noPod.metadata ?? {}), 'a create carries no resourceVersion');
 });
@@ -74,7 +77,7 @@ test('objectLabel: namespace/name, or the name alone for a cluster-scoped object
 
 test('bindAtVersionPatch: tests the version read, then binds to the record\'s UID at its renew time', (t) => {
   const bound: LockRecord = { ...record, state: 'bound', object: { ...record.object, uid: 'uid-2' } };
-  t.deepEqual(bindAtVersionPatch(bound, '41'), [
+  t.deepEqual(bindAtVersionPatch(bound, '41', 1), [
     { op: 'test', path: '/metadata/resourceVersion', value: '41' },
     { op: 'replace', path: '/metadata/labels/leaseguard.kubernaut.ai~1state', value: 'bound' },
     { op: 'add', path: '/metadata/annotations/leaseguard.kubernaut.ai~1object-uid', value: 'uid-2' },
@@ -83,12 +86,12 @@ test('bindAtVersionPatch: tests the version read, then binds to the record\'s UI
 });
 
 test('decodeLease: identity and version, with empty strings for what a Lease lacks', (t) => {
-  const wire = JSON.parse(JSON.stringify(encodeLease(record, { name: 'n', namespace: 'lg', pendingTimeoutSeconds: 30 })));
+  const wire = JSON.parse(JSON.stringify(encodeLease(record, V1)));
   wire.metadata.resourceVersion = '9';
   wire.metadata.uid = 'lease-uid';
-  t.deepEqual(decodeLease(wire), { name: 'n', namespace: 'lg', resourceVersion: '9', uid: 'lease-uid', record });
-  t.deepEqual(decodeLease({}), { name: '', namespace: '', resourceVersion: '', uid: '', record: undefined });
-  t.deepEqual(decodeLease({ metadata: {} }), { name: '', namespace: '', resourceVersion: '', uid: '', record: undefined });
+  t.deepEqual(decodeLease(wire), { name: 'n', namespace: 'lg', resourceVersion: '9', uid: 'lease-uid', record, format: 1 });
+  t.deepEqual(decodeLease({}), { name: '', namespace: '', resourceVersion: '', uid: '', record: undefined, format: 1 });
+  t.deepEqual(decodeLease({ metadata: {} }), { name: '', namespace: '', resourceVersion: '', uid: '', record: undefined, format: 1 });
 });
 
 // What a hand-written or older Lease may lack or carry, and what the record makes of it.
@@ -106,14 +109,14 @@ const lenient: Array<[string, (l: any) => void, (r: LockRecord) => LockRecord]> 
 ];
 for (const [name, mutate, expected] of lenient) {
   test(`decodeRecord: ${name}`, (t) => {
-    const wire = JSON.parse(JSON.stringify(encodeLease(record, { name: 'n', namespace: 'lg', pendingTimeoutSeconds: 30 })));
+    const wire = JSON.parse(JSON.stringify(encodeLease(record, V1)));
     mutate(wire);
     t.deepEqual(decodeRecord(wire), expected(record));
   });
 }
 
 test('decodeRecord: times as Date objects (an in-process Lease) are taken as they are; an invalid Date is no time', (t) => {
-  const lease = encodeLease(record, { name: 'n', namespace: 'lg', pendingTimeoutSeconds: 30 });
+  const lease = encodeLease(record, V1);
   const decoded = decodeRecord(lease)!;
   t.is(decoded.acquiredAt, lease.spec!.acquireTime as Date, 'the same Date object, not a copy');
   t.is(decoded.acquiredAt.getTime(), record.acquiredAt.getTime());
@@ -145,7 +148,7 @@ const broken: Array<[string, (l: any) => void]> = [
 ];
 for (const [name, mutate] of broken) {
   test(`a Lease with ${name} is not a readable lock`, (t) => {
-    const wire = JSON.parse(JSON.stringify(encodeLease(record, { name: 'n', namespace: 'lg', pendingTimeoutSeconds: 30 })));
+    const wire = JSON.parse(JSON.stringify(encodeLease(record, V1)));
     mutate(wire);
     t.is(decodeRecord(wire), undefined);
     t.is(decodeLease(wire).record, undefined);

@@ -2,8 +2,7 @@
 // that early holder read trusted only when it is the read that would have followed.
 import test from 'ava';
 import type { HolderState, LockRequest } from '../../src/core/decide.js';
-import { pointerSegment } from '../../src/core/json-patch.js';
-import { Labels, type ObjectRef } from '../../src/core/lock-record.js';
+import { bindAtVersionPatch, decodeLease, type ObjectRef } from '../../src/core/lock-record.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
 import { LeaseAges } from '../../src/lock/lease-ages.js';
 import { LockService } from '../../src/lock/lock-service.js';
@@ -100,7 +99,8 @@ test('an early holder read is dropped when the Lease changed meanwhile; the new 
   h.now += PENDING_S * 1000;
   const d = await h.acquire('we-d');
   t.is(d.verdict, 'allowed');
-  await h.store.patch(d.lease, [{ op: 'replace', path: `/metadata/labels/${pointerSegment(Labels.state)}`, value: 'bound' }]);
+  const taken = decodeLease((await h.store.get(d.lease))!);
+  await h.store.patch(d.lease, bindAtVersionPatch({ ...taken.record!, state: 'bound' }, taken.resourceVersion, taken.format));
 
   // Read early, we-a is finished; that must not release we-d's lock.
   h.events.length = 0;

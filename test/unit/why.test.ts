@@ -20,7 +20,7 @@ const record = (over: Partial<LockRecord> = {}): LockRecord => ({
   transitions: 0,
   ...over,
 });
-const lease = (r: LockRecord | undefined): LockLease => ({ name: 'workflowexecution-prod-deployment-api-0123', namespace: 'leaseguard-system', resourceVersion: '1', uid: 'l', record: r });
+const lease = (r: LockRecord | undefined): LockLease => ({ name: 'workflowexecution-prod-deployment-api-0123', namespace: 'leaseguard-system', resourceVersion: '1', uid: 'l', record: r, format: 2 });
 const live = (phase = 'Running', uid = 'u1', key = 'prod/Deployment/api'): HolderState => ({ kind: 'live', uid, phase, key });
 
 function input(over: Partial<WhyInput> & { name?: string; target?: string } = {}): WhyInput {
@@ -53,6 +53,7 @@ const cases: Array<[string, Partial<WhyInput> & { name?: string; target?: string
   ['the object holds the lock itself', { name: 'we-1', holder: undefined, stored: true, object: ref('we-1', 'u1') }, 'holds', [/^workflowexecution prod\/we-1 holds the lock on target/]],
   ['a stored object that does not hold the lock was admitted without it', { stored: true }, 'blocked', [/is stored without holding the lock.*duplicate monitor counts it/]],
   ['a Lease recording another key', { lease: lease(record({ key: 'prod/Deployment/other' })) }, 'foreign', [/records key "prod\/Deployment\/other": it is not this lock/, /kubectl -n leaseguard-system get lease workflowexecution-prod-deployment-api-0123 -o yaml/]],
+  ['a Lease in a later format', { lease: { ...lease(undefined), unsupportedFormat: 3 } }, 'foreign', [/is in format 3, written by a later leaseguard: this version cannot read it/]],
   ['an invalid key', { target: '' }, 'invalid', [/has no valid lock key/, /refused with 422 Invalid/]],
   ['a namespace where the kind may not be created', { rule: { ...rule, namespaces: ['kubernaut-system'] } }, 'namespace', [/^A create of workflowexecution prod\/we-2 is refused with 403 Forbidden: leaseguard refuses WorkflowExecution in namespace prod: it may be created only in kubernaut-system/]],
   ['a namespace where it may', { rule: { ...rule, namespaces: ['prod'] } }, 'blocked', [/is blocked/]],
