@@ -116,7 +116,7 @@ const holderCases: Array<[string, HolderState, Partial<LockRecord>, boolean]> = 
   ['nothing could be read', { kind: 'unverifiable' }, {}, false],
 ];
 for (const [name, holder, over, holds] of holderCases) {
-  test(`holdsLock: ${name}: ${holds}`, (t) => {
+  test(`isHolder: ${name}: ${holds}`, (t) => {
     t.is(isHolder(LEASE, record(over), holder), holds);
   });
 }
