@@ -4,6 +4,7 @@
 import type Koa from 'koa';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { DecisionRecorder } from './admission/decision-recorder.js';
 import { MutatingWebhook } from './admission/mutating-webhook.js';
 import { ValidatingWebhook } from './admission/validating-webhook.js';
 import type { Config } from './config.js';
@@ -105,10 +106,9 @@ export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
     metrics,
     logger,
     readiness,
-    events: deps.events ?? noEvents,
+    record: new DecisionRecorder({ metrics, logger, events: deps.events ?? noEvents, kindLabel: (group, kind) => rules.find(group, kind)?.kind ?? 'other' }),
     deadlineMs: config.deadlineMs,
     ...(config.maxReviewBytes ? { maxBodyBytes: config.maxReviewBytes } : {}),
-    kindLabel: (group, kind) => rules.find(group, kind)?.kind ?? 'other',
     ...(config.clientCaFile ? { callers: { subjects: config.clientSubjects ?? [], matchSans: config.clientSubjectsMatchSans ?? false } } : {}),
   });
   return { app, metrics, readiness, locks, rules, validating, mutating, ...(reachability ? { reachability } : {}) };

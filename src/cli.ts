@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// leaseguard's command line: serve | certs | webhook-config | apiserver-config | locks | why | selftest | config-schema.
+// leaseguard's command line: serve | certs | webhook-config | apiserver-config | locks | why | selftest | config-schema | metrics.
 import { runCli } from './cli/exit.js';
 
 const USAGE = `usage: leaseguard <command> [options]
@@ -13,6 +13,7 @@ commands:
   why              explain which Lease and holder block an object, and what frees it
   selftest         prove leaseguard answers for a guarded kind (a dry-run create it must refuse)
   config-schema    print the JSON Schema of the config file
+  metrics          print the metrics reference (docs/metrics.md)
 
 Run 'leaseguard <command> --help' for a command's options.`;
 
@@ -39,6 +40,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./cli/selftest-command.js')).selftestCommand(rest);
     case 'config-schema':
       return (await import('./cli/config-schema-command.js')).configSchemaCommand(rest);
+    case 'metrics':
+      return (await import('./cli/metrics-command.js')).metricsCommand(rest);
     case undefined:
     case '-h':
     case '--help':

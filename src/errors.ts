@@ -37,6 +37,8 @@ export const ErrorCodes = {
   STORE_FULL: 'LG_STORE_FULL',
   /** A command line was used wrongly (its arguments, a kind that is not guarded): exit code 2. */
   USAGE: 'LG_USAGE',
+  /** A command line ran and could not do what it was asked (a lock not found, a refusal): exit code 1. */
+  COMMAND_FAILED: 'LG_COMMAND_FAILED',
   /** `leaseguard selftest` got no verdict from leaseguard (something else answered, or nothing). */
   SELFTEST_FAILED: 'LG_SELFTEST_FAILED',
 } as const;
@@ -94,4 +96,8 @@ export function badRequest(statusCode: number, message: string): LeaseguardError
 
 export function usageError(message: string): LeaseguardError {
   return new LeaseguardError(ErrorCodes.USAGE, message);
+}
+
+export function commandFailed(message: string): LeaseguardError {
+  return new LeaseguardError(ErrorCodes.COMMAND_FAILED, message);
 }

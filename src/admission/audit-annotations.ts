@@ -2,7 +2,8 @@
 // response are written by the API server into its audit log (as
 // "<webhook name>/<key>") for every request its audit policy records, at no cost to
 // leaseguard. Keys are fixed; values are what the decision was made on.
-import type { ValidationResult } from './validating-webhook.js';
+import { objectLabel } from '../core/lock-record.js';
+import type { DecisionDetail, ValidationResult } from './validating-webhook.js';
 
 /** The audit annotation keys leaseguard sets (each becomes "<webhook name>/<key>"). */
 export const AuditKeys = {
@@ -28,9 +29,22 @@ export function auditAnnotations(result: Pick<ValidationResult, 'decision' | 'ru
   };
   put(AuditKeys.key, result.key);
   put(AuditKeys.lease, result.lease);
-  put(AuditKeys.holder, result.detail?.holder);
-  put(AuditKeys.takeover, result.detail?.takeover);
-  put(AuditKeys.previousHolder, result.detail?.previousHolder);
-  put(AuditKeys.error, result.detail?.error);
+  for (const [k, v] of Object.entries(detailAnnotations(result.detail))) put(k, v);
   return out;
+}
+
+/** The annotations for what the decision was made on: whom, and why, or which error. */
+function detailAnnotations(detail: DecisionDetail | undefined): Record<string, string> {
+  switch (detail?.kind) {
+    case undefined:
+      return {};
+    case 'busy':
+      return { [AuditKeys.holder]: objectLabel(detail.holder.object) };
+    case 'takeover':
+      return { [AuditKeys.takeover]: detail.reason, [AuditKeys.previousHolder]: objectLabel(detail.previous.object) };
+    case 'unverifiable':
+      return { [AuditKeys.error]: detail.code };
+    case 'internal':
+      return { [AuditKeys.error]: detail.error };
+  }
 }

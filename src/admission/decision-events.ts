@@ -23,7 +23,7 @@ export function leaseSubject(lease: string, uid?: string): EventSubject | undefi
   return { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: lease.slice(0, slash), name: lease.slice(slash + 1), ...(uid ? { uid } : {}) };
 }
 
-export interface DecisionFacts extends Pick<ValidationResult, 'decision' | 'rule' | 'key' | 'lease' | 'leaseUid' | 'holder' | 'takeover'> {
+export interface DecisionFacts extends Pick<ValidationResult, 'decision' | 'rule' | 'key' | 'lease' | 'leaseUid' | 'detail'> {
   /** The object the create was for (`namespace/name`); asked only for an Event that names it. */
   object: () => string;
   /** A server-side dry run, or a rule in dryrun mode: nothing may be written. */
@@ -37,25 +37,26 @@ export function decisionEvent(f: DecisionFacts): LeaseguardEvent | undefined {
   if (!regarding) return undefined;
   const kind = f.rule.kind.toLowerCase();
   const key = `${keyNoun(f.rule)} ${quoted(f.key)}`;
+  const d = f.detail;
   switch (f.decision) {
     case 'denied-busy':
-      if (!f.holder) return undefined;
-      return { regarding, type: 'Normal', reason: EventReasons.busy, message: `refused creates of ${kind}: ${key} is held by ${holderPhrase(f.holder)}` };
+      if (d?.kind !== 'busy') return undefined;
+      return { regarding, type: 'Normal', reason: EventReasons.busy, message: `refused creates of ${kind}: ${key} is held by ${holderPhrase(d.holder)}` };
     case 'warned-busy':
-      if (!f.holder) return undefined;
+      if (d?.kind !== 'busy') return undefined;
       return {
         regarding,
         type: 'Warning',
         reason: EventReasons.busyAdmitted,
-        message: `admitted creates of ${kind} that enforce would refuse (warn mode): ${key} is held by ${holderName(f.holder)}, so the key has more than one object`,
+        message: `admitted creates of ${kind} that enforce would refuse (warn mode): ${key} is held by ${holderName(d.holder)}, so the key has more than one object`,
       };
     case 'allowed-takeover':
-      if (!f.holder || !f.takeover) return undefined;
+      if (d?.kind !== 'takeover') return undefined;
       return {
         regarding,
-        type: NOTABLE_TAKEOVERS.has(f.takeover) ? 'Warning' : 'Normal',
+        type: NOTABLE_TAKEOVERS.has(d.reason) ? 'Warning' : 'Normal',
         reason: EventReasons.takenOver,
-        message: `${kind} ${printable(f.object())} ${takeoverPhrase(f.rule, f.key, f.holder, f.takeover)}`,
+        message: `${kind} ${printable(f.object())} ${takeoverPhrase(f.rule, f.key, d.previous, d.reason)}`,
       };
     default:
       return undefined;

@@ -5,12 +5,12 @@
 import type { Logger } from 'pino';
 import type { LockRequest } from '../core/decide.js';
 import { LeaseNames } from '../core/lease-name.js';
-import { objectLabel, type LockRecord, type ObjectRef } from '../core/lock-record.js';
+import type { LockRecord, ObjectRef } from '../core/lock-record.js';
 import type { TakeoverReason } from '../core/decide.js';
 import { printable, quoted } from '../core/printable.js';
 import { deriveKey, namespaceAllowed, updateEffect, type GuardRule, type RuleIndex } from '../core/rules.js';
 import { createStampProblem, stampsOf, updateStampProblem } from '../core/stamps.js';
-import { ErrorCodes, hasCode, isUnverifiable } from '../errors.js';
+import { ErrorCodes, hasCode, isUnverifiable, type ErrorCode } from '../errors.js';
 import type { LockService } from '../lock/lock-service.js';
 import type { Metrics } from '../metrics.js';
 import { busyStatus } from './busy-denial.js';
@@ -19,8 +19,22 @@ import { allow, deny, type AdmissionRequest, type AdmissionResponse } from './re
 
 export const POD_NAME_EXTRA = 'authentication.kubernetes.io/pod-name';
 
+/**
+ * The `reason` label of lock_failures_total for each failure that leaves a lock
+ * unverified. `lease-rejected` (the API server refused the Lease leaseguard wrote) is a
+ * failure; `invalid` is kept for a CREATE whose own key is invalid, which alerts leave out.
+ */
+const FAILURE_REASONS: Partial<Record<ErrorCode, string>> = {
+  [ErrorCodes.STORE_UNAVAILABLE]: 'unavailable',
+  [ErrorCodes.STORE_FORBIDDEN]: 'forbidden',
+  [ErrorCodes.STORE_TIMEOUT]: 'timeout',
+  [ErrorCodes.STORE_INVALID]: 'lease-rejected',
+  [ErrorCodes.LOCK_CONTENDED]: 'contended',
+  [ErrorCodes.STORE_FULL]: 'full',
+};
+
 /** What enforce refuses; a rule in warn or dryrun mode admits it as `warned-<refusal>`. */
-type Refusal = 'busy' | 'invalid' | 'key-changed' | 'annotation' | 'namespace' | 'unavailable' | 'foreign-lease';
+type Refusal = 'busy' | 'invalid' | 'key-changed' | 'annotation' | 'namespace' | 'unavailable' | 'internal' | 'foreign-lease';
 
 /** The decision label in metrics and logs. */
 export type ValidationDecision =
@@ -35,7 +49,10 @@ export type ValidationDecision =
   | 'denied-annotation'
   /** A guarded kind created (or given a key) outside the namespaces its rule allows. */
   | 'denied-namespace'
+  /** The lock could not be verified: the API server failed, refused, or is out of room. */
   | 'denied-unavailable'
+  /** A bug in leaseguard, not an outage: refused, never admitted under failOpen. */
+  | 'denied-internal'
   | 'denied-foreign-lease'
   /** A rule in warn or dryrun mode admitted what enforce would have refused. */
   | `warned-${Refusal}`
@@ -49,11 +66,20 @@ export interface ValidationResult {
   lease?: string;
   /** The Lease's uid, where the decision read an existing Lease. */
   leaseUid?: string;
-  detail?: Record<string, unknown>;
-  /** Busy: the lock's holder; a take-over: the holder it was taken from. */
-  holder?: LockRecord;
-  takeover?: TakeoverReason;
+  /** What the decision was made on, where there is more than the key and the Lease. */
+  detail?: DecisionDetail;
 }
+
+/** What a decision was made on: read by the decision record (logs, audit annotations, Events). */
+export type DecisionDetail =
+  /** Another object holds the key; `pending`: it may not be stored yet. */
+  | { kind: 'busy'; holder: LockRecord; pending: boolean }
+  /** The lock was taken over from `previous`. */
+  | { kind: 'takeover'; previous: LockRecord; reason: TakeoverReason }
+  /** The lock could not be verified (`code` from errors.ts). */
+  | { kind: 'unverifiable'; code: ErrorCode; cause: string }
+  /** A bug: what was thrown. */
+  | { kind: 'internal'; error: string };
 
 export interface ValidatingWebhookOptions {
   rules: RuleIndex;
@@ -201,23 +227,18 @@ export class ValidatingWebhook {
           metrics.lockAcquired.inc({ kind, how: outcome.how });
           if (outcome.takeover) metrics.lockTakeovers.inc({ kind, reason: outcome.takeover });
           const decision = outcome.how === 'acquired' ? 'allowed' : outcome.how === 'retried' ? 'allowed-retry' : 'allowed-takeover';
-          const detail = outcome.previous
-            ? { takeover: outcome.takeover, previousHolder: objectLabel(outcome.previous.object), previousRequester: outcome.previous.requester.username }
-            : undefined;
           const warnings = outcome.previous && outcome.takeover ? [takeoverWarning(rule, derived.key, outcome.previous, outcome.takeover, namespace)] : undefined;
-          const from = outcome.previous && outcome.takeover ? { holder: outcome.previous, takeover: outcome.takeover } : {};
+          const detail: DecisionDetail | undefined = outcome.previous && outcome.takeover ? { kind: 'takeover', previous: outcome.previous, reason: outcome.takeover } : undefined;
           return {
             response: allow(req.uid, warnings ? { warnings } : undefined),
             decision,
             ...base,
             ...(outcome.leaseUid ? { leaseUid: outcome.leaseUid } : {}),
             ...(detail ? { detail } : {}),
-            ...from,
           };
         }
         case 'busy': {
           metrics.lockContention.inc({ kind });
-          const h = outcome.holder.object;
           const status = busyStatus({
             rule,
             key: derived.key,
@@ -233,8 +254,7 @@ export class ValidatingWebhook {
             decision: 'denied-busy',
             ...base,
             ...(outcome.leaseUid ? { leaseUid: outcome.leaseUid } : {}),
-            detail: { holder: objectLabel(h), holderUid: h.uid, holderState: outcome.pending ? 'pending' : 'bound' },
-            holder: outcome.holder,
+            detail: { kind: 'busy', holder: outcome.holder, pending: outcome.pending !== undefined },
           };
         }
         case 'foreign': {
@@ -254,24 +274,24 @@ export class ValidatingWebhook {
       // rollback): what it says about the lock is unknown, so never fail open on it.
       this.#o.metrics.lockFailures.inc({ kind: rule.kind, reason: 'lease-format' });
       const message = `${keyNoun(rule)} ${quoted(key)}: ${err.message}. The create was refused so that no duplicate can slip through`;
-      return { response: deny(req.uid, { code: 500, reason: 'InternalError', message }), decision: 'denied-unavailable', ...base, detail: { error: err.code, cause: err.message } };
+      return { response: deny(req.uid, { code: 500, reason: 'InternalError', message }), decision: 'denied-unavailable', ...base, detail: { kind: 'unverifiable', code: err.code, cause: err.message } };
     }
     if (!isUnverifiable(err)) {
       // A bug, not an outage: never fail open on it.
       this.#o.logger.error({ err, uid: req.uid }, 'unexpected error while deciding a lock');
       this.#o.metrics.lockFailures.inc({ kind: rule.kind, reason: 'internal' });
       const message = `leaseguard hit an internal error deciding the lock for ${keyNoun(rule)} ${quoted(key)}; the create was refused. See leaseguard's logs for uid ${req.uid}`;
-      return { response: deny(req.uid, { code: 500, reason: 'InternalError', message }), decision: 'denied-unavailable', ...base, detail: { error: String(err) } };
+      return { response: deny(req.uid, { code: 500, reason: 'InternalError', message }), decision: 'denied-internal', ...base, detail: { kind: 'internal', error: String(err) } };
     }
     this.#o.storeFailed?.(err);
-    const reason = err.code.replace(/^LG_(STORE_|LOCK_)?/, '').toLowerCase();
-    this.#o.metrics.lockFailures.inc({ kind: rule.kind, reason });
+    this.#o.metrics.lockFailures.inc({ kind: rule.kind, reason: FAILURE_REASONS[err.code] ?? err.code });
+    const detail: DecisionDetail = { kind: 'unverifiable', code: err.code, cause: err.message };
     if (this.#o.failOpen) {
       return {
         response: allow(req.uid, { warnings: [failOpenWarning(rule, key, err.message)] }),
         decision: 'allowed-fail-open',
         ...base,
-        detail: { error: err.code, cause: err.message },
+        detail,
       };
     }
     const message = err.code === ErrorCodes.STORE_FULL ? fullMessage(rule, key, err.message) : unavailableMessage(rule, key, err.message);
@@ -279,7 +299,7 @@ export class ValidatingWebhook {
       response: deny(req.uid, { code: 503, reason: 'ServiceUnavailable', message }),
       decision: 'denied-unavailable',
       ...base,
-      detail: { error: err.code, cause: err.message },
+      detail,
     };
   }
 }

@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
 import { configJsonSchema } from '../config-schema.js';
+import { defineCommand } from './command.js';
 
 const HELP = `usage: leaseguard config-schema
 
@@ -8,12 +8,11 @@ type, bounds, default and meaning. Editors validate a config file with it; the H
 chart's values.schema.json embeds it as the schema of the chart's 'config' value.
 `;
 
-export function configSchemaCommand(argv: string[]): number {
-  const { values } = parseArgs({ args: argv, options: { help: { type: 'boolean', short: 'h' } } });
-  if (values.help) {
-    process.stdout.write(HELP);
+export const configSchemaCommand = defineCommand({
+  help: HELP,
+  options: {},
+  run() {
+    process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
     return 0;
-  }
-  process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
-  return 0;
-}
+  },
+});

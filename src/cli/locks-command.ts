@@ -1,11 +1,10 @@
 import { createInterface } from 'node:readline/promises';
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { formatAge } from '../admission/messages.js';
 import { loadConfig } from '../config.js';
 import { MANAGED_SELECTOR, decodeLease, objectLabel, type LockLease, type LockRecord } from '../core/lock-record.js';
 import { indexRules, keyNamesLock, type RuleIndex } from '../core/rules.js';
-import { ErrorCodes, hasCode } from '../errors.js';
+import { ErrorCodes, hasCode, usageError, commandFailed } from '../errors.js';
 import { printable, quoted, safeJson } from '../core/printable.js';
 import { openStore } from '../store/open-store.js';
 import type { LeaseStore } from '../store/lease-store.js';
@@ -14,6 +13,7 @@ import { holderPhrase } from '../admission/messages.js';
 import { leaseSubject } from '../admission/decision-events.js';
 import { EventReasons, eventBody, eventName } from '../kube/event-recorder.js';
 import type { KubeClients } from '../kube/kube-client.js';
+import { defineCommand } from './command.js';
 
 const HELP = `usage: leaseguard locks [options]
        leaseguard locks release KEY --force [--kind KIND] [--yes]
@@ -82,59 +82,52 @@ async function held(store: LeaseStore): Promise<Held[]> {
   return leases.filter((l): l is Held => l.record !== undefined).sort((a, b) => a.record.key.localeCompare(b.record.key));
 }
 
-export async function locksCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      output: { type: 'string', short: 'o', default: 'table' },
-      kubeconfig: { type: 'string' },
-      context: { type: 'string' },
-      namespace: { type: 'string' },
-      config: { type: 'string' },
-      kind: { type: 'string' },
-      force: { type: 'boolean', default: false },
-      yes: { type: 'boolean', short: 'y', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const [sub, key, ...extra] = positionals;
-  if ((sub !== undefined && sub !== 'release') || extra.length > 0 || (sub === 'release' && !key)) {
-    process.stderr.write(`leaseguard locks: expected no arguments or 'release KEY'\n\n${HELP}`);
-    return 2;
-  }
-  if (values.output !== 'table' && values.output !== 'json') {
-    process.stderr.write(`leaseguard locks: --output must be table or json, got ${values.output}\n`);
-    return 2;
-  }
-  const config = loadConfig({
-    ...(values.config ? { file: values.config } : {}),
-    overrides: {
-      store: 'kubernetes',
-      ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
-      ...(values.namespace ? { leaseNamespace: values.namespace } : {}),
-    },
-  });
-  const opened = await openStore({ ...config, ...(values.context ? { kubeContext: values.context } : {}) }, pino({ level: 'silent' }), () => {});
-  try {
-    const locks = await held(opened.store);
-    if (sub === undefined) {
-      const now = Date.now();
-      const rows = locks.map((l) => row(l, opened.store.namespace, now));
-      if (values.output === 'json') process.stdout.write(`${safeJson(rows, 2)}\n`);
-      else if (rows.length === 0) process.stdout.write(`No locks held in namespace ${opened.store.namespace}.\n`);
-      else process.stdout.write(`${table(rows)}\n`);
-      return 0;
+export const locksCommand = defineCommand({
+  help: HELP,
+  positionals: true,
+  options: {
+    output: { type: 'string', short: 'o', default: 'table' },
+    kubeconfig: { type: 'string' },
+    context: { type: 'string' },
+    namespace: { type: 'string' },
+    config: { type: 'string' },
+    kind: { type: 'string' },
+    force: { type: 'boolean', default: false },
+    yes: { type: 'boolean', short: 'y', default: false },
+  },
+  async run({ values, positionals }) {
+    const [sub, key, ...extra] = positionals;
+    if ((sub !== undefined && sub !== 'release') || extra.length > 0 || (sub === 'release' && !key)) {
+      throw usageError("expected no arguments or 'release KEY'; see --help");
     }
-    return await release(opened.store, opened.clients, locks, key as string, { ...values, rules: indexRules(config.rules) });
-  } finally {
-    opened.close();
-  }
-}
+    if (values.output !== 'table' && values.output !== 'json') {
+      throw usageError(`--output must be table or json, got ${values.output}`);
+    }
+    const config = loadConfig({
+      ...(values.config ? { file: values.config } : {}),
+      overrides: {
+        store: 'kubernetes',
+        ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+        ...(values.namespace ? { leaseNamespace: values.namespace } : {}),
+      },
+    });
+    const opened = await openStore({ ...config, ...(values.context ? { kubeContext: values.context } : {}) }, pino({ level: 'silent' }), () => {});
+    try {
+      const locks = await held(opened.store);
+      if (sub === undefined) {
+        const now = Date.now();
+        const rows = locks.map((l) => row(l, opened.store.namespace, now));
+        if (values.output === 'json') process.stdout.write(`${safeJson(rows, 2)}\n`);
+        else if (rows.length === 0) process.stdout.write(`No locks held in namespace ${opened.store.namespace}.\n`);
+        else process.stdout.write(`${table(rows)}\n`);
+        return 0;
+      }
+      return await release(opened.store, opened.clients, locks, key as string, { ...values, rules: indexRules(config.rules) });
+    } finally {
+      opened.close();
+    }
+  },
+});
 
 /** Who the kubeconfig's credentials are, as the API server sees them (SelfSubjectReview). */
 async function whoAmI(clients: KubeClients): Promise<string> {
@@ -185,12 +178,10 @@ async function release(store: LeaseStore, clients: KubeClients | undefined, lock
   const names = (l: Held) => keyNamesLock(o.rules.find(l.record.object.group, l.record.object.kind), key, l.record.key);
   const matches = locks.filter((l) => names(l) && (!o.kind || l.record.object.kind.toLowerCase() === o.kind.toLowerCase()));
   if (matches.length === 0) {
-    process.stderr.write(`leaseguard locks: no lock with key ${quoted(key)}${o.kind ? ` for kind ${quoted(o.kind)}` : ''} in ${store.namespace}; list them with 'leaseguard locks'\n`);
-    return 1;
+    throw commandFailed(`no lock with key ${quoted(key)}${o.kind ? ` for kind ${quoted(o.kind)}` : ''} in ${store.namespace}; list them with 'leaseguard locks'`);
   }
   if (matches.length > 1) {
-    process.stderr.write(`leaseguard locks: key ${quoted(key)} is held for several kinds (${matches.map((m) => printable(m.record.object.kind)).join(', ')}); pass --kind\n`);
-    return 2;
+    throw usageError(`key ${quoted(key)} is held for several kinds (${matches.map((m) => printable(m.record.object.kind)).join(', ')}); pass --kind`);
   }
   const lock = matches[0] as Held;
   const r = lock.record;
@@ -200,13 +191,11 @@ async function release(store: LeaseStore, clients: KubeClients | undefined, lock
       'Releasing it lets the next CREATE for this key through even if the holder is still running.\n',
   );
   if (!o.force) {
-    process.stderr.write('leaseguard locks: refusing without --force\n');
-    return 1;
+    throw commandFailed('refusing without --force');
   }
   if (!o.yes) {
     if (!process.stdin.isTTY) {
-      process.stderr.write('leaseguard locks: no terminal to confirm on; pass --yes to release without asking\n');
-      return 1;
+      throw commandFailed('no terminal to confirm on; pass --yes to release without asking');
     }
     const rl = createInterface({ input: process.stdin, output: process.stdout });
     const answer = await rl.question('Release it? [y/N] ');
@@ -221,19 +210,17 @@ async function release(store: LeaseStore, clients: KubeClients | undefined, lock
     await store.delete(lock.name, { uid: lock.uid, resourceVersion: lock.resourceVersion }, AbortSignal.timeout(30_000));
   } catch (err) {
     if (hasCode(err, ErrorCodes.STORE_CONFLICT)) {
-      process.stderr.write('leaseguard locks: the lock changed since it was read (a new holder or a release); nothing was released. Run the command again.\n');
-      return 1;
+      throw commandFailed('the lock changed since it was read (a new holder or a release); nothing was released. Run the command again.');
     }
     if (hasCode(err, ErrorCodes.STORE_NOT_FOUND)) {
       process.stdout.write('Already released.\n');
       return 0;
     }
     if (hasCode(err, ErrorCodes.STORE_FORBIDDEN)) {
-      process.stderr.write(
-        `leaseguard locks: not permitted, nothing was released: ${err.message}. Only leaseguard's service account and members of the ` +
-          "leaseguard:break-glass group may delete its Leases (manifests/base/lease-guard-policy.yaml, and the leaseguard-break-glass Role); use a kubeconfig of such a member\n",
+      throw commandFailed(
+        `not permitted, nothing was released: ${err.message}. Only leaseguard's service account and members of the ` +
+          "leaseguard:break-glass group may delete its Leases (manifests/base/lease-guard-policy.yaml, and the leaseguard-break-glass Role); use a kubeconfig of such a member",
       );
-      return 1;
     }
     throw err;
   }

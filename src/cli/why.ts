@@ -5,7 +5,8 @@
 // which a command line cannot know, so ages here come from the Lease's acquireTime by
 // this machine's clock, and are said to be estimates.
 import { formatAge, holderPhrase, keyNoun, namespaceMessage } from '../admission/messages.js';
-import { decide, type HolderState, type TakeoverReason } from '../core/decide.js';
+import type { HolderState } from '../core/holder.js';
+import { decide, type TakeoverReason } from '../core/decide.js';
 import { objectLabel, type LockLease, type ObjectRef } from '../core/lock-record.js';
 import { printable, quoted } from '../core/printable.js';
 import { namespaceAllowed, type GuardRule, type KeyResult } from '../core/rules.js';

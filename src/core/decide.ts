@@ -5,6 +5,7 @@
 // Ages never come from comparing two machines' clocks: `ageMs` is how long this replica
 // has known the lock's current holder, on its own monotonic clock (lock/lease-ages.ts),
 // a lower bound of the true age. A skewed clock can only make a lock look younger.
+import { isHolder, type HolderState } from './holder.js';
 import type { LockLease, LockRecord, ObjectRef, Requester } from './lock-record.js';
 
 export interface LockRequest {
@@ -13,18 +14,6 @@ export interface LockRequest {
   object: ObjectRef;
   requester: Requester;
 }
-
-/**
- * What a live read of the object at the holder's namespace and name found. `key` is the
- * scoped key that object has by its rule (undefined when it has no valid key): an object
- * whose key or UID differs from the Lease's is not this lock's holder.
- */
-export type HolderState =
-  | { kind: 'live'; uid: string; phase: string; key: string | undefined }
-  | { kind: 'terminal'; uid: string; phase: string; key: string | undefined }
-  | { kind: 'gone' }
-  /** No API server to ask (embedded store): the Lease's age decides. */
-  | { kind: 'unverifiable' };
 
 export interface DecisionInput {
   request: LockRequest;
@@ -79,18 +68,7 @@ function sameObject(a: ObjectRef, b: ObjectRef): boolean {
   return a.namespace === b.namespace && a.name === b.name;
 }
 
-/**
- * Whether the object read at the holder's name is this lock's holder: it has the lock's
- * key and, where the Lease records a UID, that UID. Anything else (a forged or edited
- * Lease, an object recreated behind the lock's back) is not, and never pins the key.
- */
-export function isHolder(held: LockRecord, holder: HolderState): holder is Extract<HolderState, { uid: string }> {
-  // Stryker disable next-line ConditionalExpression,BooleanLiteral: for TypeScript; 'gone' and 'unverifiable' carry no key, so the next line answers false too
-  if (holder.kind !== 'live' && holder.kind !== 'terminal') return false;
-  return holder.key === held.key && (held.object.uid === '' || holder.uid === held.object.uid);
-}
-
-function retryDecision(input: DecisionInput, held: LockRecord): Decision {
+function retryDecision(input: DecisionInput, leaseName: string, held: LockRecord): Decision {
   const { request, holder, now } = input;
   if (held.object.uid === request.object.uid) return { action: 'retry', record: null };
   if (holder === undefined) return { action: 'read-holder', ref: held.object };
@@ -98,7 +76,7 @@ function retryDecision(input: DecisionInput, held: LockRecord): Decision {
     // An object of that name is stored, so the API server will answer this retry with
     // AlreadyExists. If it has this key, the Lease keeps (or learns) its UID; if not, it
     // is no holder of this lock and the Lease is left to its pending timeout.
-    if (holder.key !== held.key || !holder.uid || holder.uid === held.object.uid) return { action: 'retry', record: null };
+    if (holder.lease !== leaseName || !holder.uid || holder.uid === held.object.uid) return { action: 'retry', record: null };
     return { action: 'retry', record: { ...held, object: { ...held.object, uid: holder.uid }, renewedAt: now } };
   }
   // Nothing stored under that name: this attempt is the one in flight now.
@@ -123,7 +101,7 @@ export function decide(input: DecisionInput): Decision {
     return held ? { action: 'deny-foreign', recordedKey: held.key } : { action: 'deny-foreign' };
   }
 
-  if (sameObject(held.object, request.object)) return retryDecision(input, held);
+  if (sameObject(held.object, request.object)) return retryDecision(input, lease.name, held);
 
   /** `pending`: the holder may not be stored yet; only ever inside the pending window. */
   const busy = (pending: boolean): Decision => {
@@ -144,7 +122,7 @@ export function decide(input: DecisionInput): Decision {
   if (held.state === 'pending' && ageMs < pendingTimeoutMs) {
     if (holder === undefined) return { action: 'read-holder', ref: held.object };
     // A holder read live with the lock's key (and UID) is stored, whatever the Lease's label says.
-    if (isHolder(held, holder)) return holder.kind === 'terminal' ? takeOver('holder-terminal') : busy(false);
+    if (isHolder(lease.name, held, holder)) return holder.kind === 'terminal' ? takeOver('holder-terminal') : busy(false);
     return busy(true);
   }
 
@@ -161,7 +139,7 @@ export function decide(input: DecisionInput): Decision {
       return expiredWithoutHolderReads(ageMs, pendingTimeoutMs) ? takeOver('expired') : busy(false);
     case 'terminal':
     case 'live':
-      if (!isHolder(held, holder)) return takeOver('holder-mismatch');
+      if (!isHolder(lease.name, held, holder)) return takeOver('holder-mismatch');
       return holder.kind === 'terminal' ? takeOver('holder-terminal') : busy(false);
   }
 }

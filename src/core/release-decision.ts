@@ -6,17 +6,11 @@
 // that UID and key is the stored holder, and a delete the watch saw of that UID proves it
 // was stored. A Lease is written only where a decision depends on it: one recording no
 // UID (written by hand or by an older version) learns its holder's ("bind").
+import { isHolder, type HolderState } from './holder.js';
 import type { LockRecord } from './lock-record.js';
 
-/**
- * The object at the holder's namespace and name as observed: from the watch cache, or
- * from a live read. `lease` is the Lease name that object's key maps to (undefined when
- * it has no valid key): an object of another key or UID is not this lock's holder.
- */
-export type HolderObservation =
-  | { kind: 'present'; uid: string; lease: string | undefined; terminal: boolean; phase: string; source: 'cache' | 'live' }
-  /** `deletedUid`: a watch saw the object with this UID deleted, so it had been stored. */
-  | { kind: 'absent'; source: 'cache' | 'live'; deletedUid?: string };
+/** Where the holder was seen: the leader's watch cache (may lag behind) or a live read. */
+export type HolderSource = 'cache' | 'live';
 
 export type ReleaseReason = 'completed' | 'deleted' | 'swept' | 'expired';
 
@@ -37,7 +31,9 @@ export interface ReleaseInput {
   /** The Lease's name: its key's, so an object whose key maps elsewhere is not its holder. */
   leaseName: string;
   record: LockRecord;
-  holder: HolderObservation;
+  holder: HolderState;
+  /** Only a live read may decide that the holder is gone. */
+  source: HolderSource;
   trigger: ReleaseTrigger;
   /** Wall-clock time, written on a bind; never compared. */
   now: Date;
@@ -47,20 +43,14 @@ export interface ReleaseInput {
   maxHoldMs?: number;
 }
 
-/** Whether the observed object is the Lease's holder: its key and, where recorded, its UID. */
-export function holdsLock(leaseName: string, record: LockRecord, holder: HolderObservation): boolean {
-  // Stryker disable next-line ConditionalExpression: an absent holder has no lease either, so the next test answers false
-  return holder.kind === 'present' && holder.lease === leaseName && (record.object.uid === '' || holder.uid === record.object.uid);
-}
-
 /**
  * Whether decideRelease reads `ageMs` for this observation: a stored holder needs no age
  * (unless its rule bounds the hold), so a sweep of 10,000 healthy locks measures none and
  * remembers nothing about them.
  */
-export function needsAge(leaseName: string, record: LockRecord, holder: HolderObservation, maxHoldMs: number | undefined): boolean {
+export function needsAge(leaseName: string, record: LockRecord, holder: HolderState, maxHoldMs: number | undefined): boolean {
   // Stryker disable next-line ConditionalExpression: undefined > 0 is false as well
-  return (maxHoldMs !== undefined && maxHoldMs > 0) || !holdsLock(leaseName, record, holder);
+  return (maxHoldMs !== undefined && maxHoldMs > 0) || !isHolder(leaseName, record, holder);
 }
 
 export function decideRelease(input: ReleaseInput): ReleaseDecision {
@@ -70,21 +60,20 @@ export function decideRelease(input: ReleaseInput): ReleaseDecision {
   const untilMaxHold = maxHoldMs ? { recheckAfterMs: Math.max(0, maxHoldMs - ageMs) } : {};
 
   // An object at the holder's name that is not the holder counts as no object there.
-  const holder: HolderObservation =
-    input.holder.kind === 'present' && !holdsLock(leaseName, record, input.holder) ? { kind: 'absent', source: input.holder.source } : input.holder;
-
-  if (holder.kind === 'present') {
-    if (holder.terminal) return { action: 'release', reason: trigger === 'sweep' ? 'swept' : 'completed' };
+  const { holder } = input;
+  if (isHolder(leaseName, record, holder)) {
+    if (holder.kind === 'terminal') return { action: 'release', reason: trigger === 'sweep' ? 'swept' : 'completed' };
     if (record.object.uid === '') {
       return { action: 'bind', record: { ...record, state: 'bound', object: { ...record.object, uid: holder.uid || record.object.uid }, renewedAt: now } };
     }
     return { action: 'keep', ...untilMaxHold };
   }
 
-  if (holder.source === 'cache') return { action: 'confirm-absent' };
+  if (input.source === 'cache') return { action: 'confirm-absent' };
   if (record.state === 'pending') {
     // Seen deleted: the very object this Lease records was stored and is gone.
-    if (holder.deletedUid && holder.deletedUid === record.object.uid) {
+    // Stryker disable next-line ConditionalExpression: for TypeScript; only 'gone' carries deletedUid
+    if (holder.kind === 'gone' && holder.deletedUid && holder.deletedUid === record.object.uid) {
       return { action: 'release', reason: trigger === 'sweep' ? 'swept' : 'deleted' };
     }
     // Otherwise its create may still be in flight until the pending timeout has passed.

@@ -1,7 +1,8 @@
 // Takes a lock for one admission: reads the Lease, asks the pure decision what to do,
 // and carries it out with compare-and-swap. A lost race re-reads and decides again.
 import type { V1Lease } from '@kubernetes/client-node';
-import { decide, type Decision, type HolderState, type LockRequest, type TakeoverReason } from '../core/decide.js';
+import type { HolderState } from '../core/holder.js';
+import { decide, type Decision, type LockRequest, type TakeoverReason } from '../core/decide.js';
 import { leaseName } from '../core/lease-name.js';
 import { RecentMap } from '../core/recent-map.js';
 import { CURRENT_LEASE_FORMAT, decodeLease, encodeLease, type LeaseFormat, type LockLease, type LockRecord, type ObjectRef } from '../core/lock-record.js';

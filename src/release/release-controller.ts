@@ -7,14 +7,14 @@
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { MANAGED_SELECTOR, bindAtVersionPatch, decodeLease, type LockLease, type LockRecord } from '../core/lock-record.js';
-import { decideRelease, holdsLock, needsAge, type HolderObservation, type ReleaseTrigger } from '../core/release-decision.js';
+import { isHolder, type HolderState } from '../core/holder.js';
+import { decideRelease, needsAge, type HolderSource, type ReleaseTrigger } from '../core/release-decision.js';
 import type { GuardRule, RuleIndex } from '../core/rules.js';
 import { ErrorCodes, hasCode } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Readiness } from '../readiness.js';
 import type { HolderReader } from '../store/holder-reader.js';
 import type { LeaseStore } from '../store/lease-store.js';
-import { leaseName } from '../core/lease-name.js';
 import type { LeaseAges } from '../lock/lease-ages.js';
 import { DuplicateMonitor } from './duplicate-monitor.js';
 import type { EventRecorder } from '../kube/event-recorder.js';
@@ -183,12 +183,12 @@ export class ReleaseController {
           const rule = this.#o.rules.find(lease.record.object.group, lease.record.object.kind);
           const observed = rule ? this.#observe(rule, lease.record) : undefined;
           // bound: its object seen stored (by the watch, or recorded by an older version).
-          const stored = lease.record.state === 'bound' || (observed !== undefined && holdsLock(lease.name, lease.record, observed));
+          const stored = lease.record.state === 'bound' || (observed !== undefined && isHolder(lease.name, lease.record, observed));
           // Label values from the configuration only: a Lease recording an unknown kind counts as other.
           const label = `${rule?.kind ?? 'other'}\u0000${stored ? 'bound' : 'pending'}`;
           held.set(label, (held.get(label) ?? 0) + 1);
           if (!rule || !observed) continue;
-          const input = this.#decisionInput(rule, lease, lease.record, 'sweep', observed);
+          const input = this.#decisionInput(rule, lease, lease.record, 'sweep', observed, 'cache');
           // Not seen stored, and past the point where a sweep should have reclaimed it.
           if (!stored && input.ageMs > overdueMs) overdue.set(rule.kind, (overdue.get(rule.kind) ?? 0) + 1);
           const decision = decideRelease(input);
@@ -219,13 +219,14 @@ export class ReleaseController {
     return max !== undefined && max <= this.#o.sweepIntervalSeconds;
   }
 
-  #decisionInput(rule: GuardRule, lease: LockLease, record: LockRecord, trigger: ReleaseTrigger, holder: HolderObservation) {
+  #decisionInput(rule: GuardRule, lease: LockLease, record: LockRecord, trigger: ReleaseTrigger, holder: HolderState, source: HolderSource) {
     const maxHoldMs = rule.maxHoldSeconds ? rule.maxHoldSeconds * 1000 : undefined;
     return {
       leaseName: lease.name,
       record,
       trigger,
       holder,
+      source,
       now: this.#clock(),
       // Measured only where it decides; a healthy lock is not remembered, so a sweep of
       // 10,000 of them records nothing.
@@ -235,10 +236,10 @@ export class ReleaseController {
     };
   }
 
-  #observe(rule: GuardRule, record: LockRecord): HolderObservation {
+  #observe(rule: GuardRule, record: LockRecord): HolderState {
     const obj = this.#caches.get(ruleId(rule.group, rule.kind))?.get(record.object.namespace, record.object.name);
-    if (!obj) return { kind: 'absent', source: 'cache' };
-    return { kind: 'present', uid: obj.uid, lease: obj.lease, terminal: obj.terminal, phase: obj.phase, source: 'cache' };
+    if (!obj) return { kind: 'gone' };
+    return { kind: obj.terminal ? 'terminal' : 'live', uid: obj.uid, lease: obj.lease, phase: obj.phase };
   }
 
   /** Reviews one Lease: keep, bind or release it. Throws to be retried with backoff. */
@@ -258,24 +259,14 @@ export class ReleaseController {
     if (!record) return;
     const rule = rules.find(record.object.group, record.object.kind);
     if (!rule) return;
-    const base = this.#decisionInput(rule, lease, record, trigger, this.#observe(rule, record));
+    const base = this.#decisionInput(rule, lease, record, trigger, this.#observe(rule, record), 'cache');
     let decision = decideRelease(base);
     if (decision.action === 'confirm-absent') {
       // "Gone" may have been true at any moment of the read: decide as of its start (an
       // absent holder's age is measured, so `base` has it).
       const live = await holders.read(rule, record.object, signal);
-      const holder: HolderObservation =
-        live.kind === 'live' || live.kind === 'terminal'
-          ? {
-              kind: 'present',
-              uid: live.uid,
-              lease: live.key === undefined ? undefined : leaseName(rule, live.key),
-              terminal: live.kind === 'terminal',
-              phase: live.phase,
-              source: 'live',
-            }
-          : { kind: 'absent', source: 'live', ...(deletedUid ? { deletedUid } : {}) };
-      decision = decideRelease({ ...base, holder });
+      const holder: HolderState = live.kind === 'gone' && deletedUid ? { kind: 'gone', deletedUid } : live;
+      decision = decideRelease({ ...base, holder, source: 'live' });
     }
     const ctx = { lease: name, key: record.key, kind: record.object.kind, holder: `${record.object.namespace}/${record.object.name}` };
     switch (decision.action) {

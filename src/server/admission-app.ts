@@ -1,24 +1,22 @@
-// The koa application behind the HTTPS port: admission endpoints and probes. Bad input
-// is answered with a 4xx JSON error and logged; it never reaches the lock logic.
+// The koa application behind the HTTPS port: admission endpoints and probes. HTTP only:
+// bad input is answered with a 4xx JSON error and logged, and never reaches the lock
+// logic; each decision is recorded by admission/decision-recorder.ts.
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { MutatingWebhook } from '../admission/mutating-webhook.js';
-import { RepeatLimiter } from '../admission/repeat-limiter.js';
+import type { DecisionRecorder } from '../admission/decision-recorder.js';
 import { parseAdmissionReview, review, type AdmissionRequest } from '../admission/review.js';
-import { requesterOf, type ValidatingWebhook } from '../admission/validating-webhook.js';
+import type { ValidatingWebhook } from '../admission/validating-webhook.js';
 import { ErrorCodes, LeaseguardError, badRequest } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { DeadlineSignals } from './deadline-signals.js';
 import { readBody } from './read-body.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../core/json-depth.js';
-import { auditAnnotations } from '../admission/audit-annotations.js';
 import type { TLSSocket } from 'node:tls';
 import { printable } from '../core/printable.js';
 import { checkCaller, pinPeerFacts, type CallerPolicy } from './caller-auth.js';
 import type { Readiness } from '../readiness.js';
-import { decisionEvent } from '../admission/decision-events.js';
-import type { EventRecorder } from '../kube/event-recorder.js';
 
 /**
  * The default bound on an AdmissionReview body (maxReviewBytes). A kubernaut
@@ -34,8 +32,8 @@ export interface AdmissionAppOptions {
   metrics: Metrics;
   logger: Logger;
   readiness: Readiness;
-  /** Where busy denials and take-overs go as Kubernetes Events (aggregated by the recorder). */
-  events: EventRecorder;
+  /** Records each decision: metrics, logs, Events, audit annotations. */
+  record: DecisionRecorder;
   /** Every admission is answered within this many milliseconds of its arrival. */
   deadlineMs: number;
   /** A larger body is refused with 413 before it is parsed (default DEFAULT_MAX_REVIEW_BYTES). */
@@ -45,16 +43,6 @@ export interface AdmissionAppOptions {
    * (with one of `subjects`, when any) reach /validate and /mutate.
    */
   callers?: CallerPolicy;
-  /** The `kind` label for a request: a guarded kind's name, else `other` (labels never come from request input). */
-  kindLabel: (group: string, kind: string) => string;
-}
-
-/** `namespace/name` of the object under review, for logs (`generateName*` before it has a name). */
-function reviewedObject(req: AdmissionRequest): string {
-  const md = (req.object?.metadata ?? req.oldObject?.metadata ?? {}) as Record<string, unknown>;
-  const name = req.name || (typeof md.name === 'string' ? md.name : '') || (typeof md.generateName === 'string' ? `${md.generateName}*` : '');
-  const ns = req.namespace || (typeof md.namespace === 'string' ? md.namespace : '');
-  return ns ? `${ns}/${name}` : name;
 }
 
 const JSON_TYPE = /^application\/json\s*(;|$)/i;
@@ -87,7 +75,6 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
   const router = new Router();
   const { metrics, logger } = o;
   const deadlines = new DeadlineSignals(o.deadlineMs);
-  const repeats = new RepeatLimiter();
   const maxBodyBytes = o.maxBodyBytes ?? DEFAULT_MAX_REVIEW_BYTES;
   /** When the request arrived (its headers read): its deadline, and its latency, count from here. */
   const arrivedAt = (ctx: Koa.Context): number => (ctx.state.arrivedAt as number | undefined) ?? deadlines.now();
@@ -145,60 +132,16 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
     const started = arrivedAt(ctx);
     const req = await readReview(ctx, maxBodyBytes);
     const result = await o.validating.review(req, deadlines.next(started));
-    const seconds = (deadlines.now() - started) / 1000;
-    const kind = result.rule?.kind ?? o.kindLabel(req.kind.group, req.kind.kind);
-    metrics.admissionRequests.inc({ webhook: 'validate', kind, operation: req.operation, decision: result.decision });
-    metrics.admissionDuration.observe({ webhook: 'validate', kind, decision: result.decision }, seconds);
-    // A busy denial is logged once per lock per second (with the count left out since);
-    // a retry storm is what leaseguard exists for, and it should not flood the logs.
-    const left = result.decision === 'denied-busy' || result.decision === 'warned-busy' ? repeats.take(result.lease ?? '', Date.now()) : 0;
-    // The API server's audit log has every decision (auditAnnotations below); leaseguard's
-    // own log keeps failures and fail-open admits at warn, denials and take-overs at info,
-    // and plain admits at debug, so the common case builds no entry unless debug is on.
-    const level =
-      result.decision.startsWith('denied-unavailable') || result.decision === 'allowed-fail-open'
-        ? 'warn'
-        : result.decision === 'allowed' || result.decision === 'allowed-retry' || result.decision === 'passed'
-          ? 'debug'
-          : 'info';
-    if ((result.decision !== 'passed' || result.rule) && left !== undefined && logger.isLevelEnabled(level)) {
-      const entry = {
-        uid: req.uid,
-        webhook: 'validate',
-        kind,
-        operation: req.operation,
-        object: reviewedObject(req),
-        key: result.key,
-        lease: result.lease,
-        requester: requesterOf(req),
-        dryRun: req.dryRun,
-        decision: result.decision,
-        ms: Math.round(seconds * 1e4) / 10,
-        ...result.detail,
-        ...(left > 0 ? { busyDenialsNotLogged: left } : {}),
-      };
-      logger[level](entry, 'admission');
-    }
-    const event = decisionEvent({ ...result, object: () => reviewedObject(req), dryRun: req.dryRun });
-    if (event) o.events.record(event);
-    const annotations = auditAnnotations(result);
     ctx.type = 'application/json';
-    ctx.body = review(annotations ? { ...result.response, auditAnnotations: annotations } : result.response);
+    ctx.body = review(o.record.validated(req, result, (deadlines.now() - started) / 1000));
   });
 
   router.all('/mutate', onlyApiServer, onlyPost, reconnectWhileUnready, async (ctx) => {
     const started = arrivedAt(ctx);
     const req = await readReview(ctx, maxBodyBytes);
     const result = o.mutating.review(req);
-    const seconds = (deadlines.now() - started) / 1000;
-    const kind = o.kindLabel(req.kind.group, req.kind.kind);
-    metrics.admissionRequests.inc({ webhook: 'mutate', kind, operation: req.operation, decision: result.decision });
-    metrics.admissionDuration.observe({ webhook: 'mutate', kind, decision: result.decision }, seconds);
-    if (result.decision === 'stamped') {
-      logger.debug({ uid: req.uid, webhook: 'mutate', kind, object: reviewedObject(req), key: result.key }, 'admission');
-    }
     ctx.type = 'application/json';
-    ctx.body = review(result.response);
+    ctx.body = review(o.record.mutated(req, result, (deadlines.now() - started) / 1000));
   });
 
   router.get('/healthz', (ctx) => {

@@ -1,6 +1,7 @@
 // Live reads of the object that holds a lock. Only a live read decides "gone": a cache
 // can lag behind a create.
-import type { HolderState } from '../core/decide.js';
+import type { HolderState } from '../core/holder.js';
+import { leaseName } from '../core/lease-name.js';
 import type { ObjectRef } from '../core/lock-record.js';
 import { deriveKey, phaseOf, type GuardRule } from '../core/rules.js';
 import { ErrorCodes, hasCode } from '../errors.js';
@@ -43,12 +44,12 @@ export class KubeHolderReader implements HolderReader {
   }
 }
 
-/** The state of an object read live at a holder's name: its UID, phase and key by the rule. */
+/** The state of an object read live at a holder's name: its UID, phase and the Lease its key maps to by the rule. */
 export function holderState(rule: GuardRule, object: unknown): HolderState {
   const md = (object as { metadata?: { uid?: unknown; namespace?: unknown } } | null)?.metadata;
   const uid = typeof md?.uid === 'string' ? md.uid : '';
   const derived = deriveKey(rule, object, typeof md?.namespace === 'string' ? md.namespace : undefined);
-  const key = derived.ok ? derived.scopedKey : undefined;
+  const lease = derived.ok ? leaseName(rule, derived.scopedKey) : undefined;
   const { phase, terminal } = phaseOf(rule, object);
-  return terminal ? { kind: 'terminal', uid, phase, key } : { kind: 'live', uid, phase, key };
+  return { kind: terminal ? 'terminal' : 'live', uid, phase, lease };
 }

@@ -2,7 +2,9 @@
 // holder read live is not "pending", and a requester in another namespace learns nothing
 // of the holder (denials and take-over warnings alike).
 import test from 'ava';
-import type { HolderState } from '../../src/core/decide.js';
+import type { HolderState } from '../../src/core/holder.js';
+import { leaseName } from '../../src/core/lease-name.js';
+import { DEFAULT_RULES } from '../../src/core/rules.js';
 import type { HolderReader } from '../../src/store/holder-reader.js';
 import { admissionReview } from '../support/reviews.js';
 import { startTestServer, type TestServer } from '../support/webhook-server.js';
@@ -76,7 +78,7 @@ test('another namespace: neither message nor details name the holder, its namesp
 test('a holder read live with the lock key and uid is stored: no LockPending, no retryAfterSeconds', async (t) => {
   const key = 'prod/Deployment/stored';
   await hold(key, 'we-stored');
-  states.set('we-stored', { kind: 'live', uid: HOLDER_UID, phase: 'Running', key });
+  states.set('we-stored', { kind: 'live', uid: HOLDER_UID, phase: 'Running', lease: leaseName(DEFAULT_RULES[0]!, key) });
   const r = await send({ key, name: 'we-2', namespace: 'prod' });
   t.is(r.status.code, 409);
   t.is(r.status.details.retryAfterSeconds, undefined);
@@ -88,7 +90,7 @@ for (const [where, namespace, shows] of [['same namespace', 'prod', true], ['ano
   test(`a take-over from a finished holder warns ${shows ? 'naming' : 'without naming'} it (${where})`, async (t) => {
     const key = `prod/Deployment/takeover-${namespace}`;
     await hold(key, `we-done-${namespace}`);
-    states.set(`we-done-${namespace}`, { kind: 'terminal', uid: HOLDER_UID, phase: 'Completed', key });
+    states.set(`we-done-${namespace}`, { kind: 'terminal', uid: HOLDER_UID, phase: 'Completed', lease: leaseName(DEFAULT_RULES[0]!, key) });
     const r = await send({ key, name: 'we-next', namespace });
     t.true(r.allowed);
     const warning = r.warnings?.[0] ?? '';

@@ -318,7 +318,7 @@ test('bad requests are counted and logged', async (t) => {
 test('validate: a take-over from a finished holder is admitted with a warning kubectl prints, naming the holder and why', async (t) => {
   const holderUid = 'uid-we-done';
   // The earlier holder, read live, has finished (Completed) and still has this key.
-  const done = await startTestServer({ holders: { read: async () => ({ kind: 'terminal', uid: holderUid, phase: 'Completed', key: 'proto/Deployment/takeover' }) } });
+  const done = await startTestServer({ holders: { read: async () => ({ kind: 'terminal', uid: holderUid, phase: 'Completed', lease: leaseName(DEFAULT_RULES[0]!, 'proto/Deployment/takeover') }) } });
   try {
     const first = await done.client.post('/validate', admissionReview({ key: 'proto/Deployment/takeover', name: 'we-done', objectUid: holderUid }));
     t.is(first.json.response.allowed, true);

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { decide, type DecisionInput, type HolderState } from '../../src/core/decide.js';
+import { decide, type DecisionInput } from '../../src/core/decide.js';
+import type { HolderState } from '../../src/core/holder.js';
 import type { LockLease, LockRecord, ObjectRef } from '../../src/core/lock-record.js';
 
 const T0 = new Date('2026-11-22T12:00:00.000Z');
@@ -21,8 +22,11 @@ function held(over: Partial<LockRecord> = {}): LockRecord {
   };
 }
 
+/** The Lease's name; a holder is the one whose key maps to it. */
+const LEASE = 'workflowexecution-prod-deployment-api-0123456789abcdef';
+
 function lease(record: LockRecord | undefined): LockLease {
-  return { name: 'workflowexecution-prod-deployment-api-0123456789abcdef', namespace: 'leaseguard-system', resourceVersion: '42', uid: 'lease-uid', record, format: 2 };
+  return { name: LEASE, namespace: 'leaseguard-system', resourceVersion: '42', uid: 'lease-uid', record, format: 2 };
 }
 
 /**
@@ -42,13 +46,13 @@ function input(over: Partial<DecisionInput> = {}): DecisionInput {
 }
 
 const KEY = 'prod/Deployment/api';
-const live: HolderState = { kind: 'live', uid: 'uid-1', phase: 'Running', key: KEY };
-const terminal: HolderState = { kind: 'terminal', uid: 'uid-1', phase: 'Completed', key: KEY };
+const live: HolderState = { kind: 'live', uid: 'uid-1', phase: 'Running', lease: LEASE };
+const terminal: HolderState = { kind: 'terminal', uid: 'uid-1', phase: 'Completed', lease: LEASE };
 /** An object at the holder's name that is not the holder: another key, another UID, no key. */
-const liveOtherKey: HolderState = { ...live, key: 'prod/Deployment/other' };
+const liveOtherKey: HolderState = { ...live, lease: 'workflowexecution-prod-deployment-other-fedcba9876543210' };
 const liveOtherUid: HolderState = { ...live, uid: 'uid-forged' };
-const liveNoKey: HolderState = { ...live, key: undefined };
-const terminalOtherKey: HolderState = { ...terminal, key: 'prod/Deployment/other' };
+const liveNoKey: HolderState = { ...live, lease: undefined };
+const terminalOtherKey: HolderState = { ...terminal, lease: 'workflowexecution-prod-deployment-other-fedcba9876543210' };
 const terminalOtherUid: HolderState = { ...terminal, uid: 'uid-forged' };
 const gone: HolderState = { kind: 'gone' };
 const unverifiable: HolderState = { kind: 'unverifiable' };

@@ -116,7 +116,7 @@ interface Cli {
   scripts: Set<string>;
 }
 
-/** The option names of a parseArgs call in a command's source, as flags. */
+/** The option names a command's source declares (defineCommand's or parseArgs' options), as flags. */
 function flagsOf(sourcePath: string): Set<string> {
   const src = read(sourcePath);
   const flags = new Set<string>();
@@ -125,7 +125,9 @@ function flagsOf(sourcePath: string): Set<string> {
     const short = /short: '(\w)'/.exec(m[2]!)?.[1];
     if (short) flags.add(`-${short}`);
   }
-  if (flags.size === 0) throw new Error(`no parseArgs options found in ${sourcePath}`);
+  // defineCommand (src/cli/command.ts) gives every command --help; a command may have no other option.
+  if (src.includes('defineCommand(')) flags.add('--help').add('-h');
+  if (flags.size === 0) throw new Error(`no options found in ${sourcePath}`);
   return flags;
 }
 

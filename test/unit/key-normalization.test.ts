@@ -124,8 +124,8 @@ test('mixed versions: a Lease recording the un-normalized key, read under the no
 test("mixed versions: the old spelling's Lease is not its live holder's lock any more; the sweep reclaims it after the pending timeout", (t) => {
   const oldName = leaseName(we, 'prod/Deployment/api');
   // The holder, read live, is running; its key by the rule now maps to the normalized Lease.
-  const holder = { kind: 'present' as const, uid: 'uid-1', lease: leaseName(we, normalized), terminal: false, phase: 'Running', source: 'live' as const };
-  const base = { leaseName: oldName, record: legacy, holder, trigger: 'sweep' as const, now: new Date(0), pendingTimeoutMs: 30_000 };
+  const holder = { kind: 'live' as const, uid: 'uid-1', lease: leaseName(we, normalized), phase: 'Running' };
+  const base = { leaseName: oldName, record: legacy, holder, source: 'live' as const, trigger: 'sweep' as const, now: new Date(0), pendingTimeoutMs: 30_000 };
   t.is(decideRelease({ ...base, ageMs: 1000 }).action, 'keep', 'inside the pending window: kept');
   t.deepEqual(decideRelease({ ...base, ageMs: 30_000 }), { action: 'release', reason: 'expired' });
   t.deepEqual(decideRelease({ ...base, leaseName: leaseName(we, normalized), record: { ...legacy, key: normalized }, ageMs: 30_000 }), { action: 'keep' }, 'the normalized Lease holds');

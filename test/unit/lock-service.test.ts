@@ -1,7 +1,9 @@
 // The lock service's reads: a contended key's Lease and holder read at the same time, and
 // that early holder read trusted only when it is the read that would have followed.
 import test from 'ava';
-import type { HolderState, LockRequest } from '../../src/core/decide.js';
+import type { LockRequest } from '../../src/core/decide.js';
+import type { HolderState } from '../../src/core/holder.js';
+import { leaseName } from '../../src/core/lease-name.js';
 import { bindAtVersionPatch, decodeLease, type ObjectRef } from '../../src/core/lock-record.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
 import { LeaseAges } from '../../src/lock/lease-ages.js';
@@ -12,6 +14,7 @@ import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
 
 const rule = DEFAULT_RULES[0]!;
 const KEY = 'prod/Deployment/api';
+const LEASE = leaseName(rule, KEY);
 const PENDING_S = 10;
 
 function request(name: string): LockRequest {
@@ -41,7 +44,7 @@ class Harness {
     const reader: HolderReader = {
       async read(_rule, ref: ObjectRef) {
         h.events.push(`holder ${ref.name}`);
-        return h.holders.get(ref.name) ?? { kind: 'live', uid: `uid-${ref.name}`, phase: 'Running', key: KEY };
+        return h.holders.get(ref.name) ?? { kind: 'live', uid: `uid-${ref.name}`, phase: 'Running', lease: LEASE };
       },
     };
     const store = this.store;
@@ -95,7 +98,7 @@ test('an early holder read is dropped when the Lease changed meanwhile; the new 
   t.is((await h.acquire('we-b')).verdict, 'busy'); // remembers: the Lease records we-a
 
   // The lock changes hands (we-a finished; we-d took over and was bound) behind this service's back.
-  h.holders.set('we-a', { kind: 'terminal', uid: 'uid-we-a', phase: 'Completed', key: KEY });
+  h.holders.set('we-a', { kind: 'terminal', uid: 'uid-we-a', phase: 'Completed', lease: LEASE });
   h.now += PENDING_S * 1000;
   const d = await h.acquire('we-d');
   t.is(d.verdict, 'allowed');

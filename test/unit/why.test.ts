@@ -1,6 +1,6 @@
 // `why` explains what the lock decision itself would decide, in words, one verdict per case.
 import test from 'ava';
-import type { HolderState } from '../../src/core/decide.js';
+import type { HolderState } from '../../src/core/holder.js';
 import type { LockLease, LockRecord, ObjectRef } from '../../src/core/lock-record.js';
 import { DEFAULT_RULES, deriveKey } from '../../src/core/rules.js';
 import { explain, type WhyInput, type WhyVerdict } from '../../src/cli/why.js';
@@ -20,8 +20,9 @@ const record = (over: Partial<LockRecord> = {}): LockRecord => ({
   transitions: 0,
   ...over,
 });
-const lease = (r: LockRecord | undefined): LockLease => ({ name: 'workflowexecution-prod-deployment-api-0123', namespace: 'leaseguard-system', resourceVersion: '1', uid: 'l', record: r, format: 2 });
-const live = (phase = 'Running', uid = 'u1', key = 'prod/Deployment/api'): HolderState => ({ kind: 'live', uid, phase, key });
+const lease = (r: LockRecord | undefined): LockLease => ({ name: LEASE, namespace: 'leaseguard-system', resourceVersion: '1', uid: 'l', record: r, format: 2 });
+const LEASE = 'workflowexecution-prod-deployment-api-0123';
+const live = (phase = 'Running', uid = 'u1', lease = LEASE): HolderState => ({ kind: 'live', uid, phase, lease });
 
 function input(over: Partial<WhyInput> & { name?: string; target?: string } = {}): WhyInput {
   const { name = 'we-2', target, ...rest } = over;
@@ -47,9 +48,9 @@ const cases: Array<[string, Partial<WhyInput> & { name?: string; target?: string
   ]],
   ['a holder not stored yet: pending, reclaimed after the pending timeout', { holder: { kind: 'gone' } }, 'pending', [/not stored: its create may still be in flight/, /reclaimed once pendingTimeoutSeconds \(90s\).*about 49s from now/]],
   ['a pending holder past the timeout: stale', { holder: { kind: 'gone' }, now: at(120) }, 'stale', [/never stored within the pending timeout.*next create for this key takes it over/]],
-  ['a finished holder: stale', { holder: { kind: 'terminal', uid: 'u1', phase: 'Completed', key: 'prod/Deployment/api' } }, 'stale', [/holder phase Completed\./, /its holder has finished/]],
+  ['a finished holder: stale', { holder: { kind: 'terminal', uid: 'u1', phase: 'Completed', lease: LEASE } }, 'stale', [/holder phase Completed\./, /its holder has finished/]],
   ['a deleted bound holder: stale', { lease: lease(record({ state: 'bound' })), holder: { kind: 'gone' } }, 'stale', [/its holder was deleted/]],
-  ['an object of another key at the holder\'s name holds nothing', { lease: lease(record({ state: 'bound' })), holder: live('Running', 'u1', 'prod/Deployment/other') }, 'stale', [/has another key or UID/]],
+  ['an object of another key at the holder\'s name holds nothing', { lease: lease(record({ state: 'bound' })), holder: live('Running', 'u1', 'workflowexecution-prod-deployment-other-4567') }, 'stale', [/has another key or UID/]],
   ['the object holds the lock itself', { name: 'we-1', holder: undefined, stored: true, object: ref('we-1', 'u1') }, 'holds', [/^workflowexecution prod\/we-1 holds the lock on target/]],
   ['a stored object that does not hold the lock was admitted without it', { stored: true }, 'blocked', [/is stored without holding the lock.*duplicate monitor counts it/]],
   ['a Lease recording another key', { lease: lease(record({ key: 'prod/Deployment/other' })) }, 'foreign', [/records key "prod\/Deployment\/other": it is not this lock/, /kubectl -n leaseguard-system get lease workflowexecution-prod-deployment-api-0123 -o yaml/]],
