@@ -8,21 +8,21 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadYaml } from '@kubernetes/client-node';
-import { cliCerts } from '../test/support/certs.js';
-import type { ControlPlane } from '../test/support/control-plane.js';
-import { CONTROL_PLANE_ENV, kubectl } from '../test/support/integration-env.js';
-import { workflowExecution } from '../test/support/objects.js';
+import { cliCerts } from '../test/harness/certs.js';
+import type { ControlPlane } from '../test/harness/control-plane.js';
+import { CONTROL_PLANE_ENV, kubectl } from '../test/harness/integration-env.js';
+import { workflowExecution } from '../test/harness/objects.js';
 import { leaseName } from '../src/core/lease-name.js';
 import { DEFAULT_RULES } from '../src/core/rules.js';
 import { LEASE_ANNOTATION } from '../src/core/stamps.js';
-import { ROOT } from '../test/support/paths.js';
-import { forEachConcurrently } from '../test/support/pool.js';
-import { ReplicaSet, SCOPE_LABEL, leaseNamespace, scopedNamespace, type Replica } from '../test/support/replicas.js';
+import { ROOT } from '../test/harness/paths.js';
+import { forEachConcurrently } from '../test/harness/pool.js';
+import { ReplicaSet, SCOPE_LABEL, leaseNamespace, scopedNamespace, type Replica } from '../test/harness/replicas.js';
 import { runLoad, runRate, type LoadResult } from './load.js';
-import { metricValue } from '../test/support/metrics.js';
+import { metricValue } from '../test/harness/metrics.js';
 import { Client, spawnServer } from './processes.js';
 import { CostMeter, type CreateCost } from './cost-meter.js';
-import { startForwarder, type Forwarder } from '../test/support/tcp-forwarder.js';
+import { startForwarder, type Forwarder } from '../test/harness/tcp-forwarder.js';
 
 /** The memory settings of manifests/base/deployment.yaml's container, read from the manifest itself. */
 export function deploymentMemoryEnv(): Record<string, string> {

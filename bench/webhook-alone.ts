@@ -3,8 +3,8 @@
 // the same client, interleaved so a noisy machine hits both alike.
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cliCerts } from '../test/support/certs.js';
-import { CLI } from '../test/support/paths.js';
+import { cliCerts } from '../test/harness/certs.js';
+import { CLI } from '../test/harness/paths.js';
 import { runLoad, runRate, type LoadResult } from './load.js';
 import { Client, cpuTimeMs, spawnServer } from './processes.js';
 

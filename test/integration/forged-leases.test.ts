@@ -8,12 +8,12 @@ import { leaseName } from '../../src/core/lease-name.js';
 import { Annotations, encodeLease, Labels, MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { pointerSegment } from '../../src/core/json-patch.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
-import { coordination, customObjects } from '../support/integration-env.js';
-import { metricValue } from '../support/metrics.js';
-import { apiError, workflowExecution } from '../support/objects.js';
-import { FAST, fastReplicasFor } from '../support/replicas.js';
+import { coordination, customObjects } from '../harness/integration-env.js';
+import { metricValue } from '../harness/metrics.js';
+import { apiError, workflowExecution } from '../harness/objects.js';
+import { FAST, fastReplicasFor } from '../harness/replicas.js';
 import { admissionReview } from '../support/reviews.js';
-import { sleep, until } from '../support/wait.js';
+import { sleep, until } from '../harness/wait.js';
 
 const SCOPE = 'forged';
 const NS = 'forged-prod';
