@@ -128,7 +128,7 @@ async function main(): Promise<void> {
   progress(`logs and certificates in ${dir}; load average ${loadBefore}`);
 
   progress(`part 1: the webhook alone, new keys, ${ALONE_CLIENTS} clients (no-op koa handler vs leaseguard, in-process store)`);
-  const alone = values.part === 'creates' ? [] : await benchWebhookAlone({ dir, concurrency: ALONE_CLIENTS, rounds: settings.rounds, warmupMs: settings.aloneWarmupMs, durationMs: settings.aloneCellMs, progress });
+  const alone = values.part === 'creates' ? [] : await benchWebhookAlone({ dir, concurrency: ALONE_CLIENTS, rounds: settings.rounds, warmupMs: settings.aloneWarmupMs, durationMs: settings.aloneCellMs, progress, ...(profDir ? { cpuProfDir: join(profDir, 'webhook-alone', 'leaseguard') } : {}) });
 
   if (values.part !== 'alone') progress('part 2: CREATEs through a real kube-apiserver');
   const cp = values.part === 'alone' ? undefined : await ControlPlane.start((s) => progress(s));

@@ -59,7 +59,7 @@ export async function benchWebhookAlone(o: {
   const servers = {
     'no-op': await spawnServer([NOOP, certs.dir], {}, join(o.dir, 'noop.log')),
     // The Deployment's memory settings, and objects in the default guarded namespace (kubernaut-system).
-    leaseguard: await spawnServer(lgArgs, { LEASEGUARD_HOST: '127.0.0.1', ...deploymentMemoryEnv() }, join(o.dir, 'leaseguard-alone.log')),
+    leaseguard: await spawnServer(lgArgs, { LEASEGUARD_HOST: '127.0.0.1', LEASEGUARD_SHUTDOWN_DELAY_SECONDS: '0', ...deploymentMemoryEnv() }, join(o.dir, 'leaseguard-alone.log')),
   };
   const rows: AloneRow[] = [];
   let seq = 0;
