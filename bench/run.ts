@@ -83,11 +83,11 @@ function pointTable(cells: Cell[], point: Point): string[] {
 }
 
 function aloneTable(rows: AloneRow[]): string[] {
-  const lines = ['| server | admissions/s | p50 ms | p99 ms | CPU µs/admission |', '|---|---:|---:|---:|---:|'];
+  const lines = ['| server | admissions/s | p50 ms | p99 ms | CPU µs/admission | not allowed |', '|---|---:|---:|---:|---:|---:|'];
   for (const server of ['no-op', 'leaseguard'] as const) {
     const rs = rows.filter((r) => r.server === server);
     const col = (f: (r: AloneRow) => number, d = 2) => show(spread(rs.map(f)), d);
-    lines.push(`| ${server === 'no-op' ? 'no-op koa handler' : 'leaseguard (in-process store)'} | ${col((r) => r.result.throughput, 0)} | ${col((r) => r.result.p50)} | ${col((r) => r.result.p99)} | ${col((r) => r.cpuMicros, 0)} |`);
+    lines.push(`| ${server === 'no-op' ? 'no-op koa handler' : 'leaseguard (in-process store)'} | ${col((r) => r.result.throughput, 0)} | ${col((r) => r.result.p50)} | ${col((r) => r.result.p99)} | ${col((r) => r.cpuMicros, 0)} | ${rs.reduce((a, r) => a + r.result.requests - (r.result.outcomes.allowed ?? 0), 0)} |`);
   }
   return lines;
 }

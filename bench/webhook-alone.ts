@@ -56,15 +56,19 @@ export async function benchWebhookAlone(o: {
 }): Promise<AloneRow[]> {
   const certs = await cliCerts(join(o.dir, 'certs-alone'));
   const lgArgs = [...(o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : []), CLI, 'serve', '--store', 'memory', '--port', '0', '--metrics-port', '0', '--cert-dir', certs.dir];
-  const servers = {
-    'no-op': await spawnServer([NOOP, certs.dir], {}, join(o.dir, 'noop.log')),
-    // The Deployment's memory settings, and objects in the default guarded namespace (kubernaut-system).
-    leaseguard: await spawnServer(lgArgs, { LEASEGUARD_HOST: '127.0.0.1', LEASEGUARD_SHUTDOWN_DELAY_SECONDS: '0', ...deploymentMemoryEnv() }, join(o.dir, 'leaseguard-alone.log')),
-  };
+  // Fresh servers each round: the in-process store keeps every new key's Lease until its
+  // pending timeout, so a later round would otherwise work on a larger heap (and past the
+  // default 100,000 live Leases, answer with denials).
+  const start = async (round: number) => ({
+    'no-op': await spawnServer([NOOP, certs.dir], {}, join(o.dir, `noop-${round}.log`)),
+    // The Deployment's memory settings, objects in the default guarded namespace (kubernaut-system).
+    leaseguard: await spawnServer(lgArgs, { LEASEGUARD_HOST: '127.0.0.1', LEASEGUARD_SHUTDOWN_DELAY_SECONDS: '0', LEASEGUARD_MAX_LEASES: '1000000', ...deploymentMemoryEnv() }, join(o.dir, `leaseguard-alone-${round}.log`)),
+  });
   const rows: AloneRow[] = [];
   let seq = 0;
-  try {
-    for (let round = 1; round <= o.rounds; round++) {
+  for (let round = 1; round <= o.rounds; round++) {
+    const servers = await start(round);
+    try {
       const order = round % 2 === 0 ? (['no-op', 'leaseguard'] as const) : (['leaseguard', 'no-op'] as const);
       for (const server of order) {
         const client = new Client('127.0.0.1', servers[server].port, certs.ca, o.concurrency);
@@ -88,9 +92,9 @@ export async function benchWebhookAlone(o: {
           `webhook alone round ${round}/${o.rounds} c=${o.concurrency} ${server.padEnd(10)} ${result.throughput.toFixed(0).padStart(6)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  ${cpuMicros.toFixed(0)} µs CPU/admission  ${JSON.stringify(result.outcomes)}`,
         );
       }
+    } finally {
+      await Promise.all(Object.values(servers).map((s) => s.stop()));
     }
-  } finally {
-    await Promise.all(Object.values(servers).map((s) => s.stop()));
   }
   return rows;
 }
