@@ -1,7 +1,7 @@
 // What a CREATE costs, counted rather than timed: API write requests and webhook calls from
 // kube-apiserver's own /metrics, writes and bytes from etcd's, and CPU time per process
 // from /proc. Counts are stable on a noisy machine where latencies are not.
-import { metricValue } from '../test/support/metrics.js';
+import { metricValue } from '../test/harness/metrics.js';
 import { cpuTimeMs, type Client } from './processes.js';
 
 const WRITE_VERBS = ['POST', 'PUT', 'PATCH', 'DELETE', 'APPLY'];

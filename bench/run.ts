@@ -1,244 +1,194 @@
-// `npm run bench`: what leaseguard costs a CREATE, beside its baselines, in one run.
-// Writes bench/RESULTS.md. Flags: --long (3× longer cells, more concurrency levels, 100,000 live Leases among 300,000 watched objects),
-// --quick (short cells, no 10,000-Lease part), --scale (only the 100,000-Lease part of --long,
-// into bench/RESULTS-scale.md), --cpu-prof DIR (profile the webhook-alone leaseguard
-// process), --out FILE.
-import { mkdtemp, writeFile } from 'node:fs/promises';
+// `npm run bench`: what a guarded create costs beside its floor, in one run, as ratios
+// with verdicts against the targets; writes bench/RESULTS.md. The default is the run to
+// trust (rounds of 60 s open-loop cells after a warm-up); --quick is for development.
+// Flags: --quick, --rounds N, --cpu-prof (profile the replicas, flame graphs into
+// bench/profiles/), --part alone|creates (one part only), --out FILE, --scale
+// (bench/scale.ts: 100,000 live Leases).
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ControlPlane } from '../test/support/control-plane.js';
-import { ROOT } from '../test/support/paths.js';
-import { ms, rate, type LoadResult } from './load.js';
-import { benchThroughApiserver, deploymentMemoryEnv, type ApiserverResults } from './through-apiserver.js';
-import { renderChart } from './chart.js';
+import { ControlPlane } from '../test/harness/control-plane.js';
+import { CONTROL_PLANE_ENV } from '../test/harness/integration-env.js';
+import { ROOT } from '../test/harness/paths.js';
+import { renderFlame, topSelf, type CpuProfile } from './flame.js';
+import { benchGuardedCreates, MODES, type Cell, type Idle, type Point } from './guarded-create.js';
+import { spread, show } from './stats.js';
+import { targets, type Target } from './targets.js';
 import { benchWebhookAlone, type AloneRow } from './webhook-alone.js';
 
 const { values } = parseArgs({
   options: {
-    long: { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
-    scale: { type: 'boolean', default: false },
-    'cpu-prof': { type: 'string' },
+    rounds: { type: 'string' },
+    'cpu-prof': { type: 'boolean', default: false },
     out: { type: 'string' },
-    'skip-apiserver': { type: 'boolean', default: false },
+    scale: { type: 'boolean', default: false },
+    long: { type: 'boolean', default: false },
+    part: { type: 'string' },
   },
 });
 
 const started = Date.now();
-const progress = (s: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${s}\n`);
-const out = values.out ?? join(ROOT, values.scale ? 'bench/RESULTS-scale.md' : 'bench/RESULTS.md');
-const big = values.long || values.scale;
-const cellMs = values.quick ? 1500 : values.long ? 9000 : 3000;
+const progress = (s: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${s}\n`);
 
-function cells(r: LoadResult): string {
-  return `${rate(r.throughput)} | ${ms(r.p50)} | ${ms(r.p95)} | ${ms(r.p99)}`;
-}
+const quick = values.quick;
+const settings = {
+  rounds: Number(values.rounds ?? (quick ? 2 : 3)),
+  warmupMs: quick ? 2000 : 15_000,
+  openCellMs: quick ? 8000 : 60_000,
+  closedCellMs: quick ? 8000 : 30_000,
+  aloneCellMs: quick ? 5000 : 30_000,
+  aloneWarmupMs: quick ? 1000 : 5000,
+  idleMs: quick ? 5000 : 20_000,
+};
+const POINTS: Point[] = [
+  { name: '50/s, 3 replicas', replicas: 3, rate: 50 },
+  { name: '16 clients, 1 replica', replicas: 1, clients: 16 },
+];
+const ALONE_CLIENTS = 16;
 
-function pairs(rows: AloneRow[], open: boolean): Array<{ keys: string; load: number; noop: AloneRow; lg: AloneRow }> {
-  const out = [];
-  for (const lg of rows) {
-    const load = open ? lg.rate : lg.concurrency;
-    if (lg.server !== 'leaseguard' || load === undefined) continue;
-    const noop = rows.find((r) => r.server === 'no-op' && r.keys === lg.keys && (open ? r.rate : r.concurrency) === load);
-    if (noop) out.push({ keys: lg.keys, load, noop, lg });
+function git(args: string[]): string {
+  try {
+    return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
+  } catch {
+    return '';
   }
-  return out;
 }
 
-function aloneTables(rows: AloneRow[]): string {
-  const out = [
-    'Closed loop: each client sends its next request when the last is answered, so this finds the most each server sustains. CPU: the server process\'s CPU time (all threads) per admission, the cost with the machine\'s noise mostly taken out.',
-    '',
-    '| keys | concurrency | no-op req/s | p50 | p95 | p99 | CPU µs | leaseguard req/s | p50 | p95 | p99 | CPU µs | throughput vs no-op |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
+function pointTable(cells: Cell[], point: Point): string[] {
+  const of = (mode: string) => cells.filter((c) => c.point === point.name && c.mode === mode);
+  const procs = [...new Set(cells.filter((c) => c.point === point.name).flatMap((c) => Object.keys(c.cpuMs)))];
+  const replicas = procs.filter((p) => p.startsWith('replica'));
+  const lines = [
+    `| mode | creates/s | p50 ms | p95 ms | p99 ms | CPU ms/create: all | ${procs.join(' | ')} | event-loop delay p99 / max ms (${replicas.join(', ')}) | not created |`,
+    `|---|${'---:|'.repeat(5 + procs.length)}---|---:|`,
   ];
-  for (const { keys, load, noop, lg } of pairs(rows, false)) {
-    out.push(`| ${keys} | ${load} | ${cells(noop.result)} | ${noop.cpuMicros.toFixed(0)} | ${cells(lg.result)} | ${lg.cpuMicros.toFixed(0)} | ${((lg.result.throughput / noop.result.throughput) * 100).toFixed(0)}% |`);
-  }
-  const open = pairs(rows, true);
-  if (open.length > 0) {
-    out.push(
-      '',
-      'Open loop: admissions at a fixed rate whatever the answers (latency from each request\'s scheduled time), the latency at a moderate load.',
-      '',
-      '| keys | admissions/s | no-op p50 | p95 | p99 | leaseguard p50 | p95 | p99 | not sent (overloaded) |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-    );
-    for (const { keys, load, noop, lg } of open) {
-      const p = (r: LoadResult) => `${ms(r.p50)} | ${ms(r.p95)} | ${ms(r.p99)}`;
-      out.push(`| ${keys} | ${load} | ${p(noop.result)} | ${p(lg.result)} | ${(lg.result.outcomes.overloaded ?? 0) + (noop.result.outcomes.overloaded ?? 0)} |`);
-    }
-  }
-  return out.join('\n');
-}
-
-function apiserverTables(r: ApiserverResults): string {
-  const floorP95 = (c: number) => r.floor.find((f) => f.concurrency === c)?.result.p95 ?? NaN;
-  const lines: string[] = [];
-  lines.push('One plain Lease create by leaseguard\'s identity, same API server, same run (what one lock write costs on its own).', '');
-  lines.push('| concurrency | Lease creates/s | p50 ms | p95 ms | p99 ms |', '|---:|---:|---:|---:|---:|');
-  for (const f of r.floor) lines.push(`| ${f.concurrency} | ${cells(f.result)} |`);
-  lines.push('');
-  lines.push(
-    'Per create, counted: API write requests (all, and on Leases) and webhook calls from kube-apiserver\'s own /metrics, writes and bytes put from etcd\'s, CPU time of every process taking part from /proc (API server, etcd, the scenario\'s own webhook processes, its leader\'s watch included, and the bench process: load generator and forwarders; the other scenarios\' idle webhook sets are left out). Added p95 is over the no-op webhook, which makes the same one call.',
-    '',
-  );
-  lines.push('| keys | c | scenario | creates/s | p50 ms | p95 ms | p99 ms | API writes | on Leases | webhook calls | etcd writes | etcd bytes | CPU ms | of it: API server | etcd | webhooks | load gen. | added p95 vs no-op | outcomes |');
-  lines.push('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
-  for (const row of r.rows) {
-    const noop = r.rows.find((x) => x.keys === row.keys && x.concurrency === row.concurrency && x.scenario === 'no-op webhook')?.result;
-    const lg = row.scenario.startsWith('leaseguard');
-    const c = row.cost;
-    const outcomes = Object.entries(row.result.outcomes).map(([k, v]) => `${k} ${v}`).join(', ');
+  for (const mode of MODES) {
+    const cs = of(mode);
+    if (cs.length === 0) continue;
+    const col = (f: (c: Cell) => number, d = 2) => show(spread(cs.map(f)), d);
+    const cpu = procs.map((p) => (cs.some((c) => p in c.cpuMs) ? col((c) => c.cpuMs[p] ?? NaN) : ''));
+    const lag = mode === 'leaseguard' ? replicas.map((_, i) => `${col((c) => c.lag[i]?.p99 ?? NaN, 1)} / ${col((c) => c.lag[i]?.max ?? NaN, 1)}`).join('; ') : '';
+    const failed = cs.reduce((a, c) => a + Object.entries(c.result.outcomes).filter(([k]) => k !== 'created').reduce((x, [, n]) => x + n, 0), 0);
     lines.push(
-      `| ${row.keys} | ${row.concurrency} | ${row.scenario} | ${cells(row.result)} | ${c.apiWrites.toFixed(2)} | ${c.leaseWrites.toFixed(2)} | ${c.webhookCalls.toFixed(2)} | ${c.etcdWrites.toFixed(2)} | ${c.etcdPutBytes.toFixed(0)} | ${c.cpuMs.toFixed(2)} | ${['kube-apiserver', 'etcd', 'webhooks', 'load generator'].map((p) => (c.cpuMsBy[p] ?? 0).toFixed(2)).join(' | ')} | ${lg && noop ? ms(row.result.p95 - noop.p95) : ''} | ${outcomes} |`,
+      `| ${mode} | ${col((c) => c.result.throughput, 0)} | ${col((c) => c.result.p50)} | ${col((c) => c.result.p95)} | ${col((c) => c.result.p99)} | ${col((c) => Object.values(c.cpuMs).reduce((a, b) => a + b, 0))} | ${cpu.join(' | ')} | ${lag} | ${failed} |`,
     );
   }
-  if (r.rows.length > 0) lines.push('', ...targets(r, floorP95));
-  if (r.open.length > 0) {
-    const rate = r.open[0]!.rate;
-    lines.push('', `Open loop: ${rate} creates/s from one client for each scenario, latency from each request's scheduled time; added over no webhook.`, '');
-    lines.push('| keys | scenario | p50 | p95 | p99 | added p50 | added p95 | added p99 | outcomes |', '|---|---|---:|---:|---:|---:|---:|---:|---|');
-    for (const row of r.open) {
-      const none = r.open.find((x) => x.keys === row.keys && x.scenario === 'no webhook')?.result;
-      const add = (k: 'p50' | 'p95' | 'p99') => (none && row.scenario !== 'no webhook' ? ms(row.result[k] - none[k]) : '');
-      const outcomes = Object.entries(row.result.outcomes).map(([k, v]) => `${k} ${v}`).join(', ');
-      lines.push(`| ${row.keys} | ${row.scenario} | ${ms(row.result.p50)} | ${ms(row.result.p95)} | ${ms(row.result.p99)} | ${add('p50')} | ${add('p95')} | ${add('p99')} | ${outcomes} |`);
-    }
-    lines.push('');
-    for (const row of r.open.filter((x) => x.scenario.startsWith('leaseguard'))) {
-      const none = r.open.find((x) => x.keys === row.keys && x.scenario === 'no webhook')?.result;
-      if (!none) continue;
-      const added = row.result.p99 - none.p99;
-      lines.push(`- ${row.keys} keys, ${row.scenario}: added p99 ${ms(added)} ms (target < 5 ms: ${added < 5 ? 'met' : 'not met'}).`);
-    }
-  }
-  if (r.rows.length > 0) lines.push('', 'Correctness under load: live objects per key after every cell above ("hot" cells send every CREATE for one key).', '');
-  lines.push('| scenario | objects | keys | keys with duplicates |', '|---|---:|---:|---:|');
-  for (const [s, d] of Object.entries(r.duplicates)) lines.push(`| ${s} | ${d.objects} | ${d.keys} | ${d.duplicateKeys} |`);
-  // (the rows above: the cells' own objects; with --scale only the memory part's)
-  const failures = Object.entries(r.lockFailures);
-  const total = r.rows.filter((x) => x.scenario.startsWith('leaseguard')).reduce((a, x) => a + x.result.requests, 0);
-  const failed = failures.reduce((a, [, n]) => a + n, 0);
-  lines.push('', `Lock failures (leaseguard answers other than created or 409): ${failed} of ${total} CREATEs (${((failed / Math.max(1, total)) * 100).toFixed(3)}%)${failed ? `: ${failures.map(([k, n]) => `${k} ${n}`).join(', ')}` : ''}.`);
-  if (r.memory) {
-    const m = r.memory;
-    lines.push('', `### A replica holding ${m.leases} live Leases (leaseguard ×3)`, '', `Replicas run with the Deployment's memory settings: ${Object.entries(deploymentMemoryEnv()).map(([k, v]) => `\`${k}=${v}\``).join(', ')}.`, '');
-    lines.push('| measure | value |', '|---|---:|');
-    lines.push(`| creating them through leaseguard (32 concurrent) | ${m.createSeconds.toFixed(1)} s |`);
-    lines.push(`| until the leader's next sweep counted every one stored (from its watch; nothing is written; bounded by the sweep interval) | ${m.storedSeconds.toFixed(1)} s more |`);
-    lines.push(`| most resident memory of any replica while they were created (sampled every 5 s) | ${m.peakRssMb.toFixed(0)} MB |`);
-    lines.push(`| most JS heap used of any replica meanwhile | ${m.peakHeapMb.toFixed(0)} MB |`);
-    lines.push(`| replicas that exited meanwhile | ${m.exited.length === 0 ? 'none' : m.exited.join('; ')} |`);
-    lines.push(`| leader resident memory after 15 s idle (it watches every guarded object in the cluster and holds ${m.leases} Leases) | ${m.leaderRssMb.toFixed(0)} MB |`);
-    lines.push(`| leader JS heap used | ${m.leaderHeapMb.toFixed(0)} MB |`);
-    lines.push(`| follower resident memory after 15 s idle (admission only) | ${m.followerRssMb.toFixed(0)} MB |`);
-    lines.push(`| one sweep: list every Lease page by page, queue those that need work | ${(m.sweepSeconds * 1000).toFixed(0)} ms |`);
-    lines.push(`| API calls per sweep interval (60 s), all Leases healthy | ${m.sweepApiCalls.toFixed(0)} |`);
-    lines.push(`| leader CPU per sweep interval (60 s) | ${(m.sweepCpuSeconds * 1000).toFixed(0)} ms |`);
-  }
-  return lines.join('\n');
+  return lines;
 }
 
-/** The cost targets, as ratios from this run's own rows. */
-function targets(r: ApiserverResults, floorP95: (c: number) => number): string[] {
-  const row = (scenario: string, keys: string, c: number) => r.rows.find((x) => x.scenario === scenario && x.keys === keys && x.concurrency === c);
-  const cMax = Math.max(...r.rows.map((x) => x.concurrency));
-  const cMin = Math.min(...r.rows.map((x) => x.concurrency));
-  const floor = row('floor: Lease, then object', 'distinct', cMax);
-  const out = ['Targets, new keys (distinct), from the rows above:', ''];
-  for (const scenario of ['leaseguard ×1', 'leaseguard ×3', 'leaseguard ×1, stamping']) {
-    const lg = row(scenario, 'distinct', cMax);
-    if (!lg || !floor) continue;
-    const cpu = lg.cost.cpuMs / floor.cost.cpuMs;
-    const tput = lg.result.throughput / floor.result.throughput;
-    out.push(`- ${scenario}, c=${cMax}: CPU per create ${cpu.toFixed(2)}× the floor's (target ≤ 1.30: ${cpu <= 1.3 ? 'met' : 'not met'}); throughput ${(tput * 100).toFixed(0)}% of the floor's (target ≥ 75%: ${tput >= 0.75 ? 'met' : 'not met'}).`);
+function aloneTable(rows: AloneRow[]): string[] {
+  const lines = ['| server | admissions/s | p50 ms | p99 ms | CPU µs/admission | not allowed |', '|---|---:|---:|---:|---:|---:|'];
+  for (const server of ['no-op', 'leaseguard'] as const) {
+    const rs = rows.filter((r) => r.server === server);
+    const col = (f: (r: AloneRow) => number, d = 2) => show(spread(rs.map(f)), d);
+    lines.push(`| ${server === 'no-op' ? 'no-op koa handler' : 'leaseguard (in-process store)'} | ${col((r) => r.result.throughput, 0)} | ${col((r) => r.result.p50)} | ${col((r) => r.result.p99)} | ${col((r) => r.cpuMicros, 0)} | ${rs.reduce((a, r) => a + r.result.requests - (r.result.outcomes.allowed ?? 0), 0)} |`);
   }
-  for (const keys of ['distinct', 'hot']) {
-    const noop = row('no-op webhook', keys, cMin);
-    const lg = row('leaseguard ×1', keys, cMin);
-    if (!noop || !lg) continue;
-    const added = lg.result.p95 - noop.result.p95;
-    const allowed = floorP95(cMin) + 2;
-    out.push(`- ${keys} keys, c=${cMin}, leaseguard ×1: added p95 over the no-op webhook ${ms(added)} ms; allowed: one Lease create's p95 + 2 = ${ms(allowed)} ms (${added <= allowed ? 'met' : 'not met'}).`);
+  return lines;
+}
+
+const verdictLine = (t: Target) => `- ${t.name}: ${show(t.value)} ${t.unit} (target ${t.target}): **${t.value.n === 0 ? 'not measured' : t.met ? 'met' : 'not met'}**`;
+
+/** Each replica's profile as an SVG flame graph in bench/profiles/, with its top self-time frames. */
+async function renderProfiles(dir: string): Promise<string[]> {
+  const outDir = join(ROOT, 'bench/profiles');
+  await mkdir(outDir, { recursive: true });
+  const lines: string[] = [];
+  for (const point of readdirSync(dir)) {
+    for (const replica of readdirSync(join(dir, point))) {
+      for (const file of readdirSync(join(dir, point, replica)).filter((f) => f.endsWith('.cpuprofile'))) {
+        const profile = JSON.parse(readFileSync(join(dir, point, replica, file), 'utf8')) as CpuProfile;
+        const name = `${point}-${replica}.svg`;
+        await writeFile(join(outDir, name), renderFlame(profile, `leaseguard ${replica}, ${point.replace(/-/g, ' ').trim()}: the whole run (startup, warm-ups, all three modes' cells)`));
+        lines.push('', `[${name}](profiles/${name}): top self time`, '', '| share | ms | frame |', '|---:|---:|---|');
+        for (const t of topSelf(profile, 12)) lines.push(`| ${(t.share * 100).toFixed(1)}% | ${t.ms.toFixed(0)} | \`${t.frame}\` |`);
+      }
+    }
   }
-  return out;
+  return lines;
 }
 
 async function main(): Promise<void> {
+  if (values.scale) {
+    await (await import('./scale.js')).runScale();
+    return;
+  }
+  if (values.long) throw new Error('--long is gone: the default run is the long one (--quick for development)');
+  const out = values.out ?? join(ROOT, 'bench/RESULTS.md');
   const dir = await mkdtemp(join(tmpdir(), 'leaseguard-bench-'));
+  const profDir = values['cpu-prof'] ? join(dir, 'profiles') : undefined;
+  const commit = git(['rev-parse', '--short', 'HEAD']);
+  const dirty = git(['status', '--porcelain', '--untracked-files=no', '--', 'src', 'bench', 'test/harness']) !== '';
+  const loadBefore = loadavg();
+  progress(`logs and certificates in ${dir}; load average ${loadBefore}`);
+
+  progress(`part 1: the webhook alone, new keys, ${ALONE_CLIENTS} clients (no-op koa handler vs leaseguard, in-process store)`);
+  const alone = values.part === 'creates' ? [] : await benchWebhookAlone({ dir, concurrency: ALONE_CLIENTS, rounds: settings.rounds, warmupMs: settings.aloneWarmupMs, durationMs: settings.aloneCellMs, progress, ...(profDir ? { cpuProfDir: join(profDir, 'webhook-alone', 'leaseguard') } : {}) });
+
+  if (values.part !== 'alone') progress('part 2: CREATEs through a real kube-apiserver');
+  const cp = values.part === 'alone' ? undefined : await ControlPlane.start((s) => progress(s));
+  let cells: Cell[] = [];
+  let idle: Idle[] = [];
+  if (cp) try {
+    const infoFile = join(cp.info.dir, 'control-plane.json');
+    await writeFile(infoFile, JSON.stringify(cp.info));
+    process.env[CONTROL_PLANE_ENV] = infoFile;
+    ({ cells, idle } = await benchGuardedCreates({
+      cp,
+      points: POINTS,
+      rounds: settings.rounds,
+      warmupMs: settings.warmupMs,
+      cellMs: settings.openCellMs,
+      closedCellMs: settings.closedCellMs,
+      idleMs: settings.idleMs,
+      ...(profDir ? { cpuProfDir: profDir } : {}),
+      progress,
+    }));
+  } finally {
+    await cp.stop();
+  }
+  const loadAfter = loadavg();
+  const results = targets(cells, alone, POINTS);
   const cpu = cpus();
-  const header = [
+  const flags = [...(quick ? ['--quick'] : []), ...(values.rounds ? ['--rounds', values.rounds] : []), ...(values['cpu-prof'] ? ['--cpu-prof'] : [])];
+  const command = `npm run bench${flags.length ? ` -- ${flags.join(' ')}` : ''}`;
+  const md = [
     '# leaseguard benchmark results',
     '',
-    `Run ${new Date().toISOString().slice(0, 10)} with \`npm run bench${values.long ? ' -- --long' : values.scale ? ' -- --scale' : values.quick ? ' -- --quick' : ''}\` on ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown CPU'}), Node.js ${process.version}. `,
-    `Each cell runs ${cellMs / 1000} s after a 0.3 s warm-up; latencies in milliseconds. Closed-loop cells find the most a server sustains; open-loop cells (a fixed rate) show latency at a given load.`,
-    'Server and load generator share the machine, so absolute numbers are modest; the comparisons are side by side in one run.',
+    `Measured on commit \`${commit}\`${dirty ? ' (with uncommitted changes)' : ''}, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, with \`${command}\` on ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown CPU'}), Node.js ${process.version}; load average ${loadBefore} before, ${loadAfter} after (other work shares this machine).`,
+    '',
+    `${settings.rounds} rounds; each round runs every mode once, in alternating order. Each cell: ${settings.warmupMs / 1000} s warm-up, then ${settings.openCellMs / 1000} s measured (open loop) or ${settings.closedCellMs / 1000} s (closed loop). Figures are the median over rounds with the spread (min–max) in brackets. CPU: each process's user + system time from /proc/<pid>/stat over the measured cell, divided by the creates it completed. Event-loop delay: prom-client's monitorEventLoopDelay gauges (\`leaseguard_nodejs_eventloop_lag_p99_seconds\`, \`…_max_seconds\`), reset at the cell's start, read at its end.`,
+    '',
+    '## Targets',
+    '',
+    ...results.map(verdictLine),
+    '',
+    '## 1. The webhook alone, new keys',
+    '',
+    `POST /validate with a WorkflowExecution CREATE, every request a new key (each takes a Lease in the in-process store), ${ALONE_CLIENTS} closed-loop clients over keep-alive HTTPS, ${settings.aloneCellMs / 1000} s cells after a ${settings.aloneWarmupMs / 1000} s warm-up. CPU: the server process's, per admission.`,
+    '',
+    ...aloneTable(alone),
+    '',
+    '## 2. CREATEs through kube-apiserver',
+    '',
+    'WorkflowExecution CREATEs by a controller identity over keep-alive HTTPS, new keys. Modes: no webhook; the floor (the client writes a Lease for the key as leaseguard\'s identity, then the object); leaseguard with the Kubernetes store and production defaults (validating webhook only, the Deployment\'s memory settings), its replicas behind one round-robin TCP forwarder. One replica set at a time (the point\'s), started before its rounds.',
     '',
   ];
-  progress(`logs and certificates in ${dir}`);
-
-  progress('part 1: the webhook alone over keep-alive HTTPS (no-op koa handler vs leaseguard, in-process store)');
-  const alone = values.scale ? [] : await benchWebhookAlone({
-    dir,
-    concurrencies: values.long ? [1, 8, 32, 128] : [1, 16, 64],
-    rates: values.long ? [500, 2000, 5000] : [1000, 4000],
-    durationMs: cellMs,
-    progress,
-    ...(values['cpu-prof'] ? { cpuProfDir: values['cpu-prof'] } : {}),
-  });
-  const sections = [...header];
-  if (!values.scale) {
-    sections.push(
-      '## 1. The webhook alone',
-      '',
-      'POST /validate with a WorkflowExecution CREATE. "distinct": every request a new key (each takes a Lease); "hot": every request the same key (one allowed, the rest busy denials).',
-      '',
-      aloneTables(alone),
-    );
+  for (const point of POINTS) {
+    md.push(`### ${point.name} (${point.rate !== undefined ? `open loop, latency from each request's scheduled time` : 'closed loop: each client sends its next create when the last is answered'})`, '', ...pointTable(cells, point), '');
+    const still = idle.find((i) => i.point === point.name);
+    if (still) md.push(`With no load, before the rounds (${settings.idleMs / 1000} s), CPU ms per second: ${Object.entries(still.cpuMsPerSecond).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}.`, '');
   }
-
-  if (!values['skip-apiserver']) {
-    progress('part 2: CREATEs through a real kube-apiserver');
-    const cp = await ControlPlane.start((s) => progress(s));
-    try {
-      const api = await benchThroughApiserver({
-        cp,
-        dir,
-        concurrencies: values.scale ? [] : values.long ? [1, 8, 32] : [1, 16],
-        durationMs: values.quick ? 1500 : values.long ? 9000 : 4000,
-        memoryLeases: values.quick ? 0 : big ? 100_000 : 10_000,
-        // --long, --scale: 100,000 live Leases among 300,000 watched objects.
-        ...(big ? { fillerObjects: 190_000 } : {}),
-        openRate: 50,
-        openMs: values.scale ? 0 : values.quick ? 4000 : 10_000,
-        progress,
-      });
-      sections.push(
-        '',
-        `## 2. CREATEs through kube-apiserver ${api.version}`,
-        '',
-        'WorkflowExecution CREATEs by a controller identity over keep-alive HTTPS, each scenario in its own namespace: no webhook; a no-op webhook registered as validating (the one webhook call leaseguard makes by default) behind the same loopback TCP forwarder as the leaseguard replicas; the floor, where the client itself writes a Lease for the key and then the object (on a 409 for the Lease it stops, as a busy denial would); leaseguard with the Kubernetes store, 1 and 3 replicas behind a round-robin forwarder, and 1 replica with `stampAnnotations` on (validating and mutating webhooks). All three leaseguard sets run throughout.',
-        '',
-        apiserverTables(api),
-      );
-      if (api.rows.length > 0) {
-        const cMax = Math.max(...api.rows.map((x) => x.concurrency));
-        const bars = api.rows.filter((x) => x.keys === 'distinct' && x.concurrency === cMax).map((x) => ({ label: x.scenario, cpuMs: x.cost.cpuMs, throughput: x.result.throughput }));
-        // Beside the results: RESULTS.md → results.svg, RESULTS-long.md → results-long.svg.
-        const chart = join(dirname(out), `${basename(out, '.md').toLowerCase()}.svg`);
-        await writeFile(chart, renderChart(bars, `New keys, ${cMax} clients, one run of npm run bench (${new Date().toISOString().slice(0, 10)})`));
-        sections.push('', `![CPU per create and throughput by scenario](${basename(chart)})`);
-      }
-    } finally {
-      await cp.stop();
-    }
-  }
-  sections.push('', `Total run time: ${((Date.now() - started) / 1000).toFixed(0)} s.`, '');
-  await writeFile(out, sections.join('\n'));
+  if (profDir) md.push('## Profiles', '', 'Each replica ran with `node --cpu-prof`; the flame graphs leave idle time out.', ...(await renderProfiles(profDir)), '');
+  md.push(`Total run time: ${((Date.now() - started) / 1000).toFixed(0)} s.`, '');
+  await writeFile(out, md.join('\n'));
   progress(`results written to ${out}`);
-  process.stdout.write(`${sections.join('\n')}\n`);
+  process.stdout.write(`Targets (${command}, commit ${commit}${dirty ? '+changes' : ''}):\n${results.map(verdictLine).join('\n')}\n`);
 }
 
 main().then(

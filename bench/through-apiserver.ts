@@ -8,21 +8,18 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadYaml } from '@kubernetes/client-node';
-import { cliCerts } from '../test/support/certs.js';
-import type { ControlPlane } from '../test/support/control-plane.js';
-import { CONTROL_PLANE_ENV, kubectl } from '../test/support/integration-env.js';
-import { workflowExecution } from '../test/support/objects.js';
-import { leaseName } from '../src/core/lease-name.js';
-import { DEFAULT_RULES } from '../src/core/rules.js';
-import { LEASE_ANNOTATION } from '../src/core/stamps.js';
-import { ROOT } from '../test/support/paths.js';
-import { forEachConcurrently } from '../test/support/pool.js';
-import { ReplicaSet, SCOPE_LABEL, leaseNamespace, scopedNamespace, type Replica } from '../test/support/replicas.js';
+import { cliCerts } from '../test/harness/certs.js';
+import type { ControlPlane } from '../test/harness/control-plane.js';
+import { CONTROL_PLANE_ENV, kubectl } from '../test/harness/integration-env.js';
+import { ELSEWHERE, benchObject as guardedObject, token, waitEffective } from './bench-objects.js';
+import { ROOT } from '../test/harness/paths.js';
+import { forEachConcurrently } from '../test/harness/pool.js';
+import { ReplicaSet, SCOPE_LABEL, leaseNamespace, scopedNamespace, type Replica } from '../test/harness/replicas.js';
 import { runLoad, runRate, type LoadResult } from './load.js';
-import { metricValue } from '../test/support/metrics.js';
+import { metricValue } from '../test/harness/metrics.js';
 import { Client, spawnServer } from './processes.js';
 import { CostMeter, type CreateCost } from './cost-meter.js';
-import { startForwarder, type Forwarder } from '../test/support/tcp-forwarder.js';
+import { startForwarder, type Forwarder } from '../test/harness/tcp-forwarder.js';
 
 /** The memory settings of manifests/base/deployment.yaml's container, read from the manifest itself. */
 export function deploymentMemoryEnv(): Record<string, string> {
@@ -93,10 +90,6 @@ const SCENARIO_NS: Record<Scenario, string> = {
 };
 const LG_SETS = ['leaseguard ×1', 'leaseguard ×3', 'leaseguard ×1, stamping'] as const;
 
-function token(kubeconfigPath: string): string {
-  return (JSON.parse(readFileSync(kubeconfigPath, 'utf8')) as { users: Array<{ user: { token: string } }> }).users[0]!.user.token;
-}
-
 async function registerNoop(port: number, ca: string, scope: string): Promise<void> {
   const webhook = (kind: string, name: string) => ({
     apiVersion: 'admissionregistration.k8s.io/v1',
@@ -123,45 +116,8 @@ async function registerNoop(port: number, ca: string, scope: string): Promise<vo
 
 const LEASEGUARD_NS = new Set(LG_SETS.map((s) => SCENARIO_NS[s]));
 
-/** The Lease namespace of the installation the baselines' objects are stamped as (the sets trust it: foreignLeaseNamespaces). */
-const ELSEWHERE = 'bench-elsewhere';
+const benchObject = (ns: string, name: string, target: string) => guardedObject(ns, name, target, LEASEGUARD_NS.has(ns));
 
-/**
- * A WorkflowExecution as the bench creates it. Every leader watches every guarded object,
- * so the baselines' objects (hot keys among them: duplicates by design) are sent stamped
- * as another installation's, for their own lock, which keeps the sets' duplicate monitors
- * (configured to trust that installation) from reporting them, as in a cluster where only
- * leaseguard creates them.
- */
-function benchObject(ns: string, name: string, target: string): string {
-  const we = workflowExecution(ns, name, target);
-  if (!LEASEGUARD_NS.has(ns)) (we.metadata as Record<string, unknown>).annotations = { [LEASE_ANNOTATION]: `${ELSEWHERE}/${leaseName(DEFAULT_RULES[0]!, target)}` };
-  return JSON.stringify(we);
-}
-
-/**
- * Until the namespace's webhooks answer: for a leaseguard set, a stored probe's key is
- * refused to a dry-run second object (and stamped, where the set stamps); elsewhere a
- * dry-run create succeeds.
- */
-async function waitEffective(client: Client, ns: string, guarded: boolean, stamped: boolean): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  const path = `/apis/kubernaut.ai/v1alpha1/namespaces/${ns}/workflowexecutions`;
-  while (Date.now() < deadline) {
-    if (!guarded) {
-      if ((await client.request('POST', `${path}?dryRun=All`, benchObject(ns, 'probe', `${ns}/probe`))).status === 201) return;
-    } else {
-      const probe = await client.request('POST', path, benchObject(ns, 'probe', `${ns}/probe`));
-      if (probe.status === 201 && stamped && !probe.body.includes('leaseguard.kubernaut.ai/lock-key')) {
-        await client.request('DELETE', `${path}/probe`);
-      } else if (probe.status === 201 || probe.status === 409) {
-        if ((await client.request('POST', `${path}?dryRun=All`, benchObject(ns, 'probe-2', `${ns}/probe`))).status === 409) return;
-      }
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`webhooks for ${ns} did not take effect`);
-}
 
 export async function benchThroughApiserver(o: {
   cp: ControlPlane;

@@ -2,9 +2,9 @@
 // after recovery, and the release watches resume.
 import test from 'ava';
 import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
-import { controlPlane, coordination, customObjects } from '../support/integration-env.js';
-import { apiError, workflowExecution } from '../support/objects.js';
-import { FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../support/replicas.js';
+import { controlPlane, coordination, customObjects } from '../harness/integration-env.js';
+import { apiError, workflowExecution } from '../harness/objects.js';
+import { FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../harness/replicas.js';
 import { lockOf } from '../support/lock-of.js';
 
 const SCOPE = 'cp-restart';

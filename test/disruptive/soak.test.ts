@@ -8,12 +8,12 @@ import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { DEFAULT_RULES, deriveKey, phaseOf } from '../../src/core/rules.js';
 import { LEADER_LEASE_NAME } from '../../src/release/release-work.js';
 import { seeded } from '../support/faulty-store.js';
-import { coordination, customObjects } from '../support/integration-env.js';
-import { apiError, workflowExecution } from '../support/objects.js';
+import { coordination, customObjects } from '../harness/integration-env.js';
+import { apiError, workflowExecution } from '../harness/objects.js';
 import { FAKETIME_MISSING, skewedClock } from '../support/faketime.js';
-import { metricValue } from '../support/metrics.js';
-import { FAST, FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../support/replicas.js';
-import { sleep } from '../support/wait.js';
+import { metricValue } from '../harness/metrics.js';
+import { FAST, FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../harness/replicas.js';
+import { sleep } from '../harness/wait.js';
 
 const SCOPE = 'soak';
 const NS = 'soak-prod';

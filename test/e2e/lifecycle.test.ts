@@ -4,8 +4,8 @@
 // kubernaut's CRDs and objects. One cluster, in order.
 import { join } from 'node:path';
 import test from 'ava';
-import { apiError, workflowExecution } from '../support/objects.js';
-import { forEachConcurrently } from '../support/pool.js';
+import { apiError, workflowExecution } from '../harness/objects.js';
+import { forEachConcurrently } from '../harness/pool.js';
 import {
   ctr,
   customObjects,

@@ -7,8 +7,8 @@ import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
-import { apiError, workflowExecution } from '../support/objects.js';
-import { sleep } from '../support/wait.js';
+import { apiError, workflowExecution } from '../harness/objects.js';
+import { sleep } from '../harness/wait.js';
 
 const run = promisify(execFile);
 

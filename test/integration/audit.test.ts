@@ -5,10 +5,10 @@ import { readFile } from 'node:fs/promises';
 import test from 'ava';
 import { AuditKeys } from '../../src/admission/audit-annotations.js';
 import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
-import { controlPlane, coordination, customObjects } from '../support/integration-env.js';
-import { apiError, workflowExecution } from '../support/objects.js';
-import { fastReplicasFor } from '../support/replicas.js';
-import { until } from '../support/wait.js';
+import { controlPlane, coordination, customObjects } from '../harness/integration-env.js';
+import { apiError, workflowExecution } from '../harness/objects.js';
+import { fastReplicasFor } from '../harness/replicas.js';
+import { until } from '../harness/wait.js';
 import { lockOf } from '../support/lock-of.js';
 
 const SCOPE = 'audit';

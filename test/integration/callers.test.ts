@@ -3,13 +3,13 @@
 // leaseguard reads or writes anything (its own API request counts do not move).
 import test from 'ava';
 import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
-import { HttpsClient } from '../support/https-client.js';
-import { coordination, customObjects } from '../support/integration-env.js';
-import { metricValue } from '../support/metrics.js';
-import { workflowExecution } from '../support/objects.js';
-import { fastReplicasFor } from '../support/replicas.js';
+import { HttpsClient } from '../harness/https-client.js';
+import { coordination, customObjects } from '../harness/integration-env.js';
+import { metricValue } from '../harness/metrics.js';
+import { workflowExecution } from '../harness/objects.js';
+import { fastReplicasFor } from '../harness/replicas.js';
 import { admissionReview } from '../support/reviews.js';
-import { until } from '../support/wait.js';
+import { until } from '../harness/wait.js';
 import { lockOf } from '../support/lock-of.js';
 
 const SCOPE = 'callers';

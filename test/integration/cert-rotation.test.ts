@@ -11,11 +11,11 @@ import test from 'ava';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { splitBundle } from '../../src/tls/certificate-manager.js';
 import { CHART, helm } from '../support/helm.js';
-import { kubectl, kubectlJson } from '../support/integration-env.js';
-import { metricValue } from '../support/metrics.js';
-import { steadyCreates } from '../support/objects.js';
-import { FAST_RELEASE_ENV, ReplicaSet, leaseNamespace, scopedNamespace } from '../support/replicas.js';
-import { until, sleep } from '../support/wait.js';
+import { kubectl, kubectlJson } from '../harness/integration-env.js';
+import { metricValue } from '../harness/metrics.js';
+import { steadyCreates } from '../harness/objects.js';
+import { FAST_RELEASE_ENV, ReplicaSet, leaseNamespace, scopedNamespace } from '../harness/replicas.js';
+import { until, sleep } from '../harness/wait.js';
 
 const SCOPE = 'rotation';
 const NS = 'rot-prod';

@@ -17,9 +17,9 @@ import { createKubeClients } from '../../src/kube/kube-client.js';
 import { createMetrics } from '../../src/metrics.js';
 import { CertificateManager, splitBundle } from '../../src/tls/certificate-manager.js';
 import { CHART, helm } from '../support/helm.js';
-import { controlPlane, kubectl, kubectlJson } from '../support/integration-env.js';
-import { CLI } from '../support/paths.js';
-import { until } from '../support/wait.js';
+import { controlPlane, kubectl, kubectlJson } from '../harness/integration-env.js';
+import { CLI } from '../harness/paths.js';
+import { until } from '../harness/wait.js';
 
 const run = promisify(execFile);
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -17,12 +17,12 @@ import { dumpYaml, loadAllYaml, loadYaml } from '@kubernetes/client-node';
 import { loadConfig } from '../../src/config.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
 import { DEFAULT_CLIENT_NAME } from '../../src/tls/certificates.js';
-import { cliCerts } from '../support/certs.js';
+import { cliCerts } from '../harness/certs.js';
 import { helm, CHART } from '../support/helm.js';
-import { controlPlane, kubectl, kubectlJson } from '../support/integration-env.js';
-import { workflowExecution } from '../support/objects.js';
-import { CLI, ROOT } from '../support/paths.js';
-import { until } from '../support/wait.js';
+import { controlPlane, kubectl, kubectlJson } from '../harness/integration-env.js';
+import { workflowExecution } from '../harness/objects.js';
+import { CLI, ROOT } from '../harness/paths.js';
+import { until } from '../harness/wait.js';
 
 const run = promisify(execFile);
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -6,12 +6,12 @@
 import test from 'ava';
 import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { FAKETIME_MISSING, skewedClock } from '../support/faketime.js';
-import { coordination, customObjects } from '../support/integration-env.js';
-import { apiError, workflowExecution } from '../support/objects.js';
+import { coordination, customObjects } from '../harness/integration-env.js';
+import { apiError, workflowExecution } from '../harness/objects.js';
 import { annotated, DELAY_ANNOTATION, REFUSE_ANNOTATION, startPolicyWebhook, type PolicyWebhook } from '../support/policy-webhook.js';
-import { FAST, FAST_RELEASE_ENV, ReplicaSet, SCOPE_LABEL, scopedNamespace } from '../support/replicas.js';
+import { FAST, FAST_RELEASE_ENV, ReplicaSet, SCOPE_LABEL, scopedNamespace } from '../harness/replicas.js';
 import { admissionReview } from '../support/reviews.js';
-import { sleep } from '../support/wait.js';
+import { sleep } from '../harness/wait.js';
 import { lockOf } from '../support/lock-of.js';
 
 const SCOPE = 'skew';

@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
-import { kubectl } from '../support/integration-env.js';
-import { workflowExecution } from '../support/objects.js';
-import { ReplicaSet, scopedNamespace } from '../support/replicas.js';
-import { sleep } from '../support/wait.js';
+import { kubectl } from '../harness/integration-env.js';
+import { workflowExecution } from '../harness/objects.js';
+import { ReplicaSet, scopedNamespace } from '../harness/replicas.js';
+import { sleep } from '../harness/wait.js';
 
 const SCOPE = 'reload';
 const NS = 'reload-prod';

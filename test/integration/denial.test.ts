@@ -3,11 +3,11 @@
 // namespace a cause of its own); from another namespace it names nothing of the holder;
 // server-side dry runs answer alike; a holder admitted but not yet stored says so.
 import test from 'ava';
-import { customObjects } from '../support/integration-env.js';
-import { apiError, fingerprint, remediationRequest } from '../support/objects.js';
+import { customObjects } from '../harness/integration-env.js';
+import { apiError, fingerprint, remediationRequest } from '../harness/objects.js';
 import { annotated, DELAY_ANNOTATION, startPolicyWebhook, type PolicyWebhook } from '../support/policy-webhook.js';
-import { FAST, FAST_RELEASE_ENV, ReplicaSet, SCOPE_LABEL, scopedNamespace } from '../support/replicas.js';
-import { sleep } from '../support/wait.js';
+import { FAST, FAST_RELEASE_ENV, ReplicaSet, SCOPE_LABEL, scopedNamespace } from '../harness/replicas.js';
+import { sleep } from '../harness/wait.js';
 
 const SCOPE = 'denial';
 const A = 'denial-a';

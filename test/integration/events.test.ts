@@ -10,12 +10,12 @@ import test from 'ava';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { EventReasons } from '../../src/kube/event-recorder.js';
-import { controlPlane, coordination, customObjects, kubeConfigFor, kubectl } from '../support/integration-env.js';
-import { apiError, retryingThrottled, workflowExecution } from '../support/objects.js';
-import { CLI } from '../support/paths.js';
-import { forEachConcurrently } from '../support/pool.js';
-import { FAST, FAST_RELEASE_ENV, ReplicaSet, holdLeadership, leaseNamespace, scopedNamespace } from '../support/replicas.js';
-import { sleep, until } from '../support/wait.js';
+import { controlPlane, coordination, customObjects, kubeConfigFor, kubectl } from '../harness/integration-env.js';
+import { apiError, retryingThrottled, workflowExecution } from '../harness/objects.js';
+import { CLI } from '../harness/paths.js';
+import { forEachConcurrently } from '../harness/pool.js';
+import { FAST, FAST_RELEASE_ENV, ReplicaSet, holdLeadership, leaseNamespace, scopedNamespace } from '../harness/replicas.js';
+import { sleep, until } from '../harness/wait.js';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { lockOf } from '../support/lock-of.js';
 

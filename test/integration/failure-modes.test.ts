@@ -3,9 +3,9 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { kubectl, customObjects } from '../support/integration-env.js';
-import { apiError, workflowExecution } from '../support/objects.js';
-import { ReplicaSet, SCOPE_LABEL, scopedNamespace } from '../support/replicas.js';
+import { kubectl, customObjects } from '../harness/integration-env.js';
+import { apiError, workflowExecution } from '../harness/objects.js';
+import { ReplicaSet, SCOPE_LABEL, scopedNamespace } from '../harness/replicas.js';
 
 const createWe = (ns: string) =>
   customObjects('controller').createNamespacedCustomObject({

@@ -6,13 +6,13 @@ import { join } from 'node:path';
 import test from 'ava';
 import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { LEADER_LEASE_NAME } from '../../src/release/release-work.js';
-import type { HttpsClient } from '../support/https-client.js';
-import { controlPlane, coordination, customObjects } from '../support/integration-env.js';
+import type { HttpsClient } from '../harness/https-client.js';
+import { controlPlane, coordination, customObjects } from '../harness/integration-env.js';
 import { FaultProxy, type Fault } from '../support/fault-proxy.js';
-import { apiError, workflowExecution } from '../support/objects.js';
-import { FAST, FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../support/replicas.js';
+import { apiError, workflowExecution } from '../harness/objects.js';
+import { FAST, FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../harness/replicas.js';
 import { admissionReview } from '../support/reviews.js';
-import { sleep, until } from '../support/wait.js';
+import { sleep, until } from '../harness/wait.js';
 import { lockOf } from '../support/lock-of.js';
 
 const SCOPE = 'faults';

@@ -7,12 +7,12 @@ import test from 'ava';
 import { leaseName } from '../../src/core/lease-name.js';
 import { decodeLease, encodeLease, MANAGED_SELECTOR, type ReadonlyLease } from '../../src/core/lock-record.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
-import { coordination, customObjects } from '../support/integration-env.js';
-import { metricValue } from '../support/metrics.js';
-import { apiError, workflowExecution } from '../support/objects.js';
-import { FAST, fastReplicasFor } from '../support/replicas.js';
+import { coordination, customObjects } from '../harness/integration-env.js';
+import { metricValue } from '../harness/metrics.js';
+import { apiError, workflowExecution } from '../harness/objects.js';
+import { FAST, fastReplicasFor } from '../harness/replicas.js';
 import { admissionReview } from '../support/reviews.js';
-import { sleep, until } from '../support/wait.js';
+import { sleep, until } from '../harness/wait.js';
 import { lockOf } from '../support/lock-of.js';
 
 /** The annotations `lease` would carry, in its own format, if it recorded `uid` for its object. */

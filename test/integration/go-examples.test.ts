@@ -4,12 +4,12 @@
 // leave one WorkflowExecution per target and requeue the rest as each denial says. The
 // examples read the denial strictly, so these tests fail when it loses a field they use.
 import test from 'ava';
-import { controlPlane, customObjects } from '../support/integration-env.js';
+import { controlPlane, customObjects } from '../harness/integration-env.js';
 import { buildGoExamples, goTestExamples, runExample, type ExampleRun } from '../support/go-examples.js';
-import { fingerprint } from '../support/objects.js';
+import { fingerprint } from '../harness/objects.js';
 import { DELAY_ANNOTATION, startPolicyWebhook, type PolicyWebhook } from '../support/policy-webhook.js';
-import { FAST, FAST_RELEASE_ENV, ReplicaSet, SCOPE_LABEL, scopedNamespace } from '../support/replicas.js';
-import { sleep } from '../support/wait.js';
+import { FAST, FAST_RELEASE_ENV, ReplicaSet, SCOPE_LABEL, scopedNamespace } from '../harness/replicas.js';
+import { sleep } from '../harness/wait.js';
 
 const SCOPE = 'go-examples';
 const NS = 'goex-prod';

@@ -3,9 +3,9 @@
 // tenant's namespace is refused by leaseguard, naming where it may go, and takes no Lease;
 // in the guarded namespace it is locked as ever.
 import test from 'ava';
-import { coordination, customObjects } from '../support/integration-env.js';
-import { apiError, workflowExecution } from '../support/objects.js';
-import { ReplicaSet, scopedNamespace } from '../support/replicas.js';
+import { coordination, customObjects } from '../harness/integration-env.js';
+import { apiError, workflowExecution } from '../harness/objects.js';
+import { ReplicaSet, scopedNamespace } from '../harness/replicas.js';
 
 const SCOPE = 'guarded-namespaces';
 const KUBERNAUT = 'gn-kubernaut';

@@ -5,13 +5,13 @@
 import test from 'ava';
 import { leaseName } from '../../src/core/lease-name.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
-import { customObjects, kubectl } from '../support/integration-env.js';
-import { metricValue } from '../support/metrics.js';
-import { workflowExecution } from '../support/objects.js';
+import { customObjects, kubectl } from '../harness/integration-env.js';
+import { metricValue } from '../harness/metrics.js';
+import { workflowExecution } from '../harness/objects.js';
 import { annotated } from '../support/policy-webhook.js';
 import { LEASE_ANNOTATION, LOCK_KEY_ANNOTATION } from '../../src/core/stamps.js';
-import { fastReplicasFor } from '../support/replicas.js';
-import { until } from '../support/wait.js';
+import { fastReplicasFor } from '../harness/replicas.js';
+import { until } from '../harness/wait.js';
 
 const SCOPE = 'monitor';
 const NS = 'monitor-prod';

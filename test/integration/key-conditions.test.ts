@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
-import { IDENTITIES } from '../support/control-plane.js';
-import { coordination, kubectl, kubectlJson } from '../support/integration-env.js';
-import { metricValue } from '../support/metrics.js';
-import { FAST, FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../support/replicas.js';
+import { IDENTITIES } from '../harness/control-plane.js';
+import { coordination, kubectl, kubectlJson } from '../harness/integration-env.js';
+import { metricValue } from '../harness/metrics.js';
+import { FAST, FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../harness/replicas.js';
 import { lockOf } from '../support/lock-of.js';
 
 const SCOPE = 'key-conditions';

@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
-import { coordination, customObjects, kubectl } from '../support/integration-env.js';
-import { apiError, workflowExecution } from '../support/objects.js';
-import { FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../support/replicas.js';
-import { until } from '../support/wait.js';
+import { coordination, customObjects, kubectl } from '../harness/integration-env.js';
+import { apiError, workflowExecution } from '../harness/objects.js';
+import { FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../harness/replicas.js';
+import { until } from '../harness/wait.js';
 import { lockOf } from '../support/lock-of.js';
 
 const ON = { scope: 'norm-on', ns: 'norm-on' };

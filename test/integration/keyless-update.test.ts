@@ -9,9 +9,9 @@ import test from 'ava';
 import { leaseName } from '../../src/core/lease-name.js';
 import { decodeLease } from '../../src/core/lock-record.js';
 import type { GuardRule } from '../../src/core/rules.js';
-import { coordination, kubectl } from '../support/integration-env.js';
-import { ReplicaSet, scopedNamespace } from '../support/replicas.js';
-import { until } from '../support/wait.js';
+import { coordination, kubectl } from '../harness/integration-env.js';
+import { ReplicaSet, scopedNamespace } from '../harness/replicas.js';
+import { until } from '../harness/wait.js';
 
 const SCOPE = 'keyless-update';
 const NS = 'ku-prod';

@@ -6,10 +6,10 @@ import { KubeHolderReader } from '../../src/store/holder-reader.js';
 import { KubeLeaseStore, LIST_PAGE_SIZE } from '../../src/store/kube-lease-store.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
 import { leaseStoreContract } from '../support/lease-store-contract.js';
-import { customObjects, kubeConfigFor } from '../support/integration-env.js';
-import { workflowExecution } from '../support/objects.js';
-import { forEachConcurrently } from '../support/pool.js';
-import { leaseNamespace, scopedNamespace } from '../support/replicas.js';
+import { customObjects, kubeConfigFor } from '../harness/integration-env.js';
+import { workflowExecution } from '../harness/objects.js';
+import { forEachConcurrently } from '../harness/pool.js';
+import { leaseNamespace, scopedNamespace } from '../harness/replicas.js';
 
 let clients: KubeClients;
 let store: KubeLeaseStore;

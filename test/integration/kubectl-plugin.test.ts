@@ -15,11 +15,11 @@ import { loadYaml } from '@kubernetes/client-node';
 import { leaseName } from '../../src/core/lease-name.js';
 import { encodeLease } from '../../src/core/lock-record.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
-import type { Identity } from '../support/control-plane.js';
-import { controlPlane, coordination, customObjects, kubectl } from '../support/integration-env.js';
-import { workflowExecution } from '../support/objects.js';
-import { ROOT } from '../support/paths.js';
-import { FAST, FAST_RELEASE_ENV, ReplicaSet, holdLeadership, leaseNamespace, scopedNamespace } from '../support/replicas.js';
+import type { Identity } from '../harness/control-plane.js';
+import { controlPlane, coordination, customObjects, kubectl } from '../harness/integration-env.js';
+import { workflowExecution } from '../harness/objects.js';
+import { ROOT } from '../harness/paths.js';
+import { FAST, FAST_RELEASE_ENV, ReplicaSet, holdLeadership, leaseNamespace, scopedNamespace } from '../harness/replicas.js';
 
 const run = promisify(execFile);
 /** The kubectl the test control plane provides (set once it starts), else the one on PATH. */

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import test from 'ava';
 import { dumpYaml } from '@kubernetes/client-node';
 import { lockOf } from '../support/lock-of.js';
-import { kubectl } from '../support/integration-env.js';
-import { workflowExecution } from '../support/objects.js';
-import { ReplicaSet, scopedNamespace } from '../support/replicas.js';
+import { kubectl } from '../harness/integration-env.js';
+import { workflowExecution } from '../harness/objects.js';
+import { ReplicaSet, scopedNamespace } from '../harness/replicas.js';
 
 const SCOPE = 'kubectl';
 const NS = 'kc-prod';

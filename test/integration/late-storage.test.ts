@@ -6,13 +6,13 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { REQUEST_TIMEOUT_SECONDS } from '../support/control-plane.js';
-import { controlPlane, customObjects } from '../support/integration-env.js';
-import { apiError, workflowExecution } from '../support/objects.js';
-import { CLI } from '../support/paths.js';
+import { REQUEST_TIMEOUT_SECONDS } from '../harness/control-plane.js';
+import { controlPlane, customObjects } from '../harness/integration-env.js';
+import { apiError, workflowExecution } from '../harness/objects.js';
+import { CLI } from '../harness/paths.js';
 import { annotated, DELAY_ANNOTATION, startPolicyWebhook, type PolicyWebhook } from '../support/policy-webhook.js';
-import { FAST, FAST_RELEASE_ENV, ReplicaSet, SCOPE_LABEL, scopedNamespace } from '../support/replicas.js';
-import { sleep } from '../support/wait.js';
+import { FAST, FAST_RELEASE_ENV, ReplicaSet, SCOPE_LABEL, scopedNamespace } from '../harness/replicas.js';
+import { sleep } from '../harness/wait.js';
 
 const run = promisify(execFile);
 const GROUP = { group: 'kubernaut.ai', version: 'v1alpha1' };

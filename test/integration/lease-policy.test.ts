@@ -6,11 +6,11 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
-import { controlPlane, coordination, customObjects } from '../support/integration-env.js';
-import { apiError, workflowExecution } from '../support/objects.js';
-import { CLI } from '../support/paths.js';
-import { fastReplicasFor } from '../support/replicas.js';
-import { until } from '../support/wait.js';
+import { controlPlane, coordination, customObjects } from '../harness/integration-env.js';
+import { apiError, workflowExecution } from '../harness/objects.js';
+import { CLI } from '../harness/paths.js';
+import { fastReplicasFor } from '../harness/replicas.js';
+import { until } from '../harness/wait.js';
 import { lockOf } from '../support/lock-of.js';
 
 const run = promisify(execFile);

@@ -15,11 +15,11 @@ import { dumpYaml, loadYaml } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
 import { createMetrics } from '../../src/metrics.js';
-import { kubectl } from '../support/integration-env.js';
-import { metricValue } from '../support/metrics.js';
-import { ROOT } from '../support/paths.js';
-import { FAST, FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../support/replicas.js';
-import { until } from '../support/wait.js';
+import { kubectl } from '../harness/integration-env.js';
+import { metricValue } from '../harness/metrics.js';
+import { ROOT } from '../harness/paths.js';
+import { FAST, FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../harness/replicas.js';
+import { until } from '../harness/wait.js';
 
 const run = promisify(execFile);
 const SCOPE = 'monitoring';

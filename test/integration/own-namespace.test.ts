@@ -5,12 +5,12 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { CLI } from '../support/paths.js';
-import { customObjects, kubectl } from '../support/integration-env.js';
-import { apiError, workflowExecution } from '../support/objects.js';
-import { FAST_RELEASE_ENV, ReplicaSet, SCOPE_LABEL, leaseNamespace, scopedNamespace } from '../support/replicas.js';
-import { metricValue } from '../support/metrics.js';
-import { until } from '../support/wait.js';
+import { CLI } from '../harness/paths.js';
+import { customObjects, kubectl } from '../harness/integration-env.js';
+import { apiError, workflowExecution } from '../harness/objects.js';
+import { FAST_RELEASE_ENV, ReplicaSet, SCOPE_LABEL, leaseNamespace, scopedNamespace } from '../harness/replicas.js';
+import { metricValue } from '../harness/metrics.js';
+import { until } from '../harness/wait.js';
 
 const SCOPE = 'own-ns';
 const OWN = `lg-${SCOPE}`; // the replicas' POD_NAMESPACE, where their Leases live

@@ -6,12 +6,12 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
-import { controlPlane, customObjects } from '../support/integration-env.js';
+import { controlPlane, customObjects } from '../harness/integration-env.js';
 import { FaultProxy } from '../support/fault-proxy.js';
-import { apiError, workflowExecution } from '../support/objects.js';
-import { FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../support/replicas.js';
-import { metricValue } from '../support/metrics.js';
-import { sleep } from '../support/wait.js';
+import { apiError, workflowExecution } from '../harness/objects.js';
+import { FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../harness/replicas.js';
+import { metricValue } from '../harness/metrics.js';
+import { sleep } from '../harness/wait.js';
 
 const SCOPE = 'cutoff';
 const NS = 'cut-prod';

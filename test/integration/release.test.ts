@@ -6,12 +6,12 @@ import test from 'ava';
 import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { LEADER_LEASE_NAME } from '../../src/release/release-work.js';
 import { annotated, REFUSE_ANNOTATION, startPolicyWebhook } from '../support/policy-webhook.js';
-import { controlPlane, coordination, customObjects, kubectl } from '../support/integration-env.js';
-import { metricValue } from '../support/metrics.js';
-import { apiError, fingerprint, remediationRequest, workflowExecution } from '../support/objects.js';
-import { CLI } from '../support/paths.js';
-import { FAST, FAST_RELEASE_ENV, ReplicaSet, SCOPE_LABEL, holdLeadership, scopedNamespace } from '../support/replicas.js';
-import { sleep, until } from '../support/wait.js';
+import { controlPlane, coordination, customObjects, kubectl } from '../harness/integration-env.js';
+import { metricValue } from '../harness/metrics.js';
+import { apiError, fingerprint, remediationRequest, workflowExecution } from '../harness/objects.js';
+import { CLI } from '../harness/paths.js';
+import { FAST, FAST_RELEASE_ENV, ReplicaSet, SCOPE_LABEL, holdLeadership, scopedNamespace } from '../harness/replicas.js';
+import { sleep, until } from '../harness/wait.js';
 import { lockOf } from '../support/lock-of.js';
 
 const run = promisify(execFile);

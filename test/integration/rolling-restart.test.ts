@@ -2,8 +2,8 @@
 // answering (closing each connection after its answer) until endpoints have dropped it,
 // so no guarded create fails while the Deployment replaces its Pods one by one.
 import test from 'ava';
-import { steadyCreates } from '../support/objects.js';
-import { ReplicaSet, scopedNamespace } from '../support/replicas.js';
+import { steadyCreates } from '../harness/objects.js';
+import { ReplicaSet, scopedNamespace } from '../harness/replicas.js';
 
 test('a rolling restart under a steady create load: no create fails calling the webhook', async (t) => {
   const scope = 'rolling';

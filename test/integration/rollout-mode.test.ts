@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
-import { kubectl } from '../support/integration-env.js';
-import { workflowExecution } from '../support/objects.js';
-import { ReplicaSet, scopedNamespace } from '../support/replicas.js';
+import { kubectl } from '../harness/integration-env.js';
+import { workflowExecution } from '../harness/objects.js';
+import { ReplicaSet, scopedNamespace } from '../harness/replicas.js';
 
 const SCOPE = 'rollout';
 const NS = 'rollout-prod';

@@ -3,8 +3,8 @@ import test from 'ava';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { kubectl } from '../support/integration-env.js';
-import { ROOT } from '../support/paths.js';
+import { kubectl } from '../harness/integration-env.js';
+import { ROOT } from '../harness/paths.js';
 
 test('the Deployment passes the restricted Pod Security Standard (PodSecurity admission, enforce: restricted)', async (t) => {
   const ns = 'pss-restricted';

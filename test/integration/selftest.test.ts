@@ -9,9 +9,9 @@ import { promisify } from 'node:util';
 import test from 'ava';
 import { dumpYaml, loadAllYaml } from '@kubernetes/client-node';
 import { CHART, helm } from '../support/helm.js';
-import { controlPlane, kubectl } from '../support/integration-env.js';
-import { CLI } from '../support/paths.js';
-import { fastReplicasFor } from '../support/replicas.js';
+import { controlPlane, kubectl } from '../harness/integration-env.js';
+import { CLI } from '../harness/paths.js';
+import { fastReplicasFor } from '../harness/replicas.js';
 
 const run = promisify(execFile);
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -2,9 +2,9 @@
 // 3 leaseguard replicas, exactly one object is stored.
 import test from 'ava';
 import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
-import { coordination, customObjects } from '../support/integration-env.js';
-import { apiError, fingerprint, remediationRequest, retryingThrottled, workflowExecution } from '../support/objects.js';
-import { ReplicaSet, scopedNamespace } from '../support/replicas.js';
+import { coordination, customObjects } from '../harness/integration-env.js';
+import { apiError, fingerprint, remediationRequest, retryingThrottled, workflowExecution } from '../harness/objects.js';
+import { ReplicaSet, scopedNamespace } from '../harness/replicas.js';
 import { lockOf } from '../support/lock-of.js';
 
 const SCOPE = 'single-writer';

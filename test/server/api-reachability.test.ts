@@ -7,7 +7,7 @@ import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
 import { FaultyStore } from '../support/faulty-store.js';
 import { admissionReview } from '../support/reviews.js';
 import { startTestServer } from '../support/webhook-server.js';
-import { until } from '../support/wait.js';
+import { until } from '../harness/wait.js';
 
 test('a 503 for an unreachable API server fails /readyz at once and closes the connection; a probe that reaches it restores both', async (t) => {
   // Every store call fails as an unreachable API server does (the faulty store's 500).

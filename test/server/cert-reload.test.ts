@@ -6,7 +6,7 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { cliCerts } from '../support/certs.js';
+import { cliCerts } from '../harness/certs.js';
 import { startTestServer } from '../support/webhook-server.js';
 
 function healthz(port: number, ca: string): Promise<boolean> {

@@ -5,7 +5,7 @@ import test from 'ava';
 import { ErrorCodes, LeaseguardError } from '../../src/errors.js';
 import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
 import { delegatingStore } from '../support/delegating-store.js';
-import { metricValue } from '../support/metrics.js';
+import { metricValue } from '../harness/metrics.js';
 import { admissionReview } from '../support/reviews.js';
 import { startTestServer } from '../support/webhook-server.js';
 

@@ -4,7 +4,7 @@
 import test from 'ava';
 import { DEFAULT_RULES, type GuardRule } from '../../src/core/rules.js';
 import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
-import { metricValue } from '../support/metrics.js';
+import { metricValue } from '../harness/metrics.js';
 import { admissionReview } from '../support/reviews.js';
 import { startTestServer } from '../support/webhook-server.js';
 

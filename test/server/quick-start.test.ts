@@ -6,8 +6,8 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { HttpsClient } from '../support/https-client.js';
-import { CLI, ROOT } from '../support/paths.js';
+import { HttpsClient } from '../harness/https-client.js';
+import { CLI, ROOT } from '../harness/paths.js';
 
 /** The JSON body of the README's quick-start curl (between -d ' and the closing '). */
 async function readmeReview(): Promise<{ request: { name: string; object: { metadata: { name: string } } } }> {

@@ -5,7 +5,7 @@ import test from 'ava';
 import { DEFAULT_RULES, type RuleMode } from '../../src/core/rules.js';
 import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
 import { admissionReview } from '../support/reviews.js';
-import { metricValue } from '../support/metrics.js';
+import { metricValue } from '../harness/metrics.js';
 import { startTestServer, type TestServer } from '../support/webhook-server.js';
 
 const withMode = (mode: RuleMode) => [{ ...DEFAULT_RULES[0]!, mode }, DEFAULT_RULES[1]!];

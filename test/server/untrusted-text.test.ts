@@ -11,7 +11,7 @@ import test from 'ava';
 import { encodeLease } from '../../src/core/lock-record.js';
 import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
 import { standInKubeConfig } from '../support/failing-apiserver.js';
-import { CLI } from '../support/paths.js';
+import { CLI } from '../harness/paths.js';
 import { table } from '../../src/cli/locks-command.js';
 import { admissionReview } from '../support/reviews.js';
 import { startTestServer } from '../support/webhook-server.js';

@@ -5,7 +5,7 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from './paths.js';
+import { ROOT } from '../harness/paths.js';
 
 export const GO_EXAMPLES = join(ROOT, 'examples/go');
 

@@ -3,8 +3,8 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { controlPlane } from './integration-env.js';
-import { ROOT } from './paths.js';
+import { controlPlane } from '../harness/integration-env.js';
+import { ROOT } from '../harness/paths.js';
 
 const run = promisify(execFile);
 

@@ -6,8 +6,8 @@ import https from 'node:https';
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { cliCerts } from './certs.js';
-import { kubectl } from './integration-env.js';
+import { cliCerts } from '../harness/certs.js';
+import { kubectl } from '../harness/integration-env.js';
 
 /** Milliseconds this webhook waits before answering for the object that carries it. */
 export const DELAY_ANNOTATION = 'test.leaseguard.kubernaut.ai/delay-ms';

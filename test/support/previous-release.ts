@@ -7,7 +7,7 @@ import { access, mkdir, mkdtemp, rename, rm, symlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ROOT } from './paths.js';
+import { ROOT } from '../harness/paths.js';
 
 const execFileP = promisify(execFile);
 

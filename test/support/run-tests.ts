@@ -6,9 +6,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { ROOT } from './paths.js';
-import { ControlPlane } from './control-plane.js';
-import { CONTROL_PLANE_ENV } from './integration-env.js';
+import { ROOT } from '../harness/paths.js';
+import { ControlPlane } from '../harness/control-plane.js';
+import { CONTROL_PLANE_ENV } from '../harness/integration-env.js';
 import { runtimeMismatch } from './runtime.js';
 
 async function main(): Promise<number> {

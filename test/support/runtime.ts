@@ -2,7 +2,7 @@
 // the Dockerfile's base image names its major.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT } from './paths.js';
+import { ROOT } from '../harness/paths.js';
 
 export function pinnedNodeVersion(): string {
   return readFileSync(join(ROOT, '.node-version'), 'utf8').trim();

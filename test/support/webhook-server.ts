@@ -8,8 +8,8 @@ import { startServer, type RunningServer } from '../../src/server/serve.js';
 import { unverifiableHolders, type HolderReader } from '../../src/store/holder-reader.js';
 import type { LeaseStore } from '../../src/store/lease-store.js';
 import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
-import { cliCerts, type TestCerts } from './certs.js';
-import { HttpsClient } from './https-client.js';
+import { cliCerts, type TestCerts } from '../harness/certs.js';
+import { HttpsClient } from '../harness/https-client.js';
 
 export interface TestServer {
   lg: Leaseguard;

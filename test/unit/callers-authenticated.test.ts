@@ -14,8 +14,8 @@ import { callerAuthenticationProblem, loadConfig } from '../../src/config.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
 import { unverifiableHolders } from '../../src/store/holder-reader.js';
 import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
-import { metricValue } from '../support/metrics.js';
-import { CLI } from '../support/paths.js';
+import { metricValue } from '../harness/metrics.js';
+import { CLI } from '../harness/paths.js';
 
 const run = promisify(execFile);
 

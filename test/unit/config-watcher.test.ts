@@ -8,7 +8,7 @@ import { Registry } from 'prom-client';
 import { loadConfig, type Config } from '../../src/config.js';
 import { ConfigWatcher } from '../../src/config-watcher.js';
 import { createMetrics } from '../../src/metrics.js';
-import { metricValue } from '../support/metrics.js';
+import { metricValue } from '../harness/metrics.js';
 import { capturingLogger } from '../support/webhook-server.js';
 
 test('a mode change applies; invalid YAML and a port change are refused, naming why, and the last good configuration stays', async (t) => {

@@ -8,7 +8,7 @@ import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { loadYaml } from '@kubernetes/client-node';
-import { ROOT } from '../support/paths.js';
+import { ROOT } from '../harness/paths.js';
 import { pinnedNodeVersion } from '../support/runtime.js';
 
 const run = promisify(execFile);

@@ -21,7 +21,7 @@ import { ErrorCodes, hasCode } from '../../src/errors.js';
 import { LockService } from '../../src/lock/lock-service.js';
 import { unverifiableHolders } from '../../src/store/holder-reader.js';
 import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
-import { ROOT } from '../support/paths.js';
+import { ROOT } from '../harness/paths.js';
 
 /** Leases the previous release (commit bdb4da1, format 1) wrote, read back with kubectl from a real API server. */
 const fixture = (name: string): V1Lease => JSON.parse(readFileSync(join(ROOT, 'test/fixtures/leases', name), 'utf8'));

@@ -2,7 +2,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT } from '../support/paths.js';
+import { ROOT } from '../harness/paths.js';
 import { imageStages, pinnedNodeVersion, runtimeMismatch } from '../support/runtime.js';
 
 test('the image runs the exact Node.js the tests are pinned to, an LTS past 20', (t) => {

@@ -6,7 +6,7 @@ import test from 'ava';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { DEFAULT_RULES, deriveKey, type GuardRule } from '../../src/core/rules.js';
 import { PROBE_NAME_PREFIX, VALIDATING_WEBHOOK, probeObject, readVerdict, type ProbeResponse } from '../../src/cli/selftest.js';
-import { ROOT } from '../support/paths.js';
+import { ROOT } from '../harness/paths.js';
 
 const rule = DEFAULT_RULES[0]!; // WorkflowExecution, spec.targetResource
 const NS = 'default';

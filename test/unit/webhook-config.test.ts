@@ -4,7 +4,7 @@ import { DEFAULT_RULES } from '../../src/core/rules.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CHART_CONDITION_DEPTH, celLiteral, chartConditionsFile, fillKeyChangeTemplate, keyChangeConditions, keyChangeTemplate, webhookRegistrations } from '../../src/webhook-config.js';
-import { ROOT } from '../support/paths.js';
+import { ROOT } from '../harness/paths.js';
 
 const base = { rules: DEFAULT_RULES, caBundlePem: 'PEM', endpoint: { url: 'https://127.0.0.1:8443' }, timeoutSeconds: 5 };
 const kinds = (items: Array<Record<string, unknown>>) => items.map((i) => i.kind);

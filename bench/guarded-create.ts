@@ -1,0 +1,169 @@
+// The trusted cells: WorkflowExecution CREATEs through a real kube-apiserver at two
+// points (50/s open loop with the chart's three replicas; 16 closed-loop clients with one
+// replica), in rounds that alternate no webhook, the floor (the client creates a Lease,
+// then the object) and leaseguard, each cell after a warm-up of its own, with the CPU
+// every process spent per create (from /proc) and each replica's event-loop delay.
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ControlPlane } from '../test/harness/control-plane.js';
+import { ReplicaSet, leaseNamespace, scopedNamespace } from '../test/harness/replicas.js';
+import { metricValue } from '../test/harness/metrics.js';
+import { ELSEWHERE, benchObject, token, waitEffective } from './bench-objects.js';
+import { runLoad, runRate, type LoadResult } from './load.js';
+import { Client, cpuTimeMs } from './processes.js';
+import { deploymentMemoryEnv } from './through-apiserver.js';
+
+export type Mode = 'no webhook' | 'floor' | 'leaseguard';
+export const MODES: Mode[] = ['no webhook', 'floor', 'leaseguard'];
+
+export interface Point {
+  name: string;
+  replicas: number;
+  /** Open loop at `rate` creates/s, or closed loop with `clients`. */
+  rate?: number;
+  clients?: number;
+}
+
+export interface Cell {
+  point: string;
+  round: number;
+  mode: Mode;
+  result: LoadResult;
+  /** CPU milliseconds per create by process: kube-apiserver, etcd, replica 0.. (leaseguard only). */
+  cpuMs: Record<string, number>;
+  /** Per replica: event-loop delay over the cell (prom-client's monitorEventLoopDelay), ms. */
+  lag: Array<{ replica: string; p99: number; max: number }>;
+}
+
+/** CPU milliseconds per second by process with no load: the fixed cost a create's share carries at a low rate. */
+export interface Idle {
+  point: string;
+  cpuMsPerSecond: Record<string, number>;
+}
+
+export interface CellOptions {
+  cp: ControlPlane;
+  points: Point[];
+  rounds: number;
+  warmupMs: number;
+  cellMs: number;
+  /** Closed-loop cells may be shorter than open-loop ones (they measure throughput and CPU). */
+  closedCellMs: number;
+  /** Profile every replica into this directory (one subdirectory per replica). */
+  cpuProfDir?: string;
+  progress: (s: string) => void;
+  /** How long to measure the replicas' idle cost before the rounds (0: not at all). */
+  idleMs: number;
+}
+
+const NS: Record<Mode, (p: Point) => string> = {
+  'no webhook': () => 'bench-none',
+  floor: () => 'bench-floorobj',
+  leaseguard: (p) => `bench-lg${p.replicas}`,
+};
+
+/** Lag gauges reset at each scrape: one scrape starts a cell's window, the next reads it. */
+async function lagOf(set: ReplicaSet): Promise<Cell['lag']> {
+  const pages = await set.metrics();
+  return pages.map((page, i) => ({
+    replica: `replica ${i}`,
+    p99: metricValue(page, 'leaseguard_nodejs_eventloop_lag_p99_seconds') * 1000,
+    max: metricValue(page, 'leaseguard_nodejs_eventloop_lag_max_seconds') * 1000,
+  }));
+}
+
+export async function benchGuardedCreates(o: CellOptions): Promise<{ cells: Cell[]; idle: Idle[] }> {
+  const { cp, progress } = o;
+  const ca = readFileSync(cp.info.caFile, 'utf8');
+  const apiPort = Number(new URL(cp.info.server).port);
+  const maxClients = Math.max(32, ...o.points.map((p) => p.clients ?? 0));
+  const creator = new Client('127.0.0.1', apiPort, ca, maxClients, { authorization: `Bearer ${token(cp.info.kubeconfigs.controller)}` });
+  const leaser = new Client('127.0.0.1', apiPort, ca, maxClients, { authorization: `Bearer ${token(cp.info.kubeconfigs.leaseguard)}` });
+  // The floor's Leases go to a namespace of their own with leaseguard's Role, as its identity writes them.
+  await leaseNamespace('bench-floor');
+  for (const ns of ['bench-none', 'bench-floorobj']) await scopedNamespace('bench-unguarded', ns);
+  await waitEffective(creator, 'bench-none', false, false);
+  await waitEffective(creator, 'bench-floorobj', false, false);
+
+  const cells: Cell[] = [];
+  const idle: Idle[] = [];
+  let seq = 0;
+  try {
+    for (const point of o.points) {
+      const memory = deploymentMemoryEnv();
+      const scope = `bench-lg${point.replicas}`;
+      // Production defaults, but without stamping (the chart's default is the validating webhook alone) and with the Deployment's memory settings.
+      const env = { LEASEGUARD_STAMP_ANNOTATIONS: 'false', LEASEGUARD_FOREIGN_LEASE_NAMESPACES: ELSEWHERE, LEASEGUARD_MAX_LEASES: '1000000', ...memory };
+      const profDir = o.cpuProfDir ? join(o.cpuProfDir, point.name.replace(/[^a-z0-9]+/gi, '-')) : undefined;
+      if (profDir) await mkdir(profDir, { recursive: true });
+      progress(`${point.name}: starting ${point.replicas} leaseguard replica(s) behind one forwarder`);
+      const set = await ReplicaSet.start({
+        scope,
+        count: point.replicas,
+        env,
+        ...(profDir ? { replicaEnv: (i: number) => ({ NODE_OPTIONS: `${memory.NODE_OPTIONS} --cpu-prof --cpu-prof-dir=${join(profDir, `replica-${i}`)}` }) } : {}),
+      });
+      try {
+        await scopedNamespace(scope, NS.leaseguard(point));
+        await waitEffective(creator, NS.leaseguard(point), true, false);
+        const leader = await set.leader();
+        progress(`${point.name}: replica ${leader} leads`);
+        const pidsOf = (withReplicas: boolean) => {
+          const pids: Record<string, number> = { 'kube-apiserver': cp.pid('kube-apiserver'), etcd: cp.pid('etcd') };
+          if (withReplicas) set.replicas.forEach((r, i) => (pids[`replica ${i}${i === leader ? ' (leader)' : ''}`] = r.process.pid ?? 0));
+          return pids;
+        };
+        if (o.idleMs > 0) {
+          const pids = pidsOf(true);
+          const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuTimeMs(pid)]));
+          await new Promise((r) => setTimeout(r, o.idleMs));
+          const cpuMsPerSecond = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, ((cpuTimeMs(pid) - before[k]!) * 1000) / o.idleMs]));
+          idle.push({ point: point.name, cpuMsPerSecond });
+          progress(`${point.name}: idle CPU ms/s ${Object.entries(cpuMsPerSecond).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
+        }
+        for (let round = 1; round <= o.rounds; round++) {
+          // Alternate the order, so drift on the machine does not favour one mode.
+          const order = round % 2 === 1 ? MODES : [...MODES].reverse();
+          for (const mode of order) {
+            const ns = NS[mode](point);
+            const create = async (): Promise<string> => {
+              const id = `c${seq++}`;
+              const target = `${ns}/Deployment/${id}`;
+              if (mode === 'floor') {
+                const body = JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: `floor-${id}` }, spec: { holderIdentity: 'bench' } });
+                const l = await leaser.request('POST', '/apis/coordination.k8s.io/v1/namespaces/bench-floor/leases', body);
+                if (l.status !== 201) return `lease-http-${l.status}`;
+              }
+              const res = await creator.request('POST', `/apis/kubernaut.ai/v1alpha1/namespaces/${ns}/workflowexecutions`, benchObject(ns, `we-${id}`, target, mode === 'leaseguard'));
+              return res.status === 201 ? 'created' : `http-${res.status}`;
+            };
+            const load = (ms: number) =>
+              point.rate !== undefined ? runRate({ rate: point.rate, durationMs: ms, send: create }) : runLoad({ concurrency: point.clients ?? 1, durationMs: ms, send: create });
+            await load(o.warmupMs);
+            const pids = pidsOf(mode === 'leaseguard');
+            const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuTimeMs(pid)]));
+            await lagOf(set); // starts the cell's lag window
+            const result = await load(point.rate !== undefined ? o.cellMs : o.closedCellMs);
+            const creates = Math.max(1, result.requests);
+            const cpuMs = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, (cpuTimeMs(pid) - before[k]!) / creates]));
+            const lag = await lagOf(set);
+            const cell: Cell = { point: point.name, round, mode, result, cpuMs, lag };
+            cells.push(cell);
+            const total = Object.values(cpuMs).reduce((a, b) => a + b, 0);
+            progress(
+              `${point.name} round ${round}/${o.rounds} ${mode.padEnd(10)} ${result.throughput.toFixed(0).padStart(4)}/s  p50 ${result.p50.toFixed(1)}  p95 ${result.p95.toFixed(1)}  p99 ${result.p99.toFixed(1)} ms  ` +
+                `CPU ${total.toFixed(2)} ms/create  lag p99 ${lag.map((l) => l.p99.toFixed(1)).join('/')} ms  ${JSON.stringify(result.outcomes)}`,
+            );
+          }
+        }
+      } finally {
+        await set.stop();
+      }
+    }
+  } finally {
+    creator.close();
+    leaser.close();
+  }
+  return { cells, idle };
+}
