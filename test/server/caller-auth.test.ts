@@ -15,6 +15,7 @@ import { admissionReview } from '../support/reviews.js';
 import { startTestServer, type TestServer } from '../support/webhook-server.js';
 import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
 import { issueClientCertificate } from '../../src/tls/certificates.js';
+import { sleep } from '../support/wait.js';
 
 let server: TestServer;
 let own: TestCerts;
@@ -180,7 +181,7 @@ test.serial('a caller that renegotiates TLS 1.2 is cut off: the connection close
     storeCalls.length = 0;
     t.is(await exchange(socket, review('2')), undefined, 'nothing answered after it');
     t.deepEqual(storeCalls, [], 'no Lease read or written');
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     t.true(socket.destroyed);
     t.regex(await server.lg.metrics.registry.getSingleMetricAsString('leaseguard_callers_refused_total'), /reason="renegotiation"\} [1-9]/);
   } finally {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { cliCerts } from '../support/certs.js';
 import { startTestServer } from '../support/webhook-server.js';
+import { sleep } from '../support/wait.js';
 
 function healthz(port: number, ca: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -48,7 +49,7 @@ test('a swapped ..data symlink is served without a restart; a broken pair is ign
     let switched = false;
     for (let i = 0; i < 50 && !switched; i++) {
       switched = await healthz(port, second.ca);
-      if (!switched) await new Promise((r) => setTimeout(r, 100));
+      if (!switched) await sleep(100);
     }
     t.true(switched, 'the new certificate is served (the directory watch noticed the swap)');
     t.false(await healthz(port, first.ca), 'the old CA no longer verifies the server');

@@ -9,6 +9,7 @@ import { setting } from '../../src/config-schema.js';
 import { DEFAULT_MAX_REVIEW_BYTES } from '../../src/server/admission-app.js';
 import { admissionReview } from '../support/reviews.js';
 import { startTestServer, type TestServer } from '../support/webhook-server.js';
+import { sleep } from '../support/wait.js';
 
 let s: TestServer;
 test.before(async () => {
@@ -298,7 +299,7 @@ test('busy denials for one lock are logged once a second with the count left out
   const before = await contention();
   t.true((await s.client.post('/validate', admissionReview({ key, name: 'we-storm-0' }))).json.response.allowed);
   for (let i = 1; i <= 30; i++) t.is((await s.client.post('/validate', admissionReview({ key, name: `we-storm-${i}` }))).json.response.status.code, 409);
-  await new Promise((r) => setTimeout(r, 1100));
+  await sleep(1100);
   t.is((await s.client.post('/validate', admissionReview({ key, name: 'we-storm-31' }))).json.response.status.code, 409);
   const logged = s.logs
     .map((l) => JSON.parse(l) as { decision?: string; key?: string; busyDenialsNotLogged?: number })

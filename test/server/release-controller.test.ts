@@ -16,6 +16,7 @@ import { unverifiableHolders } from '../../src/store/holder-reader.js';
 import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
 import { standInKubeConfig } from '../support/failing-apiserver.js';
 import { capturingLogger } from '../support/webhook-server.js';
+import { sleep } from '../support/wait.js';
 
 const we = (name: string, target: string, rv: string) => ({
   apiVersion: 'kubernaut.ai/v1alpha1',
@@ -96,8 +97,8 @@ test('a relist that finds a successor where the old object is gone reports no du
   try {
     await controller.start();
     const deadline = Date.now() + 10_000;
-    while (api.listed() < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    await new Promise((r) => setTimeout(r, 200));
+    while (api.listed() < 2 && Date.now() < deadline) await sleep(20);
+    await sleep(200);
     t.is(api.listed(), 2, 'relisted after the 410');
     const duplicates = events.filter((e) => e.reason === 'DuplicateKey');
     t.is(duplicates.length, 1, 'the real duplicate is reported');

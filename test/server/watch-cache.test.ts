@@ -10,6 +10,7 @@ import { leaseName } from '../../src/core/lease-name.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
 import { WatchCache, type CacheEvent, type CachedObject } from '../../src/release/watch-cache.js';
 import { standInKubeConfig } from '../support/failing-apiserver.js';
+import { sleep } from '../support/wait.js';
 
 const rule = DEFAULT_RULES[0]!;
 
@@ -97,7 +98,7 @@ for (const dead of ['after-headers', 'before-headers'] as const) {
     try {
       await cache.start();
       const deadline = Date.now() + 10_000;
-      while (!events.some(([type, o]) => type === 'update' && o.terminal) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      while (!events.some(([type, o]) => type === 'update' && o.terminal) && Date.now() < deadline) await sleep(50);
       const seconds = (performance.now() - started) / 1000;
       t.true(events.some(([type, o]) => type === 'update' && o.terminal && o.phase === 'Completed'), 'the completion on the new watch reached the cache');
       // Replaced after timeoutSeconds plus the grace (1 + 1 s here), not before.
@@ -203,7 +204,7 @@ test('events carry the entry they replace or remove; a change nothing decides on
     const prodA = cache.get('prod', 'a');
     const devA = cache.get('dev', 'a');
     const deadline = Date.now() + 5000;
-    while (events.length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (events.length < 5 && Date.now() < deadline) await sleep(20);
     t.deepEqual(events.map((e) => `${e.type} ${e.obj.namespace}/${e.obj.name}`), ['add prod/a', 'add dev/a', 'add dev/b', 'update dev/a', 'delete dev/b']);
     t.true(events.slice(0, 3).every((e) => e.prev === undefined));
     t.is(cache.get('prod', 'a'), prodA, 'an unchanged object keeps its entry (what the duplicate monitor holds stays the cache\'s own)');
@@ -226,7 +227,7 @@ test('a watch that stays quiet longer than client-node\'s 30 s idle timer is kep
   try {
     await cache.start();
     const deadline = Date.now() + 40_000;
-    while (!events.some(([type, o]) => type === 'update' && o.terminal) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (!events.some(([type, o]) => type === 'update' && o.terminal) && Date.now() < deadline) await sleep(100);
     t.true(events.some(([type, o]) => type === 'update' && o.terminal), 'the change after 33 quiet seconds reached the cache');
     t.is(restarts(), 0);
     t.is(api.watches.length, 1, 'the one watch stayed open');

@@ -23,10 +23,10 @@ import { CLI, ROOT } from './paths.js';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { startForwarder, type Forwarder } from './tcp-forwarder.js';
 import { HttpsClient } from './https-client.js';
+import { sleep } from './wait.js';
 import type { TestFn } from 'ava';
 
 const execFileP = promisify(execFile);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export const SCOPE_LABEL = 'leaseguard-test';
 

@@ -3,6 +3,7 @@ import test from 'ava';
 import { pino } from 'pino';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import { KubeEventRecorder, type LeaseguardEvent } from '../../src/kube/event-recorder.js';
+import { sleep } from '../support/wait.js';
 
 function fakeCore() {
   const calls: Array<{ verb: 'create' | 'patch'; name: string; body: unknown }> = [];
@@ -77,7 +78,7 @@ test('a storm of 1,000 repeats converges on count 1,000 in a handful of writes',
   const started = Date.now();
   for (let i = 0; i < 1000; i++) {
     rec.record(event());
-    if (i % 50 === 0) await new Promise((r) => setTimeout(r, 5));
+    if (i % 50 === 0) await sleep(5);
   }
   await rec.settled(5000);
   rec.close();
@@ -120,7 +121,7 @@ test('counts of existing Events keep up when new Events are held back', async (t
   for (let i = 0; i < 50; i++) {
     rec.record(event('lock a'));
     rec.record(event('lock b'));
-    await new Promise((r) => setTimeout(r, 2));
+    await sleep(2);
   }
   await rec.settled(1000);
   rec.close();

@@ -4,8 +4,8 @@ import { LeaderElector } from '../../src/release/leader-election.js';
 import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
 import type { LeaseStore } from '../../src/store/lease-store.js';
 import { delegatingStore } from '../support/delegating-store.js';
+import { sleep } from '../support/wait.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const logger = pino({ level: 'silent' });
 
 function elector(store: LeaseStore, identity: string, events: string[], o: { duration?: number } = {}) {
