@@ -4,14 +4,14 @@
 import test from 'ava';
 import { ErrorCodes, LeaseguardError } from '../../src/errors.js';
 import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
-import { FaultyStore } from '../support/faulty-store.js';
+import { faultyStore } from '../support/faulty-store.js';
 import { admissionReview } from '../support/reviews.js';
 import { startTestServer } from '../support/webhook-server.js';
 import { until } from '../support/wait.js';
 
 test('a 503 for an unreachable API server fails /readyz at once and closes the connection; a probe that reaches it restores both', async (t) => {
   // Every store call fails as an unreachable API server does (the faulty store's 500).
-  const store = new FaultyStore(new MemoryLeaseStore('leaseguard-system'), ['500'], 1);
+  const store = faultyStore(new MemoryLeaseStore('leaseguard-system'), ['500'], 1);
   let reachable = true;
   const s = await startTestServer({
     store,
@@ -44,7 +44,7 @@ test('a 503 for an unreachable API server fails /readyz at once and closes the c
 });
 
 test('a 403 (a refusal, not an outage) leaves /readyz passing', async (t) => {
-  const store = new FaultyStore(new MemoryLeaseStore('leaseguard-system'), ['403'], 1);
+  const store = faultyStore(new MemoryLeaseStore('leaseguard-system'), ['403'], 1);
   const s = await startTestServer({ store, apiProbe: { probe: () => Promise.resolve(), intervalMs: 200, failureThreshold: 2 } });
   try {
     await until('the first probe', async () => (await s.client.request('GET', '/readyz')).status === 200, 5000);

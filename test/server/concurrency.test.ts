@@ -5,7 +5,7 @@ import { createKubeClients } from '../../src/kube/kube-client.js';
 import { KubeHolderReader } from '../../src/store/holder-reader.js';
 import { KubeLeaseStore } from '../../src/store/kube-lease-store.js';
 import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
-import { FaultyStore, type Fault } from '../support/faulty-store.js';
+import { faultyStore, type Fault } from '../support/faulty-store.js';
 import { startFailingApiServer, type ApiFailure } from '../support/failing-apiserver.js';
 import { admissionReview } from '../support/reviews.js';
 import { startTestServer } from '../support/webhook-server.js';
@@ -53,7 +53,7 @@ const faultMixes: Array<[string, Fault[]]> = [
 ];
 for (const [name, faults] of faultMixes) {
   test(`a failing store (${name}): zero duplicates, failures are 503 with a clear message`, async (t) => {
-    const store = new FaultyStore(new MemoryLeaseStore('leaseguard-system'), faults, 0.3);
+    const store = faultyStore(new MemoryLeaseStore('leaseguard-system'), faults, 0.3);
     const s = await startTestServer({ store, deadlineMs: 300 });
     try {
       // 20 hot keys, 10 writers each, all at once.
@@ -130,7 +130,7 @@ for (const [mode, message] of apiFailures) {
 }
 
 test('fail-open, when explicitly configured, admits with a warning instead of 503', async (t) => {
-  const store = new FaultyStore(new MemoryLeaseStore('leaseguard-system'), ['500'], 1);
+  const store = faultyStore(new MemoryLeaseStore('leaseguard-system'), ['500'], 1);
   const s = await startTestServer({ store, failOpen: true });
   try {
     const res = await s.client.post('/validate', admissionReview({ key: 'open/Deployment/api' }));
