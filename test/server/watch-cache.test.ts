@@ -3,7 +3,7 @@
 // always ends its watches, and a proxy cannot tell a watch from other TLS traffic).
 import http from 'node:http';
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import pino from 'pino';
 import { LEASE_ANNOTATION } from '../../src/admission/mutating-webhook.js';
 import { leaseName } from '../../src/core/lease-name.js';
@@ -13,6 +13,17 @@ import { standInKubeConfig } from '../support/failing-apiserver.js';
 import { sleep } from '../support/wait.js';
 
 const rule = DEFAULT_RULES[0]!;
+
+/** Starts a stand-in API server, stopped (its `open` watches ended) when the test ends. */
+async function listening(t: ExecutionContext, server: http.Server, open: Set<http.ServerResponse>): Promise<KubeConfig> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(async () => {
+    for (const r of open) r.destroy();
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+  return standInKubeConfig(server);
+}
 
 function workflowExecution(phase: string, resourceVersion: string) {
   return {
@@ -139,13 +150,7 @@ test("only a stamp from a configured other installation, for the object's own lo
       open.add(res);
     }
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(async () => {
-    for (const r of open) r.destroy();
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
-  });
-  const kubeConfig = standInKubeConfig(server);
+  const kubeConfig = await listening(t, server, open);
   const cache = new WatchCache({
     kubeConfig,
     api: kubeConfig.makeApiClient(CustomObjectsApi),
@@ -182,13 +187,7 @@ test('events carry the entry they replace or remove; a change nothing decides on
     send('MODIFIED', we('dev', 'a', '12', 'Completed'));
     send('DELETED', we('dev', 'b', '13'));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(async () => {
-    for (const r of open) r.destroy();
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
-  });
-  const kubeConfig = standInKubeConfig(server);
+  const kubeConfig = await listening(t, server, open);
   const events: Array<{ type: CacheEvent; obj: CachedObject; prev: CachedObject | undefined }> = [];
   const cache = new WatchCache({
     kubeConfig,

@@ -319,10 +319,16 @@ export class ReplicaSet {
     return (await Promise.all(this.replicas.map((r) => readFile(r.logFile, 'utf8').catch(() => '')))).join('\n');
   }
 
-  async stop(): Promise<void> {
-    await this.unregister().catch(() => {});
-    await this.forwarder?.close();
-    await Promise.all(this.replicas.map((_, i) => this.kill(i, 'SIGTERM')));
+  #stopped?: Promise<void>;
+
+  /** Once: a test may stop a set early and still register the stop as a teardown. */
+  stop(): Promise<void> {
+    this.#stopped ??= (async () => {
+      await this.unregister().catch(() => {});
+      await this.forwarder?.close();
+      await Promise.all(this.replicas.map((_, i) => this.kill(i, 'SIGTERM')));
+    })();
+    return this.#stopped;
   }
 }
 
