@@ -5,12 +5,12 @@ import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { controlPlane, coordination, customObjects } from '../harness/integration-env.js';
 import { apiError, workflowExecution } from '../harness/objects.js';
 import { FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../harness/replicas.js';
+import { sleep, until } from '../harness/wait.js';
 import { lockOf } from '../support/lock-of.js';
 
 const SCOPE = 'cp-restart';
 const NS = 'cpr-prod';
 const GROUP = { group: 'kubernaut.ai', version: 'v1alpha1', namespace: NS, plural: 'workflowexecutions' };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let replicas: ReplicaSet;
 
 test.before(async () => {
@@ -59,14 +59,6 @@ async function perTarget(prefix: string): Promise<Map<string, Array<{ name: stri
   return m;
 }
 
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
-
 for (const [component, downMs] of [['kube-apiserver', 3000], ['etcd', 3000]] as const) {
   test.serial(`${component} killed and restarted mid-run: no duplicate, no stuck lock, watches resume`, async (t) => {
     const tag = component === 'etcd' ? 'etcd' : 'api';
@@ -87,7 +79,11 @@ for (const [component, downMs] of [['kube-apiserver', 3000], ['etcd', 3000]] as 
       await customObjects('controller').patchNamespacedCustomObjectStatus({ ...GROUP, name: objs[0]!.name, body: [{ op: 'add', path: '/status', value: { phase: 'Completed' } }] });
       await until(
         `the Lease of ${target} to be released`,
-        async () => !(await coordination('admin').listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR })).items.some((l) => lockOf(l)?.key === target),
+        // The API server may still be settling after its restart: an error is a "not yet".
+        () =>
+          coordination('admin')
+            .listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR })
+            .then((l) => !l.items.some((x) => lockOf(x)?.key === target), () => false),
         20_000,
       );
       await customObjects('controller').createNamespacedCustomObject({ ...GROUP, body: workflowExecution(NS, `we-${tag}-next-${target.slice(-1)}`, target) });

@@ -14,6 +14,7 @@ import { dumpYaml } from '@kubernetes/client-node';
 import { renderApiserverAdmission } from '../../src/apiserver-config.js';
 import { DEFAULT_CLIENT_NAME, generateCertificates } from '../../src/tls/certificates.js';
 import { ROOT } from './paths.js';
+import { sleep } from './wait.js';
 
 const execFileP = promisify(execFile);
 
@@ -75,7 +76,6 @@ export function freePort(): Promise<number> {
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function kubeconfig(server: string, ca: string, name: string, token: string): string {
   return JSON.stringify({

@@ -23,10 +23,10 @@ import { CLI, ROOT } from './paths.js';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { startForwarder, type Forwarder } from './tcp-forwarder.js';
 import { HttpsClient } from './https-client.js';
+import { sleep } from './wait.js';
 import type { TestFn } from 'ava';
 
 const execFileP = promisify(execFile);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export const SCOPE_LABEL = 'leaseguard-test';
 
@@ -328,10 +328,16 @@ export class ReplicaSet {
     return (await Promise.all(this.replicas.map((r) => readFile(r.logFile, 'utf8').catch(() => '')))).join('\n');
   }
 
-  async stop(): Promise<void> {
-    await this.unregister().catch(() => {});
-    await this.forwarder?.close();
-    await Promise.all(this.replicas.map((_, i) => this.kill(i, 'SIGTERM')));
+  #stopped?: Promise<void>;
+
+  /** Once: a test may stop a set early and still register the stop as a teardown. */
+  stop(): Promise<void> {
+    this.#stopped ??= (async () => {
+      await this.unregister().catch(() => {});
+      await this.forwarder?.close();
+      await Promise.all(this.replicas.map((_, i) => this.kill(i, 'SIGTERM')));
+    })();
+    return this.#stopped;
   }
 }
 

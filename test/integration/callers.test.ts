@@ -28,16 +28,13 @@ test('a forged review without the API server\'s certificate is refused; nothing 
 
   const before = { creates: await apiCalls('create', 'leases'), gets: await apiCalls('get', 'workflowexecutions') };
   const forger = new HttpsClient(`https://127.0.0.1:${replicas().replicas[0]!.port}`, replicas().certs.ca);
-  try {
-    for (const [name, key] of [['we-free', `${NS}/Deployment/free`], ['we-busy', held]] as const) {
-      const res = await forger.post('/validate', admissionReview({ name, namespace: NS, key }));
-      t.is(res.status, 401, res.text);
-      t.is(res.json?.error?.code, 'LG_CALLER_UNAUTHENTICATED');
-    }
-    t.is((await forger.request('GET', '/readyz')).status, 200, 'probes still answer');
-  } finally {
-    forger.close();
+  t.teardown(() => forger.close());
+  for (const [name, key] of [['we-free', `${NS}/Deployment/free`], ['we-busy', held]] as const) {
+    const res = await forger.post('/validate', admissionReview({ name, namespace: NS, key }));
+    t.is(res.status, 401, res.text);
+    t.is(res.json?.error?.code, 'LG_CALLER_UNAUTHENTICATED');
   }
+  t.is((await forger.request('GET', '/readyz')).status, 200, 'probes still answer');
   t.false((await leases()).some((l) => lockOf(l)?.key === `${NS}/Deployment/free`), 'no Lease written');
   t.is(await apiCalls('create', 'leases'), before.creates, 'no Lease create sent');
   t.is(await apiCalls('get', 'workflowexecutions'), before.gets, 'no holder read');

@@ -48,64 +48,61 @@ test('certificates that live 12 s: renewed and re-trusted under load, no create 
     // Each replica writes what it serves into a directory of its own, as each Pod has.
     replicaEnv: (i) => ({ LEASEGUARD_CERT_DIR: join(certDirs, `replica-${i}`) }),
   });
-  try {
-    await scopedNamespace(SCOPE, NS);
-    const secret = async () => (await kubectlJson(['-n', leaseNs, 'get', 'secret', SECRET]))?.data as Record<string, string> | undefined;
-    const bundles = async () =>
-      Promise.all(['validatingwebhookconfiguration', 'mutatingwebhookconfiguration'].map(async (k) => (await kubectlJson(['get', k, webhookName]))?.webhooks?.[0]?.clientConfig?.caBundle as string | undefined));
-    // The CAs of a bundle, by fingerprint (the PEM text of one CA may differ in line endings).
-    const pems = (b64: string | undefined): string[] => splitBundle(b64 ? Buffer.from(b64, 'base64').toString() : '').map((c) => c.fingerprint256);
-    // The registration carried the test CA; the leader adds the Secret's.
-    await until('both caBundles hold the Secret\'s CAs', async () => {
-      const [s, b] = [await secret(), await bundles()];
-      return !!s && b.every((x) => pems(s['ca.crt']).every((ca) => pems(x).includes(ca)));
-    }, 15_000);
+  t.teardown(() => replicas.stop());
+  await scopedNamespace(SCOPE, NS);
+  const secret = async () => (await kubectlJson(['-n', leaseNs, 'get', 'secret', SECRET]))?.data as Record<string, string> | undefined;
+  const bundles = async () =>
+    Promise.all(['validatingwebhookconfiguration', 'mutatingwebhookconfiguration'].map(async (k) => (await kubectlJson(['get', k, webhookName]))?.webhooks?.[0]?.clientConfig?.caBundle as string | undefined));
+  // The CAs of a bundle, by fingerprint (the PEM text of one CA may differ in line endings).
+  const pems = (b64: string | undefined): string[] => splitBundle(b64 ? Buffer.from(b64, 'base64').toString() : '').map((c) => c.fingerprint256);
+  // The registration carried the test CA; the leader adds the Secret's.
+  await until('both caBundles hold the Secret\'s CAs', async () => {
+    const [s, b] = [await secret(), await bundles()];
+    return !!s && b.every((x) => pems(s['ca.crt']).every((ca) => pems(x).includes(ca)));
+  }, 15_000);
 
-    const servingSeen = new Set<string>();
-    const casSeen = new Set<string>();
-    const mismatches: string[] = [];
-    let loading = true;
-    const watch = (async () => {
-      while (loading) {
-        const s = await secret();
-        const [v, m] = await bundles();
-        if (s) {
-          servingSeen.add(new X509Certificate(Buffer.from(s['tls.crt']!, 'base64')).fingerprint256);
-          const cas = pems(s['ca.crt']);
-          for (const ca of cas) casSeen.add(ca);
-          // Whatever a replica may serve must be trusted: the Secret's signer is in both bundles.
-          const signer = cas[0]!;
-          for (const b of [v, m]) if (b && !pems(b).includes(signer)) mismatches.push(`at ${new Date().toISOString()} a caBundle lacked the signing CA`);
-        }
-        await sleep(500);
+  const servingSeen = new Set<string>();
+  const casSeen = new Set<string>();
+  const mismatches: string[] = [];
+  let loading = true;
+  const watch = (async () => {
+    while (loading) {
+      const s = await secret();
+      const [v, m] = await bundles();
+      if (s) {
+        servingSeen.add(new X509Certificate(Buffer.from(s['tls.crt']!, 'base64')).fingerprint256);
+        const cas = pems(s['ca.crt']);
+        for (const ca of cas) casSeen.add(ca);
+        // Whatever a replica may serve must be trusted: the Secret's signer is in both bundles.
+        const signer = cas[0]!;
+        for (const b of [v, m]) if (b && !pems(b).includes(signer)) mismatches.push(`at ${new Date().toISOString()} a caBundle lacked the signing CA`);
       }
-    })();
-    const started = Date.now();
-    const load = steadyCreates(NS, 4, () => Date.now() - started > 40_000);
-    const { created, failures } = await load;
-    loading = false;
-    await watch;
-    t.log(`${created} creates in 40 s; ${servingSeen.size} serving certificates and ${casSeen.size} CAs seen; failures: ${failures.length}`);
-    // A replica that died under the load explains every failure after it: say so first.
-    t.deepEqual(replicas.unexpectedExits, [], 'every replica served until the test stopped it');
-    t.true(created > 50, `the load ran (${created} creates)`);
-    t.deepEqual(failures, [], 'every create was answered by a replica the API server trusted');
-    t.true(servingSeen.size >= 4, `the serving certificate was renewed (${servingSeen.size} seen)`);
-    t.true(casSeen.size >= 2, `the CA was replaced (${casSeen.size} seen)`);
-    // The Secret is read before the bundles, and a new CA enters the bundles before the
-    // Secret names it: a signer missing from a bundle read after it is a real gap.
-    t.deepEqual(mismatches, []);
-
-    const pages = await replicas.metrics();
-    const now = Date.now() / 1000;
-    for (const page of pages) {
-      const expiry = metricValue(page, 'leaseguard_certificate_expiry_timestamp_seconds');
-      t.true(expiry > now && expiry <= now + LIFETIME_SECONDS + 1, `each replica serves a current certificate (expires in ${(expiry - now).toFixed(1)} s)`);
+      await sleep(500);
     }
-    const renewals = await replicas.metricSum('leaseguard_certificate_renewals_total');
-    t.true(renewals >= 3, `renewals counted (${renewals})`);
-    t.regex(await replicas.logs(), /caBundle updated/);
-  } finally {
-    await replicas.stop();
+  })();
+  const started = Date.now();
+  const load = steadyCreates(NS, 4, () => Date.now() - started > 40_000);
+  const { created, failures } = await load;
+  loading = false;
+  await watch;
+  t.log(`${created} creates in 40 s; ${servingSeen.size} serving certificates and ${casSeen.size} CAs seen; failures: ${failures.length}`);
+  // A replica that died under the load explains every failure after it: say so first.
+  t.deepEqual(replicas.unexpectedExits, [], 'every replica served until the test stopped it');
+  t.true(created > 50, `the load ran (${created} creates)`);
+  t.deepEqual(failures, [], 'every create was answered by a replica the API server trusted');
+  t.true(servingSeen.size >= 4, `the serving certificate was renewed (${servingSeen.size} seen)`);
+  t.true(casSeen.size >= 2, `the CA was replaced (${casSeen.size} seen)`);
+  // The Secret is read before the bundles, and a new CA enters the bundles before the
+  // Secret names it: a signer missing from a bundle read after it is a real gap.
+  t.deepEqual(mismatches, []);
+
+  const pages = await replicas.metrics();
+  const now = Date.now() / 1000;
+  for (const page of pages) {
+    const expiry = metricValue(page, 'leaseguard_certificate_expiry_timestamp_seconds');
+    t.true(expiry > now && expiry <= now + LIFETIME_SECONDS + 1, `each replica serves a current certificate (expires in ${(expiry - now).toFixed(1)} s)`);
   }
+  const renewals = await replicas.metricSum('leaseguard_certificate_renewals_total');
+  t.true(renewals >= 3, `renewals counted (${renewals})`);
+  t.regex(await replicas.logs(), /caBundle updated/);
 });

@@ -37,6 +37,11 @@ test('enforce → warn → enforce while creates run: each switch applies within
       else others.failed.push(r.stderr);
     }
   })();
+  const stopBackground = async () => {
+    running = false;
+    await background;
+  };
+  t.teardown(stopBackground);
 
   t.is((await create(target)).code, 0, 'the holder');
   t.not((await create(target)).code, 0, 'enforce refuses a duplicate');
@@ -53,25 +58,21 @@ test('enforce → warn → enforce while creates run: each switch applies within
     }
     throw new Error(`no ${wanted} create within 20 s`);
   };
-  try {
-    await write('warn');
-    const toWarn = await until('warned');
-    await write('enforce');
-    const toEnforce = await until('refused');
-    t.log(`enforce → warn applied within ${toWarn.toFixed(1)} s, warn → enforce within ${toEnforce.toFixed(1)} s`);
-    t.true(toWarn < 10 && toEnforce < 10, 'within seconds');
+  await write('warn');
+  const toWarn = await until('warned');
+  await write('enforce');
+  const toEnforce = await until('refused');
+  t.log(`enforce → warn applied within ${toWarn.toFixed(1)} s, warn → enforce within ${toEnforce.toFixed(1)} s`);
+  t.true(toWarn < 10 && toEnforce < 10, 'within seconds');
 
-    // A start-only change: refused, logged, and enforce keeps serving.
-    await write('enforce', { failOpen: true });
-    await sleep(4000);
-    t.not((await create(target)).code, 0, 'still enforcing');
-    const logs = await replicas.logs();
-    t.regex(logs, /configuration change refused, the running configuration keeps serving: failOpen changed \(false → true\): it applies only at start/);
-    t.regex(logs, /configuration reloaded: rule kubernaut\.ai\/WorkflowExecution: mode \\"enforce\\" → \\"warn\\"/);
-  } finally {
-    running = false;
-    await background;
-  }
+  // A start-only change: refused, logged, and enforce keeps serving.
+  await write('enforce', { failOpen: true });
+  await sleep(4000);
+  t.not((await create(target)).code, 0, 'still enforcing');
+  const logs = await replicas.logs();
+  t.regex(logs, /configuration change refused, the running configuration keeps serving: failOpen changed \(false → true\): it applies only at start/);
+  t.regex(logs, /configuration reloaded: rule kubernaut\.ai\/WorkflowExecution: mode \\"enforce\\" → \\"warn\\"/);
+  await stopBackground();
   t.log(`other creates meanwhile: ${others.created}, failed ${others.failed.length}`);
   t.true(others.created > 5, 'creates ran all along');
   t.deepEqual(others.failed, [], 'no other create failed');

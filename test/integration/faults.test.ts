@@ -1,14 +1,13 @@
 // Faults between leaseguard and the API server, injected by a TCP proxy of our own:
 // every admission answers correctly or fails closed within the deadline, no duplicate is
 // ever admitted, and service resumes when the fault clears, with no restart.
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import test from 'ava';
 import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { LEADER_LEASE_NAME } from '../../src/release/release-work.js';
 import type { HttpsClient } from '../harness/https-client.js';
-import { controlPlane, coordination, customObjects } from '../harness/integration-env.js';
-import { FaultProxy, type Fault } from '../support/fault-proxy.js';
+import { coordination, customObjects } from '../harness/integration-env.js';
+import { apiServerBehindProxy, type FaultProxy, type Fault } from '../support/fault-proxy.js';
 import { apiError, workflowExecution } from '../harness/objects.js';
 import { FAST, FAST_RELEASE_ENV, ReplicaSet, scopedNamespace } from '../harness/replicas.js';
 import { admissionReview } from '../support/reviews.js';
@@ -24,16 +23,12 @@ let proxy: FaultProxy;
 let replicas: ReplicaSet;
 
 test.before(async () => {
-  const cp = controlPlane();
-  proxy = await FaultProxy.start(Number(new URL(cp.server).port));
-  const kc = JSON.parse(await readFile(cp.kubeconfigs.leaseguard, 'utf8'));
-  kc.clusters[0].cluster.server = `https://127.0.0.1:${proxy.port}`;
-  const kubeconfig = join(cp.dir, 'kubeconfig-leaseguard-via-proxy.json');
-  await writeFile(kubeconfig, JSON.stringify(kc), { mode: 0o600 });
+  const behind = await apiServerBehindProxy('kubeconfig-leaseguard-via-proxy.json');
+  proxy = behind.proxy;
   replicas = await ReplicaSet.start({
     scope: SCOPE,
     count: 2,
-    kubeconfig,
+    kubeconfig: behind.kubeconfig,
     timeoutSeconds: TIMEOUT_S,
     env: FAST_RELEASE_ENV,
   });
@@ -71,6 +66,8 @@ for (const [i, [name, fault, expect]] of faults.entries()) {
   test.serial(`fault: ${name} — ${expect === 'correct' ? 'every answer correct' : '503 within the deadline'}, no duplicate, recovery without restart`, async (t) => {
     const pids = replicas.replicas.map((r) => r.process.pid);
     proxy.set(fault);
+    // A test that fails with its fault on must not leave it to the next.
+    t.teardown(() => proxy.set({ kind: 'pass' }));
     const keys = [0, 1, 2].map((k) => `${NS}/Deployment/f${i}-k${k}`);
     const outcomes = await Promise.all(
       Array.from({ length: 24 }, async (_, n) => {
@@ -127,7 +124,9 @@ test.serial('a replica killed between taking a Lease and answering: the pending 
   const target = `${NS}/Deployment/killed`;
   const review = admissionReview({ key: target, name: 'we-killed', namespace: NS });
   const client = await replicas.asApiServer(0);
+  t.teardown(() => client.close());
   proxy.set({ kind: 'latency', ms: 1000, direction: 'responses' });
+  t.teardown(() => proxy.set({ kind: 'pass' }));
   const reply = client.post('/validate', review).then((r) => r.status, () => -1);
   const leases = async () =>
     (await coordination('admin').listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR })).items.filter((l) => lockOf(l)?.key === target);
@@ -158,7 +157,9 @@ test.serial('SIGTERM: the leader stops accepting, drains in-flight admissions, g
   const other = 1 - leader;
   // Slow enough that the admissions are still in flight at SIGTERM, fast enough to finish well inside the deadline.
   proxy.set({ kind: 'latency', ms: 150 });
+  t.teardown(() => proxy.set({ kind: 'pass' }));
   const client = await replicas.asApiServer(leader);
+  t.teardown(() => client.close());
   const send = (c: HttpsClient, n: number) =>
     c.post('/validate', admissionReview({ key: `${NS}/Deployment/drain-${n}`, name: `we-drain-${n}`, namespace: NS })).then(
       (r) => ({ status: r.status, body: r.text }),
@@ -171,8 +172,8 @@ test.serial('SIGTERM: the leader stops accepting, drains in-flight admissions, g
   await until('the replica to begin its drain', async () => (await readFile(victim.logFile, 'utf8')).includes('stopping: draining in-flight admissions'), 5000);
   // A new connection while it drains is not accepted.
   const late = await replicas.asApiServer(leader);
+  t.teardown(() => late.close());
   const refused = await send(late, 99);
-  late.close();
   t.is(refused.status, -1, `a new connection during the drain was answered: ${refused.body}`);
   const results = await Promise.all(inflight);
   for (const r of results) {

@@ -79,8 +79,8 @@ test.serial('a Lease or a review naming a live object of another key: busy for t
   // (a stolen one, or a bug upstream), claiming we-x for a third key.
   const forgedKey = `${NS}/Deployment/forged-review`;
   const client = await replicas().asApiServer(0);
+  t.teardown(() => client.close());
   const forged = await client.post('/validate', admissionReview({ name: 'we-x', namespace: NS, key: forgedKey, objectUid: 'forged-uid' }));
-  client.close();
   t.true(forged.json.response.allowed, 'the forged review took the free key (its caller is authenticated; its content cannot be)');
   const forgedAt = performance.now();
 

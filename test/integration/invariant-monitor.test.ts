@@ -40,51 +40,47 @@ test.serial('a duplicate made with leaseguard unregistered is reported at once o
 
   const target = `${NS}/Deployment/bypassed`;
   await replicas().unregister();
-  try {
-    const api = customObjects('controller');
-    await api.createNamespacedCustomObject({ ...GROUP, body: workflowExecution(NS, 'we-dup-1', target) });
-    await api.createNamespacedCustomObject({ ...GROUP, body: workflowExecution(NS, 'we-dup-2', target) });
-    const madeAt = performance.now();
-    await until('the gauge to show the duplicate', async () => (await gauge()) === 1, 10_000);
-    t.log(`reported ${(performance.now() - madeAt).toFixed(0)} ms after the second create`);
-    t.true(performance.now() - madeAt < 5_000, 'within seconds');
+  t.teardown(() => replicas().register());
+  const api = customObjects('controller');
+  await api.createNamespacedCustomObject({ ...GROUP, body: workflowExecution(NS, 'we-dup-1', target) });
+  await api.createNamespacedCustomObject({ ...GROUP, body: workflowExecution(NS, 'we-dup-2', target) });
+  const madeAt = performance.now();
+  await until('the gauge to show the duplicate', async () => (await gauge()) === 1, 10_000);
+  t.log(`reported ${(performance.now() - madeAt).toFixed(0)} ms after the second create`);
+  t.true(performance.now() - madeAt < 5_000, 'within seconds');
 
-    const logs = await until('the error log', async () => {
-      const text = await replicas().logs();
-      return text.split('\n').find((l) => l.includes('"msg":"duplicate lock key:'));
-    }, 5_000);
-    const entry = JSON.parse(logs) as { level: number; key: string; objects: string[]; lease: string };
-    t.is(entry.level, 50, 'logged as an error');
-    t.is(entry.key, target);
-    t.deepEqual([...entry.objects].sort(), [`${NS}/we-dup-1`, `${NS}/we-dup-2`]);
+  const logs = await until('the error log', async () => {
+    const text = await replicas().logs();
+    return text.split('\n').find((l) => l.includes('"msg":"duplicate lock key:'));
+  }, 5_000);
+  const entry = JSON.parse(logs) as { level: number; key: string; objects: string[]; lease: string };
+  t.is(entry.level, 50, 'logged as an error');
+  t.is(entry.key, target);
+  t.deepEqual([...entry.objects].sort(), [`${NS}/we-dup-1`, `${NS}/we-dup-2`]);
 
-    const warning = await until('the Event', async () => (await events('DuplicateKey'))[0], 10_000);
-    t.is(warning.type, 'Warning');
-    t.like(warning.involvedObject, { kind: 'Lease', namespace: replicas().leaseNamespace, name: leaseName(DEFAULT_RULES[0]!, target) });
-    t.regex(warning.message, new RegExp(`${NS}/we-dup-1, ${NS}/we-dup-2`));
-    t.is(warning.source?.component, 'leaseguard');
+  const warning = await until('the Event', async () => (await events('DuplicateKey'))[0], 10_000);
+  t.is(warning.type, 'Warning');
+  t.like(warning.involvedObject, { kind: 'Lease', namespace: replicas().leaseNamespace, name: leaseName(DEFAULT_RULES[0]!, target) });
+  t.regex(warning.message, new RegExp(`${NS}/we-dup-1, ${NS}/we-dup-2`));
+  t.is(warning.source?.component, 'leaseguard');
 
-    await api.patchNamespacedCustomObjectStatus({ ...GROUP, name: 'we-dup-2', body: [{ op: 'add', path: '/status', value: { phase: 'Failed' } }] });
-    await until('the gauge to clear', async () => (await gauge()) === 0, 10_000);
-    const cleared = await until('the cleared Event', async () => (await events('DuplicateKeyCleared'))[0], 10_000);
-    t.is(cleared.type, 'Normal');
-    await until('the cleared log line (logs are flushed every second)', async () => (await replicas().logs()).includes('"msg":"duplicate lock key cleared'), 5_000);
-    t.is(metricValue((await replicas().metrics())[leader] ?? '', 'leaseguard_duplicate_keys_detected_total', { kind: 'WorkflowExecution' }), 1);
-  } finally {
-    await replicas().register();
-  }
+  await api.patchNamespacedCustomObjectStatus({ ...GROUP, name: 'we-dup-2', body: [{ op: 'add', path: '/status', value: { phase: 'Failed' } }] });
+  await until('the gauge to clear', async () => (await gauge()) === 0, 10_000);
+  const cleared = await until('the cleared Event', async () => (await events('DuplicateKeyCleared'))[0], 10_000);
+  t.is(cleared.type, 'Normal');
+  await until('the cleared log line (logs are flushed every second)', async () => (await replicas().logs()).includes('"msg":"duplicate lock key cleared'), 5_000);
+  t.is(metricValue((await replicas().metrics())[leader] ?? '', 'leaseguard_duplicate_keys_detected_total', { kind: 'WorkflowExecution' }), 1);
 });
 
 test.serial('a new leader finds a duplicate that exists when it starts (from its first list)', async (t) => {
   const target = `${NS}/Deployment/found-on-start`;
   await replicas().unregister();
-  try {
-    const api = customObjects('controller');
-    await api.createNamespacedCustomObject({ ...GROUP, body: workflowExecution(NS, 'we-old-1', target) });
-    await api.createNamespacedCustomObject({ ...GROUP, body: workflowExecution(NS, 'we-old-2', target) });
-  } finally {
-    await replicas().register();
-  }
+  // Registered again below; the teardown covers a create that throws first.
+  t.teardown(() => replicas().register());
+  const api = customObjects('controller');
+  await api.createNamespacedCustomObject({ ...GROUP, body: workflowExecution(NS, 'we-old-1', target) });
+  await api.createNamespacedCustomObject({ ...GROUP, body: workflowExecution(NS, 'we-old-2', target) });
+  await replicas().register();
   const leader = await replicas().leader();
   await until('the current leader to report it', async () => metricValue((await replicas().metrics())[leader] ?? '', 'leaseguard_duplicate_keys', { kind: 'WorkflowExecution' }) === 1, 10_000);
   await replicas().kill(leader);
@@ -104,13 +100,11 @@ test.serial("a user's stamp naming another installation's Lease hides nothing: o
   const target = `${NS}/Deployment/forged-stamp`;
   const forged = { [LEASE_ANNOTATION]: `other-installation/${leaseName(DEFAULT_RULES[0]!, target)}`, [LOCK_KEY_ANNOTATION]: target };
   await replicas().unregister();
-  try {
-    const api = customObjects('controller');
-    await api.createNamespacedCustomObject({ ...GROUP, body: workflowExecution(NS, 'we-plain', target) });
-    await api.createNamespacedCustomObject({ ...GROUP, body: annotated(workflowExecution(NS, 'we-hidden', target), forged) });
-  } finally {
-    await replicas().register();
-  }
+  t.teardown(() => replicas().register());
+  const api = customObjects('controller');
+  await api.createNamespacedCustomObject({ ...GROUP, body: workflowExecution(NS, 'we-plain', target) });
+  await api.createNamespacedCustomObject({ ...GROUP, body: annotated(workflowExecution(NS, 'we-hidden', target), forged) });
+  await replicas().register();
   const leader = await replicas().leader();
   const gauge = async () => metricValue((await replicas().metrics())[leader] ?? '', 'leaseguard_duplicate_keys', { kind: 'WorkflowExecution' });
   await until('the duplicate to be reported despite the stamp', async () => (await gauge()) === 1, 10_000);

@@ -203,33 +203,30 @@ serial('a create refused by a later admission step leaves a pending Lease that i
   const policy = await startPolicyWebhook({ name: 'test-deny', namespaceLabels: { 'kubernetes.io/metadata.name': denyNs } });
   const refused = (name: string, target: string) =>
     customObjects('controller').createNamespacedCustomObject({ ...GROUP, namespace: denyNs, plural: 'workflowexecutions', body: annotated(workflowExecution(denyNs, name, target), { [REFUSE_ANNOTATION]: 'yes' }) });
-  try {
-    const target = `${NS}/Deployment/refused`;
-    let refusedAt = 0;
-    await until('the second webhook to refuse', async () => {
-      const err = await refused('we-refused', target).then(() => undefined, (e) => e);
-      refusedAt = performance.now();
-      return err && /refused by policy/.test(apiError(err).message ?? '');
-    }, 15_000);
-    const pending = await lease(target);
-    t.is(lockOf(pending)?.state, 'pending', 'leaseguard took the lock before the other webhook refused');
-    const err = await t.throwsAsync(createWe('we-other', target));
-    t.is(apiError(err).code, 409, 'blocked while pending');
-    // Counted from when the Lease was written (an earlier attempt, before the second webhook
-    // was in place, may have written it; later ones are retries of the same object): its
-    // acquireTime, written by a replica on this machine's clock.
-    const writtenAt = new Date(pending!.spec!.acquireTime as unknown as string).getTime();
-    await until('the pending Lease to be reclaimed', async () => !(await lease(target)) || lockOf(await lease(target))?.object.name !== 'we-refused', (PENDING_S + FAST.sweepSeconds + 6) * 1000);
-    const reclaimedAfter = Date.now() - writtenAt;
-    t.log(`pending Lease reclaimed ${reclaimedAfter.toFixed(0)} ms after it was written, ${(performance.now() - refusedAt).toFixed(0)} ms after the refusal (pending timeout ${PENDING_S} s, sweep every ${FAST.sweepSeconds} s)`);
-    // The leader reclaims one pending timeout after it first saw the Lease: at its next sweep at the latest.
-    t.true(reclaimedAfter >= PENDING_S * 1000 - 1000, 'not before the pending timeout');
-    t.true(reclaimedAfter < (PENDING_S + FAST.sweepSeconds + 3) * 1000, 'within the pending timeout and one sweep interval');
-    await createWe('we-after', target);
-    t.is(lockOf(await lease(target))?.object.name, 'we-after');
-  } finally {
-    await policy.stop();
-  }
+  t.teardown(() => policy.stop());
+  const target = `${NS}/Deployment/refused`;
+  let refusedAt = 0;
+  await until('the second webhook to refuse', async () => {
+    const err = await refused('we-refused', target).then(() => undefined, (e) => e);
+    refusedAt = performance.now();
+    return err && /refused by policy/.test(apiError(err).message ?? '');
+  }, 15_000);
+  const pending = await lease(target);
+  t.is(lockOf(pending)?.state, 'pending', 'leaseguard took the lock before the other webhook refused');
+  const err = await t.throwsAsync(createWe('we-other', target));
+  t.is(apiError(err).code, 409, 'blocked while pending');
+  // Counted from when the Lease was written (an earlier attempt, before the second webhook
+  // was in place, may have written it; later ones are retries of the same object): its
+  // acquireTime, written by a replica on this machine's clock.
+  const writtenAt = new Date(pending!.spec!.acquireTime as unknown as string).getTime();
+  await until('the pending Lease to be reclaimed', async () => !(await lease(target)) || lockOf(await lease(target))?.object.name !== 'we-refused', (PENDING_S + FAST.sweepSeconds + 6) * 1000);
+  const reclaimedAfter = Date.now() - writtenAt;
+  t.log(`pending Lease reclaimed ${reclaimedAfter.toFixed(0)} ms after it was written, ${(performance.now() - refusedAt).toFixed(0)} ms after the refusal (pending timeout ${PENDING_S} s, sweep every ${FAST.sweepSeconds} s)`);
+  // The leader reclaims one pending timeout after it first saw the Lease: at its next sweep at the latest.
+  t.true(reclaimedAfter >= PENDING_S * 1000 - 1000, 'not before the pending timeout');
+  t.true(reclaimedAfter < (PENDING_S + FAST.sweepSeconds + 3) * 1000, 'within the pending timeout and one sweep interval');
+  await createWe('we-after', target);
+  t.is(lockOf(await lease(target))?.object.name, 'we-after');
 });
 
 serial('killing the leader hands release work to another replica within one lease duration; nothing is released twice or wrongly', async (t) => {

@@ -9,6 +9,7 @@ import { setting } from '../../src/config-schema.js';
 import { DEFAULT_MAX_REVIEW_BYTES } from '../../src/server/admission-app.js';
 import { admissionReview } from '../support/reviews.js';
 import { startTestServer, type TestServer } from '../support/webhook-server.js';
+import { sleep } from '../harness/wait.js';
 
 let s: TestServer;
 test.before(async () => {
@@ -129,32 +130,29 @@ test('validate: an UPDATE that changes the key is denied; one that keeps it pass
 
 test('validate: an UPDATE giving a keyless object a key takes the lock as a create does: busy is 409, free takes it, nothing keyed is stored without a lock', async (t) => {
   const lg = await startTestServer();
-  try {
-    const lease = (key: string) => lg.store.get(leaseName(DEFAULT_RULES[0]!, key));
-    t.true((await lg.client.post('/validate', admissionReview({ key: 'upd/Deployment/held', name: 'we-holder' }))).json.response.allowed);
-    for (const oldKey of [undefined, '', 42]) {
-      const busy = await lg.client.post('/validate', admissionReview({ operation: 'UPDATE', name: 'we-keyless', oldKey, key: 'upd/Deployment/held' }));
-      t.false(busy.json.response.allowed, `from ${JSON.stringify(oldKey)}`);
-      t.is(busy.json.response.status.code, 409);
-      t.is(busy.json.response.status.details.name, 'we-holder');
-    }
-    const dry = await lg.client.post('/validate', admissionReview({ operation: 'UPDATE', name: 'we-keyless', oldKey: undefined, key: 'upd/Deployment/free', dryRun: true }));
-    t.true(dry.json.response.allowed);
-    t.is(await lease('upd/Deployment/free'), null, 'a dry run writes nothing');
-    const review = admissionReview({ operation: 'UPDATE', name: 'we-keyless', oldKey: undefined, key: 'upd/Deployment/free' });
-    const free = await lg.client.post('/validate', review);
-    t.true(free.json.response.allowed);
-    t.is(free.json.response.auditAnnotations.decision, 'allowed');
-    const taken = decodeLease((await lease('upd/Deployment/free'))!);
-    t.like(taken.record?.object, { name: 'we-keyless', namespace: 'prod', uid: review.request.object.metadata.uid });
-    const other = await lg.client.post('/validate', admissionReview({ key: 'upd/Deployment/free', name: 'we-late' }));
-    t.is(other.json.response.status.code, 409, 'the key is now held by the updated object');
-    const still = await lg.client.post('/validate', admissionReview({ operation: 'UPDATE', name: 'we-keyless', oldKey: undefined, key: undefined }));
-    t.true(still.json.response.allowed, 'an UPDATE that leaves it keyless passes');
-    t.is(still.json.response.auditAnnotations, undefined);
-  } finally {
-    await lg.close();
+  t.teardown(() => lg.close());
+  const lease = (key: string) => lg.store.get(leaseName(DEFAULT_RULES[0]!, key));
+  t.true((await lg.client.post('/validate', admissionReview({ key: 'upd/Deployment/held', name: 'we-holder' }))).json.response.allowed);
+  for (const oldKey of [undefined, '', 42]) {
+    const busy = await lg.client.post('/validate', admissionReview({ operation: 'UPDATE', name: 'we-keyless', oldKey, key: 'upd/Deployment/held' }));
+    t.false(busy.json.response.allowed, `from ${JSON.stringify(oldKey)}`);
+    t.is(busy.json.response.status.code, 409);
+    t.is(busy.json.response.status.details.name, 'we-holder');
   }
+  const dry = await lg.client.post('/validate', admissionReview({ operation: 'UPDATE', name: 'we-keyless', oldKey: undefined, key: 'upd/Deployment/free', dryRun: true }));
+  t.true(dry.json.response.allowed);
+  t.is(await lease('upd/Deployment/free'), null, 'a dry run writes nothing');
+  const review = admissionReview({ operation: 'UPDATE', name: 'we-keyless', oldKey: undefined, key: 'upd/Deployment/free' });
+  const free = await lg.client.post('/validate', review);
+  t.true(free.json.response.allowed);
+  t.is(free.json.response.auditAnnotations.decision, 'allowed');
+  const taken = decodeLease((await lease('upd/Deployment/free'))!);
+  t.like(taken.record?.object, { name: 'we-keyless', namespace: 'prod', uid: review.request.object.metadata.uid });
+  const other = await lg.client.post('/validate', admissionReview({ key: 'upd/Deployment/free', name: 'we-late' }));
+  t.is(other.json.response.status.code, 409, 'the key is now held by the updated object');
+  const still = await lg.client.post('/validate', admissionReview({ operation: 'UPDATE', name: 'we-keyless', oldKey: undefined, key: undefined }));
+  t.true(still.json.response.allowed, 'an UPDATE that leaves it keyless passes');
+  t.is(still.json.response.auditAnnotations, undefined);
 });
 
 test('validate: other kinds and operations pass untouched', async (t) => {
@@ -242,44 +240,38 @@ test('the body limit fits the guarded objects: the default (maxReviewBytes) is 2
 
 test('a well-formed review over the configured limit gets 413 with a JSON error, and nothing is written', async (t) => {
   const small = await startTestServer({ maxReviewBytes: 32 * 1024 });
-  try {
-    const key = 'proto/Deployment/too-big';
-    const res = await small.client.post('/validate', padded(key, 'we-too-big', 40 * 1024));
-    t.is(res.status, 413);
-    t.is(res.json.error.code, 'LG_BAD_REQUEST');
-    t.regex(res.json.error.message, /exceeds the 32768-byte limit/);
-    t.deepEqual(await small.store.list(''), [], 'no Lease written');
-    t.true((await small.client.post('/validate', padded(key, 'we-fits', 20 * 1024))).json.response.allowed, 'a review within it is decided');
-  } finally {
-    await small.close();
-  }
+  t.teardown(() => small.close());
+  const key = 'proto/Deployment/too-big';
+  const res = await small.client.post('/validate', padded(key, 'we-too-big', 40 * 1024));
+  t.is(res.status, 413);
+  t.is(res.json.error.code, 'LG_BAD_REQUEST');
+  t.regex(res.json.error.message, /exceeds the 32768-byte limit/);
+  t.deepEqual(await small.store.list(''), [], 'no Lease written');
+  t.true((await small.client.post('/validate', padded(key, 'we-fits', 20 * 1024))).json.response.allowed, 'a review within it is decided');
 });
 
 test('the answer deadline counts from the arrival: a body that takes longer than the deadline to arrive is refused, its lock untaken', async (t) => {
   // A 1 s deadline against a body 3 s late: a busy machine's event-loop stalls (the
   // client shares this process) cannot close that gap, nor make the quick one late.
   const slow = await startTestServer({ deadlineMs: 1000 });
-  try {
-    const body = Buffer.from(JSON.stringify(admissionReview({ key: 'proto/Deployment/trickle', name: 'we-trickle' })));
-    const answer = await new Promise<{ status: number; json: any }>((resolve, reject) => {
-      const req = https.request(`${slow.url}/validate`, { method: 'POST', agent: slow.client.agent, headers: { 'content-type': 'application/json', 'content-length': body.length } }, (r) => {
-        const chunks: Buffer[] = [];
-        r.on('data', (c: Buffer) => chunks.push(c));
-        r.on('end', () => resolve({ status: r.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString()) }));
-      });
-      req.on('error', reject);
-      req.write(body.subarray(0, 100));
-      setTimeout(() => req.end(body.subarray(100)), 3000);
+  t.teardown(() => slow.close());
+  const body = Buffer.from(JSON.stringify(admissionReview({ key: 'proto/Deployment/trickle', name: 'we-trickle' })));
+  const answer = await new Promise<{ status: number; json: any }>((resolve, reject) => {
+    const req = https.request(`${slow.url}/validate`, { method: 'POST', agent: slow.client.agent, headers: { 'content-type': 'application/json', 'content-length': body.length } }, (r) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (c: Buffer) => chunks.push(c));
+      r.on('end', () => resolve({ status: r.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString()) }));
     });
-    t.is(answer.status, 200);
-    t.false(answer.json.response.allowed, 'refused: its deadline passed while the body arrived');
-    t.is(answer.json.response.status.code, 503);
-    t.deepEqual(await slow.store.list(''), [], 'no Lease written');
-    const quick = await slow.client.post('/validate', admissionReview({ key: 'proto/Deployment/trickle', name: 'we-quick' }));
-    t.true(quick.json.response.allowed, 'the same request sent at once is admitted');
-  } finally {
-    await slow.close();
-  }
+    req.on('error', reject);
+    req.write(body.subarray(0, 100));
+    setTimeout(() => req.end(body.subarray(100)), 3000);
+  });
+  t.is(answer.status, 200);
+  t.false(answer.json.response.allowed, 'refused: its deadline passed while the body arrived');
+  t.is(answer.json.response.status.code, 503);
+  t.deepEqual(await slow.store.list(''), [], 'no Lease written');
+  const quick = await slow.client.post('/validate', admissionReview({ key: 'proto/Deployment/trickle', name: 'we-quick' }));
+  t.true(quick.json.response.allowed, 'the same request sent at once is admitted');
 });
 
 test('probes: /healthz and /readyz answer 200 while serving', async (t) => {
@@ -298,7 +290,7 @@ test('busy denials for one lock are logged once a second with the count left out
   const before = await contention();
   t.true((await s.client.post('/validate', admissionReview({ key, name: 'we-storm-0' }))).json.response.allowed);
   for (let i = 1; i <= 30; i++) t.is((await s.client.post('/validate', admissionReview({ key, name: `we-storm-${i}` }))).json.response.status.code, 409);
-  await new Promise((r) => setTimeout(r, 1100));
+  await sleep(1100);
   t.is((await s.client.post('/validate', admissionReview({ key, name: 'we-storm-31' }))).json.response.status.code, 409);
   const logged = s.logs
     .map((l) => JSON.parse(l) as { decision?: string; key?: string; busyDenialsNotLogged?: number })
@@ -319,15 +311,12 @@ test('validate: a take-over from a finished holder is admitted with a warning ku
   const holderUid = 'uid-we-done';
   // The earlier holder, read live, has finished (Completed) and still has this key.
   const done = await startTestServer({ holders: { read: async () => ({ kind: 'terminal', uid: holderUid, phase: 'Completed', lease: leaseName(DEFAULT_RULES[0]!, 'proto/Deployment/takeover') }) } });
-  try {
-    const first = await done.client.post('/validate', admissionReview({ key: 'proto/Deployment/takeover', name: 'we-done', objectUid: holderUid }));
-    t.is(first.json.response.allowed, true);
-    t.is(first.json.response.warnings, undefined, 'a fresh lock warns of nothing');
-    const next = await done.client.post('/validate', admissionReview({ key: 'proto/Deployment/takeover', name: 'we-next' }));
-    t.is(next.json.response.allowed, true);
-    t.deepEqual(next.json.response.warnings, ['leaseguard: took over the lock on target "proto/Deployment/takeover" from finished workflowexecution prod/we-done']);
-    t.is(next.json.response.auditAnnotations.takeover, 'holder-terminal');
-  } finally {
-    await done.close();
-  }
+  t.teardown(() => done.close());
+  const first = await done.client.post('/validate', admissionReview({ key: 'proto/Deployment/takeover', name: 'we-done', objectUid: holderUid }));
+  t.is(first.json.response.allowed, true);
+  t.is(first.json.response.warnings, undefined, 'a fresh lock warns of nothing');
+  const next = await done.client.post('/validate', admissionReview({ key: 'proto/Deployment/takeover', name: 'we-next' }));
+  t.is(next.json.response.allowed, true);
+  t.deepEqual(next.json.response.warnings, ['leaseguard: took over the lock on target "proto/Deployment/takeover" from finished workflowexecution prod/we-done']);
+  t.is(next.json.response.auditAnnotations.takeover, 'holder-terminal');
 });

@@ -24,30 +24,29 @@ test("the README's quick-start request: admitted on the embedded store, then 409
   // No kubeconfig anywhere: the embedded store, as on a bare machine.
   const env = { PATH: process.env.PATH ?? '', HOME: dir, LEASEGUARD_CERT_DIR: join(dir, 'certs'), LEASEGUARD_ADMISSION_PORT: '0', LEASEGUARD_METRICS_PORT: '0' };
   const proc = spawn(process.execPath, [CLI, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  try {
-    const port = await new Promise<number>((resolve, reject) => {
-      let out = '';
-      proc.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        const line = out.split('\n').find((l) => l.includes('"leaseguard is serving"'));
-        if (line) resolve((JSON.parse(line) as { admissionPort: number }).admissionPort);
-      });
-      proc.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
-    });
-    const client = new HttpsClient(`https://127.0.0.1:${port}`, await readFile(join(dir, 'certs', 'ca.crt'), 'utf8'));
-    const post = (body: unknown) => client.request('POST', '/validate', JSON.stringify(body), { 'content-type': 'application/json' });
-    const first = (await post(review)).json as { response: { allowed: boolean } };
-    t.true(first.response.allowed, 'the README says it is admitted');
-    const other = structuredClone(review);
-    other.request.name = 'we-2';
-    other.request.object.metadata.name = 'we-2';
-    const second = (await post(other)).json as { response: { allowed: boolean; status: { code: number; message: string } } };
-    t.false(second.response.allowed);
-    t.is(second.response.status.code, 409);
-    t.regex(second.response.status.message, /we-1/);
-    client.agent.destroy();
-  } finally {
+  t.teardown(async () => {
     proc.kill('SIGTERM');
     if (proc.exitCode === null) await new Promise((r) => proc.once('exit', r));
-  }
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n').find((l) => l.includes('"leaseguard is serving"'));
+      if (line) resolve((JSON.parse(line) as { admissionPort: number }).admissionPort);
+    });
+    proc.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
+  });
+  const client = new HttpsClient(`https://127.0.0.1:${port}`, await readFile(join(dir, 'certs', 'ca.crt'), 'utf8'));
+  t.teardown(() => client.agent.destroy());
+  const post = (body: unknown) => client.request('POST', '/validate', JSON.stringify(body), { 'content-type': 'application/json' });
+  const first = (await post(review)).json as { response: { allowed: boolean } };
+  t.true(first.response.allowed, 'the README says it is admitted');
+  const other = structuredClone(review);
+  other.request.name = 'we-2';
+  other.request.object.metadata.name = 'we-2';
+  const second = (await post(other)).json as { response: { allowed: boolean; status: { code: number; message: string } } };
+  t.false(second.response.allowed);
+  t.is(second.response.status.code, 409);
+  t.regex(second.response.status.message, /we-1/);
 });

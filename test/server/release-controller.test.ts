@@ -16,6 +16,7 @@ import { unverifiableHolders } from '../../src/store/holder-reader.js';
 import { MemoryLeaseStore } from '../../src/store/memory-lease-store.js';
 import { standInKubeConfig } from '../support/failing-apiserver.js';
 import { capturingLogger } from '../support/webhook-server.js';
+import { sleep } from '../harness/wait.js';
 
 const we = (name: string, target: string, rv: string) => ({
   apiVersion: 'kubernaut.ai/v1alpha1',
@@ -84,7 +85,9 @@ test('a relist that finds a successor where the old object is gone reports no du
     ],
     'expired',
   );
+  t.teardown(() => api.close());
   const { controller, metrics, events } = controllerOn(api);
+  t.teardown(() => controller.stop());
   // Every value the gauge takes, not only the last.
   const gaugeSeen: number[] = [];
   const gauge = metrics.duplicateKeys;
@@ -93,21 +96,16 @@ test('a relist that finds a successor where the old object is gone reports no du
     gaugeSeen.push(value);
     set(labels, value);
   }) as typeof gauge.set;
-  try {
-    await controller.start();
-    const deadline = Date.now() + 10_000;
-    while (api.listed() < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    await new Promise((r) => setTimeout(r, 200));
-    t.is(api.listed(), 2, 'relisted after the 410');
-    const duplicates = events.filter((e) => e.reason === 'DuplicateKey');
-    t.is(duplicates.length, 1, 'the real duplicate is reported');
-    t.regex(duplicates[0]!.message, /prod\/we-3, prod\/we-4/);
-    t.notRegex(events.map((e) => e.message).join('\n'), /we-1.*we-2|we-2.*we-1/, 'a successor beside its deleted predecessor is no duplicate');
-    t.deepEqual(gaugeSeen, [0, 1], 'the gauge went from 0 to 1, never to 2');
-  } finally {
-    await controller.stop();
-    await api.close();
-  }
+  await controller.start();
+  const deadline = Date.now() + 10_000;
+  while (api.listed() < 2 && Date.now() < deadline) await sleep(20);
+  await sleep(200);
+  t.is(api.listed(), 2, 'relisted after the 410');
+  const duplicates = events.filter((e) => e.reason === 'DuplicateKey');
+  t.is(duplicates.length, 1, 'the real duplicate is reported');
+  t.regex(duplicates[0]!.message, /prod\/we-3, prod\/we-4/);
+  t.notRegex(events.map((e) => e.message).join('\n'), /we-1.*we-2|we-2.*we-1/, 'a successor beside its deleted predecessor is no duplicate');
+  t.deepEqual(gaugeSeen, [0, 1], 'the gauge went from 0 to 1, never to 2');
 });
 
 // A maximum hold of hours must not make every sweep read every lock again: a recheck due
@@ -124,17 +122,14 @@ for (const [maxHoldSeconds, sweepIntervalSeconds, queued] of [
     const object = { group: rule.group, kind: rule.kind, namespace: 'prod', name: 'we-1', uid: 'uid-we-1' };
     t.is((await locks.acquire(rule, { key: 'prod/Deployment/api', object, requester: { username: 'ro' } }, { dryRun: false })).verdict, 'allowed');
     const api = await standIn([[we('we-1', 'prod/Deployment/api', '10')]], 'quiet');
+    t.teardown(() => api.close());
     const logs: string[] = [];
     const { controller } = controllerOn(api, { rule, store, ages, sweepIntervalSeconds, logs });
-    try {
-      await controller.start(); // lists, then sweeps once
-      await controller.drained();
-      const sweeps = logs.map((l) => JSON.parse(l) as { msg: string; leases?: number; queued?: number }).filter((l) => l.msg === 'sweep looked at every managed Lease');
-      t.is(sweeps.length, 1);
-      t.like(sweeps[0], { leases: 1, queued });
-    } finally {
-      await controller.stop();
-      await api.close();
-    }
+    t.teardown(() => controller.stop());
+    await controller.start(); // lists, then sweeps once
+    await controller.drained();
+    const sweeps = logs.map((l) => JSON.parse(l) as { msg: string; leases?: number; queued?: number }).filter((l) => l.msg === 'sweep looked at every managed Lease');
+    t.is(sweeps.length, 1);
+    t.like(sweeps[0], { leases: 1, queued });
   });
 }

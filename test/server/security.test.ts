@@ -67,17 +67,14 @@ for (const [name, flags, version, suites] of weakClients) {
     t.is(answer.kind, 'alert', JSON.stringify(answer));
     if (answer.kind === 'alert') t.true([40, 70].includes(answer.description), `alert ${answer.description}`);
     const control = await permissiveServer();
-    try {
-      // The same hello to a permissive server shows the refusal is leaseguard's settings, not the runtime.
-      const permissive = await sendHello(control.port, clientHello(version, suites));
-      if (permissive.kind !== 'server-hello') t.log(`this Node.js cannot serve ${name} even when allowed to (${JSON.stringify(permissive)})`);
-      const against = await handshake(control.port, flags);
-      if (!against.ok) return t.log(`this OpenSSL cannot offer ${name}; only the byte-level hello checked it`);
-      const r = await handshake(s.server.admissionPort, flags);
-      t.false(r.ok, r.out);
-    } finally {
-      control.close();
-    }
+    t.teardown(() => control.close());
+    // The same hello to a permissive server shows the refusal is leaseguard's settings, not the runtime.
+    const permissive = await sendHello(control.port, clientHello(version, suites));
+    if (permissive.kind !== 'server-hello') t.log(`this Node.js cannot serve ${name} even when allowed to (${JSON.stringify(permissive)})`);
+    const against = await handshake(control.port, flags);
+    if (!against.ok) return t.log(`this OpenSSL cannot offer ${name}; only the byte-level hello checked it`);
+    const r = await handshake(s.server.admissionPort, flags);
+    t.false(r.ok, r.out);
   });
 }
 
@@ -125,12 +122,9 @@ test('limits: a client that never finishes its headers is cut off', async (t) =>
 
 test('limits: the production server cuts off headers after 10 s and whole requests after 15 s', async (t) => {
   const defaults = await startTestServer();
-  try {
-    t.is(defaults.server.https.headersTimeout, 10_000);
-    t.is(defaults.server.https.requestTimeout, 15_000);
-  } finally {
-    await defaults.close();
-  }
+  t.teardown(() => defaults.close());
+  t.is(defaults.server.https.headersTimeout, 10_000);
+  t.is(defaults.server.https.requestTimeout, 15_000);
 });
 
 test('limits: a client that trickles its body is cut off with 408', async (t) => {

@@ -3,15 +3,27 @@
 // always ends its watches, and a proxy cannot tell a watch from other TLS traffic).
 import http from 'node:http';
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import pino from 'pino';
 import { LEASE_ANNOTATION } from '../../src/admission/mutating-webhook.js';
 import { leaseName } from '../../src/core/lease-name.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
 import { WatchCache, type CacheEvent, type CachedObject } from '../../src/release/watch-cache.js';
 import { standInKubeConfig } from '../support/failing-apiserver.js';
+import { sleep } from '../harness/wait.js';
 
 const rule = DEFAULT_RULES[0]!;
+
+/** Starts a stand-in API server, stopped (its `open` watches ended) when the test ends. */
+async function listening(t: ExecutionContext, server: http.Server, open: Set<http.ServerResponse>): Promise<KubeConfig> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(async () => {
+    for (const r of open) r.destroy();
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+  return standInKubeConfig(server);
+}
 
 function workflowExecution(phase: string, resourceVersion: string) {
   return {
@@ -92,26 +104,23 @@ function watchCacheOn(api: StandIn, timeoutSeconds: number) {
 for (const dead of ['after-headers', 'before-headers'] as const) {
   test(`a watch on a dead connection (${dead}) is replaced after its timeout and resumes where it was`, async (t) => {
     const api = await standIn(dead);
+    t.teardown(() => api.close());
     const { cache, events, restarts } = watchCacheOn(api, 1);
+    t.teardown(() => cache.stop());
     const started = performance.now();
-    try {
-      await cache.start();
-      const deadline = Date.now() + 10_000;
-      while (!events.some(([type, o]) => type === 'update' && o.terminal) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      const seconds = (performance.now() - started) / 1000;
-      t.true(events.some(([type, o]) => type === 'update' && o.terminal && o.phase === 'Completed'), 'the completion on the new watch reached the cache');
-      // Replaced after timeoutSeconds plus the grace (1 + 1 s here), not before.
-      t.true(seconds >= 1.9 && seconds < 6, `replaced after ${seconds.toFixed(1)} s`);
-      t.is(restarts(), 1);
-      t.is(api.lists, 1, 'resumed from the last resourceVersion, no relist');
-      t.is(api.watches.length, 2);
-      t.is(api.watches[0]?.get('timeoutSeconds'), '1', 'the API server is asked to end each watch');
-      t.is(api.watches[1]?.get('resourceVersion'), '10');
-      t.is(cache.get('prod', 'we-1')?.terminal, true);
-    } finally {
-      cache.stop();
-      await api.close();
-    }
+    await cache.start();
+    const deadline = Date.now() + 10_000;
+    while (!events.some(([type, o]) => type === 'update' && o.terminal) && Date.now() < deadline) await sleep(50);
+    const seconds = (performance.now() - started) / 1000;
+    t.true(events.some(([type, o]) => type === 'update' && o.terminal && o.phase === 'Completed'), 'the completion on the new watch reached the cache');
+    // Replaced after timeoutSeconds plus the grace (1 + 1 s here), not before.
+    t.true(seconds >= 1.9 && seconds < 6, `replaced after ${seconds.toFixed(1)} s`);
+    t.is(restarts(), 1);
+    t.is(api.lists, 1, 'resumed from the last resourceVersion, no relist');
+    t.is(api.watches.length, 2);
+    t.is(api.watches[0]?.get('timeoutSeconds'), '1', 'the API server is asked to end each watch');
+    t.is(api.watches[1]?.get('resourceVersion'), '10');
+    t.is(cache.get('prod', 'we-1')?.terminal, true);
   });
 }
 
@@ -141,8 +150,7 @@ test("only a stamp from a configured other installation, for the object's own lo
       open.add(res);
     }
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const kubeConfig = standInKubeConfig(server);
+  const kubeConfig = await listening(t, server, open);
   const cache = new WatchCache({
     kubeConfig,
     api: kubeConfig.makeApiClient(CustomObjectsApi),
@@ -153,18 +161,12 @@ test("only a stamp from a configured other installation, for the object's own lo
     onHealth: () => {},
     onRestart: () => {},
   });
-  try {
-    await cache.start();
-    t.deepEqual(
-      cases.map(([n]) => [n, cache.get('prod', n)?.foreign ?? false]),
-      cases.map(([n, , foreign]) => [n, foreign]),
-    );
-  } finally {
-    cache.stop();
-    for (const r of open) r.destroy();
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
-  }
+  t.teardown(() => cache.stop());
+  await cache.start();
+  t.deepEqual(
+    cases.map(([n]) => [n, cache.get('prod', n)?.foreign ?? false]),
+    cases.map(([n, , foreign]) => [n, foreign]),
+  );
 });
 
 test('events carry the entry they replace or remove; a change nothing decides on keeps the cached entry itself; size counts across namespaces', async (t) => {
@@ -185,8 +187,7 @@ test('events carry the entry they replace or remove; a change nothing decides on
     send('MODIFIED', we('dev', 'a', '12', 'Completed'));
     send('DELETED', we('dev', 'b', '13'));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const kubeConfig = standInKubeConfig(server);
+  const kubeConfig = await listening(t, server, open);
   const events: Array<{ type: CacheEvent; obj: CachedObject; prev: CachedObject | undefined }> = [];
   const cache = new WatchCache({
     kubeConfig,
@@ -197,41 +198,32 @@ test('events carry the entry they replace or remove; a change nothing decides on
     onHealth: () => {},
     onRestart: () => {},
   });
-  try {
-    await cache.start();
-    t.is(cache.size, 3);
-    const prodA = cache.get('prod', 'a');
-    const devA = cache.get('dev', 'a');
-    const deadline = Date.now() + 5000;
-    while (events.length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    t.deepEqual(events.map((e) => `${e.type} ${e.obj.namespace}/${e.obj.name}`), ['add prod/a', 'add dev/a', 'add dev/b', 'update dev/a', 'delete dev/b']);
-    t.true(events.slice(0, 3).every((e) => e.prev === undefined));
-    t.is(cache.get('prod', 'a'), prodA, 'an unchanged object keeps its entry (what the duplicate monitor holds stays the cache\'s own)');
-    t.is(events[3]!.prev, devA, 'an update names the entry it replaced');
-    t.is(events[3]!.obj.phase, 'Completed');
-    t.is(events[4]!.prev?.uid, 'uid-dev-b', 'a delete names the entry it removed');
-    t.is(cache.size, 2);
-    t.is(cache.get('dev', 'b'), undefined);
-  } finally {
-    cache.stop();
-    for (const r of open) r.destroy();
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
-  }
+  t.teardown(() => cache.stop());
+  await cache.start();
+  t.is(cache.size, 3);
+  const prodA = cache.get('prod', 'a');
+  const devA = cache.get('dev', 'a');
+  const deadline = Date.now() + 5000;
+  while (events.length < 5 && Date.now() < deadline) await sleep(20);
+  t.deepEqual(events.map((e) => `${e.type} ${e.obj.namespace}/${e.obj.name}`), ['add prod/a', 'add dev/a', 'add dev/b', 'update dev/a', 'delete dev/b']);
+  t.true(events.slice(0, 3).every((e) => e.prev === undefined));
+  t.is(cache.get('prod', 'a'), prodA, 'an unchanged object keeps its entry (what the duplicate monitor holds stays the cache\'s own)');
+  t.is(events[3]!.prev, devA, 'an update names the entry it replaced');
+  t.is(events[3]!.obj.phase, 'Completed');
+  t.is(events[4]!.prev?.uid, 'uid-dev-b', 'a delete names the entry it removed');
+  t.is(cache.size, 2);
+  t.is(cache.get('dev', 'b'), undefined);
 });
 
 test('a watch that stays quiet longer than client-node\'s 30 s idle timer is kept: no restart, the change arrives on it', async (t) => {
   const api = await standIn('quiet', 33_000);
+  t.teardown(() => api.close());
   const { cache, events, restarts } = watchCacheOn(api, 60);
-  try {
-    await cache.start();
-    const deadline = Date.now() + 40_000;
-    while (!events.some(([type, o]) => type === 'update' && o.terminal) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    t.true(events.some(([type, o]) => type === 'update' && o.terminal), 'the change after 33 quiet seconds reached the cache');
-    t.is(restarts(), 0);
-    t.is(api.watches.length, 1, 'the one watch stayed open');
-  } finally {
-    cache.stop();
-    await api.close();
-  }
+  t.teardown(() => cache.stop());
+  await cache.start();
+  const deadline = Date.now() + 40_000;
+  while (!events.some(([type, o]) => type === 'update' && o.terminal) && Date.now() < deadline) await sleep(100);
+  t.true(events.some(([type, o]) => type === 'update' && o.terminal), 'the change after 33 quiet seconds reached the cache');
+  t.is(restarts(), 0);
+  t.is(api.watches.length, 1, 'the one watch stayed open');
 });

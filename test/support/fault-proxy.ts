@@ -1,7 +1,10 @@
 // A TCP proxy that injects faults between leaseguard and the API server: added latency
 // (either direction), dropped connections, and black-holed traffic. TLS passes through
 // untouched; the proxy only sees bytes.
+import { readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import { join } from 'node:path';
+import { controlPlane } from '../harness/integration-env.js';
 
 export type Fault =
   | { kind: 'pass' }
@@ -86,4 +89,18 @@ export class FaultProxy {
     for (const [a, b] of this.#pairs) (a.destroy(), b.destroy());
     await new Promise<void>((r) => this.#server.close(() => r()));
   }
+}
+
+/**
+ * A FaultProxy in front of the test control plane's API server, and leaseguard's
+ * kubeconfig through it (written as `name` in the control plane's directory).
+ */
+export async function apiServerBehindProxy(name: string): Promise<{ proxy: FaultProxy; kubeconfig: string }> {
+  const cp = controlPlane();
+  const proxy = await FaultProxy.start(Number(new URL(cp.server).port));
+  const kc = JSON.parse(await readFile(cp.kubeconfigs.leaseguard, 'utf8'));
+  kc.clusters[0].cluster.server = `https://127.0.0.1:${proxy.port}`;
+  const kubeconfig = join(cp.dir, name);
+  await writeFile(kubeconfig, JSON.stringify(kc), { mode: 0o600 });
+  return { proxy, kubeconfig };
 }

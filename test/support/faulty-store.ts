@@ -1,10 +1,8 @@
 // A LeaseStore that fails on purpose: hangs until the caller gives up, answers 500 or
 // 403, or applies a write and then loses the reply. Seeded, so a failure reproduces.
-import type { V1Lease } from '@kubernetes/client-node';
 import { ErrorCodes, LeaseguardError } from '../../src/errors.js';
-import type { JsonPatchOp } from '../../src/core/json-patch.js';
-import type { ReadonlyLease } from '../../src/core/lock-record.js';
-import type { DeletePreconditions, LeaseStore } from '../../src/store/lease-store.js';
+import type { LeaseStore } from '../../src/store/lease-store.js';
+import { delegatingStore } from './delegating-store.js';
 
 export type Fault = 'hang' | '500' | '403' | 'lost-reply';
 
@@ -20,25 +18,20 @@ export function seeded(seed: number): () => number {
   };
 }
 
-export class FaultyStore implements LeaseStore {
-  readonly backend = 'memory' as const;
-  readonly injected: Record<Fault, number> = { hang: 0, '500': 0, '403': 0, 'lost-reply': 0 };
+export type FaultyStore = LeaseStore & { readonly injected: Record<Fault, number> };
 
-  constructor(
-    private readonly inner: LeaseStore,
-    private readonly faults: Fault[],
-    private readonly rate: number,
-    private readonly random: () => number = seeded(1),
-  ) {}
+/**
+ * `inner` behind faults: each call fails with probability `rate`, by one of `faults`
+ * drawn from `random`. Every call goes through the delegating store, so this file says
+ * only how a call fails.
+ */
+export function faultyStore(inner: LeaseStore, faults: Fault[], rate: number, random: () => number = seeded(1)): FaultyStore {
+  const injected: Record<Fault, number> = { hang: 0, '500': 0, '403': 0, 'lost-reply': 0 };
 
-  get namespace(): string {
-    return this.inner.namespace;
-  }
-
-  async #call<T>(what: string, signal: AbortSignal | undefined, op: () => Promise<T>): Promise<T> {
-    if (this.random() >= this.rate || this.faults.length === 0) return op();
-    const fault = this.faults[Math.floor(this.random() * this.faults.length)] as Fault;
-    this.injected[fault]++;
+  async function call<T>(what: string, signal: AbortSignal | undefined, op: () => Promise<T>): Promise<T> {
+    if (random() >= rate || faults.length === 0) return op();
+    const fault = faults[Math.floor(random() * faults.length)] as Fault;
+    injected[fault]++;
     switch (fault) {
       case 'hang':
         return new Promise<T>((_, reject) => {
@@ -60,25 +53,18 @@ export class FaultyStore implements LeaseStore {
     }
   }
 
-  get(name: string, signal?: AbortSignal): Promise<ReadonlyLease | null> {
-    return this.#call(`get Lease ${name}`, signal, () => this.inner.get(name, signal));
-  }
-  create(lease: V1Lease, signal?: AbortSignal): Promise<ReadonlyLease> {
-    return this.#call(`create Lease ${lease.metadata?.name}`, signal, () => this.inner.create(lease, signal));
-  }
-  replace(lease: V1Lease, signal?: AbortSignal): Promise<ReadonlyLease> {
-    return this.#call(`update Lease ${lease.metadata?.name}`, signal, () => this.inner.replace(lease, signal));
-  }
-  delete(name: string, pre: DeletePreconditions, signal?: AbortSignal): Promise<void> {
-    return this.#call(`delete Lease ${name}`, signal, () => this.inner.delete(name, pre, signal));
-  }
-  patch(name: string, ops: JsonPatchOp[], signal?: AbortSignal): Promise<ReadonlyLease> {
-    return this.#call(`patch Lease ${name}`, signal, () => this.inner.patch(name, ops, signal));
-  }
-  async *listPages(selector: string, signal?: AbortSignal): AsyncIterable<ReadonlyLease[]> {
-    yield await this.list(selector, signal);
-  }
-  list(selector: string, signal?: AbortSignal): Promise<ReadonlyLease[]> {
-    return this.#call('list Leases', signal, () => this.inner.list(selector, signal));
-  }
+  const list: LeaseStore['list'] = (selector, signal) => call('list Leases', signal, () => inner.list(selector, signal));
+  const store = delegatingStore(inner, {
+    get: (name, signal) => call(`get Lease ${name}`, signal, () => inner.get(name, signal)),
+    create: (lease, signal) => call(`create Lease ${lease.metadata?.name}`, signal, () => inner.create(lease, signal)),
+    replace: (lease, signal) => call(`update Lease ${lease.metadata?.name}`, signal, () => inner.replace(lease, signal)),
+    delete: (name, pre, signal) => call(`delete Lease ${name}`, signal, () => inner.delete(name, pre, signal)),
+    patch: (name, ops, signal) => call(`patch Lease ${name}`, signal, () => inner.patch(name, ops, signal)),
+    list,
+    // One page, through the same faults as list.
+    listPages: async function* (selector, signal) {
+      yield await list(selector, signal);
+    },
+  });
+  return Object.assign(store, { injected });
 }

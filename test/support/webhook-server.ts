@@ -94,6 +94,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
   lg.reachability?.start(() => server.https.closeIdleConnections());
   const url = `https://127.0.0.1:${server.admissionPort}`;
   const client = new HttpsClient(url, certs.ca, 256);
+  let closing: Promise<void> | undefined;
   return {
     lg,
     ...(budget ? { budget } : {}),
@@ -103,11 +104,15 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
     certs,
     url,
     logs,
-    async close() {
-      budget?.stop();
-      client.close();
-      lg.reachability?.stop();
-      await server.stop();
+    // Once: a test may close its server early and still register the close as a teardown.
+    close() {
+      closing ??= (async () => {
+        budget?.stop();
+        client.close();
+        lg.reachability?.stop();
+        await server.stop();
+      })();
+      return closing;
     },
   };
 }

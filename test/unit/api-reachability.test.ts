@@ -8,6 +8,7 @@ import { ErrorCodes, LeaseguardError } from '../../src/errors.js';
 import { createMetrics } from '../../src/metrics.js';
 import { API_CHECK, ApiReachability } from '../../src/server/api-reachability.js';
 import { Readiness } from '../../src/readiness.js';
+import { sleep } from '../harness/wait.js';
 
 const unreachable = () => new LeaseguardError(ErrorCodes.STORE_UNAVAILABLE, 'list Leases in lg: the API server could not be reached (ECONNRESET)', { statusCode: 503 });
 const timedOut = () => new LeaseguardError(ErrorCodes.STORE_TIMEOUT, 'list Leases in lg: the API server did not answer before the deadline', { statusCode: 504 });
@@ -152,17 +153,17 @@ test('running: probes every interval, calls whileUnreachable while failing, stop
   });
   let closes = 0;
   r.start(() => closes++);
-  await new Promise((res) => setTimeout(res, 150));
+  await sleep(150);
   t.false(readiness.ready());
   t.true(calls >= 4, `probed ${calls} times in 150 ms at a 20 ms interval`);
   t.true(closes >= 2, 'idle connections closed while unreachable');
   failing = false;
-  await new Promise((res) => setTimeout(res, 60));
+  await sleep(60);
   t.true(readiness.ready());
   const closed = closes;
   r.stop();
   const after = calls;
-  await new Promise((res) => setTimeout(res, 60));
+  await sleep(60);
   t.is(calls, after, 'no probe after stop');
   t.is(closes, closed, 'nothing closed while reachable');
 });

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DeadlineSignals } from '../../src/server/deadline-signals.js';
+import { sleep } from '../harness/wait.js';
 
 test('admissions in one window share a signal; the next window gets a new one', (t) => {
   let now = 1000;

@@ -3,6 +3,7 @@ import test from 'ava';
 import { pino } from 'pino';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import { KubeEventRecorder, type LeaseguardEvent } from '../../src/kube/event-recorder.js';
+import { sleep } from '../harness/wait.js';
 
 function fakeCore() {
   const calls: Array<{ verb: 'create' | 'patch'; name: string; body: unknown }> = [];
@@ -31,6 +32,7 @@ test('a repeat of one event updates its count instead of writing another', async
   const { core, calls } = fakeCore();
   const clock = { now: 0 };
   const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'silent' }), clock: () => clock.now });
+  t.teardown(() => rec.close());
   rec.record(event());
   await tick();
   clock.now += 1000;
@@ -48,6 +50,7 @@ test('a Lease deleted and created again (a new uid) starts a new Event: the old 
   const { core, calls } = fakeCore();
   const clock = { now: 0 };
   const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'silent' }), clock: () => clock.now });
+  t.teardown(() => rec.close());
   const about = (uid: string): LeaseguardEvent => ({ ...event(), regarding: { ...event().regarding, uid } });
   rec.record(about('u1'));
   await tick();
@@ -56,28 +59,28 @@ test('a Lease deleted and created again (a new uid) starts a new Event: the old 
   await tick();
   t.deepEqual(calls.map((c) => c.verb), ['create', 'create']);
   t.like(calls[1]!.body, { involvedObject: { name: 'L', uid: 'u2' }, count: 1 });
-  rec.close();
 });
 
 test('a storm of 1,000 events makes at most the burst of writes', async (t) => {
   const { core, calls } = fakeCore();
   const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'silent' }), burst: 5, clock: () => 0 });
+  t.teardown(() => rec.close());
   for (let i = 0; i < 1000; i++) {
     rec.record(event(`message ${i % 50}`));
     if (i % 100 === 0) await tick();
   }
   await tick();
   t.is(calls.length, 5);
-  rec.close();
 });
 
 test('a storm of 1,000 repeats converges on count 1,000 in a handful of writes', async (t) => {
   const { core, calls } = fakeCore();
   const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'silent' }), minIntervalMs: 30 });
+  t.teardown(() => rec.close());
   const started = Date.now();
   for (let i = 0; i < 1000; i++) {
     rec.record(event());
-    if (i % 50 === 0) await new Promise((r) => setTimeout(r, 5));
+    if (i % 50 === 0) await sleep(5);
   }
   await rec.settled(5000);
   rec.close();
@@ -95,6 +98,7 @@ test('the rate limit delays writes but loses no occurrence', async (t) => {
   // earn a token before the burst is counted; it runs on once that is checked.
   const clock = { now: 0 };
   const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'silent' }), burst: 2, refillMs: 40, clock: () => clock.now });
+  t.teardown(() => rec.close());
   for (let i = 0; i < 6; i++) rec.record(event(`lock ${i}`));
   await tick();
   t.is(calls.length, 2, 'the burst, at once');
@@ -114,13 +118,14 @@ test('counts of existing Events keep up when new Events are held back', async (t
   const { core, calls } = fakeCore();
   // No new Event after the first two for a long time; count updates at their own rate.
   const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'silent' }), burst: 2, refillMs: 60_000, minIntervalMs: 10, updateRefillMs: 10 });
+  t.teardown(() => rec.close());
   rec.record(event('lock a'));
   rec.record(event('lock b'));
   rec.record(event('lock c')); // held back: no token for a new Event
   for (let i = 0; i < 50; i++) {
     rec.record(event('lock a'));
     rec.record(event('lock b'));
-    await new Promise((r) => setTimeout(r, 2));
+    await sleep(2);
   }
   await rec.settled(1000);
   rec.close();
@@ -139,6 +144,7 @@ test('a failed write is logged, never thrown', async (t) => {
   const logs: string[] = [];
   const core = { createNamespacedEvent: async () => Promise.reject(new Error('forbidden')) } as unknown as CoreV1Api;
   const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'warn' }, { write: (l: string) => logs.push(l) }) });
+  t.teardown(() => rec.close());
   t.notThrows(() => rec.record(event()));
   await tick();
   await tick();
@@ -148,6 +154,7 @@ test('a failed write is logged, never thrown', async (t) => {
 test('messages longer than 1 KiB are cut to fit', async (t) => {
   const { core, calls } = fakeCore();
   const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'silent' }) });
+  t.teardown(() => rec.close());
   rec.record(event('x'.repeat(5000)));
   await tick();
   t.is((calls[0]!.body as { message: string }).message.length, 1024);
@@ -158,6 +165,7 @@ test("the invariant's Events have room and writes of their own: 4,200 distinct b
   const logs: string[] = [];
   const clock = { now: 0 };
   const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'warn' }, { write: (l: string) => logs.push(l) }), clock: () => clock.now });
+  t.teardown(() => rec.close());
   for (let i = 0; i < 4200; i++) {
     rec.record({ regarding: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: 'lg', name: `L${i}` }, type: 'Normal', reason: 'LockBusy', message: `busy ${i}` });
   }
@@ -173,5 +181,4 @@ test("the invariant's Events have room and writes of their own: 4,200 distinct b
   rec.record({ ...event('cleared'), reason: 'DuplicateKeyCleared', type: 'Normal' });
   await tick();
   t.like(calls.at(-1)!.body, { reason: 'DuplicateKeyCleared' });
-  rec.close();
 });

@@ -1,7 +1,6 @@
 import test from 'ava';
 import { WorkQueue } from '../../src/release/work-queue.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../harness/wait.js';
 
 test('a key added while waiting is merged, not doubled', async (t) => {
   const seen: Array<[string, string]> = [];
