@@ -11,7 +11,8 @@ export const ELSEWHERE = 'bench-elsewhere';
 
 /** The bearer token of one of the control plane's kubeconfigs. */
 export function token(kubeconfigPath: string): string {
-  return (JSON.parse(readFileSync(kubeconfigPath, 'utf8')) as { users: Array<{ user: { token: string } }> }).users[0]!.user.token;
+  return (JSON.parse(readFileSync(kubeconfigPath, 'utf8')) as { users: Array<{ user: { token: string } }> }).users[0]!
+    .user.token;
 }
 
 /**
@@ -23,7 +24,10 @@ export function token(kubeconfigPath: string): string {
  */
 export function benchObject(ns: string, name: string, target: string, guarded: boolean): string {
   const we = workflowExecution(ns, name, target);
-  if (!guarded) (we.metadata as Record<string, unknown>).annotations = { [LEASE_ANNOTATION]: `${ELSEWHERE}/${leaseName(DEFAULT_RULES[0]!, target)}` };
+  if (!guarded)
+    (we.metadata as Record<string, unknown>).annotations = {
+      [LEASE_ANNOTATION]: `${ELSEWHERE}/${leaseName(DEFAULT_RULES[0]!, target)}`,
+    };
   return JSON.stringify(we);
 }
 
@@ -37,13 +41,21 @@ export async function waitEffective(client: Client, ns: string, guarded: boolean
   const path = `/apis/kubernaut.ai/v1alpha1/namespaces/${ns}/workflowexecutions`;
   while (Date.now() < deadline) {
     if (!guarded) {
-      if ((await client.request('POST', `${path}?dryRun=All`, benchObject(ns, 'probe', `${ns}/probe`, guarded))).status === 201) return;
+      if (
+        (await client.request('POST', `${path}?dryRun=All`, benchObject(ns, 'probe', `${ns}/probe`, guarded)))
+          .status === 201
+      )
+        return;
     } else {
       const probe = await client.request('POST', path, benchObject(ns, 'probe', `${ns}/probe`, guarded));
       if (probe.status === 201 && stamped && !probe.body.includes('leaseguard.kubernaut.ai/lock-key')) {
         await client.request('DELETE', `${path}/probe`);
       } else if (probe.status === 201 || probe.status === 409) {
-        if ((await client.request('POST', `${path}?dryRun=All`, benchObject(ns, 'probe-2', `${ns}/probe`, guarded))).status === 409) return;
+        if (
+          (await client.request('POST', `${path}?dryRun=All`, benchObject(ns, 'probe-2', `${ns}/probe`, guarded)))
+            .status === 409
+        )
+          return;
       }
     }
     await new Promise((r) => setTimeout(r, 200));

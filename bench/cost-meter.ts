@@ -51,7 +51,10 @@ export class CostMeter {
   ) {}
 
   async snapshot(): Promise<CostSnapshot> {
-    const [api, etcd] = await Promise.all([this.o.apiserver.request('GET', '/metrics'), fetch(`${this.o.etcdUrl}/metrics`).then((r) => r.text())]);
+    const [api, etcd] = await Promise.all([
+      this.o.apiserver.request('GET', '/metrics'),
+      fetch(`${this.o.etcdUrl}/metrics`).then((r) => r.text()),
+    ]);
     if (api.status !== 200) throw new Error(`reading kube-apiserver /metrics: HTTP ${api.status}`);
     const self = process.cpuUsage();
     const cpuMs: Record<string, number> = { 'load generator': (self.user + self.system) / 1000 };
@@ -65,8 +68,16 @@ export class CostMeter {
       }, 0);
     }
     return {
-      apiWrites: sum(api.body, 'apiserver_request_total', WRITE_VERBS.map((verb) => ({ verb }))),
-      leaseWrites: sum(api.body, 'apiserver_request_total', WRITE_VERBS.map((verb) => ({ verb, resource: 'leases' }))),
+      apiWrites: sum(
+        api.body,
+        'apiserver_request_total',
+        WRITE_VERBS.map((verb) => ({ verb })),
+      ),
+      leaseWrites: sum(
+        api.body,
+        'apiserver_request_total',
+        WRITE_VERBS.map((verb) => ({ verb, resource: 'leases' })),
+      ),
       webhookCalls: sum(api.body, 'apiserver_admission_webhook_admission_duration_seconds_count', [{}]),
       etcdWrites: sum(etcd, 'etcd_mvcc_put_total', [{}]) + sum(etcd, 'etcd_mvcc_delete_total', [{}]),
       etcdPutBytes: sum(etcd, 'etcd_debugging_mvcc_total_put_size_in_bytes', [{}]),

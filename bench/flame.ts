@@ -30,7 +30,12 @@ function where(url: string, line: number): string {
   if (!url) return '';
   const path = url.replace(/^file:\/\//, '');
   const i = path.lastIndexOf('node_modules/');
-  const short = i >= 0 ? path.slice(i + 'node_modules/'.length) : path.includes('/dist/') ? path.slice(path.indexOf('/dist/') + 1) : path;
+  const short =
+    i >= 0
+      ? path.slice(i + 'node_modules/'.length)
+      : path.includes('/dist/')
+        ? path.slice(path.indexOf('/dist/') + 1)
+        : path;
   return `${short}:${line + 1}`;
 }
 
@@ -45,7 +50,10 @@ export function callTree(p: CpuProfile): Frame {
   const hits = p.nodes.reduce((a, n) => a + (n.hitCount ?? 0), 0);
   const msPerHit = hits > 0 ? (p.endTime - p.startTime) / 1000 / hits : 0;
   const build = (n: ProfileNode): Frame => {
-    const children = (n.children ?? []).map((id) => byId.get(id)).filter((c): c is ProfileNode => c !== undefined && c.callFrame.functionName !== '(idle)').map(build);
+    const children = (n.children ?? [])
+      .map((id) => byId.get(id))
+      .filter((c): c is ProfileNode => c !== undefined && c.callFrame.functionName !== '(idle)')
+      .map(build);
     const selfMs = (n.hitCount ?? 0) * msPerHit;
     return { name: label(n), selfMs, totalMs: selfMs + children.reduce((a, c) => a + c.totalMs, 0), children };
   };
@@ -92,7 +100,9 @@ export function renderFlame(p: CpuProfile, title: string): string {
     rects.push(
       `<g><title>${esc(f.name)}: ${f.totalMs.toFixed(0)} ms, ${((f.totalMs / tree.totalMs) * 100).toFixed(1)}% (self ${f.selfMs.toFixed(0)} ms)</title>` +
         `<rect x="${x.toFixed(1)}" y="${-depth * row}" width="${Math.max(0.5, w - 0.3).toFixed(1)}" height="${row - 1}" fill="${colour(f.name)}"/>` +
-        (w > 40 ? `<text x="${(x + 3).toFixed(1)}" y="${-depth * row + 11}">${esc(f.name.slice(0, Math.floor(w / 6.5)))}</text>` : '') +
+        (w > 40
+          ? `<text x="${(x + 3).toFixed(1)}" y="${-depth * row + 11}">${esc(f.name.slice(0, Math.floor(w / 6.5)))}</text>`
+          : '') +
         '</g>',
     );
     let cx = x;
@@ -125,5 +135,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   }
   const profile = JSON.parse(readFileSync(input, 'utf8')) as CpuProfile;
   writeFileSync(output, renderFlame(profile, title ?? input));
-  for (const t of topSelf(profile)) process.stdout.write(`${(t.share * 100).toFixed(1).padStart(5)}%  ${t.ms.toFixed(0).padStart(6)} ms  ${t.frame}\n`);
+  for (const t of topSelf(profile))
+    process.stdout.write(`${(t.share * 100).toFixed(1).padStart(5)}%  ${t.ms.toFixed(0).padStart(6)} ms  ${t.frame}\n`);
 }

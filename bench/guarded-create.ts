@@ -78,8 +78,12 @@ export async function benchGuardedCreates(o: CellOptions): Promise<{ cells: Cell
   const ca = readFileSync(cp.info.caFile, 'utf8');
   const apiPort = Number(new URL(cp.info.server).port);
   const maxClients = Math.max(32, ...o.points.map((p) => p.clients ?? 0));
-  const creator = new Client('127.0.0.1', apiPort, ca, maxClients, { authorization: `Bearer ${token(cp.info.kubeconfigs.controller)}` });
-  const leaser = new Client('127.0.0.1', apiPort, ca, maxClients, { authorization: `Bearer ${token(cp.info.kubeconfigs.leaseguard)}` });
+  const creator = new Client('127.0.0.1', apiPort, ca, maxClients, {
+    authorization: `Bearer ${token(cp.info.kubeconfigs.controller)}`,
+  });
+  const leaser = new Client('127.0.0.1', apiPort, ca, maxClients, {
+    authorization: `Bearer ${token(cp.info.kubeconfigs.leaseguard)}`,
+  });
   // The floor's Leases go to a namespace of their own with leaseguard's Role, as its identity writes them.
   await leaseNamespace('bench-floor');
   for (const ns of ['bench-none', 'bench-floorobj']) await scopedNamespace('bench-unguarded', ns);
@@ -94,7 +98,12 @@ export async function benchGuardedCreates(o: CellOptions): Promise<{ cells: Cell
       const memory = deploymentMemoryEnv();
       const scope = `bench-lg${point.replicas}`;
       // Production defaults, but without stamping (the chart's default is the validating webhook alone) and with the Deployment's memory settings.
-      const env = { LEASEGUARD_STAMP_ANNOTATIONS: 'false', LEASEGUARD_FOREIGN_LEASE_NAMESPACES: ELSEWHERE, LEASEGUARD_MAX_LEASES: '1000000', ...memory };
+      const env = {
+        LEASEGUARD_STAMP_ANNOTATIONS: 'false',
+        LEASEGUARD_FOREIGN_LEASE_NAMESPACES: ELSEWHERE,
+        LEASEGUARD_MAX_LEASES: '1000000',
+        ...memory,
+      };
       const profDir = o.cpuProfDir ? join(o.cpuProfDir, point.name.replace(/[^a-z0-9]+/gi, '-')) : undefined;
       if (profDir) await mkdir(profDir, { recursive: true });
       progress(`${point.name}: starting ${point.replicas} leaseguard replica(s) behind one forwarder`);
@@ -102,7 +111,13 @@ export async function benchGuardedCreates(o: CellOptions): Promise<{ cells: Cell
         scope,
         count: point.replicas,
         env,
-        ...(profDir ? { replicaEnv: (i: number) => ({ NODE_OPTIONS: `${memory.NODE_OPTIONS} --cpu-prof --cpu-prof-dir=${join(profDir, `replica-${i}`)}` }) } : {}),
+        ...(profDir
+          ? {
+              replicaEnv: (i: number) => ({
+                NODE_OPTIONS: `${memory.NODE_OPTIONS} --cpu-prof --cpu-prof-dir=${join(profDir, `replica-${i}`)}`,
+              }),
+            }
+          : {}),
       });
       try {
         await scopedNamespace(scope, NS.leaseguard(point));
@@ -111,16 +126,25 @@ export async function benchGuardedCreates(o: CellOptions): Promise<{ cells: Cell
         progress(`${point.name}: replica ${leader} leads`);
         const pidsOf = (withReplicas: boolean) => {
           const pids: Record<string, number> = { 'kube-apiserver': cp.pid('kube-apiserver'), etcd: cp.pid('etcd') };
-          if (withReplicas) set.replicas.forEach((r, i) => (pids[`replica ${i}${i === leader ? ' (leader)' : ''}`] = r.process.pid ?? 0));
+          if (withReplicas)
+            set.replicas.forEach(
+              (r, i) => (pids[`replica ${i}${i === leader ? ' (leader)' : ''}`] = r.process.pid ?? 0),
+            );
           return pids;
         };
         if (o.idleMs > 0) {
           const pids = pidsOf(true);
           const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuTimeMs(pid)]));
           await new Promise((r) => setTimeout(r, o.idleMs));
-          const cpuMsPerSecond = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, ((cpuTimeMs(pid) - before[k]!) * 1000) / o.idleMs]));
+          const cpuMsPerSecond = Object.fromEntries(
+            Object.entries(pids).map(([k, pid]) => [k, ((cpuTimeMs(pid) - before[k]!) * 1000) / o.idleMs]),
+          );
           idle.push({ point: point.name, cpuMsPerSecond });
-          progress(`${point.name}: idle CPU ms/s ${Object.entries(cpuMsPerSecond).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
+          progress(
+            `${point.name}: idle CPU ms/s ${Object.entries(cpuMsPerSecond)
+              .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+              .join(', ')}`,
+          );
         }
         for (let round = 1; round <= o.rounds; round++) {
           // Alternate the order, so drift on the machine does not favour one mode.
@@ -131,22 +155,39 @@ export async function benchGuardedCreates(o: CellOptions): Promise<{ cells: Cell
               const id = `c${seq++}`;
               const target = `${ns}/Deployment/${id}`;
               if (mode === 'floor') {
-                const body = JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: `floor-${id}` }, spec: { holderIdentity: 'bench' } });
-                const l = await leaser.request('POST', '/apis/coordination.k8s.io/v1/namespaces/bench-floor/leases', body);
+                const body = JSON.stringify({
+                  apiVersion: 'coordination.k8s.io/v1',
+                  kind: 'Lease',
+                  metadata: { name: `floor-${id}` },
+                  spec: { holderIdentity: 'bench' },
+                });
+                const l = await leaser.request(
+                  'POST',
+                  '/apis/coordination.k8s.io/v1/namespaces/bench-floor/leases',
+                  body,
+                );
                 if (l.status !== 201) return `lease-http-${l.status}`;
               }
-              const res = await creator.request('POST', `/apis/kubernaut.ai/v1alpha1/namespaces/${ns}/workflowexecutions`, benchObject(ns, `we-${id}`, target, mode === 'leaseguard'));
+              const res = await creator.request(
+                'POST',
+                `/apis/kubernaut.ai/v1alpha1/namespaces/${ns}/workflowexecutions`,
+                benchObject(ns, `we-${id}`, target, mode === 'leaseguard'),
+              );
               return res.status === 201 ? 'created' : `http-${res.status}`;
             };
             const load = (ms: number) =>
-              point.rate !== undefined ? runRate({ rate: point.rate, durationMs: ms, send: create }) : runLoad({ concurrency: point.clients ?? 1, durationMs: ms, send: create });
+              point.rate !== undefined
+                ? runRate({ rate: point.rate, durationMs: ms, send: create })
+                : runLoad({ concurrency: point.clients ?? 1, durationMs: ms, send: create });
             await load(o.warmupMs);
             const pids = pidsOf(mode === 'leaseguard');
             const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuTimeMs(pid)]));
             await lagOf(set); // starts the cell's lag window
             const result = await load(point.rate !== undefined ? o.cellMs : o.closedCellMs);
             const creates = Math.max(1, result.requests);
-            const cpuMs = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, (cpuTimeMs(pid) - before[k]!) / creates]));
+            const cpuMs = Object.fromEntries(
+              Object.entries(pids).map(([k, pid]) => [k, (cpuTimeMs(pid) - before[k]!) / creates]),
+            );
             const lag = await lagOf(set);
             const cell: Cell = { point: point.name, round, mode, result, cpuMs, lag };
             cells.push(cell);

@@ -38,7 +38,12 @@ function summarize(latencies: number[], errors: number, seconds: number, outcome
   };
 }
 
-export async function runLoad(o: { concurrency: number; durationMs: number; warmupMs?: number; send: Send }): Promise<LoadResult> {
+export async function runLoad(o: {
+  concurrency: number;
+  durationMs: number;
+  warmupMs?: number;
+  send: Send;
+}): Promise<LoadResult> {
   const latencies: number[] = [];
   const outcomes: Record<string, number> = {};
   let errors = 0;
@@ -73,7 +78,13 @@ export async function runLoad(o: { concurrency: number; durationMs: number; warm
  * shows up in the percentiles instead of being hidden (no coordinated omission).
  * Requests past `maxInFlight` are not sent and count as errors ("overloaded").
  */
-export async function runRate(o: { rate: number; durationMs: number; warmupMs?: number; send: Send; maxInFlight?: number }): Promise<LoadResult> {
+export async function runRate(o: {
+  rate: number;
+  durationMs: number;
+  warmupMs?: number;
+  send: Send;
+  maxInFlight?: number;
+}): Promise<LoadResult> {
   const latencies: number[] = [];
   const outcomes: Record<string, number> = {};
   const maxInFlight = o.maxInFlight ?? 1000;
@@ -99,13 +110,16 @@ export async function runRate(o: { rate: number; durationMs: number; warmupMs?: 
         if (scheduled >= warmupEnd) outcomes.overloaded = (outcomes.overloaded ?? 0) + 1;
         continue;
       }
-      const p: Promise<void> = o.send(0, seq++).then(
-        (outcome) => count(scheduled, outcome),
-        (err: Error) => {
-          errors++;
-          count(scheduled, `error:${err.message.slice(0, 40)}`);
-        },
-      ).finally(() => pending.delete(p));
+      const p: Promise<void> = o
+        .send(0, seq++)
+        .then(
+          (outcome) => count(scheduled, outcome),
+          (err: Error) => {
+            errors++;
+            count(scheduled, `error:${err.message.slice(0, 40)}`);
+          },
+        )
+        .finally(() => pending.delete(p));
       pending.add(p);
     }
     await new Promise((r) => setTimeout(r, Math.max(0, Math.min(1, next - performance.now()))));

@@ -16,7 +16,13 @@ app.use(async (ctx) => {
   ctx.body = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: true } };
 });
 const server = https.createServer(
-  { cert: readFileSync(join(certDir, 'tls.crt')), key: readFileSync(join(certDir, 'tls.key')), minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS, keepAliveTimeout: 65_000 },
+  {
+    cert: readFileSync(join(certDir, 'tls.crt')),
+    key: readFileSync(join(certDir, 'tls.key')),
+    minVersion: 'TLSv1.2',
+    ciphers: TLS_CIPHERS,
+    keepAliveTimeout: 65_000,
+  },
   app.callback(),
 );
 server.listen(0, '127.0.0.1', () => {

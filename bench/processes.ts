@@ -14,7 +14,10 @@ export interface Served {
 
 /** Spawns a process that logs `"leaseguard is serving"` with its ports; the rest of its output goes to logFile. */
 export function spawnServer(args: string[], env: Record<string, string>, logFile: string): Promise<Served> {
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '', ...env } });
+  const proc = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH ?? '', ...env },
+  });
   const log = createWriteStream(logFile);
   proc.stderr?.pipe(log);
   return new Promise((resolve, reject) => {
@@ -65,7 +68,13 @@ export class Client {
   ) {
     // The Agent hands its options to net.connect, which takes noDelay; @types/node 24's
     // AgentOptions leave it out, so the options are typed with the socket's too.
-    const options: https.AgentOptions & SocketConstructorOpts = { ca, keepAlive: true, maxSockets, maxFreeSockets: maxSockets, noDelay: true };
+    const options: https.AgentOptions & SocketConstructorOpts = {
+      ca,
+      keepAlive: true,
+      maxSockets,
+      maxFreeSockets: maxSockets,
+      noDelay: true,
+    };
     this.agent = new https.Agent(options);
   }
 
@@ -76,12 +85,15 @@ export class Client {
         headers['content-type'] = 'application/json';
         headers['content-length'] = String(Buffer.byteLength(body));
       }
-      const req = https.request({ host: this.host, port: this.port, method, path, agent: this.agent, headers }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      });
+      const req = https.request(
+        { host: this.host, port: this.port, method, path, agent: this.agent, headers },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', reject);
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });

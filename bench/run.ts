@@ -32,7 +32,8 @@ const { values } = parseArgs({
 });
 
 const started = Date.now();
-const progress = (s: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${s}\n`);
+const progress = (s: string) =>
+  process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${s}\n`);
 
 const quick = values.quick;
 const settings = {
@@ -73,8 +74,20 @@ function pointTable(cells: Cell[], point: Point): string[] {
     if (cs.length === 0) continue;
     const col = (f: (c: Cell) => number, d = 2) => show(spread(cs.map(f)), d);
     const cpu = procs.map((p) => (cs.some((c) => p in c.cpuMs) ? col((c) => c.cpuMs[p] ?? NaN) : ''));
-    const lag = mode === 'leaseguard' ? replicas.map((_, i) => `${col((c) => c.lag[i]?.p99 ?? NaN, 1)} / ${col((c) => c.lag[i]?.max ?? NaN, 1)}`).join('; ') : '';
-    const failed = cs.reduce((a, c) => a + Object.entries(c.result.outcomes).filter(([k]) => k !== 'created').reduce((x, [, n]) => x + n, 0), 0);
+    const lag =
+      mode === 'leaseguard'
+        ? replicas
+            .map((_, i) => `${col((c) => c.lag[i]?.p99 ?? NaN, 1)} / ${col((c) => c.lag[i]?.max ?? NaN, 1)}`)
+            .join('; ')
+        : '';
+    const failed = cs.reduce(
+      (a, c) =>
+        a +
+        Object.entries(c.result.outcomes)
+          .filter(([k]) => k !== 'created')
+          .reduce((x, [, n]) => x + n, 0),
+      0,
+    );
     lines.push(
       `| ${mode} | ${col((c) => c.result.throughput, 0)} | ${col((c) => c.result.p50)} | ${col((c) => c.result.p95)} | ${col((c) => c.result.p99)} | ${col((c) => Object.values(c.cpuMs).reduce((a, b) => a + b, 0))} | ${cpu.join(' | ')} | ${lag} | ${failed} |`,
     );
@@ -83,16 +96,22 @@ function pointTable(cells: Cell[], point: Point): string[] {
 }
 
 function aloneTable(rows: AloneRow[]): string[] {
-  const lines = ['| server | admissions/s | p50 ms | p99 ms | CPU µs/admission | not allowed |', '|---|---:|---:|---:|---:|---:|'];
+  const lines = [
+    '| server | admissions/s | p50 ms | p99 ms | CPU µs/admission | not allowed |',
+    '|---|---:|---:|---:|---:|---:|',
+  ];
   for (const server of ['no-op', 'leaseguard'] as const) {
     const rs = rows.filter((r) => r.server === server);
     const col = (f: (r: AloneRow) => number, d = 2) => show(spread(rs.map(f)), d);
-    lines.push(`| ${server === 'no-op' ? 'no-op koa handler' : 'leaseguard (in-process store)'} | ${col((r) => r.result.throughput, 0)} | ${col((r) => r.result.p50)} | ${col((r) => r.result.p99)} | ${col((r) => r.cpuMicros, 0)} | ${rs.reduce((a, r) => a + r.result.requests - (r.result.outcomes.allowed ?? 0), 0)} |`);
+    lines.push(
+      `| ${server === 'no-op' ? 'no-op koa handler' : 'leaseguard (in-process store)'} | ${col((r) => r.result.throughput, 0)} | ${col((r) => r.result.p50)} | ${col((r) => r.result.p99)} | ${col((r) => r.cpuMicros, 0)} | ${rs.reduce((a, r) => a + r.result.requests - (r.result.outcomes.allowed ?? 0), 0)} |`,
+    );
   }
   return lines;
 }
 
-const verdictLine = (t: Target) => `- ${t.name}: ${show(t.value)} ${t.unit} (target ${t.target}): **${t.value.n === 0 ? 'not measured' : t.met ? 'met' : 'not met'}**`;
+const verdictLine = (t: Target) =>
+  `- ${t.name}: ${show(t.value)} ${t.unit} (target ${t.target}): **${t.value.n === 0 ? 'not measured' : t.met ? 'met' : 'not met'}**`;
 
 /** Each replica's profile as an SVG flame graph in bench/profiles/, with its top self-time frames. */
 async function renderProfiles(dir: string): Promise<string[]> {
@@ -104,9 +123,16 @@ async function renderProfiles(dir: string): Promise<string[]> {
       for (const file of readdirSync(join(dir, point, replica)).filter((f) => f.endsWith('.cpuprofile'))) {
         const profile = JSON.parse(readFileSync(join(dir, point, replica, file), 'utf8')) as CpuProfile;
         const name = `${point}-${replica}.svg`;
-        await writeFile(join(outDir, name), renderFlame(profile, `leaseguard ${replica}, ${point.replace(/-/g, ' ').trim()}: the whole run (startup, warm-ups, all three modes' cells)`));
+        await writeFile(
+          join(outDir, name),
+          renderFlame(
+            profile,
+            `leaseguard ${replica}, ${point.replace(/-/g, ' ').trim()}: the whole run (startup, warm-ups, all three modes' cells)`,
+          ),
+        );
         lines.push('', `[${name}](profiles/${name}): top self time`, '', '| share | ms | frame |', '|---:|---:|---|');
-        for (const t of topSelf(profile, 12)) lines.push(`| ${(t.share * 100).toFixed(1)}% | ${t.ms.toFixed(0)} | \`${t.frame}\` |`);
+        for (const t of topSelf(profile, 12))
+          lines.push(`| ${(t.share * 100).toFixed(1)}% | ${t.ms.toFixed(0)} | \`${t.frame}\` |`);
       }
     }
   }
@@ -127,35 +153,53 @@ async function main(): Promise<void> {
   const loadBefore = loadavg();
   progress(`logs and certificates in ${dir}; load average ${loadBefore}`);
 
-  progress(`part 1: the webhook alone, new keys, ${ALONE_CLIENTS} clients (no-op koa handler vs leaseguard, in-process store)`);
-  const alone = values.part === 'creates' ? [] : await benchWebhookAlone({ dir, concurrency: ALONE_CLIENTS, rounds: settings.rounds, warmupMs: settings.aloneWarmupMs, durationMs: settings.aloneCellMs, progress, ...(profDir ? { cpuProfDir: join(profDir, 'webhook-alone', 'leaseguard') } : {}) });
+  progress(
+    `part 1: the webhook alone, new keys, ${ALONE_CLIENTS} clients (no-op koa handler vs leaseguard, in-process store)`,
+  );
+  const alone =
+    values.part === 'creates'
+      ? []
+      : await benchWebhookAlone({
+          dir,
+          concurrency: ALONE_CLIENTS,
+          rounds: settings.rounds,
+          warmupMs: settings.aloneWarmupMs,
+          durationMs: settings.aloneCellMs,
+          progress,
+          ...(profDir ? { cpuProfDir: join(profDir, 'webhook-alone', 'leaseguard') } : {}),
+        });
 
   if (values.part !== 'alone') progress('part 2: CREATEs through a real kube-apiserver');
   const cp = values.part === 'alone' ? undefined : await ControlPlane.start((s) => progress(s));
   let cells: Cell[] = [];
   let idle: Idle[] = [];
-  if (cp) try {
-    const infoFile = join(cp.info.dir, 'control-plane.json');
-    await writeFile(infoFile, JSON.stringify(cp.info));
-    process.env[CONTROL_PLANE_ENV] = infoFile;
-    ({ cells, idle } = await benchGuardedCreates({
-      cp,
-      points: POINTS,
-      rounds: settings.rounds,
-      warmupMs: settings.warmupMs,
-      cellMs: settings.openCellMs,
-      closedCellMs: settings.closedCellMs,
-      idleMs: settings.idleMs,
-      ...(profDir ? { cpuProfDir: profDir } : {}),
-      progress,
-    }));
-  } finally {
-    await cp.stop();
-  }
+  if (cp)
+    try {
+      const infoFile = join(cp.info.dir, 'control-plane.json');
+      await writeFile(infoFile, JSON.stringify(cp.info));
+      process.env[CONTROL_PLANE_ENV] = infoFile;
+      ({ cells, idle } = await benchGuardedCreates({
+        cp,
+        points: POINTS,
+        rounds: settings.rounds,
+        warmupMs: settings.warmupMs,
+        cellMs: settings.openCellMs,
+        closedCellMs: settings.closedCellMs,
+        idleMs: settings.idleMs,
+        ...(profDir ? { cpuProfDir: profDir } : {}),
+        progress,
+      }));
+    } finally {
+      await cp.stop();
+    }
   const loadAfter = loadavg();
   const results = targets(cells, alone, POINTS);
   const cpu = cpus();
-  const flags = [...(quick ? ['--quick'] : []), ...(values.rounds ? ['--rounds', values.rounds] : []), ...(values['cpu-prof'] ? ['--cpu-prof'] : [])];
+  const flags = [
+    ...(quick ? ['--quick'] : []),
+    ...(values.rounds ? ['--rounds', values.rounds] : []),
+    ...(values['cpu-prof'] ? ['--cpu-prof'] : []),
+  ];
   const command = `npm run bench${flags.length ? ` -- ${flags.join(' ')}` : ''}`;
   const md = [
     '# leaseguard benchmark results',
@@ -176,19 +220,41 @@ async function main(): Promise<void> {
     '',
     '## 2. CREATEs through kube-apiserver',
     '',
-    'WorkflowExecution CREATEs by a controller identity over keep-alive HTTPS, new keys. Modes: no webhook; the floor (the client writes a Lease for the key as leaseguard\'s identity, then the object); leaseguard with the Kubernetes store and production defaults (validating webhook only, the Deployment\'s memory settings), its replicas behind one round-robin TCP forwarder. One replica set at a time (the point\'s), started before its rounds.',
+    "WorkflowExecution CREATEs by a controller identity over keep-alive HTTPS, new keys. Modes: no webhook; the floor (the client writes a Lease for the key as leaseguard's identity, then the object); leaseguard with the Kubernetes store and production defaults (validating webhook only, the Deployment's memory settings), its replicas behind one round-robin TCP forwarder. One replica set at a time (the point's), started before its rounds.",
     '',
   ];
   for (const point of POINTS) {
-    md.push(`### ${point.name} (${point.rate !== undefined ? `open loop, latency from each request's scheduled time` : 'closed loop: each client sends its next create when the last is answered'})`, '', ...pointTable(cells, point), '');
+    md.push(
+      `### ${point.name} (${point.rate !== undefined ? `open loop, latency from each request's scheduled time` : 'closed loop: each client sends its next create when the last is answered'})`,
+      '',
+      ...pointTable(cells, point),
+      '',
+    );
     const still = idle.find((i) => i.point === point.name);
-    if (still) md.push(`With no load, before the rounds (${settings.idleMs / 1000} s), CPU ms per second: ${Object.entries(still.cpuMsPerSecond).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}.`, '');
+    if (still)
+      md.push(
+        `With no load, before the rounds (${settings.idleMs / 1000} s), CPU ms per second: ${Object.entries(
+          still.cpuMsPerSecond,
+        )
+          .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+          .join(', ')}.`,
+        '',
+      );
   }
-  if (profDir) md.push('## Profiles', '', 'Each replica ran with `node --cpu-prof`; the flame graphs leave idle time out.', ...(await renderProfiles(profDir)), '');
+  if (profDir)
+    md.push(
+      '## Profiles',
+      '',
+      'Each replica ran with `node --cpu-prof`; the flame graphs leave idle time out.',
+      ...(await renderProfiles(profDir)),
+      '',
+    );
   md.push(`Total run time: ${((Date.now() - started) / 1000).toFixed(0)} s.`, '');
   await writeFile(out, md.join('\n'));
   progress(`results written to ${out}`);
-  process.stdout.write(`Targets (${command}, commit ${commit}${dirty ? '+changes' : ''}):\n${results.map(verdictLine).join('\n')}\n`);
+  process.stdout.write(
+    `Targets (${command}, commit ${commit}${dirty ? '+changes' : ''}):\n${results.map(verdictLine).join('\n')}\n`,
+  );
 }
 
 main().then(

@@ -15,7 +15,12 @@ export interface Target {
 const cpuOf = (c: Cell) => Object.values(c.cpuMs).reduce((a, b) => a + b, 0);
 
 /** f(leaseguard's cell, the baseline's cell) for every round that has both. */
-function perRound(cells: Cell[], point: Point | undefined, baseline: Mode, f: (lg: Cell, base: Cell) => number): Spread {
+function perRound(
+  cells: Cell[],
+  point: Point | undefined,
+  baseline: Mode,
+  f: (lg: Cell, base: Cell) => number,
+): Spread {
   const mine = cells.filter((c) => c.point === point?.name);
   const rounds = [...new Set(mine.map((c) => c.round))];
   const values = rounds.flatMap((r) => {
@@ -30,17 +35,34 @@ export function targets(cells: Cell[], alone: AloneRow[], points: Point[]): Targ
   const open = points.find((p) => p.rate !== undefined && p.replicas === 3);
   const closed = points.find((p) => p.clients !== undefined && p.replicas === 1);
   const out: Target[] = [];
-  const atMost = (name: string, value: Spread, unit: string, limit: number) => out.push({ name, value, unit, target: `≤ ${limit}`, met: value.median <= limit });
-  const atLeast = (name: string, value: Spread, unit: string, limit: number) => out.push({ name, value, unit, target: `≥ ${limit}`, met: value.median >= limit });
+  const atMost = (name: string, value: Spread, unit: string, limit: number) =>
+    out.push({ name, value, unit, target: `≤ ${limit}`, met: value.median <= limit });
+  const atLeast = (name: string, value: Spread, unit: string, limit: number) =>
+    out.push({ name, value, unit, target: `≥ ${limit}`, met: value.median >= limit });
   // CPU of every process taking part (API server, etcd, each replica) over the floor's (API server, etcd).
   const cpuRatio = (lg: Cell, floor: Cell) => cpuOf(lg) / cpuOf(floor);
   if (open) {
     atMost(`CPU per guarded create vs the floor's, ${open.name}`, perRound(cells, open, 'floor', cpuRatio), '×', 1.3);
-    atMost(`added P99 over no webhook, ${open.name}`, perRound(cells, open, 'no webhook', (lg, none) => lg.result.p99 - none.result.p99), 'ms', 10);
+    atMost(
+      `added P99 over no webhook, ${open.name}`,
+      perRound(cells, open, 'no webhook', (lg, none) => lg.result.p99 - none.result.p99),
+      'ms',
+      10,
+    );
   }
   if (closed) {
-    atMost(`CPU per guarded create vs the floor's, ${closed.name}`, perRound(cells, closed, 'floor', cpuRatio), '×', 1.3);
-    atLeast(`throughput vs the floor's, ${closed.name}`, perRound(cells, closed, 'floor', (lg, floor) => lg.result.throughput / floor.result.throughput), '×', 0.75);
+    atMost(
+      `CPU per guarded create vs the floor's, ${closed.name}`,
+      perRound(cells, closed, 'floor', cpuRatio),
+      '×',
+      1.3,
+    );
+    atLeast(
+      `throughput vs the floor's, ${closed.name}`,
+      perRound(cells, closed, 'floor', (lg, floor) => lg.result.throughput / floor.result.throughput),
+      '×',
+      0.75,
+    );
   }
   const rounds = [...new Set(alone.map((r) => r.round))];
   const aloneRatio = spread(
@@ -50,6 +72,12 @@ export function targets(cells: Cell[], alone: AloneRow[], points: Point[]): Targ
       return lg && noop ? [lg.result.throughput / noop.result.throughput] : [];
     }),
   );
-  if (aloneRatio.n > 0) atLeast(`the webhook alone, new keys: rate vs a no-op koa handler's (${alone[0]!.concurrency} clients)`, aloneRatio, '×', 0.8);
+  if (aloneRatio.n > 0)
+    atLeast(
+      `the webhook alone, new keys: rate vs a no-op koa handler's (${alone[0]!.concurrency} clients)`,
+      aloneRatio,
+      '×',
+      0.8,
+    );
   return out;
 }

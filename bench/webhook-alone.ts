@@ -55,14 +55,35 @@ export async function benchWebhookAlone(o: {
   cpuProfDir?: string;
 }): Promise<AloneRow[]> {
   const certs = await cliCerts(join(o.dir, 'certs-alone'));
-  const lgArgs = [...(o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : []), CLI, 'serve', '--store', 'memory', '--port', '0', '--metrics-port', '0', '--cert-dir', certs.dir];
+  const lgArgs = [
+    ...(o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : []),
+    CLI,
+    'serve',
+    '--store',
+    'memory',
+    '--port',
+    '0',
+    '--metrics-port',
+    '0',
+    '--cert-dir',
+    certs.dir,
+  ];
   // Fresh servers each round: the in-process store keeps every new key's Lease until its
   // pending timeout, so a later round would otherwise work on a larger heap (and past the
   // default 100,000 live Leases, answer with denials).
   const start = async (round: number) => ({
     'no-op': await spawnServer([NOOP, certs.dir], {}, join(o.dir, `noop-${round}.log`)),
     // The Deployment's memory settings, objects in the default guarded namespace (kubernaut-system).
-    leaseguard: await spawnServer(lgArgs, { LEASEGUARD_HOST: '127.0.0.1', LEASEGUARD_SHUTDOWN_DELAY_SECONDS: '0', LEASEGUARD_MAX_LEASES: '1000000', ...deploymentMemoryEnv() }, join(o.dir, `leaseguard-alone-${round}.log`)),
+    leaseguard: await spawnServer(
+      lgArgs,
+      {
+        LEASEGUARD_HOST: '127.0.0.1',
+        LEASEGUARD_SHUTDOWN_DELAY_SECONDS: '0',
+        LEASEGUARD_MAX_LEASES: '1000000',
+        ...deploymentMemoryEnv(),
+      },
+      join(o.dir, `leaseguard-alone-${round}.log`),
+    ),
   });
   const rows: AloneRow[] = [];
   let seq = 0;
@@ -76,7 +97,11 @@ export async function benchWebhookAlone(o: {
         const send = async () => {
           sent++;
           const n = seq++;
-          const res = await client.request('POST', '/validate', review(`u${n}`, `we-${n}`, `kubernaut-system/Deployment/d-${n}`));
+          const res = await client.request(
+            'POST',
+            '/validate',
+            review(`u${n}`, `we-${n}`, `kubernaut-system/Deployment/d-${n}`),
+          );
           if (res.status !== 200) return `http-${res.status}`;
           return res.body.includes('"allowed":true') ? 'allowed' : res.body.includes('"code":409') ? 'busy' : 'other';
         };

@@ -15,7 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const { values } = parseArgs({ options: { uri: { type: 'string' }, out: { type: 'string', default: join(root, 'dist/plugin') } } });
+const { values } = parseArgs({
+  options: { uri: { type: 'string' }, out: { type: 'string', default: join(root, 'dist/plugin') } },
+});
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const version = `v${pkg.version}`;
 const out = resolve(values.out);
@@ -26,11 +28,18 @@ try {
   say(`staging ${version} in ${stage}`);
   cpSync(join(root, 'dist/src'), join(stage, 'dist/src'), { recursive: true, filter: (p) => !p.endsWith('.map') });
   const { devDependencies: _dev, scripts: _scripts, ...runtime } = pkg;
-  writeFileSync(join(stage, 'package.json'), `${JSON.stringify({ ...runtime, bin: { 'kubectl-leaseguard': 'dist/src/cli/kubectl-plugin.js' } }, null, 2)}\n`);
+  writeFileSync(
+    join(stage, 'package.json'),
+    `${JSON.stringify({ ...runtime, bin: { 'kubectl-leaseguard': 'dist/src/cli/kubectl-plugin.js' } }, null, 2)}\n`,
+  );
   cpSync(join(root, 'package-lock.json'), join(stage, 'package-lock.json'));
   say('installing the production dependencies (npm ci --omit=dev)');
   // No bin links: krew's unpacker refuses symbolic links in an archive.
-  execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-bin-links', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: stage, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(
+    'npm',
+    ['ci', '--omit=dev', '--ignore-scripts', '--no-bin-links', '--no-audit', '--no-fund', '--loglevel=error'],
+    { cwd: stage, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   rmSync(join(stage, 'package-lock.json'));
   const links = execFileSync('find', [stage, '-type', 'l'], { encoding: 'utf8' }).trim();
   if (links) throw new Error(`krew cannot install an archive with symbolic links; found:\n${links}`);

@@ -29,10 +29,17 @@ export function urlUser(url: string): string {
   return u.port ? `${u.hostname}:${u.port}` : u.hostname;
 }
 
-export function renderApiserverAdmission(o: ApiserverAdmissionOptions): { admissionConfiguration: Record<string, unknown>; kubeconfig: Record<string, unknown> } {
+export function renderApiserverAdmission(o: ApiserverAdmissionOptions): {
+  admissionConfiguration: Record<string, unknown>;
+  kubeconfig: Record<string, unknown>;
+} {
   const plugin = (name: string) => ({
     name,
-    configuration: { apiVersion: 'apiserver.config.k8s.io/v1', kind: 'WebhookAdmissionConfiguration', kubeConfigFile: o.kubeconfigPath },
+    configuration: {
+      apiVersion: 'apiserver.config.k8s.io/v1',
+      kind: 'WebhookAdmissionConfiguration',
+      kubeConfigFile: o.kubeconfigPath,
+    },
   });
   return {
     admissionConfiguration: {

@@ -21,7 +21,18 @@ import type { LeaseStore } from './store/lease-store.js';
 import { noEvents, type EventRecorder } from './kube/event-recorder.js';
 
 export interface LeaseguardDeps {
-  config: Pick<Config, 'rules' | 'pendingTimeoutSeconds' | 'deadlineMs' | 'failOpen'> & Partial<Pick<Config, 'leaseFormat' | 'clientCaFile' | 'clientSubjects' | 'clientSubjectsMatchSans' | 'maxReviewBytes' | 'foreignLeaseNamespaces'>>;
+  config: Pick<Config, 'rules' | 'pendingTimeoutSeconds' | 'deadlineMs' | 'failOpen'> &
+    Partial<
+      Pick<
+        Config,
+        | 'leaseFormat'
+        | 'clientCaFile'
+        | 'clientSubjects'
+        | 'clientSubjectsMatchSans'
+        | 'maxReviewBytes'
+        | 'foreignLeaseNamespaces'
+      >
+    >;
   logger: Logger;
   registry: Registry;
   store: LeaseStore;
@@ -85,9 +96,14 @@ export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
     ...(deps.budget ? { budget: deps.budget } : {}),
   });
   const readiness = new Readiness();
-  const reachability = deps.apiProbe && new ApiReachability({ ...deps.apiProbe, readiness, gauge: metrics.apiServerReachable, logger });
+  const reachability =
+    deps.apiProbe && new ApiReachability({ ...deps.apiProbe, readiness, gauge: metrics.apiServerReachable, logger });
   if (!reachability) {
-    readiness.set(API_CHECK, true, store.backend === 'memory' ? 'embedded store: no API server to reach' : 'not probed');
+    readiness.set(
+      API_CHECK,
+      true,
+      store.backend === 'memory' ? 'embedded store: no API server to reach' : 'not probed',
+    );
     metrics.apiServerReachable.set(1);
   }
   const validating = new ValidatingWebhook({
@@ -106,10 +122,17 @@ export function createLeaseguard(deps: LeaseguardDeps): Leaseguard {
     metrics,
     logger,
     readiness,
-    record: new DecisionRecorder({ metrics, logger, events: deps.events ?? noEvents, kindLabel: (group, kind) => rules.find(group, kind)?.kind ?? 'other' }),
+    record: new DecisionRecorder({
+      metrics,
+      logger,
+      events: deps.events ?? noEvents,
+      kindLabel: (group, kind) => rules.find(group, kind)?.kind ?? 'other',
+    }),
     deadlineMs: config.deadlineMs,
     ...(config.maxReviewBytes ? { maxBodyBytes: config.maxReviewBytes } : {}),
-    ...(config.clientCaFile ? { callers: { subjects: config.clientSubjects ?? [], matchSans: config.clientSubjectsMatchSans ?? false } } : {}),
+    ...(config.clientCaFile
+      ? { callers: { subjects: config.clientSubjects ?? [], matchSans: config.clientSubjectsMatchSans ?? false } }
+      : {}),
   });
   return { app, metrics, readiness, locks, rules, validating, mutating, ...(reachability ? { reachability } : {}) };
 }

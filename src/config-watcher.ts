@@ -76,7 +76,10 @@ export class ConfigWatcher {
     const { logger, metrics, file } = this.#o;
     const refuse = (problems: string[]) => {
       metrics.configReloads.inc({ result: 'refused' });
-      logger.error({ file, problems }, `configuration change refused, the running configuration keeps serving: ${problems.join('; ')}`);
+      logger.error(
+        { file, problems },
+        `configuration change refused, the running configuration keeps serving: ${problems.join('; ')}`,
+      );
     };
     let next: Config;
     try {

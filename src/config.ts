@@ -139,7 +139,8 @@ function readFile(path: string): Source {
     throw configError(`config file ${path} is not valid YAML or JSON: ${(err as Error).message}`);
   }
   if (parsed === undefined || parsed === null) return {};
-  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw configError(`config file ${path} must hold a mapping of settings`);
+  if (typeof parsed !== 'object' || Array.isArray(parsed))
+    throw configError(`config file ${path} must hold a mapping of settings`);
   return parsed as Source;
 }
 
@@ -150,7 +151,8 @@ class Problems {
   }
 }
 
-const orList = (values: readonly string[]) => (values.length < 2 ? values.join('') : `${values.slice(0, -1).join(', ')} or ${values[values.length - 1]}`);
+const orList = (values: readonly string[]) =>
+  values.length < 2 ? values.join('') : `${values.slice(0, -1).join(', ')} or ${values[values.length - 1]}`;
 
 /**
  * One value checked against its shape in the schema; strings from the environment are
@@ -182,13 +184,22 @@ function check(p: Problems, name: string, f: Field, v: unknown): unknown {
         return f.values?.[0] ?? '';
       }
       if (f.values && !f.values.includes(v)) p.add(`${name} must be ${orList(f.values)}, got ${JSON.stringify(v)}`);
-      if (f.pattern && !new RegExp(f.pattern.regex).test(v)) p.add(`${name} must be ${f.pattern.says}, got ${JSON.stringify(v)}`);
+      if (f.pattern && !new RegExp(f.pattern.regex).test(v))
+        p.add(`${name} must be ${f.pattern.says}, got ${JSON.stringify(v)}`);
       return v;
     case 'strings': {
       // A YAML list, or comma-separated from the environment.
-      const list = typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter((x) => x !== '') : v;
+      const list =
+        typeof v === 'string'
+          ? v
+              .split(',')
+              .map((x) => x.trim())
+              .filter((x) => x !== '')
+          : v;
       if (!Array.isArray(list) || !list.every((x) => typeof x === 'string' && x.trim() !== '')) {
-        p.add(`${name} must be a list of non-empty strings (comma-separated in the environment), got ${JSON.stringify(v)}`);
+        p.add(
+          `${name} must be a list of non-empty strings (comma-separated in the environment), got ${JSON.stringify(v)}`,
+        );
         return [];
       }
       return list;
@@ -200,12 +211,17 @@ function check(p: Problems, name: string, f: Field, v: unknown): unknown {
 
 function parseRule(p: Problems, at: string, raw: unknown): GuardRule | undefined {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
-    p.add(`${at} must be a mapping with ${RULE_FIELDS.filter((f) => f.required).map((f) => f.name).join(', ')}`);
+    p.add(
+      `${at} must be a mapping with ${RULE_FIELDS.filter((f) => f.required)
+        .map((f) => f.name)
+        .join(', ')}`,
+    );
     return undefined;
   }
   const r = raw as Source;
   const known = RULE_FIELDS.map((f) => f.name);
-  for (const k of Object.keys(r)) if (!known.includes(k)) p.add(`${at}.${k} is not a rule setting (known: ${known.join(', ')})`);
+  for (const k of Object.keys(r))
+    if (!known.includes(k)) p.add(`${at}.${k} is not a rule setting (known: ${known.join(', ')})`);
   const out: Source = {};
   for (const f of RULE_FIELDS) {
     const v = r[f.name];
@@ -216,7 +232,8 @@ function parseRule(p: Problems, at: string, raw: unknown): GuardRule | undefined
     }
     out[f.name] = check(p, `${at}.${f.name}`, f, v);
   }
-  if (Array.isArray(out.terminalPhases) && out.terminalPhases.length === 0) p.add(`${at}.terminalPhases must name at least one phase`);
+  if (Array.isArray(out.terminalPhases) && out.terminalPhases.length === 0)
+    p.add(`${at}.terminalPhases must name at least one phase`);
   return out as unknown as GuardRule;
 }
 
@@ -241,12 +258,22 @@ function parseRules(p: Problems, raw: unknown, includeDefaults: boolean): GuardR
 
 /** What is wrong with a list of namespaces where a guarded kind may be created. */
 function namespacesProblems(at: string, namespaces: readonly string[], own: readonly string[]): string[] {
-  if (namespaces.length === 0) return [`${at}: no namespace may create it (namespaces or guardedNamespaces is empty): name the namespaces, or ${ANY_NAMESPACE} for all`];
-  if (namespaces.includes(ANY_NAMESPACE)) return namespaces.length > 1 ? [`${at}: ${ANY_NAMESPACE} allows every namespace; list it alone`] : [];
+  if (namespaces.length === 0)
+    return [
+      `${at}: no namespace may create it (namespaces or guardedNamespaces is empty): name the namespaces, or ${ANY_NAMESPACE} for all`,
+    ];
+  if (namespaces.includes(ANY_NAMESPACE))
+    return namespaces.length > 1 ? [`${at}: ${ANY_NAMESPACE} allows every namespace; list it alone`] : [];
   const bad = namespaces.filter((ns) => !new RegExp(DNS_LABEL).test(ns));
-  if (bad.length > 0) return [`${at}: namespaces must be namespace names or ${ANY_NAMESPACE}, got ${bad.map((b) => JSON.stringify(b)).join(', ')}`];
+  if (bad.length > 0)
+    return [
+      `${at}: namespaces must be namespace names or ${ANY_NAMESPACE}, got ${bad.map((b) => JSON.stringify(b)).join(', ')}`,
+    ];
   const mine = namespaces.filter((ns) => own.includes(ns));
-  if (mine.length > 0) return [`${at}: ${mine.join(', ')} is leaseguard's own namespace, which its webhooks never see; guarded objects are created elsewhere`];
+  if (mine.length > 0)
+    return [
+      `${at}: ${mine.join(', ')} is leaseguard's own namespace, which its webhooks never see; guarded objects are created elsewhere`,
+    ];
   return [];
 }
 
@@ -333,9 +360,12 @@ export function loadConfig(options: LoadOptions = {}): Config {
     rules: parseRules(p, merged.rules, get('includeDefaultRules')),
   };
 
-  if (config.admissionPort !== 0 && config.admissionPort === config.metricsPort) p.add('admissionPort and metricsPort must differ');
+  if (config.admissionPort !== 0 && config.admissionPort === config.metricsPort)
+    p.add('admissionPort and metricsPort must differ');
   if (config.deadlineMs >= config.timeoutSeconds * 1000) {
-    p.add(`deadlineMs (${config.deadlineMs}) must be below timeoutSeconds (${config.timeoutSeconds}s) so leaseguard answers before the API server gives up`);
+    p.add(
+      `deadlineMs (${config.deadlineMs}) must be below timeoutSeconds (${config.timeoutSeconds}s) so leaseguard answers before the API server gives up`,
+    );
   }
   if (config.pendingTimeoutSeconds <= config.timeoutSeconds) {
     p.add(
@@ -347,7 +377,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (config.store !== 'memory' && config.pendingTimeoutSeconds <= config.apiServerRequestTimeoutSeconds) {
     p.add(
       `pendingTimeoutSeconds (${config.pendingTimeoutSeconds}) must exceed apiServerRequestTimeoutSeconds (${config.apiServerRequestTimeoutSeconds}): ` +
-        'other webhooks and admission steps run alongside and after leaseguard, so an admitted create may be stored as late as the API server\'s ' +
+        "other webhooks and admission steps run alongside and after leaseguard, so an admitted create may be stored as late as the API server's " +
         'request timeout (kube-apiserver --request-timeout); a pending lock reclaimed sooner can admit a duplicate. ' +
         'Raise pendingTimeoutSeconds, or set apiServerRequestTimeoutSeconds to the --request-timeout your API servers run with',
     );
@@ -357,30 +387,44 @@ export function loadConfig(options: LoadOptions = {}): Config {
     const at = `rule ${r.group}/${r.kind}`;
     p.add(...namespacesProblems(at, r.namespaces ?? [], [config.leaseNamespace, config.serviceNamespace]));
     if (r.maxHoldSeconds !== undefined && r.maxHoldSeconds <= config.pendingTimeoutSeconds) {
-      p.add(`rule ${r.group}/${r.kind}: maxHoldSeconds (${r.maxHoldSeconds}) must exceed pendingTimeoutSeconds (${config.pendingTimeoutSeconds})`);
+      p.add(
+        `rule ${r.group}/${r.kind}: maxHoldSeconds (${r.maxHoldSeconds}) must exceed pendingTimeoutSeconds (${config.pendingTimeoutSeconds})`,
+      );
     }
   }
   if (config.leaderLeaseDurationSeconds <= config.leaderRenewDeadlineSeconds) {
-    p.add(`leaderLeaseDurationSeconds (${config.leaderLeaseDurationSeconds}) must exceed leaderRenewDeadlineSeconds (${config.leaderRenewDeadlineSeconds})`);
+    p.add(
+      `leaderLeaseDurationSeconds (${config.leaderLeaseDurationSeconds}) must exceed leaderRenewDeadlineSeconds (${config.leaderRenewDeadlineSeconds})`,
+    );
   }
   if (config.leaderRenewDeadlineSeconds <= config.leaderRetryPeriodSeconds * 1.2) {
-    p.add(`leaderRenewDeadlineSeconds (${config.leaderRenewDeadlineSeconds}) must exceed 1.2 × leaderRetryPeriodSeconds (${config.leaderRetryPeriodSeconds})`);
+    p.add(
+      `leaderRenewDeadlineSeconds (${config.leaderRenewDeadlineSeconds}) must exceed 1.2 × leaderRetryPeriodSeconds (${config.leaderRetryPeriodSeconds})`,
+    );
   }
-  if (config.clientSubjectsMatchSans && config.clientSubjects.length === 0) p.add('clientSubjectsMatchSans needs clientSubjects: it widens what they match');
+  if (config.clientSubjectsMatchSans && config.clientSubjects.length === 0)
+    p.add('clientSubjectsMatchSans needs clientSubjects: it widens what they match');
   if (config.clientSubjects.length > 0 && !config.clientCaFile) {
     p.add('clientSubjects needs clientCaFile: subjects are read from client certificates that the client CA verified');
   }
   for (const ns of config.foreignLeaseNamespaces) {
-    if (!new RegExp(DNS_LABEL).test(ns)) p.add(`foreignLeaseNamespaces must hold namespace names, got ${JSON.stringify(ns)}`);
-    else if (ns === config.leaseNamespace) p.add(`foreignLeaseNamespaces names leaseNamespace (${ns}) itself: it lists other installations`);
+    if (!new RegExp(DNS_LABEL).test(ns))
+      p.add(`foreignLeaseNamespaces must hold namespace names, got ${JSON.stringify(ns)}`);
+    else if (ns === config.leaseNamespace)
+      p.add(`foreignLeaseNamespaces names leaseNamespace (${ns}) itself: it lists other installations`);
   }
   if (config.clientCaFile && config.allowUnauthenticatedCallers) {
-    p.add('allowUnauthenticatedCallers and clientCaFile contradict each other: with clientCaFile callers are authenticated; drop allowUnauthenticatedCallers');
+    p.add(
+      'allowUnauthenticatedCallers and clientCaFile contradict each other: with clientCaFile callers are authenticated; drop allowUnauthenticatedCallers',
+    );
   }
-  if (config.certificateSecret && config.store === 'memory') p.add('certificateSecret needs the Kubernetes store: the certificate lives in a Secret');
+  if (config.certificateSecret && config.store === 'memory')
+    p.add('certificateSecret needs the Kubernetes store: the certificate lives in a Secret');
   if (config.rules.length === 0) p.add('no guarded kinds: rules is empty and includeDefaultRules is false');
   if (p.list.length > 0) {
-    const source = file ? ` (file ${file}, then LEASEGUARD_* environment variables)` : ' (LEASEGUARD_* environment variables)';
+    const source = file
+      ? ` (file ${file}, then LEASEGUARD_* environment variables)`
+      : ' (LEASEGUARD_* environment variables)';
     throw configError(`invalid configuration${source}:\n  - ${p.list.join('\n  - ')}`);
   }
   return config;
@@ -392,7 +436,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
  * store, which listens on loopback), callers must be authenticated unless the choice not
  * to is spelled out. Undefined when it may.
  */
-export function callerAuthenticationProblem(c: Pick<Config, 'clientCaFile' | 'allowUnauthenticatedCallers'>, embedded: boolean): string | undefined {
+export function callerAuthenticationProblem(
+  c: Pick<Config, 'clientCaFile' | 'allowUnauthenticatedCallers'>,
+  embedded: boolean,
+): string | undefined {
   if (embedded || c.clientCaFile || c.allowUnauthenticatedCallers) return undefined;
   return (
     "clientCaFile is not set, so anyone who reaches the admission port could take and probe locks. Set clientCaFile to the CA that signed the API server's client certificate " +

@@ -83,7 +83,10 @@ export function isUnverifiable(err: unknown): err is LeaseguardError {
  * one cannot, but every replica gets the same refusal.
  */
 export function isUnreachable(err: unknown): err is LeaseguardError {
-  return err instanceof LeaseguardError && (err.code === ErrorCodes.STORE_TIMEOUT || err.code === ErrorCodes.STORE_UNAVAILABLE);
+  return (
+    err instanceof LeaseguardError &&
+    (err.code === ErrorCodes.STORE_TIMEOUT || err.code === ErrorCodes.STORE_UNAVAILABLE)
+  );
 }
 
 export function configError(message: string): LeaseguardError {

@@ -4,7 +4,9 @@ import { METRICS, type MetricSpec } from './metrics.js';
 
 function labelsCell(spec: MetricSpec): string {
   if (!spec.labels?.length) return '—';
-  return spec.labels.map((l) => (spec.values?.[l] ? `${l} (${spec.values[l].map((v) => `\`${v}\``).join(', ')})` : l)).join(', ');
+  return spec.labels
+    .map((l) => (spec.values?.[l] ? `${l} (${spec.values[l].map((v) => `\`${v}\``).join(', ')})` : l))
+    .join(', ');
 }
 
 /** The metrics page: every metric with its type, labels (and their values, where fixed) and meaning. */

@@ -51,7 +51,20 @@ export const METRICS = {
     name: 'leaseguard_lock_failures_total',
     help: 'Lock acquisitions that could not be decided, by reason, and CREATEs whose key is invalid (reason invalid, which failure rates leave out).',
     labels: ['kind', 'reason'],
-    values: { reason: ['unavailable', 'forbidden', 'timeout', 'contended', 'full', 'lease-rejected', 'foreign-lease', 'lease-format', 'internal', 'invalid'] },
+    values: {
+      reason: [
+        'unavailable',
+        'forbidden',
+        'timeout',
+        'contended',
+        'full',
+        'lease-rejected',
+        'foreign-lease',
+        'lease-format',
+        'internal',
+        'invalid',
+      ],
+    },
   },
   lockContention: {
     type: 'counter',
@@ -64,7 +77,9 @@ export const METRICS = {
     name: 'leaseguard_lock_takeovers_total',
     help: "Locks taken over from a previous holder, by reason (holder-mismatch: the object at the holder's name has another key or UID).",
     labels: ['kind', 'reason'],
-    values: { reason: ['holder-gone', 'holder-terminal', 'holder-mismatch', 'pending-expired', 'expired', 'max-hold-exceeded'] },
+    values: {
+      reason: ['holder-gone', 'holder-terminal', 'holder-mismatch', 'pending-expired', 'expired', 'max-hold-exceeded'],
+    },
   },
   lockReleases: {
     type: 'counter',
@@ -197,7 +212,11 @@ export const METRICS = {
 
 type Specs = typeof METRICS;
 type LabelsOf<S> = S extends { labels: readonly (infer L extends string)[] } ? L : string;
-type MetricOf<S> = S extends { type: 'counter' } ? Counter<LabelsOf<S>> : S extends { type: 'gauge' } ? Gauge<LabelsOf<S>> : Histogram<LabelsOf<S>>;
+type MetricOf<S> = S extends { type: 'counter' }
+  ? Counter<LabelsOf<S>>
+  : S extends { type: 'gauge' }
+    ? Gauge<LabelsOf<S>>
+    : Histogram<LabelsOf<S>>;
 
 export type Metrics = { [K in keyof Specs]: MetricOf<Specs[K]> } & {
   registry: Registry;
@@ -225,6 +244,7 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
   return {
     ...metrics,
     registry,
-    observeApi: (verb, resource, outcome, seconds) => metrics.apiRequestDuration.observe({ verb, resource, outcome }, seconds),
+    observeApi: (verb, resource, outcome, seconds) =>
+      metrics.apiRequestDuration.observe({ verb, resource, outcome }, seconds),
   };
 }

@@ -84,7 +84,10 @@ export class Runner {
       try {
         await (leading ? c.start() : c.stop({}));
       } catch (err) {
-        this.#o.logger.error({ err: (err as Error).message, component: c.name }, leading ? `${c.name} failed to start` : `${c.name} failed to stop`);
+        this.#o.logger.error(
+          { err: (err as Error).message, component: c.name },
+          leading ? `${c.name} failed to start` : `${c.name} failed to stop`,
+        );
       }
     };
     const order = leading ? this.#leading : [...this.#leading].reverse();

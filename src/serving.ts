@@ -40,14 +40,25 @@ export interface Serving {
   runner: Runner;
 }
 
-const every = (name: string, start: () => void | Promise<void>, stop: Runnable['stop']): Runnable => ({ name, runs: 'every-replica', start, stop });
+const every = (name: string, start: () => void | Promise<void>, stop: Runnable['stop']): Runnable => ({
+  name,
+  runs: 'every-replica',
+  start,
+  stop,
+});
 
 /** Development certificates where none exist, and the self-managed certificate: nothing can be served without them. */
 async function prepareCertificates(d: ServingDeps): Promise<CertificateManager | undefined> {
   const { config, opened, logger } = d;
   if ((config.generateCerts || opened.store.backend === 'memory') && !(await certificatesExist(config.certDir))) {
-    await writeCertificates(config.certDir, await generateCertificates({ serviceName: config.serviceName, namespace: config.serviceNamespace }));
-    logger.warn({ certDir: config.certDir }, 'generated development certificates (CA in ca.crt); use real ones in production');
+    await writeCertificates(
+      config.certDir,
+      await generateCertificates({ serviceName: config.serviceName, namespace: config.serviceNamespace }),
+    );
+    logger.warn(
+      { certDir: config.certDir },
+      'generated development certificates (CA in ca.crt); use real ones in production',
+    );
   }
   if (!config.certificateSecret || !opened.clients) return undefined;
   const certificates = new CertificateManager({
@@ -67,11 +78,17 @@ async function prepareCertificates(d: ServingDeps): Promise<CertificateManager |
       await certificates.reconcile(false);
       break;
     } catch (err) {
-      logger.warn({ err: (err as Error).message, attempt }, 'cannot read or issue the self-managed certificate yet; retrying in 2 s');
+      logger.warn(
+        { err: (err as Error).message, attempt },
+        'cannot read or issue the self-managed certificate yet; retrying in 2 s',
+      );
       await new Promise((r) => setTimeout(r, 2000));
     }
   }
-  logger.info({ secret: `${config.leaseNamespace}/${config.certificateSecret}`, certDir: config.certDir }, 'serving the self-managed certificate');
+  logger.info(
+    { secret: `${config.leaseNamespace}/${config.certificateSecret}`, certDir: config.certDir },
+    'serving the self-managed certificate',
+  );
   return certificates;
 }
 
@@ -82,7 +99,10 @@ export async function buildServing(d: ServingDeps): Promise<Serving> {
   if (unauthenticated) throw configError(`invalid configuration: ${unauthenticated}`);
   const certificates = await prepareCertificates(d);
   const { store, clients } = opened;
-  const events = clients && config.recordEvents ? new KubeEventRecorder({ core: clients.core, namespace: store.namespace, instance: config.identity, logger }) : noEvents;
+  const events =
+    clients && config.recordEvents
+      ? new KubeEventRecorder({ core: clients.core, namespace: store.namespace, instance: config.identity, logger })
+      : noEvents;
   // Readiness follows whether this replica reaches the API server (docs/guarantees.md).
   const apiProbe = clients && {
     probe: leaseListProbe(clients, store.namespace, metrics.observeApi),
@@ -93,54 +113,138 @@ export async function buildServing(d: ServingDeps): Promise<Serving> {
   const count = clients ? store.count?.bind(store) : undefined;
   const budget = count ? new LeaseBudget({ max: config.maxLeases, count, logger }) : undefined;
   const lg = createLeaseguard({
-    config, logger, registry: d.registry, metrics, store, holders: opened.holders, events,
+    config,
+    logger,
+    registry: d.registry,
+    metrics,
+    store,
+    holders: opened.holders,
+    events,
     ...(apiProbe ? { apiProbe } : {}),
     ...(budget ? { budget } : {}),
   });
 
   let server: RunningServer | undefined;
   let election: ReleaseElection | undefined;
-  const components: Runnable[] = [every('store', () => {}, () => opened.close())];
+  const components: Runnable[] = [
+    every(
+      'store',
+      () => {},
+      () => opened.close(),
+    ),
+  ];
   if (events instanceof KubeEventRecorder) {
     // Counts still unwritten get a moment to reach their Events.
-    components.push(every('events', () => {}, async () => { await events.settled(2000); events.close(); }));
+    components.push(
+      every(
+        'events',
+        () => {},
+        async () => {
+          await events.settled(2000);
+          events.close();
+        },
+      ),
+    );
   }
   // Release work (watches, sweeps) needs an API server, and runs on the leader only; with
   // the embedded store locks expire after the pending timeout and their Leases are dropped.
   if (clients) {
     election = releaseElection({
-      store, identity: config.identity, metrics, logger,
+      store,
+      identity: config.identity,
+      metrics,
+      logger,
       leaseDurationSeconds: config.leaderLeaseDurationSeconds,
       renewDeadlineSeconds: config.leaderRenewDeadlineSeconds,
       retryPeriodSeconds: config.leaderRetryPeriodSeconds,
     });
     const controller = new ReleaseController({
-      kubeConfig: clients.kubeConfig, store, holders: opened.holders, rules: lg.rules,
-      pendingTimeoutSeconds: config.pendingTimeoutSeconds, ages: lg.locks.ages, events,
+      kubeConfig: clients.kubeConfig,
+      store,
+      holders: opened.holders,
+      rules: lg.rules,
+      pendingTimeoutSeconds: config.pendingTimeoutSeconds,
+      ages: lg.locks.ages,
+      events,
       foreignLeaseNamespaces: config.foreignLeaseNamespaces,
-      sweepIntervalSeconds: config.sweepIntervalSeconds, watchTimeoutSeconds: config.watchTimeoutSeconds,
-      metrics, logger, readiness: lg.readiness,
+      sweepIntervalSeconds: config.sweepIntervalSeconds,
+      watchTimeoutSeconds: config.watchTimeoutSeconds,
+      metrics,
+      logger,
+      readiness: lg.readiness,
     });
-    components.push({ name: 'release-controller', runs: 'while-leading', start: () => controller.start(), stop: () => controller.stop() });
+    components.push({
+      name: 'release-controller',
+      runs: 'while-leading',
+      start: () => controller.start(),
+      stop: () => controller.stop(),
+    });
   }
   if (certificates) {
     const leading = election;
-    components.push(every('certificates', () => certificates.start(() => leading?.isLeader ?? false, () => void server?.reloader.reload()), () => certificates.stop()));
+    components.push(
+      every(
+        'certificates',
+        () =>
+          certificates.start(
+            () => leading?.isLeader ?? false,
+            () => void server?.reloader.reload(),
+          ),
+        () => certificates.stop(),
+      ),
+    );
   }
-  if (budget) components.push(every('lease-budget', () => budget.start(), () => budget.stop()));
+  if (budget)
+    components.push(
+      every(
+        'lease-budget',
+        () => budget.start(),
+        () => budget.stop(),
+      ),
+    );
   if (clients) {
     const ownNamespace = new OwnNamespaceCheck({
-      clients, namespace: config.serviceNamespace, rules: config.rules, metrics, logger,
-      observe: metrics.observeApi, intervalMs: config.sweepIntervalSeconds * 1000,
+      clients,
+      namespace: config.serviceNamespace,
+      rules: config.rules,
+      metrics,
+      logger,
+      observe: metrics.observeApi,
+      intervalMs: config.sweepIntervalSeconds * 1000,
     });
-    components.push(every('own-namespace-check', () => ownNamespace.start(), () => ownNamespace.stop()));
+    components.push(
+      every(
+        'own-namespace-check',
+        () => ownNamespace.start(),
+        () => ownNamespace.stop(),
+      ),
+    );
   }
   const reachability = lg.reachability;
   // Closing idle connections while cut off: a call on one would be refused here anyway.
-  if (reachability) components.push(every('api-reachability', () => reachability.start(() => server?.https.closeIdleConnections()), () => reachability.stop()));
+  if (reachability)
+    components.push(
+      every(
+        'api-reachability',
+        () => reachability.start(() => server?.https.closeIdleConnections()),
+        () => reachability.stop(),
+      ),
+    );
   if (opened.embedded) {
-    const expiry = new EmbeddedExpiry({ store: opened.embedded, ages: lg.locks.ages, pendingTimeoutSeconds: config.pendingTimeoutSeconds, metrics, logger });
-    components.push(every('embedded-expiry', () => expiry.start(), () => expiry.stop()));
+    const expiry = new EmbeddedExpiry({
+      store: opened.embedded,
+      ages: lg.locks.ages,
+      pendingTimeoutSeconds: config.pendingTimeoutSeconds,
+      metrics,
+      logger,
+    });
+    components.push(
+      every(
+        'embedded-expiry',
+        () => expiry.start(),
+        () => expiry.stop(),
+      ),
+    );
   }
   // A changed configuration file: a rule's mode, hold limit or namespaces, and the log
   // level apply live; anything else is refused and this configuration keeps serving.
@@ -157,19 +261,31 @@ export async function buildServing(d: ServingDeps): Promise<Serving> {
       logger,
       metrics,
     });
-    components.push(every('config-watcher', () => reloads.start(), () => reloads.stop()));
+    components.push(
+      every(
+        'config-watcher',
+        () => reloads.start(),
+        () => reloads.stop(),
+      ),
+    );
   }
   // Last to start, first to stop: on a stop it drains in-flight admissions before anything else stops.
-  components.push(every('admission-server', async () => {
-    server = await startServer(lg, {
-      host: config.host,
-      admissionPort: config.admissionPort,
-      metricsPort: config.metricsPort,
-      certDir: config.certDir,
-      ...(config.clientCaFile ? { clientCaFile: config.clientCaFile } : {}),
-      shutdownDelayMs: config.shutdownDelaySeconds * 1000,
-      logger,
-    });
-  }, (options) => server?.stop(options)));
+  components.push(
+    every(
+      'admission-server',
+      async () => {
+        server = await startServer(lg, {
+          host: config.host,
+          admissionPort: config.admissionPort,
+          metricsPort: config.metricsPort,
+          certDir: config.certDir,
+          ...(config.clientCaFile ? { clientCaFile: config.clientCaFile } : {}),
+          shutdownDelayMs: config.shutdownDelaySeconds * 1000,
+          logger,
+        });
+      },
+      (options) => server?.stop(options),
+    ),
+  );
   return { lg, runner: new Runner({ components, ...(election ? { election } : {}), logger }) };
 }

@@ -6,7 +6,9 @@ import type { Config } from './config.js';
 export function reportStartup(config: Config, logger: Logger, o: { embedded: boolean; maxLeases: boolean }): void {
   logger.info(
     {
-      rules: config.rules.map((r) => `${r.resource}.${r.group} key=${r.keyPath}${r.scope === 'namespace' ? ' (per namespace)' : ''}`),
+      rules: config.rules.map(
+        (r) => `${r.resource}.${r.group} key=${r.keyPath}${r.scope === 'namespace' ? ' (per namespace)' : ''}`,
+      ),
       timeoutSeconds: config.timeoutSeconds,
       deadlineMs: config.deadlineMs,
       pendingTimeoutSeconds: config.pendingTimeoutSeconds,
@@ -18,7 +20,10 @@ export function reportStartup(config: Config, logger: Logger, o: { embedded: boo
     'configuration loaded',
   );
   if (config.clientCaFile) {
-    logger.info({ clientCaFile: config.clientCaFile, clientSubjects: config.clientSubjects }, 'admission callers must present a client certificate from the client CA');
+    logger.info(
+      { clientCaFile: config.clientCaFile, clientSubjects: config.clientSubjects },
+      'admission callers must present a client certificate from the client CA',
+    );
   } else {
     logger.warn(
       { allowUnauthenticatedCallers: config.allowUnauthenticatedCallers },
@@ -28,5 +33,8 @@ export function reportStartup(config: Config, logger: Logger, o: { embedded: boo
           : " (allowUnauthenticatedCallers). Keep the NetworkPolicy's admission sources to the API server's addresses, or give the API server a client certificate and set clientCaFile (docs/security.md)"),
     );
   }
-  if (config.failOpen) logger.warn('failOpen is on: creates are ADMITTED when the lock cannot be verified, so duplicates are possible during outages');
+  if (config.failOpen)
+    logger.warn(
+      'failOpen is on: creates are ADMITTED when the lock cannot be verified, so duplicates are possible during outages',
+    );
 }

@@ -51,7 +51,11 @@ export function celLiteral(s: string): string {
 }
 
 /** Where a key-change template takes its rule's literals: its group, its resource, the key path's segments. */
-export const PLACEHOLDERS = { group: '<<group>>', resource: '<<resource>>', segment: (i: number) => `<<${i}>>` } as const;
+export const PLACEHOLDERS = {
+  group: '<<group>>',
+  resource: '<<resource>>',
+  segment: (i: number) => `<<${i}>>`,
+} as const;
 
 /**
  * A key path read as map entries, under type guards. Webhook objects reach CEL as
@@ -62,8 +66,13 @@ export const PLACEHOLDERS = { group: '<<group>>', resource: '<<resource>>', segm
  * failurePolicy Fail would refuse the UPDATE.
  */
 function celPath(root: string, depth: number): { present: string; value: string } {
-  const steps = Array.from({ length: depth }, (_, i) => `${root}${Array.from({ length: i }, (_, j) => `[${PLACEHOLDERS.segment(j)}]`).join('')}`);
-  const present = steps.map((parent, i) => `type(${parent}) == map && ${PLACEHOLDERS.segment(i)} in ${parent}`).join(' && ');
+  const steps = Array.from(
+    { length: depth },
+    (_, i) => `${root}${Array.from({ length: i }, (_, j) => `[${PLACEHOLDERS.segment(j)}]`).join('')}`,
+  );
+  const present = steps
+    .map((parent, i) => `type(${parent}) == map && ${PLACEHOLDERS.segment(i)} in ${parent}`)
+    .join(' && ');
   return { present: `(${present})`, value: `${steps[depth - 1]}[${PLACEHOLDERS.segment(depth - 1)}]` };
 }
 
@@ -83,10 +92,15 @@ export function keyChangeTemplate(depth: number): string {
 }
 
 /** A template filled for one rule: every placeholder a CEL literal (segments first: no literal holds `<<`). */
-export function fillKeyChangeTemplate(template: string, rule: Pick<GuardRule, 'group' | 'resource' | 'keyPath'>): string {
+export function fillKeyChangeTemplate(
+  template: string,
+  rule: Pick<GuardRule, 'group' | 'resource' | 'keyPath'>,
+): string {
   let out = template;
   rule.keyPath.split('.').forEach((segment, i) => (out = out.replaceAll(PLACEHOLDERS.segment(i), celLiteral(segment))));
-  return out.replaceAll(PLACEHOLDERS.group, celLiteral(rule.group)).replaceAll(PLACEHOLDERS.resource, celLiteral(rule.resource));
+  return out
+    .replaceAll(PLACEHOLDERS.group, celLiteral(rule.group))
+    .replaceAll(PLACEHOLDERS.resource, celLiteral(rule.resource));
 }
 
 /**
@@ -134,7 +148,13 @@ export function admissionRules(rules: readonly GuardRule[], operations: string[]
   const byGv = new Map<string, WebhookRule>();
   for (const r of rules) {
     const id = `${r.group}/${r.version}`;
-    const entry = byGv.get(id) ?? { apiGroups: [r.group], apiVersions: [r.version], resources: [], operations, scope: '*' as const };
+    const entry = byGv.get(id) ?? {
+      apiGroups: [r.group],
+      apiVersions: [r.version],
+      resources: [],
+      operations,
+      scope: '*' as const,
+    };
     if (!entry.resources.includes(r.resource)) entry.resources.push(r.resource);
     byGv.set(id, entry);
   }
@@ -151,7 +171,11 @@ function render(file: string, path: string, operations: string[], o: RenderOptio
   const updates = operations.includes('UPDATE') ? keyChangeConditions(o.rules) : [];
   const doc = loadYaml(readFileSync(`${o.templateDir ?? WEBHOOK_DIR}/${file}`, 'utf8')) as Obj;
   const caBundle = o.caBundlePem ? Buffer.from(o.caBundlePem).toString('base64') : undefined;
-  const metadata = { ...(doc.metadata as Obj), ...(o.name ? { name: o.name } : {}), ...(o.annotations ? { annotations: o.annotations } : {}) };
+  const metadata = {
+    ...(doc.metadata as Obj),
+    ...(o.name ? { name: o.name } : {}),
+    ...(o.annotations ? { annotations: o.annotations } : {}),
+  };
   const webhooks = (doc.webhooks as Obj[]).map((w) => ({
     ...w,
     timeoutSeconds: o.timeoutSeconds,

@@ -21,7 +21,9 @@ const MAX_VALUE = 2048;
 const clip = (v: string) => (v.length > MAX_VALUE ? `${v.slice(0, MAX_VALUE)}…` : v);
 
 /** Audit annotations for a guarded decision; none for requests leaseguard passed untouched. */
-export function auditAnnotations(result: Pick<ValidationResult, 'decision' | 'rule' | 'key' | 'lease' | 'detail'>): Record<string, string> | undefined {
+export function auditAnnotations(
+  result: Pick<ValidationResult, 'decision' | 'rule' | 'key' | 'lease' | 'detail'>,
+): Record<string, string> | undefined {
   if (!result.rule || result.decision === 'passed') return undefined;
   const out: Record<string, string> = { [AuditKeys.decision]: result.decision };
   const put = (k: string, v: unknown) => {

@@ -61,7 +61,11 @@ export function busyStatus(f: BusyFacts): AdmissionStatus {
         kind: h.kind,
         causes: [
           { reason: BusyCauses.key, field: f.rule.keyPath, message: `${noun} is held by ${HIDDEN_HOLDER}` },
-          { reason: BusyCauses.holderHidden, field: 'metadata.namespace', message: 'the holder is in another namespace' },
+          {
+            reason: BusyCauses.holderHidden,
+            field: 'metadata.namespace',
+            message: 'the holder is in another namespace',
+          },
           lease,
           ...pending,
         ],
@@ -83,7 +87,9 @@ export function busyStatus(f: BusyFacts): AdmissionStatus {
         { reason: BusyCauses.key, field: f.rule.keyPath, message: `${noun} is held by ${label}` },
         { reason: BusyCauses.holder, field: 'metadata.name', message: label },
         lease,
-        ...(h.namespace ? [{ reason: BusyCauses.holderNamespace, field: 'metadata.namespace', message: h.namespace }] : []),
+        ...(h.namespace
+          ? [{ reason: BusyCauses.holderNamespace, field: 'metadata.namespace', message: h.namespace }]
+          : []),
         ...pending,
       ],
       ...retry,

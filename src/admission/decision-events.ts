@@ -20,10 +20,19 @@ const NOTABLE_TAKEOVERS: ReadonlySet<TakeoverReason> = new Set(['holder-mismatch
 export function leaseSubject(lease: string, uid?: string): EventSubject | undefined {
   const slash = lease.indexOf('/');
   if (slash <= 0 || slash === lease.length - 1) return undefined;
-  return { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: lease.slice(0, slash), name: lease.slice(slash + 1), ...(uid ? { uid } : {}) };
+  return {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    namespace: lease.slice(0, slash),
+    name: lease.slice(slash + 1),
+    ...(uid ? { uid } : {}),
+  };
 }
 
-export interface DecisionFacts extends Pick<ValidationResult, 'decision' | 'rule' | 'key' | 'lease' | 'leaseUid' | 'detail'> {
+export interface DecisionFacts extends Pick<
+  ValidationResult,
+  'decision' | 'rule' | 'key' | 'lease' | 'leaseUid' | 'detail'
+> {
   /** The object the create was for (`namespace/name`); asked only for an Event that names it. */
   object: () => string;
   /** A server-side dry run, or a rule in dryrun mode: nothing may be written. */
@@ -41,7 +50,12 @@ export function decisionEvent(f: DecisionFacts): LeaseguardEvent | undefined {
   switch (f.decision) {
     case 'denied-busy':
       if (d?.kind !== 'busy') return undefined;
-      return { regarding, type: 'Normal', reason: EventReasons.busy, message: `refused creates of ${kind}: ${key} is held by ${holderPhrase(d.holder)}` };
+      return {
+        regarding,
+        type: 'Normal',
+        reason: EventReasons.busy,
+        message: `refused creates of ${kind}: ${key} is held by ${holderPhrase(d.holder)}`,
+      };
     case 'warned-busy':
       if (d?.kind !== 'busy') return undefined;
       return {

@@ -10,7 +10,12 @@ import { decisionEvent } from './decision-events.js';
 import type { MutationResult } from './mutating-webhook.js';
 import { RepeatLimiter } from './repeat-limiter.js';
 import type { AdmissionRequest, AdmissionResponse } from './review.js';
-import { requesterOf, type DecisionDetail, type ValidationDecision, type ValidationResult } from './validating-webhook.js';
+import {
+  requesterOf,
+  type DecisionDetail,
+  type ValidationDecision,
+  type ValidationResult,
+} from './validating-webhook.js';
 
 export interface DecisionRecorderOptions {
   metrics: Metrics;
@@ -24,7 +29,10 @@ export interface DecisionRecorderOptions {
 /** `namespace/name` of the object under review, for logs (`generateName*` before it has a name). */
 export function reviewedObject(req: AdmissionRequest): string {
   const md = (req.object?.metadata ?? req.oldObject?.metadata ?? {}) as Record<string, unknown>;
-  const name = req.name || (typeof md.name === 'string' ? md.name : '') || (typeof md.generateName === 'string' ? `${md.generateName}*` : '');
+  const name =
+    req.name ||
+    (typeof md.name === 'string' ? md.name : '') ||
+    (typeof md.generateName === 'string' ? `${md.generateName}*` : '');
   const ns = req.namespace || (typeof md.namespace === 'string' ? md.namespace : '');
   return ns ? `${ns}/${name}` : name;
 }
@@ -35,9 +43,17 @@ export function detailFields(detail: DecisionDetail | undefined): Record<string,
     case undefined:
       return {};
     case 'busy':
-      return { holder: objectLabel(detail.holder.object), holderUid: detail.holder.object.uid, holderState: detail.pending ? 'pending' : 'bound' };
+      return {
+        holder: objectLabel(detail.holder.object),
+        holderUid: detail.holder.object.uid,
+        holderState: detail.pending ? 'pending' : 'bound',
+      };
     case 'takeover':
-      return { takeover: detail.reason, previousHolder: objectLabel(detail.previous.object), previousRequester: detail.previous.requester.username };
+      return {
+        takeover: detail.reason,
+        previousHolder: objectLabel(detail.previous.object),
+        previousRequester: detail.previous.requester.username,
+      };
     case 'unverifiable':
       return { error: detail.code, cause: detail.cause };
     case 'internal':
@@ -51,7 +67,8 @@ export function detailFields(detail: DecisionDetail | undefined): Record<string,
  * on. (The API server's audit log has every decision: auditAnnotations.)
  */
 function logLevel(decision: ValidationDecision): 'warn' | 'info' | 'debug' {
-  if (decision === 'denied-unavailable' || decision === 'denied-internal' || decision === 'allowed-fail-open') return 'warn';
+  if (decision === 'denied-unavailable' || decision === 'denied-internal' || decision === 'allowed-fail-open')
+    return 'warn';
   return decision === 'allowed' || decision === 'allowed-retry' || decision === 'passed' ? 'debug' : 'info';
 }
 
@@ -70,7 +87,10 @@ export class DecisionRecorder {
     this.#count('validate', kind, req, result.decision, seconds);
     // A busy denial is logged once per lock per second (with the count left out since);
     // a retry storm is what leaseguard exists for, and it should not flood the logs.
-    const left = result.decision === 'denied-busy' || result.decision === 'warned-busy' ? this.#repeats.take(result.lease ?? '', Date.now()) : 0;
+    const left =
+      result.decision === 'denied-busy' || result.decision === 'warned-busy'
+        ? this.#repeats.take(result.lease ?? '', Date.now())
+        : 0;
     const level = logLevel(result.decision);
     if ((result.decision !== 'passed' || result.rule) && left !== undefined && logger.isLevelEnabled(level)) {
       const entry = {
@@ -101,7 +121,10 @@ export class DecisionRecorder {
     const kind = this.#o.kindLabel(req.kind.group, req.kind.kind);
     this.#count('mutate', kind, req, result.decision, seconds);
     if (result.decision === 'stamped') {
-      this.#o.logger.debug({ uid: req.uid, webhook: 'mutate', kind, object: reviewedObject(req), key: result.key }, 'admission');
+      this.#o.logger.debug(
+        { uid: req.uid, webhook: 'mutate', kind, object: reviewedObject(req), key: result.key },
+        'admission',
+      );
     }
     return result.response;
   }

@@ -37,7 +37,13 @@ export function holderPhrase(holder: LockRecord, ageMs?: number): string {
 }
 
 /** `pendingUntil`: the holder may not be stored yet; by then it is, or the key is free. */
-export function busyMessage(rule: GuardRule, key: string, holder: LockRecord, ageMs: number, pendingUntil?: string): string {
+export function busyMessage(
+  rule: GuardRule,
+  key: string,
+  holder: LockRecord,
+  ageMs: number,
+  pendingUntil?: string,
+): string {
   return `${keyNoun(rule)} ${quoted(key)} is busy: held by ${holderPhrase(holder, ageMs)}${pendingPhrase(pendingUntil)}; retry after it completes`;
 }
 
@@ -52,7 +58,9 @@ export function hiddenBusyMessage(rule: GuardRule, key: string, pendingUntil?: s
 export const HIDDEN_HOLDER = 'an object in another namespace';
 
 function pendingPhrase(until: string | undefined): string {
-  return until === undefined ? '' : `; it may not be stored yet, so the lock is pending until ${until} (by then it is stored or the key is free)`;
+  return until === undefined
+    ? ''
+    : `; it may not be stored yet, so the lock is pending until ${until} (by then it is stored or the key is free)`;
 }
 
 /** Why a lock changed hands, as a person reads it. */
@@ -74,8 +82,15 @@ export function takeoverPhrase(rule: GuardRule, key: string, previous: LockRecor
  * The warning kubectl prints when a create takes over a lock from an earlier holder. A
  * holder in another namespace than the new one is not named (the requester may not see it).
  */
-export function takeoverWarning(rule: GuardRule, key: string, previous: LockRecord, reason: TakeoverReason, requestNamespace: string): string {
-  if (previous.object.namespace === requestNamespace) return `leaseguard: ${takeoverPhrase(rule, key, previous, reason)}`;
+export function takeoverWarning(
+  rule: GuardRule,
+  key: string,
+  previous: LockRecord,
+  reason: TakeoverReason,
+  requestNamespace: string,
+): string {
+  if (previous.object.namespace === requestNamespace)
+    return `leaseguard: ${takeoverPhrase(rule, key, previous, reason)}`;
   return `leaseguard: took over the lock on ${keyNoun(rule)} ${quoted(key)} from ${TAKEOVER_WHY[reason]} ${printable(previous.object.kind.toLowerCase())} in another namespace`;
 }
 
@@ -108,7 +123,12 @@ function unverifiedPhrase(rule: GuardRule, key: string, reason: string): string 
   return `could not verify the lock for ${keyNoun(rule)} ${quoted(key)}: ${printable(reason)}`;
 }
 
-export function foreignLeaseMessage(rule: GuardRule, key: string, lease: string, recordedKey: string | undefined): string {
+export function foreignLeaseMessage(
+  rule: GuardRule,
+  key: string,
+  lease: string,
+  recordedKey: string | undefined,
+): string {
   const recorded = recordedKey === undefined ? 'no readable leaseguard lock' : `key ${quoted(recordedKey)}`;
   return (
     `the Lease ${lease} for ${keyNoun(rule)} ${quoted(key)} records ${recorded}, so it is not this lock and is never shared. ` +

@@ -19,7 +19,11 @@ export function lockAnnotationsPatch(object: Record<string, unknown>, stamps: Re
   const existing = annotations as Record<string, unknown>;
   return Object.entries(stamps)
     .filter(([k, v]) => existing[k] !== v)
-    .map(([k, v]) => ({ op: k in existing ? 'replace' : 'add', path: `/metadata/annotations/${pointerSegment(k)}`, value: v }));
+    .map(([k, v]) => ({
+      op: k in existing ? 'replace' : 'add',
+      path: `/metadata/annotations/${pointerSegment(k)}`,
+      value: v,
+    }));
 }
 
 export interface MutatingWebhookOptions {
@@ -43,7 +47,8 @@ export class MutatingWebhook {
   review(req: AdmissionRequest): MutationResult {
     const rule = this.#o.rules.find(req.kind.group, req.kind.kind);
     if (!rule || req.operation !== 'CREATE' || !req.object) return { response: allow(req.uid), decision: 'passed' };
-    const namespace = req.namespace || String((req.object.metadata as Record<string, unknown> | undefined)?.namespace ?? '');
+    const namespace =
+      req.namespace || String((req.object.metadata as Record<string, unknown> | undefined)?.namespace ?? '');
     const derived = deriveKey(rule, req.object, namespace);
     // An invalid key is the validating webhook's to deny, with its reasons.
     if (!derived.ok) return { response: allow(req.uid), decision: 'passed' };
@@ -53,7 +58,10 @@ export class MutatingWebhook {
     });
     if (patch.length === 0) return { response: allow(req.uid), decision: 'passed', key: derived.key };
     return {
-      response: allow(req.uid, { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') }),
+      response: allow(req.uid, {
+        patchType: 'JSONPatch',
+        patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
+      }),
       decision: 'stamped',
       key: derived.key,
     };

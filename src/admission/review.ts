@@ -114,18 +114,32 @@ function parseObject(v: unknown, field: string): Record<string, unknown> | null 
 export function parseAdmissionReview(body: unknown): AdmissionRequest {
   if (!isRecord(body)) throw badRequest(400, 'body must be a JSON object (an AdmissionReview)');
   if (body.apiVersion !== 'admission.k8s.io/v1') {
-    throw badRequest(400, `apiVersion must be "admission.k8s.io/v1", got ${JSON.stringify(body.apiVersion ?? null)}; register the webhook with admissionReviewVersions: ["v1"]`);
+    throw badRequest(
+      400,
+      `apiVersion must be "admission.k8s.io/v1", got ${JSON.stringify(body.apiVersion ?? null)}; register the webhook with admissionReviewVersions: ["v1"]`,
+    );
   }
-  if (body.kind !== 'AdmissionReview') throw badRequest(400, `kind must be "AdmissionReview", got ${JSON.stringify(body.kind ?? null)}`);
+  if (body.kind !== 'AdmissionReview')
+    throw badRequest(400, `kind must be "AdmissionReview", got ${JSON.stringify(body.kind ?? null)}`);
   const req = body.request;
-  if (!isRecord(req)) throw badRequest(400, 'request is missing: an AdmissionReview sent to a webhook carries a request');
-  if (typeof req.uid !== 'string' || req.uid.length === 0) throw badRequest(400, 'request.uid must be a non-empty string');
+  if (!isRecord(req))
+    throw badRequest(400, 'request is missing: an AdmissionReview sent to a webhook carries a request');
+  if (typeof req.uid !== 'string' || req.uid.length === 0)
+    throw badRequest(400, 'request.uid must be a non-empty string');
   const kind = req.kind;
-  if (!isRecord(kind) || typeof kind.kind !== 'string' || typeof kind.version !== 'string' || (kind.group !== undefined && typeof kind.group !== 'string')) {
+  if (
+    !isRecord(kind) ||
+    typeof kind.kind !== 'string' ||
+    typeof kind.version !== 'string' ||
+    (kind.group !== undefined && typeof kind.group !== 'string')
+  ) {
     throw badRequest(400, 'request.kind must be {group, version, kind} strings');
   }
   if (typeof req.operation !== 'string' || !OPERATIONS.has(req.operation)) {
-    throw badRequest(400, `request.operation must be one of CREATE, UPDATE, DELETE, CONNECT, got ${JSON.stringify(req.operation ?? null)}`);
+    throw badRequest(
+      400,
+      `request.operation must be one of CREATE, UPDATE, DELETE, CONNECT, got ${JSON.stringify(req.operation ?? null)}`,
+    );
   }
   if (req.dryRun !== undefined && req.dryRun !== null && typeof req.dryRun !== 'boolean') {
     throw badRequest(400, 'request.dryRun must be a boolean');

@@ -14,7 +14,15 @@ import { ErrorCodes, hasCode, isUnverifiable, type ErrorCode } from '../errors.j
 import type { LockService } from '../lock/lock-service.js';
 import type { Metrics } from '../metrics.js';
 import { busyStatus } from './busy-denial.js';
-import { failOpenWarning, foreignLeaseMessage, fullMessage, keyNoun, namespaceMessage, takeoverWarning, unavailableMessage } from './messages.js';
+import {
+  failOpenWarning,
+  foreignLeaseMessage,
+  fullMessage,
+  keyNoun,
+  namespaceMessage,
+  takeoverWarning,
+  unavailableMessage,
+} from './messages.js';
 import { allow, deny, type AdmissionRequest, type AdmissionResponse } from './review.js';
 
 export const POD_NAME_EXTRA = 'authentication.kubernetes.io/pod-name';
@@ -34,7 +42,8 @@ const FAILURE_REASONS: Partial<Record<ErrorCode, string>> = {
 };
 
 /** What enforce refuses; a rule in warn or dryrun mode admits it as `warned-<refusal>`. */
-type Refusal = 'busy' | 'invalid' | 'key-changed' | 'annotation' | 'namespace' | 'unavailable' | 'internal' | 'foreign-lease';
+type Refusal =
+  'busy' | 'invalid' | 'key-changed' | 'annotation' | 'namespace' | 'unavailable' | 'internal' | 'foreign-lease';
 
 /** The decision label in metrics and logs. */
 export type ValidationDecision =
@@ -108,13 +117,24 @@ export function requesterOf(req: AdmissionRequest): LockRequest['requester'] {
   return pod ? { username: req.userInfo.username, pod } : { username: req.userInfo.username };
 }
 
-function invalid(req: AdmissionRequest, rule: GuardRule, field: string, message: string, type: string): AdmissionResponse {
+function invalid(
+  req: AdmissionRequest,
+  rule: GuardRule,
+  field: string,
+  message: string,
+  type: string,
+): AdmissionResponse {
   const name = req.name || metadataOf(req.object).name;
   return deny(req.uid, {
     code: 422,
     reason: 'Invalid',
     message: `${rule.kind}${name ? ` ${JSON.stringify(name)}` : ''} is invalid: ${message}`,
-    details: { group: rule.group, kind: rule.kind, ...(name ? { name } : {}), causes: [{ reason: type, field, message }] },
+    details: {
+      group: rule.group,
+      kind: rule.kind,
+      ...(name ? { name } : {}),
+      causes: [{ reason: type, field, message }],
+    },
   });
 }
 
@@ -134,7 +154,9 @@ function rolledOut(rule: GuardRule, result: ValidationResult): ValidationResult 
   const message = result.response.status?.message ?? result.decision;
   return {
     ...result,
-    response: allow(result.response.uid, { warnings: [`leaseguard (${rule.mode} mode for ${rule.kind}): enforce would refuse this: ${message}`] }),
+    response: allow(result.response.uid, {
+      warnings: [`leaseguard (${rule.mode} mode for ${rule.kind}): enforce would refuse this: ${message}`],
+    }),
     decision: `warned-${refused}`,
   };
 }
@@ -160,10 +182,21 @@ export class ValidatingWebhook {
   }
 
   /** A refusal of a leaseguard annotation a user set or changed. */
-  #annotationRefused(req: AdmissionRequest, rule: GuardRule, name: string, why: string, key?: string): ValidationResult {
+  #annotationRefused(
+    req: AdmissionRequest,
+    rule: GuardRule,
+    name: string,
+    why: string,
+    key?: string,
+  ): ValidationResult {
     const field = `metadata.annotations[${printable(name)}]`;
     const message = `${field} ${why}: leaseguard's annotations (leaseguard.kubernaut.ai/*) name an object's lock, and only leaseguard writes them`;
-    return { response: invalid(req, rule, field, message, 'FieldValueForbidden'), decision: 'denied-annotation', rule, ...(key !== undefined ? { key } : {}) };
+    return {
+      response: invalid(req, rule, field, message, 'FieldValueForbidden'),
+      decision: 'denied-annotation',
+      rule,
+      ...(key !== undefined ? { key } : {}),
+    };
   }
 
   async #update(req: AdmissionRequest, rule: GuardRule, signal?: AbortSignal): Promise<ValidationResult> {
@@ -175,10 +208,16 @@ export class ValidatingWebhook {
     const effect = updateEffect(before, after);
     if (effect === 'take-lock') return this.#create(req, rule, signal);
     // (A key change always has a key before: `!before.ok` only tells TypeScript so.)
-    if (effect === 'none' || !before.ok) return { response: allow(req.uid), decision: 'passed', rule, ...(after.ok ? { key: after.key } : {}) };
+    if (effect === 'none' || !before.ok)
+      return { response: allow(req.uid), decision: 'passed', rule, ...(after.ok ? { key: after.key } : {}) };
     const now = after.ok ? JSON.stringify(after.key) : 'an invalid value';
     const message = `${rule.keyPath} is immutable: it is the lock key (was ${JSON.stringify(before.key)}, now ${now}); create a new ${rule.kind} instead`;
-    return { response: invalid(req, rule, rule.keyPath, message, 'FieldValueForbidden'), decision: 'denied-key-changed', rule, key: before.key };
+    return {
+      response: invalid(req, rule, rule.keyPath, message, 'FieldValueForbidden'),
+      decision: 'denied-key-changed',
+      rule,
+      key: before.key,
+    };
   }
 
   async #create(req: AdmissionRequest, rule: GuardRule, signal?: AbortSignal): Promise<ValidationResult> {
@@ -187,7 +226,11 @@ export class ValidatingWebhook {
     const md = metadataOf(req.object);
     const namespace = req.namespace || md.namespace;
     if (!req.object) {
-      return { response: invalid(req, rule, 'object', 'the CREATE carries no object', 'FieldValueRequired'), decision: 'denied-invalid', rule };
+      return {
+        response: invalid(req, rule, 'object', 'the CREATE carries no object', 'FieldValueRequired'),
+        decision: 'denied-invalid',
+        rule,
+      };
     }
     if (!namespaceAllowed(rule, namespace)) {
       const message = namespaceMessage(rule, namespace);
@@ -196,7 +239,12 @@ export class ValidatingWebhook {
         code: 403,
         reason: 'Forbidden',
         message,
-        details: { group: rule.group, kind, ...(name ? { name } : {}), causes: [{ reason: 'FieldValueNotSupported', field: 'metadata.namespace', message }] },
+        details: {
+          group: rule.group,
+          kind,
+          ...(name ? { name } : {}),
+          causes: [{ reason: 'FieldValueNotSupported', field: 'metadata.namespace', message }],
+        },
       });
       return { response, decision: 'denied-namespace', rule };
     }
@@ -214,21 +262,43 @@ export class ValidatingWebhook {
     const lease = this.#leaseNames.of(rule, derived.scopedKey);
     const leaseRef = `${this.#o.locks.store.namespace}/${lease}`;
     // Mutating webhooks run first, so this installation's stamp (or a trusted one's) is here already.
-    const stamped = createStampProblem(stampsOf(req.object), { lockKey: derived.scopedKey, leaseName: lease }, this.#installations);
-    if (stamped !== undefined) return this.#annotationRefused(req, rule, stamped, 'may only be the stamp leaseguard writes for this lock', derived.key);
+    const stamped = createStampProblem(
+      stampsOf(req.object),
+      { lockKey: derived.scopedKey, leaseName: lease },
+      this.#installations,
+    );
+    if (stamped !== undefined)
+      return this.#annotationRefused(
+        req,
+        rule,
+        stamped,
+        'may only be the stamp leaseguard writes for this lock',
+        derived.key,
+      );
     const base = { rule, key: derived.key, lease: leaseRef };
     metrics.lockAttempts.inc({ kind });
     try {
       // dryrun mode decides as a server-side dry run does: nothing is written.
       const dryRun = req.dryRun || rule.mode === 'dryrun';
-      const outcome = await this.#o.locks.acquire(rule, request, { dryRun, leaseName: lease, ...(signal ? { signal } : {}) });
+      const outcome = await this.#o.locks.acquire(rule, request, {
+        dryRun,
+        leaseName: lease,
+        ...(signal ? { signal } : {}),
+      });
       switch (outcome.verdict) {
         case 'allowed': {
           metrics.lockAcquired.inc({ kind, how: outcome.how });
           if (outcome.takeover) metrics.lockTakeovers.inc({ kind, reason: outcome.takeover });
-          const decision = outcome.how === 'acquired' ? 'allowed' : outcome.how === 'retried' ? 'allowed-retry' : 'allowed-takeover';
-          const warnings = outcome.previous && outcome.takeover ? [takeoverWarning(rule, derived.key, outcome.previous, outcome.takeover, namespace)] : undefined;
-          const detail: DecisionDetail | undefined = outcome.previous && outcome.takeover ? { kind: 'takeover', previous: outcome.previous, reason: outcome.takeover } : undefined;
+          const decision =
+            outcome.how === 'acquired' ? 'allowed' : outcome.how === 'retried' ? 'allowed-retry' : 'allowed-takeover';
+          const warnings =
+            outcome.previous && outcome.takeover
+              ? [takeoverWarning(rule, derived.key, outcome.previous, outcome.takeover, namespace)]
+              : undefined;
+          const detail: DecisionDetail | undefined =
+            outcome.previous && outcome.takeover
+              ? { kind: 'takeover', previous: outcome.previous, reason: outcome.takeover }
+              : undefined;
           return {
             response: allow(req.uid, warnings ? { warnings } : undefined),
             decision,
@@ -260,7 +330,11 @@ export class ValidatingWebhook {
         case 'foreign': {
           metrics.lockFailures.inc({ kind, reason: 'foreign-lease' });
           const message = foreignLeaseMessage(rule, derived.key, leaseRef, outcome.recordedKey);
-          return { response: deny(req.uid, { code: 500, reason: 'InternalError', message }), decision: 'denied-foreign-lease', ...base };
+          return {
+            response: deny(req.uid, { code: 500, reason: 'InternalError', message }),
+            decision: 'denied-foreign-lease',
+            ...base,
+          };
         }
       }
     } catch (err) {
@@ -268,20 +342,36 @@ export class ValidatingWebhook {
     }
   }
 
-  #unverifiable(req: AdmissionRequest, rule: GuardRule, key: string, base: Pick<ValidationResult, 'rule' | 'key' | 'lease'>, err: unknown): ValidationResult {
+  #unverifiable(
+    req: AdmissionRequest,
+    rule: GuardRule,
+    key: string,
+    base: Pick<ValidationResult, 'rule' | 'key' | 'lease'>,
+    err: unknown,
+  ): ValidationResult {
     if (hasCode(err, ErrorCodes.LEASE_FORMAT_UNSUPPORTED)) {
       // A Lease this version cannot read (a later one wrote it, mid-upgrade or after a
       // rollback): what it says about the lock is unknown, so never fail open on it.
       this.#o.metrics.lockFailures.inc({ kind: rule.kind, reason: 'lease-format' });
       const message = `${keyNoun(rule)} ${quoted(key)}: ${err.message}. The create was refused so that no duplicate can slip through`;
-      return { response: deny(req.uid, { code: 500, reason: 'InternalError', message }), decision: 'denied-unavailable', ...base, detail: { kind: 'unverifiable', code: err.code, cause: err.message } };
+      return {
+        response: deny(req.uid, { code: 500, reason: 'InternalError', message }),
+        decision: 'denied-unavailable',
+        ...base,
+        detail: { kind: 'unverifiable', code: err.code, cause: err.message },
+      };
     }
     if (!isUnverifiable(err)) {
       // A bug, not an outage: never fail open on it.
       this.#o.logger.error({ err, uid: req.uid }, 'unexpected error while deciding a lock');
       this.#o.metrics.lockFailures.inc({ kind: rule.kind, reason: 'internal' });
       const message = `leaseguard hit an internal error deciding the lock for ${keyNoun(rule)} ${quoted(key)}; the create was refused. See leaseguard's logs for uid ${req.uid}`;
-      return { response: deny(req.uid, { code: 500, reason: 'InternalError', message }), decision: 'denied-internal', ...base, detail: { kind: 'internal', error: String(err) } };
+      return {
+        response: deny(req.uid, { code: 500, reason: 'InternalError', message }),
+        decision: 'denied-internal',
+        ...base,
+        detail: { kind: 'internal', error: String(err) },
+      };
     }
     this.#o.storeFailed?.(err);
     this.#o.metrics.lockFailures.inc({ kind: rule.kind, reason: FAILURE_REASONS[err.code] ?? err.code });
@@ -294,7 +384,10 @@ export class ValidatingWebhook {
         detail,
       };
     }
-    const message = err.code === ErrorCodes.STORE_FULL ? fullMessage(rule, key, err.message) : unavailableMessage(rule, key, err.message);
+    const message =
+      err.code === ErrorCodes.STORE_FULL
+        ? fullMessage(rule, key, err.message)
+        : unavailableMessage(rule, key, err.message);
     return {
       response: deny(req.uid, { code: 503, reason: 'ServiceUnavailable', message }),
       decision: 'denied-unavailable',

@@ -50,14 +50,27 @@ export const apiserverConfigCommand = defineCommand({
     let clientCertPem: string;
     let clientKeyPem: string;
     try {
-      [clientCertPem, clientKeyPem] = await Promise.all([readFile(join(values.certs, CLIENT_CERT_FILES.cert), 'utf8'), readFile(join(values.certs, CLIENT_CERT_FILES.key), 'utf8')]);
+      [clientCertPem, clientKeyPem] = await Promise.all([
+        readFile(join(values.certs, CLIENT_CERT_FILES.cert), 'utf8'),
+        readFile(join(values.certs, CLIENT_CERT_FILES.key), 'utf8'),
+      ]);
     } catch (err) {
-      throw commandFailed(`cannot read the client certificate in ${values.certs}: ${(err as Error).message}; generate it with 'leaseguard certs --dir ${values.certs}'`);
+      throw commandFailed(
+        `cannot read the client certificate in ${values.certs}: ${(err as Error).message}; generate it with 'leaseguard certs --dir ${values.certs}'`,
+      );
     }
-    const user = values.user ?? (values.url ? urlUser(values.url) : serviceUser(values.service, values.namespace, port));
-    const { admissionConfiguration, kubeconfig } = renderApiserverAdmission({ clientCertPem, clientKeyPem, user, kubeconfigPath: values['kubeconfig-path'] });
+    const user =
+      values.user ?? (values.url ? urlUser(values.url) : serviceUser(values.service, values.namespace, port));
+    const { admissionConfiguration, kubeconfig } = renderApiserverAdmission({
+      clientCertPem,
+      clientKeyPem,
+      user,
+      kubeconfigPath: values['kubeconfig-path'],
+    });
     if (!values.out) {
-      process.stdout.write(`# admission-config.yaml (--admission-control-config-file)\n${dumpYaml(admissionConfiguration)}---\n# ${values['kubeconfig-path']}\n${dumpYaml(kubeconfig)}`);
+      process.stdout.write(
+        `# admission-config.yaml (--admission-control-config-file)\n${dumpYaml(admissionConfiguration)}---\n# ${values['kubeconfig-path']}\n${dumpYaml(kubeconfig)}`,
+      );
       return 0;
     }
     await mkdir(values.out, { recursive: true });

@@ -1,5 +1,12 @@
 import { join } from 'node:path';
-import { CERT_FILES, CLIENT_CERT_FILES, DEFAULT_CLIENT_NAME, certificatesExist, generateCertificates, writeCertificates } from '../tls/certificates.js';
+import {
+  CERT_FILES,
+  CLIENT_CERT_FILES,
+  DEFAULT_CLIENT_NAME,
+  certificatesExist,
+  generateCertificates,
+  writeCertificates,
+} from '../tls/certificates.js';
 import { usageError, commandFailed } from '../errors.js';
 import { defineCommand } from './command.js';
 
@@ -35,12 +42,23 @@ export const certsCommand = defineCommand({
       throw usageError(`--days must be an integer from 1 to 3650, got ${values.days}`);
     }
     if (!values.force && (await certificatesExist(values.dir))) {
-      throw commandFailed(`${values.dir} already holds ${CERT_FILES.cert} and ${CERT_FILES.key}; pass --force to replace them`);
+      throw commandFailed(
+        `${values.dir} already holds ${CERT_FILES.cert} and ${CERT_FILES.key}; pass --force to replace them`,
+      );
     }
-    const bundle = await generateCertificates({ serviceName: values.service, namespace: values.namespace, extraNames: values.name, days, clientName: values['client-name'] });
+    const bundle = await generateCertificates({
+      serviceName: values.service,
+      namespace: values.namespace,
+      extraNames: values.name,
+      days,
+      clientName: values['client-name'],
+    });
     await writeCertificates(values.dir, bundle);
-    for (const f of [...Object.values(CERT_FILES), ...Object.values(CLIENT_CERT_FILES)]) process.stdout.write(`wrote ${join(values.dir, f)}\n`);
-    process.stdout.write(`CA bundle for the webhook registration: ${join(values.dir, CERT_FILES.caCert)} (see: leaseguard webhook-config --ca ${join(values.dir, CERT_FILES.caCert)})\n`);
+    for (const f of [...Object.values(CERT_FILES), ...Object.values(CLIENT_CERT_FILES)])
+      process.stdout.write(`wrote ${join(values.dir, f)}\n`);
+    process.stdout.write(
+      `CA bundle for the webhook registration: ${join(values.dir, CERT_FILES.caCert)} (see: leaseguard webhook-config --ca ${join(values.dir, CERT_FILES.caCert)})\n`,
+    );
     process.stdout.write(
       `The API server's client certificate: ${join(values.dir, CLIENT_CERT_FILES.cert)} (CN ${values['client-name']}); ` +
         `render its admission configuration with: leaseguard apiserver-config --certs ${values.dir}, and set clientCaFile to ${join(values.dir, CERT_FILES.caCert)}\n`,

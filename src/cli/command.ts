@@ -3,7 +3,12 @@
 // commandFailed or any other error: exit 1), and runCli (exit.ts) prints the one line.
 import { parseArgs } from 'node:util';
 
-type OptionSpec = { type: 'string' | 'boolean'; short?: string; default?: string | boolean | string[] | boolean[]; multiple?: boolean };
+type OptionSpec = {
+  type: 'string' | 'boolean';
+  short?: string;
+  default?: string | boolean | string[] | boolean[];
+  multiple?: boolean;
+};
 type Options = Record<string, OptionSpec>;
 
 type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true }>>;

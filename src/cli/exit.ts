@@ -11,7 +11,8 @@ export interface CliFailure {
 export function cliFailure(err: unknown): CliFailure {
   if (hasCode(err, ErrorCodes.USAGE)) return { message: err.message, exitCode: 2 };
   // node:util parseArgs: an unknown option, or a value missing or given where none is taken.
-  if (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) return { message: `${err.message}; see --help`, exitCode: 2 };
+  if (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))
+    return { message: `${err.message}; see --help`, exitCode: 2 };
   if (err instanceof LeaseguardError) return { message: err.message, exitCode: 1 };
   // Unexpected: the stack is what a bug report needs.
   return { message: err instanceof Error ? (err.stack ?? err.message) : String(err), exitCode: 1 };

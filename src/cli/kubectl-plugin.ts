@@ -22,7 +22,9 @@ and --context here (or set KUBECONFIG).`;
 
 /** kubectl's spelling of the Lease namespace flag, turned into the leaseguard CLI's. */
 function leaseNamespaceFlag(args: string[]): string[] {
-  return args.map((a) => (a === '--lease-namespace' ? '--namespace' : a.startsWith('--lease-namespace=') ? `--namespace=${a.slice(18)}` : a));
+  return args.map((a) =>
+    a === '--lease-namespace' ? '--namespace' : a.startsWith('--lease-namespace=') ? `--namespace=${a.slice(18)}` : a,
+  );
 }
 
 function nodeTooOld(): boolean {
@@ -33,7 +35,9 @@ function nodeTooOld(): boolean {
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if ((command === 'locks' || command === 'release' || command === 'why') && nodeTooOld()) {
-    process.stderr.write(`kubectl leaseguard: needs Node.js ${NODE_NEEDED.join('.')} or newer on PATH; this is ${process.version}\n`);
+    process.stderr.write(
+      `kubectl leaseguard: needs Node.js ${NODE_NEEDED.join('.')} or newer on PATH; this is ${process.version}\n`,
+    );
     return 1;
   }
   switch (command) {

@@ -71,15 +71,31 @@ export function table(rows: Row[]): string {
     ['AGE', 'age'],
     ['LEASE', 'lease'],
   ];
-  const line = (cells: string[], width: number[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(width[i] ?? 0))).join('   ');
-  const shown = rows.map((r) => Object.fromEntries(cols.map(([, k]) => [k, printable(r[k])])) as Record<keyof Row, string>);
+  const line = (cells: string[], width: number[]) =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(width[i] ?? 0))).join('   ');
+  const shown = rows.map(
+    (r) => Object.fromEntries(cols.map(([, k]) => [k, printable(r[k])])) as Record<keyof Row, string>,
+  );
   const width = cols.map(([h, k]) => Math.max(h.length, ...shown.map((r) => r[k].length)));
-  return [line(cols.map(([h]) => h), width), ...shown.map((r) => line(cols.map(([, k]) => r[k]), width))].join('\n');
+  return [
+    line(
+      cols.map(([h]) => h),
+      width,
+    ),
+    ...shown.map((r) =>
+      line(
+        cols.map(([, k]) => r[k]),
+        width,
+      ),
+    ),
+  ].join('\n');
 }
 
 async function held(store: LeaseStore): Promise<Held[]> {
   const leases = (await store.list(MANAGED_SELECTOR, AbortSignal.timeout(30_000))).map(decodeLease);
-  return leases.filter((l): l is Held => l.record !== undefined).sort((a, b) => a.record.key.localeCompare(b.record.key));
+  return leases
+    .filter((l): l is Held => l.record !== undefined)
+    .sort((a, b) => a.record.key.localeCompare(b.record.key));
 }
 
 export const locksCommand = defineCommand({
@@ -111,7 +127,11 @@ export const locksCommand = defineCommand({
         ...(values.namespace ? { leaseNamespace: values.namespace } : {}),
       },
     });
-    const opened = await openStore({ ...config, ...(values.context ? { kubeContext: values.context } : {}) }, pino({ level: 'silent' }), () => {});
+    const opened = await openStore(
+      { ...config, ...(values.context ? { kubeContext: values.context } : {}) },
+      pino({ level: 'silent' }),
+      () => {},
+    );
     try {
       const locks = await held(opened.store);
       if (sub === undefined) {
@@ -122,7 +142,10 @@ export const locksCommand = defineCommand({
         else process.stdout.write(`${table(rows)}\n`);
         return 0;
       }
-      return await release(opened.store, opened.clients, locks, key as string, { ...values, rules: indexRules(config.rules) });
+      return await release(opened.store, opened.clients, locks, key as string, {
+        ...values,
+        rules: indexRules(config.rules),
+      });
     } finally {
       opened.close();
     }
@@ -132,10 +155,15 @@ export const locksCommand = defineCommand({
 /** Who the kubeconfig's credentials are, as the API server sees them (SelfSubjectReview). */
 async function whoAmI(clients: KubeClients): Promise<string> {
   try {
-    const review = (await clients.json('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', {
-      apiVersion: 'authentication.k8s.io/v1',
-      kind: 'SelfSubjectReview',
-    }, AbortSignal.timeout(10_000))) as { status?: { userInfo?: { username?: string } } };
+    const review = (await clients.json(
+      'POST',
+      '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+      {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'SelfSubjectReview',
+      },
+      AbortSignal.timeout(10_000),
+    )) as { status?: { userInfo?: { username?: string } } };
     return review.status?.userInfo?.username || 'an unknown user';
   } catch {
     return 'an unknown user';
@@ -163,7 +191,15 @@ async function recordRelease(clients: KubeClients, lock: Held, namespace: string
   try {
     await clients.core.createNamespacedEvent({
       namespace,
-      body: eventBody(event, { name: eventName(lock.name, Date.now()), namespace, count: 1, firstTimestamp: now, lastTimestamp: now, instance: hostname(), component: 'leaseguard-cli' }),
+      body: eventBody(event, {
+        name: eventName(lock.name, Date.now()),
+        namespace,
+        count: 1,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        instance: hostname(),
+        component: 'leaseguard-cli',
+      }),
     });
   } catch (err) {
     process.stderr.write(
@@ -173,15 +209,27 @@ async function recordRelease(clients: KubeClients, lock: Held, namespace: string
   }
 }
 
-async function release(store: LeaseStore, clients: KubeClients | undefined, locks: Held[], key: string, o: { kind?: string; force: boolean; yes: boolean; rules: RuleIndex }): Promise<number> {
+async function release(
+  store: LeaseStore,
+  clients: KubeClients | undefined,
+  locks: Held[],
+  key: string,
+  o: { kind?: string; force: boolean; yes: boolean; rules: RuleIndex },
+): Promise<number> {
   // A key as typed or as its rule compares it (prod/Deployment/api names prod/deployment/api under normalize).
   const names = (l: Held) => keyNamesLock(o.rules.find(l.record.object.group, l.record.object.kind), key, l.record.key);
-  const matches = locks.filter((l) => names(l) && (!o.kind || l.record.object.kind.toLowerCase() === o.kind.toLowerCase()));
+  const matches = locks.filter(
+    (l) => names(l) && (!o.kind || l.record.object.kind.toLowerCase() === o.kind.toLowerCase()),
+  );
   if (matches.length === 0) {
-    throw commandFailed(`no lock with key ${quoted(key)}${o.kind ? ` for kind ${quoted(o.kind)}` : ''} in ${store.namespace}; list them with 'leaseguard locks'`);
+    throw commandFailed(
+      `no lock with key ${quoted(key)}${o.kind ? ` for kind ${quoted(o.kind)}` : ''} in ${store.namespace}; list them with 'leaseguard locks'`,
+    );
   }
   if (matches.length > 1) {
-    throw usageError(`key ${quoted(key)} is held for several kinds (${matches.map((m) => printable(m.record.object.kind)).join(', ')}); pass --kind`);
+    throw usageError(
+      `key ${quoted(key)} is held for several kinds (${matches.map((m) => printable(m.record.object.kind)).join(', ')}); pass --kind`,
+    );
   }
   const lock = matches[0] as Held;
   const r = lock.record;
@@ -207,10 +255,16 @@ async function release(store: LeaseStore, clients: KubeClients | undefined, lock
   }
   try {
     // Preconditions: if the lock changed hands since it was shown, do not release the new one.
-    await store.delete(lock.name, { uid: lock.uid, resourceVersion: lock.resourceVersion }, AbortSignal.timeout(30_000));
+    await store.delete(
+      lock.name,
+      { uid: lock.uid, resourceVersion: lock.resourceVersion },
+      AbortSignal.timeout(30_000),
+    );
   } catch (err) {
     if (hasCode(err, ErrorCodes.STORE_CONFLICT)) {
-      throw commandFailed('the lock changed since it was read (a new holder or a release); nothing was released. Run the command again.');
+      throw commandFailed(
+        'the lock changed since it was read (a new holder or a release); nothing was released. Run the command again.',
+      );
     }
     if (hasCode(err, ErrorCodes.STORE_NOT_FOUND)) {
       process.stdout.write('Already released.\n');
@@ -219,7 +273,7 @@ async function release(store: LeaseStore, clients: KubeClients | undefined, lock
     if (hasCode(err, ErrorCodes.STORE_FORBIDDEN)) {
       throw commandFailed(
         `not permitted, nothing was released: ${err.message}. Only leaseguard's service account and members of the ` +
-          "leaseguard:break-glass group may delete its Leases (manifests/base/lease-guard-policy.yaml, and the leaseguard-break-glass Role); use a kubeconfig of such a member",
+          'leaseguard:break-glass group may delete its Leases (manifests/base/lease-guard-policy.yaml, and the leaseguard-break-glass Role); use a kubeconfig of such a member',
       );
     }
     throw err;

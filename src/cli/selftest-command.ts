@@ -37,7 +37,11 @@ API server failing to call leaseguard, or nobody (the create admitted unseen).
 
 function rules(configFile: string | undefined): readonly GuardRule[] {
   // Only the rules are read: the settings a server needs (store, namespaces) are not checked here.
-  return loadConfig({ env: {}, ...(configFile ? { file: configFile } : {}), overrides: { store: 'kubernetes', leaseNamespace: 'leaseguard-system' } as Partial<Config> }).rules;
+  return loadConfig({
+    env: {},
+    ...(configFile ? { file: configFile } : {}),
+    overrides: { store: 'kubernetes', leaseNamespace: 'leaseguard-system' } as Partial<Config>,
+  }).rules;
 }
 
 /** Where the probe goes unless told: the first namespace where the kind may be created. */
@@ -53,7 +57,8 @@ function parseObject(text: string): Record<string, unknown> {
   } catch (err) {
     throw usageError(`--object is not JSON: ${(err as Error).message}`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw usageError('--object must be a JSON object');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw usageError('--object must be a JSON object');
   return parsed as Record<string, unknown>;
 }
 
@@ -73,15 +78,19 @@ export const selftestCommand = defineCommand({
   async run({ values, positionals }) {
     if (positionals.length > 0) throw usageError(`unexpected argument ${JSON.stringify(positionals[0])}; see --help`);
     if (!values.kind) throw usageError('--kind is required; see --help');
-    if (values.output !== 'text' && values.output !== 'json') throw usageError(`--output must be text or json, got ${values.output}`);
+    if (values.output !== 'text' && values.output !== 'json')
+      throw usageError(`--output must be text or json, got ${values.output}`);
     const timeoutSeconds = Number(values['timeout-seconds']);
-    if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) throw usageError(`--timeout-seconds must be a whole number of seconds, got ${values['timeout-seconds']}`);
+    if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1)
+      throw usageError(`--timeout-seconds must be a whole number of seconds, got ${values['timeout-seconds']}`);
     const base = parseObject(values.object);
     const configFile = values.config ?? (process.env.LEASEGUARD_CONFIG || undefined);
     const all = rules(configFile);
     const rule = ruleFor(all, values.kind);
     if (!rule) {
-      throw usageError(`${JSON.stringify(values.kind)} is not a kind leaseguard guards (rules from ${configFile ?? 'the defaults'}: ${all.map((r) => r.kind).join(', ')})`);
+      throw usageError(
+        `${JSON.stringify(values.kind)} is not a kind leaseguard guards (rules from ${configFile ?? 'the defaults'}: ${all.map((r) => r.kind).join(', ')})`,
+      );
     }
     const kc = loadKubeConfig(values.kubeconfig, values.context);
     const cluster = kc?.getCurrentCluster();
@@ -102,15 +111,31 @@ export const selftestCommand = defineCommand({
       },
       JSON.stringify(probeObject(rule, namespace, base)),
     ).catch((err: unknown) => {
-      throw new LeaseguardError(ErrorCodes.SELFTEST_FAILED, `no answer from the API server at ${server}: ${(err as Error).message}`, { cause: err });
+      throw new LeaseguardError(
+        ErrorCodes.SELFTEST_FAILED,
+        `no answer from the API server at ${server}: ${(err as Error).message}`,
+        { cause: err },
+      );
     });
-    const verdict = readVerdict({ status: res.status, headers: res.headers, body: res.body.toString('utf8') }, rule, namespace);
+    const verdict = readVerdict(
+      { status: res.status, headers: res.headers, body: res.body.toString('utf8') },
+      rule,
+      namespace,
+    );
     if (values.output === 'json') {
-      process.stdout.write(`${JSON.stringify({ kind: rule.kind, namespace, ok: verdict.ok, ...(verdict.ok ? { how: verdict.how } : {}), status: res.status, message: verdict.message }, null, 2)}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ kind: rule.kind, namespace, ok: verdict.ok, ...(verdict.ok ? { how: verdict.how } : {}), status: res.status, message: verdict.message }, null, 2)}\n`,
+      );
     } else if (verdict.ok) {
-      process.stdout.write(`leaseguard answers for ${rule.kind} in namespace ${namespace}: it ${verdict.how === 'refused' ? 'refused' : 'warned about'} a dry-run create with an empty ${rule.keyPath}, as it must.\n${verdict.message}\n`);
+      process.stdout.write(
+        `leaseguard answers for ${rule.kind} in namespace ${namespace}: it ${verdict.how === 'refused' ? 'refused' : 'warned about'} a dry-run create with an empty ${rule.keyPath}, as it must.\n${verdict.message}\n`,
+      );
     }
-    if (!verdict.ok) throw new LeaseguardError(ErrorCodes.SELFTEST_FAILED, `selftest failed for ${rule.kind} in namespace ${namespace}: ${verdict.message}`);
+    if (!verdict.ok)
+      throw new LeaseguardError(
+        ErrorCodes.SELFTEST_FAILED,
+        `selftest failed for ${rule.kind} in namespace ${namespace}: ${verdict.message}`,
+      );
     return 0;
   },
 });

@@ -43,8 +43,7 @@ export interface ProbeResponse {
 
 export type Verdict =
   /** leaseguard refused the probe (enforce), or admitted it with its warning (warn, dryrun). */
-  | { ok: true; how: 'refused' | 'warned'; message: string }
-  | { ok: false; message: string };
+  { ok: true; how: 'refused' | 'warned'; message: string } | { ok: false; message: string };
 
 function statusOf(body: string): { message: string; reason: string; code: number; causes: Array<{ field?: unknown }> } {
   let parsed: unknown;
@@ -69,8 +68,15 @@ export function readVerdict(res: ProbeResponse, rule: GuardRule, namespace: stri
   if (res.status >= 200 && res.status < 300) {
     // warn and dryrun modes admit what enforce refuses, and say so in a warning.
     const warning = res.headers.warning ?? '';
-    if (warning.includes(`mode for ${rule.kind}): enforce would refuse this:`) && warning.includes(`${rule.keyPath} must not be empty`)) {
-      return { ok: true, how: 'warned', message: `leaseguard admitted the probe with its warning (the rule is not in enforce mode): ${warning}` };
+    if (
+      warning.includes(`mode for ${rule.kind}): enforce would refuse this:`) &&
+      warning.includes(`${rule.keyPath} must not be empty`)
+    ) {
+      return {
+        ok: true,
+        how: 'warned',
+        message: `leaseguard admitted the probe with its warning (the rule is not in enforce mode): ${warning}`,
+      };
     }
     return {
       ok: false,
@@ -85,7 +91,10 @@ export function readVerdict(res: ProbeResponse, rule: GuardRule, namespace: stri
     if (res.status === 422 && s.reason === 'Invalid' && s.causes.some((c) => c.field === rule.keyPath)) {
       return { ok: true, how: 'refused', message: s.message };
     }
-    return { ok: false, message: `leaseguard answered, but not with the refusal of an empty key (HTTP ${res.status} ${s.reason}): ${s.message}` };
+    return {
+      ok: false,
+      message: `leaseguard answered, but not with the refusal of an empty key (HTTP ${res.status} ${s.reason}): ${s.message}`,
+    };
   }
   if (s.message.includes(`failed calling webhook "${VALIDATING_WEBHOOK}"`)) {
     return { ok: false, message: `the API server could not get an answer from leaseguard: ${s.message}` };
@@ -93,12 +102,19 @@ export function readVerdict(res: ProbeResponse, rule: GuardRule, namespace: stri
   if (res.status === 401 || (res.status === 403 && !s.message.includes('admission webhook'))) {
     return { ok: false, message: `not allowed to create ${what} (even a dry run needs create): ${s.message}` };
   }
-  if (res.status === 404) return { ok: false, message: `${rule.resource}.${rule.group}/${rule.version} is not served: is its CRD installed? ${s.message}` };
+  if (res.status === 404)
+    return {
+      ok: false,
+      message: `${rule.resource}.${rule.group}/${rule.version} is not served: is its CRD installed? ${s.message}`,
+    };
   if (res.status === 422 || res.status === 400) {
     return {
       ok: false,
       message: `the probe was refused before leaseguard saw it (the CRD's schema?): ${s.message}. Give the fields the CRD requires besides the key with --object`,
     };
   }
-  return { ok: false, message: `unexpected answer to the dry-run create of ${what} (HTTP ${res.status}): ${s.message}` };
+  return {
+    ok: false,
+    message: `unexpected answer to the dry-run create of ${what} (HTTP ${res.status}): ${s.message}`,
+  };
 }

@@ -43,7 +43,8 @@ export const serveCommand = defineCommand({
     if (values['metrics-port']) overrides.metricsPort = values['metrics-port'];
     if (values['cert-dir']) overrides.certDir = values['cert-dir'];
     const configFile = values.config ?? (process.env.LEASEGUARD_CONFIG || undefined);
-    const load = () => loadConfig({ ...(configFile ? { file: configFile } : {}), overrides: overrides as Partial<Config> });
+    const load = () =>
+      loadConfig({ ...(configFile ? { file: configFile } : {}), overrides: overrides as Partial<Config> });
     const loaded = load();
 
     // Buffered, asynchronous log writes: one syscall per 4 KiB instead of one per admission.
@@ -51,7 +52,10 @@ export const serveCommand = defineCommand({
     const logDest = pino.destination({ dest: 1, sync: false, minLength: 4096 });
     const flusher = setInterval(() => logDest.flush(), 1000);
     flusher.unref();
-    const logger = pino({ level: loaded.logLevel, base: { identity: loaded.identity }, timestamp: pino.stdTimeFunctions.isoTime }, logDest);
+    const logger = pino(
+      { level: loaded.logLevel, base: { identity: loaded.identity }, timestamp: pino.stdTimeFunctions.isoTime },
+      logDest,
+    );
     const registry = new Registry();
     const metrics = createMetrics(registry);
     const opened = await openStore(loaded, logger, metrics.observeApi);
@@ -59,8 +63,14 @@ export const serveCommand = defineCommand({
     let serving;
     try {
       serving = await buildServing({
-        config, logger, registry, metrics, opened,
-        ...(configFile !== undefined ? { reload: { file: configFile, load: () => (opened.embedded ? embeddedConfig(load()) : load()) } } : {}),
+        config,
+        logger,
+        registry,
+        metrics,
+        opened,
+        ...(configFile !== undefined
+          ? { reload: { file: configFile, load: () => (opened.embedded ? embeddedConfig(load()) : load()) } }
+          : {}),
       });
     } catch (err) {
       opened.close();

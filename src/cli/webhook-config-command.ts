@@ -65,7 +65,9 @@ export const webhookConfigCommand = defineCommand({
       try {
         ca = await readFile(values.ca, 'utf8');
       } catch (err) {
-        throw commandFailed(`cannot read the CA certificate ${values.ca}: ${(err as Error).message}; generate one with 'leaseguard certs'`);
+        throw commandFailed(
+          `cannot read the CA certificate ${values.ca}: ${(err as Error).message}; generate one with 'leaseguard certs'`,
+        );
       }
       if (!ca.includes('BEGIN CERTIFICATE')) {
         throw commandFailed(`${values.ca} is not a PEM certificate`);
@@ -82,13 +84,25 @@ export const webhookConfigCommand = defineCommand({
       if (!Number.isInteger(port) || port < 1 || port > 65535) {
         throw usageError(`--port must be 1-65535, got ${values.port}`);
       }
-      endpoint = { service: { name: values.service ?? config.serviceName, namespace: values.namespace ?? config.serviceNamespace, port } };
+      endpoint = {
+        service: {
+          name: values.service ?? config.serviceName,
+          namespace: values.namespace ?? config.serviceNamespace,
+          port,
+        },
+      };
     }
     const items = webhookRegistrations({
       stamp: values.stamp ?? config.stampAnnotations,
       rules: config.rules,
       ...(ca ? { caBundlePem: ca } : {}),
-      ...(values['cert-manager'] !== undefined ? { annotations: { 'cert-manager.io/inject-ca-from': `${namespace}/${values['cert-manager'] || config.serviceName}` } } : {}),
+      ...(values['cert-manager'] !== undefined
+        ? {
+            annotations: {
+              'cert-manager.io/inject-ca-from': `${namespace}/${values['cert-manager'] || config.serviceName}`,
+            },
+          }
+        : {}),
       endpoint,
       timeoutSeconds: config.timeoutSeconds,
       ownNamespace: namespace,

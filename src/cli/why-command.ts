@@ -45,8 +45,13 @@ interface Source {
 }
 
 /** The rules and pending timeout leaseguard runs with: --config, else its ConfigMap, else the defaults. */
-async function configSource(clients: KubeClients, namespace: string, o: { config?: string; configMap: string }): Promise<Source> {
-  const fromFile = (file: string) => loadConfig({ file, env: {}, overrides: { store: 'kubernetes', leaseNamespace: namespace } as Partial<Config> });
+async function configSource(
+  clients: KubeClients,
+  namespace: string,
+  o: { config?: string; configMap: string },
+): Promise<Source> {
+  const fromFile = (file: string) =>
+    loadConfig({ file, env: {}, overrides: { store: 'kubernetes', leaseNamespace: namespace } as Partial<Config> });
   if (o.config) {
     const c = fromFile(o.config);
     return { rules: c.rules, pendingTimeoutSeconds: c.pendingTimeoutSeconds, from: o.config };
@@ -59,14 +64,20 @@ async function configSource(clients: KubeClients, namespace: string, o: { config
       try {
         await writeFile(join(dir, 'config.yaml'), text);
         const c = fromFile(join(dir, 'config.yaml'));
-        return { rules: c.rules, pendingTimeoutSeconds: c.pendingTimeoutSeconds, from: `ConfigMap ${namespace}/${o.configMap}` };
+        return {
+          rules: c.rules,
+          pendingTimeoutSeconds: c.pendingTimeoutSeconds,
+          from: `ConfigMap ${namespace}/${o.configMap}`,
+        };
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
     }
   } catch (err) {
     if (hasCode(err, ErrorCodes.CONFIG_INVALID)) throw err;
-    process.stderr.write(`leaseguard why: could not read ConfigMap ${namespace}/${o.configMap} (${(err as Error).message.split('\n')[0]?.slice(0, 160)}); using the default rules (pass --config)\n`);
+    process.stderr.write(
+      `leaseguard why: could not read ConfigMap ${namespace}/${o.configMap} (${(err as Error).message.split('\n')[0]?.slice(0, 160)}); using the default rules (pass --config)\n`,
+    );
   }
   const c = loadConfig({ env: {}, overrides: { store: 'kubernetes' } as Partial<Config> });
   return { rules: c.rules, pendingTimeoutSeconds: c.pendingTimeoutSeconds, from: 'the defaults' };
@@ -75,7 +86,13 @@ async function configSource(clients: KubeClients, namespace: string, o: { config
 /** The rule a KIND names: its kind, plural or plural.group, case-insensitively. */
 export function ruleFor(rules: readonly GuardRule[], kind: string): GuardRule | undefined {
   const k = kind.toLowerCase();
-  return rules.find((r) => r.kind.toLowerCase() === k || r.resource === k || `${r.resource}.${r.group}` === k || `${r.kind.toLowerCase()}.${r.group}` === k);
+  return rules.find(
+    (r) =>
+      r.kind.toLowerCase() === k ||
+      r.resource === k ||
+      `${r.resource}.${r.group}` === k ||
+      `${r.kind.toLowerCase()}.${r.group}` === k,
+  );
 }
 
 const guarded = (rules: readonly GuardRule[]) => rules.map((r) => `${r.kind} (${r.resource}.${r.group})`).join(', ');
@@ -95,7 +112,12 @@ export const whyCommand = defineCommand({
   },
   async run({ values, positionals }) {
     const target = positionals[0];
-    if (positionals.length > 1 || (!target && !values.filename) || (target && values.filename) || (target && !target.includes('/'))) {
+    if (
+      positionals.length > 1 ||
+      (!target && !values.filename) ||
+      (target && values.filename) ||
+      (target && !target.includes('/'))
+    ) {
       throw usageError('name one object as KIND/NAME, or pass -f MANIFEST; see --help');
     }
     if (values.output !== 'text' && values.output !== 'json') {
@@ -103,36 +125,65 @@ export const whyCommand = defineCommand({
     }
     const leaseNamespace = values['lease-namespace'] ?? 'leaseguard-system';
     const opened = await openStore(
-      { store: 'kubernetes', leaseNamespace, kubeconfig: values.kubeconfig, ...(values.context ? { kubeContext: values.context } : {}) },
+      {
+        store: 'kubernetes',
+        leaseNamespace,
+        kubeconfig: values.kubeconfig,
+        ...(values.context ? { kubeContext: values.context } : {}),
+      },
       pino({ level: 'silent' }),
       () => {},
     );
     try {
       const clients = opened.clients!;
-      const source = await configSource(clients, leaseNamespace, { ...(values.config ? { config: values.config } : {}), configMap: values['config-map'] });
-      const defaultNamespace = values.namespace ?? clients.kubeConfig.getContextObject(clients.kubeConfig.getCurrentContext())?.namespace ?? 'default';
+      const source = await configSource(clients, leaseNamespace, {
+        ...(values.config ? { config: values.config } : {}),
+        configMap: values['config-map'],
+      });
+      const defaultNamespace =
+        values.namespace ??
+        clients.kubeConfig.getContextObject(clients.kubeConfig.getCurrentContext())?.namespace ??
+        'default';
 
       let object: Record<string, unknown>;
       let rule: GuardRule | undefined;
       let stored: boolean;
       if (values.filename) {
         const text = values.filename === '-' ? await readStdin() : await readFile(values.filename, 'utf8');
-        const doc = (loadAllYaml(text) as unknown[]).find((d) => d && typeof d === 'object') as Record<string, unknown> | undefined;
+        const doc = (loadAllYaml(text) as unknown[]).find((d) => d && typeof d === 'object') as
+          Record<string, unknown> | undefined;
         if (!doc) throw usageError(`${printable(values.filename)} holds no object`);
         const apiVersion = String(doc.apiVersion ?? '');
         const group = apiVersion.includes('/') ? apiVersion.split('/')[0]! : '';
         rule = indexRules(source.rules).find(group, String(doc.kind ?? ''));
-        if (!rule) throw usageError(`${quoted(String(doc.kind))} (${quoted(apiVersion)}) is not guarded by leaseguard (rules from ${source.from}: ${guarded(source.rules)})`);
+        if (!rule)
+          throw usageError(
+            `${quoted(String(doc.kind))} (${quoted(apiVersion)}) is not guarded by leaseguard (rules from ${source.from}: ${guarded(source.rules)})`,
+          );
         object = doc;
         stored = false;
       } else {
         const [kind, name] = [target!.slice(0, target!.indexOf('/')), target!.slice(target!.indexOf('/') + 1)];
         rule = ruleFor(source.rules, kind);
-        if (!rule) throw usageError(`${quoted(kind)} is not a kind leaseguard guards (rules from ${source.from}: ${guarded(source.rules)})`);
+        if (!rule)
+          throw usageError(
+            `${quoted(kind)} is not a kind leaseguard guards (rules from ${source.from}: ${guarded(source.rules)})`,
+          );
         const r = rule;
         try {
-          object = (await callApi(() => {}, 'get', r.resource, `get ${r.resource}.${r.group} ${defaultNamespace}/${name}`, () =>
-            clients.customObjects.getNamespacedCustomObject({ group: r.group, version: r.version, plural: r.resource, namespace: defaultNamespace, name }),
+          object = (await callApi(
+            () => {},
+            'get',
+            r.resource,
+            `get ${r.resource}.${r.group} ${defaultNamespace}/${name}`,
+            () =>
+              clients.customObjects.getNamespacedCustomObject({
+                group: r.group,
+                version: r.version,
+                plural: r.resource,
+                namespace: defaultNamespace,
+                name,
+              }),
           )) as Record<string, unknown>;
         } catch (err) {
           if (hasCode(err, ErrorCodes.STORE_NOT_FOUND)) {
@@ -147,14 +198,23 @@ export const whyCommand = defineCommand({
       }
       const md = (object.metadata ?? {}) as Record<string, unknown>;
       const namespace = typeof md.namespace === 'string' && md.namespace ? md.namespace : defaultNamespace;
-      const ref: ObjectRef = { group: rule.group, kind: rule.kind, namespace, name: String(md.name ?? md.generateName ?? ''), uid: typeof md.uid === 'string' ? md.uid : '' };
+      const ref: ObjectRef = {
+        group: rule.group,
+        kind: rule.kind,
+        namespace,
+        name: String(md.name ?? md.generateName ?? ''),
+        uid: typeof md.uid === 'string' ? md.uid : '',
+      };
       const key = deriveKey(rule, object, namespace);
       const lease = key.ok ? leaseName(rule, key.scopedKey) : '';
       const raw = key.ok ? await opened.store.get(lease, AbortSignal.timeout(30_000)) : null;
       const decoded = raw ? decodeLease(raw) : null;
       const holderRef = decoded?.record?.object;
       const sameObject = holderRef && holderRef.namespace === ref.namespace && holderRef.name === ref.name;
-      const holder = holderRef && !sameObject ? await new KubeHolderReader(clients).read(rule, holderRef, AbortSignal.timeout(30_000)) : undefined;
+      const holder =
+        holderRef && !sameObject
+          ? await new KubeHolderReader(clients).read(rule, holderRef, AbortSignal.timeout(30_000))
+          : undefined;
       const answer = explain({
         rule,
         object: ref,
@@ -166,7 +226,10 @@ export const whyCommand = defineCommand({
         now: new Date(),
         pendingTimeoutSeconds: source.pendingTimeoutSeconds,
       });
-      if (values.output === 'json') process.stdout.write(`${safeJson({ object: `${ref.namespace}/${ref.name}`, kind: rule.kind, ...answer, rulesFrom: source.from }, 2)}\n`);
+      if (values.output === 'json')
+        process.stdout.write(
+          `${safeJson({ object: `${ref.namespace}/${ref.name}`, kind: rule.kind, ...answer, rulesFrom: source.from }, 2)}\n`,
+        );
       else process.stdout.write(`${answer.lines.join('\n')}\n`);
       return 0;
     } finally {

@@ -42,7 +42,7 @@ export interface WhyAnswer {
 const TAKEOVER_TEXT: Record<TakeoverReason, string> = {
   'holder-gone': 'its holder was deleted',
   'holder-terminal': 'its holder has finished',
-  'holder-mismatch': 'the object at the holder\'s name has another key or UID, so it holds nothing',
+  'holder-mismatch': "the object at the holder's name has another key or UID, so it holds nothing",
   'pending-expired': 'its holder was never stored within the pending timeout',
   expired: 'it expired',
   'max-hold-exceeded': 'its holder has held it past maxHoldSeconds',
@@ -71,16 +71,30 @@ function decideAnswer(i: WhyInput): WhyAnswer {
   // As admission decides: where the kind may not be created, nothing else is looked at.
   if (!i.stored && !namespaceAllowed(i.rule, i.object.namespace)) {
     const key = i.key.ok ? { key: i.key.key, lease: i.leaseRef } : {};
-    return { verdict: 'namespace', lines: [`A create of ${what} is refused with 403 Forbidden: ${namespaceMessage(i.rule, i.object.namespace)}.`], ...key };
+    return {
+      verdict: 'namespace',
+      lines: [`A create of ${what} is refused with 403 Forbidden: ${namespaceMessage(i.rule, i.object.namespace)}.`],
+      ...key,
+    };
   }
   if (!i.key.ok) {
-    return { verdict: 'invalid', lines: [`${what} has no valid lock key: ${printable(i.key.message)}.`, 'A create of it is refused with 422 Invalid; fix the object.'] };
+    return {
+      verdict: 'invalid',
+      lines: [
+        `${what} has no valid lock key: ${printable(i.key.message)}.`,
+        'A create of it is refused with 422 Invalid; fix the object.',
+      ],
+    };
   }
   const noun = `${keyNoun(i.rule)} ${quoted(i.key.key)}`;
   const base = { key: i.key.key, lease: i.leaseRef };
   if (!i.lease) {
     const lines = [`No lock is held for ${noun} (no Lease ${i.leaseRef}).`];
-    lines.push(i.stored ? `${what} is stored, but holds no lock now (it was released, or created while leaseguard was not guarding it).` : 'A create of it would take the lock and be admitted.');
+    lines.push(
+      i.stored
+        ? `${what} is stored, but holds no lock now (it was released, or created while leaseguard was not guarding it).`
+        : 'A create of it would take the lock and be admitted.',
+    );
     return { verdict: 'free', lines, ...base };
   }
   if (i.lease.unsupportedFormat !== undefined) {
@@ -120,7 +134,15 @@ function decideAnswer(i: WhyInput): WhyAnswer {
   switch (decision.action) {
     case 'retry':
     case 'create':
-      return { verdict: 'holds', lines: [`${what} holds the lock on ${noun} itself: ${heldBy}.`, 'Other creates for this key are refused until it finishes or is deleted.'], ...base, ...who };
+      return {
+        verdict: 'holds',
+        lines: [
+          `${what} holds the lock on ${noun} itself: ${heldBy}.`,
+          'Other creates for this key are refused until it finishes or is deleted.',
+        ],
+        ...base,
+        ...who,
+      };
     case 'read-holder':
       // decide() asks for the holder only when it has not been read: the caller reads it.
       throw new Error('explain needs the holder read first');
@@ -150,7 +172,9 @@ function decideAnswer(i: WhyInput): WhyAnswer {
         };
       }
       const terminal = i.rule.terminalPhases.map((p) => printable(p)).join(' or ');
-      const maxHold = i.rule.maxHoldSeconds ? ` It is taken over once held longer than maxHoldSeconds (${i.rule.maxHoldSeconds}s).` : '';
+      const maxHold = i.rule.maxHoldSeconds
+        ? ` It is taken over once held longer than maxHoldSeconds (${i.rule.maxHoldSeconds}s).`
+        : '';
       return {
         verdict: 'blocked',
         lines: [

@@ -32,12 +32,15 @@ export function configChange<C extends ComparedConfig>(current: C, next: C): Con
   const changes: string[] = [];
   for (const key of Object.keys({ ...current, ...next }) as Array<keyof C & string>) {
     if ((LIVE_SETTINGS as readonly string[]).includes(key) || same(current[key], next[key])) continue;
-    problems.push(`${key} changed (${JSON.stringify(current[key])} → ${JSON.stringify(next[key])}): it applies only at start`);
+    problems.push(
+      `${key} changed (${JSON.stringify(current[key])} → ${JSON.stringify(next[key])}): it applies only at start`,
+    );
   }
   if (current.logLevel !== next.logLevel) changes.push(`logLevel ${current.logLevel} → ${next.logLevel}`);
   const before = new Map(current.rules.map((r) => [ruleId(r), r]));
   const after = new Map(next.rules.map((r) => [ruleId(r), r]));
-  for (const id of before.keys()) if (!after.has(id)) problems.push(`rule ${id} removed: the guarded kinds apply only at start`);
+  for (const id of before.keys())
+    if (!after.has(id)) problems.push(`rule ${id} removed: the guarded kinds apply only at start`);
   for (const [id, rule] of after) {
     const old = before.get(id);
     if (!old) {
@@ -49,7 +52,8 @@ export function configChange<C extends ComparedConfig>(current: C, next: C): Con
       continue;
     }
     for (const f of LIVE_RULE_FIELDS) {
-      if (!same(old[f], rule[f])) changes.push(`rule ${id}: ${f} ${JSON.stringify(old[f] ?? null)} → ${JSON.stringify(rule[f] ?? null)}`);
+      if (!same(old[f], rule[f]))
+        changes.push(`rule ${id}: ${f} ${JSON.stringify(old[f] ?? null)} → ${JSON.stringify(rule[f] ?? null)}`);
     }
   }
   return problems.length > 0 ? { ok: false, problems } : { ok: true, changes };

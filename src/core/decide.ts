@@ -30,7 +30,8 @@ export interface DecisionInput {
   maxHoldMs?: number;
 }
 
-export type TakeoverReason = 'holder-gone' | 'holder-terminal' | 'holder-mismatch' | 'pending-expired' | 'expired' | 'max-hold-exceeded';
+export type TakeoverReason =
+  'holder-gone' | 'holder-terminal' | 'holder-mismatch' | 'pending-expired' | 'expired' | 'max-hold-exceeded';
 
 export type Decision =
   /** No Lease: create one; the create that wins is allowed. */
@@ -76,7 +77,8 @@ function retryDecision(input: DecisionInput, leaseName: string, held: LockRecord
     // An object of that name is stored, so the API server will answer this retry with
     // AlreadyExists. If it has this key, the Lease keeps (or learns) its UID; if not, it
     // is no holder of this lock and the Lease is left to its pending timeout.
-    if (holder.lease !== leaseName || !holder.uid || holder.uid === held.object.uid) return { action: 'retry', record: null };
+    if (holder.lease !== leaseName || !holder.uid || holder.uid === held.object.uid)
+      return { action: 'retry', record: null };
     return { action: 'retry', record: { ...held, object: { ...held.object, uid: holder.uid }, renewedAt: now } };
   }
   // Nothing stored under that name: this attempt is the one in flight now.
@@ -97,7 +99,12 @@ export function decide(input: DecisionInput): Decision {
   if (lease === null) return { action: 'create', record: freshRecord(request, now, 0) };
 
   const held = lease.record;
-  if (!held || held.key !== request.key || held.object.group !== request.object.group || held.object.kind !== request.object.kind) {
+  if (
+    !held ||
+    held.key !== request.key ||
+    held.object.group !== request.object.group ||
+    held.object.kind !== request.object.kind
+  ) {
     return held ? { action: 'deny-foreign', recordedKey: held.key } : { action: 'deny-foreign' };
   }
 
@@ -108,7 +115,12 @@ export function decide(input: DecisionInput): Decision {
     const shownAgeMs = Math.max(0, now.getTime() - held.acquiredAt.getTime());
     if (!pending) return { action: 'deny-busy', holder: held, ageMs: shownAgeMs };
     const retryAfterSeconds = Math.ceil((pendingTimeoutMs - ageMs) / 1000);
-    return { action: 'deny-busy', holder: held, ageMs: shownAgeMs, pending: { retryAfterSeconds, until: new Date(now.getTime() + retryAfterSeconds * 1000) } };
+    return {
+      action: 'deny-busy',
+      holder: held,
+      ageMs: shownAgeMs,
+      pending: { retryAfterSeconds, until: new Date(now.getTime() + retryAfterSeconds * 1000) },
+    };
   };
   const takeOver = (reason: TakeoverReason): Decision => ({
     action: 'take-over',
@@ -122,7 +134,8 @@ export function decide(input: DecisionInput): Decision {
   if (held.state === 'pending' && ageMs < pendingTimeoutMs) {
     if (holder === undefined) return { action: 'read-holder', ref: held.object };
     // A holder read live with the lock's key (and UID) is stored, whatever the Lease's label says.
-    if (isHolder(lease.name, held, holder)) return holder.kind === 'terminal' ? takeOver('holder-terminal') : busy(false);
+    if (isHolder(lease.name, held, holder))
+      return holder.kind === 'terminal' ? takeOver('holder-terminal') : busy(false);
     return busy(true);
   }
 

@@ -14,7 +14,10 @@ export function pointerSegment(s: string): string {
 
 function segments(path: string): string[] {
   if (!path.startsWith('/')) throw new Error(`JSON pointer "${path}" must start with "/"`);
-  return path.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return path
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 export type PatchOutcome = { ok: true; doc: unknown } | { ok: false; message: string };
@@ -43,7 +46,8 @@ export function applyJsonPatch(doc: unknown, ops: JsonPatchOp[]): PatchOutcome {
         }
         break;
       case 'replace':
-        if (!(last in target)) return { ok: false, message: `replace operation does not apply: doc is missing key: ${op.path}` };
+        if (!(last in target))
+          return { ok: false, message: `replace operation does not apply: doc is missing key: ${op.path}` };
         target[last] = op.value;
         break;
       case 'add':

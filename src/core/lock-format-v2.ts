@@ -76,5 +76,10 @@ export function unpackLock(body: Record<string, unknown>): PackedLock | undefine
   if (!key || group === undefined || !kind || !name || namespace === undefined || uid === undefined) return undefined;
   if (body.pod !== undefined && pod === undefined) return undefined;
   if (body.bound !== undefined && body.bound !== true) return undefined;
-  return { key, object: { group, kind, namespace, name, uid }, ...(pod ? { pod } : {}), state: body.bound === true ? 'bound' : 'pending' };
+  return {
+    key,
+    object: { group, kind, namespace, name, uid },
+    ...(pod ? { pod } : {}),
+    state: body.bound === true ? 'bound' : 'pending',
+  };
 }

@@ -144,7 +144,9 @@ function encodeV2(record: LockRecord, opts: EncodeOptions): V1Lease {
     spec: {
       holderIdentity: record.requester.username,
       acquireTime: new MicroTime(record.acquiredAt.getTime()),
-      ...(record.renewedAt.getTime() !== record.acquiredAt.getTime() ? { renewTime: new MicroTime(record.renewedAt.getTime()) } : {}),
+      ...(record.renewedAt.getTime() !== record.acquiredAt.getTime()
+        ? { renewTime: new MicroTime(record.renewedAt.getTime()) }
+        : {}),
       ...(record.transitions ? { leaseTransitions: record.transitions } : {}),
     },
   };
@@ -191,8 +193,13 @@ const annotation = (k: string) => `/metadata/annotations/${pointerSegment(k)}`;
 
 /** The writes of a bind, whatever its conditions: state bound, the stored UID, renewed at `at`, in the Lease's own format. */
 function bindWrites(bound: LockRecord, format: LeaseFormat): JsonPatchOp[] {
-  const renew: JsonPatchOp = { op: 'add', path: '/spec/renewTime', value: new MicroTime(bound.renewedAt.getTime()).toISOString() };
-  if (format === 2) return [{ op: 'add', path: annotation(LOCK_ANNOTATION), value: packLock({ ...bound, state: 'bound' }) }, renew];
+  const renew: JsonPatchOp = {
+    op: 'add',
+    path: '/spec/renewTime',
+    value: new MicroTime(bound.renewedAt.getTime()).toISOString(),
+  };
+  if (format === 2)
+    return [{ op: 'add', path: annotation(LOCK_ANNOTATION), value: packLock({ ...bound, state: 'bound' }) }, renew];
   return [
     { op: 'replace', path: label(Labels.state), value: 'bound' },
     { op: 'add', path: annotation(Annotations.objectUid), value: bound.object.uid },
@@ -283,6 +290,8 @@ export function decodeLease(lease: ReadonlyLease): LockLease {
     record: readable ? decodeRecord(lease) : undefined,
     format: readable ? version : CURRENT_LEASE_FORMAT,
     // Only a managed Lease's declared format matters: anything else is no lock.
-    ...(version !== undefined && !readable && lease.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE ? { unsupportedFormat: version } : {}),
+    ...(version !== undefined && !readable && lease.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE
+      ? { unsupportedFormat: version }
+      : {}),
   };
 }

@@ -48,7 +48,12 @@ export interface ReleaseInput {
  * (unless its rule bounds the hold), so a sweep of 10,000 healthy locks measures none and
  * remembers nothing about them.
  */
-export function needsAge(leaseName: string, record: LockRecord, holder: HolderState, maxHoldMs: number | undefined): boolean {
+export function needsAge(
+  leaseName: string,
+  record: LockRecord,
+  holder: HolderState,
+  maxHoldMs: number | undefined,
+): boolean {
   // Stryker disable next-line ConditionalExpression: undefined > 0 is false as well
   return (maxHoldMs !== undefined && maxHoldMs > 0) || !isHolder(leaseName, record, holder);
 }
@@ -64,7 +69,15 @@ export function decideRelease(input: ReleaseInput): ReleaseDecision {
   if (isHolder(leaseName, record, holder)) {
     if (holder.kind === 'terminal') return { action: 'release', reason: trigger === 'sweep' ? 'swept' : 'completed' };
     if (record.object.uid === '') {
-      return { action: 'bind', record: { ...record, state: 'bound', object: { ...record.object, uid: holder.uid || record.object.uid }, renewedAt: now } };
+      return {
+        action: 'bind',
+        record: {
+          ...record,
+          state: 'bound',
+          object: { ...record.object, uid: holder.uid || record.object.uid },
+          renewedAt: now,
+        },
+      };
     }
     return { action: 'keep', ...untilMaxHold };
   }

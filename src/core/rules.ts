@@ -132,9 +132,7 @@ export function readPath(obj: unknown, path: string): unknown {
   return cur;
 }
 
-export type KeyResult =
-  | { ok: true; key: string; scopedKey: string }
-  | { ok: false; field: string; message: string };
+export type KeyResult = { ok: true; key: string; scopedKey: string } | { ok: false; field: string; message: string };
 
 /**
  * The lock key of an object under its rule. `key` is the value as the object spells it
@@ -148,7 +146,11 @@ export function deriveKey(rule: GuardRule, object: unknown, namespace: string | 
     return { ok: false, field, message: `${field} is required: it is the lock key for ${rule.kind}` };
   }
   if (typeof value !== 'string') {
-    return { ok: false, field, message: `${field} must be a string, got ${Array.isArray(value) ? 'array' : typeof value}` };
+    return {
+      ok: false,
+      field,
+      message: `${field} must be a string, got ${Array.isArray(value) ? 'array' : typeof value}`,
+    };
   }
   if (value.length === 0) {
     return { ok: false, field, message: `${field} must not be empty: it is the lock key for ${rule.kind}` };
@@ -156,10 +158,18 @@ export function deriveKey(rule: GuardRule, object: unknown, namespace: string | 
   // Stryker disable next-line StringLiteral: UTF-8 is also Buffer.byteLength's default
   const bytes = Buffer.byteLength(value, 'utf8');
   if (bytes > MAX_KEY_BYTES) {
-    return { ok: false, field, message: `${field} is ${bytes} bytes; a lock key may be at most ${MAX_KEY_BYTES} bytes` };
+    return {
+      ok: false,
+      field,
+      message: `${field} is ${bytes} bytes; a lock key may be at most ${MAX_KEY_BYTES} bytes`,
+    };
   }
   if (rule.scope === 'namespace' && !namespace) {
-    return { ok: false, field: 'metadata.namespace', message: `${rule.kind} keys are scoped per namespace, but the object has no namespace` };
+    return {
+      ok: false,
+      field: 'metadata.namespace',
+      message: `${rule.kind} keys are scoped per namespace, but the object has no namespace`,
+    };
   }
   return { ok: true, key: value, scopedKey: lockKeyOf(rule, value, namespace) };
 }
@@ -178,7 +188,11 @@ export function lockKeyOf(rule: Pick<GuardRule, 'scope' | 'normalize'>, value: s
  * as `recorded`: exactly, or as its rule compares keys (a namespace-scoped key is typed
  * with its namespace first, as `leaseguard locks` lists it).
  */
-export function keyNamesLock(rule: Pick<GuardRule, 'scope' | 'normalize'> | undefined, typed: string, recorded: string): boolean {
+export function keyNamesLock(
+  rule: Pick<GuardRule, 'scope' | 'normalize'> | undefined,
+  typed: string,
+  recorded: string,
+): boolean {
   if (typed === recorded || rule === undefined) return typed === recorded;
   if (rule.scope !== 'namespace') return lockKeyOf(rule, typed) === recorded;
   const slash = typed.indexOf('/');

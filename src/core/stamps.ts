@@ -40,7 +40,11 @@ export function stampNamespace(stamp: unknown, leaseName: string): string {
  * their Lease namespaces) writes for this lock: any other leaseguard annotation, or any
  * other value, is a problem (returned as the annotation's name).
  */
-export function createStampProblem(stamps: ReadonlyMap<string, unknown>, expected: ExpectedStamp, installations: readonly string[]): string | undefined {
+export function createStampProblem(
+  stamps: ReadonlyMap<string, unknown>,
+  expected: ExpectedStamp,
+  installations: readonly string[],
+): string | undefined {
   for (const [name, value] of stamps) {
     if (name === LOCK_KEY_ANNOTATION && value === expected.lockKey) continue;
     // Installations are namespaces, never '' (config.ts checks foreignLeaseNamespaces).
@@ -51,7 +55,10 @@ export function createStampProblem(stamps: ReadonlyMap<string, unknown>, expecte
 }
 
 /** An UPDATE may not add, change or remove any of leaseguard's annotations; the first that differs, else undefined. */
-export function updateStampProblem(before: ReadonlyMap<string, unknown>, after: ReadonlyMap<string, unknown>): string | undefined {
+export function updateStampProblem(
+  before: ReadonlyMap<string, unknown>,
+  after: ReadonlyMap<string, unknown>,
+): string | undefined {
   for (const [name, value] of after) if (before.get(name) !== value) return name;
   for (const name of before.keys()) if (!after.has(name)) return name;
   return undefined;

@@ -48,17 +48,29 @@ export function toStoreError(err: unknown, what: string): LeaseguardError {
     return new LeaseguardError(codeFor(status, body.reason), `${what}: ${detail}`, { statusCode: status, cause: err });
   }
   if (isAbort(err)) {
-    return new LeaseguardError(ErrorCodes.STORE_TIMEOUT, `${what}: the API server did not answer before the deadline`, { statusCode: 504, cause: err });
+    return new LeaseguardError(ErrorCodes.STORE_TIMEOUT, `${what}: the API server did not answer before the deadline`, {
+      statusCode: 504,
+      cause: err,
+    });
   }
   const cause = err as { code?: string; message?: string };
   const why = cause.code ? `${cause.code} ${cause.message ?? ''}`.trim() : (cause.message ?? String(err));
-  return new LeaseguardError(ErrorCodes.STORE_UNAVAILABLE, `${what}: the API server could not be reached (${why})`, { statusCode: 503, cause: err });
+  return new LeaseguardError(ErrorCodes.STORE_UNAVAILABLE, `${what}: the API server could not be reached (${why})`, {
+    statusCode: 503,
+    cause: err,
+  });
 }
 
 export type ApiObserve = (verb: string, resource: string, outcome: string, seconds: number) => void;
 
 /** Runs one API call, records its latency and maps its failure to a coded error. */
-export async function callApi<T>(observe: ApiObserve, verb: string, resource: string, what: string, fn: () => Promise<T>): Promise<T> {
+export async function callApi<T>(
+  observe: ApiObserve,
+  verb: string,
+  resource: string,
+  what: string,
+  fn: () => Promise<T>,
+): Promise<T> {
   const start = performance.now();
   try {
     const result = await fn();

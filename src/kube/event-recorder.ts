@@ -141,7 +141,15 @@ interface Aggregate {
 /** A core/v1 Event as leaseguard writes it (the recorder, and one-off Events of the CLI). */
 export function eventBody(
   event: LeaseguardEvent,
-  o: { name: string; namespace: string; count: number; firstTimestamp: string; lastTimestamp: string; instance: string; component: string },
+  o: {
+    name: string;
+    namespace: string;
+    count: number;
+    firstTimestamp: string;
+    lastTimestamp: string;
+    instance: string;
+    component: string;
+  },
 ): CoreV1Event {
   return {
     metadata: { name: o.name, namespace: o.namespace },
@@ -201,13 +209,27 @@ export class KubeEventRecorder implements EventRecorder {
       if (lane.seen.size >= lane.max && !this.#prune(lane, now)) {
         // Thousands of distinct Events unwritten at once: this one cannot be kept.
         if (lane.lost++ === 0) {
-          this.#o.logger.warn({ events: lane.name }, 'too many distinct Events waiting to be written: some are dropped (the logs and metrics still have them)');
+          this.#o.logger.warn(
+            { events: lane.name },
+            'too many distinct Events waiting to be written: some are dropped (the logs and metrics still have them)',
+          );
         }
         return;
       }
       const stamp = new Date(now).toISOString();
       const name = eventName(event.regarding.name, now);
-      agg = { lane, event, name, count: 0, written: 0, created: false, firstTimestamp: stamp, until: now + AGGREGATE_MS, notBefore: 0, writing: false };
+      agg = {
+        lane,
+        event,
+        name,
+        count: 0,
+        written: 0,
+        created: false,
+        firstTimestamp: stamp,
+        until: now + AGGREGATE_MS,
+        notBefore: 0,
+        writing: false,
+      };
       lane.seen.set(id, agg);
     }
     agg.count++;
@@ -252,11 +274,14 @@ export class KubeEventRecorder implements EventRecorder {
     if (wakeAt < this.#timerAt) {
       if (this.#timer) clearTimeout(this.#timer);
       this.#timerAt = wakeAt;
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        this.#timerAt = Infinity;
-        this.#flush();
-      }, Math.max(0, wakeAt - now));
+      this.#timer = setTimeout(
+        () => {
+          this.#timer = undefined;
+          this.#timerAt = Infinity;
+          this.#flush();
+        },
+        Math.max(0, wakeAt - now),
+      );
       this.#timer.unref();
     }
   }
@@ -265,7 +290,9 @@ export class KubeEventRecorder implements EventRecorder {
     if (bucket.take(now)) return true;
     if (!this.#limited) {
       this.#limited = true;
-      this.#o.logger.warn('event rate limit reached: Event counts are written more slowly for now (nothing is lost; the logs and metrics are current)');
+      this.#o.logger.warn(
+        'event rate limit reached: Event counts are written more slowly for now (nothing is lost; the logs and metrics are current)',
+      );
     }
     return false;
   }
@@ -294,14 +321,29 @@ export class KubeEventRecorder implements EventRecorder {
           ],
         });
       } else {
-        const body = eventBody(event, { name: agg.name, namespace, count, firstTimestamp: agg.firstTimestamp, lastTimestamp, instance, component });
+        const body = eventBody(event, {
+          name: agg.name,
+          namespace,
+          count,
+          firstTimestamp: agg.firstTimestamp,
+          lastTimestamp,
+          instance,
+          component,
+        });
         await core.createNamespacedEvent({ namespace, body });
         agg.created = true;
       }
       agg.written = count;
       this.#limited = false;
     } catch (err) {
-      logger.warn({ reason: event.reason, regarding: `${event.regarding.namespace}/${event.regarding.name}`, err: (err as Error).message.slice(0, 300) }, 'could not write a Kubernetes Event');
+      logger.warn(
+        {
+          reason: event.reason,
+          regarding: `${event.regarding.namespace}/${event.regarding.name}`,
+          err: (err as Error).message.slice(0, 300),
+        },
+        'could not write a Kubernetes Event',
+      );
       // Not retried: a failing API server is not made busier by its own Events. An update
       // whose Event is gone (deleted, expired) starts a new one at the next occurrence.
       if (agg.created) agg.until = 0;

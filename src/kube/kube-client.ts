@@ -55,7 +55,9 @@ class KeepAliveAuthentication implements SecurityAuthentication {
   constructor(kc: KubeConfig) {
     this.#kc = kc;
     const user = kc.getCurrentUser();
-    this.#basic = user?.username ? Buffer.from(`${user.username}:${user.password ?? ''}`).toString('base64') : undefined;
+    this.#basic = user?.username
+      ? Buffer.from(`${user.username}:${user.password ?? ''}`).toString('base64')
+      : undefined;
   }
 
   getName(): string {
@@ -66,7 +68,9 @@ class KeepAliveAuthentication implements SecurityAuthentication {
   async headers(): Promise<Record<string, string>> {
     const opts: { headers: Record<string, string> } = { headers: {} };
     // Public at runtime, private in the typings.
-    await (this.#kc as unknown as { applyAuthorizationHeader(o: typeof opts): Promise<void> }).applyAuthorizationHeader(opts);
+    await (this.#kc as unknown as { applyAuthorizationHeader(o: typeof opts): Promise<void> }).applyAuthorizationHeader(
+      opts,
+    );
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(opts.headers)) out[k] = String(v);
     if (this.#basic && !out.Authorization) out.Authorization = `Basic ${this.#basic}`;
@@ -101,7 +105,9 @@ function useContext(kc: KubeConfig, context: string | undefined): KubeConfig {
   if (context === undefined) return kc;
   if (!kc.getContextObject(context)) {
     const known = kc.getContexts().map((c) => c.name);
-    throw new Error(`no context ${JSON.stringify(context)} in the kubeconfig (it has ${known.length ? known.join(', ') : 'none'})`);
+    throw new Error(
+      `no context ${JSON.stringify(context)} in the kubeconfig (it has ${known.length ? known.join(', ') : 'none'})`,
+    );
   }
   kc.setCurrentContext(context);
   return kc;
@@ -146,10 +152,19 @@ export async function createKubeClients(kc: KubeConfig, options: KubeClientOptio
     async json(method, path, body, signal) {
       // PATCH bodies are JSON patches (RFC 6902): a `test` op makes them compare-and-swap.
       const type = method === 'PATCH' ? 'application/json-patch+json' : 'application/json';
-      const headers = { ...(await auth.headers()), ...(body === undefined ? {} : { 'content-type': type }), accept: 'application/json' };
-      const res = await send(`${base}${path}`, { method, headers, agent, ...(signal ? { signal } : {}) }, body === undefined ? undefined : JSON.stringify(body));
+      const headers = {
+        ...(await auth.headers()),
+        ...(body === undefined ? {} : { 'content-type': type }),
+        accept: 'application/json',
+      };
+      const res = await send(
+        `${base}${path}`,
+        { method, headers, agent, ...(signal ? { signal } : {}) },
+        body === undefined ? undefined : JSON.stringify(body),
+      );
       const text = res.body.toString('utf8');
-      if (res.status < 200 || res.status > 299) throw new ApiException(res.status, `HTTP-Code: ${res.status}`, text, res.headers);
+      if (res.status < 200 || res.status > 299)
+        throw new ApiException(res.status, `HTTP-Code: ${res.status}`, text, res.headers);
       return JSON.parse(text) as unknown;
     },
     withSignal(signal) {

@@ -26,12 +26,15 @@ export function send(url: string | URL, options: http.RequestOptions, body?: str
     const request = u.protocol === 'http:' ? http.request : https.request;
     // Node sends DELETE bodies unframed unless told their length, and the API server
     // then reads none: a delete's preconditions would be silently dropped.
-    const headers = body === undefined ? options.headers : { ...options.headers, 'content-length': String(Buffer.byteLength(body)) };
+    const headers =
+      body === undefined ? options.headers : { ...options.headers, 'content-length': String(Buffer.byteLength(body)) };
     const req = request(u, { ...options, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: flatten(res.headers), body: Buffer.concat(chunks) }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: flatten(res.headers), body: Buffer.concat(chunks) }),
+      );
     });
     req.on('error', reject);
     req.end(body);
@@ -44,8 +47,16 @@ export function nodeHttpLibrary(agent: http.Agent): HttpLibrary {
       const body = ctx.getBody();
       if (body !== undefined && typeof body !== 'string') throw new Error('leaseguard sends JSON bodies only');
       const signal = ctx.getSignal();
-      const res = await send(ctx.getUrl(), { method: ctx.getHttpMethod(), headers: ctx.getHeaders(), agent, ...(signal ? { signal } : {}) }, body);
-      return new ResponseContext(res.status, res.headers, { text: async () => res.body.toString('utf8'), binary: async () => res.body, stream: () => null });
+      const res = await send(
+        ctx.getUrl(),
+        { method: ctx.getHttpMethod(), headers: ctx.getHeaders(), agent, ...(signal ? { signal } : {}) },
+        body,
+      );
+      return new ResponseContext(res.status, res.headers, {
+        text: async () => res.body.toString('utf8'),
+        binary: async () => res.body,
+        stream: () => null,
+      });
     },
   });
 }

@@ -48,14 +48,27 @@ export class OwnNamespaceCheck {
     const { namespace, logger } = this.#o;
     let example: string | undefined;
     try {
-      const list = (await callApi(this.#o.observe, 'list', rule.resource, `list ${rule.resource}.${rule.group} in ${namespace}`, () =>
-        this.#o.clients.json('GET', listPath(rule, namespace), undefined, AbortSignal.timeout(this.#o.timeoutMs ?? 10_000)),
+      const list = (await callApi(
+        this.#o.observe,
+        'list',
+        rule.resource,
+        `list ${rule.resource}.${rule.group} in ${namespace}`,
+        () =>
+          this.#o.clients.json(
+            'GET',
+            listPath(rule, namespace),
+            undefined,
+            AbortSignal.timeout(this.#o.timeoutMs ?? 10_000),
+          ),
       )) as { items?: Array<{ metadata?: { name?: string } }> };
       example = list.items?.[0]?.metadata?.name;
     } catch (err) {
       // Not served (its CRD is not installed) or cluster-scoped: nothing can be created there.
       if (!hasCode(err, ErrorCodes.STORE_NOT_FOUND)) {
-        logger.warn({ kind: rule.kind, namespace, err: (err as Error).message }, "cannot check leaseguard's own namespace for guarded objects; will try again");
+        logger.warn(
+          { kind: rule.kind, namespace, err: (err as Error).message },
+          "cannot check leaseguard's own namespace for guarded objects; will try again",
+        );
         return this.#found.get(rule.kind) ?? false;
       }
     }
@@ -67,7 +80,7 @@ export class OwnNamespaceCheck {
       logger.warn(
         { kind: rule.kind, namespace, example: `${namespace}/${example}` },
         `GUARDED OBJECTS IN LEASEGUARD'S OWN NAMESPACE: ${rule.kind} objects exist in ${namespace}, where leaseguard guards nothing ` +
-          "(the webhook configurations exclude its namespace, so an outage of leaseguard cannot block what would bring it back): creates there are never locked. " +
+          '(the webhook configurations exclude its namespace, so an outage of leaseguard cannot block what would bring it back): creates there are never locked. ' +
           `Create ${rule.kind} objects in another namespace, or install leaseguard in one of its own`,
       );
     } else if (!present && before === true) {
@@ -78,7 +91,8 @@ export class OwnNamespaceCheck {
 
   /** Checks now, then every intervalMs until stopped. */
   start(): void {
-    const run = () => void this.check().catch((err: Error) => this.#o.logger.warn({ err: err.message }, 'own-namespace check failed'));
+    const run = () =>
+      void this.check().catch((err: Error) => this.#o.logger.warn({ err: err.message }, 'own-namespace check failed'));
     run();
     this.#timer = setInterval(run, this.#o.intervalMs);
     this.#timer.unref();

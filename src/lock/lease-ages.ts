@@ -24,7 +24,14 @@ import { RecentMap } from '../core/recent-map.js';
 export function termOf(lease: LockLease): string | undefined {
   const r = lease.record;
   if (!r) return undefined;
-  const parts = [lease.uid, r.acquiredAt.getTime(), r.transitions, r.object.uid, r.object.namespace, r.object.name].join('\u0000');
+  const parts = [
+    lease.uid,
+    r.acquiredAt.getTime(),
+    r.transitions,
+    r.object.uid,
+    r.object.namespace,
+    r.object.name,
+  ].join('\u0000');
   return createHash('sha256').update(parts, 'utf8').digest().toString('base64', 0, 16);
 }
 

@@ -72,7 +72,10 @@ export class LeaseBudget {
       this.#since = 0;
     } catch (err) {
       this.#readAt = startedAt;
-      this.#o.logger.debug({ err: (err as Error).message }, 'could not count Leases for maxLeases; keeping the last count');
+      this.#o.logger.debug(
+        { err: (err as Error).message },
+        'could not count Leases for maxLeases; keeping the last count',
+      );
     }
   }
 
@@ -94,7 +97,10 @@ export class LeaseBudget {
     const count = this.count ?? this.#o.max;
     if (!this.#warned) {
       this.#warned = true;
-      this.#o.logger.warn({ leases: count, maxLeases: this.#o.max }, 'maxLeases reached: creates of new keys are refused until locks are released');
+      this.#o.logger.warn(
+        { leases: count, maxLeases: this.#o.max },
+        'maxLeases reached: creates of new keys are refused until locks are released',
+      );
     }
     throw new LeaseguardError(
       ErrorCodes.STORE_FULL,

@@ -5,7 +5,15 @@ import type { HolderState } from '../core/holder.js';
 import { decide, type Decision, type LockRequest, type TakeoverReason } from '../core/decide.js';
 import { leaseName } from '../core/lease-name.js';
 import { RecentMap } from '../core/recent-map.js';
-import { CURRENT_LEASE_FORMAT, decodeLease, encodeLease, type LeaseFormat, type LockLease, type LockRecord, type ObjectRef } from '../core/lock-record.js';
+import {
+  CURRENT_LEASE_FORMAT,
+  decodeLease,
+  encodeLease,
+  type LeaseFormat,
+  type LockLease,
+  type LockRecord,
+  type ObjectRef,
+} from '../core/lock-record.js';
 import type { GuardRule } from '../core/rules.js';
 import { ErrorCodes, LeaseguardError, hasCode } from '../errors.js';
 import type { HolderReader } from '../store/holder-reader.js';
@@ -23,7 +31,14 @@ export type LockOutcome =
       /** The Lease's uid, where it existed before this create (a retry or take-over). */
       leaseUid?: string;
     }
-  | { verdict: 'busy'; holder: LockRecord; ageMs: number; pending?: { retryAfterSeconds: number; until: Date }; lease: string; leaseUid?: string }
+  | {
+      verdict: 'busy';
+      holder: LockRecord;
+      ageMs: number;
+      pending?: { retryAfterSeconds: number; until: Date };
+      lease: string;
+      leaseUid?: string;
+    }
   | { verdict: 'foreign'; recordedKey?: string; lease: string };
 
 export interface AcquireOptions {
@@ -55,7 +70,9 @@ const MAX_ROUNDS = 5;
 
 function isLostRace(err: unknown): boolean {
   return (
-    hasCode(err, ErrorCodes.STORE_ALREADY_EXISTS) || hasCode(err, ErrorCodes.STORE_CONFLICT) || hasCode(err, ErrorCodes.STORE_NOT_FOUND)
+    hasCode(err, ErrorCodes.STORE_ALREADY_EXISTS) ||
+    hasCode(err, ErrorCodes.STORE_CONFLICT) ||
+    hasCode(err, ErrorCodes.STORE_NOT_FOUND)
   );
 }
 
@@ -136,10 +153,14 @@ export class LockService {
       return await (opts.signal ? raceAbort(work, opts.signal) : work);
     } catch (err) {
       if (opts.signal?.aborted && !(err instanceof LeaseguardError)) {
-        throw new LeaseguardError(ErrorCodes.STORE_TIMEOUT, "the API server did not answer before the webhook deadline (counted from the request's arrival: a request slow to arrive spends it too)", {
-          statusCode: 504,
-          cause: err,
-        });
+        throw new LeaseguardError(
+          ErrorCodes.STORE_TIMEOUT,
+          "the API server did not answer before the webhook deadline (counted from the request's arrival: a request slow to arrive spends it too)",
+          {
+            statusCode: 504,
+            cause: err,
+          },
+        );
       }
       throw err;
     }
@@ -226,7 +247,13 @@ export class LockService {
   async #createFirst(name: string, request: LockRequest, signal?: AbortSignal): Promise<LockOutcome | undefined> {
     // At the bound, a key may still be held (busy) or retried: the read path tells.
     if (this.#budget?.full()) return undefined;
-    const decision = decide({ request, lease: null, now: this.#clock(), ageMs: 0, pendingTimeoutMs: this.#pendingTimeoutSeconds * 1000 });
+    const decision = decide({
+      request,
+      lease: null,
+      now: this.#clock(),
+      ageMs: 0,
+      pendingTimeoutMs: this.#pendingTimeoutSeconds * 1000,
+    });
     if (decision.action !== 'create') return undefined;
     try {
       return await this.#apply(decision, name, null, false, signal);
@@ -242,7 +269,13 @@ export class LockService {
     return outcome;
   }
 
-  async #apply(decision: Decision, name: string, lease: LockLease | null, dryRun: boolean, signal?: AbortSignal): Promise<LockOutcome | undefined> {
+  async #apply(
+    decision: Decision,
+    name: string,
+    lease: LockLease | null,
+    dryRun: boolean,
+    signal?: AbortSignal,
+  ): Promise<LockOutcome | undefined> {
     const encode = (record: LockRecord, resourceVersion?: string) =>
       encodeLease(record, {
         name,
@@ -273,9 +306,23 @@ export class LockService {
         return { verdict: 'allowed', how: 'retried', lease: name, ...uid };
       case 'take-over':
         if (!dryRun && lease) await write(encode(decision.record, lease.resourceVersion), true);
-        return { verdict: 'allowed', how: 'taken-over', takeover: decision.reason, previous: decision.previous, lease: name, ...uid };
+        return {
+          verdict: 'allowed',
+          how: 'taken-over',
+          takeover: decision.reason,
+          previous: decision.previous,
+          lease: name,
+          ...uid,
+        };
       case 'deny-busy':
-        return { verdict: 'busy', holder: decision.holder, ageMs: decision.ageMs, ...(decision.pending ? { pending: decision.pending } : {}), lease: name, ...uid };
+        return {
+          verdict: 'busy',
+          holder: decision.holder,
+          ageMs: decision.ageMs,
+          ...(decision.pending ? { pending: decision.pending } : {}),
+          lease: name,
+          ...uid,
+        };
       case 'deny-foreign':
         return decision.recordedKey === undefined
           ? { verdict: 'foreign', lease: name }

@@ -12,7 +12,8 @@ import type { Metrics } from '../metrics.js';
 import type { CacheEvent, CachedObject } from './watch-cache.js';
 
 /** Names an object as logs and Events do. */
-export const objectId = (obj: Pick<CachedObject, 'namespace' | 'name'>): string => (obj.namespace ? `${obj.namespace}/${obj.name}` : obj.name);
+export const objectId = (obj: Pick<CachedObject, 'namespace' | 'name'>): string =>
+  obj.namespace ? `${obj.namespace}/${obj.name}` : obj.name;
 
 const sameObject = (a: CachedObject, b: CachedObject): boolean => a.name === b.name && a.namespace === b.namespace;
 
@@ -143,7 +144,10 @@ export class DuplicateMonitor {
       metrics.duplicateKeys.set({ kind: rule.kind }, this.#reported.size);
       if (first) metrics.duplicatesDetected.inc({ kind: rule.kind });
       const what = `${objects.length} live ${rule.resource} hold one lock key${key === undefined ? '' : ` ${JSON.stringify(key)}`}: ${objects.join(', ')}`;
-      logger.error({ ...subject, objects }, `duplicate lock key: ${what}; at most one may be live (was leaseguard bypassed: webhook unregistered, fail-open?)`);
+      logger.error(
+        { ...subject, objects },
+        `duplicate lock key: ${what}; at most one may be live (was leaseguard bypassed: webhook unregistered, fail-open?)`,
+      );
       events.record({
         regarding: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: leaseNamespace, name: lease },
         type: 'Warning',

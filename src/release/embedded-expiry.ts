@@ -31,7 +31,9 @@ export class EmbeddedExpiry {
 
   start(): void {
     this.#timer ??= setInterval(() => {
-      this.runOnce().catch((err: Error) => this.#o.logger.warn({ err: err.message }, 'embedded Lease expiry failed; retrying next interval'));
+      this.runOnce().catch((err: Error) =>
+        this.#o.logger.warn({ err: err.message }, 'embedded Lease expiry failed; retrying next interval'),
+      );
     }, this.#o.pendingTimeoutSeconds * 1000);
     this.#timer.unref();
   }
@@ -53,7 +55,8 @@ export class EmbeddedExpiry {
     for (const raw of store.scan()) {
       // decodeLease leaves `record` undefined for a Lease leaseguard does not manage.
       const lease = decodeLease(raw);
-      if (lease.record && expiredWithoutHolderReads(ages.ageOf(lease), pendingTimeoutSeconds * 1000)) expired.push({ ...lease, record: lease.record });
+      if (lease.record && expiredWithoutHolderReads(ages.ageOf(lease), pendingTimeoutSeconds * 1000))
+        expired.push({ ...lease, record: lease.record });
       await yieldEvery(++seen);
     }
     let dropped = 0;

@@ -24,7 +24,10 @@ export interface LeaderElectionOptions {
   monotonic?: () => number;
 }
 
-export const LEADER_LEASE_LABELS = { 'app.kubernetes.io/name': 'leaseguard', 'app.kubernetes.io/component': 'leader-election' };
+export const LEADER_LEASE_LABELS = {
+  'app.kubernetes.io/name': 'leaseguard',
+  'app.kubernetes.io/component': 'leader-election',
+};
 
 interface Observed {
   fingerprint: string;
@@ -33,7 +36,13 @@ interface Observed {
 
 function fingerprint(l: ReadonlyLease): string {
   const s = l.spec ?? {};
-  return JSON.stringify([s.holderIdentity ?? '', String(s.renewTime ?? ''), String(s.acquireTime ?? ''), s.leaseTransitions ?? 0, s.leaseDurationSeconds ?? 0]);
+  return JSON.stringify([
+    s.holderIdentity ?? '',
+    String(s.renewTime ?? ''),
+    String(s.acquireTime ?? ''),
+    s.leaseTransitions ?? 0,
+    s.leaseDurationSeconds ?? 0,
+  ]);
 }
 
 /**
@@ -77,7 +86,9 @@ export class LeaderElector {
     if (this.#timer) clearTimeout(this.#timer);
     await this.#ticking;
     if (this.#leading) {
-      await this.#release().catch((err: unknown) => this.#o.logger.warn({ err: (err as Error).message }, 'could not release leadership'));
+      await this.#release().catch((err: unknown) =>
+        this.#o.logger.warn({ err: (err as Error).message }, 'could not release leadership'),
+      );
       this.#setLeading(false);
     }
   }
@@ -105,7 +116,10 @@ export class LeaderElector {
       this.#lastRenew = now;
       if (!this.#leading) this.#setLeading(true);
     } else if (this.#leading && now - this.#lastRenew > this.#o.renewDeadlineMs) {
-      this.#o.logger.warn({ election: this.#o.name, renewDeadlineMs: this.#o.renewDeadlineMs }, 'failed to renew leadership before the renew deadline');
+      this.#o.logger.warn(
+        { election: this.#o.name, renewDeadlineMs: this.#o.renewDeadlineMs },
+        'failed to renew leadership before the renew deadline',
+      );
       this.#setLeading(false);
     }
   }
@@ -138,7 +152,13 @@ export class LeaderElector {
     const current = await store.get(name, signal);
     if (!current) {
       try {
-        await store.create({ metadata: { name, namespace: store.namespace, labels: LEADER_LEASE_LABELS }, spec: this.#spec(undefined, true) }, signal);
+        await store.create(
+          {
+            metadata: { name, namespace: store.namespace, labels: LEADER_LEASE_LABELS },
+            spec: this.#spec(undefined, true),
+          },
+          signal,
+        );
         this.#noteLeader(identity);
         return true;
       } catch (err) {
@@ -156,7 +176,11 @@ export class LeaderElector {
     try {
       const base = writable(current);
       const updated = await store.replace(
-        { ...base, metadata: { ...base.metadata, labels: { ...current.metadata?.labels, ...LEADER_LEASE_LABELS } }, spec: this.#spec(current.spec, holder !== identity) },
+        {
+          ...base,
+          metadata: { ...base.metadata, labels: { ...current.metadata?.labels, ...LEADER_LEASE_LABELS } },
+          spec: this.#spec(current.spec, holder !== identity),
+        },
         signal,
       );
       this.#observed = { fingerprint: fingerprint(updated), at: this.#now() };
@@ -179,7 +203,10 @@ export class LeaderElector {
     const current = await this.#o.store.get(this.#o.name, AbortSignal.timeout(2000));
     if (!current || current.spec?.holderIdentity !== this.#o.identity) return;
     await this.#o.store.replace(
-      { ...writable(current), spec: { ...current.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new V1MicroTime(Date.now()) } },
+      {
+        ...writable(current),
+        spec: { ...current.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new V1MicroTime(Date.now()) },
+      },
       AbortSignal.timeout(2000),
     );
     this.#o.logger.info({ election: this.#o.name }, 'released leadership');

@@ -6,7 +6,13 @@
 // admission never depends on it.
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { MANAGED_SELECTOR, bindAtVersionPatch, decodeLease, type LockLease, type LockRecord } from '../core/lock-record.js';
+import {
+  MANAGED_SELECTOR,
+  bindAtVersionPatch,
+  decodeLease,
+  type LockLease,
+  type LockRecord,
+} from '../core/lock-record.js';
 import { isHolder, type HolderState } from '../core/holder.js';
 import { decideRelease, needsAge, type HolderSource, type ReleaseTrigger } from '../core/release-decision.js';
 import type { GuardRule, RuleIndex } from '../core/rules.js';
@@ -89,7 +95,11 @@ export class ReleaseController {
         const merged = a.trigger === 'watch' || b.trigger === 'watch' ? WATCH : b;
         return deletedUid ? { ...merged, deletedUid } : merged;
       },
-      onError: (name, err, attempt) => logger.warn({ lease: name, attempt, err: (err as Error).message }, 'release work failed; retrying with backoff'),
+      onError: (name, err, attempt) =>
+        logger.warn(
+          { lease: name, attempt, err: (err as Error).message },
+          'release work failed; retrying with backoff',
+        ),
     });
   }
 
@@ -100,7 +110,13 @@ export class ReleaseController {
     const { kubeConfig, rules, logger, metrics, readiness } = this.#o;
     const api = kubeConfig.makeApiClient(CustomObjectsApi);
     for (const rule of rules.rules) {
-      const monitor = new DuplicateMonitor({ rule, leaseNamespace: this.#o.store.namespace, metrics, logger, events: this.#o.events });
+      const monitor = new DuplicateMonitor({
+        rule,
+        leaseNamespace: this.#o.store.namespace,
+        metrics,
+        logger,
+        events: this.#o.events,
+      });
       this.#monitors.set(ruleId(rule.group, rule.kind), monitor);
       const cache = new WatchCache({
         kubeConfig,
@@ -134,7 +150,10 @@ export class ReleaseController {
     await this.sweep();
     this.#sweepTimer = setInterval(() => void this.sweep(), this.#o.sweepIntervalSeconds * 1000);
     this.#sweepTimer.unref();
-    logger.info({ kinds: rules.rules.map((r) => r.kind), sweepIntervalSeconds: this.#o.sweepIntervalSeconds }, 'release work started');
+    logger.info(
+      { kinds: rules.rules.map((r) => r.kind), sweepIntervalSeconds: this.#o.sweepIntervalSeconds },
+      'release work started',
+    );
   }
 
   async stop(): Promise<void> {
@@ -175,7 +194,10 @@ export class ReleaseController {
     let listed = 0;
     let queued = 0;
     try {
-      for await (const page of this.#o.store.listPages(MANAGED_SELECTOR, AbortSignal.timeout(this.#o.callTimeoutMs ?? 30_000))) {
+      for await (const page of this.#o.store.listPages(
+        MANAGED_SELECTOR,
+        AbortSignal.timeout(this.#o.callTimeoutMs ?? 30_000),
+      )) {
         for (const raw of page) {
           const lease = decodeLease(raw);
           if (!lease.record) continue;
@@ -183,7 +205,8 @@ export class ReleaseController {
           const rule = this.#o.rules.find(lease.record.object.group, lease.record.object.kind);
           const observed = rule ? this.#observe(rule, lease.record) : undefined;
           // bound: its object seen stored (by the watch, or recorded by an older version).
-          const stored = lease.record.state === 'bound' || (observed !== undefined && isHolder(lease.name, lease.record, observed));
+          const stored =
+            lease.record.state === 'bound' || (observed !== undefined && isHolder(lease.name, lease.record, observed));
           // Label values from the configuration only: a Lease recording an unknown kind counts as other.
           const label = `${rule?.kind ?? 'other'}\u0000${stored ? 'bound' : 'pending'}`;
           held.set(label, (held.get(label) ?? 0) + 1);
@@ -194,13 +217,20 @@ export class ReleaseController {
           const decision = decideRelease(input);
           // A recheck due after the next sweep is that sweep's to arm: with a maximum hold
           // of hours, every lock would otherwise be read again on every sweep.
-          if (decision.action === 'keep' && (decision.recheckAfterMs === undefined || decision.recheckAfterMs > sweepMs)) continue;
+          if (
+            decision.action === 'keep' &&
+            (decision.recheckAfterMs === undefined || decision.recheckAfterMs > sweepMs)
+          )
+            continue;
           this.#queue.add(lease.name, { trigger: 'sweep', snapshot: lease });
           queued++;
         }
       }
     } catch (err) {
-      this.#o.logger.warn({ err: (err as Error).message }, 'sweep could not list Leases; will try at the next interval');
+      this.#o.logger.warn(
+        { err: (err as Error).message },
+        'sweep could not list Leases; will try at the next interval',
+      );
       return;
     }
     this.#o.metrics.leasesHeld.reset();
@@ -208,9 +238,13 @@ export class ReleaseController {
       const [kind, state] = label.split('\u0000') as [string, string];
       this.#o.metrics.leasesHeld.set({ kind, state }, n);
     }
-    for (const rule of this.#o.rules.rules) this.#o.metrics.leasesPendingOverdue.set({ kind: rule.kind }, overdue.get(rule.kind) ?? 0);
+    for (const rule of this.#o.rules.rules)
+      this.#o.metrics.leasesPendingOverdue.set({ kind: rule.kind }, overdue.get(rule.kind) ?? 0);
     this.#o.metrics.sweepDuration.observe((performance.now() - started) / 1000);
-    this.#o.logger.debug({ leases: listed, queued, ms: Math.round(performance.now() - started) }, 'sweep looked at every managed Lease');
+    this.#o.logger.debug(
+      { leases: listed, queued, ms: Math.round(performance.now() - started) },
+      'sweep looked at every managed Lease',
+    );
   }
 
   /** Whether `rule`'s maximum hold (as now configured) ends before the next sweep. */
@@ -219,7 +253,14 @@ export class ReleaseController {
     return max !== undefined && max <= this.#o.sweepIntervalSeconds;
   }
 
-  #decisionInput(rule: GuardRule, lease: LockLease, record: LockRecord, trigger: ReleaseTrigger, holder: HolderState, source: HolderSource) {
+  #decisionInput(
+    rule: GuardRule,
+    lease: LockLease,
+    record: LockRecord,
+    trigger: ReleaseTrigger,
+    holder: HolderState,
+    source: HolderSource,
+  ) {
     const maxHoldMs = rule.maxHoldSeconds ? rule.maxHoldSeconds * 1000 : undefined;
     return {
       leaseName: lease.name,
@@ -268,7 +309,12 @@ export class ReleaseController {
       const holder: HolderState = live.kind === 'gone' && deletedUid ? { kind: 'gone', deletedUid } : live;
       decision = decideRelease({ ...base, holder, source: 'live' });
     }
-    const ctx = { lease: name, key: record.key, kind: record.object.kind, holder: `${record.object.namespace}/${record.object.name}` };
+    const ctx = {
+      lease: name,
+      key: record.key,
+      kind: record.object.kind,
+      holder: `${record.object.namespace}/${record.object.name}`,
+    };
     switch (decision.action) {
       case 'keep':
         if (decision.recheckAfterMs !== undefined) this.#queue.addAfter(name, decision.recheckAfterMs + 50, WATCH);

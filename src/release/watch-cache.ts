@@ -61,7 +61,13 @@ export interface WatchCacheOptions {
 }
 
 interface RawObject {
-  metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; annotations?: Record<string, string> };
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    annotations?: Record<string, string>;
+  };
 }
 
 function isGone(err: unknown): boolean {
@@ -156,7 +162,12 @@ export class WatchCache {
     const key = deriveKey(this.#o.rule, raw, namespace);
     const obj: CachedObject = { namespace, name: md.name, uid: md.uid ?? '', phase: this.#intern(phase), terminal };
     if (key.ok) obj.lease = leaseName(this.#o.rule, key.scopedKey);
-    if (obj.lease !== undefined && this.#foreign.length > 0 && isForeign(md.annotations?.[LEASE_ANNOTATION], obj.lease, this.#foreign)) obj.foreign = true;
+    if (
+      obj.lease !== undefined &&
+      this.#foreign.length > 0 &&
+      isForeign(md.annotations?.[LEASE_ANNOTATION], obj.lease, this.#foreign)
+    )
+      obj.foreign = true;
     return { obj, key: key.ok ? key.scopedKey : undefined };
   }
 
@@ -175,7 +186,14 @@ export class WatchCache {
    */
   #upsert(obj: CachedObject, key: string | undefined, fromWatch: boolean): CachedObject {
     const prev = this.get(obj.namespace, obj.name);
-    if (prev && prev.uid === obj.uid && prev.phase === obj.phase && prev.lease === obj.lease && prev.foreign === obj.foreign) return prev;
+    if (
+      prev &&
+      prev.uid === obj.uid &&
+      prev.phase === obj.phase &&
+      prev.lease === obj.lease &&
+      prev.foreign === obj.foreign
+    )
+      return prev;
     this.#set(obj);
     if (prev) this.#o.onEvent('update', obj, key, prev);
     else this.#o.onEvent(fromWatch ? 'created' : 'add', obj, key);
@@ -256,7 +274,10 @@ export class WatchCache {
     // Armed before the request: a dead connection may never even answer with headers.
     this.#watchDue = setTimeout(() => {
       if (!current()) return;
-      this.#o.logger.warn({ watch: this.#name, openSeconds: seconds }, 'watch still open long after the API server should have ended it (a dead connection?); replacing it');
+      this.#o.logger.warn(
+        { watch: this.#name, openSeconds: seconds },
+        'watch still open long after the API server should have ended it (a dead connection?); replacing it',
+      );
       this.#o.onRestart();
       void this.#startWatch().catch((e) => this.#fail(e));
     }, seconds * 1000);
@@ -306,7 +327,10 @@ export class WatchCache {
     this.#failures++;
     const backoff = Math.min(this.#o.maxBackoffMs ?? 30_000, (this.#o.minBackoffMs ?? 500) * 2 ** (this.#failures - 1));
     const message = (err as Error)?.message ?? String(err);
-    this.#o.logger.warn({ watch: this.#name, err: message.slice(0, 500), retryInMs: backoff }, 'watch failed; restarting');
+    this.#o.logger.warn(
+      { watch: this.#name, err: message.slice(0, 500), retryInMs: backoff },
+      'watch failed; restarting',
+    );
     this.#o.onHealth(false, message.slice(0, 200));
     this.#o.onRestart();
     this.#retire();

@@ -52,10 +52,13 @@ export class WorkQueue<M> {
   /** Adds the key after `ms`, unless an earlier schedule for it is already pending. */
   addAfter(key: string, ms: number, meta: M): void {
     if (this.#stopped || this.#timers.has(key)) return;
-    const timer = setTimeout(() => {
-      this.#timers.delete(key);
-      this.add(key, meta);
-    }, Math.max(0, ms));
+    const timer = setTimeout(
+      () => {
+        this.#timers.delete(key);
+        this.add(key, meta);
+      },
+      Math.max(0, ms),
+    );
     timer.unref();
     this.#timers.set(key, timer);
   }

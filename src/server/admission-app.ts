@@ -49,7 +49,10 @@ const JSON_TYPE = /^application\/json\s*(;|$)/i;
 
 async function readReview(ctx: Koa.Context, maxBytes: number): Promise<AdmissionRequest> {
   if (!JSON_TYPE.test(ctx.get('content-type'))) {
-    throw badRequest(415, `Content-Type must be application/json, got ${JSON.stringify(ctx.get('content-type') || null)}`);
+    throw badRequest(
+      415,
+      `Content-Type must be application/json, got ${JSON.stringify(ctx.get('content-type') || null)}`,
+    );
   }
   const raw = await readBody(ctx.req, maxBytes);
   if (nestsDeeperThan(raw, MAX_JSON_DEPTH)) {
@@ -86,7 +89,10 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
     } catch (err) {
       if (err instanceof LeaseguardError && err.code === ErrorCodes.BAD_REQUEST) {
         metrics.badRequests.inc({ reason: String(err.statusCode) });
-        logger.warn({ path: ctx.path, method: ctx.method, status: err.statusCode, remote: ctx.ip, reason: err.message }, 'bad admission request');
+        logger.warn(
+          { path: ctx.path, method: ctx.method, status: err.statusCode, remote: ctx.ip, reason: err.message },
+          'bad admission request',
+        );
         sendError(ctx, err.statusCode, err.code, err.message);
         if (err.statusCode === 413) ctx.set('Connection', 'close');
         return;
@@ -99,7 +105,10 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
   const onlyPost = async (ctx: Koa.Context, next: Koa.Next) => {
     if (ctx.method !== 'POST') {
       ctx.set('Allow', 'POST');
-      throw badRequest(405, `${ctx.method} is not allowed on ${ctx.path}; the API server sends AdmissionReviews with POST`);
+      throw badRequest(
+        405,
+        `${ctx.method} is not allowed on ${ctx.path}; the API server sends AdmissionReviews with POST`,
+      );
     }
     await next();
   };
@@ -111,11 +120,21 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
     if (check.ok) return next();
     metrics.callersRefused.inc({ reason: check.reason });
     logger.warn(
-      { path: ctx.path, remote: ctx.req.socket.remoteAddress, reason: check.reason, ...(check.subject ? { subject: printable(check.subject) } : {}) },
+      {
+        path: ctx.path,
+        remote: ctx.req.socket.remoteAddress,
+        reason: check.reason,
+        ...(check.subject ? { subject: printable(check.subject) } : {}),
+      },
       'admission caller refused: not the API server',
     );
     const status = check.reason === 'subject-not-allowed' ? 403 : 401;
-    sendError(ctx, status, status === 403 ? ErrorCodes.CALLER_FORBIDDEN : ErrorCodes.CALLER_UNAUTHENTICATED, check.detail);
+    sendError(
+      ctx,
+      status,
+      status === 403 ? ErrorCodes.CALLER_FORBIDDEN : ErrorCodes.CALLER_UNAUTHENTICATED,
+      check.detail,
+    );
     ctx.set('Connection', 'close');
   };
 
@@ -156,7 +175,12 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
 
   app.use(router.routes());
   app.use(async (ctx) => {
-    sendError(ctx, 404, 'LG_NOT_FOUND', `no route ${ctx.method} ${ctx.path}; admission endpoints are POST /validate and POST /mutate`);
+    sendError(
+      ctx,
+      404,
+      'LG_NOT_FOUND',
+      `no route ${ctx.method} ${ctx.path}; admission endpoints are POST /validate and POST /mutate`,
+    );
   });
   // koa logs errors it catches itself (socket errors after a reply); keep them in our logger.
   app.silent = true;

@@ -33,9 +33,16 @@ export interface ApiReachabilityOptions {
  * The probe leaseguard uses: the first Lease of its namespace, a list it may make (its
  * Role), through the same keep-alive agent as admissions, so it meets what they meet.
  */
-export function leaseListProbe(clients: KubeClients, namespace: string, observe: ApiObserve): (signal: AbortSignal) => Promise<unknown> {
+export function leaseListProbe(
+  clients: KubeClients,
+  namespace: string,
+  observe: ApiObserve,
+): (signal: AbortSignal) => Promise<unknown> {
   const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases?limit=1`;
-  return (signal) => callApi(observe, 'probe', 'leases', `list Leases in ${namespace}`, () => clients.json('GET', path, undefined, signal));
+  return (signal) =>
+    callApi(observe, 'probe', 'leases', `list Leases in ${namespace}`, () =>
+      clients.json('GET', path, undefined, signal),
+    );
 }
 
 export class ApiReachability {
@@ -85,7 +92,10 @@ export class ApiReachability {
     this.#failedAt = this.#now();
     this.#failures = Math.max(this.#failures, this.#o.failureThreshold);
     if (this.#reachable) {
-      this.#o.logger.warn({ err: err.message }, 'an admission could not reach the API server: /readyz fails until a probe reaches it');
+      this.#o.logger.warn(
+        { err: err.message },
+        'an admission could not reach the API server: /readyz fails until a probe reaches it',
+      );
       this.#set(false, `an admission could not reach the API server: ${err.message}`);
     }
   }
@@ -110,7 +120,11 @@ export class ApiReachability {
     }
     this.#failures++;
     if (this.#failures >= this.#o.failureThreshold) {
-      if (this.#reachable) this.#o.logger.warn({ err: error.message, failures: this.#failures }, 'cannot reach the API server: /readyz fails until it can');
+      if (this.#reachable)
+        this.#o.logger.warn(
+          { err: error.message, failures: this.#failures },
+          'cannot reach the API server: /readyz fails until it can',
+        );
       this.#set(false, `cannot reach the API server (${this.#failures} probes failed): ${error.message}`);
     }
     return false;

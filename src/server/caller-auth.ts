@@ -8,8 +8,7 @@ import type { PeerCertificate, DetailedPeerCertificate, TLSSocket } from 'node:t
 export type CallerRefusal = 'no-certificate' | 'untrusted-certificate' | 'subject-not-allowed';
 
 export type CallerCheck =
-  | { ok: true; subject: string }
-  | { ok: false; reason: CallerRefusal; subject?: string; detail: string };
+  { ok: true; subject: string } | { ok: false; reason: CallerRefusal; subject?: string; detail: string };
 
 /** What a TLS socket says about its peer, as this check needs it. */
 export interface PeerFacts {
@@ -68,7 +67,10 @@ function issuerFingerprints(cert: DetailedPeerCertificate): string[] {
 export function readPeerFacts(socket: TLSSocket): PeerFacts {
   const cert = socket.getPeerCertificate?.(true);
   const present = Boolean(cert && Object.keys(cert).length > 0);
-  const authorizationError = socket.authorizationError === null || socket.authorizationError === undefined ? undefined : String(socket.authorizationError);
+  const authorizationError =
+    socket.authorizationError === null || socket.authorizationError === undefined
+      ? undefined
+      : String(socket.authorizationError);
   const commonName = present ? lastCommonName(cert.subject?.CN as string | string[] | undefined) : undefined;
   return {
     presented: present,
@@ -104,7 +106,11 @@ export function checkCaller(peer: PeerFacts, policy: CallerPolicy): CallerCheck 
   const { subjects } = policy;
   const subject = peer.commonName ?? peer.dnsNames[0] ?? '';
   if (!peer.presented) {
-    return { ok: false, reason: 'no-certificate', detail: 'a client certificate is required: only the API server may call the admission endpoints' };
+    return {
+      ok: false,
+      reason: 'no-certificate',
+      detail: 'a client certificate is required: only the API server may call the admission endpoints',
+    };
   }
   if (!peer.authorized || peer.authorizationError !== undefined) {
     return {

@@ -56,7 +56,10 @@ export class CallerConnections {
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (!RENEGOTIATION_ERRORS.has(err.code ?? '')) return;
       this.#o.metrics.callersRefused.inc({ reason: 'renegotiation' });
-      this.#o.logger.warn({ remote: socket.remoteAddress, err: err.code }, 'admission caller refused: TLS renegotiation is not allowed; connection closed');
+      this.#o.logger.warn(
+        { remote: socket.remoteAddress, err: err.code },
+        'admission caller refused: TLS renegotiation is not allowed; connection closed',
+      );
       socket.destroy();
     });
     if (!this.#o.authenticate) return;
@@ -95,7 +98,8 @@ export class CallerConnections {
         res.once('finish', () => socket.end());
       }
     }
-    if (closed > 0) this.#o.logger.info({ connections: closed }, 'client CA changed: closed connections it no longer trusts');
+    if (closed > 0)
+      this.#o.logger.info({ connections: closed }, 'client CA changed: closed connections it no longer trusts');
     return closed;
   }
 }

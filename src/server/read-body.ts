@@ -6,7 +6,9 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
     req.resume(); // discard; the connection is closed after the reply
-    return Promise.reject(badRequest(413, `body of ${declared} bytes exceeds the ${limit}-byte limit for an AdmissionReview`));
+    return Promise.reject(
+      badRequest(413, `body of ${declared} bytes exceeds the ${limit}-byte limit for an AdmissionReview`),
+    );
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];

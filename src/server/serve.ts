@@ -101,9 +101,15 @@ export async function startServer(lg: Servable, o: ServeOptions): Promise<Runnin
   server.on('tlsClientError', (err) => o.logger.debug({ err: err.message }, 'TLS handshake failed'));
   // Before http reads a byte of the connection: no renegotiation, and the caller's
   // certificate read once and pinned to it.
-  const connections = new CallerConnections({ logger: o.logger, metrics: lg.metrics, authenticate: pair.clientCa !== undefined });
+  const connections = new CallerConnections({
+    logger: o.logger,
+    metrics: lg.metrics,
+    authenticate: pair.clientCa !== undefined,
+  });
   server.prependListener('secureConnection', (socket: TLSSocket) => connections.accept(socket));
-  server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => connections.request(req, res));
+  server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) =>
+    connections.request(req, res),
+  );
   let clientCa = pair.clientCa;
   const reloader = new CertReloader(
     {
@@ -132,7 +138,10 @@ export async function startServer(lg: Servable, o: ServeOptions): Promise<Runnin
   }
   reloader.start();
   lg.readiness.set('serving', true);
-  o.logger.info({ host: o.host, admissionPort, metricsPort, certDir: o.certDir, certNotAfter: pair.notAfter.toISOString() }, 'leaseguard is serving');
+  o.logger.info(
+    { host: o.host, admissionPort, metricsPort, certDir: o.certDir, certNotAfter: pair.notAfter.toISOString() },
+    'leaseguard is serving',
+  );
 
   let stopping: Promise<void> | undefined;
   return {
@@ -150,7 +159,9 @@ export async function startServer(lg: Servable, o: ServeOptions): Promise<Runnin
           // Idle connections are left open until then: one closed from this side can cross
           // a request already on its way, which the API server reports as a failed call.
           o.logger.info({ delayMs }, 'stopping: /readyz fails; still serving until endpoints drop this replica');
-          server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => res.setHeader('Connection', 'close'));
+          server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) =>
+            res.setHeader('Connection', 'close'),
+          );
           await new Promise((r) => setTimeout(r, delayMs));
         }
         reloader.stop();

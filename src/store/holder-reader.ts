@@ -34,7 +34,9 @@ export class KubeHolderReader implements HolderReader {
     let object: unknown;
     try {
       object = await callApi(this.#observe, 'get', rule.resource, what, () =>
-        ref.namespace ? api.getNamespacedCustomObject({ ...base, namespace: ref.namespace }, opts) : api.getClusterCustomObject(base, opts),
+        ref.namespace
+          ? api.getNamespacedCustomObject({ ...base, namespace: ref.namespace }, opts)
+          : api.getClusterCustomObject(base, opts),
       );
     } catch (err) {
       if (hasCode(err, ErrorCodes.STORE_NOT_FOUND)) return { kind: 'gone' };

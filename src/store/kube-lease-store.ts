@@ -37,7 +37,10 @@ export class KubeLeaseStore implements LeaseStore {
   async get(name: string, signal?: AbortSignal): Promise<ReadonlyLease | null> {
     try {
       return await callApi(this.#observe, 'get', RESOURCE, this.#what('get', name), () =>
-        this.#clients.coordination.readNamespacedLease({ name, namespace: this.namespace }, this.#clients.withSignal(signal)),
+        this.#clients.coordination.readNamespacedLease(
+          { name, namespace: this.namespace },
+          this.#clients.withSignal(signal),
+        ),
       );
     } catch (err) {
       if (hasCode(err, ErrorCodes.STORE_NOT_FOUND)) return null;
@@ -46,11 +49,21 @@ export class KubeLeaseStore implements LeaseStore {
   }
 
   create(lease: V1Lease, signal?: AbortSignal): Promise<ReadonlyLease> {
-    return callApi(this.#observe, 'create', RESOURCE, this.#what('create', lease.metadata?.name), () =>
-      // The hot path of every new key: sent as JSON and read back as JSON, without
-      // client-node's typed model either way (times come back as strings, as the
-      // in-process store returns them; decodeRecord reads both).
-      this.#clients.json('POST', `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.namespace)}/leases`, lease, signal) as Promise<ReadonlyLease>,
+    return callApi(
+      this.#observe,
+      'create',
+      RESOURCE,
+      this.#what('create', lease.metadata?.name),
+      () =>
+        // The hot path of every new key: sent as JSON and read back as JSON, without
+        // client-node's typed model either way (times come back as strings, as the
+        // in-process store returns them; decodeRecord reads both).
+        this.#clients.json(
+          'POST',
+          `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.namespace)}/leases`,
+          lease,
+          signal,
+        ) as Promise<ReadonlyLease>,
     );
   }
 
@@ -59,11 +72,18 @@ export class KubeLeaseStore implements LeaseStore {
     if (!lease.metadata?.resourceVersion) {
       // Leases allow unconditional updates; a lock must never make one.
       return Promise.reject(
-        new LeaseguardError(ErrorCodes.STORE_INVALID, `refusing an unconditional update of Lease "${name}": no resourceVersion`, { statusCode: 422 }),
+        new LeaseguardError(
+          ErrorCodes.STORE_INVALID,
+          `refusing an unconditional update of Lease "${name}": no resourceVersion`,
+          { statusCode: 422 },
+        ),
       );
     }
     return callApi(this.#observe, 'update', RESOURCE, this.#what('update', name), () =>
-      this.#clients.coordination.replaceNamespacedLease({ name, namespace: this.namespace, body: lease }, this.#clients.withSignal(signal)),
+      this.#clients.coordination.replaceNamespacedLease(
+        { name, namespace: this.namespace, body: lease },
+        this.#clients.withSignal(signal),
+      ),
     );
   }
 
@@ -71,16 +91,23 @@ export class KubeLeaseStore implements LeaseStore {
     try {
       // client-node sends the first patch type it lists: application/json-patch+json.
       return await callApi(this.#observe, 'patch', RESOURCE, this.#what('patch', name), () =>
-        this.#clients.coordination.patchNamespacedLease({ name, namespace: this.namespace, body: ops }, this.#clients.withSignal(signal)),
+        this.#clients.coordination.patchNamespacedLease(
+          { name, namespace: this.namespace, body: ops },
+          this.#clients.withSignal(signal),
+        ),
       );
     } catch (err) {
       // A patch that does not apply (a failed `test`) is 422 "the server rejected our
       // request", without saying which operation failed (a malformed patch is 400).
       if (hasCode(err, ErrorCodes.STORE_INVALID) && err.statusCode === 422) {
-        throw new LeaseguardError(ErrorCodes.STORE_CONFLICT, `${this.#what('patch', name)}: the Lease is not in the state the patch tests for`, {
-          statusCode: 409,
-          cause: err,
-        });
+        throw new LeaseguardError(
+          ErrorCodes.STORE_CONFLICT,
+          `${this.#what('patch', name)}: the Lease is not in the state the patch tests for`,
+          {
+            statusCode: 409,
+            cause: err,
+          },
+        );
       }
       throw err;
     }
@@ -107,11 +134,21 @@ export class KubeLeaseStore implements LeaseStore {
    * namespace, the leader election's included.
    */
   async count(signal?: AbortSignal): Promise<number | undefined> {
-    const page = await callApi(this.#observe, 'list', RESOURCE, this.#what('count'), () =>
-      this.#clients.json('GET', `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.namespace)}/leases?limit=1`, undefined, signal) as Promise<{
-        items?: unknown[];
-        metadata?: { continue?: string; remainingItemCount?: number };
-      }>,
+    const page = await callApi(
+      this.#observe,
+      'list',
+      RESOURCE,
+      this.#what('count'),
+      () =>
+        this.#clients.json(
+          'GET',
+          `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.namespace)}/leases?limit=1`,
+          undefined,
+          signal,
+        ) as Promise<{
+          items?: unknown[];
+          metadata?: { continue?: string; remainingItemCount?: number };
+        }>,
     );
     const items = page.items?.length ?? 0;
     if (!page.metadata?.continue) return items;
@@ -129,9 +166,21 @@ export class KubeLeaseStore implements LeaseStore {
   async *listPages(labelSelector: string, signal?: AbortSignal): AsyncIterable<ReadonlyLease[]> {
     const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.namespace)}/leases`;
     const fetchPage = (cont: string | undefined) => {
-      const query = new URLSearchParams({ labelSelector, limit: String(LIST_PAGE_SIZE), ...(cont ? { continue: cont } : {}) });
-      return callApi(this.#observe, 'list', RESOURCE, this.#what('list'), () =>
-        this.#clients.json('GET', `${path}?${query}`, undefined, signal) as Promise<{ items?: ReadonlyLease[]; metadata?: { continue?: string } }>,
+      const query = new URLSearchParams({
+        labelSelector,
+        limit: String(LIST_PAGE_SIZE),
+        ...(cont ? { continue: cont } : {}),
+      });
+      return callApi(
+        this.#observe,
+        'list',
+        RESOURCE,
+        this.#what('list'),
+        () =>
+          this.#clients.json('GET', `${path}?${query}`, undefined, signal) as Promise<{
+            items?: ReadonlyLease[];
+            metadata?: { continue?: string };
+          }>,
       );
     };
     let next: ReturnType<typeof fetchPage> | undefined = fetchPage(undefined);

@@ -120,7 +120,9 @@ export class MemoryLeaseStore implements LeaseStore {
   }
 
   #notFound(name: string): LeaseguardError {
-    return new LeaseguardError(ErrorCodes.STORE_NOT_FOUND, `leases.coordination.k8s.io "${name}" not found`, { statusCode: 404 });
+    return new LeaseguardError(ErrorCodes.STORE_NOT_FOUND, `leases.coordination.k8s.io "${name}" not found`, {
+      statusCode: 404,
+    });
   }
 
   #conflict(name: string, why: string): LeaseguardError {
@@ -134,11 +136,17 @@ export class MemoryLeaseStore implements LeaseStore {
   #validate(lease: V1Lease): string {
     const name = lease.metadata?.name ?? '';
     if (!DNS1123_SUBDOMAIN.test(name) || name.length > 253) {
-      throw new LeaseguardError(ErrorCodes.STORE_INVALID, `Lease name "${name}" is not a DNS-1123 subdomain`, { statusCode: 422 });
+      throw new LeaseguardError(ErrorCodes.STORE_INVALID, `Lease name "${name}" is not a DNS-1123 subdomain`, {
+        statusCode: 422,
+      });
     }
     const ns = lease.metadata?.namespace;
     if (ns !== undefined && ns !== this.namespace) {
-      throw new LeaseguardError(ErrorCodes.STORE_INVALID, `Lease namespace "${ns}" does not match the store's "${this.namespace}"`, { statusCode: 422 });
+      throw new LeaseguardError(
+        ErrorCodes.STORE_INVALID,
+        `Lease namespace "${ns}" does not match the store's "${this.namespace}"`,
+        { statusCode: 422 },
+      );
     }
     return name;
   }
@@ -150,7 +158,11 @@ export class MemoryLeaseStore implements LeaseStore {
   async create(lease: V1Lease): Promise<ReadonlyLease> {
     const name = this.#validate(lease);
     if (this.#leases.has(name)) {
-      throw new LeaseguardError(ErrorCodes.STORE_ALREADY_EXISTS, `leases.coordination.k8s.io "${name}" already exists`, { statusCode: 409 });
+      throw new LeaseguardError(
+        ErrorCodes.STORE_ALREADY_EXISTS,
+        `leases.coordination.k8s.io "${name}" already exists`,
+        { statusCode: 409 },
+      );
     }
     if (this.#leases.size >= this.maxLeases) {
       // A live lock is never evicted to make room: the new key fails closed instead.
@@ -175,7 +187,11 @@ export class MemoryLeaseStore implements LeaseStore {
     const name = this.#validate(lease);
     const rv = lease.metadata?.resourceVersion;
     if (!rv) {
-      throw new LeaseguardError(ErrorCodes.STORE_INVALID, `refusing an unconditional update of Lease "${name}": no resourceVersion`, { statusCode: 422 });
+      throw new LeaseguardError(
+        ErrorCodes.STORE_INVALID,
+        `refusing an unconditional update of Lease "${name}": no resourceVersion`,
+        { statusCode: 422 },
+      );
     }
     const current = this.#leases.get(name);
     if (!current) {
@@ -184,7 +200,10 @@ export class MemoryLeaseStore implements LeaseStore {
       return this.create({ ...lease, metadata });
     }
     if (current.metadata?.resourceVersion !== rv) {
-      throw this.#conflict(name, 'the object has been modified; please apply your changes to the latest version and try again');
+      throw this.#conflict(
+        name,
+        'the object has been modified; please apply your changes to the latest version and try again',
+      );
     }
     const replaced = stored(lease, {
       name,
@@ -211,7 +230,10 @@ export class MemoryLeaseStore implements LeaseStore {
     const current = this.#leases.get(name);
     if (!current) throw this.#notFound(name);
     if (pre.uid !== undefined && current.metadata?.uid !== pre.uid) {
-      throw this.#conflict(name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata?.uid}`);
+      throw this.#conflict(
+        name,
+        `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata?.uid}`,
+      );
     }
     if (pre.resourceVersion !== undefined && current.metadata?.resourceVersion !== pre.resourceVersion) {
       throw this.#conflict(

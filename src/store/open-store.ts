@@ -21,7 +21,8 @@ export interface OpenedStore {
 }
 
 export async function openStore(
-  config: Pick<Config, 'store' | 'kubeconfig' | 'leaseNamespace'> & Partial<Pick<Config, 'embeddedMaxLocks'>> & { kubeContext?: string },
+  config: Pick<Config, 'store' | 'kubeconfig' | 'leaseNamespace'> &
+    Partial<Pick<Config, 'embeddedMaxLocks'>> & { kubeContext?: string },
   logger: Logger,
   observe: ApiObserve,
 ): Promise<OpenedStore> {
@@ -39,7 +40,10 @@ export async function openStore(
     }
     if (kc) {
       const clients = await createKubeClients(kc);
-      logger.info({ store: 'kubernetes', server: clients.server, leaseNamespace: config.leaseNamespace }, 'locks are Leases in the Kubernetes API');
+      logger.info(
+        { store: 'kubernetes', server: clients.server, leaseNamespace: config.leaseNamespace },
+        'locks are Leases in the Kubernetes API',
+      );
       return {
         store: new KubeLeaseStore(clients, config.leaseNamespace, observe),
         holders: new KubeHolderReader(clients, observe),
@@ -59,6 +63,9 @@ export async function openStore(
       'They are not shared with other replicas and are lost on restart; holders cannot be read, so a lock expires after the pending timeout. ' +
       'Set KUBECONFIG or run in-cluster for cluster-wide single-writer guarantees.',
   );
-  const embedded = new MemoryLeaseStore(config.leaseNamespace, config.embeddedMaxLocks === undefined ? {} : { maxLeases: config.embeddedMaxLocks });
+  const embedded = new MemoryLeaseStore(
+    config.leaseNamespace,
+    config.embeddedMaxLocks === undefined ? {} : { maxLeases: config.embeddedMaxLocks },
+  );
   return { store: embedded, holders: unverifiableHolders, embedded, close: () => {} };
 }

@@ -29,7 +29,9 @@ export async function loadKeyPair(dir: string, clientCaFile?: string): Promise<K
     throw new LeaseguardError(
       ErrorCodes.TLS_INVALID,
       `cannot read ${CERT_FILES.cert} and ${CERT_FILES.key} in ${dir}: ${(err as Error).message}. ` +
-        'Generate them with `leaseguard certs --dir ' + dir + '` or mount the serving Secret there',
+        'Generate them with `leaseguard certs --dir ' +
+        dir +
+        '` or mount the serving Secret there',
       { cause: err },
     );
   }
@@ -39,7 +41,11 @@ export async function loadKeyPair(dir: string, clientCaFile?: string): Promise<K
     x509 = new X509Certificate(cert);
     privateKey = createPrivateKey(key);
   } catch (err) {
-    throw new LeaseguardError(ErrorCodes.TLS_INVALID, `${dir} holds an unreadable certificate or key: ${(err as Error).message}`, { cause: err });
+    throw new LeaseguardError(
+      ErrorCodes.TLS_INVALID,
+      `${dir} holds an unreadable certificate or key: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   if (!x509.checkPrivateKey(privateKey)) {
     throw new LeaseguardError(ErrorCodes.TLS_INVALID, `${CERT_FILES.key} in ${dir} does not match ${CERT_FILES.cert}`);
@@ -54,14 +60,20 @@ export async function loadKeyPair(dir: string, clientCaFile?: string): Promise<K
         ErrorCodes.TLS_INVALID,
         `cannot read the client CA ${clientCaFile} (clientCaFile): ${(err as Error).message}. It holds the CA that signed the API server's client certificate: ` +
           'run leaseguard certs and leaseguard apiserver-config (kube-apiserver --admission-control-config-file), then put certs/ca.crt into the Secret or ConfigMap ' +
-          "this Pod mounts it from, e.g. kubectl -n NAMESPACE create secret generic leaseguard-client-ca --from-file=ca.crt=certs/ca.crt (docs/install.md)",
+          'this Pod mounts it from, e.g. kubectl -n NAMESPACE create secret generic leaseguard-client-ca --from-file=ca.crt=certs/ca.crt (docs/install.md)',
         { cause: err },
       );
     }
   }
   const hash = createHash('sha256').update(cert).update(key);
   if (clientCa) hash.update(clientCa);
-  return { cert, key, ...(clientCa ? { clientCa } : {}), fingerprint: hash.digest('hex'), notAfter: new Date(x509.validTo) };
+  return {
+    cert,
+    key,
+    ...(clientCa ? { clientCa } : {}),
+    fingerprint: hash.digest('hex'),
+    notAfter: new Date(x509.validTo),
+  };
 }
 
 export interface CertReloaderOptions {
@@ -95,7 +107,9 @@ export class CertReloader {
   start(): void {
     try {
       this.#watcher = watch(this.#o.dir, { persistent: false }, () => this.#schedule());
-      this.#watcher.on('error', (err) => this.#o.logger.warn({ err, dir: this.#o.dir }, 'certificate directory watch failed; polling only'));
+      this.#watcher.on('error', (err) =>
+        this.#o.logger.warn({ err, dir: this.#o.dir }, 'certificate directory watch failed; polling only'),
+      );
     } catch (err) {
       this.#o.logger.warn({ err, dir: this.#o.dir }, 'cannot watch the certificate directory; polling only');
     }
@@ -127,7 +141,10 @@ export class CertReloader {
       pair = await loadKeyPair(this.#o.dir, this.#o.clientCaFile);
     } catch (err) {
       // Mid-swap states (cert written, key not yet) land here; the next event retries.
-      this.#o.logger.warn({ err: (err as Error).message, dir: this.#o.dir }, 'certificate reload skipped; keeping the current certificate');
+      this.#o.logger.warn(
+        { err: (err as Error).message, dir: this.#o.dir },
+        'certificate reload skipped; keeping the current certificate',
+      );
       return;
     }
     if (pair.fingerprint === this.#current) return;

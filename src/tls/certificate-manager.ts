@@ -90,10 +90,18 @@ const keyMatches = (cert: X509Certificate, keyPem: string): boolean => {
   }
 };
 
-const facts = (c: X509Certificate) => ({ fingerprint: c.fingerprint256, notBeforeMs: Date.parse(c.validFrom), notAfterMs: Date.parse(c.validTo) });
+const facts = (c: X509Certificate) => ({
+  fingerprint: c.fingerprint256,
+  notBeforeMs: Date.parse(c.validFrom),
+  notAfterMs: Date.parse(c.validTo),
+});
 
 /** What the Secret holds, as the plan reads it. */
-export function readSecretFacts(data: Record<string, string> | undefined, names: string[], issued?: ReadonlySet<string>): SecretFacts | undefined {
+export function readSecretFacts(
+  data: Record<string, string> | undefined,
+  names: string[],
+  issued?: ReadonlySet<string>,
+): SecretFacts | undefined {
   if (!data) return undefined;
   const cas = splitBundle(decode(data[CERT_FILES.caCert]));
   let serving: SecretFacts['serving'];
@@ -110,7 +118,11 @@ export function readSecretFacts(data: Record<string, string> | undefined, names:
     serving = undefined;
   }
   const ca = (c: X509Certificate) => ({ ...facts(c), ...(issued ? { issued: issued.has(c.fingerprint256) } : {}) });
-  return { cas: cas.map(ca), caKeyMatches: cas[0] !== undefined && keyMatches(cas[0], decode(data[CERT_FILES.caKey])), ...(serving ? { serving } : {}) };
+  return {
+    cas: cas.map(ca),
+    caKeyMatches: cas[0] !== undefined && keyMatches(cas[0], decode(data[CERT_FILES.caKey])),
+    ...(serving ? { serving } : {}),
+  };
 }
 
 export class CertificateManager {
@@ -152,7 +164,11 @@ export class CertificateManager {
   async reconcile(renew: boolean): Promise<boolean> {
     let secret = await this.#read();
     const now = this.#now();
-    const plan = planCertificates(readSecretFacts(secret?.data, this.#o.names, issuedCas(secret)), now, this.#o.lifetimeMs);
+    const plan = planCertificates(
+      readSecretFacts(secret?.data, this.#o.names, issuedCas(secret)),
+      now,
+      this.#o.lifetimeMs,
+    );
     if ((plan.newCa || plan.newServing) && (renew || !plan.servable)) {
       secret = await this.#issue(secret, plan.newCa, plan.keep, plan.reason ?? 'missing', now);
     }
@@ -160,7 +176,8 @@ export class CertificateManager {
     if (renew) await this.syncCaBundle(decode(data[CERT_FILES.caCert]), issuedCas(secret));
     // A pair new to this replica: its CAs trusted first (a reinstall's fresh webhook
     // configurations have no caBundle, and a leader may be a lease duration away).
-    else if (data[CERT_FILES.cert] && this.#stamp(data) !== this.#written) await this.syncCaBundle(decode(data[CERT_FILES.caCert]), issuedCas(secret), 'gain');
+    else if (data[CERT_FILES.cert] && this.#stamp(data) !== this.#written)
+      await this.syncCaBundle(decode(data[CERT_FILES.caCert]), issuedCas(secret), 'gain');
     return this.#writeFiles(data);
   }
 
@@ -168,7 +185,13 @@ export class CertificateManager {
     return `${data[CERT_FILES.cert] ?? ''}${data[CERT_FILES.key] ?? ''}${data[CERT_FILES.caCert] ?? ''}`;
   }
 
-  async #issue(secret: SecretObject | undefined, newCa: boolean, keep: string[], reason: string, now: number): Promise<SecretObject | undefined> {
+  async #issue(
+    secret: SecretObject | undefined,
+    newCa: boolean,
+    keep: string[],
+    reason: string,
+    now: number,
+  ): Promise<SecretObject | undefined> {
     const o = this.#o;
     const notBefore = new Date(now - BACKDATE_MS);
     const old = splitBundle(decode(secret?.data?.[CERT_FILES.caCert])).filter((c) => keep.includes(c.fingerprint256));
@@ -205,7 +228,16 @@ export class CertificateManager {
         ? await o.kube.json('PUT', this.#secretPath(), body)
         : await o.kube.json('POST', `/api/v1/namespaces/${encodeURIComponent(o.namespace)}/secrets`, body);
       o.metrics.certificateRenewals.inc({ what: newCa ? 'ca' : 'serving', reason });
-      o.logger.info({ secret: `${o.namespace}/${o.secretName}`, reason, newCa, notAfter: new Date(now + o.lifetimeMs).toISOString(), cas: bundle.match(PEM_BLOCK)?.length }, 'issued a serving certificate');
+      o.logger.info(
+        {
+          secret: `${o.namespace}/${o.secretName}`,
+          reason,
+          newCa,
+          notAfter: new Date(now + o.lifetimeMs).toISOString(),
+          cas: bundle.match(PEM_BLOCK)?.length,
+        },
+        'issued a serving certificate',
+      );
       return written as SecretObject;
     } catch (err) {
       const e = toStoreError(err, `writing Secret ${o.namespace}/${o.secretName}`);
@@ -221,13 +253,20 @@ export class CertificateManager {
    * leaves: a CA planted in the Secret is never published, one added to caBundle by hand
    * is removed. With 'gain', those CAs are added and nothing is removed.
    */
-  async syncCaBundle(bundlePem: string, issued: ReadonlySet<string> | undefined, mode: 'exact' | 'gain' = 'exact'): Promise<void> {
+  async syncCaBundle(
+    bundlePem: string,
+    issued: ReadonlySet<string> | undefined,
+    mode: 'exact' | 'gain' = 'exact',
+  ): Promise<void> {
     const now = this.#now();
     const all = splitBundle(bundlePem);
     const foreign = all.filter((c) => issued && !issued.has(c.fingerprint256));
     if (foreign.length > 0) {
       this.#o.logger.warn(
-        { secret: `${this.#o.namespace}/${this.#o.secretName}`, notIssued: foreign.map((c) => ({ subject: c.subject, fingerprint: c.fingerprint256 })) },
+        {
+          secret: `${this.#o.namespace}/${this.#o.secretName}`,
+          notIssued: foreign.map((c) => ({ subject: c.subject, fingerprint: c.fingerprint256 })),
+        },
         'the certificate Secret holds CAs leaseguard did not issue: they are not trusted (caBundle leaves them out)',
       );
     }
@@ -241,7 +280,10 @@ export class CertificateManager {
     };
     for (const kind of ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations']) {
       const path = `/apis/admissionregistration.k8s.io/v1/${kind}/${encodeURIComponent(this.#o.webhookName)}`;
-      let current: { metadata: { resourceVersion: string }; webhooks?: Array<{ clientConfig?: { caBundle?: string } }> };
+      let current: {
+        metadata: { resourceVersion: string };
+        webhooks?: Array<{ clientConfig?: { caBundle?: string } }>;
+      };
       try {
         current = (await this.#o.kube.json('GET', path, undefined)) as typeof current;
       } catch (err) {
@@ -249,10 +291,13 @@ export class CertificateManager {
         if (hasCode(e, ErrorCodes.STORE_NOT_FOUND)) continue; // not registered (e.g. no stamping)
         throw e;
       }
-      const ops: unknown[] = [{ op: 'test', path: '/metadata/resourceVersion', value: current.metadata.resourceVersion }];
+      const ops: unknown[] = [
+        { op: 'test', path: '/metadata/resourceVersion', value: current.metadata.resourceVersion },
+      ];
       (current.webhooks ?? []).forEach((w, i) => {
         const next = nextFor(w.clientConfig?.caBundle);
-        if (w.clientConfig?.caBundle !== next) ops.push({ op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: next });
+        if (w.clientConfig?.caBundle !== next)
+          ops.push({ op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: next });
       });
       if (ops.length === 1) continue;
       try {
@@ -294,7 +339,8 @@ export class CertificateManager {
     }
     // The version replaced, and any a failed write left behind (none but the served one is in use).
     for (const entry of await readdir(dir)) {
-      if (entry !== version && (entry === previous || VERSION_DIR.test(entry))) await rm(join(dir, entry), { recursive: true, force: true });
+      if (entry !== version && (entry === previous || VERSION_DIR.test(entry)))
+        await rm(join(dir, entry), { recursive: true, force: true });
     }
     this.#written = stamp;
     return true;

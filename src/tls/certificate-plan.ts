@@ -33,7 +33,16 @@ export interface SecretFacts {
   };
 }
 
-export type RenewReason = 'missing' | 'ca-not-issued' | 'ca-expiring' | 'ca-key-mismatch' | 'expiring' | 'issuer-changed' | 'names-changed' | 'key-mismatch' | 'not-yet-valid';
+export type RenewReason =
+  | 'missing'
+  | 'ca-not-issued'
+  | 'ca-expiring'
+  | 'ca-key-mismatch'
+  | 'expiring'
+  | 'issuer-changed'
+  | 'names-changed'
+  | 'key-mismatch'
+  | 'not-yet-valid';
 
 export interface CertificatePlan {
   /** Issue a new CA (and with it a serving certificate). */
@@ -55,7 +64,13 @@ export function planCertificates(f: SecretFacts | undefined, nowMs: number, life
   const signer = cas[0];
   const serving = f?.serving;
   const issuer = cas.find((c) => c.fingerprint === serving?.issuer);
-  const servable = !!serving && serving.keyMatches && serving.notBeforeMs <= nowMs && serving.notAfterMs > nowMs && serving.issuer !== undefined && issuer?.issued !== false;
+  const servable =
+    !!serving &&
+    serving.keyMatches &&
+    serving.notBeforeMs <= nowMs &&
+    serving.notAfterMs > nowMs &&
+    serving.issuer !== undefined &&
+    issuer?.issued !== false;
   const caReason: RenewReason | undefined = !signer
     ? 'missing'
     : signer.issued === false

@@ -63,12 +63,25 @@ const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 /** The names the serving certificate must carry for the Service and for local use. */
 export function servingNames(opts: Pick<CertificateOptions, 'serviceName' | 'namespace' | 'extraNames'>): string[] {
   const { serviceName: s, namespace: n } = opts;
-  const names = [`${s}.${n}.svc`, `${s}.${n}.svc.cluster.local`, `${s}.${n}`, s, 'localhost', '127.0.0.1', ...(opts.extraNames ?? [])];
+  const names = [
+    `${s}.${n}.svc`,
+    `${s}.${n}.svc.cluster.local`,
+    `${s}.${n}`,
+    s,
+    'localhost',
+    '127.0.0.1',
+    ...(opts.extraNames ?? []),
+  ];
   return [...new Set(names)];
 }
 
 /** A CA certificate and key (PEM), valid from notBefore to notAfter. */
-export async function issueCa(namespace: string, notBefore: Date, notAfter: Date, bits = 2048): Promise<{ cert: string; key: string }> {
+export async function issueCa(
+  namespace: string,
+  notBefore: Date,
+  notAfter: Date,
+  bits = 2048,
+): Promise<{ cert: string; key: string }> {
   const forge = await loadForge();
   const caKeys = rsaKeys(forge, bits);
   const ca = forge.pki.createCertificate();
@@ -76,7 +89,10 @@ export async function issueCa(namespace: string, notBefore: Date, notAfter: Date
   ca.serialNumber = serial();
   ca.validity.notBefore = notBefore;
   ca.validity.notAfter = notAfter;
-  const caSubject = [{ name: 'commonName', value: `leaseguard-ca.${namespace}` }, { name: 'organizationName', value: 'leaseguard' }];
+  const caSubject = [
+    { name: 'commonName', value: `leaseguard-ca.${namespace}` },
+    { name: 'organizationName', value: 'leaseguard' },
+  ];
   ca.setSubject(caSubject);
   ca.setIssuer(caSubject);
   ca.setExtensions([
@@ -89,7 +105,13 @@ export async function issueCa(namespace: string, notBefore: Date, notAfter: Date
 }
 
 /** A serving certificate (serverAuth) for `names`, signed by the CA given as PEM. */
-export async function issueServingCertificate(ca: { cert: string; key: string }, names: string[], notBefore: Date, notAfter: Date, bits = 2048): Promise<{ cert: string; key: string }> {
+export async function issueServingCertificate(
+  ca: { cert: string; key: string },
+  names: string[],
+  notBefore: Date,
+  notAfter: Date,
+  bits = 2048,
+): Promise<{ cert: string; key: string }> {
   const forge = await loadForge();
   const caCert = forge.pki.certificateFromPem(ca.cert);
   const caKey = forge.pki.privateKeyFromPem(ca.key);
@@ -123,7 +145,9 @@ export async function generateCertificates(opts: CertificateOptions): Promise<Ce
   const until = new Date(now.getTime() + days * 86_400_000);
   const ca = await issueCa(opts.namespace, now, new Date(now.getTime() + (days + 365) * 86_400_000), bits);
   const serving = await issueServingCertificate(ca, servingNames(opts), now, until, bits);
-  const client = opts.clientName ? await issueClientCertificate(ca, opts.clientName, { days, keyBits: bits }) : undefined;
+  const client = opts.clientName
+    ? await issueClientCertificate(ca, opts.clientName, { days, keyBits: bits })
+    : undefined;
   return {
     caCert: ca.cert,
     caKey: ca.key,
@@ -134,7 +158,11 @@ export async function generateCertificates(opts: CertificateOptions): Promise<Ce
 }
 
 /** A client certificate (clientAuth) with CN `name`, signed by the CA given as PEM. */
-export async function issueClientCertificate(ca: { cert: string; key: string }, name: string, opts: { days?: number; keyBits?: number } = {}): Promise<{ cert: string; key: string }> {
+export async function issueClientCertificate(
+  ca: { cert: string; key: string },
+  name: string,
+  opts: { days?: number; keyBits?: number } = {},
+): Promise<{ cert: string; key: string }> {
   const forge = await loadForge();
   const caCert = forge.pki.certificateFromPem(ca.cert);
   const caKey = forge.pki.privateKeyFromPem(ca.key);

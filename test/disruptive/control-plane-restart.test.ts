@@ -42,8 +42,14 @@ async function hammer(tag: string, stop: { done: boolean }): Promise<Record<stri
       while (!stop.done) {
         const i = n++;
         const code = await customObjects('controller')
-          .createNamespacedCustomObject({ ...GROUP, body: workflowExecution(NS, `we-${tag}-${i}`, `${NS}/Deployment/${tag}-${i % 3}`) })
-          .then(() => 201, (err) => apiError(err).code || -1);
+          .createNamespacedCustomObject({
+            ...GROUP,
+            body: workflowExecution(NS, `we-${tag}-${i}`, `${NS}/Deployment/${tag}-${i % 3}`),
+          })
+          .then(
+            () => 201,
+            (err) => apiError(err).code || -1,
+          );
         outcomes[code] = (outcomes[code] ?? 0) + 1;
         if (code !== 201 && code !== 409) await sleep(100 + w * 10);
       }
@@ -53,13 +59,20 @@ async function hammer(tag: string, stop: { done: boolean }): Promise<Record<stri
 }
 
 async function perTarget(prefix: string): Promise<Map<string, Array<{ name: string }>>> {
-  const list = (await customObjects('admin').listNamespacedCustomObject(GROUP)) as { items: Array<{ metadata: { name: string }; spec: { targetResource: string } }> };
+  const list = (await customObjects('admin').listNamespacedCustomObject(GROUP)) as {
+    items: Array<{ metadata: { name: string }; spec: { targetResource: string } }>;
+  };
   const m = new Map<string, Array<{ name: string }>>();
-  for (const o of list.items) if (o.spec.targetResource.includes(`/${prefix}-`)) m.set(o.spec.targetResource, [...(m.get(o.spec.targetResource) ?? []), { name: o.metadata.name }]);
+  for (const o of list.items)
+    if (o.spec.targetResource.includes(`/${prefix}-`))
+      m.set(o.spec.targetResource, [...(m.get(o.spec.targetResource) ?? []), { name: o.metadata.name }]);
   return m;
 }
 
-for (const [component, downMs] of [['kube-apiserver', 3000], ['etcd', 3000]] as const) {
+for (const [component, downMs] of [
+  ['kube-apiserver', 3000],
+  ['etcd', 3000],
+] as const) {
   test.serial(`${component} killed and restarted mid-run: no duplicate, no stuck lock, watches resume`, async (t) => {
     const tag = component === 'etcd' ? 'etcd' : 'api';
     const stop = { done: false };
@@ -76,17 +89,27 @@ for (const [component, downMs] of [['kube-apiserver', 3000], ['etcd', 3000]] as 
     for (const [target, objs] of stored) t.is(objs.length, 1, `${target}: ${objs.map((o) => o.name).join(', ')}`);
     // The release work recovered: finishing each holder frees its Lease, then the target takes a new create.
     for (const [target, objs] of stored) {
-      await customObjects('controller').patchNamespacedCustomObjectStatus({ ...GROUP, name: objs[0]!.name, body: [{ op: 'add', path: '/status', value: { phase: 'Completed' } }] });
+      await customObjects('controller').patchNamespacedCustomObjectStatus({
+        ...GROUP,
+        name: objs[0]!.name,
+        body: [{ op: 'add', path: '/status', value: { phase: 'Completed' } }],
+      });
       await until(
         `the Lease of ${target} to be released`,
         // The API server may still be settling after its restart: an error is a "not yet".
         () =>
           coordination('admin')
             .listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR })
-            .then((l) => !l.items.some((x) => lockOf(x)?.key === target), () => false),
+            .then(
+              (l) => !l.items.some((x) => lockOf(x)?.key === target),
+              () => false,
+            ),
         20_000,
       );
-      await customObjects('controller').createNamespacedCustomObject({ ...GROUP, body: workflowExecution(NS, `we-${tag}-next-${target.slice(-1)}`, target) });
+      await customObjects('controller').createNamespacedCustomObject({
+        ...GROUP,
+        body: workflowExecution(NS, `we-${tag}-next-${target.slice(-1)}`, target),
+      });
     }
   });
 }

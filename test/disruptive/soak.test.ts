@@ -31,7 +31,11 @@ const TARGETS = Array.from({ length: 4 }, (_, i) => `${NS}/Deployment/hot-${i}`)
 async function duplicatedElsewhere(): Promise<number> {
   let duplicated = 0;
   for (const rule of DEFAULT_RULES) {
-    const list = (await customObjects('admin').listClusterCustomObject({ group: rule.group, version: rule.version, plural: rule.resource })) as { items: unknown[] };
+    const list = (await customObjects('admin').listClusterCustomObject({
+      group: rule.group,
+      version: rule.version,
+      plural: rule.resource,
+    })) as { items: unknown[] };
     const live = new Map<string, number>();
     for (const o of list.items) {
       const { namespace } = (o as { metadata: { namespace: string } }).metadata;
@@ -78,7 +82,17 @@ test('soak: never two live objects for one key, no Lease left behind, every deni
   let monitorMax = 0;
   let monitorSamples = 0;
   const denials: Array<{ holder: string; sentAt: number }> = [];
-  const counts = { created: 0, denied: 0, unavailable: 0, webhookUnreachable: 0, other: 0, completed: 0, deleted: 0, leaderKills: 0, checks: 0 };
+  const counts = {
+    created: 0,
+    denied: 0,
+    unavailable: 0,
+    webhookUnreachable: 0,
+    other: 0,
+    completed: 0,
+    deleted: 0,
+    leaderKills: 0,
+    checks: 0,
+  };
   const violations: string[] = [];
   const end = Date.now() + SECONDS * 1000;
   let seq = 0;
@@ -96,7 +110,11 @@ test('soak: never two live objects for one key, no Lease left behind, every deni
         holders.set(name, h);
         await sleep(100 + random() * 1400);
         if (random() < 0.7) {
-          await api.patchNamespacedCustomObjectStatus({ ...GROUP, name, body: [{ op: 'add', path: '/status', value: { phase: random() < 0.8 ? 'Completed' : 'Failed' } }] });
+          await api.patchNamespacedCustomObjectStatus({
+            ...GROUP,
+            name,
+            body: [{ op: 'add', path: '/status', value: { phase: random() < 0.8 ? 'Completed' : 'Failed' } }],
+          });
           h.finishedBy = 'completed';
           counts.completed++;
         } else {
@@ -112,7 +130,8 @@ test('soak: never two live objects for one key, no Lease left behind, every deni
           denials.push({ holder: String(e.details.name), sentAt });
         } else if (e.code === 503) counts.unavailable++;
         // A replica killed mid-request: the API server's call fails and failurePolicy Fail refuses the create.
-        else if (e.code === 500 && /failed calling webhook "(mutate|validate)\.leaseguard/.test(e.message ?? '')) counts.webhookUnreachable++;
+        else if (e.code === 500 && /failed calling webhook "(mutate|validate)\.leaseguard/.test(e.message ?? ''))
+          counts.webhookUnreachable++;
         else {
           counts.other++;
           t.log(`unexpected answer ${e.code}: ${e.message}`);
@@ -124,14 +143,18 @@ test('soak: never two live objects for one key, no Lease left behind, every deni
 
   const checker = async () => {
     while (Date.now() < end) {
-      const list = (await api.listNamespacedCustomObject(GROUP)) as { items: Array<{ metadata: { name: string }; spec: { targetResource: string }; status?: { phase?: string } }> };
+      const list = (await api.listNamespacedCustomObject(GROUP)) as {
+        items: Array<{ metadata: { name: string }; spec: { targetResource: string }; status?: { phase?: string } }>;
+      };
       const live = new Map<string, string[]>();
       for (const o of list.items) {
         const phase = o.status?.phase ?? '';
         if (phase === 'Completed' || phase === 'Failed') continue;
         live.set(o.spec.targetResource, [...(live.get(o.spec.targetResource) ?? []), o.metadata.name]);
       }
-      for (const [target, names] of live) if (names.length > 1) violations.push(`${new Date().toISOString()} two live objects for ${target}: ${names.join(', ')}`);
+      for (const [target, names] of live)
+        if (names.length > 1)
+          violations.push(`${new Date().toISOString()} two live objects for ${target}: ${names.join(', ')}`);
       for (const page of await replicas.metrics()) {
         const v = metricValue(page, 'leaseguard_duplicate_keys');
         if (Number.isNaN(v)) continue;
@@ -147,7 +170,9 @@ test('soak: never two live objects for one key, no Lease left behind, every deni
     while (Date.now() < end - 8000) {
       await sleep(8000 + random() * 8000);
       if (Date.now() >= end - 8000) break;
-      const lease = await coordination('admin').readNamespacedLease({ name: LEADER_LEASE_NAME, namespace: replicas.leaseNamespace }).catch(() => undefined);
+      const lease = await coordination('admin')
+        .readNamespacedLease({ name: LEADER_LEASE_NAME, namespace: replicas.leaseNamespace })
+        .catch(() => undefined);
       const i = replicas.replicas.findIndex((r) => r.identity === lease?.spec?.holderIdentity);
       if (i < 0) continue;
       await replicas.kill(i);
@@ -160,16 +185,27 @@ test('soak: never two live objects for one key, no Lease left behind, every deni
   await Promise.all([...Array.from({ length: 8 }, controller), checker(), leaderKiller()]);
 
   // Finish what is still live, then every Lease must go.
-  const list = (await api.listNamespacedCustomObject(GROUP)) as { items: Array<{ metadata: { name: string }; status?: { phase?: string } }> };
+  const list = (await api.listNamespacedCustomObject(GROUP)) as {
+    items: Array<{ metadata: { name: string }; status?: { phase?: string } }>;
+  };
   const storedNames = new Set(list.items.map((o) => o.metadata.name));
   for (const o of list.items) {
     if (o.status?.phase === 'Completed' || o.status?.phase === 'Failed') continue;
-    await api.patchNamespacedCustomObjectStatus({ ...GROUP, name: o.metadata.name, body: [{ op: 'add', path: '/status', value: { phase: 'Completed' } }] });
+    await api.patchNamespacedCustomObjectStatus({
+      ...GROUP,
+      name: o.metadata.name,
+      body: [{ op: 'add', path: '/status', value: { phase: 'Completed' } }],
+    });
   }
   const deadline = Date.now() + 30_000;
   let left = -1;
   while (Date.now() < deadline) {
-    left = (await coordination('admin').listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR })).items.length;
+    left = (
+      await coordination('admin').listNamespacedLease({
+        namespace: replicas.leaseNamespace,
+        labelSelector: MANAGED_SELECTOR,
+      })
+    ).items.length;
     if (left === 0) break;
     await sleep(500);
   }
@@ -193,23 +229,32 @@ test('soak: never two live objects for one key, no Lease left behind, every deni
         continue;
       }
       unjustified++;
-      t.log(`denial at ${new Date(d.sentAt).toISOString()} named ${d.holder}, ${sent === undefined ? 'which this test never sent' : `never stored, sent at ${new Date(sent).toISOString()}`}`);
+      t.log(
+        `denial at ${new Date(d.sentAt).toISOString()} named ${d.holder}, ${sent === undefined ? 'which this test never sent' : `never stored, sent at ${new Date(sent).toISOString()}`}`,
+      );
       continue;
     }
     if (h.finishedAt === undefined || h.finishedAt >= d.sentAt) continue;
     // The contract's window for a deleted pending holder: when no leader saw the delete
     // (the soak kills leaders), the next leader first sees the Lease at a sweep after it
     // takes over and reclaims it one pending timeout later.
-    if (h.finishedBy === 'deleted' && d.sentAt - h.createdAt < (PENDING_S + FAST.leaderLeaseSeconds + FAST.sweepSeconds + 1) * 1000) {
+    if (
+      h.finishedBy === 'deleted' &&
+      d.sentAt - h.createdAt < (PENDING_S + FAST.leaderLeaseSeconds + FAST.sweepSeconds + 1) * 1000
+    ) {
       pendingWindow++;
       continue;
     }
     unjustified++;
-    t.log(`denial at ${new Date(d.sentAt).toISOString()} named ${d.holder}, finished (${h.finishedBy}) at ${new Date(h.finishedAt).toISOString()}`);
+    t.log(
+      `denial at ${new Date(d.sentAt).toISOString()} named ${d.holder}, finished (${h.finishedBy}) at ${new Date(h.finishedAt).toISOString()}`,
+    );
   }
 
   t.log(`soak: ${JSON.stringify(counts)}`);
-  t.log(`invariant checks: ${counts.checks}, violations: ${violations.length}; Leases left: ${left}; denials ${denials.length}, unjustified ${unjustified}, in the pending window of a deleted holder ${pendingWindow}`);
+  t.log(
+    `invariant checks: ${counts.checks}, violations: ${violations.length}; Leases left: ${left}; denials ${denials.length}, unjustified ${unjustified}, in the pending window of a deleted holder ${pendingWindow}`,
+  );
   for (const v of violations.slice(0, 10)) t.log(v);
   t.is(violations.length, 0, 'never two live objects for one key');
   t.is(left, 0, 'no Lease left for a finished object');
@@ -217,9 +262,14 @@ test('soak: never two live objects for one key, no Lease left behind, every deni
   t.true(counts.created > TARGETS.length, 'the soak did real work');
   t.true(counts.leaderKills > 0 || SECONDS < 20, 'leaders were killed');
   t.is(counts.other, 0, 'no answers other than created, 409, 503, or a refusal while a killed replica was unreachable');
-  t.log(`duplicate monitor: ${monitorSamples} samples, max ${monitorMax}; duplicated keys other test files left: ${inherited}`);
+  t.log(
+    `duplicate monitor: ${monitorSamples} samples, max ${monitorMax}; duplicated keys other test files left: ${inherited}`,
+  );
   t.true(monitorSamples > 0, 'the monitor gauge was sampled');
-  t.true(monitorMax <= inherited, "leaseguard's duplicate monitor never counted more than the duplicates other test files left");
+  t.true(
+    monitorMax <= inherited,
+    "leaseguard's duplicate monitor never counted more than the duplicates other test files left",
+  );
   const ours = logsText.split('\n').filter((l) => l.includes('"msg":"duplicate lock key:') && l.includes(`"${NS}/`));
   t.deepEqual(ours, [], `no replica logged a duplicate in ${NS}`);
 });

@@ -29,7 +29,8 @@ let cached: E2eInfo | undefined;
 export function e2e(): E2eInfo {
   if (cached) return cached;
   const file = process.env[E2E_ENV];
-  if (!file) throw new Error(`${E2E_ENV} is not set: the end-to-end tests run on the node that \`npm run test:e2e\` brings up`);
+  if (!file)
+    throw new Error(`${E2E_ENV} is not set: the end-to-end tests run on the node that \`npm run test:e2e\` brings up`);
   cached = JSON.parse(readFileSync(file, 'utf8')) as E2eInfo;
   return cached;
 }
@@ -52,7 +53,8 @@ function exec(bin: string, args: string[], input?: string): Promise<Result> {
   });
 }
 
-export const kubectl = (args: string[], input?: string) => exec('kubectl', ['--kubeconfig', e2e().kubeconfig, ...args], input);
+export const kubectl = (args: string[], input?: string) =>
+  exec('kubectl', ['--kubeconfig', e2e().kubeconfig, ...args], input);
 export const helm = (args: string[]) => exec(e2e().helm, [...args, '--kubeconfig', e2e().kubeconfig]);
 export const ctr = (args: string[]) => exec('ctr', ['-a', e2e().containerdAddress, '-n', 'k8s.io', ...args]);
 
@@ -102,8 +104,12 @@ export async function pods(ns: string, selector: string): Promise<PodInfo[]> {
 
 /** The addresses the Service's EndpointSlices list as ready. */
 export async function readyEndpoints(ns: string, service: string): Promise<string[]> {
-  const list = JSON.parse(await kubectlOk(['get', 'endpointslices', '-n', ns, '-l', `kubernetes.io/service-name=${service}`, '-o', 'json'])) as { items: any[] };
-  return list.items.flatMap((s) => (s.endpoints ?? []).filter((e: any) => e.conditions?.ready).flatMap((e: any) => e.addresses));
+  const list = JSON.parse(
+    await kubectlOk(['get', 'endpointslices', '-n', ns, '-l', `kubernetes.io/service-name=${service}`, '-o', 'json']),
+  ) as { items: any[] };
+  return list.items.flatMap((s) =>
+    (s.endpoints ?? []).filter((e: any) => e.conditions?.ready).flatMap((e: any) => e.addresses),
+  );
 }
 
 /** The host PID of a container's first process (to enter its namespaces). */
@@ -131,7 +137,12 @@ export interface LoadStats {
  * the end of test `t`, however it ends: a load left running would skew the tests after
  * it): each should be admitted, so every failure is counted with its message.
  */
-export function startLoad(t: ExecutionContext, ns: string, clients: number, prefix: string): { stop: () => Promise<LoadStats> } {
+export function startLoad(
+  t: ExecutionContext,
+  ns: string,
+  clients: number,
+  prefix: string,
+): { stop: () => Promise<LoadStats> } {
   const api = customObjects();
   const stats: LoadStats = { created: 0, failures: [] };
   let running = true;
@@ -141,7 +152,13 @@ export function startLoad(t: ExecutionContext, ns: string, clients: number, pref
       const i = seq++;
       const name = `${prefix}-${i}`;
       try {
-        await api.createNamespacedCustomObject({ group: 'kubernaut.ai', version: 'v1alpha1', namespace: ns, plural: 'workflowexecutions', body: workflowExecution(ns, name, `${ns}/Deployment/${name}`) });
+        await api.createNamespacedCustomObject({
+          group: 'kubernaut.ai',
+          version: 'v1alpha1',
+          namespace: ns,
+          plural: 'workflowexecutions',
+          body: workflowExecution(ns, name, `${ns}/Deployment/${name}`),
+        });
         stats.created++;
       } catch (err) {
         const e = apiError(err);
@@ -161,7 +178,12 @@ export function startLoad(t: ExecutionContext, ns: string, clients: number, pref
 
 /** Keys held by two or more stored WorkflowExecutions in `ns`. */
 export async function duplicateKeys(ns: string): Promise<string[]> {
-  const list = (await customObjects().listNamespacedCustomObject({ group: 'kubernaut.ai', version: 'v1alpha1', namespace: ns, plural: 'workflowexecutions' })) as { items: any[] };
+  const list = (await customObjects().listNamespacedCustomObject({
+    group: 'kubernaut.ai',
+    version: 'v1alpha1',
+    namespace: ns,
+    plural: 'workflowexecutions',
+  })) as { items: any[] };
   const byKey = new Map<string, number>();
   for (const o of list.items) byKey.set(o.spec.targetResource, (byKey.get(o.spec.targetResource) ?? 0) + 1);
   return [...byKey].filter(([, n]) => n > 1).map(([k]) => k);

@@ -31,7 +31,11 @@ export async function shapedClientCertificate(
 ): Promise<{ cert: string; key: string }> {
   const forge = (await import('node-forge')).default;
   const caCert = forge.pki.certificateFromPem(ca.cert);
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'pkcs1', format: 'pem' } });
+  const { privateKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+    publicKeyEncoding: { type: 'pkcs1', format: 'pem' },
+  });
   const priv = forge.pki.privateKeyFromPem(privateKey) as import('node-forge').pki.rsa.PrivateKey;
   const c = forge.pki.createCertificate();
   c.publicKey = forge.pki.setRsaPublicKey(priv.n, priv.e);

@@ -22,7 +22,10 @@ const execFileP = promisify(execFile);
 export const IDENTITIES = {
   admin: { user: 'leaseguard-test-admin', groups: ['system:masters'] },
   /** leaseguard's ServiceAccount, as the RBAC in manifests/ names it. */
-  leaseguard: { user: 'system:serviceaccount:leaseguard-system:leaseguard', groups: ['system:serviceaccounts', 'system:serviceaccounts:leaseguard-system'] },
+  leaseguard: {
+    user: 'system:serviceaccount:leaseguard-system:leaseguard',
+    groups: ['system:serviceaccounts', 'system:serviceaccounts:leaseguard-system'],
+  },
   /** A webhook identity with read access to the guarded kinds but no Lease permission. */
   restricted: {
     user: 'system:serviceaccount:leaseguard-system:leaseguard-restricted',
@@ -76,12 +79,16 @@ export function freePort(): Promise<number> {
   });
 }
 
-
 function kubeconfig(server: string, ca: string, name: string, token: string): string {
   return JSON.stringify({
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: 'leaseguard-test', cluster: { server, 'certificate-authority-data': Buffer.from(ca).toString('base64') } }],
+    clusters: [
+      {
+        name: 'leaseguard-test',
+        cluster: { server, 'certificate-authority-data': Buffer.from(ca).toString('base64') },
+      },
+    ],
     users: [{ name, user: { token } }],
     contexts: [{ name, context: { cluster: 'leaseguard-test', user: name } }],
     'current-context': name,
@@ -104,7 +111,12 @@ export async function ensureBinaries(log: (s: string) => void): Promise<string> 
   });
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, proc?: ChildProcess): Promise<void> {
+async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  proc?: ChildProcess,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (proc && proc.exitCode !== null) throw new Error(`${what}: the process exited with code ${proc.exitCode}`);
@@ -131,7 +143,11 @@ const AUDIT_POLICY = {
   kind: 'Policy',
   omitStages: ['RequestReceived', 'ResponseStarted'],
   rules: [
-    { level: 'Metadata', verbs: ['create', 'update', 'patch'], resources: [{ group: 'kubernaut.ai', resources: ['workflowexecutions', 'remediationrequests'] }] },
+    {
+      level: 'Metadata',
+      verbs: ['create', 'update', 'patch'],
+      resources: [{ group: 'kubernaut.ai', resources: ['workflowexecutions', 'remediationrequests'] }],
+    },
     { level: 'None' },
   ],
 };
@@ -165,27 +181,48 @@ export class ControlPlane {
     const t0 = Date.now();
     const binDir = await ensureBinaries(log);
     // A kubectl built with the control plane (machines without one) wins over none.
-    if (!process.env.LEASEGUARD_KUBECTL && (await access(join(binDir, 'kubectl')).then(() => true, () => false))) {
+    if (
+      !process.env.LEASEGUARD_KUBECTL &&
+      (await access(join(binDir, 'kubectl')).then(
+        () => true,
+        () => false,
+      ))
+    ) {
       process.env.LEASEGUARD_KUBECTL = join(binDir, 'kubectl');
     }
     const dir = await mkdtemp(join(tmpdir(), 'leaseguard-cp-'));
     const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
 
-    const etcd = this.#spawn('etcd', join(binDir, 'etcd'), [
-      `--data-dir=${join(dir, 'etcd')}`,
-      `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
-      `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
-      `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
-      `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
-      '--unsafe-no-fsync',
-      '--log-level=warn',
-    ], dir);
+    const etcd = this.#spawn(
+      'etcd',
+      join(binDir, 'etcd'),
+      [
+        `--data-dir=${join(dir, 'etcd')}`,
+        `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
+        `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
+        `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+        `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
+        '--unsafe-no-fsync',
+        '--log-level=warn',
+      ],
+      dir,
+    );
     await waitFor('etcd', async () => (await fetch(`http://127.0.0.1:${etcdPort}/health`)).ok, 30_000, etcd);
 
-    const certs = await generateCertificates({ serviceName: 'kubernetes', namespace: 'default', extraNames: ['kubernetes.default.svc'] });
-    const sa = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
-    const tokens = Object.fromEntries(Object.keys(IDENTITIES).map((k) => [k, randomBytes(24).toString('hex')])) as Record<Identity, string>;
+    const certs = await generateCertificates({
+      serviceName: 'kubernetes',
+      namespace: 'default',
+      extraNames: ['kubernetes.default.svc'],
+    });
+    const sa = generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
+    const tokens = Object.fromEntries(
+      Object.keys(IDENTITIES).map((k) => [k, randomBytes(24).toString('hex')]),
+    ) as Record<Identity, string>;
     const tokenCsv = (Object.keys(IDENTITIES) as Identity[])
       .map((k, i) => `${tokens[k]},${IDENTITIES[k].user},uid-${i},"${IDENTITIES[k].groups.join(',')}"`)
       .join('\n');
@@ -199,8 +236,17 @@ export class ControlPlane {
     ]);
     const server = `https://127.0.0.1:${apiPort}`;
     // The API server's admission client certificate, presented to every webhook ('*').
-    const admissionCerts = await generateCertificates({ serviceName: 'admission-client', namespace: 'default', clientName: DEFAULT_CLIENT_NAME });
-    const admissionClient = { caFile: join(dir, 'admission-client-ca.crt'), certFile: join(dir, 'admission-client.crt'), keyFile: join(dir, 'admission-client.key'), subject: DEFAULT_CLIENT_NAME };
+    const admissionCerts = await generateCertificates({
+      serviceName: 'admission-client',
+      namespace: 'default',
+      clientName: DEFAULT_CLIENT_NAME,
+    });
+    const admissionClient = {
+      caFile: join(dir, 'admission-client-ca.crt'),
+      certFile: join(dir, 'admission-client.crt'),
+      keyFile: join(dir, 'admission-client.key'),
+      subject: DEFAULT_CLIENT_NAME,
+    };
     const rendered = renderApiserverAdmission({
       clientCertPem: admissionCerts.clientCert!,
       clientKeyPem: admissionCerts.clientKey!,
@@ -215,40 +261,45 @@ export class ControlPlane {
       writeFile(join(dir, 'admission-kubeconfig.yaml'), dumpYaml(rendered.kubeconfig), { mode: 0o600 }),
       writeFile(join(dir, 'audit-policy.yaml'), dumpYaml(AUDIT_POLICY)),
     ]);
-    const apiserver = this.#spawn('kube-apiserver', join(binDir, 'kube-apiserver'), [
-      '--advertise-address=127.0.0.1',
-      '--bind-address=127.0.0.1',
-      `--secure-port=${apiPort}`,
-      `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-      `--cert-dir=${dir}`,
-      `--tls-cert-file=${join(dir, 'apiserver.crt')}`,
-      `--tls-private-key-file=${join(dir, 'apiserver.key')}`,
-      `--token-auth-file=${join(dir, 'tokens.csv')}`,
-      '--authorization-mode=RBAC',
-      `--service-account-issuer=${server}`,
-      `--service-account-key-file=${join(dir, 'sa.pub')}`,
-      `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
-      '--service-cluster-ip-range=10.0.0.0/24',
-      '--allow-privileged=true',
-      '--endpoint-reconciler-type=none',
-      '--profiling=false',
-      // The bound on time from admission to storage that leaseguard's pending timeout must
-      // outlast (apiServerRequestTimeoutSeconds in the replicas' FAST timings).
-      `--request-timeout=${REQUEST_TIMEOUT_SECONDS}s`,
-      // API Priority and Fairness queues a request at most a quarter of the request
-      // timeout before a 429; more seats keep the suite's bursts out of the queue.
-      '--max-requests-inflight=800',
-      '--max-mutating-requests-inflight=400',
-      `--admission-control-config-file=${join(dir, 'admission-config.yaml')}`,
-      `--audit-policy-file=${join(dir, 'audit-policy.yaml')}`,
-      `--audit-log-path=${join(dir, 'audit.log')}`,
-      '--audit-log-format=json',
-      // Written in batches off the request path (a blocking write would add to every
-      // audited request's time), flushed each second.
-      '--audit-log-mode=batch',
-      '--audit-log-batch-max-wait=1s',
-      '--v=1',
-    ], dir);
+    const apiserver = this.#spawn(
+      'kube-apiserver',
+      join(binDir, 'kube-apiserver'),
+      [
+        '--advertise-address=127.0.0.1',
+        '--bind-address=127.0.0.1',
+        `--secure-port=${apiPort}`,
+        `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+        `--cert-dir=${dir}`,
+        `--tls-cert-file=${join(dir, 'apiserver.crt')}`,
+        `--tls-private-key-file=${join(dir, 'apiserver.key')}`,
+        `--token-auth-file=${join(dir, 'tokens.csv')}`,
+        '--authorization-mode=RBAC',
+        `--service-account-issuer=${server}`,
+        `--service-account-key-file=${join(dir, 'sa.pub')}`,
+        `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
+        '--service-cluster-ip-range=10.0.0.0/24',
+        '--allow-privileged=true',
+        '--endpoint-reconciler-type=none',
+        '--profiling=false',
+        // The bound on time from admission to storage that leaseguard's pending timeout must
+        // outlast (apiServerRequestTimeoutSeconds in the replicas' FAST timings).
+        `--request-timeout=${REQUEST_TIMEOUT_SECONDS}s`,
+        // API Priority and Fairness queues a request at most a quarter of the request
+        // timeout before a 429; more seats keep the suite's bursts out of the queue.
+        '--max-requests-inflight=800',
+        '--max-mutating-requests-inflight=400',
+        `--admission-control-config-file=${join(dir, 'admission-config.yaml')}`,
+        `--audit-policy-file=${join(dir, 'audit-policy.yaml')}`,
+        `--audit-log-path=${join(dir, 'audit.log')}`,
+        '--audit-log-format=json',
+        // Written in batches off the request path (a blocking write would add to every
+        // audited request's time), flushed each second.
+        '--audit-log-mode=batch',
+        '--audit-log-batch-max-wait=1s',
+        '--v=1',
+      ],
+      dir,
+    );
     await waitFor('kube-apiserver', () => httpsOk(`${server}/readyz`, certs.caCert, tokens.admin), 120_000, apiserver);
     this.#token = tokens.admin;
     this.#ca = certs.caCert;
@@ -258,24 +309,74 @@ export class ControlPlane {
       kubeconfigs[id] = join(dir, `kubeconfig-${id}.json`);
       await writeFile(kubeconfigs[id], kubeconfig(server, certs.caCert, id, tokens[id]), { mode: 0o600 });
     }
-    const version = JSON.parse((await execFileP(join(binDir, 'kube-apiserver'), ['--version'])).stdout.replace(/^Kubernetes /, '"').trim() + '"');
-    this.info = { server, caFile: join(dir, 'ca.crt'), dir, binDir, version, kubeconfigs, admissionClient, auditLog: join(dir, 'audit.log'), etcdUrl: `http://127.0.0.1:${etcdPort}` };
+    const version = JSON.parse(
+      (await execFileP(join(binDir, 'kube-apiserver'), ['--version'])).stdout.replace(/^Kubernetes /, '"').trim() + '"',
+    );
+    this.info = {
+      server,
+      caFile: join(dir, 'ca.crt'),
+      dir,
+      binDir,
+      version,
+      kubeconfigs,
+      admissionClient,
+      auditLog: join(dir, 'audit.log'),
+      etcdUrl: `http://127.0.0.1:${etcdPort}`,
+    };
 
     // kubernaut's kinds (simplified stand-ins, test/fixtures/crds), then what a cluster
     // admin installs from manifests/: namespace, RBAC.
     const m = (f: string) => join(ROOT, 'manifests/base', f);
-    await this.kubectl(['apply', '-f', join(ROOT, 'test/fixtures/crds'), '-f', m('namespace.yaml'), '-f', m('serviceaccount.yaml'), '-f', m('rbac.yaml'), '-f', m('flowschema.yaml')]);
+    await this.kubectl([
+      'apply',
+      '-f',
+      join(ROOT, 'test/fixtures/crds'),
+      '-f',
+      m('namespace.yaml'),
+      '-f',
+      m('serviceaccount.yaml'),
+      '-f',
+      m('rbac.yaml'),
+      '-f',
+      m('flowschema.yaml'),
+    ]);
     // The shipped policy that keeps Lease writes to leaseguard (and break glass), bound
     // also to every test Lease namespace (replicas.ts labels them), so every test runs under it.
     await this.kubectl(['apply', '-f', m('lease-guard-policy.yaml')]);
     await this.kubectl(['apply', '-f', '-'], { input: JSON.stringify(testLeasePolicyBinding()) });
-    await this.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/workflowexecutions.kubernaut.ai', 'crd/remediationrequests.kubernaut.ai']);
+    await this.kubectl([
+      'wait',
+      '--for=condition=Established',
+      '--timeout=60s',
+      'crd/workflowexecutions.kubernaut.ai',
+      'crd/remediationrequests.kubernaut.ai',
+    ]);
     // The restricted identity may read the guarded kinds but not touch Leases.
-    await this.kubectl(['create', 'clusterrolebinding', 'leaseguard-restricted-reader', '--clusterrole=leaseguard-guarded-kinds-reader', `--user=${IDENTITIES.restricted.user}`]);
+    await this.kubectl([
+      'create',
+      'clusterrolebinding',
+      'leaseguard-restricted-reader',
+      '--clusterrole=leaseguard-guarded-kinds-reader',
+      `--user=${IDENTITIES.restricted.user}`,
+    ]);
     // The controller identity creates and completes guarded objects, as kubernaut's do.
-    await this.kubectl(['create', 'clusterrole', 'kubernaut-writer', '--verb=get,list,watch,create,update,patch,delete', '--resource=workflowexecutions.kubernaut.ai,remediationrequests.kubernaut.ai,workflowexecutions.kubernaut.ai/status,remediationrequests.kubernaut.ai/status']);
-    await this.kubectl(['create', 'clusterrolebinding', 'kubernaut-writer', '--clusterrole=kubernaut-writer', `--user=${IDENTITIES.controller.user}`]);
-    log(`[control-plane] kube-apiserver ${version} and etcd ready at ${server} in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+    await this.kubectl([
+      'create',
+      'clusterrole',
+      'kubernaut-writer',
+      '--verb=get,list,watch,create,update,patch,delete',
+      '--resource=workflowexecutions.kubernaut.ai,remediationrequests.kubernaut.ai,workflowexecutions.kubernaut.ai/status,remediationrequests.kubernaut.ai/status',
+    ]);
+    await this.kubectl([
+      'create',
+      'clusterrolebinding',
+      'kubernaut-writer',
+      '--clusterrole=kubernaut-writer',
+      `--user=${IDENTITIES.controller.user}`,
+    ]);
+    log(
+      `[control-plane] kube-apiserver ${version} and etcd ready at ${server} in ${((Date.now() - t0) / 1000).toFixed(1)}s`,
+    );
   }
 
   #spawn(name: 'etcd' | 'kube-apiserver', bin: string, args: string[], dir: string): ChildProcess {
@@ -306,11 +407,19 @@ export class ControlPlane {
     }
     await sleep(downMs);
     const proc = this.#spawn(name, m.bin, m.args, this.info.dir);
-    await waitFor(`${name} after restart`, () => httpsOk(`${this.info.server}/readyz`, this.#ca, this.#token), 120_000, proc);
+    await waitFor(
+      `${name} after restart`,
+      () => httpsOk(`${this.info.server}/readyz`, this.#ca, this.#token),
+      120_000,
+      proc,
+    );
   }
 
   /** Runs the real kubectl as `identity` against this API server. */
-  async kubectl(args: string[], opts: { identity?: Identity; input?: string } = {}): Promise<{ stdout: string; stderr: string; code: number }> {
+  async kubectl(
+    args: string[],
+    opts: { identity?: Identity; input?: string } = {},
+  ): Promise<{ stdout: string; stderr: string; code: number }> {
     return runKubectl(this.info.kubeconfigs[opts.identity ?? 'admin'], args, opts.input, true);
   }
 
@@ -326,7 +435,8 @@ export class ControlPlane {
       await Promise.race([exited, sleep(5000)]);
       if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     }
-    if (this.info?.dir && !process.env.LEASEGUARD_KEEP_CONTROL_PLANE) await rm(this.info.dir, { recursive: true, force: true });
+    if (this.info?.dir && !process.env.LEASEGUARD_KEEP_CONTROL_PLANE)
+      await rm(this.info.dir, { recursive: true, force: true });
   }
 }
 
@@ -348,9 +458,16 @@ function testLeasePolicyBinding() {
   };
 }
 
-export function runKubectl(kubeconfigPath: string, args: string[], input?: string, throwOnError = false): Promise<{ stdout: string; stderr: string; code: number }> {
+export function runKubectl(
+  kubeconfigPath: string,
+  args: string[],
+  input?: string,
+  throwOnError = false,
+): Promise<{ stdout: string; stderr: string; code: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.env.LEASEGUARD_KUBECTL ?? 'kubectl', ['--kubeconfig', kubeconfigPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.env.LEASEGUARD_KUBECTL ?? 'kubectl', ['--kubeconfig', kubeconfigPath, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -360,7 +477,8 @@ export function runKubectl(kubeconfigPath: string, args: string[], input?: strin
     // result read at 'exit' then misses it (seen as kubectl exiting 0 with empty stdout).
     child.on('close', (code) => {
       const result = { stdout, stderr, code: code ?? -1 };
-      if (throwOnError && code !== 0) reject(new Error(`kubectl ${args.join(' ')} failed (${code}): ${stderr || stdout}`));
+      if (throwOnError && code !== 0)
+        reject(new Error(`kubectl ${args.join(' ')} failed (${code}): ${stderr || stdout}`));
       else resolve(result);
     });
     child.stdin.end(input ?? '');

@@ -20,7 +20,12 @@ export class HttpsClient {
     this.agent = new https.Agent({ ca, keepAlive: true, maxSockets, ...identity });
   }
 
-  request(method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<HttpResult> {
+  request(
+    method: string,
+    path: string,
+    body?: string | Buffer,
+    headers: Record<string, string> = {},
+  ): Promise<HttpResult> {
     return new Promise((resolve, reject) => {
       const req = https.request(`${this.baseUrl}${path}`, { method, agent: this.agent, headers }, (res) => {
         const chunks: Buffer[] = [];
@@ -43,7 +48,9 @@ export class HttpsClient {
   }
 
   post(path: string, body: unknown, contentType = 'application/json'): Promise<HttpResult> {
-    return this.request('POST', path, typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body), { 'content-type': contentType });
+    return this.request('POST', path, typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body), {
+      'content-type': contentType,
+    });
   }
 
   close(): void {

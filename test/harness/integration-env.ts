@@ -11,7 +11,9 @@ export function controlPlane(): ControlPlaneInfo {
   if (cached) return cached;
   const file = process.env[CONTROL_PLANE_ENV];
   if (!file) {
-    throw new Error(`${CONTROL_PLANE_ENV} is not set: integration tests run against the control plane that \`npm test\` starts; run them with npm test`);
+    throw new Error(
+      `${CONTROL_PLANE_ENV} is not set: integration tests run against the control plane that \`npm test\` starts; run them with npm test`,
+    );
   }
   cached = JSON.parse(readFileSync(file, 'utf8')) as ControlPlaneInfo;
   return cached;
@@ -36,7 +38,11 @@ export function kubectl(args: string[], opts: { identity?: Identity; input?: str
 }
 
 /** An object (or list) as `kubectl ... -o json` prints it; undefined when kubectl fails. */
-export async function kubectlJson(args: string[], opts: { identity?: Identity } = {}): Promise<Record<string, any> | undefined> { // eslint-disable-line @typescript-eslint/no-explicit-any
+export async function kubectlJson(
+  args: string[],
+  opts: { identity?: Identity } = {},
+): Promise<Record<string, any> | undefined> {
+  // eslint-disable-line @typescript-eslint/no-explicit-any
   const r = await kubectl([...args, '-o', 'json'], opts);
   return r.code === 0 ? (JSON.parse(r.stdout) as Record<string, any>) : undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
 }

@@ -10,7 +10,12 @@ export function workflowExecution(namespace: string, name: string, target: strin
     metadata: { name, namespace },
     spec: {
       targetResource: target,
-      remediationRequestRef: { apiVersion: 'kubernaut.ai/v1alpha1', kind: 'RemediationRequest', name: `rr-${name}`, namespace },
+      remediationRequestRef: {
+        apiVersion: 'kubernaut.ai/v1alpha1',
+        kind: 'RemediationRequest',
+        name: `rr-${name}`,
+        namespace,
+      },
       workflowRef: { workflowId: 'restart-deployment', version: 'v1', executionBundle: 'registry.example/wf@sha256:0' },
     },
   };
@@ -72,7 +77,11 @@ export async function retryingThrottled<T>(call: () => Promise<T>): Promise<T> {
 }
 
 /** Creates with distinct keys from `clients` concurrent clients until `done()`; the failures' messages. */
-export async function steadyCreates(ns: string, clients: number, done: () => boolean): Promise<{ created: number; failures: string[] }> {
+export async function steadyCreates(
+  ns: string,
+  clients: number,
+  done: () => boolean,
+): Promise<{ created: number; failures: string[] }> {
   const api = customObjects('controller');
   let created = 0;
   let seq = 0;
@@ -82,7 +91,13 @@ export async function steadyCreates(ns: string, clients: number, done: () => boo
       while (!done()) {
         const n = seq++;
         try {
-          await api.createNamespacedCustomObject({ group: 'kubernaut.ai', version: 'v1alpha1', namespace: ns, plural: 'workflowexecutions', body: workflowExecution(ns, `we-${n}`, `${ns}/Deployment/d-${n}`) });
+          await api.createNamespacedCustomObject({
+            group: 'kubernaut.ai',
+            version: 'v1alpha1',
+            namespace: ns,
+            plural: 'workflowexecutions',
+            body: workflowExecution(ns, `we-${n}`, `${ns}/Deployment/d-${n}`),
+          });
           created++;
         } catch (err) {
           failures.push(apiError(err).message ?? String(err));

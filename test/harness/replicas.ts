@@ -35,7 +35,12 @@ export const SCOPE_LABEL = 'leaseguard-test';
  * minutes. The pending timeout outlasts the test API server's --request-timeout, as
  * leaseguard requires.
  */
-export const FAST = { timeoutSeconds: 3, pendingSeconds: REQUEST_TIMEOUT_SECONDS + 2, leaderLeaseSeconds: 3, sweepSeconds: 2 } as const;
+export const FAST = {
+  timeoutSeconds: 3,
+  pendingSeconds: REQUEST_TIMEOUT_SECONDS + 2,
+  leaderLeaseSeconds: 3,
+  sweepSeconds: 2,
+} as const;
 export const FAST_RELEASE_ENV: Record<string, string> = {
   LEASEGUARD_PENDING_TIMEOUT_SECONDS: String(FAST.pendingSeconds),
   LEASEGUARD_APISERVER_REQUEST_TIMEOUT_SECONDS: String(REQUEST_TIMEOUT_SECONDS),
@@ -163,7 +168,10 @@ export class ReplicaSet {
     spawned.add(proc);
     proc.once('exit', (code, signal) => {
       spawned.delete(proc);
-      if (!this.#asked.has(proc)) this.unexpectedExits.push(`${identity} exited (code ${code}, signal ${signal}) at ${new Date().toISOString()}; see ${logFile}`);
+      if (!this.#asked.has(proc))
+        this.unexpectedExits.push(
+          `${identity} exited (code ${code}, signal ${signal}) at ${new Date().toISOString()}; see ${logFile}`,
+        );
     });
     const ports = await new Promise<{ admissionPort: number; metricsPort: number }>((resolve, reject) => {
       let buf = '';
@@ -178,7 +186,9 @@ export class ReplicaSet {
         }
       };
       proc.stdout?.on('data', onData);
-      proc.once('exit', (code) => reject(new Error(`replica ${identity} exited with ${code} before serving; see ${logFile}`)));
+      proc.once('exit', (code) =>
+        reject(new Error(`replica ${identity} exited with ${code} before serving; see ${logFile}`)),
+      );
     });
     return { identity, port: ports.admissionPort, metricsPort: ports.metricsPort, process: proc, logFile };
   }
@@ -189,10 +199,14 @@ export class ReplicaSet {
    */
   ready(r: Replica): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
-      const req = https.get(`https://127.0.0.1:${r.port}/readyz`, { rejectUnauthorized: false, timeout: 1000, agent: false }, (res) => {
-        res.resume();
-        resolve(res.statusCode === 200);
-      });
+      const req = https.get(
+        `https://127.0.0.1:${r.port}/readyz`,
+        { rejectUnauthorized: false, timeout: 1000, agent: false },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode === 200);
+        },
+      );
       req.on('error', () => resolve(false));
       req.on('timeout', () => req.destroy());
     });
@@ -230,7 +244,9 @@ export class ReplicaSet {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (r.process.exitCode !== null) {
-        throw new Error(`replica ${r.identity} exited with ${r.process.exitCode}: ${await readFile(r.logFile, 'utf8')}`);
+        throw new Error(
+          `replica ${r.identity} exited with ${r.process.exitCode}: ${await readFile(r.logFile, 'utf8')}`,
+        );
       }
       if (await this.ready(r)) return;
       await sleep(100);
@@ -240,24 +256,29 @@ export class ReplicaSet {
 
   /** Renders the registrations with the product's CLI and applies them, scoped to this set's namespaces. */
   async register(): Promise<void> {
-    const { stdout } = await execFileP(process.execPath, [
-      CLI,
-      'webhook-config',
-      '--ca',
-      join(this.certs.dir, 'ca.crt'),
-      '--url',
-      `https://127.0.0.1:${this.forwarder.port}`,
-      '--name',
-      this.webhookName,
-      '--timeout-seconds',
-      String(this.o.timeoutSeconds ?? 5),
-      '-o',
-      'json',
-    ], { env: { ...process.env, ...this.#settings() } }); // the set's settings decide what is registered (stampAnnotations), as its ConfigMap would
+    const { stdout } = await execFileP(
+      process.execPath,
+      [
+        CLI,
+        'webhook-config',
+        '--ca',
+        join(this.certs.dir, 'ca.crt'),
+        '--url',
+        `https://127.0.0.1:${this.forwarder.port}`,
+        '--name',
+        this.webhookName,
+        '--timeout-seconds',
+        String(this.o.timeoutSeconds ?? 5),
+        '-o',
+        'json',
+      ],
+      { env: { ...process.env, ...this.#settings() } },
+    ); // the set's settings decide what is registered (stampAnnotations), as its ConfigMap would
     const list = JSON.parse(stdout);
     for (const item of list.items) {
       // Within the rendered selector (its exclusions stay): only this set's namespaces.
-      for (const w of item.webhooks) w.namespaceSelector = { ...w.namespaceSelector, matchLabels: { [SCOPE_LABEL]: this.o.scope } };
+      for (const w of item.webhooks)
+        w.namespaceSelector = { ...w.namespaceSelector, matchLabels: { [SCOPE_LABEL]: this.o.scope } };
     }
     await kubectl(['apply', '-f', '-'], { input: JSON.stringify(list) }).then((r) => {
       if (r.code !== 0) throw new Error(`registering webhooks failed: ${r.stderr}`);
@@ -265,7 +286,12 @@ export class ReplicaSet {
   }
 
   async unregister(): Promise<void> {
-    await kubectl(['delete', '--ignore-not-found', `validatingwebhookconfiguration/${this.webhookName}`, `mutatingwebhookconfiguration/${this.webhookName}`]);
+    await kubectl([
+      'delete',
+      '--ignore-not-found',
+      `validatingwebhookconfiguration/${this.webhookName}`,
+      `mutatingwebhookconfiguration/${this.webhookName}`,
+    ]);
   }
 
   /** Sends SIGKILL to one replica. */
@@ -294,7 +320,10 @@ export class ReplicaSet {
     return Promise.all(
       this.replicas.map((r) =>
         r.process.exitCode === null && r.process.signalCode === null
-          ? fetch(`http://127.0.0.1:${r.metricsPort}/metrics`).then((res) => res.text(), () => '')
+          ? fetch(`http://127.0.0.1:${r.metricsPort}/metrics`).then(
+              (res) => res.text(),
+              () => '',
+            )
           : Promise.resolve(''),
       ),
     );
@@ -302,10 +331,13 @@ export class ReplicaSet {
 
   /** One metric summed over every running replica (a replica with no sample yet adds 0). */
   async metricSum(name: string, labels: Record<string, string> = {}): Promise<number> {
-    return (await this.metrics()).map((p) => metricValue(p, name, labels)).filter((v) => !Number.isNaN(v)).reduce((a, b) => a + b, 0);
+    return (await this.metrics())
+      .map((p) => metricValue(p, name, labels))
+      .filter((v) => !Number.isNaN(v))
+      .reduce((a, b) => a + b, 0);
   }
 
-    /** The index of the replica that leads now, once one does. */
+  /** The index of the replica that leads now, once one does. */
   async leader(timeoutMs = 20_000): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -355,10 +387,17 @@ export async function scopedNamespace(scope: string, name: string): Promise<void
 export async function leaseNamespace(name: string): Promise<void> {
   const r = await kubectl(['create', 'namespace', name]);
   if (r.code !== 0 && !r.stderr.includes('AlreadyExists')) throw new Error(r.stderr);
-  const docs = loadAllYaml(await readFile(join(ROOT, 'manifests/base/rbac.yaml'), 'utf8')) as Array<{ kind: string; metadata: { namespace?: string } }>;
+  const docs = loadAllYaml(await readFile(join(ROOT, 'manifests/base/rbac.yaml'), 'utf8')) as Array<{
+    kind: string;
+    metadata: { namespace?: string };
+  }>;
   await kubectl(['label', 'namespace', name, `${LEASE_NAMESPACE_LABEL}=true`, '--overwrite']);
-  const namespaced = docs.filter((d) => d.kind === 'Role' || d.kind === 'RoleBinding').map((d) => ({ ...d, metadata: { ...d.metadata, namespace: name } }));
-  const applied = await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: namespaced }) });
+  const namespaced = docs
+    .filter((d) => d.kind === 'Role' || d.kind === 'RoleBinding')
+    .map((d) => ({ ...d, metadata: { ...d.metadata, namespace: name } }));
+  const applied = await kubectl(['apply', '-f', '-'], {
+    input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: namespaced }),
+  });
   if (applied.code !== 0) throw new Error(`applying RBAC to ${name} failed: ${applied.stderr}`);
 }
 
@@ -372,7 +411,14 @@ export async function holdLeadership(leaseNs: string): Promise<void> {
   await api.deleteNamespacedLease({ name: LEADER_LEASE_NAME, namespace: leaseNs }).catch(() => {});
   await api.createNamespacedLease({
     namespace: leaseNs,
-    body: { metadata: { name: LEADER_LEASE_NAME }, spec: { holderIdentity: 'test-blocker', leaseDurationSeconds: 3600, renewTime: new Date().toISOString().replace('Z', '000Z') as never } },
+    body: {
+      metadata: { name: LEADER_LEASE_NAME },
+      spec: {
+        holderIdentity: 'test-blocker',
+        leaseDurationSeconds: 3600,
+        renewTime: new Date().toISOString().replace('Z', '000Z') as never,
+      },
+    },
   });
 }
 
@@ -384,7 +430,12 @@ export async function holdLeadership(leaseNs: string): Promise<void> {
 export function fastReplicasFor(test: TestFn, o: { scope: string; ns: string; count: number }): () => ReplicaSet {
   let replicas: ReplicaSet | undefined;
   test.before(async () => {
-    replicas = await ReplicaSet.start({ scope: o.scope, count: o.count, timeoutSeconds: FAST.timeoutSeconds, env: FAST_RELEASE_ENV });
+    replicas = await ReplicaSet.start({
+      scope: o.scope,
+      count: o.count,
+      timeoutSeconds: FAST.timeoutSeconds,
+      env: FAST_RELEASE_ENV,
+    });
     await scopedNamespace(o.scope, o.ns);
   });
   test.after.always(async () => {

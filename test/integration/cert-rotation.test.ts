@@ -25,13 +25,29 @@ type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-exp
 
 /** The chart's RBAC for source self, rendered for this set's names and bound to the replicas' identity. */
 async function grantChartCertificateRbac(webhookName: string, namespace: string): Promise<void> {
-  const { code, stdout, stderr } = await helm(['template', webhookName, CHART, '-n', namespace, '--set', `name=${webhookName}`, '--set', `certificates.secretName=${SECRET}`, '--set', 'clientCA.secretName=leaseguard-client-ca', '--show-only', 'templates/certificate-rbac.yaml']);
+  const { code, stdout, stderr } = await helm([
+    'template',
+    webhookName,
+    CHART,
+    '-n',
+    namespace,
+    '--set',
+    `name=${webhookName}`,
+    '--set',
+    `certificates.secretName=${SECRET}`,
+    '--set',
+    'clientCA.secretName=leaseguard-client-ca',
+    '--show-only',
+    'templates/certificate-rbac.yaml',
+  ]);
   if (code !== 0) throw new Error(`helm template failed: ${stderr}`);
   const objects = (loadAllYaml(stdout) as Obj[]).filter(Boolean);
   for (const o of objects) {
     if (o.subjects) o.subjects = [{ kind: 'ServiceAccount', name: 'leaseguard', namespace: 'leaseguard-system' }];
   }
-  const r = await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) });
+  const r = await kubectl(['apply', '-f', '-'], {
+    input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }),
+  });
   if (r.code !== 0) throw new Error(r.stderr);
 }
 
@@ -44,22 +60,37 @@ test('certificates that live 12 s: renewed and re-trusted under load, no create 
   const replicas = await ReplicaSet.start({
     scope: SCOPE,
     count: 2,
-    env: { ...FAST_RELEASE_ENV, LEASEGUARD_CERTIFICATE_SECRET: SECRET, LEASEGUARD_CERTIFICATE_LIFETIME_SECONDS: String(LIFETIME_SECONDS) },
+    env: {
+      ...FAST_RELEASE_ENV,
+      LEASEGUARD_CERTIFICATE_SECRET: SECRET,
+      LEASEGUARD_CERTIFICATE_LIFETIME_SECONDS: String(LIFETIME_SECONDS),
+    },
     // Each replica writes what it serves into a directory of its own, as each Pod has.
     replicaEnv: (i) => ({ LEASEGUARD_CERT_DIR: join(certDirs, `replica-${i}`) }),
   });
   t.teardown(() => replicas.stop());
   await scopedNamespace(SCOPE, NS);
-  const secret = async () => (await kubectlJson(['-n', leaseNs, 'get', 'secret', SECRET]))?.data as Record<string, string> | undefined;
+  const secret = async () =>
+    (await kubectlJson(['-n', leaseNs, 'get', 'secret', SECRET]))?.data as Record<string, string> | undefined;
   const bundles = async () =>
-    Promise.all(['validatingwebhookconfiguration', 'mutatingwebhookconfiguration'].map(async (k) => (await kubectlJson(['get', k, webhookName]))?.webhooks?.[0]?.clientConfig?.caBundle as string | undefined));
+    Promise.all(
+      ['validatingwebhookconfiguration', 'mutatingwebhookconfiguration'].map(
+        async (k) =>
+          (await kubectlJson(['get', k, webhookName]))?.webhooks?.[0]?.clientConfig?.caBundle as string | undefined,
+      ),
+    );
   // The CAs of a bundle, by fingerprint (the PEM text of one CA may differ in line endings).
-  const pems = (b64: string | undefined): string[] => splitBundle(b64 ? Buffer.from(b64, 'base64').toString() : '').map((c) => c.fingerprint256);
+  const pems = (b64: string | undefined): string[] =>
+    splitBundle(b64 ? Buffer.from(b64, 'base64').toString() : '').map((c) => c.fingerprint256);
   // The registration carried the test CA; the leader adds the Secret's.
-  await until('both caBundles hold the Secret\'s CAs', async () => {
-    const [s, b] = [await secret(), await bundles()];
-    return !!s && b.every((x) => pems(s['ca.crt']).every((ca) => pems(x).includes(ca)));
-  }, 15_000);
+  await until(
+    "both caBundles hold the Secret's CAs",
+    async () => {
+      const [s, b] = [await secret(), await bundles()];
+      return !!s && b.every((x) => pems(s['ca.crt']).every((ca) => pems(x).includes(ca)));
+    },
+    15_000,
+  );
 
   const servingSeen = new Set<string>();
   const casSeen = new Set<string>();
@@ -75,7 +106,9 @@ test('certificates that live 12 s: renewed and re-trusted under load, no create 
         for (const ca of cas) casSeen.add(ca);
         // Whatever a replica may serve must be trusted: the Secret's signer is in both bundles.
         const signer = cas[0]!;
-        for (const b of [v, m]) if (b && !pems(b).includes(signer)) mismatches.push(`at ${new Date().toISOString()} a caBundle lacked the signing CA`);
+        for (const b of [v, m])
+          if (b && !pems(b).includes(signer))
+            mismatches.push(`at ${new Date().toISOString()} a caBundle lacked the signing CA`);
       }
       await sleep(500);
     }
@@ -85,7 +118,9 @@ test('certificates that live 12 s: renewed and re-trusted under load, no create 
   const { created, failures } = await load;
   loading = false;
   await watch;
-  t.log(`${created} creates in 40 s; ${servingSeen.size} serving certificates and ${casSeen.size} CAs seen; failures: ${failures.length}`);
+  t.log(
+    `${created} creates in 40 s; ${servingSeen.size} serving certificates and ${casSeen.size} CAs seen; failures: ${failures.length}`,
+  );
   // A replica that died under the load explains every failure after it: say so first.
   t.deepEqual(replicas.unexpectedExits, [], 'every replica served until the test stopped it');
   t.true(created > 50, `the load ran (${created} creates)`);
@@ -100,7 +135,10 @@ test('certificates that live 12 s: renewed and re-trusted under load, no create 
   const now = Date.now() / 1000;
   for (const page of pages) {
     const expiry = metricValue(page, 'leaseguard_certificate_expiry_timestamp_seconds');
-    t.true(expiry > now && expiry <= now + LIFETIME_SECONDS + 1, `each replica serves a current certificate (expires in ${(expiry - now).toFixed(1)} s)`);
+    t.true(
+      expiry > now && expiry <= now + LIFETIME_SECONDS + 1,
+      `each replica serves a current certificate (expires in ${(expiry - now).toFixed(1)} s)`,
+    );
   }
   const renewals = await replicas.metricSum('leaseguard_certificate_renewals_total');
   t.true(renewals >= 3, `renewals counted (${renewals})`);

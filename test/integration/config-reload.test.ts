@@ -17,7 +17,15 @@ const NS = 'reload-prod';
 
 test('enforce → warn → enforce while creates run: each switch applies within seconds, no other create fails; a start-only change is refused', async (t) => {
   const config = join(await mkdtemp(join(tmpdir(), 'lg-reload-')), 'config.json');
-  const write = (mode: string, extra: Record<string, unknown> = {}) => writeFile(config, JSON.stringify({ includeDefaultRules: false, rules: [{ ...DEFAULT_RULES[0], mode }, DEFAULT_RULES[1]], ...extra }));
+  const write = (mode: string, extra: Record<string, unknown> = {}) =>
+    writeFile(
+      config,
+      JSON.stringify({
+        includeDefaultRules: false,
+        rules: [{ ...DEFAULT_RULES[0], mode }, DEFAULT_RULES[1]],
+        ...extra,
+      }),
+    );
   await write('enforce');
   const replicas = await ReplicaSet.start({ scope: SCOPE, count: 2, env: { LEASEGUARD_CONFIG: config } });
   t.teardown(() => replicas.stop());
@@ -25,7 +33,11 @@ test('enforce → warn → enforce while creates run: each switch applies within
   await scopedNamespace(SCOPE, NS);
   const target = `${NS}/Deployment/api`;
   let n = 0;
-  const create = (key: string) => kubectl(['create', '-f', '-'], { identity: 'controller', input: JSON.stringify(workflowExecution(NS, `we-${n++}`, key)) });
+  const create = (key: string) =>
+    kubectl(['create', '-f', '-'], {
+      identity: 'controller',
+      input: JSON.stringify(workflowExecution(NS, `we-${n++}`, key)),
+    });
 
   // Other creates all along: each on a key of its own, so each must be admitted.
   let running = true;
@@ -51,9 +63,13 @@ test('enforce → warn → enforce while creates run: each switch applies within
     const started = Date.now();
     while (Date.now() - started < 20_000) {
       const r = await create(target);
-      const warned = r.code === 0 && /Warning: leaseguard \(warn mode for WorkflowExecution\): enforce would refuse this/.test(r.stderr);
-      if ((wanted === 'warned' && warned) || (wanted === 'refused' && r.code !== 0 && /is busy/.test(r.stderr))) return (Date.now() - started) / 1000;
-      if (wanted === 'refused' && r.code === 0) await kubectl(['delete', 'workflowexecution', '-n', NS, `we-${n - 1}`, '--wait=false']);
+      const warned =
+        r.code === 0 &&
+        /Warning: leaseguard \(warn mode for WorkflowExecution\): enforce would refuse this/.test(r.stderr);
+      if ((wanted === 'warned' && warned) || (wanted === 'refused' && r.code !== 0 && /is busy/.test(r.stderr)))
+        return (Date.now() - started) / 1000;
+      if (wanted === 'refused' && r.code === 0)
+        await kubectl(['delete', 'workflowexecution', '-n', NS, `we-${n - 1}`, '--wait=false']);
       await sleep(250);
     }
     throw new Error(`no ${wanted} create within 20 s`);
@@ -70,7 +86,10 @@ test('enforce → warn → enforce while creates run: each switch applies within
   await sleep(4000);
   t.not((await create(target)).code, 0, 'still enforcing');
   const logs = await replicas.logs();
-  t.regex(logs, /configuration change refused, the running configuration keeps serving: failOpen changed \(false → true\): it applies only at start/);
+  t.regex(
+    logs,
+    /configuration change refused, the running configuration keeps serving: failOpen changed \(false → true\): it applies only at start/,
+  );
   t.regex(logs, /configuration reloaded: rule kubernaut\.ai\/WorkflowExecution: mode \\"enforce\\" → \\"warn\\"/);
   await stopBackground();
   t.log(`other creates meanwhile: ${others.created}, failed ${others.failed.length}`);

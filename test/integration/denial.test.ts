@@ -17,11 +17,20 @@ let replicas: ReplicaSet;
 let policy: PolicyWebhook;
 
 test.before(async () => {
-  replicas = await ReplicaSet.start({ scope: SCOPE, count: 2, timeoutSeconds: FAST.timeoutSeconds, env: FAST_RELEASE_ENV });
+  replicas = await ReplicaSet.start({
+    scope: SCOPE,
+    count: 2,
+    timeoutSeconds: FAST.timeoutSeconds,
+    env: FAST_RELEASE_ENV,
+  });
   await scopedNamespace(SCOPE, A);
   await scopedNamespace(SCOPE, B);
   // A later admission step that can hold a create after leaseguard's answer: a pending holder.
-  policy = await startPolicyWebhook({ name: `${SCOPE}-policy`, namespaceLabels: { [SCOPE_LABEL]: SCOPE }, timeoutSeconds: 30 });
+  policy = await startPolicyWebhook({
+    name: `${SCOPE}-policy`,
+    namespaceLabels: { [SCOPE_LABEL]: SCOPE },
+    timeoutSeconds: 30,
+  });
 });
 test.after.always(async () => {
   await policy?.stop();
@@ -29,14 +38,26 @@ test.after.always(async () => {
 });
 
 type Cause = { reason: string; field?: string; message?: string };
-type Denial = Omit<ReturnType<typeof apiError>, 'details'> & { details?: { causes?: Cause[]; uid?: string; retryAfterSeconds?: number } };
+type Denial = Omit<ReturnType<typeof apiError>, 'details'> & {
+  details?: { causes?: Cause[]; uid?: string; retryAfterSeconds?: number };
+};
 
 /** Creates an RR; the denial when refused (undefined when stored). */
-async function create(namespace: string, name: string, fp: string, o: { dryRun?: boolean; delayMs?: number } = {}): Promise<Denial | undefined> {
+async function create(
+  namespace: string,
+  name: string,
+  fp: string,
+  o: { dryRun?: boolean; delayMs?: number } = {},
+): Promise<Denial | undefined> {
   const plain = remediationRequest(namespace, name, fp);
   const body = o.delayMs ? annotated(plain, { [DELAY_ANNOTATION]: String(o.delayMs) }) : plain;
   try {
-    await customObjects('controller').createNamespacedCustomObject({ ...GROUP, namespace, body, ...(o.dryRun ? { dryRun: 'All' } : {}) });
+    await customObjects('controller').createNamespacedCustomObject({
+      ...GROUP,
+      namespace,
+      body,
+      ...(o.dryRun ? { dryRun: 'All' } : {}),
+    });
     return undefined;
   } catch (err) {
     return apiError(err) as Denial;
@@ -45,10 +66,18 @@ async function create(namespace: string, name: string, fp: string, o: { dryRun?:
 
 const cause = (d: Denial | undefined, type: string) => d?.details?.causes?.find((c) => c.reason === type);
 /** Ages and times masked: two answers a moment apart compare equal. */
-const masked = (d: Denial | undefined) => JSON.parse(JSON.stringify(d ?? {}).replace(/\d+s ago/g, 'Ns ago').replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/g, 'T').replace(/"retryAfterSeconds":\d+/, '"retryAfterSeconds":0'));
+const masked = (d: Denial | undefined) =>
+  JSON.parse(
+    JSON.stringify(d ?? {})
+      .replace(/\d+s ago/g, 'Ns ago')
+      .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/g, 'T')
+      .replace(/"retryAfterSeconds":\d+/, '"retryAfterSeconds":0'),
+  );
 
 async function uidOf(namespace: string, name: string): Promise<string> {
-  const o = (await customObjects('admin').getNamespacedCustomObject({ ...GROUP, namespace, name })) as { metadata: { uid: string } };
+  const o = (await customObjects('admin').getNamespacedCustomObject({ ...GROUP, namespace, name })) as {
+    metadata: { uid: string };
+  };
   return o.metadata.uid;
 }
 
@@ -61,28 +90,56 @@ test('a stored holder: the same namespace reads its name, uid and namespace; ano
   t.is(same?.code, 409);
   t.is(same?.reason, 'Conflict');
   t.like(same?.details, { group: 'kubernaut.ai', kind: 'RemediationRequest', name: 'rr-holder', uid });
-  t.deepEqual(cause(same, 'LockHolderNamespace'), { reason: 'LockHolderNamespace', field: 'metadata.namespace', message: A });
-  t.regex(same?.message ?? '', new RegExp(`held by remediationrequest ${A}/rr-holder \\(requested by system:serviceaccount:kubernaut-system:remediationorchestrator`));
+  t.deepEqual(cause(same, 'LockHolderNamespace'), {
+    reason: 'LockHolderNamespace',
+    field: 'metadata.namespace',
+    message: A,
+  });
+  t.regex(
+    same?.message ?? '',
+    new RegExp(
+      `held by remediationrequest ${A}/rr-holder \\(requested by system:serviceaccount:kubernaut-system:remediationorchestrator`,
+    ),
+  );
   // Read live and found, it is stored: nothing pending, no retry hint.
   t.is(cause(same, 'LockPending'), undefined);
   t.is(same?.details?.retryAfterSeconds, undefined);
-  t.deepEqual(masked(await create(A, 'rr-dup-dry', fp, { dryRun: true })), masked(same), 'a server-side dry run is refused alike');
+  t.deepEqual(
+    masked(await create(A, 'rr-dup-dry', fp, { dryRun: true })),
+    masked(same),
+    'a server-side dry run is refused alike',
+  );
 
   const other = await create(B, 'rr-other', fp);
   t.is(other?.code, 409);
   t.regex(other?.message ?? '', /is busy: held by an object in another namespace; retry after it completes$/);
   t.like(other?.details, { group: 'kubernaut.ai', kind: 'RemediationRequest' });
   t.truthy(cause(other, 'LockHolderHidden'));
-  for (const secret of ['rr-holder', uid, A, 'remediationorchestrator', 'LockHolderNamespace']) t.false(JSON.stringify(other).includes(secret), `${secret} leaks to ${B}`);
-  t.deepEqual(masked(await create(B, 'rr-other-dry', fp, { dryRun: true })), masked(other), 'a server-side dry run from the other namespace is refused alike');
+  for (const secret of ['rr-holder', uid, A, 'remediationorchestrator', 'LockHolderNamespace'])
+    t.false(JSON.stringify(other).includes(secret), `${secret} leaks to ${B}`);
+  t.deepEqual(
+    masked(await create(B, 'rr-other-dry', fp, { dryRun: true })),
+    masked(other),
+    'a server-side dry run from the other namespace is refused alike',
+  );
 });
 
 test('a pending holder (admitted, held by a later webhook): LockPending with when its key frees and retryAfterSeconds; its uid is the one stored', async (t) => {
   const fp = fingerprint('denial-pending');
   const slow = create(A, 'rr-slow', fp, { delayMs: 5_000 });
   await sleep(1_500);
-  const [same, sameDry, other, otherDry] = [await create(A, 'rr-dup-p', fp), await create(A, 'rr-dup-p', fp, { dryRun: true }), await create(B, 'rr-other-p', fp), await create(B, 'rr-other-p', fp, { dryRun: true })];
-  const read = await customObjects('admin').getNamespacedCustomObject({ ...GROUP, namespace: A, name: 'rr-slow' }).then(() => 200, (err) => apiError(err).code);
+  const [same, sameDry, other, otherDry] = [
+    await create(A, 'rr-dup-p', fp),
+    await create(A, 'rr-dup-p', fp, { dryRun: true }),
+    await create(B, 'rr-other-p', fp),
+    await create(B, 'rr-other-p', fp, { dryRun: true }),
+  ];
+  const read = await customObjects('admin')
+    .getNamespacedCustomObject({ ...GROUP, namespace: A, name: 'rr-slow' })
+    .then(
+      () => 200,
+      (err) => apiError(err).code,
+    );
   t.is(read, 404, 'the holder is not stored yet: a client reading it gets 404');
 
   for (const d of [same, sameDry, other, otherDry]) {

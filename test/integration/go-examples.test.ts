@@ -20,10 +20,19 @@ let bins: { gateway: string; orchestrator: string };
 test.before(async (t) => {
   t.timeout(15 * 60_000, 'building the Go examples (client-go) the first time takes minutes');
   bins = await buildGoExamples();
-  replicas = await ReplicaSet.start({ scope: SCOPE, count: 3, timeoutSeconds: FAST.timeoutSeconds, env: FAST_RELEASE_ENV });
+  replicas = await ReplicaSet.start({
+    scope: SCOPE,
+    count: 3,
+    timeoutSeconds: FAST.timeoutSeconds,
+    env: FAST_RELEASE_ENV,
+  });
   await scopedNamespace(SCOPE, NS);
   // Holds a create carrying the delay annotation after leaseguard admitted it: a pending holder.
-  policy = await startPolicyWebhook({ name: `${SCOPE}-policy`, namespaceLabels: { [SCOPE_LABEL]: SCOPE }, timeoutSeconds: 30 });
+  policy = await startPolicyWebhook({
+    name: `${SCOPE}-policy`,
+    namespaceLabels: { [SCOPE_LABEL]: SCOPE },
+    timeoutSeconds: 30,
+  });
 });
 test.after.always(async () => {
   await policy?.stop();
@@ -43,21 +52,42 @@ interface GatewayReport {
 
 interface OrchestratorReport {
   created: Record<string, string>;
-  requeues: Array<{ target: string; pending: boolean; retryAfterSeconds: number; delayMs: number; waitedMs: number }> | null;
+  requeues: Array<{
+    target: string;
+    pending: boolean;
+    retryAfterSeconds: number;
+    delayMs: number;
+    waitedMs: number;
+  }> | null;
   stillBusy: string[] | null;
 }
 
-const failed = (runs: ExampleRun<unknown>[]) => runs.filter((r) => r.code !== 0 || !r.report).map((r) => `exit ${r.code}: ${r.stderr.trim()}`);
+const failed = (runs: ExampleRun<unknown>[]) =>
+  runs.filter((r) => r.code !== 0 || !r.report).map((r) => `exit ${r.code}: ${r.stderr.trim()}`);
 
 async function remediationRequestsFor(fp: string) {
-  const list = (await customObjects('admin').listNamespacedCustomObject({ group: 'kubernaut.ai', version: 'v1alpha1', plural: 'remediationrequests', namespace: NS })) as {
-    items: Array<{ metadata: { name: string; uid: string }; spec: { signalFingerprint: string }; status?: { deduplication?: { occurrenceCount?: number } } }>;
+  const list = (await customObjects('admin').listNamespacedCustomObject({
+    group: 'kubernaut.ai',
+    version: 'v1alpha1',
+    plural: 'remediationrequests',
+    namespace: NS,
+  })) as {
+    items: Array<{
+      metadata: { name: string; uid: string };
+      spec: { signalFingerprint: string };
+      status?: { deduplication?: { occurrenceCount?: number } };
+    }>;
   };
   return list.items.filter((o) => o.spec.signalFingerprint === fp);
 }
 
 async function workflowExecutionsFor(targets: string[]) {
-  const list = (await customObjects('admin').listNamespacedCustomObject({ group: 'kubernaut.ai', version: 'v1alpha1', plural: 'workflowexecutions', namespace: NS })) as {
+  const list = (await customObjects('admin').listNamespacedCustomObject({
+    group: 'kubernaut.ai',
+    version: 'v1alpha1',
+    plural: 'workflowexecutions',
+    namespace: NS,
+  })) as {
     items: Array<{ metadata: { name: string }; spec: { targetResource: string } }>;
   };
   return list.items.filter((o) => targets.includes(o.spec.targetResource));
@@ -67,7 +97,16 @@ test('the denial parser the examples share passes its own Go tests', async (t) =
   t.regex(await goTestExamples(), /^ok\s+\S+\/denial/m);
 });
 
-const gateway = (fp: string, extra: string[] = []) => runExample<GatewayReport>(bins.gateway, ['-kubeconfig', kubeconfig(), '-namespace', NS, '-fingerprint', fp, ...extra]);
+const gateway = (fp: string, extra: string[] = []) =>
+  runExample<GatewayReport>(bins.gateway, [
+    '-kubeconfig',
+    kubeconfig(),
+    '-namespace',
+    NS,
+    '-fingerprint',
+    fp,
+    ...extra,
+  ]);
 
 test('Gateway storm: 12 concurrent processes, one fingerprint: one RemediationRequest, counted 12 times (1 creation + 11 duplicates)', async (t) => {
   const N = 12;
@@ -83,8 +122,13 @@ test('Gateway storm: 12 concurrent processes, one fingerprint: one RemediationRe
   t.is(rr.status?.deduplication?.occurrenceCount, N, 'every alert counted once on the one object');
   for (const r of reports) t.like(r, { name: rr.metadata.name, uid: rr.metadata.uid });
   // Each increment wrote a distinct count: none was lost to a concurrent update.
-  t.deepEqual(reports.map((r) => r.count).sort((a, b) => a - b), Array.from({ length: N }, (_, i) => i + 1));
-  t.log(`occurrenceCount ${rr.status?.deduplication?.occurrenceCount}; ${reports.filter((r) => r.pendingNotFound > 0).length} duplicates read the holder before it was stored`);
+  t.deepEqual(
+    reports.map((r) => r.count).sort((a, b) => a - b),
+    Array.from({ length: N }, (_, i) => i + 1),
+  );
+  t.log(
+    `occurrenceCount ${rr.status?.deduplication?.occurrenceCount}; ${reports.filter((r) => r.pendingNotFound > 0).length} duplicates read the holder before it was stored`,
+  );
 });
 
 test('Gateway, pending holder: duplicates read 404 while the holder is held by a later webhook, wait as the denial says, then count on it', async (t) => {
@@ -107,7 +151,23 @@ test('Gateway, pending holder: duplicates read 404 while the holder is held by a
 });
 
 const orchestrator = (replica: string, targets: string[], extra: string[] = []) =>
-  runExample<OrchestratorReport>(bins.orchestrator, ['-kubeconfig', kubeconfig(), '-namespace', NS, '-replica', replica, '-targets', targets.join(','), '-requeue-after', '1s', '-max-requeues', '1', '-workers', '3', ...extra]);
+  runExample<OrchestratorReport>(bins.orchestrator, [
+    '-kubeconfig',
+    kubeconfig(),
+    '-namespace',
+    NS,
+    '-replica',
+    replica,
+    '-targets',
+    targets.join(','),
+    '-requeue-after',
+    '1s',
+    '-max-requeues',
+    '1',
+    '-workers',
+    '3',
+    ...extra,
+  ]);
 
 /** No hot loop: each requeue waited what it asked for (the denial's retryAfterSeconds when pending, else 1 s). */
 function assertRequeuesWaited(t: import('ava').ExecutionContext, reports: OrchestratorReport[]) {
@@ -124,7 +184,11 @@ test('Orchestrator storm: 4 processes over 6 targets: one WorkflowExecution per 
   t.deepEqual(failed(runs), []);
   const reports = runs.map((r) => r.report!);
   const wes = await workflowExecutionsFor(targets);
-  t.deepEqual(wes.map((w) => w.spec.targetResource).sort(), [...targets].sort(), 'exactly one WorkflowExecution per target');
+  t.deepEqual(
+    wes.map((w) => w.spec.targetResource).sort(),
+    [...targets].sort(),
+    'exactly one WorkflowExecution per target',
+  );
   for (const target of targets) {
     const creators = reports.filter((r) => target in r.created);
     t.is(creators.length, 1, `${target} created once`);
@@ -136,7 +200,9 @@ test('Orchestrator storm: 4 processes over 6 targets: one WorkflowExecution per 
   const requeues = reports.flatMap((r) => r.requeues ?? []);
   t.is(requeues.length, (M - 1) * targets.length);
   assertRequeuesWaited(t, reports);
-  t.log(`${wes.length} WorkflowExecutions, ${requeues.length} requeues (${requeues.filter((r) => r.pending).length} after a pending holder's retryAfterSeconds)`);
+  t.log(
+    `${wes.length} WorkflowExecutions, ${requeues.length} requeues (${requeues.filter((r) => r.pending).length} after a pending holder's retryAfterSeconds)`,
+  );
 });
 
 test("Orchestrator, pending holders: a requeue waits the denial's retryAfterSeconds, not less", async (t) => {
@@ -151,8 +217,14 @@ test("Orchestrator, pending holders: a requeue waits the denial's retryAfterSeco
   t.is(requeues.length, 4);
   for (const q of requeues) {
     t.true(q.pending, 'refused while the holder was held by the later webhook');
-    t.true(q.retryAfterSeconds > 10 && q.retryAfterSeconds <= FAST.pendingSeconds, `retryAfterSeconds ${q.retryAfterSeconds}`);
+    t.true(
+      q.retryAfterSeconds > 10 && q.retryAfterSeconds <= FAST.pendingSeconds,
+      `retryAfterSeconds ${q.retryAfterSeconds}`,
+    );
   }
-  assertRequeuesWaited(t, rest.map((r) => r.report!));
+  assertRequeuesWaited(
+    t,
+    rest.map((r) => r.report!),
+  );
   t.is((await workflowExecutionsFor(targets)).length, 2);
 });

@@ -35,26 +35,66 @@ const crd = (k: Kind) => ({
     group: GROUP,
     scope: 'Namespaced',
     names: { kind: k.kind, listKind: `${k.kind}List`, plural: k.resource, singular: k.kind.toLowerCase() },
-    versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+    versions: [
+      {
+        name: 'v1',
+        served: true,
+        storage: true,
+        schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+      },
+    ],
   },
 });
 
-const object = (k: Kind, ns: string, name: string, spec: unknown) => JSON.stringify({ apiVersion: `${GROUP}/v1`, kind: k.kind, metadata: { name, namespace: ns }, spec });
+const object = (k: Kind, ns: string, name: string, spec: unknown) =>
+  JSON.stringify({ apiVersion: `${GROUP}/v1`, kind: k.kind, metadata: { name, namespace: ns }, spec });
 
 let replicas: ReplicaSet;
 
 test.before(async () => {
-  const applied = await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: KINDS.map(crd) }) });
+  const applied = await kubectl(['apply', '-f', '-'], {
+    input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: KINDS.map(crd) }),
+  });
   if (applied.code !== 0) throw new Error(applied.stderr);
-  await kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...KINDS.map((k) => `crd/${k.resource}.${GROUP}`)]);
+  await kubectl([
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    ...KINDS.map((k) => `crd/${k.resource}.${GROUP}`),
+  ]);
   // leaseguard reads its holders (and the leader watches them), as the chart's ClusterRole grants for every rule.
-  await kubectl(['create', 'clusterrole', 'leaseguard-key-conditions', '--verb=get,list,watch', `--resource=${KINDS.map((k) => `${k.resource}.${GROUP}`).join(',')}`]);
-  await kubectl(['create', 'clusterrolebinding', 'leaseguard-key-conditions', '--clusterrole=leaseguard-key-conditions', `--user=${IDENTITIES.leaseguard.user}`]);
+  await kubectl([
+    'create',
+    'clusterrole',
+    'leaseguard-key-conditions',
+    '--verb=get,list,watch',
+    `--resource=${KINDS.map((k) => `${k.resource}.${GROUP}`).join(',')}`,
+  ]);
+  await kubectl([
+    'create',
+    'clusterrolebinding',
+    'leaseguard-key-conditions',
+    '--clusterrole=leaseguard-key-conditions',
+    `--user=${IDENTITIES.leaseguard.user}`,
+  ]);
   const dir = await mkdtemp(join(tmpdir(), 'lg-key-conditions-'));
   const config = join(dir, 'config.json');
-  const rules = KINDS.map((k) => ({ group: GROUP, version: 'v1', kind: k.kind, resource: k.resource, keyPath: k.keyPath, phasePath: 'status.phase', terminalPhases: ['Done'] }));
+  const rules = KINDS.map((k) => ({
+    group: GROUP,
+    version: 'v1',
+    kind: k.kind,
+    resource: k.resource,
+    keyPath: k.keyPath,
+    phasePath: 'status.phase',
+    terminalPhases: ['Done'],
+  }));
   await writeFile(config, JSON.stringify({ includeDefaultRules: false, rules }));
-  replicas = await ReplicaSet.start({ scope: SCOPE, count: 1, timeoutSeconds: FAST.timeoutSeconds, env: { ...FAST_RELEASE_ENV, LEASEGUARD_CONFIG: config } });
+  replicas = await ReplicaSet.start({
+    scope: SCOPE,
+    count: 1,
+    timeoutSeconds: FAST.timeoutSeconds,
+    env: { ...FAST_RELEASE_ENV, LEASEGUARD_CONFIG: config },
+  });
   await scopedNamespace(SCOPE, NS);
 });
 
@@ -63,50 +103,109 @@ test.after.always(async () => {
 });
 
 /** UPDATE reviews leaseguard has answered for a kind. */
-const updatesSeen = async (k: Kind) => metricValue((await replicas.metrics())[0] ?? '', 'leaseguard_admission_requests_total', { webhook: 'validate', kind: k.kind, operation: 'UPDATE' }) || 0;
+const updatesSeen = async (k: Kind) =>
+  metricValue((await replicas.metrics())[0] ?? '', 'leaseguard_admission_requests_total', {
+    webhook: 'validate',
+    kind: k.kind,
+    operation: 'UPDATE',
+  }) || 0;
 const lockKeys = async () =>
-  (await coordination('admin').listNamespacedLease({ namespace: replicas.leaseNamespace, labelSelector: MANAGED_SELECTOR })).items.map((l) => lockOf(l)?.key);
+  (
+    await coordination('admin').listNamespacedLease({
+      namespace: replicas.leaseNamespace,
+      labelSelector: MANAGED_SELECTOR,
+    })
+  ).items.map((l) => lockOf(l)?.key);
 
 for (const k of KINDS) {
-  test.serial(`${k.kind}, keyed on ${k.keyPath}: a create takes the lock, a key-changing UPDATE reaches leaseguard and is refused, a label change never reaches it`, async (t) => {
-    const key = `${k.resource}-1`;
-    const created = await kubectl(['create', '-f', '-'], { input: object(k, NS, `${k.resource}-a`, { [k.key]: key }) });
-    t.is(created.code, 0, created.stderr);
-    t.true((await lockKeys()).includes(key), 'the create took the lock');
-    const second = await kubectl(['create', '-f', '-'], { input: object(k, NS, `${k.resource}-b`, { [k.key]: key }) });
-    t.not(second.code, 0, 'a second holder of the key is refused');
-    t.regex(second.stderr, /busy/);
+  test.serial(
+    `${k.kind}, keyed on ${k.keyPath}: a create takes the lock, a key-changing UPDATE reaches leaseguard and is refused, a label change never reaches it`,
+    async (t) => {
+      const key = `${k.resource}-1`;
+      const created = await kubectl(['create', '-f', '-'], {
+        input: object(k, NS, `${k.resource}-a`, { [k.key]: key }),
+      });
+      t.is(created.code, 0, created.stderr);
+      t.true((await lockKeys()).includes(key), 'the create took the lock');
+      const second = await kubectl(['create', '-f', '-'], {
+        input: object(k, NS, `${k.resource}-b`, { [k.key]: key }),
+      });
+      t.not(second.code, 0, 'a second holder of the key is refused');
+      t.regex(second.stderr, /busy/);
 
-    const before = await updatesSeen(k);
-    const changed = await kubectl(['-n', NS, 'patch', k.resource, `${k.resource}-a`, '--type=merge', '-p', JSON.stringify({ spec: { [k.key]: `${k.resource}-2` } })]);
-    t.not(changed.code, 0, 'the key-changing UPDATE is refused');
-    t.regex(changed.stderr, new RegExp(`${k.keyPath.replace('.', '\\.')} is immutable: it is the lock key`));
-    t.is(await updatesSeen(k), before + 1, 'leaseguard answered it');
-    t.is((await kubectlJson(['-n', NS, 'get', k.resource, `${k.resource}-a`]))?.spec[k.key], key, 'the stored key is unchanged');
+      const before = await updatesSeen(k);
+      const changed = await kubectl([
+        '-n',
+        NS,
+        'patch',
+        k.resource,
+        `${k.resource}-a`,
+        '--type=merge',
+        '-p',
+        JSON.stringify({ spec: { [k.key]: `${k.resource}-2` } }),
+      ]);
+      t.not(changed.code, 0, 'the key-changing UPDATE is refused');
+      t.regex(changed.stderr, new RegExp(`${k.keyPath.replace('.', '\\.')} is immutable: it is the lock key`));
+      t.is(await updatesSeen(k), before + 1, 'leaseguard answered it');
+      t.is(
+        (await kubectlJson(['-n', NS, 'get', k.resource, `${k.resource}-a`]))?.spec[k.key],
+        key,
+        'the stored key is unchanged',
+      );
 
-    const labelled = await kubectl(['-n', NS, 'label', k.resource, `${k.resource}-a`, 'team=a']);
-    t.is(labelled.code, 0, labelled.stderr);
-    t.is(await updatesSeen(k), before + 1, 'a label change never reached leaseguard');
-  });
+      const labelled = await kubectl(['-n', NS, 'label', k.resource, `${k.resource}-a`, 'team=a']);
+      t.is(labelled.code, 0, labelled.stderr);
+      t.is(await updatesSeen(k), before + 1, 'a label change never reached leaseguard');
+    },
+  );
 }
 
-test.serial('a spec that is no map, or a key that is no string, never makes a condition fail: label changes pass, a changed key still reaches leaseguard', async (t) => {
-  const k = KINDS[0];
-  // Stored before the webhook sees the namespace: leaseguard refuses to create keyless objects.
-  t.is((await kubectl(['create', 'namespace', LATE])).code, 0);
-  for (const [name, spec] of [['no-map', 'just text'], ['number', { [k.key]: 5 }], ['list', [1, 2]]] as const) {
-    const r = await kubectl(['create', '-f', '-'], { input: object(k, LATE, name, spec) });
-    t.is(r.code, 0, r.stderr);
-  }
-  await scopedNamespace(SCOPE, LATE);
-  const before = await updatesSeen(k);
-  for (const name of ['no-map', 'number', 'list']) {
-    // A condition that failed would refuse these (failurePolicy Fail); one that matched would send them to leaseguard.
-    const r = await kubectl(['-n', LATE, 'label', k.resource, name, 'team=b']);
-    t.is(r.code, 0, `${name}: ${r.stderr}`);
-  }
-  t.is(await updatesSeen(k), before, 'no label change reached leaseguard');
-  await kubectl(['-n', LATE, 'patch', k.resource, 'number', '--type=merge', '-p', JSON.stringify({ spec: { [k.key]: 6 } })]);
-  await kubectl(['-n', LATE, 'patch', k.resource, 'no-map', '--type=merge', '-p', JSON.stringify({ spec: { [k.key]: 'given-a-key' } })]);
-  t.is(await updatesSeen(k), before + 2, 'a key that changes value, or appears where spec was no map, reaches leaseguard');
-});
+test.serial(
+  'a spec that is no map, or a key that is no string, never makes a condition fail: label changes pass, a changed key still reaches leaseguard',
+  async (t) => {
+    const k = KINDS[0];
+    // Stored before the webhook sees the namespace: leaseguard refuses to create keyless objects.
+    t.is((await kubectl(['create', 'namespace', LATE])).code, 0);
+    for (const [name, spec] of [
+      ['no-map', 'just text'],
+      ['number', { [k.key]: 5 }],
+      ['list', [1, 2]],
+    ] as const) {
+      const r = await kubectl(['create', '-f', '-'], { input: object(k, LATE, name, spec) });
+      t.is(r.code, 0, r.stderr);
+    }
+    await scopedNamespace(SCOPE, LATE);
+    const before = await updatesSeen(k);
+    for (const name of ['no-map', 'number', 'list']) {
+      // A condition that failed would refuse these (failurePolicy Fail); one that matched would send them to leaseguard.
+      const r = await kubectl(['-n', LATE, 'label', k.resource, name, 'team=b']);
+      t.is(r.code, 0, `${name}: ${r.stderr}`);
+    }
+    t.is(await updatesSeen(k), before, 'no label change reached leaseguard');
+    await kubectl([
+      '-n',
+      LATE,
+      'patch',
+      k.resource,
+      'number',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { [k.key]: 6 } }),
+    ]);
+    await kubectl([
+      '-n',
+      LATE,
+      'patch',
+      k.resource,
+      'no-map',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { [k.key]: 'given-a-key' } }),
+    ]);
+    t.is(
+      await updatesSeen(k),
+      before + 2,
+      'a key that changes value, or appears where spec was no map, reaches leaseguard',
+    );
+  },
+);

@@ -49,47 +49,82 @@ test.after.always(async () => {
 const GROUP = { group: 'kubernaut.ai', version: 'v1alpha1' };
 const create = (ns: string, name: string, target: string) =>
   customObjects('controller')
-    .createNamespacedCustomObject({ ...GROUP, namespace: ns, plural: 'workflowexecutions', body: workflowExecution(ns, name, target) })
+    .createNamespacedCustomObject({
+      ...GROUP,
+      namespace: ns,
+      plural: 'workflowexecutions',
+      body: workflowExecution(ns, name, target),
+    })
     .then(
       (o) => ({ ok: true as const, obj: o as { metadata: { uid: string; annotations?: Record<string, string> } } }),
       (err) => ({ ok: false as const, err: apiError(err) }),
     );
 const complete = (ns: string, name: string) =>
-  customObjects('controller').patchNamespacedCustomObjectStatus({ ...GROUP, namespace: ns, plural: 'workflowexecutions', name, body: [{ op: 'add', path: '/status', value: { phase: 'Completed' } }] });
+  customObjects('controller').patchNamespacedCustomObjectStatus({
+    ...GROUP,
+    namespace: ns,
+    plural: 'workflowexecutions',
+    name,
+    body: [{ op: 'add', path: '/status', value: { phase: 'Completed' } }],
+  });
 async function leases(set: ReplicaSet, ns: string) {
-  const list = await coordination('admin').listNamespacedLease({ namespace: set.leaseNamespace, labelSelector: MANAGED_SELECTOR });
+  const list = await coordination('admin').listNamespacedLease({
+    namespace: set.leaseNamespace,
+    labelSelector: MANAGED_SELECTOR,
+  });
   return list.items.filter((l) => lockOf(l)?.object.namespace === ns);
 }
 
-test.serial('normalize on: ns/Deployment/api holds the lock, ns/deployment/api is refused 409; completing the holder frees it for the other spelling', async (t) => {
-  const holder = await create(ON.ns, 'we-upper', `${ON.ns}/Deployment/api`);
-  t.true(holder.ok, holder.ok ? '' : holder.err.message);
-  const lower = await create(ON.ns, 'we-lower', `${ON.ns}/deployment/api`);
-  t.false(lower.ok, 'the other spelling of the same Deployment is the same lock');
-  if (!lower.ok) {
-    t.is(lower.err.code, 409);
-    t.is(lower.err.reason, 'Conflict');
-    t.is(lower.err.details?.name, 'we-upper');
-    t.regex(lower.err.message ?? '', new RegExp(`target "${ON.ns}/deployment/api" is busy: held by workflowexecution ${ON.ns}/we-upper`));
-  }
-  t.is((await create(ON.ns, 'we-shout', `${ON.ns}/DEPLOYMENT/api`)).ok, false, 'any case of the Kind');
-  t.true((await create(ON.ns, 'we-other', `${ON.ns}/Deployment/API`)).ok, 'names stay exact: another object, another lock');
+test.serial(
+  'normalize on: ns/Deployment/api holds the lock, ns/deployment/api is refused 409; completing the holder frees it for the other spelling',
+  async (t) => {
+    const holder = await create(ON.ns, 'we-upper', `${ON.ns}/Deployment/api`);
+    t.true(holder.ok, holder.ok ? '' : holder.err.message);
+    const lower = await create(ON.ns, 'we-lower', `${ON.ns}/deployment/api`);
+    t.false(lower.ok, 'the other spelling of the same Deployment is the same lock');
+    if (!lower.ok) {
+      t.is(lower.err.code, 409);
+      t.is(lower.err.reason, 'Conflict');
+      t.is(lower.err.details?.name, 'we-upper');
+      t.regex(
+        lower.err.message ?? '',
+        new RegExp(`target "${ON.ns}/deployment/api" is busy: held by workflowexecution ${ON.ns}/we-upper`),
+      );
+    }
+    t.is((await create(ON.ns, 'we-shout', `${ON.ns}/DEPLOYMENT/api`)).ok, false, 'any case of the Kind');
+    t.true(
+      (await create(ON.ns, 'we-other', `${ON.ns}/Deployment/API`)).ok,
+      'names stay exact: another object, another lock',
+    );
 
-  const held = (await leases(on, ON.ns)).filter((l) => lockOf(l)?.object.name === 'we-upper');
-  t.is(held.length, 1, 'one Lease for the target');
-  t.is(lockOf(held[0])?.key, `${ON.ns}/deployment/api`, 'recorded as the rule compares it');
-  if (holder.ok) t.is(holder.obj.metadata.annotations?.['leaseguard.kubernaut.ai/lock-key'], `${ON.ns}/deployment/api`, 'the stamp agrees');
+    const held = (await leases(on, ON.ns)).filter((l) => lockOf(l)?.object.name === 'we-upper');
+    t.is(held.length, 1, 'one Lease for the target');
+    t.is(lockOf(held[0])?.key, `${ON.ns}/deployment/api`, 'recorded as the rule compares it');
+    if (holder.ok)
+      t.is(
+        holder.obj.metadata.annotations?.['leaseguard.kubernaut.ai/lock-key'],
+        `${ON.ns}/deployment/api`,
+        'the stamp agrees',
+      );
 
-  // The release watch derives the same key, so it finds the holder's Lease and frees it.
-  await complete(ON.ns, 'we-upper');
-  await until('the Lease to be released', async () => (await leases(on, ON.ns)).every((l) => lockOf(l)?.object.name !== 'we-upper'), 15_000);
-  const next = await create(ON.ns, 'we-lower-2', `${ON.ns}/deployment/api`);
-  t.true(next.ok, next.ok ? '' : next.err.message);
-});
+    // The release watch derives the same key, so it finds the holder's Lease and frees it.
+    await complete(ON.ns, 'we-upper');
+    await until(
+      'the Lease to be released',
+      async () => (await leases(on, ON.ns)).every((l) => lockOf(l)?.object.name !== 'we-upper'),
+      15_000,
+    );
+    const next = await create(ON.ns, 'we-lower-2', `${ON.ns}/deployment/api`);
+    t.true(next.ok, next.ok ? '' : next.err.message);
+  },
+);
 
 test.serial('normalize off (the built-in rules): the two spellings are two locks, both admitted', async (t) => {
   t.true((await create(OFF.ns, 'we-upper', `${OFF.ns}/Deployment/api`)).ok);
-  t.true((await create(OFF.ns, 'we-lower', `${OFF.ns}/deployment/api`)).ok, 'exact keys: another spelling is another lock');
+  t.true(
+    (await create(OFF.ns, 'we-lower', `${OFF.ns}/deployment/api`)).ok,
+    'exact keys: another spelling is another lock',
+  );
   const keys = (await leases(off, OFF.ns)).map((l) => lockOf(l)?.key).sort();
   t.deepEqual(keys, [`${OFF.ns}/Deployment/api`, `${OFF.ns}/deployment/api`]);
 });

@@ -17,8 +17,14 @@ const SCOPE = 'keyless-update';
 const NS = 'ku-prod';
 /** A guarded kind whose key may be absent and edited (kubernaut's CRDs require it and make spec immutable). */
 const RULE: GuardRule = {
-  group: 'keyless.leaseguard.test', version: 'v1', kind: 'Gadget', resource: 'gadgets',
-  keyPath: 'spec.owner', phasePath: 'status.phase', terminalPhases: ['Done'], scope: 'cluster',
+  group: 'keyless.leaseguard.test',
+  version: 'v1',
+  kind: 'Gadget',
+  resource: 'gadgets',
+  keyPath: 'spec.owner',
+  phasePath: 'status.phase',
+  terminalPhases: ['Done'],
+  scope: 'cluster',
 };
 const CRD = {
   apiVersion: 'apiextensions.k8s.io/v1',
@@ -28,25 +34,53 @@ const CRD = {
     group: RULE.group,
     scope: 'Namespaced',
     names: { plural: 'gadgets', singular: 'gadget', kind: 'Gadget', listKind: 'GadgetList' },
-    versions: [{ name: 'v1', served: true, storage: true, subresources: { status: {} }, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', properties: { owner: { type: 'string' }, size: { type: 'integer' } } }, status: { type: 'object', properties: { phase: { type: 'string' } } } } } } }],
+    versions: [
+      {
+        name: 'v1',
+        served: true,
+        storage: true,
+        subresources: { status: {} },
+        schema: {
+          openAPIV3Schema: {
+            type: 'object',
+            properties: {
+              spec: { type: 'object', properties: { owner: { type: 'string' }, size: { type: 'integer' } } },
+              status: { type: 'object', properties: { phase: { type: 'string' } } },
+            },
+          },
+        },
+      },
+    ],
   },
 };
 
 const gadget = (name: string, owner?: string) =>
-  JSON.stringify({ apiVersion: `${RULE.group}/v1`, kind: 'Gadget', metadata: { name, namespace: NS }, spec: owner === undefined ? { size: 1 } : { owner, size: 1 } });
+  JSON.stringify({
+    apiVersion: `${RULE.group}/v1`,
+    kind: 'Gadget',
+    metadata: { name, namespace: NS },
+    spec: owner === undefined ? { size: 1 } : { owner, size: 1 },
+  });
 const create = (name: string, owner?: string) => kubectl(['create', '-f', '-'], { input: gadget(name, owner) });
-const setOwner = (name: string, owner: string) => kubectl(['-n', NS, 'patch', 'gadget', name, '--type=merge', '-p', JSON.stringify({ spec: { owner } })]);
+const setOwner = (name: string, owner: string) =>
+  kubectl(['-n', NS, 'patch', 'gadget', name, '--type=merge', '-p', JSON.stringify({ spec: { owner } })]);
 
 let replicas: ReplicaSet | undefined;
 test.before(async () => {
-  if ((await kubectl(['apply', '-f', '-'], { input: JSON.stringify(CRD) })).code !== 0) throw new Error('cannot apply the Gadget CRD');
+  if ((await kubectl(['apply', '-f', '-'], { input: JSON.stringify(CRD) })).code !== 0)
+    throw new Error('cannot apply the Gadget CRD');
   await kubectl(['wait', '--for=condition=Established', `crd/${CRD.metadata.name}`, '--timeout=30s']);
   // What an operator grants when guarding a kind: leaseguard reads its holders and watches it.
   const rbac = {
     apiVersion: 'v1',
     kind: 'List',
     items: [
-      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'leaseguard-test-gadgets' }, rules: [{ apiGroups: [RULE.group], resources: ['gadgets'], verbs: ['get', 'list', 'watch'] }] },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRole',
+        metadata: { name: 'leaseguard-test-gadgets' },
+        rules: [{ apiGroups: [RULE.group], resources: ['gadgets'], verbs: ['get', 'list', 'watch'] }],
+      },
       {
         apiVersion: 'rbac.authorization.k8s.io/v1',
         kind: 'ClusterRoleBinding',
@@ -56,7 +90,8 @@ test.before(async () => {
       },
     ],
   };
-  if ((await kubectl(['apply', '-f', '-'], { input: JSON.stringify(rbac) })).code !== 0) throw new Error('cannot grant leaseguard reads of gadgets');
+  if ((await kubectl(['apply', '-f', '-'], { input: JSON.stringify(rbac) })).code !== 0)
+    throw new Error('cannot grant leaseguard reads of gadgets');
   const config = join(await mkdtemp(join(tmpdir(), 'lg-keyless-')), 'config.yaml');
   await writeFile(config, JSON.stringify({ rules: [RULE] }));
   replicas = await ReplicaSet.start({ scope: SCOPE, count: 1, env: { LEASEGUARD_CONFIG: config } });
@@ -69,25 +104,39 @@ test.after.always(async () => {
 test('an UPDATE giving a keyless object the key another live object holds is refused 409; a free key is taken, its Lease written', async (t) => {
   const r = replicas!;
   const lease = async (owner: string) => {
-    const found = await coordination('admin').readNamespacedLease({ name: leaseName(RULE, owner), namespace: r.leaseNamespace }).catch(() => undefined);
+    const found = await coordination('admin')
+      .readNamespacedLease({ name: leaseName(RULE, owner), namespace: r.leaseNamespace })
+      .catch(() => undefined);
     return found ? decodeLease(found) : undefined;
   };
 
   // With leaseguard registered a keyless CREATE is refused, so only its absence stores one.
-  const refused = await until('a keyless create to be refused by leaseguard', async () => {
-    const c = await create('g-probe');
-    return c.code !== 0 && c.stderr;
-  }, 10_000);
+  const refused = await until(
+    'a keyless create to be refused by leaseguard',
+    async () => {
+      const c = await create('g-probe');
+      return c.code !== 0 && c.stderr;
+    },
+    10_000,
+  );
   t.regex(refused, /spec\.owner is required/);
   await r.unregister();
   // Registered again at once; the teardown covers a wait that times out first.
   t.teardown(() => r.register());
-  await until('a keyless create to be stored with leaseguard unregistered', async () => (await create('g-legacy')).code === 0, 10_000);
+  await until(
+    'a keyless create to be stored with leaseguard unregistered',
+    async () => (await create('g-legacy')).code === 0,
+    10_000,
+  );
   await r.register();
-  await until('leaseguard to answer again', async () => {
-    const c = await create('g-probe-2');
-    return c.code !== 0 && /spec\.owner is required/.test(c.stderr);
-  }, 10_000);
+  await until(
+    'leaseguard to answer again',
+    async () => {
+      const c = await create('g-probe-2');
+      return c.code !== 0 && /spec\.owner is required/.test(c.stderr);
+    },
+    10_000,
+  );
 
   const holder = await create('g-holder', 'team-held');
   t.is(holder.code, 0, holder.stderr);

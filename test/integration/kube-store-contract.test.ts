@@ -41,12 +41,23 @@ test('holder reader: live, terminal and gone, read live from the API server, wit
   })) as { metadata: { uid: string } };
   const reader = new KubeHolderReader(clients);
   const rule = DEFAULT_RULES[0]!;
-  const ref = { group: 'kubernaut.ai', kind: 'WorkflowExecution', namespace: ns, name: 'we-h', uid: created.metadata.uid };
+  const ref = {
+    group: 'kubernaut.ai',
+    kind: 'WorkflowExecution',
+    namespace: ns,
+    name: 'we-h',
+    uid: created.metadata.uid,
+  };
   const key = `${ns}/Deployment/x`;
   t.deepEqual(await reader.read(rule, ref), { kind: 'live', uid: created.metadata.uid, phase: '', key });
-  await api.patchNamespacedCustomObjectStatus(
-    { group: 'kubernaut.ai', version: 'v1alpha1', namespace: ns, plural: 'workflowexecutions', name: 'we-h', body: [{ op: 'add', path: '/status', value: { phase: 'Completed' } }] },
-  );
+  await api.patchNamespacedCustomObjectStatus({
+    group: 'kubernaut.ai',
+    version: 'v1alpha1',
+    namespace: ns,
+    plural: 'workflowexecutions',
+    name: 'we-h',
+    body: [{ op: 'add', path: '/status', value: { phase: 'Completed' } }],
+  });
   t.deepEqual(await reader.read(rule, ref), { kind: 'terminal', uid: created.metadata.uid, phase: 'Completed', key });
   t.deepEqual(await reader.read(rule, { ...ref, name: 'never-created' }), { kind: 'gone' });
 });
@@ -56,7 +67,10 @@ test('kubernetes store: listPages yields LIST_PAGE_SIZE Leases a page, and toget
   const paged = new KubeLeaseStore(clients, 'lg-pages');
   const n = 2 * LIST_PAGE_SIZE + 50;
   await forEachConcurrently(n, 16, async (i) => {
-    await paged.create({ metadata: { name: `page-${i}`, labels: { 'app.kubernetes.io/managed-by': 'leaseguard' } }, spec: {} });
+    await paged.create({
+      metadata: { name: `page-${i}`, labels: { 'app.kubernetes.io/managed-by': 'leaseguard' } },
+      spec: {},
+    });
   });
   const sizes: number[] = [];
   const names = new Set<string>();

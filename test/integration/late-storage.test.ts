@@ -31,10 +31,17 @@ test.before(async () => {
     const ns = `${scope}-prod`;
     await scopedNamespace(scope, ns);
     // Its own timeoutSeconds is 30: only the API server's request timeout caps it.
-    const policy = await startPolicyWebhook({ name: `${scope}-policy`, namespaceLabels: { [SCOPE_LABEL]: scope }, timeoutSeconds: 30 });
+    const policy = await startPolicyWebhook({
+      name: `${scope}-policy`,
+      namespaceLabels: { [SCOPE_LABEL]: scope },
+      timeoutSeconds: 30,
+    });
     return { scope, ns, replicas, policy };
   };
-  [setups.fast, setups.defaults] = await Promise.all([start('late-fast', FAST_RELEASE_ENV, FAST.timeoutSeconds), start('late-defaults', {}, 5)]);
+  [setups.fast, setups.defaults] = await Promise.all([
+    start('late-fast', FAST_RELEASE_ENV, FAST.timeoutSeconds),
+    start('late-defaults', {}, 5),
+  ]);
 });
 test.after.always(async () => {
   for (const s of Object.values(setups)) {
@@ -49,7 +56,9 @@ const create = (s: Setup, name: string, target: string, delayMs?: number) =>
       ...GROUP,
       namespace: s.ns,
       plural: 'workflowexecutions',
-      body: delayMs ? annotated(workflowExecution(s.ns, name, target), { [DELAY_ANNOTATION]: String(delayMs) }) : workflowExecution(s.ns, name, target),
+      body: delayMs
+        ? annotated(workflowExecution(s.ns, name, target), { [DELAY_ANNOTATION]: String(delayMs) })
+        : workflowExecution(s.ns, name, target),
     })
     .then(
       () => ({ ok: true as const, at: performance.now() }),
@@ -57,7 +66,11 @@ const create = (s: Setup, name: string, target: string, delayMs?: number) =>
     );
 
 async function storedFor(s: Setup, target: string): Promise<string[]> {
-  const list = (await customObjects('admin').listNamespacedCustomObject({ ...GROUP, namespace: s.ns, plural: 'workflowexecutions' })) as { items: Array<{ metadata: { name: string }; spec: { targetResource: string } }> };
+  const list = (await customObjects('admin').listNamespacedCustomObject({
+    ...GROUP,
+    namespace: s.ns,
+    plural: 'workflowexecutions',
+  })) as { items: Array<{ metadata: { name: string }; spec: { targetResource: string } }> };
   return list.items.filter((o) => o.spec.targetResource === target).map((o) => o.metadata.name);
 }
 
@@ -73,7 +86,9 @@ for (const which of ['fast', 'defaults'] as const) {
     t.is(competitor.ok ? 0 : competitor.err.code, 409);
     const first = await slow;
     t.true(first.ok, `the slow create is stored (${first.ok ? '' : JSON.stringify(first.err)})`);
-    t.log(`stored after ${((first.at - started) / 1000).toFixed(1)} s; competitor answered at ${((competitor.at - started) / 1000).toFixed(1)} s`);
+    t.log(
+      `stored after ${((first.at - started) / 1000).toFixed(1)} s; competitor answered at ${((competitor.at - started) / 1000).toFixed(1)} s`,
+    );
     t.deepEqual(await storedFor(s, target), ['we-slow']);
   });
 }
@@ -85,7 +100,9 @@ test('a create held past the API server request timeout is never stored, and its
   const held = await create(s, 'we-cut-off', target, (REQUEST_TIMEOUT_SECONDS + 5) * 1000);
   t.false(held.ok, 'the API server gives up at its request timeout');
   const gaveUp = (held.at - started) / 1000;
-  t.log(`the API server answered after ${gaveUp.toFixed(1)} s: ${held.ok ? '' : `${held.err.code} ${held.err.message}`}`);
+  t.log(
+    `the API server answered after ${gaveUp.toFixed(1)} s: ${held.ok ? '' : `${held.err.code} ${held.err.message}`}`,
+  );
   t.true(gaveUp < REQUEST_TIMEOUT_SECONDS + 2, 'within its request timeout');
   // Retry as a controller would; the pending lock holds until its timeout.
   let admittedAt = 0;
@@ -93,7 +110,8 @@ test('a create held past the API server request timeout is never stored, and its
     const r = await create(s, `we-retry-${i}`, target);
     if (r.ok) admittedAt = r.at;
     else t.is(r.err.code, 409);
-    if (performance.now() - started > (FAST.pendingSeconds + FAST.sweepSeconds + 6) * 1000) return t.fail('the key never freed');
+    if (performance.now() - started > (FAST.pendingSeconds + FAST.sweepSeconds + 6) * 1000)
+      return t.fail('the key never freed');
     if (!r.ok) await sleep(500);
   }
   t.true(admittedAt - started >= FAST.pendingSeconds * 1000 - 500, 'not before the pending timeout');
@@ -117,6 +135,11 @@ test('leaseguard refuses to start with a pending timeout that does not exceed th
   const err = await t.throwsAsync(run(process.execPath, [CLI, 'serve'], { env, timeout: 15_000 }));
   const { code, stderr } = err as unknown as { code: number; stderr: string };
   t.is(code, 1);
-  t.regex(stderr, new RegExp(`pendingTimeoutSeconds \\(6\\) must exceed apiServerRequestTimeoutSeconds \\(${REQUEST_TIMEOUT_SECONDS}\\)`));
+  t.regex(
+    stderr,
+    new RegExp(
+      `pendingTimeoutSeconds \\(6\\) must exceed apiServerRequestTimeoutSeconds \\(${REQUEST_TIMEOUT_SECONDS}\\)`,
+    ),
+  );
   t.regex(stderr, /--request-timeout/);
 });

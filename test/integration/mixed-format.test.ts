@@ -62,27 +62,46 @@ async function lead(kind: Kind): Promise<number> {
     const leader = await replicas().leader();
     if (kinds[leader] === kind) return leader;
     await replicas().kill(leader, 'SIGTERM');
-    await until('another replica to lead', async () => {
-      const pages = await replicas().metrics();
-      return pages.some((p, i) => i !== leader && /^leaseguard_leader 1$/m.test(p));
-    }, (FAST.leaderLeaseSeconds + 10) * 1000);
+    await until(
+      'another replica to lead',
+      async () => {
+        const pages = await replicas().metrics();
+        return pages.some((p, i) => i !== leader && /^leaseguard_leader 1$/m.test(p));
+      },
+      (FAST.leaderLeaseSeconds + 10) * 1000,
+    );
     await replicas().restart(leader);
   }
   throw new Error(`no ${kind} replica came to lead`);
 }
 
 const create = (name: string, target: string) =>
-  retryingThrottled(() => customObjects('controller').createNamespacedCustomObject({ ...GROUP, plural: 'workflowexecutions', body: workflowExecution(NS, name, target) })).then(
+  retryingThrottled(() =>
+    customObjects('controller').createNamespacedCustomObject({
+      ...GROUP,
+      plural: 'workflowexecutions',
+      body: workflowExecution(NS, name, target),
+    }),
+  ).then(
     (o) => ({ ok: true as const, name: (o as { metadata: { name: string } }).metadata.name }),
     (err) => ({ ok: false as const, err: apiError(err) }),
   );
 const finish = (name: string) =>
-  customObjects('controller').patchNamespacedCustomObjectStatus({ ...GROUP, plural: 'workflowexecutions', name, body: [{ op: 'add', path: '/status', value: { phase: 'Completed' } }] });
-const remove = (name: string) => customObjects('controller').deleteNamespacedCustomObject({ ...GROUP, plural: 'workflowexecutions', name });
+  customObjects('controller').patchNamespacedCustomObjectStatus({
+    ...GROUP,
+    plural: 'workflowexecutions',
+    name,
+    body: [{ op: 'add', path: '/status', value: { phase: 'Completed' } }],
+  });
+const remove = (name: string) =>
+  customObjects('controller').deleteNamespacedCustomObject({ ...GROUP, plural: 'workflowexecutions', name });
 
 /** Live (not finished) objects per key, as stored. */
 async function liveByKey(): Promise<Map<string, string[]>> {
-  const list = (await customObjects('admin').listNamespacedCustomObject({ ...GROUP, plural: 'workflowexecutions' })) as { items: any[] }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const list = (await customObjects('admin').listNamespacedCustomObject({
+    ...GROUP,
+    plural: 'workflowexecutions',
+  })) as { items: any[] }; // eslint-disable-line @typescript-eslint/no-explicit-any
   const out = new Map<string, string[]>();
   for (const o of list.items) {
     if (o.status?.phase === 'Completed' || o.metadata.deletionTimestamp) continue;
@@ -98,12 +117,19 @@ async function liveByKey(): Promise<Map<string, string[]>> {
 async function leasesOf(keys: readonly string[]) {
   const rule = DEFAULT_RULES.find((r) => r.kind === 'WorkflowExecution')!;
   const names = new Set(keys.map((k) => leaseName(rule, k)));
-  return (await coordination('admin').listNamespacedLease({ namespace: replicas().leaseNamespace, labelSelector: MANAGED_SELECTOR })).items.filter((l) => names.has(l.metadata?.name ?? ''));
+  return (
+    await coordination('admin').listNamespacedLease({
+      namespace: replicas().leaseNamespace,
+      labelSelector: MANAGED_SELECTOR,
+    })
+  ).items.filter((l) => names.has(l.metadata?.name ?? ''));
 }
 
 /** Validating admissions each replica answered so far (0 for one that is down). */
 async function answered(): Promise<number[]> {
-  return (await replicas().metrics()).map((p) => metricValue(p, 'leaseguard_admission_requests_total', { webhook: 'validate' }) || 0);
+  return (await replicas().metrics()).map(
+    (p) => metricValue(p, 'leaseguard_admission_requests_total', { webhook: 'validate' }) || 0,
+  );
 }
 
 /** What one round saw, for the stage's checks and log. */
@@ -123,20 +149,28 @@ async function round(t: ExecutionContext, tag: string): Promise<RoundReport> {
   const formats = new Set<number>();
   const noDuplicate = async (when: string) => {
     const live = await liveByKey();
-    for (const k of keys) t.true((live.get(k)?.length ?? 0) <= 1, `${tag} ${when}: key ${k} has live objects ${live.get(k)?.join(', ')}`);
+    for (const k of keys)
+      t.true((live.get(k)?.length ?? 0) <= 1, `${tag} ${when}: key ${k} has live objects ${live.get(k)?.join(', ')}`);
   };
   const storm = async (k: string, j: number, wave: string) => {
     const results = await Promise.all(Array.from({ length: STORM }, (_, n) => create(`${tag}-${j}-${wave}-${n}`, k)));
-    for (const r of results) if (!r.ok) t.true([409, 500, 503].includes(r.err.code), `${tag}: a refusal is a denial, not an error of another kind: ${JSON.stringify(r.err)}`);
+    for (const r of results)
+      if (!r.ok)
+        t.true(
+          [409, 500, 503].includes(r.err.code),
+          `${tag}: a refusal is a denial, not an error of another kind: ${JSON.stringify(r.err)}`,
+        );
     return results.filter((r) => r.ok).map((r) => (r.ok ? r.name : ''));
   };
 
   // Storm: every key, STORM concurrent creates, exactly one admitted.
-  const holders = await Promise.all(keys.map(async (k, j) => {
-    const won = await storm(k, j, 'a');
-    t.is(won.length, 1, `${tag}: key ${k} admitted ${won.join(', ')}`);
-    return won[0]!;
-  }));
+  const holders = await Promise.all(
+    keys.map(async (k, j) => {
+      const won = await storm(k, j, 'a');
+      t.is(won.length, 1, `${tag}: key ${k} admitted ${won.join(', ')}`);
+      return won[0]!;
+    }),
+  );
   await noDuplicate('after the storm');
   const held = await leasesOf(keys);
   t.is(held.length, keys.length, `${tag}: one Lease per key`);
@@ -144,22 +178,32 @@ async function round(t: ExecutionContext, tag: string): Promise<RoundReport> {
 
   // Take-over: half the holders finish, half are deleted; the next storm admits one per key.
   await Promise.all(holders.map((h, j) => (j % 2 ? remove(h) : finish(h))));
-  const next = await Promise.all(keys.map(async (k, j) => {
-    let won: string[] = [];
-    const deadline = Date.now() + (FAST.pendingSeconds + FAST.sweepSeconds + 8) * 1000;
-    for (let wave = 0; won.length === 0 && Date.now() < deadline; wave++) {
-      won = await storm(k, j, `b${wave}`);
-      if (won.length === 0) await sleep(500);
-    }
-    t.is(won.length, 1, `${tag}: after its holder ${j % 2 ? 'was deleted' : 'finished'}, key ${k} admitted ${won.join(', ') || 'nothing'}`);
-    return won[0];
-  }));
+  const next = await Promise.all(
+    keys.map(async (k, j) => {
+      let won: string[] = [];
+      const deadline = Date.now() + (FAST.pendingSeconds + FAST.sweepSeconds + 8) * 1000;
+      for (let wave = 0; won.length === 0 && Date.now() < deadline; wave++) {
+        won = await storm(k, j, `b${wave}`);
+        if (won.length === 0) await sleep(500);
+      }
+      t.is(
+        won.length,
+        1,
+        `${tag}: after its holder ${j % 2 ? 'was deleted' : 'finished'}, key ${k} admitted ${won.join(', ') || 'nothing'}`,
+      );
+      return won[0];
+    }),
+  );
   await noDuplicate('after the take-overs');
   for (const l of await leasesOf(keys)) formats.add(leaseFormatOf(l) ?? -1);
 
   // Release: every holder finishes or is deleted; the leader's release work deletes every Lease.
   await Promise.all(next.map((h, j) => (h ? (j % 2 ? finish(h) : remove(h)) : undefined)));
-  await until(`${tag}: every Lease of the round released`, async () => (await leasesOf(keys)).length === 0, (FAST.sweepSeconds + 20) * 1000);
+  await until(
+    `${tag}: every Lease of the round released`,
+    async () => (await leasesOf(keys)).length === 0,
+    (FAST.sweepSeconds + 20) * 1000,
+  );
   const after = await answered();
   return { formats, served: after.map((n, i) => n - (before[i] ?? 0)) };
 }
@@ -174,12 +218,24 @@ async function stage(t: ExecutionContext, name: string, leaders: Kind[]): Promis
     const r = await round(t, `${name}-${kind}`);
     r.formats.forEach((f) => formats.add(f));
     r.served.forEach((n, i) => (served[i]! += Math.max(0, n)));
-    t.log(`${name} [${kinds.join(', ')}], led by replica ${leader} (${kind}): Lease formats seen ${[...r.formats].join(', ')}, admissions answered per replica ${r.served.join(', ')}`);
+    t.log(
+      `${name} [${kinds.join(', ')}], led by replica ${leader} (${kind}): Lease formats seen ${[...r.formats].join(', ')}, admissions answered per replica ${r.served.join(', ')}`,
+    );
   }
   // A real mix: every kind of replica in the set answered admissions.
-  for (const kind of new Set(kinds)) t.true(kinds.some((k, i) => k === kind && served[i]! > 0), `${name}: no ${kind} replica answered an admission`);
+  for (const kind of new Set(kinds))
+    t.true(
+      kinds.some((k, i) => k === kind && served[i]! > 0),
+      `${name}: no ${kind} replica answered an admission`,
+    );
   const leader = await replicas().leader();
-  t.is(metricValue((await replicas().metrics())[leader] ?? '', 'leaseguard_duplicate_keys', { kind: 'WorkflowExecution' }) || 0, 0, 'the duplicate monitor counts none');
+  t.is(
+    metricValue((await replicas().metrics())[leader] ?? '', 'leaseguard_duplicate_keys', {
+      kind: 'WorkflowExecution',
+    }) || 0,
+    0,
+    'the duplicate monitor counts none',
+  );
 }
 
 test.serial('the previous release alone: format 1', async (t) => {
@@ -203,37 +259,50 @@ test.serial('upgrade step 2: format 1 writers beside format 2 writers', async (t
   await stage(t, 'format-2', ['format-2']);
 });
 
-test.serial('an upgrade without step 1: the previous release beside format 2 writers admits no duplicate', async (t) => {
-  t.timeout(5 * 60_000);
-  await replace(0, 'previous');
-  // The previous release leads: it cannot read format 2, so it neither admits on such a
-  // Lease (it refuses the key) nor releases it; this version, leading, does.
-  await lead('previous');
-  const keys = Array.from({ length: KEYS_PER_ROUND }, (_, j) => `${NS}/Deployment/skip-${j}`);
-  const holders: string[] = [];
-  for (const [j, k] of keys.entries()) {
-    const results = await Promise.all(Array.from({ length: STORM }, (_, n) => create(`skip-${j}-a-${n}`, k)));
-    const won = results.filter((r) => r.ok);
-    t.is(won.length, 1, `key ${k}`);
-    holders.push(won[0]?.ok ? won[0].name : '');
-  }
-  const live = await liveByKey();
-  for (const k of keys) t.is(live.get(k)?.length, 1);
-  await Promise.all(holders.map((h) => finish(h)));
-  // Past the holders' end, creates keep coming: the previous release refuses the keys whose
-  // Lease is in format 2 (a foreign Lease to it), this version takes them over. Never two.
-  let unreadable = 0;
-  for (let wave = 0; wave < 4; wave++) {
-    const results = (await Promise.all(keys.map((k, j) => Promise.all(Array.from({ length: 3 }, (_, n) => create(`skip-${j}-b${wave}-${n}`, k)))))).flat();
-    unreadable += results.filter((r) => !r.ok && r.err.code === 500 && /records no readable leaseguard lock/.test(r.err.message ?? '')).length;
-    const now = await liveByKey();
-    for (const k of keys) t.true((now.get(k)?.length ?? 0) <= 1, `key ${k}: ${now.get(k)?.join(', ')}`);
-  }
-  t.log(`creates the previous release refused on a format 2 Lease: ${unreadable}`);
-  t.true(unreadable > 0, 'the previous release met format 2 Leases (and refused their keys)');
-  const byKey = await liveByKey();
-  await Promise.all(keys.flatMap((k) => (byKey.get(k) ?? []).map((h) => finish(h))));
-  await lead('format-2');
-  await until('every Lease released once this version leads', async () => (await leasesOf(keys)).length === 0, (FAST.sweepSeconds + 20) * 1000);
-  t.pass();
-});
+test.serial(
+  'an upgrade without step 1: the previous release beside format 2 writers admits no duplicate',
+  async (t) => {
+    t.timeout(5 * 60_000);
+    await replace(0, 'previous');
+    // The previous release leads: it cannot read format 2, so it neither admits on such a
+    // Lease (it refuses the key) nor releases it; this version, leading, does.
+    await lead('previous');
+    const keys = Array.from({ length: KEYS_PER_ROUND }, (_, j) => `${NS}/Deployment/skip-${j}`);
+    const holders: string[] = [];
+    for (const [j, k] of keys.entries()) {
+      const results = await Promise.all(Array.from({ length: STORM }, (_, n) => create(`skip-${j}-a-${n}`, k)));
+      const won = results.filter((r) => r.ok);
+      t.is(won.length, 1, `key ${k}`);
+      holders.push(won[0]?.ok ? won[0].name : '');
+    }
+    const live = await liveByKey();
+    for (const k of keys) t.is(live.get(k)?.length, 1);
+    await Promise.all(holders.map((h) => finish(h)));
+    // Past the holders' end, creates keep coming: the previous release refuses the keys whose
+    // Lease is in format 2 (a foreign Lease to it), this version takes them over. Never two.
+    let unreadable = 0;
+    for (let wave = 0; wave < 4; wave++) {
+      const results = (
+        await Promise.all(
+          keys.map((k, j) => Promise.all(Array.from({ length: 3 }, (_, n) => create(`skip-${j}-b${wave}-${n}`, k)))),
+        )
+      ).flat();
+      unreadable += results.filter(
+        (r) => !r.ok && r.err.code === 500 && /records no readable leaseguard lock/.test(r.err.message ?? ''),
+      ).length;
+      const now = await liveByKey();
+      for (const k of keys) t.true((now.get(k)?.length ?? 0) <= 1, `key ${k}: ${now.get(k)?.join(', ')}`);
+    }
+    t.log(`creates the previous release refused on a format 2 Lease: ${unreadable}`);
+    t.true(unreadable > 0, 'the previous release met format 2 Leases (and refused their keys)');
+    const byKey = await liveByKey();
+    await Promise.all(keys.flatMap((k) => (byKey.get(k) ?? []).map((h) => finish(h))));
+    await lead('format-2');
+    await until(
+      'every Lease released once this version leads',
+      async () => (await leasesOf(keys)).length === 0,
+      (FAST.sweepSeconds + 20) * 1000,
+    );
+    t.pass();
+  },
+);

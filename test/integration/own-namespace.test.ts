@@ -19,10 +19,12 @@ const GROUP = { group: 'kubernaut.ai', version: 'v1alpha1', plural: 'workflowexe
 const GAUGE = 'leaseguard_guarded_objects_in_own_namespace';
 
 const create = (namespace: string, name: string, target: string) =>
-  customObjects('controller').createNamespacedCustomObject({ ...GROUP, namespace, body: workflowExecution(namespace, name, target) }).then(
-    () => 201,
-    (err) => apiError(err).code,
-  );
+  customObjects('controller')
+    .createNamespacedCustomObject({ ...GROUP, namespace, body: workflowExecution(namespace, name, target) })
+    .then(
+      () => 201,
+      (err) => apiError(err).code,
+    );
 
 test('a guarded object in its own namespace: a warning naming kind and namespace and the gauge at 1; creates there are never guarded; cleared when they are gone', async (t) => {
   await leaseNamespace(OWN);
@@ -37,7 +39,8 @@ test('a guarded object in its own namespace: a warning naming kind and namespace
   t.teardown(() => replicas.stop());
   const warning = await until(
     'the warning',
-    async () => (await replicas.logs()).split('\n').find((l) => l.includes("GUARDED OBJECTS IN LEASEGUARD'S OWN NAMESPACE")),
+    async () =>
+      (await replicas.logs()).split('\n').find((l) => l.includes("GUARDED OBJECTS IN LEASEGUARD'S OWN NAMESPACE")),
     10_000,
   );
   const entry = JSON.parse(warning);
@@ -49,12 +52,20 @@ test('a guarded object in its own namespace: a warning naming kind and namespace
   t.is(metricValue(page, GAUGE, { kind: 'RemediationRequest' }), 0);
 
   // The rendered registrations exclude it...
-  const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'webhook-config', '--url', 'https://127.0.0.1:1', '--ca', `${replicas.certs.dir}/ca.crt`, '-o', 'json'], {
-    env: { ...process.env, POD_NAMESPACE: OWN },
-  });
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [CLI, 'webhook-config', '--url', 'https://127.0.0.1:1', '--ca', `${replicas.certs.dir}/ca.crt`, '-o', 'json'],
+    {
+      env: { ...process.env, POD_NAMESPACE: OWN },
+    },
+  );
   for (const item of JSON.parse(stdout).items) {
     for (const w of item.webhooks) {
-      t.deepEqual(w.namespaceSelector.matchExpressions[0], { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', OWN] }, `${item.kind} ${w.name}`);
+      t.deepEqual(
+        w.namespaceSelector.matchExpressions[0],
+        { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', OWN] },
+        `${item.kind} ${w.name}`,
+      );
     }
   }
   // ...and so, through the API server, do the ones the replicas registered: with the
@@ -64,11 +75,24 @@ test('a guarded object in its own namespace: a warning naming kind and namespace
   t.is((await kubectl(['label', 'namespace', OWN, `${SCOPE_LABEL}=${SCOPE}`, '--overwrite'])).code, 0);
   t.is(await create(NS, 'we-holder', `${NS}/Deployment/held`), 201);
   t.is(await create(NS, 'we-second', `${NS}/Deployment/held`), 409, 'guarded where the webhook applies');
-  t.is(await create(OWN, 'we-unguarded', `${NS}/Deployment/held`), 201, 'the same key in its own namespace is not guarded');
+  t.is(
+    await create(OWN, 'we-unguarded', `${NS}/Deployment/held`),
+    201,
+    'the same key in its own namespace is not guarded',
+  );
 
-  for (const name of ['we-stray', 'we-unguarded']) await customObjects('admin').deleteNamespacedCustomObject({ ...GROUP, namespace: OWN, name });
-  await until('the gauge to clear', async () => metricValue((await replicas.metrics())[0] ?? '', GAUGE, { kind: 'WorkflowExecution' }) === 0, 10_000);
+  for (const name of ['we-stray', 'we-unguarded'])
+    await customObjects('admin').deleteNamespacedCustomObject({ ...GROUP, namespace: OWN, name });
+  await until(
+    'the gauge to clear',
+    async () => metricValue((await replicas.metrics())[0] ?? '', GAUGE, { kind: 'WorkflowExecution' }) === 0,
+    10_000,
+  );
   // (Log lines reach the file within a second: leaseguard flushes its log once a second.)
-  await until('the all-clear in the log', async () => /no WorkflowExecution objects remain in leaseguard's own namespace/.test(await replicas.logs()), 5000);
+  await until(
+    'the all-clear in the log',
+    async () => /no WorkflowExecution objects remain in leaseguard's own namespace/.test(await replicas.logs()),
+    5000,
+  );
   t.pass();
 });

@@ -20,7 +20,9 @@ test('a rolling restart under a steady create load: no create fails calling the 
   await replicas.rollingRestart();
   rolling = false;
   const { created, failures } = await load;
-  t.log(`${created} creates during two rollouts (${((performance.now() - started) / 1000).toFixed(1)} s); failures: ${failures.length}`);
+  t.log(
+    `${created} creates during two rollouts (${((performance.now() - started) / 1000).toFixed(1)} s); failures: ${failures.length}`,
+  );
   t.true(created > 50, `the load ran (${created} creates)`);
   t.deepEqual(failures, [], 'every create was answered by a replica');
   const logs = await replicas.logs();

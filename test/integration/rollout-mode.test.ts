@@ -15,7 +15,10 @@ const NS = 'rollout-prod';
 test('warn mode: kubectl prints the warning and the duplicate is stored; switched to enforce, the lock taken in warn mode refuses the next', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'lg-rollout-'));
   const config = join(dir, 'config.json');
-  const rules = (mode: string) => ({ includeDefaultRules: false, rules: [{ ...DEFAULT_RULES[0], mode }, DEFAULT_RULES[1]] });
+  const rules = (mode: string) => ({
+    includeDefaultRules: false,
+    rules: [{ ...DEFAULT_RULES[0], mode }, DEFAULT_RULES[1]],
+  });
   await writeFile(config, JSON.stringify(rules('warn')));
   // The duplicate warn mode stored: other files' leaders would count it.
   t.teardown(() => kubectl(['delete', 'workflowexecutions', '--all', '-n', NS, '--wait=false']));
@@ -23,14 +26,25 @@ test('warn mode: kubectl prints the warning and the duplicate is stored; switche
   t.teardown(() => warn.stop());
   await scopedNamespace(SCOPE, NS);
   const target = `${NS}/Deployment/api`;
-  const create = (name: string) => kubectl(['create', '-f', '-'], { identity: 'controller', input: JSON.stringify(workflowExecution(NS, name, target)) });
+  const create = (name: string) =>
+    kubectl(['create', '-f', '-'], {
+      identity: 'controller',
+      input: JSON.stringify(workflowExecution(NS, name, target)),
+    });
   const first = await create('we-1');
   t.is(first.code, 0, first.stderr);
   t.notRegex(first.stderr, /Warning/);
   const dup = await create('we-2');
   t.is(dup.code, 0, dup.stderr);
-  t.regex(dup.stderr, /Warning: leaseguard \(warn mode for WorkflowExecution\): enforce would refuse this: target "rollout-prod\/Deployment\/api" is busy: held by workflowexecution rollout-prod\/we-1/);
-  t.is((await kubectl(['-n', NS, 'get', 'workflowexecutions', '-o', 'name'])).stdout.trim().split('\n').length, 2, 'the duplicate was stored');
+  t.regex(
+    dup.stderr,
+    /Warning: leaseguard \(warn mode for WorkflowExecution\): enforce would refuse this: target "rollout-prod\/Deployment\/api" is busy: held by workflowexecution rollout-prod\/we-1/,
+  );
+  t.is(
+    (await kubectl(['-n', NS, 'get', 'workflowexecutions', '-o', 'name'])).stdout.trim().split('\n').length,
+    2,
+    'the duplicate was stored',
+  );
 
   await warn.stop();
   await writeFile(config, JSON.stringify(rules('enforce')));
@@ -38,5 +52,8 @@ test('warn mode: kubectl prints the warning and the duplicate is stored; switche
   t.teardown(() => enforce.stop());
   const refused = await create('we-3');
   t.not(refused.code, 0);
-  t.regex(refused.stderr, /denied the request: target "rollout-prod\/Deployment\/api" is busy: held by workflowexecution rollout-prod\/we-1/);
+  t.regex(
+    refused.stderr,
+    /denied the request: target "rollout-prod\/Deployment\/api" is busy: held by workflowexecution rollout-prod\/we-1/,
+  );
 });

@@ -9,11 +9,23 @@ import { ROOT } from '../harness/paths.js';
 test('the Deployment passes the restricted Pod Security Standard (PodSecurity admission, enforce: restricted)', async (t) => {
   const ns = 'pss-restricted';
   await kubectl(['create', 'namespace', ns]);
-  await kubectl(['label', 'namespace', ns, 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/enforce-version=latest', '--overwrite']);
+  await kubectl([
+    'label',
+    'namespace',
+    ns,
+    'pod-security.kubernetes.io/enforce=restricted',
+    'pod-security.kubernetes.io/enforce-version=latest',
+    '--overwrite',
+  ]);
   await kubectl(['-n', ns, 'create', 'serviceaccount', 'leaseguard']);
   const docs = loadAllYaml(await readFile(join(ROOT, 'manifests/base/deployment.yaml'), 'utf8')) as any[];
   const deployment = docs.find((d) => d.kind === 'Deployment');
-  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'leaseguard-pss', namespace: ns, labels: deployment.spec.template.metadata.labels }, spec: deployment.spec.template.spec };
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'leaseguard-pss', namespace: ns, labels: deployment.spec.template.metadata.labels },
+    spec: deployment.spec.template.spec,
+  };
   const ok = await kubectl(['create', '--dry-run=server', '-f', '-'], { input: JSON.stringify(pod) });
   t.is(ok.code, 0, ok.stderr);
   t.notRegex(ok.stderr, /would violate PodSecurity/);
@@ -34,7 +46,8 @@ test('the kustomization applies to the API server as written (server-side dry ru
 });
 
 test('kubectl auth can-i as the webhook service account: exactly what it needs, nothing else', async (t) => {
-  const can = async (...args: string[]) => (await kubectl(['auth', 'can-i', ...args], { identity: 'leaseguard' })).stdout.trim();
+  const can = async (...args: string[]) =>
+    (await kubectl(['auth', 'can-i', ...args], { identity: 'leaseguard' })).stdout.trim();
   const allowed: string[][] = [
     ['create', 'leases.coordination.k8s.io', '-n', 'leaseguard-system'],
     ['update', 'leases.coordination.k8s.io', '-n', 'leaseguard-system'],
@@ -63,6 +76,7 @@ test('kubectl auth can-i as the webhook service account: exactly what it needs, 
   ];
   for (const a of allowed) t.is(await can(...a), 'yes', a.join(' '));
   for (const d of denied) t.is(await can(...d), 'no', d.join(' '));
-  const list = (await kubectl(['auth', 'can-i', '--list', '-n', 'leaseguard-system'], { identity: 'leaseguard' })).stdout;
+  const list = (await kubectl(['auth', 'can-i', '--list', '-n', 'leaseguard-system'], { identity: 'leaseguard' }))
+    .stdout;
   t.notRegex(list, /^\*\.\*/m, 'no wildcard grants');
 });

@@ -16,7 +16,10 @@ test('a 503 for an unreachable API server fails /readyz at once and closes the c
   const s = await startTestServer({
     store,
     apiProbe: {
-      probe: () => (reachable ? Promise.resolve() : Promise.reject(new LeaseguardError(ErrorCodes.STORE_UNAVAILABLE, 'probe failed'))),
+      probe: () =>
+        reachable
+          ? Promise.resolve()
+          : Promise.reject(new LeaseguardError(ErrorCodes.STORE_UNAVAILABLE, 'probe failed')),
       // Slow enough that the admission, not a probe, is what fails readiness here.
       intervalMs: 400,
       failureThreshold: 5,
@@ -33,16 +36,26 @@ test('a 503 for an unreachable API server fails /readyz at once and closes the c
   const down = await s.client.request('GET', '/readyz');
   t.is(down.status, 503);
   t.false(down.json.checks.apiserver.ok);
-  t.regex(down.json.checks.apiserver.message, /an admission could not reach the API server: .*etcdserver: request timed out/);
+  t.regex(
+    down.json.checks.apiserver.message,
+    /an admission could not reach the API server: .*etcdserver: request timed out/,
+  );
   reachable = true;
-  await until('a probe to restore readiness', async () => (await s.client.request('GET', '/readyz')).status === 200, 3000);
+  await until(
+    'a probe to restore readiness',
+    async () => (await s.client.request('GET', '/readyz')).status === 200,
+    3000,
+  );
   const passed = await s.client.post('/validate', admissionReview({ kind: 'Other', key: 'x' }));
   t.is(passed.headers.connection, 'keep-alive', 'a ready replica keeps connections');
 });
 
 test('a 403 (a refusal, not an outage) leaves /readyz passing', async (t) => {
   const store = faultyStore(new MemoryLeaseStore('leaseguard-system'), ['403'], 1);
-  const s = await startTestServer({ store, apiProbe: { probe: () => Promise.resolve(), intervalMs: 200, failureThreshold: 2 } });
+  const s = await startTestServer({
+    store,
+    apiProbe: { probe: () => Promise.resolve(), intervalMs: 200, failureThreshold: 2 },
+  });
   t.teardown(() => s.close());
   await until('the first probe', async () => (await s.client.request('GET', '/readyz')).status === 200, 5000);
   const denied = await s.client.post('/validate', admissionReview({ key: 'prod/Deployment/api' }));
@@ -55,6 +68,10 @@ test('with the embedded store (no API server to reach) the condition always hold
   t.teardown(() => s.close());
   const ready = await s.client.request('GET', '/readyz');
   t.is(ready.status, 200);
-  t.deepEqual(ready.json.checks.apiserver, { ok: true, critical: true, message: 'embedded store: no API server to reach' });
+  t.deepEqual(ready.json.checks.apiserver, {
+    ok: true,
+    critical: true,
+    message: 'embedded store: no API server to reach',
+  });
   t.is((await s.lg.metrics.apiServerReachable.get()).values[0]?.value, 1);
 });

@@ -12,15 +12,19 @@ import { sleep } from '../harness/wait.js';
 
 function healthz(port: number, ca: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = https.get({ host: '127.0.0.1', port, path: '/healthz', ca, agent: false, servername: 'localhost' }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
+    const req = https.get(
+      { host: '127.0.0.1', port, path: '/healthz', ca, agent: false, servername: 'localhost' },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      },
+    );
     req.on('error', () => resolve(false));
   });
 }
 
-const notAfterSeconds = async (dir: string) => new Date(new X509Certificate(await readFile(join(dir, 'tls.crt'))).validTo).getTime() / 1000;
+const notAfterSeconds = async (dir: string) =>
+  new Date(new X509Certificate(await readFile(join(dir, 'tls.crt'))).validTo).getTime() / 1000;
 
 test('a swapped ..data symlink is served without a restart; a broken pair is ignored; the expiry gauge follows', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'lg-secret-'));

@@ -10,7 +10,9 @@ import { admissionReview } from '../support/reviews.js';
 import { startTestServer } from '../support/webhook-server.js';
 
 async function serverWhoseCreate(fails: () => Error, failOpen = false) {
-  const store = delegatingStore(new MemoryLeaseStore('leaseguard-system'), { create: async () => Promise.reject(fails()) });
+  const store = delegatingStore(new MemoryLeaseStore('leaseguard-system'), {
+    create: async () => Promise.reject(fails()),
+  });
   return startTestServer({ store, failOpen });
 }
 
@@ -30,14 +32,21 @@ for (const failOpen of [false, true]) {
     t.is(metricValue(text, 'leaseguard_admission_requests_total', { ...KIND, decision: 'denied-internal' }), 1);
     t.is(metricValue(text, 'leaseguard_admission_requests_total', { ...KIND, decision: 'denied-unavailable' }) || 0, 0);
     t.is(metricValue(text, 'leaseguard_lock_failures_total', { ...KIND, reason: 'internal' }), 1);
-    t.true(s.logs.some((l) => l.includes('"decision":"denied-internal"') && l.includes('"level":40')), 'logged at warn with its decision');
+    t.true(
+      s.logs.some((l) => l.includes('"decision":"denied-internal"') && l.includes('"level":40')),
+      'logged at warn with its decision',
+    );
   });
 }
 
 test('the API server refusing the Lease is lease-rejected (503); an invalid key stays invalid', async (t) => {
-  const s = await serverWhoseCreate(() => new LeaseguardError(ErrorCodes.STORE_INVALID, 'Lease.coordination.k8s.io "x" is invalid'));
+  const s = await serverWhoseCreate(
+    () => new LeaseguardError(ErrorCodes.STORE_INVALID, 'Lease.coordination.k8s.io "x" is invalid'),
+  );
   t.teardown(() => s.close());
-  const rejected = (await s.client.post('/validate', admissionReview({ key: 'prod/Deployment/rejected', name: 'we-r' }))).json.response;
+  const rejected = (
+    await s.client.post('/validate', admissionReview({ key: 'prod/Deployment/rejected', name: 'we-r' }))
+  ).json.response;
   t.false(rejected.allowed);
   t.is(rejected.status.code, 503);
   t.is(rejected.auditAnnotations.decision, 'denied-unavailable');

@@ -8,19 +8,55 @@ import { metricValue } from '../harness/metrics.js';
 import { admissionReview } from '../support/reviews.js';
 import { startTestServer } from '../support/webhook-server.js';
 
-const only = (namespaces: string[], over: Partial<GuardRule> = {}): GuardRule[] => DEFAULT_RULES.map((r) => ({ ...r, namespaces, ...over }));
+const only = (namespaces: string[], over: Partial<GuardRule> = {}): GuardRule[] =>
+  DEFAULT_RULES.map((r) => ({ ...r, namespaces, ...over }));
 
 test('outside the allowed namespaces: 403 naming where it may go, no Lease touched; inside: locked as ever', async (t) => {
   const store = new MemoryLeaseStore('leaseguard-system');
   const s = await startTestServer({ store, rules: only(['kubernaut-system']) });
   t.teardown(() => s.close());
   const cases: Array<{ what: string; review: object; allowed: boolean; decision: string }> = [
-    { what: 'create elsewhere', review: admissionReview({ namespace: 'tenant-a', key: 'prod/Deployment/api', name: 'we-x' }), allowed: false, decision: 'denied-namespace' },
-    { what: 'dry run elsewhere', review: admissionReview({ namespace: 'tenant-a', key: 'prod/Deployment/api', dryRun: true }), allowed: false, decision: 'denied-namespace' },
-    { what: 'keyless object given a key elsewhere', review: admissionReview({ namespace: 'tenant-a', operation: 'UPDATE', oldKey: undefined, key: 'prod/Deployment/api' }), allowed: false, decision: 'denied-namespace' },
-    { what: 'status update elsewhere (no lock)', review: admissionReview({ namespace: 'tenant-a', operation: 'UPDATE' }), allowed: true, decision: 'passed' },
-    { what: 'delete elsewhere', review: admissionReview({ namespace: 'tenant-a', operation: 'DELETE' }), allowed: true, decision: 'passed' },
-    { what: 'create in kubernaut-system', review: admissionReview({ namespace: 'kubernaut-system', key: 'prod/Deployment/api', name: 'we-1' }), allowed: true, decision: 'allowed' },
+    {
+      what: 'create elsewhere',
+      review: admissionReview({ namespace: 'tenant-a', key: 'prod/Deployment/api', name: 'we-x' }),
+      allowed: false,
+      decision: 'denied-namespace',
+    },
+    {
+      what: 'dry run elsewhere',
+      review: admissionReview({ namespace: 'tenant-a', key: 'prod/Deployment/api', dryRun: true }),
+      allowed: false,
+      decision: 'denied-namespace',
+    },
+    {
+      what: 'keyless object given a key elsewhere',
+      review: admissionReview({
+        namespace: 'tenant-a',
+        operation: 'UPDATE',
+        oldKey: undefined,
+        key: 'prod/Deployment/api',
+      }),
+      allowed: false,
+      decision: 'denied-namespace',
+    },
+    {
+      what: 'status update elsewhere (no lock)',
+      review: admissionReview({ namespace: 'tenant-a', operation: 'UPDATE' }),
+      allowed: true,
+      decision: 'passed',
+    },
+    {
+      what: 'delete elsewhere',
+      review: admissionReview({ namespace: 'tenant-a', operation: 'DELETE' }),
+      allowed: true,
+      decision: 'passed',
+    },
+    {
+      what: 'create in kubernaut-system',
+      review: admissionReview({ namespace: 'kubernaut-system', key: 'prod/Deployment/api', name: 'we-1' }),
+      allowed: true,
+      decision: 'allowed',
+    },
   ];
   for (const c of cases) {
     const before = (await store.list('')).length;
@@ -31,8 +67,16 @@ test('outside the allowed namespaces: 403 naming where it may go, no Lease touch
       const status = r.json.response.status;
       t.is(status.code, 403, c.what);
       t.is(status.reason, 'Forbidden', c.what);
-      t.regex(status.message, /leaseguard refuses WorkflowExecution in namespace tenant-a: it may be created only in kubernaut-system/, c.what);
-      t.deepEqual(status.details.causes.map((x: { field: string }) => x.field), ['metadata.namespace'], c.what);
+      t.regex(
+        status.message,
+        /leaseguard refuses WorkflowExecution in namespace tenant-a: it may be created only in kubernaut-system/,
+        c.what,
+      );
+      t.deepEqual(
+        status.details.causes.map((x: { field: string }) => x.field),
+        ['metadata.namespace'],
+        c.what,
+      );
       t.is((await store.list('')).length, before, `${c.what}: no Lease written`);
     }
   }
@@ -47,12 +91,23 @@ test('* opens every namespace, and says so (gauge 1, a warning at start); warn m
   t.teardown(() => open.close());
   const r = await open.client.post('/validate', admissionReview({ namespace: 'tenant-a', key: 'open/Deployment/api' }));
   t.true(r.json.response.allowed);
-  t.is(metricValue(await open.lg.metrics.registry.metrics(), 'leaseguard_namespaces_unrestricted', { kind: 'WorkflowExecution' }), 1);
-  t.true(open.logs.some((l) => /WorkflowExecution may be created in every namespace/.test(l) && /"level":40/.test(l)), 'a warning at start');
+  t.is(
+    metricValue(await open.lg.metrics.registry.metrics(), 'leaseguard_namespaces_unrestricted', {
+      kind: 'WorkflowExecution',
+    }),
+    1,
+  );
+  t.true(
+    open.logs.some((l) => /WorkflowExecution may be created in every namespace/.test(l) && /"level":40/.test(l)),
+    'a warning at start',
+  );
   const warn = await startTestServer({ rules: only(['kubernaut-system'], { mode: 'warn' }) });
   t.teardown(() => warn.close());
   const w = await warn.client.post('/validate', admissionReview({ namespace: 'tenant-a', key: 'warn/Deployment/api' }));
   t.true(w.json.response.allowed);
-  t.regex(w.json.response.warnings[0], /enforce would refuse this: leaseguard refuses WorkflowExecution in namespace tenant-a/);
+  t.regex(
+    w.json.response.warnings[0],
+    /enforce would refuse this: leaseguard refuses WorkflowExecution in namespace tenant-a/,
+  );
   t.is(w.json.response.auditAnnotations.decision, 'warned-namespace');
 });

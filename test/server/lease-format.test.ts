@@ -17,7 +17,9 @@ for (const failOpen of [false, true]) {
     t.true(first.json.response.allowed);
     const name = leaseName(DEFAULT_RULES[0]!, key);
     t.is(decodeLease((await s.store.get(name))!).format, 2, 'written in format 2');
-    await s.store.patch(name, [{ op: 'replace', path: `/metadata/annotations/${pointerSegment(LOCK_ANNOTATION)}`, value: '{"v":3,"key":"x"}' }]);
+    await s.store.patch(name, [
+      { op: 'replace', path: `/metadata/annotations/${pointerSegment(LOCK_ANNOTATION)}`, value: '{"v":3,"key":"x"}' },
+    ]);
     const next = await s.client.post('/validate', admissionReview({ key, name: 'we-2' }));
     t.false(next.json.response.allowed);
     t.is(next.json.response.status.code, 500);

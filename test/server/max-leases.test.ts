@@ -10,13 +10,17 @@ import { startTestServer } from '../support/webhook-server.js';
 test('past maxLeases a new key is refused 503 naming the bound; held keys are busy or retried as ever; a release makes room', async (t) => {
   const s = await startTestServer({ maxLeases: 3 });
   t.teardown(() => s.close());
-  const validate = (key: string, name: string, dryRun = false) => s.client.post('/validate', admissionReview({ key, name, dryRun })).then((r) => r.json.response);
+  const validate = (key: string, name: string, dryRun = false) =>
+    s.client.post('/validate', admissionReview({ key, name, dryRun })).then((r) => r.json.response);
   for (const k of ['a', 'b', 'c']) t.true((await validate(`max/Deployment/${k}`, `we-${k}`)).allowed, k);
   const refused = await validate('max/Deployment/d', 'we-d');
   t.false(refused.allowed);
   t.is(refused.status.code, 503);
   t.is(refused.status.reason, 'ServiceUnavailable');
-  t.regex(refused.status.message, /could not take a lock for target "max\/Deployment\/d": leaseguard already holds about 3 Leases, its maximum \(maxLeases 3\)/);
+  t.regex(
+    refused.status.message,
+    /could not take a lock for target "max\/Deployment\/d": leaseguard already holds about 3 Leases, its maximum \(maxLeases 3\)/,
+  );
   t.regex(refused.status.message, /retry once locks are released/);
   t.is(await s.store.get(leaseName(DEFAULT_RULES[0]!, 'max/Deployment/d')), null, 'no Lease written');
   t.is((await validate('max/Deployment/e', 'we-e', true)).status.code, 503, 'a dry run meets the bound too');

@@ -36,9 +36,13 @@ async function standIn(lists: object[][], firstWatch: 'expired' | 'quiet') {
     res.writeHead(200, { 'content-type': 'application/json' });
     if (new URL(req.url ?? '/', 'http://x').searchParams.get('watch') !== 'true') {
       const items = lists[Math.min(listed++, lists.length - 1)];
-      res.end(JSON.stringify({ kind: 'WorkflowExecutionList', metadata: { resourceVersion: String(10 * listed) }, items }));
+      res.end(
+        JSON.stringify({ kind: 'WorkflowExecutionList', metadata: { resourceVersion: String(10 * listed) }, items }),
+      );
     } else if (listed === 1 && firstWatch === 'expired') {
-      res.end(`${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' } })}\n`);
+      res.end(
+        `${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' } })}\n`,
+      );
     } else {
       res.flushHeaders();
       open.add(res);
@@ -56,7 +60,16 @@ async function standIn(lists: object[][], firstWatch: 'expired' | 'quiet') {
   };
 }
 
-function controllerOn(api: Awaited<ReturnType<typeof standIn>>, o: { rule?: GuardRule; store?: MemoryLeaseStore; ages?: LeaseAges; sweepIntervalSeconds?: number; logs?: string[] } = {}) {
+function controllerOn(
+  api: Awaited<ReturnType<typeof standIn>>,
+  o: {
+    rule?: GuardRule;
+    store?: MemoryLeaseStore;
+    ages?: LeaseAges;
+    sweepIntervalSeconds?: number;
+    logs?: string[];
+  } = {},
+) {
   const metrics = createMetrics(new Registry(), { defaultMetrics: false });
   const events: LeaseguardEvent[] = [];
   const controller = new ReleaseController({
@@ -81,7 +94,11 @@ test('a relist that finds a successor where the old object is gone reports no du
   const api = await standIn(
     [
       [we('we-1', 'prod/Deployment/api', '10'), we('we-3', 'prod/Deployment/web', '10')],
-      [we('we-2', 'prod/Deployment/api', '20'), we('we-3', 'prod/Deployment/web', '10'), we('we-4', 'prod/Deployment/web', '20')],
+      [
+        we('we-2', 'prod/Deployment/api', '20'),
+        we('we-3', 'prod/Deployment/web', '10'),
+        we('we-4', 'prod/Deployment/web', '20'),
+      ],
     ],
     'expired',
   );
@@ -104,7 +121,11 @@ test('a relist that finds a successor where the old object is gone reports no du
   const duplicates = events.filter((e) => e.reason === 'DuplicateKey');
   t.is(duplicates.length, 1, 'the real duplicate is reported');
   t.regex(duplicates[0]!.message, /prod\/we-3, prod\/we-4/);
-  t.notRegex(events.map((e) => e.message).join('\n'), /we-1.*we-2|we-2.*we-1/, 'a successor beside its deleted predecessor is no duplicate');
+  t.notRegex(
+    events.map((e) => e.message).join('\n'),
+    /we-1.*we-2|we-2.*we-1/,
+    'a successor beside its deleted predecessor is no duplicate',
+  );
   t.deepEqual(gaugeSeen, [0, 1], 'the gauge went from 0 to 1, never to 2');
 });
 
@@ -120,7 +141,16 @@ for (const [maxHoldSeconds, sweepIntervalSeconds, queued] of [
     const ages = new LeaseAges();
     const locks = new LockService({ store, holders: unverifiableHolders, pendingTimeoutSeconds: 30, ages });
     const object = { group: rule.group, kind: rule.kind, namespace: 'prod', name: 'we-1', uid: 'uid-we-1' };
-    t.is((await locks.acquire(rule, { key: 'prod/Deployment/api', object, requester: { username: 'ro' } }, { dryRun: false })).verdict, 'allowed');
+    t.is(
+      (
+        await locks.acquire(
+          rule,
+          { key: 'prod/Deployment/api', object, requester: { username: 'ro' } },
+          { dryRun: false },
+        )
+      ).verdict,
+      'allowed',
+    );
     const api = await standIn([[we('we-1', 'prod/Deployment/api', '10')]], 'quiet');
     t.teardown(() => api.close());
     const logs: string[] = [];
@@ -128,7 +158,9 @@ for (const [maxHoldSeconds, sweepIntervalSeconds, queued] of [
     t.teardown(() => controller.stop());
     await controller.start(); // lists, then sweeps once
     await controller.drained();
-    const sweeps = logs.map((l) => JSON.parse(l) as { msg: string; leases?: number; queued?: number }).filter((l) => l.msg === 'sweep looked at every managed Lease');
+    const sweeps = logs
+      .map((l) => JSON.parse(l) as { msg: string; leases?: number; queued?: number })
+      .filter((l) => l.msg === 'sweep looked at every managed Lease');
     t.is(sweeps.length, 1);
     t.like(sweeps[0], { leases: 1, queued });
   });

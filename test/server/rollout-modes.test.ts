@@ -9,7 +9,8 @@ import { metricValue } from '../harness/metrics.js';
 import { startTestServer, type TestServer } from '../support/webhook-server.js';
 
 const withMode = (mode: RuleMode) => [{ ...DEFAULT_RULES[0]!, mode }, DEFAULT_RULES[1]!];
-const decisions = async (s: TestServer, decision: string) => metricValue(await s.lg.metrics.registry.metrics(), 'leaseguard_admission_requests_total', { decision });
+const decisions = async (s: TestServer, decision: string) =>
+  metricValue(await s.lg.metrics.registry.metrics(), 'leaseguard_admission_requests_total', { decision });
 
 test('warn: a free key is locked as in enforce; the duplicate is admitted with a warning, an audit annotation and a metric', async (t) => {
   const store = new MemoryLeaseStore('leaseguard-system');
@@ -21,17 +22,26 @@ test('warn: a free key is locked as in enforce; the duplicate is admitted with a
   t.is((await store.list('')).length, 1, 'the free key was locked');
   const dup = await s.client.post('/validate', admissionReview({ key: 'warn/Deployment/api', name: 'we-2' }));
   t.true(dup.json.response.allowed, 'admitted in warn mode');
-  t.regex(dup.json.response.warnings[0], /^leaseguard \(warn mode for WorkflowExecution\): enforce would refuse this: target "warn\/Deployment\/api" is busy: held by workflowexecution prod\/we-1/);
+  t.regex(
+    dup.json.response.warnings[0],
+    /^leaseguard \(warn mode for WorkflowExecution\): enforce would refuse this: target "warn\/Deployment\/api" is busy: held by workflowexecution prod\/we-1/,
+  );
   t.is(dup.json.response.auditAnnotations.decision, 'warned-busy');
   t.is(dup.json.response.auditAnnotations.holder, 'prod/we-1');
   t.is(await decisions(s, 'warned-busy'), 1);
   // A key change that enforce refuses is admitted too, with its warning.
-  const update = await s.client.post('/validate', admissionReview({ operation: 'UPDATE', key: 'warn/Deployment/other', oldKey: 'warn/Deployment/api' }));
+  const update = await s.client.post(
+    '/validate',
+    admissionReview({ operation: 'UPDATE', key: 'warn/Deployment/other', oldKey: 'warn/Deployment/api' }),
+  );
   t.true(update.json.response.allowed);
   t.regex(update.json.response.warnings[0], /spec\.targetResource is immutable/);
   // Other rules stay enforced.
   await s.client.post('/validate', admissionReview({ kind: 'RemediationRequest', key: 'f'.repeat(64), name: 'rr-1' }));
-  const rr = await s.client.post('/validate', admissionReview({ kind: 'RemediationRequest', key: 'f'.repeat(64), name: 'rr-2' }));
+  const rr = await s.client.post(
+    '/validate',
+    admissionReview({ kind: 'RemediationRequest', key: 'f'.repeat(64), name: 'rr-2' }),
+  );
   t.false(rr.json.response.allowed);
 });
 
@@ -53,7 +63,11 @@ test('dryrun: every create is admitted and no Lease is written; the would-be ref
   const held = await s.client.post('/validate', admissionReview({ key: 'dry/Deployment/held', name: 'we-c' }));
   t.true(held.json.response.allowed);
   t.regex(held.json.response.warnings[0], /dryrun mode .* is busy: held by workflowexecution prod\/we-held/);
-  t.deepEqual((await store.list('')).map((l) => l.metadata?.name).length, 1, 'only the lock taken under enforce exists');
+  t.deepEqual(
+    (await store.list('')).map((l) => l.metadata?.name).length,
+    1,
+    'only the lock taken under enforce exists',
+  );
   t.is(await decisions(s, 'warned-busy'), 1);
 });
 

@@ -23,7 +23,9 @@ test.after.always(async () => {
 /** `openssl s_client` with the given flags (stdin closed, so it hangs up after the handshake). */
 function handshake(port: number, flags: string[]): Promise<{ ok: boolean; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-brief', ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-brief', ...flags], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -38,7 +40,9 @@ function handshake(port: number, flags: string[]): Promise<{ ok: boolean; out: s
 /** A deliberately permissive server, to show the weak clients below can connect at all. */
 async function permissiveServer(): Promise<{ port: number; close(): void }> {
   const [cert, key] = await Promise.all([readFile(`${s.certs.dir}/tls.crt`), readFile(`${s.certs.dir}/tls.key`)]);
-  const srv = https.createServer({ cert, key, minVersion: 'TLSv1', ciphers: 'ALL:@SECLEVEL=0' }, (_q, r) => r.end('ok'));
+  const srv = https.createServer({ cert, key, minVersion: 'TLSv1', ciphers: 'ALL:@SECLEVEL=0' }, (_q, r) =>
+    r.end('ok'),
+  );
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   return { port: (srv.address() as AddressInfo).port, close: () => srv.close() };
 }
@@ -51,7 +55,12 @@ const ECDHE_RSA_AES128_GCM = 0xc02f;
 const weakClients: Array<[string, string[], number, number[]]> = [
   ['TLS 1.0', ['-tls1', '-cipher', 'ALL:@SECLEVEL=0'], 0x0301, [0xc013, 0x002f, 0x000a]],
   ['TLS 1.1', ['-tls1_1', '-cipher', 'ALL:@SECLEVEL=0'], 0x0302, [0xc013, 0x002f, 0x000a]],
-  ['TLS 1.2 with a CBC cipher without forward secrecy', ['-tls1_2', '-cipher', 'AES128-SHA:@SECLEVEL=0'], TLS12, [0x002f]],
+  [
+    'TLS 1.2 with a CBC cipher without forward secrecy',
+    ['-tls1_2', '-cipher', 'AES128-SHA:@SECLEVEL=0'],
+    TLS12,
+    [0x002f],
+  ],
   ['TLS 1.2 with 3DES', ['-tls1_2', '-cipher', 'DES-CBC3-SHA:@SECLEVEL=0'], TLS12, [0x000a]],
 ];
 
@@ -70,7 +79,8 @@ for (const [name, flags, version, suites] of weakClients) {
     t.teardown(() => control.close());
     // The same hello to a permissive server shows the refusal is leaseguard's settings, not the runtime.
     const permissive = await sendHello(control.port, clientHello(version, suites));
-    if (permissive.kind !== 'server-hello') t.log(`this Node.js cannot serve ${name} even when allowed to (${JSON.stringify(permissive)})`);
+    if (permissive.kind !== 'server-hello')
+      t.log(`this Node.js cannot serve ${name} even when allowed to (${JSON.stringify(permissive)})`);
     const against = await handshake(control.port, flags);
     if (!against.ok) return t.log(`this OpenSSL cannot offer ${name}; only the byte-level hello checked it`);
     const r = await handshake(s.server.admissionPort, flags);
@@ -85,7 +95,9 @@ test.serial('TLS: 1.2 with ECDHE-GCM and 1.3 are accepted', async (t) => {
 
 test('no plaintext: an HTTP request to the admission port gets no HTTP answer', async (t) => {
   const reply = await new Promise<string>((resolve) => {
-    const sock = net.connect(s.server.admissionPort, '127.0.0.1', () => sock.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'));
+    const sock = net.connect(s.server.admissionPort, '127.0.0.1', () =>
+      sock.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'),
+    );
     let data = '';
     sock.on('data', (d) => (data += d.toString('latin1')));
     sock.on('close', () => resolve(data));
@@ -96,10 +108,16 @@ test('no plaintext: an HTTP request to the admission port gets no HTTP answer', 
 });
 
 test('limits: a request with 20 KiB of headers is refused with 431', async (t) => {
-  const res = await s.client.request('POST', '/validate', '{}', { 'content-type': 'application/json', 'x-padding': 'a'.repeat(20 * 1024) });
+  const res = await s.client.request('POST', '/validate', '{}', {
+    'content-type': 'application/json',
+    'x-padding': 'a'.repeat(20 * 1024),
+  });
   t.is(res.status, 431);
   // Just under the 16 KiB limit is read (and answered as the request it is).
-  const under = await s.client.request('POST', '/validate', '{}', { 'content-type': 'application/json', 'x-padding': 'a'.repeat(15 * 1024) });
+  const under = await s.client.request('POST', '/validate', '{}', {
+    'content-type': 'application/json',
+    'x-padding': 'a'.repeat(15 * 1024),
+  });
   t.is(under.status, 400);
   t.is((await s.client.request('GET', '/healthz')).status, 200);
 });
@@ -107,7 +125,10 @@ test('limits: a request with 20 KiB of headers is refused with 431', async (t) =
 test('limits: a client that never finishes its headers is cut off', async (t) => {
   const started = performance.now();
   const closed = await new Promise<string>((resolve) => {
-    const sock = tls.connect({ port: s.server.admissionPort, host: '127.0.0.1', ca: s.certs.ca, servername: 'localhost' }, () => sock.write('POST /validate HTTP/1.1\r\nHost: x\r\n'));
+    const sock = tls.connect(
+      { port: s.server.admissionPort, host: '127.0.0.1', ca: s.certs.ca, servername: 'localhost' },
+      () => sock.write('POST /validate HTTP/1.1\r\nHost: x\r\n'),
+    );
     let data = '';
     sock.on('data', (d) => (data += d.toString()));
     sock.on('close', () => resolve(data));
@@ -130,9 +151,14 @@ test('limits: the production server cuts off headers after 10 s and whole reques
 test('limits: a client that trickles its body is cut off with 408', async (t) => {
   const started = performance.now();
   const status = await new Promise<string>((resolve) => {
-    const sock = tls.connect({ port: s.server.admissionPort, host: '127.0.0.1', ca: s.certs.ca, servername: 'localhost' }, () => {
-      sock.write('POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{');
-    });
+    const sock = tls.connect(
+      { port: s.server.admissionPort, host: '127.0.0.1', ca: s.certs.ca, servername: 'localhost' },
+      () => {
+        sock.write(
+          'POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{',
+        );
+      },
+    );
     const drip = setInterval(() => sock.write(' '), 200);
     let data = '';
     sock.on('data', (d) => (data += d.toString()));
@@ -151,24 +177,38 @@ test('limits: a client that trickles its body is cut off with 408', async (t) =>
 
 test('identity hints: a forged pod-name extra is recorded as a hint and never decides', async (t) => {
   const key = 'hints/Deployment/api';
-  const first = admissionReview({ key, name: 'we-holder', username: 'system:serviceaccount:kubernaut-system:ro', pod: 'ro-1' });
+  const first = admissionReview({
+    key,
+    name: 'we-holder',
+    username: 'system:serviceaccount:kubernaut-system:ro',
+    pod: 'ro-1',
+  });
   t.true((await s.client.post('/validate', first)).json.response.allowed);
   // Same user, same claimed pod, another object: still busy (only the object identity retries).
-  const samePod = admissionReview({ key, name: 'we-other', username: 'system:serviceaccount:kubernaut-system:ro', pod: 'ro-1' });
+  const samePod = admissionReview({
+    key,
+    name: 'we-other',
+    username: 'system:serviceaccount:kubernaut-system:ro',
+    pod: 'ro-1',
+  });
   t.is((await s.client.post('/validate', samePod)).json.response.status.code, 409);
   // A forged extra claiming the holder's pod from another user: busy, and the message still names the real holder.
   const forged = admissionReview({ key, name: 'we-forged', username: 'mallory', pod: 'ro-1' });
   const res = (await s.client.post('/validate', forged)).json.response;
   t.is(res.status.code, 409);
-  t.regex(res.status.message, /held by workflowexecution prod\/we-holder \(requested by system:serviceaccount:kubernaut-system:ro on pod ro-1/);
+  t.regex(
+    res.status.message,
+    /held by workflowexecution prod\/we-holder \(requested by system:serviceaccount:kubernaut-system:ro on pod ro-1/,
+  );
 });
 
-test('hostile bodies: JSON nested past the API server\'s 10,000 levels is refused with 400 and writes nothing', async (t) => {
+test("hostile bodies: JSON nested past the API server's 10,000 levels is refused with 400 and writes nothing", async (t) => {
   const review = (key: string, depth: number) => {
     const deep = `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
     return `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"d","kind":{"group":"kubernaut.ai","version":"v1alpha1","kind":"WorkflowExecution"},"operation":"CREATE","name":"we-deep","namespace":"prod","object":{"metadata":{"name":"we-deep"},"spec":{"targetResource":"${key}","extra":${deep}}}}}`;
   };
-  const leases = async (key: string) => (await s.store.list(MANAGED_SELECTOR)).filter((l) => lockOf(l)?.key === key).length;
+  const leases = async (key: string) =>
+    (await s.store.list(MANAGED_SELECTOR)).filter((l) => lockOf(l)?.key === key).length;
   // 20,000 levels: past the API server's depth, within maxReviewBytes (120 KB), so the depth check is what refuses it.
   const res = await s.client.post('/validate', review('deep/Deployment/x', 20_000));
   t.is(res.status, 400);

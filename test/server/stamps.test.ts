@@ -25,27 +25,39 @@ function annotated(review: any, annotations: Record<string, string>, old = false
   return review;
 }
 
-test('a CREATE stamped by this installation\'s mutating webhook is admitted', async (t) => {
+test("a CREATE stamped by this installation's mutating webhook is admitted", async (t) => {
   const review = admissionReview({ key: 'stamp/Deployment/mine', name: 'we-mine' });
   const mutated = await s.client.post('/mutate', review);
   const ops = JSON.parse(Buffer.from(mutated.json.response.patch, 'base64').toString()) as JsonPatchOp[];
   const patched = applyJsonPatch(review.request.object, ops);
   t.true(patched.ok);
   review.request.object = (patched as { doc: unknown }).doc;
-  t.deepEqual(review.request.object.metadata.annotations, { [LOCK_KEY_ANNOTATION]: 'stamp/Deployment/mine', [LEASE_ANNOTATION]: `leaseguard-system/${lease('stamp/Deployment/mine')}` });
+  t.deepEqual(review.request.object.metadata.annotations, {
+    [LOCK_KEY_ANNOTATION]: 'stamp/Deployment/mine',
+    [LEASE_ANNOTATION]: `leaseguard-system/${lease('stamp/Deployment/mine')}`,
+  });
   const res = await s.client.post('/validate', review);
   t.true(res.json.response.allowed);
 });
 
 test("a CREATE with another installation's stamp is admitted only when that installation is configured", async (t) => {
   const key = 'stamp/Deployment/trusted';
-  const trusted = await s.client.post('/validate', annotated(admissionReview({ key, name: 'we-trusted' }), { [LEASE_ANNOTATION]: `other-system/${lease(key)}` }));
+  const trusted = await s.client.post(
+    '/validate',
+    annotated(admissionReview({ key, name: 'we-trusted' }), { [LEASE_ANNOTATION]: `other-system/${lease(key)}` }),
+  );
   t.true(trusted.json.response.allowed);
 });
 
 const forged: Array<[string, (key: string) => Record<string, string>]> = [
-  ["a Lease stamp naming an installation that is not configured (the monitor's blind spot)", (key) => ({ [LEASE_ANNOTATION]: `elsewhere/${lease(key)}` })],
-  ['a Lease stamp naming another lock', () => ({ [LEASE_ANNOTATION]: `leaseguard-system/${lease('stamp/Deployment/other')}` })],
+  [
+    "a Lease stamp naming an installation that is not configured (the monitor's blind spot)",
+    (key) => ({ [LEASE_ANNOTATION]: `elsewhere/${lease(key)}` }),
+  ],
+  [
+    'a Lease stamp naming another lock',
+    () => ({ [LEASE_ANNOTATION]: `leaseguard-system/${lease('stamp/Deployment/other')}` }),
+  ],
   ['a lock-key stamp with another key', () => ({ [LOCK_KEY_ANNOTATION]: 'stamp/Deployment/other' })],
   ['an annotation leaseguard never writes', () => ({ 'leaseguard.kubernaut.ai/owner': 'me' })],
 ];
@@ -67,7 +79,13 @@ test("an UPDATE that adds, changes or removes leaseguard's annotations is refuse
   const key = 'stamp/Deployment/updated';
   const stamp = { [LOCK_KEY_ANNOTATION]: key, [LEASE_ANNOTATION]: `leaseguard-system/${lease(key)}` };
   const update = (before: Record<string, string>, after: Record<string, string>) =>
-    s.client.post('/validate', annotated(annotated(admissionReview({ operation: 'UPDATE', key, oldKey: key, name: 'we-upd' }), before, true), after));
+    s.client.post(
+      '/validate',
+      annotated(
+        annotated(admissionReview({ operation: 'UPDATE', key, oldKey: key, name: 'we-upd' }), before, true),
+        after,
+      ),
+    );
   for (const [what, before, after] of [
     ['added', {}, { [LEASE_ANNOTATION]: `other-system/${lease(key)}` }],
     ['changed', stamp, { ...stamp, [LEASE_ANNOTATION]: `elsewhere/${lease(key)}` }],

@@ -20,7 +20,8 @@ test('2,000 distinct unknown kinds (and 50 KB kind names) add no metric series',
   const s = await startTestServer();
   t.teardown(() => s.close());
   // leaseguard's own series (Node's process metrics come and go with the garbage collector).
-  const own = (text: string) => text.split('\n').filter((l) => l && !l.startsWith('#') && !/^leaseguard_(nodejs|process)_/.test(l));
+  const own = (text: string) =>
+    text.split('\n').filter((l) => l && !l.startsWith('#') && !/^leaseguard_(nodejs|process)_/.test(l));
   const series = async () => own(await s.lg.metrics.registry.metrics()).length;
   // Warm up: the series a guarded and an unguarded request create.
   await s.client.post('/validate', admissionReview({ kind: 'Other', group: 'example.io', key: 'x' }));
@@ -41,7 +42,10 @@ test('2,000 distinct unknown kinds (and 50 KB kind names) add no metric series',
   t.is(await series(), before, 'no new series');
   const text = own(await s.lg.metrics.registry.metrics()).join('\n');
   t.true(text.length < bytesBefore + 2000, `the scrape did not grow (${bytesBefore} → ${text.length} bytes)`);
-  t.regex(text, /leaseguard_admission_requests_total\{webhook="validate",kind="other",operation="CREATE",decision="passed"\} 20\d\d/);
+  t.regex(
+    text,
+    /leaseguard_admission_requests_total\{webhook="validate",kind="other",operation="CREATE",decision="passed"\} 20\d\d/,
+  );
   t.notRegex(text, /Kind1999|KKKK/);
 });
 
@@ -50,7 +54,10 @@ const HOSTILE = 'prod/Deployment/api\u001b[2J\u001b[31mFAKE\r\nLINE\u0007\u009b\
 test('control characters in key, requester and pod come out escaped in a denial message', async (t) => {
   const s = await startTestServer({ store: new MemoryLeaseStore('leaseguard-system') });
   t.teardown(() => s.close());
-  const first = await s.client.post('/validate', admissionReview({ key: HOSTILE, name: 'we-1', username: 'eve\u001b]0;owned\u0007', pod: 'pod\r\nX-Injected: 1' }));
+  const first = await s.client.post(
+    '/validate',
+    admissionReview({ key: HOSTILE, name: 'we-1', username: 'eve\u001b]0;owned\u0007', pod: 'pod\r\nX-Injected: 1' }),
+  );
   t.true(first.json.response.allowed);
   const second = await s.client.post('/validate', admissionReview({ key: HOSTILE, name: 'we-2' }));
   const message: string = second.json.response.status.message;
@@ -60,14 +67,29 @@ test('control characters in key, requester and pod come out escaped in a denial 
   t.true(message.includes('\\u009b') && message.includes('\\u202e'));
   t.true(message.includes('eve\\x1b]0;owned\\x07'), message);
   t.true(message.includes('pod\\x0d\\x0aX-Injected: 1'), message);
-  for (const cause of second.json.response.status.details.causes as Array<{ message: string }>) t.notRegex(cause.message, /[\u0000-\u001f\u007f-\u009f]/);
+  for (const cause of second.json.response.status.details.causes as Array<{ message: string }>)
+    t.notRegex(cause.message, /[\u0000-\u001f\u007f-\u009f]/);
 });
 
 test('the locks table escapes every cell; columns stay aligned', (t) => {
   const out = table([
-    { key: HOSTILE, kind: 'WorkflowExecution', holder: 'prod/we-1', holderUid: 'u', requester: 'eve\u0007 (pod p\r\nFAKE)', state: 'bound', age: '1s', acquiredAt: '', lease: 'lg/l' },
+    {
+      key: HOSTILE,
+      kind: 'WorkflowExecution',
+      holder: 'prod/we-1',
+      holderUid: 'u',
+      requester: 'eve\u0007 (pod p\r\nFAKE)',
+      state: 'bound',
+      age: '1s',
+      acquiredAt: '',
+      lease: 'lg/l',
+    },
   ]);
-  t.notRegex(out, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/, 'no raw control character (newlines only between rows)');
+  t.notRegex(
+    out,
+    /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/,
+    'no raw control character (newlines only between rows)',
+  );
   t.is(out.split('\n').length, 2, 'one header, one row: a CR LF in a cell makes no line');
   t.true(out.includes('\\x1b[2J'));
 });
@@ -94,17 +116,36 @@ async function standInForCli(t: import('ava').ExecutionContext): Promise<string>
       },
       { name: `lease-${name}`, namespace: 'leaseguard-system', pendingTimeoutSeconds: 90 },
     );
-  const items = [lease(EVIL_KIND, 'a'), lease(`${EVIL_KIND}2`, 'b')].map((l, i) => ({ ...l, metadata: { ...l.metadata, uid: `lu-${i}`, resourceVersion: String(10 + i) } }));
+  const items = [lease(EVIL_KIND, 'a'), lease(`${EVIL_KIND}2`, 'b')].map((l, i) => ({
+    ...l,
+    metadata: { ...l.metadata, uid: `lu-${i}`, resourceVersion: String(10 + i) },
+  }));
   const server = http.createServer((req, res) => {
     req.resume();
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     res.setHeader('content-type', 'application/json');
     if (req.method === 'GET' && path === '/apis/coordination.k8s.io/v1/namespaces/leaseguard-system/leases') {
-      res.end(JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'LeaseList', metadata: { resourceVersion: '20' }, items }));
+      res.end(
+        JSON.stringify({
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'LeaseList',
+          metadata: { resourceVersion: '20' },
+          items,
+        }),
+      );
       return;
     }
     res.statusCode = 404;
-    res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 404, reason: 'NotFound', message: 'not found' }));
+    res.end(
+      JSON.stringify({
+        kind: 'Status',
+        apiVersion: 'v1',
+        status: 'Failure',
+        code: 404,
+        reason: 'NotFound',
+        message: 'not found',
+      }),
+    );
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => {
@@ -133,7 +174,17 @@ test('locks -o json and locks release escape what Leases say: no raw control cha
   t.deepEqual(rows.map((r) => r.kind).sort(), [EVIL_KIND, `${EVIL_KIND}2`], 'and it parses back to the same text');
   t.is(rows[0]!.key, HOSTILE);
 
-  const release = await cli(['locks', 'release', HOSTILE, '--force', '--yes', '--kubeconfig', kubeconfig, '--namespace', 'leaseguard-system']);
+  const release = await cli([
+    'locks',
+    'release',
+    HOSTILE,
+    '--force',
+    '--yes',
+    '--kubeconfig',
+    kubeconfig,
+    '--namespace',
+    'leaseguard-system',
+  ]);
   t.is(release.code, 2);
   t.regex(release.stderr, /is held for several kinds/);
   t.notRegex(release.stderr, RAW_CONTROL, release.stderr);
@@ -144,14 +195,27 @@ test('why -f escapes the kind and names a manifest supplies, in its errors and i
   const kubeconfig = await standInForCli(t);
   const dir = await mkdtemp(join(tmpdir(), 'lg-why-'));
   const unguarded = join(dir, 'unguarded.json');
-  await writeFile(unguarded, JSON.stringify({ apiVersion: 'kubernaut.ai/v1alpha1', kind: EVIL_KIND, metadata: { name: 'x', namespace: 'prod' } }));
+  await writeFile(
+    unguarded,
+    JSON.stringify({
+      apiVersion: 'kubernaut.ai/v1alpha1',
+      kind: EVIL_KIND,
+      metadata: { name: 'x', namespace: 'prod' },
+    }),
+  );
   const refused = await cli(['why', '-f', unguarded, '--kubeconfig', kubeconfig]);
   t.is(refused.code, 2);
   t.regex(refused.stderr, /is not guarded by leaseguard/);
   t.notRegex(refused.stderr, RAW_CONTROL, refused.stderr);
 
   const guarded = join(dir, 'guarded.json');
-  await writeFile(guarded, JSON.stringify({ ...admissionReview({ key: HOSTILE, name: 'we-\u202eevil\u0085' }).request.object, metadata: { name: 'we-\u202eevil\u0085', namespace: 'prod' } }));
+  await writeFile(
+    guarded,
+    JSON.stringify({
+      ...admissionReview({ key: HOSTILE, name: 'we-\u202eevil\u0085' }).request.object,
+      metadata: { name: 'we-\u202eevil\u0085', namespace: 'prod' },
+    }),
+  );
   const json = await cli(['why', '-f', guarded, '-o', 'json', '--kubeconfig', kubeconfig]);
   t.is(json.code, 0, json.stderr);
   t.notRegex(json.stdout, RAW_CONTROL, json.stdout);

@@ -15,7 +15,11 @@ import { sleep } from '../harness/wait.js';
 const rule = DEFAULT_RULES[0]!;
 
 /** Starts a stand-in API server, stopped (its `open` watches ended) when the test ends. */
-async function listening(t: ExecutionContext, server: http.Server, open: Set<http.ServerResponse>): Promise<KubeConfig> {
+async function listening(
+  t: ExecutionContext,
+  server: http.Server,
+  open: Set<http.ServerResponse>,
+): Promise<KubeConfig> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(async () => {
     for (const r of open) r.destroy();
@@ -51,7 +55,14 @@ async function standIn(dead: 'after-headers' | 'before-headers' | 'quiet', quiet
     if (url.searchParams.get('watch') !== 'true') {
       state.lists++;
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ apiVersion: 'kubernaut.ai/v1alpha1', kind: 'WorkflowExecutionList', metadata: { resourceVersion: '10' }, items: [workflowExecution('', '10')] }));
+      res.end(
+        JSON.stringify({
+          apiVersion: 'kubernaut.ai/v1alpha1',
+          kind: 'WorkflowExecutionList',
+          metadata: { resourceVersion: '10' },
+          items: [workflowExecution('', '10')],
+        }),
+      );
       return;
     }
     state.watches.push(url.searchParams);
@@ -59,7 +70,10 @@ async function standIn(dead: 'after-headers' | 'before-headers' | 'quiet', quiet
     if (dead === 'quiet') {
       // Alive but quiet: headers, then nothing for quietMs, then the change.
       res.writeHead(200, { 'content-type': 'application/json' }).flushHeaders();
-      setTimeout(() => res.write(`${JSON.stringify({ type: 'MODIFIED', object: workflowExecution('Completed', '11') })}\n`), quietMs);
+      setTimeout(
+        () => res.write(`${JSON.stringify({ type: 'MODIFIED', object: workflowExecution('Completed', '11') })}\n`),
+        quietMs,
+      );
       return;
     }
     if (state.watches.length === 1) {
@@ -112,7 +126,10 @@ for (const dead of ['after-headers', 'before-headers'] as const) {
     const deadline = Date.now() + 10_000;
     while (!events.some(([type, o]) => type === 'update' && o.terminal) && Date.now() < deadline) await sleep(50);
     const seconds = (performance.now() - started) / 1000;
-    t.true(events.some(([type, o]) => type === 'update' && o.terminal && o.phase === 'Completed'), 'the completion on the new watch reached the cache');
+    t.true(
+      events.some(([type, o]) => type === 'update' && o.terminal && o.phase === 'Completed'),
+      'the completion on the new watch reached the cache',
+    );
     // Replaced after timeoutSeconds plus the grace (1 + 1 s here), not before.
     t.true(seconds >= 1.9 && seconds < 6, `replaced after ${seconds.toFixed(1)} s`);
     t.is(restarts(), 1);
@@ -128,7 +145,13 @@ test("only a stamp from a configured other installation, for the object's own lo
   const own = leaseName(rule, 'prod/Deployment/api');
   const stamped = (name: string, lease?: string) => ({
     ...workflowExecution('', '10'),
-    metadata: { name, namespace: 'prod', uid: `uid-${name}`, resourceVersion: '10', ...(lease ? { annotations: { [LEASE_ANNOTATION]: lease } } : {}) },
+    metadata: {
+      name,
+      namespace: 'prod',
+      uid: `uid-${name}`,
+      resourceVersion: '10',
+      ...(lease ? { annotations: { [LEASE_ANNOTATION]: lease } } : {}),
+    },
   });
   const cases: Array<[string, string | undefined, boolean]> = [
     ['unstamped', undefined, false],
@@ -144,7 +167,14 @@ test("only a stamp from a configured other installation, for the object's own lo
   const server = http.createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     if (new URL(req.url ?? '/', 'http://x').searchParams.get('watch') !== 'true') {
-      res.end(JSON.stringify({ apiVersion: 'kubernaut.ai/v1alpha1', kind: 'WorkflowExecutionList', metadata: { resourceVersion: '10' }, items }));
+      res.end(
+        JSON.stringify({
+          apiVersion: 'kubernaut.ai/v1alpha1',
+          kind: 'WorkflowExecutionList',
+          metadata: { resourceVersion: '10' },
+          items,
+        }),
+      );
     } else {
       res.flushHeaders(); // a quiet watch
       open.add(res);
@@ -178,7 +208,13 @@ test('events carry the entry they replace or remove; a change nothing decides on
   const server = http.createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     if (new URL(req.url ?? '/', 'http://x').searchParams.get('watch') !== 'true') {
-      res.end(JSON.stringify({ kind: 'WorkflowExecutionList', metadata: { resourceVersion: '10' }, items: [we('prod', 'a', '10'), we('dev', 'a', '10'), we('dev', 'b', '10')] }));
+      res.end(
+        JSON.stringify({
+          kind: 'WorkflowExecutionList',
+          metadata: { resourceVersion: '10' },
+          items: [we('prod', 'a', '10'), we('dev', 'a', '10'), we('dev', 'b', '10')],
+        }),
+      );
       return;
     }
     open.add(res);
@@ -205,9 +241,16 @@ test('events carry the entry they replace or remove; a change nothing decides on
   const devA = cache.get('dev', 'a');
   const deadline = Date.now() + 5000;
   while (events.length < 5 && Date.now() < deadline) await sleep(20);
-  t.deepEqual(events.map((e) => `${e.type} ${e.obj.namespace}/${e.obj.name}`), ['add prod/a', 'add dev/a', 'add dev/b', 'update dev/a', 'delete dev/b']);
+  t.deepEqual(
+    events.map((e) => `${e.type} ${e.obj.namespace}/${e.obj.name}`),
+    ['add prod/a', 'add dev/a', 'add dev/b', 'update dev/a', 'delete dev/b'],
+  );
   t.true(events.slice(0, 3).every((e) => e.prev === undefined));
-  t.is(cache.get('prod', 'a'), prodA, 'an unchanged object keeps its entry (what the duplicate monitor holds stays the cache\'s own)');
+  t.is(
+    cache.get('prod', 'a'),
+    prodA,
+    "an unchanged object keeps its entry (what the duplicate monitor holds stays the cache's own)",
+  );
   t.is(events[3]!.prev, devA, 'an update names the entry it replaced');
   t.is(events[3]!.obj.phase, 'Completed');
   t.is(events[4]!.prev?.uid, 'uid-dev-b', 'a delete names the entry it removed');
@@ -215,7 +258,7 @@ test('events carry the entry they replace or remove; a change nothing decides on
   t.is(cache.get('dev', 'b'), undefined);
 });
 
-test('a watch that stays quiet longer than client-node\'s 30 s idle timer is kept: no restart, the change arrives on it', async (t) => {
+test("a watch that stays quiet longer than client-node's 30 s idle timer is kept: no restart, the change arrives on it", async (t) => {
   const api = await standIn('quiet', 33_000);
   t.teardown(() => api.close());
   const { cache, events, restarts } = watchCacheOn(api, 60);
@@ -223,7 +266,10 @@ test('a watch that stays quiet longer than client-node\'s 30 s idle timer is kep
   await cache.start();
   const deadline = Date.now() + 40_000;
   while (!events.some(([type, o]) => type === 'update' && o.terminal) && Date.now() < deadline) await sleep(100);
-  t.true(events.some(([type, o]) => type === 'update' && o.terminal), 'the change after 33 quiet seconds reached the cache');
+  t.true(
+    events.some(([type, o]) => type === 'update' && o.terminal),
+    'the change after 33 quiet seconds reached the cache',
+  );
   t.is(restarts(), 0);
   t.is(api.watches.length, 1, 'the one watch stayed open');
 });

@@ -16,7 +16,9 @@ export interface FailingApiServer {
 export function standInKubeConfig(server: http.Server): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromOptions({
-    clusters: [{ name: 'stand-in', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+    clusters: [
+      { name: 'stand-in', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true },
+    ],
     users: [{ name: 'u', token: 'test-token' }],
     contexts: [{ name: 'c', cluster: 'stand-in', user: 'u' }],
     currentContext: 'c',
@@ -31,7 +33,9 @@ export async function startFailingApiServer(mode: ApiFailure): Promise<FailingAp
     state.requests++;
     req.resume();
     const status = (code: number, reason: string, message: string) =>
-      res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message }));
+      res
+        .writeHead(code, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message }));
     if (mode === '500') return status(500, 'InternalError', 'Internal error occurred: etcdserver: request timed out');
     if (mode === '403') {
       return status(

@@ -25,7 +25,12 @@ export type FaultyStore = LeaseStore & { readonly injected: Record<Fault, number
  * drawn from `random`. Every call goes through the delegating store, so this file says
  * only how a call fails.
  */
-export function faultyStore(inner: LeaseStore, faults: Fault[], rate: number, random: () => number = seeded(1)): FaultyStore {
+export function faultyStore(
+  inner: LeaseStore,
+  faults: Fault[],
+  rate: number,
+  random: () => number = seeded(1),
+): FaultyStore {
   const injected: Record<Fault, number> = { hang: 0, '500': 0, '403': 0, 'lost-reply': 0 };
 
   async function call<T>(what: string, signal: AbortSignal | undefined, op: () => Promise<T>): Promise<T> {
@@ -35,12 +40,20 @@ export function faultyStore(inner: LeaseStore, faults: Fault[], rate: number, ra
     switch (fault) {
       case 'hang':
         return new Promise<T>((_, reject) => {
-          const fail = () => reject(new LeaseguardError(ErrorCodes.STORE_TIMEOUT, `${what}: the API server did not answer before the deadline`));
+          const fail = () =>
+            reject(
+              new LeaseguardError(
+                ErrorCodes.STORE_TIMEOUT,
+                `${what}: the API server did not answer before the deadline`,
+              ),
+            );
           if (signal?.aborted) fail();
           else signal?.addEventListener('abort', fail, { once: true });
         });
       case '500':
-        throw new LeaseguardError(ErrorCodes.STORE_UNAVAILABLE, `${what}: etcdserver: request timed out`, { statusCode: 500 });
+        throw new LeaseguardError(ErrorCodes.STORE_UNAVAILABLE, `${what}: etcdserver: request timed out`, {
+          statusCode: 500,
+        });
       case '403':
         throw new LeaseguardError(
           ErrorCodes.STORE_FORBIDDEN,
@@ -49,15 +62,21 @@ export function faultyStore(inner: LeaseStore, faults: Fault[], rate: number, ra
         );
       case 'lost-reply':
         await op();
-        throw new LeaseguardError(ErrorCodes.STORE_UNAVAILABLE, `${what}: the API server could not be reached (ECONNRESET)`, { statusCode: 503 });
+        throw new LeaseguardError(
+          ErrorCodes.STORE_UNAVAILABLE,
+          `${what}: the API server could not be reached (ECONNRESET)`,
+          { statusCode: 503 },
+        );
     }
   }
 
-  const list: LeaseStore['list'] = (selector, signal) => call('list Leases', signal, () => inner.list(selector, signal));
+  const list: LeaseStore['list'] = (selector, signal) =>
+    call('list Leases', signal, () => inner.list(selector, signal));
   const store = delegatingStore(inner, {
     get: (name, signal) => call(`get Lease ${name}`, signal, () => inner.get(name, signal)),
     create: (lease, signal) => call(`create Lease ${lease.metadata?.name}`, signal, () => inner.create(lease, signal)),
-    replace: (lease, signal) => call(`update Lease ${lease.metadata?.name}`, signal, () => inner.replace(lease, signal)),
+    replace: (lease, signal) =>
+      call(`update Lease ${lease.metadata?.name}`, signal, () => inner.replace(lease, signal)),
     delete: (name, pre, signal) => call(`delete Lease ${name}`, signal, () => inner.delete(name, pre, signal)),
     patch: (name, ops, signal) => call(`patch Lease ${name}`, signal, () => inner.patch(name, ops, signal)),
     list,

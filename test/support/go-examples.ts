@@ -9,7 +9,8 @@ import { ROOT } from '../harness/paths.js';
 
 export const GO_EXAMPLES = join(ROOT, 'examples/go');
 
-const seconds = (name: string, fallback: number) => (Number(process.env[name]) > 0 ? Number(process.env[name]) : fallback) * 1000;
+const seconds = (name: string, fallback: number) =>
+  (Number(process.env[name]) > 0 ? Number(process.env[name]) : fallback) * 1000;
 /** Module downloads (first run on a machine) and the build (first build of client-go: minutes on 2 cores). */
 const DOWNLOAD_TIMEOUT_MS = seconds('LEASEGUARD_GO_DOWNLOAD_TIMEOUT_SECONDS', 300);
 const BUILD_TIMEOUT_MS = seconds('LEASEGUARD_GO_BUILD_TIMEOUT_SECONDS', 480);
@@ -21,13 +22,28 @@ interface Ran {
   timedOut: boolean;
 }
 
-function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs: number }): Promise<Ran> {
+function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs: number },
+): Promise<Ran> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { cwd: opts.cwd, env: opts.env, timeout: opts.timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const e = err as (NodeJS.ErrnoException & { killed?: boolean; code?: number | string }) | null;
-      if (e?.code === 'ENOENT') resolve({ code: null, stdout, stderr: `${cmd} not found on PATH`, timedOut: false });
-      else resolve({ code: e ? (typeof e.code === 'number' ? e.code : 1) : 0, stdout, stderr, timedOut: Boolean(e?.killed) });
-    });
+    execFile(
+      cmd,
+      args,
+      { cwd: opts.cwd, env: opts.env, timeout: opts.timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => {
+        const e = err as (NodeJS.ErrnoException & { killed?: boolean; code?: number | string }) | null;
+        if (e?.code === 'ENOENT') resolve({ code: null, stdout, stderr: `${cmd} not found on PATH`, timedOut: false });
+        else
+          resolve({
+            code: e ? (typeof e.code === 'number' ? e.code : 1) : 0,
+            stdout,
+            stderr,
+            timedOut: Boolean(e?.killed),
+          });
+      },
+    );
   });
 }
 
@@ -41,7 +57,10 @@ export async function buildGoExamples(): Promise<{ gateway: string; orchestrator
   const env = goEnv();
   const proxy = (await run('go', ['env', 'GOPROXY'], { env, timeoutMs: 30_000 })).stdout.trim() || '(unset)';
   const download = await run('go', ['mod', 'download'], { cwd: GO_EXAMPLES, env, timeoutMs: DOWNLOAD_TIMEOUT_MS });
-  if (download.code === null) throw new Error('Go is not installed: the Go examples (examples/go) need Go >= 1.24 on PATH, as `npm test` does for the control plane');
+  if (download.code === null)
+    throw new Error(
+      'Go is not installed: the Go examples (examples/go) need Go >= 1.24 on PATH, as `npm test` does for the control plane',
+    );
   if (download.timedOut || download.code !== 0) {
     throw new Error(
       `downloading the Go modules of examples/go ${download.timedOut ? `did not finish within ${DOWNLOAD_TIMEOUT_MS / 1000} s` : 'failed'} ` +
@@ -50,9 +69,15 @@ export async function buildGoExamples(): Promise<{ gateway: string; orchestrator
     );
   }
   const out = await mkdtemp(join(tmpdir(), 'lg-go-examples-'));
-  const build = await run('go', ['build', '-trimpath', '-o', `${out}/`, './cmd/...'], { cwd: GO_EXAMPLES, env, timeoutMs: BUILD_TIMEOUT_MS });
+  const build = await run('go', ['build', '-trimpath', '-o', `${out}/`, './cmd/...'], {
+    cwd: GO_EXAMPLES,
+    env,
+    timeoutMs: BUILD_TIMEOUT_MS,
+  });
   if (build.timedOut || build.code !== 0) {
-    throw new Error(`go build of examples/go ${build.timedOut ? `did not finish within ${BUILD_TIMEOUT_MS / 1000} s` : 'failed'}:\n${build.stderr}`);
+    throw new Error(
+      `go build of examples/go ${build.timedOut ? `did not finish within ${BUILD_TIMEOUT_MS / 1000} s` : 'failed'}:\n${build.stderr}`,
+    );
   }
   return { gateway: join(out, 'gateway'), orchestrator: join(out, 'orchestrator') };
 }

@@ -14,9 +14,14 @@ let binary: Promise<string> | undefined;
 
 /** Runs helm against the test API server as its admin; never throws on a non-zero exit. */
 export async function helm(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const bin = await (binary ??= run('bash', [join(ROOT, 'scripts/ensure-helm.sh')], { cwd: ROOT }).then((r) => r.stdout.trim()));
+  const bin = await (binary ??= run('bash', [join(ROOT, 'scripts/ensure-helm.sh')], { cwd: ROOT }).then((r) =>
+    r.stdout.trim(),
+  ));
   try {
-    const r = await run(bin, [...args, '--kubeconfig', controlPlane().kubeconfigs.admin], { cwd: ROOT, maxBuffer: 64 << 20 });
+    const r = await run(bin, [...args, '--kubeconfig', controlPlane().kubeconfigs.admin], {
+      cwd: ROOT,
+      maxBuffer: 64 << 20,
+    });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };

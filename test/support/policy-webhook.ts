@@ -32,24 +32,35 @@ export interface PolicyWebhookOptions {
 export async function startPolicyWebhook(o: PolicyWebhookOptions): Promise<PolicyWebhook> {
   const certs = await cliCerts();
   const answered = new Map<string, number>();
-  const server = https.createServer({ cert: await readFile(join(certs.dir, 'tls.crt')), key: await readFile(join(certs.dir, 'tls.key')) }, (req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
-      const review = JSON.parse(body) as { request: { uid: string; name?: string; object?: { metadata?: { name?: string; annotations?: Record<string, string> } } } };
-      const annotations = review.request.object?.metadata?.annotations ?? {};
-      const delay = Number(annotations[DELAY_ANNOTATION] ?? 0);
-      const refuse = annotations[REFUSE_ANNOTATION] !== undefined;
-      setTimeout(() => {
-        const name = review.request.object?.metadata?.name ?? review.request.name ?? '';
-        answered.set(name, performance.now());
-        const response = refuse
-          ? { uid: review.request.uid, allowed: false, status: { code: 403, message: 'refused by policy' } }
-          : { uid: review.request.uid, allowed: true };
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }));
-      }, delay);
-    });
-  });
+  const server = https.createServer(
+    { cert: await readFile(join(certs.dir, 'tls.crt')), key: await readFile(join(certs.dir, 'tls.key')) },
+    (req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        const review = JSON.parse(body) as {
+          request: {
+            uid: string;
+            name?: string;
+            object?: { metadata?: { name?: string; annotations?: Record<string, string> } };
+          };
+        };
+        const annotations = review.request.object?.metadata?.annotations ?? {};
+        const delay = Number(annotations[DELAY_ANNOTATION] ?? 0);
+        const refuse = annotations[REFUSE_ANNOTATION] !== undefined;
+        setTimeout(() => {
+          const name = review.request.object?.metadata?.name ?? review.request.name ?? '';
+          answered.set(name, performance.now());
+          const response = refuse
+            ? { uid: review.request.uid, allowed: false, status: { code: 403, message: 'refused by policy' } }
+            : { uid: review.request.uid, allowed: true };
+          res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }));
+        }, delay);
+      });
+    },
+  );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   const config = {
@@ -64,7 +75,14 @@ export async function startPolicyWebhook(o: PolicyWebhookOptions): Promise<Polic
         failurePolicy: 'Fail',
         timeoutSeconds: o.timeoutSeconds ?? 10,
         clientConfig: { url: `https://127.0.0.1:${port}/`, caBundle: Buffer.from(certs.ca).toString('base64') },
-        rules: [{ apiGroups: ['kubernaut.ai'], apiVersions: ['v1alpha1'], resources: ['workflowexecutions', 'remediationrequests'], operations: ['CREATE'] }],
+        rules: [
+          {
+            apiGroups: ['kubernaut.ai'],
+            apiVersions: ['v1alpha1'],
+            resources: ['workflowexecutions', 'remediationrequests'],
+            operations: ['CREATE'],
+          },
+        ],
         namespaceSelector: { matchLabels: o.namespaceLabels },
       },
     ],
@@ -87,5 +105,11 @@ export async function startPolicyWebhook(o: PolicyWebhookOptions): Promise<Polic
 /** A WorkflowExecution body with annotations for the policy webhook. */
 export function annotated(body: Record<string, unknown>, annotations: Record<string, string>): Record<string, unknown> {
   const metadata = (body.metadata ?? {}) as Record<string, unknown>;
-  return { ...body, metadata: { ...metadata, annotations: { ...((metadata.annotations as Record<string, string>) ?? {}), ...annotations } } };
+  return {
+    ...body,
+    metadata: {
+      ...metadata,
+      annotations: { ...((metadata.annotations as Record<string, string>) ?? {}), ...annotations },
+    },
+  };
 }

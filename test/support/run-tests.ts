@@ -42,10 +42,12 @@ async function main(): Promise<number> {
   // ava's own summary is counted across the phases for one closing line.
   const totals = { passed: 0, failed: 0 };
   const count = (text: string) => {
-    for (const m of text.matchAll(/^\s*(\d+) (?:tests? )?(passed|failed)/gm)) totals[m[2] as 'passed' | 'failed'] += Number(m[1]);
+    for (const m of text.matchAll(/^\s*(\d+) (?:tests? )?(passed|failed)/gm))
+      totals[m[2] as 'passed' | 'failed'] += Number(m[1]);
     // A run with failures closes with the failures alone: count its passes line by line.
     if (!/^\s*\d+ (?:tests? )?passed/m.test(text)) totals.passed += [...text.matchAll(/^\s*✔ (?!\[skip\])/gm)].length;
-    for (const m of text.matchAll(/^\s*(\d+) (?:hooks? failed|uncaught exceptions?|unhandled rejections?)/gm)) totals.failed += Number(m[1]);
+    for (const m of text.matchAll(/^\s*(\d+) (?:hooks? failed|uncaught exceptions?|unhandled rejections?)/gm))
+      totals.failed += Number(m[1]);
   };
   const ava = join(ROOT, 'node_modules/ava/entrypoints/cli.mjs');
   const runAva = (avaArgs: string[], env: Record<string, string> = {}) =>
@@ -94,7 +96,10 @@ async function main(): Promise<number> {
     await new Promise<void>((r) => control.listen(0, '127.0.0.1', r));
     control.unref();
     const infoFile = join(plane.info.dir, 'control-plane.json');
-    await writeFile(infoFile, JSON.stringify({ ...plane.info, controlUrl: `http://127.0.0.1:${(control.address() as AddressInfo).port}` }));
+    await writeFile(
+      infoFile,
+      JSON.stringify({ ...plane.info, controlUrl: `http://127.0.0.1:${(control.address() as AddressInfo).port}` }),
+    );
     const withPlane = { [CONTROL_PLANE_ENV]: infoFile };
     if (whole) {
       process.stderr.write(`[test] integration tests (ava.integration.config.js) (${seconds()}s so far)\n`);
@@ -125,19 +130,34 @@ function reportCoverage(dir: string): Promise<number> {
   return new Promise((resolve) => {
     const c8 = join(ROOT, 'node_modules/c8/bin/c8.js');
     const reportDir = join(dir, 'report');
-    const args = [c8, 'report', '--temp-directory', dir, '--reports-dir', reportDir, '--reporter', 'text-summary', '--reporter', 'json-summary'];
+    const args = [
+      c8,
+      'report',
+      '--temp-directory',
+      dir,
+      '--reports-dir',
+      reportDir,
+      '--reporter',
+      'text-summary',
+      '--reporter',
+      'json-summary',
+    ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], cwd: ROOT });
     let out = '';
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     child.on('exit', async (c) => {
       if (c !== 0) return resolve(c ?? 1);
-      const summary = JSON.parse(await readFile(join(reportDir, 'coverage-summary.json'), 'utf8')) as Record<string, { lines: { pct: number } }>;
+      const summary = JSON.parse(await readFile(join(reportDir, 'coverage-summary.json'), 'utf8')) as Record<
+        string,
+        { lines: { pct: number } }
+      >;
       const total = summary.total!.lines.pct;
       const under = Object.entries(summary)
         .filter(([file, s]) => file !== 'total' && s.lines.pct < COVERAGE_FLOOR)
         .map(([file, s]) => `  ${s.lines.pct.toFixed(1).padStart(5)}%  ${relative(ROOT, file)}`);
       process.stdout.write(`[test] coverage of src/ from the whole suite:${out}`);
-      if (under.length > 0) process.stdout.write(`[test] files under ${COVERAGE_FLOOR}% of lines:\n${under.join('\n')}\n`);
+      if (under.length > 0)
+        process.stdout.write(`[test] files under ${COVERAGE_FLOOR}% of lines:\n${under.join('\n')}\n`);
       if (total < COVERAGE_FLOOR) process.stderr.write(`[test] lines covered ${total}% < ${COVERAGE_FLOOR}%\n`);
       resolve(total < COVERAGE_FLOOR ? 1 : 0);
     });

@@ -3,7 +3,8 @@
 // the server answers: a ServerHello (accepted) or an alert (refused, with its code).
 import net from 'node:net';
 
-export type HelloAnswer = { kind: 'server-hello'; suite: number } | { kind: 'alert'; description: number } | { kind: 'closed' | 'other' };
+export type HelloAnswer =
+  { kind: 'server-hello'; suite: number } | { kind: 'alert'; description: number } | { kind: 'closed' | 'other' };
 
 const u16 = (n: number) => Buffer.from([n >> 8, n & 0xff]);
 const u24 = (n: number) => Buffer.from([n >> 16, (n >> 8) & 0xff, n & 0xff]);

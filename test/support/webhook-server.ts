@@ -59,7 +59,13 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
   const store = o.store ?? new MemoryLeaseStore('leaseguard-system');
   const logs: string[] = [];
   const logger = capturingLogger(logs);
-  const budget = o.maxLeases ? new LeaseBudget({ max: o.maxLeases, count: (signal) => store.count?.(signal) ?? Promise.resolve(undefined), logger }) : undefined;
+  const budget = o.maxLeases
+    ? new LeaseBudget({
+        max: o.maxLeases,
+        count: (signal) => store.count?.(signal) ?? Promise.resolve(undefined),
+        logger,
+      })
+    : undefined;
   budget?.start();
   await budget?.refresh();
   const lg = createLeaseguard({
@@ -70,7 +76,13 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
       failOpen: o.failOpen ?? false,
       ...(o.maxReviewBytes ? { maxReviewBytes: o.maxReviewBytes } : {}),
       ...(o.foreignLeaseNamespaces ? { foreignLeaseNamespaces: o.foreignLeaseNamespaces } : {}),
-      ...(o.clientCaFile ? { clientCaFile: o.clientCaFile, clientSubjects: o.clientSubjects ?? [], clientSubjectsMatchSans: o.clientSubjectsMatchSans ?? false } : {}),
+      ...(o.clientCaFile
+        ? {
+            clientCaFile: o.clientCaFile,
+            clientSubjects: o.clientSubjects ?? [],
+            clientSubjectsMatchSans: o.clientSubjectsMatchSans ?? false,
+          }
+        : {}),
     },
     logger,
     registry: new Registry(),

@@ -10,9 +10,20 @@ import { API_CHECK, ApiReachability } from '../../src/server/api-reachability.js
 import { Readiness } from '../../src/readiness.js';
 import { sleep } from '../harness/wait.js';
 
-const unreachable = () => new LeaseguardError(ErrorCodes.STORE_UNAVAILABLE, 'list Leases in lg: the API server could not be reached (ECONNRESET)', { statusCode: 503 });
-const timedOut = () => new LeaseguardError(ErrorCodes.STORE_TIMEOUT, 'list Leases in lg: the API server did not answer before the deadline', { statusCode: 504 });
-const forbidden = () => new LeaseguardError(ErrorCodes.STORE_FORBIDDEN, 'list Leases in lg: forbidden', { statusCode: 403 });
+const unreachable = () =>
+  new LeaseguardError(
+    ErrorCodes.STORE_UNAVAILABLE,
+    'list Leases in lg: the API server could not be reached (ECONNRESET)',
+    { statusCode: 503 },
+  );
+const timedOut = () =>
+  new LeaseguardError(
+    ErrorCodes.STORE_TIMEOUT,
+    'list Leases in lg: the API server did not answer before the deadline',
+    { statusCode: 504 },
+  );
+const forbidden = () =>
+  new LeaseguardError(ErrorCodes.STORE_FORBIDDEN, 'list Leases in lg: forbidden', { statusCode: 403 });
 
 /** A monitor whose probe answers from a script: 'ok', or an error to throw. */
 function setup(o: { failureThreshold?: number; intervalMs?: number } = {}) {
@@ -23,7 +34,8 @@ function setup(o: { failureThreshold?: number; intervalMs?: number } = {}) {
   const r = new ApiReachability({
     probe: (signal) => {
       const next = answers.shift() ?? 'ok';
-      if (next === 'hang') return new Promise((_, reject) => signal.addEventListener('abort', () => reject(timedOut()), { once: true }));
+      if (next === 'hang')
+        return new Promise((_, reject) => signal.addEventListener('abort', () => reject(timedOut()), { once: true }));
       if (next instanceof Promise) return next;
       return next === 'ok' ? Promise.resolve({}) : Promise.reject(next);
     },
@@ -59,7 +71,10 @@ test('fails after failureThreshold consecutive failed probes, not before; recove
   answers.push(unreachable());
   t.false(await r.probeOnce());
   t.false(readiness.ready());
-  t.regex(readiness.state().checks[API_CHECK]?.message ?? '', /cannot reach the API server \(3 probes failed\): .*ECONNRESET/);
+  t.regex(
+    readiness.state().checks[API_CHECK]?.message ?? '',
+    /cannot reach the API server \(3 probes failed\): .*ECONNRESET/,
+  );
   t.is(await gauge(), 0);
   t.true(await r.probeOnce());
   t.true(readiness.ready(), 'one success restores it');
@@ -114,7 +129,13 @@ test('an admission refused because the API server was unreachable fails readines
 test('other failures of an admission (refused, conflicts, a full store) leave readiness alone', async (t) => {
   const { r, readiness } = setup();
   await r.probeOnce();
-  for (const code of [ErrorCodes.STORE_FORBIDDEN, ErrorCodes.STORE_INVALID, ErrorCodes.LOCK_CONTENDED, ErrorCodes.STORE_FULL, ErrorCodes.STORE_CONFLICT]) {
+  for (const code of [
+    ErrorCodes.STORE_FORBIDDEN,
+    ErrorCodes.STORE_INVALID,
+    ErrorCodes.LOCK_CONTENDED,
+    ErrorCodes.STORE_FULL,
+    ErrorCodes.STORE_CONFLICT,
+  ]) {
     r.admissionFailed(new LeaseguardError(code, code));
   }
   r.admissionFailed(new Error('a bug'));

@@ -11,7 +11,14 @@ const T0 = new Date('2026-11-22T12:00:00.000Z');
 
 const holder = (over: Partial<LockRecord['object']> = {}): LockRecord => ({
   key: FP,
-  object: { group: 'kubernaut.ai', kind: 'RemediationRequest', namespace: 'kubernaut-system', name: 'rr-aaaa-1', uid: 'uid-holder-1', ...over },
+  object: {
+    group: 'kubernaut.ai',
+    kind: 'RemediationRequest',
+    namespace: 'kubernaut-system',
+    name: 'rr-aaaa-1',
+    uid: 'uid-holder-1',
+    ...over,
+  },
   requester: { username: 'system:serviceaccount:kubernaut-system:gateway', pod: 'gateway-7d9f' },
   state: 'pending',
   acquiredAt: T0,
@@ -30,7 +37,8 @@ const facts = (over: Partial<BusyFacts> = {}): BusyFacts => ({
 });
 
 const pending = { retryAfterSeconds: 18, until: new Date(T0.getTime() + 17_400) };
-const causeTypes = (s: ReturnType<typeof busyStatus>) => (s.details?.causes ?? []).map((c) => `${c.reason}@${c.field ?? ''}`);
+const causeTypes = (s: ReturnType<typeof busyStatus>) =>
+  (s.details?.causes ?? []).map((c) => `${c.reason}@${c.field ?? ''}`);
 const cause = (s: ReturnType<typeof busyStatus>, type: string) => s.details?.causes?.find((c) => c.reason === type);
 
 interface Case {
@@ -48,22 +56,39 @@ const cases: Case[] = [
   {
     name: 'same namespace, holder stored: names it (group, kind, name, uid) and its namespace',
     facts: facts(),
-    causes: ['FieldValueDuplicate@spec.signalFingerprint', 'LockHolder@metadata.name', 'LockLease@metadata.annotations', 'LockHolderNamespace@metadata.namespace'],
+    causes: [
+      'FieldValueDuplicate@spec.signalFingerprint',
+      'LockHolder@metadata.name',
+      'LockLease@metadata.annotations',
+      'LockHolderNamespace@metadata.namespace',
+    ],
     details: { group: 'kubernaut.ai', kind: 'RemediationRequest', name: 'rr-aaaa-1', uid: 'uid-holder-1' },
-    message: /^fingerprint "a{64}" is busy: held by remediationrequest kubernaut-system\/rr-aaaa-1 \(requested by system:serviceaccount:kubernaut-system:gateway on pod gateway-7d9f, 3s ago\); retry after it completes$/,
+    message:
+      /^fingerprint "a{64}" is busy: held by remediationrequest kubernaut-system\/rr-aaaa-1 \(requested by system:serviceaccount:kubernaut-system:gateway on pod gateway-7d9f, 3s ago\); retry after it completes$/,
   },
   {
     name: 'same namespace, holder pending: a LockPending cause with when its window ends, and retryAfterSeconds',
     facts: facts({ pending }),
-    causes: ['FieldValueDuplicate@spec.signalFingerprint', 'LockHolder@metadata.name', 'LockLease@metadata.annotations', 'LockHolderNamespace@metadata.namespace', 'LockPending@'],
+    causes: [
+      'FieldValueDuplicate@spec.signalFingerprint',
+      'LockHolder@metadata.name',
+      'LockLease@metadata.annotations',
+      'LockHolderNamespace@metadata.namespace',
+      'LockPending@',
+    ],
     details: { name: 'rr-aaaa-1', uid: 'uid-holder-1', retryAfterSeconds: 18 },
-    message: /held by remediationrequest kubernaut-system\/rr-aaaa-1 .*; it may not be stored yet, so the lock is pending until 2026-11-22T12:00:18Z \(by then it is stored or the key is free\); retry after it completes$/,
+    message:
+      /held by remediationrequest kubernaut-system\/rr-aaaa-1 .*; it may not be stored yet, so the lock is pending until 2026-11-22T12:00:18Z \(by then it is stored or the key is free\); retry after it completes$/,
     pendingUntil: '2026-11-22T12:00:18Z',
   },
   {
     name: 'another namespace, holder stored: no name, uid, namespace, user or pod anywhere',
     facts: facts({ requestNamespace: 'tenant-b' }),
-    causes: ['FieldValueDuplicate@spec.signalFingerprint', 'LockHolderHidden@metadata.namespace', 'LockLease@metadata.annotations'],
+    causes: [
+      'FieldValueDuplicate@spec.signalFingerprint',
+      'LockHolderHidden@metadata.namespace',
+      'LockLease@metadata.annotations',
+    ],
     details: { group: 'kubernaut.ai', kind: 'RemediationRequest' },
     message: /^fingerprint "a{64}" is busy: held by an object in another namespace; retry after it completes$/,
     hidden: ['rr-aaaa-1', 'uid-holder-1', 'kubernaut-system', 'gateway', '3s ago'],
@@ -71,23 +96,38 @@ const cases: Case[] = [
   {
     name: 'another namespace, holder pending: the timing stays, the holder does not',
     facts: facts({ requestNamespace: 'tenant-b', pending }),
-    causes: ['FieldValueDuplicate@spec.signalFingerprint', 'LockHolderHidden@metadata.namespace', 'LockLease@metadata.annotations', 'LockPending@'],
+    causes: [
+      'FieldValueDuplicate@spec.signalFingerprint',
+      'LockHolderHidden@metadata.namespace',
+      'LockLease@metadata.annotations',
+      'LockPending@',
+    ],
     details: { retryAfterSeconds: 18 },
-    message: /^fingerprint "a{64}" is busy: held by an object in another namespace; it may not be stored yet, so the lock is pending until 2026-11-22T12:00:18Z/,
+    message:
+      /^fingerprint "a{64}" is busy: held by an object in another namespace; it may not be stored yet, so the lock is pending until 2026-11-22T12:00:18Z/,
     hidden: ['rr-aaaa-1', 'uid-holder-1', 'kubernaut-system', 'gateway'],
     pendingUntil: '2026-11-22T12:00:18Z',
   },
   {
     name: 'a cluster-scoped holder asked for by a cluster-scoped object: named, with no namespace cause',
     facts: facts({ holder: holder({ namespace: '' }), requestNamespace: '' }),
-    causes: ['FieldValueDuplicate@spec.signalFingerprint', 'LockHolder@metadata.name', 'LockLease@metadata.annotations'],
+    causes: [
+      'FieldValueDuplicate@spec.signalFingerprint',
+      'LockHolder@metadata.name',
+      'LockLease@metadata.annotations',
+    ],
     details: { name: 'rr-aaaa-1', uid: 'uid-holder-1' },
     message: /held by remediationrequest rr-aaaa-1 /,
   },
   {
     name: 'a lock recorded without a UID (by hand, or an older leaseguard): no details.uid rather than an empty one',
     facts: facts({ holder: holder({ uid: '' }) }),
-    causes: ['FieldValueDuplicate@spec.signalFingerprint', 'LockHolder@metadata.name', 'LockLease@metadata.annotations', 'LockHolderNamespace@metadata.namespace'],
+    causes: [
+      'FieldValueDuplicate@spec.signalFingerprint',
+      'LockHolder@metadata.name',
+      'LockLease@metadata.annotations',
+      'LockHolderNamespace@metadata.namespace',
+    ],
     details: { name: 'rr-aaaa-1' },
     message: /held by remediationrequest kubernaut-system\/rr-aaaa-1 /,
   },

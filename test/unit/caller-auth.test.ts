@@ -4,7 +4,14 @@
 import test from 'ava';
 import { checkCaller, lastCommonName, type PeerFacts } from '../../src/server/caller-auth.js';
 
-const peer = (o: Partial<PeerFacts> = {}): PeerFacts => ({ presented: true, authorized: true, commonName: 'kube-apiserver', dnsNames: [], issuers: ['CA'], ...o });
+const peer = (o: Partial<PeerFacts> = {}): PeerFacts => ({
+  presented: true,
+  authorized: true,
+  commonName: 'kube-apiserver',
+  dnsNames: [],
+  issuers: ['CA'],
+  ...o,
+});
 const policy = { subjects: ['kube-apiserver'] };
 
 test('the last CN is the user name, as Go reads several', (t) => {
@@ -24,15 +31,28 @@ test('a DNS SAN matches only with matchSans', (t) => {
   const san = peer({ commonName: 'mallory', dnsNames: ['kube-apiserver'] });
   t.like(checkCaller(san, policy), { ok: false, reason: 'subject-not-allowed', subject: 'mallory' });
   t.like(checkCaller(san, { ...policy, matchSans: true }), { ok: true });
-  t.like(checkCaller(peer({ commonName: undefined, dnsNames: ['kube-apiserver'] }), policy), { ok: false, reason: 'subject-not-allowed' });
+  t.like(checkCaller(peer({ commonName: undefined, dnsNames: ['kube-apiserver'] }), policy), {
+    ok: false,
+    reason: 'subject-not-allowed',
+  });
 });
 
 test('a verification error refuses even when the socket says authorized', (t) => {
-  t.like(checkCaller(peer({ authorizationError: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), policy), { ok: false, reason: 'untrusted-certificate' });
+  t.like(checkCaller(peer({ authorizationError: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), policy), {
+    ok: false,
+    reason: 'untrusted-certificate',
+  });
   t.like(checkCaller(peer({ authorized: false }), policy), { ok: false, reason: 'untrusted-certificate' });
-  t.like(checkCaller(peer({ presented: false, commonName: undefined }), policy), { ok: false, reason: 'no-certificate' });
+  t.like(checkCaller(peer({ presented: false, commonName: undefined }), policy), {
+    ok: false,
+    reason: 'no-certificate',
+  });
 });
 
 test('a connection revoked by a client CA change is refused', (t) => {
-  t.like(checkCaller(peer({ revoked: 'the CA changed' }), policy), { ok: false, reason: 'untrusted-certificate', detail: 'the CA changed' });
+  t.like(checkCaller(peer({ revoked: 'the CA changed' }), policy), {
+    ok: false,
+    reason: 'untrusted-certificate',
+    detail: 'the CA changed',
+  });
 });

@@ -26,8 +26,26 @@ async function serve(env: Record<string, string>) {
   const dir = await mkdtemp(join(tmpdir(), 'lg-callers-'));
   const kubeconfig = join(dir, 'kubeconfig.json');
   const cluster = { server: 'https://127.0.0.1:1', 'insecure-skip-tls-verify': true };
-  await writeFile(kubeconfig, JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'c', cluster }], users: [{ name: 'u', user: { token: 't' } }], contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }], 'current-context': 'x' }));
-  const base = { PATH: process.env.PATH ?? '', ...KUBE, LEASEGUARD_KUBECONFIG: kubeconfig, LEASEGUARD_CERT_DIR: join(dir, 'none'), LEASEGUARD_ADMISSION_PORT: '0', LEASEGUARD_METRICS_PORT: '0', LEASEGUARD_HOST: '127.0.0.1' };
+  await writeFile(
+    kubeconfig,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'c', cluster }],
+      users: [{ name: 'u', user: { token: 't' } }],
+      contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+      'current-context': 'x',
+    }),
+  );
+  const base = {
+    PATH: process.env.PATH ?? '',
+    ...KUBE,
+    LEASEGUARD_KUBECONFIG: kubeconfig,
+    LEASEGUARD_CERT_DIR: join(dir, 'none'),
+    LEASEGUARD_ADMISSION_PORT: '0',
+    LEASEGUARD_METRICS_PORT: '0',
+    LEASEGUARD_HOST: '127.0.0.1',
+  };
   return run(process.execPath, [CLI, 'serve'], { env: { ...base, ...env }, timeout: 20_000 }).then(
     () => ({ code: 0, stderr: '' }),
     (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
@@ -49,9 +67,20 @@ test('on the Kubernetes store leaseguard refuses to serve without clientCaFile, 
 
 test('allowUnauthenticatedCallers is off by default; with clientCaFile it contradicts', (t) => {
   t.false(loadConfig({ env: {} }).allowUnauthenticatedCallers);
-  t.true(loadConfig({ env: { ...KUBE, LEASEGUARD_ALLOW_UNAUTHENTICATED_CALLERS: 'true' } }).allowUnauthenticatedCallers);
-  t.is(loadConfig({ env: { ...KUBE, LEASEGUARD_CLIENT_CA_FILE: '/client-ca/ca.crt' } }).clientCaFile, '/client-ca/ca.crt');
-  t.throws(() => loadConfig({ env: { ...KUBE, LEASEGUARD_CLIENT_CA_FILE: '/ca.crt', LEASEGUARD_ALLOW_UNAUTHENTICATED_CALLERS: 'true' } }), { message: /contradict/ });
+  t.true(
+    loadConfig({ env: { ...KUBE, LEASEGUARD_ALLOW_UNAUTHENTICATED_CALLERS: 'true' } }).allowUnauthenticatedCallers,
+  );
+  t.is(
+    loadConfig({ env: { ...KUBE, LEASEGUARD_CLIENT_CA_FILE: '/client-ca/ca.crt' } }).clientCaFile,
+    '/client-ca/ca.crt',
+  );
+  t.throws(
+    () =>
+      loadConfig({
+        env: { ...KUBE, LEASEGUARD_CLIENT_CA_FILE: '/ca.crt', LEASEGUARD_ALLOW_UNAUTHENTICATED_CALLERS: 'true' },
+      }),
+    { message: /contradict/ },
+  );
 });
 
 test('store auto is judged once the store is open: the embedded store (loopback, local locks) needs no client CA, a real API server does', (t) => {
@@ -65,7 +94,13 @@ test('leaseguard_callers_authenticated is 1 with a client CA and 0 without', asy
   const gauge = async (clientCaFile?: string) => {
     const registry = new Registry();
     createLeaseguard({
-      config: { rules: [...DEFAULT_RULES], pendingTimeoutSeconds: 30, deadlineMs: 4000, failOpen: false, ...(clientCaFile ? { clientCaFile, clientSubjects: [] } : {}) },
+      config: {
+        rules: [...DEFAULT_RULES],
+        pendingTimeoutSeconds: 30,
+        deadlineMs: 4000,
+        failOpen: false,
+        ...(clientCaFile ? { clientCaFile, clientSubjects: [] } : {}),
+      },
       logger: pino({ level: 'silent' }),
       registry,
       store: new MemoryLeaseStore('leaseguard-system'),

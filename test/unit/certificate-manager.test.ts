@@ -10,7 +10,12 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import type { KubeClients } from '../../src/kube/kube-client.js';
 import { createMetrics } from '../../src/metrics.js';
-import { CertificateManager, ISSUED_CAS_ANNOTATION, issuedCas, splitBundle } from '../../src/tls/certificate-manager.js';
+import {
+  CertificateManager,
+  ISSUED_CAS_ANNOTATION,
+  issuedCas,
+  splitBundle,
+} from '../../src/tls/certificate-manager.js';
 import { generateCertificates } from '../../src/tls/certificates.js';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -27,7 +32,10 @@ class FakeApi {
   beforeWrite: ((method: string, path: string) => void) | undefined;
 
   put(path: string, o: Obj): void {
-    this.objects.set(path, { ...structuredClone(o), metadata: { ...(o.metadata ?? {}), resourceVersion: String(this.#rv++) } });
+    this.objects.set(path, {
+      ...structuredClone(o),
+      metadata: { ...(o.metadata ?? {}), resourceVersion: String(this.#rv++) },
+    });
   }
 
   readonly json: KubeClients['json'] = async (method, path, body) => {
@@ -51,7 +59,8 @@ class FakeApi {
       if (!now) fail(404, 'NotFound');
       const next = structuredClone(now!);
       for (const op of body as Obj[]) {
-        if (op.op === 'test' && op.path === '/metadata/resourceVersion' && op.value !== now!.metadata.resourceVersion) fail(409, 'Conflict');
+        if (op.op === 'test' && op.path === '/metadata/resourceVersion' && op.value !== now!.metadata.resourceVersion)
+          fail(409, 'Conflict');
         if (op.op === 'add') {
           const [, , i] = (op.path as string).split('/');
           next.webhooks[Number(i)].clientConfig.caBundle = op.value;
@@ -65,7 +74,10 @@ class FakeApi {
 
 async function setup(lifetimeMs = 60_000, now = { t: Date.now() }) {
   const api = new FakeApi();
-  const hook = (caBundle?: string) => ({ metadata: { name: 'lg' }, webhooks: [{ name: 'w', clientConfig: { url: 'https://x', ...(caBundle ? { caBundle } : {}) } }] });
+  const hook = (caBundle?: string) => ({
+    metadata: { name: 'lg' },
+    webhooks: [{ name: 'w', clientConfig: { url: 'https://x', ...(caBundle ? { caBundle } : {}) } }],
+  });
   api.put(VWC, hook());
   api.put(MWC, hook());
   const certDir = await mkdtemp(join(tmpdir(), 'lg-cm-'));
@@ -87,7 +99,8 @@ async function setup(lifetimeMs = 60_000, now = { t: Date.now() }) {
 
 const secretData = (api: FakeApi) => api.objects.get(SECRET)!.data as Record<string, string>;
 const b64pems = (b64: string) => splitBundle(Buffer.from(b64, 'base64').toString()).map((c) => c.fingerprint256);
-const bundleOf = (api: FakeApi, path: string) => b64pems(api.objects.get(path)!.webhooks[0].clientConfig.caBundle ?? '');
+const bundleOf = (api: FakeApi, path: string) =>
+  b64pems(api.objects.get(path)!.webhooks[0].clientConfig.caBundle ?? '');
 
 test('a first replica with no Secret issues one, trusts its CA in both webhook configurations, and serves it from certDir', async (t) => {
   const { api, manager, certDir } = await setup();
@@ -99,7 +112,10 @@ test('a first replica with no Secret issues one, trusts its CA in both webhook c
   t.deepEqual(bundleOf(api, MWC), ca);
   // Trusted before written: both patches precede the Secret's create.
   const create = api.calls.indexOf('POST /api/v1/namespaces/lg/secrets');
-  t.true(api.calls.indexOf(`PATCH ${VWC}`) < create && api.calls.indexOf(`PATCH ${MWC}`) < create, api.calls.join('\n'));
+  t.true(
+    api.calls.indexOf(`PATCH ${VWC}`) < create && api.calls.indexOf(`PATCH ${MWC}`) < create,
+    api.calls.join('\n'),
+  );
   t.is(await readFile(join(certDir, 'tls.crt'), 'utf8'), Buffer.from(data['tls.crt']!, 'base64').toString());
   t.regex(await readlink(join(certDir, '..data')), /^\.\./);
   const served = new X509Certificate(await readFile(join(certDir, 'tls.crt')));
@@ -150,16 +166,23 @@ test('caBundle is exactly the unexpired CAs leaseguard issued: a CA put into the
   const foreignFp = new X509Certificate(foreign.caCert).fingerprint256;
   const restored = structuredClone(api.objects.get(SECRET)!);
   const planted = structuredClone(restored);
-  planted.data['ca.crt'] = Buffer.from(Buffer.from(planted.data['ca.crt'], 'base64').toString() + foreign.caCert).toString('base64');
+  planted.data['ca.crt'] = Buffer.from(
+    Buffer.from(planted.data['ca.crt'], 'base64').toString() + foreign.caCert,
+  ).toString('base64');
   api.put(SECRET, planted);
   // A CA someone added to caBundle by hand is there too.
   const handAdded = await generateCertificates({ serviceName: 'z', namespace: 'y' });
-  api.objects.get(VWC)!.webhooks[0].clientConfig.caBundle = Buffer.from(`${Buffer.from(api.objects.get(VWC)!.webhooks[0].clientConfig.caBundle, 'base64').toString()}${handAdded.caCert}`).toString('base64');
+  api.objects.get(VWC)!.webhooks[0].clientConfig.caBundle = Buffer.from(
+    `${Buffer.from(api.objects.get(VWC)!.webhooks[0].clientConfig.caBundle, 'base64').toString()}${handAdded.caCert}`,
+  ).toString('base64');
   now.t += 1000;
   await manager.reconcile(true);
   t.deepEqual(bundleOf(api, VWC), own, 'neither the planted nor the hand-added CA is trusted');
   t.deepEqual(bundleOf(api, MWC), own);
-  t.true(logs.some((l) => l.includes('did not issue') && l.includes(foreignFp)), 'and leaseguard says so');
+  t.true(
+    logs.some((l) => l.includes('did not issue') && l.includes(foreignFp)),
+    'and leaseguard says so',
+  );
 
   // The Secret restored: still exactly its own.
   api.put(SECRET, restored);
@@ -192,13 +215,22 @@ test('two replicas issuing at once: the one that loses the race serves what the 
   const competitor = await generateCertificates({ serviceName: 'lg', namespace: 'lg', extraNames: ['lg.lg.svc'] });
   api.beforeWrite = (method, path) => {
     if (method === 'POST' && path === SECRET && !api.objects.has(SECRET)) {
-      const pems = { 'ca.crt': competitor.caCert, 'ca.key': competitor.caKey, 'tls.crt': competitor.cert, 'tls.key': competitor.key };
-      api.put(SECRET, { metadata: { name: 'lg-tls' }, data: Object.fromEntries(Object.entries(pems).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) });
+      const pems = {
+        'ca.crt': competitor.caCert,
+        'ca.key': competitor.caKey,
+        'tls.crt': competitor.cert,
+        'tls.key': competitor.key,
+      };
+      api.put(SECRET, {
+        metadata: { name: 'lg-tls' },
+        data: Object.fromEntries(Object.entries(pems).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+      });
     }
   };
   // The competitor trusted its CA before writing, as this replica does.
   const competitorFp = new X509Certificate(competitor.caCert).fingerprint256;
-  for (const path of [VWC, MWC]) api.objects.get(path)!.webhooks[0].clientConfig.caBundle = Buffer.from(competitor.caCert).toString('base64');
+  for (const path of [VWC, MWC])
+    api.objects.get(path)!.webhooks[0].clientConfig.caBundle = Buffer.from(competitor.caCert).toString('base64');
   t.true(await manager.reconcile(false));
   t.is(await readFile(join(certDir, 'tls.crt'), 'utf8'), competitor.cert, "the winner's certificate is served");
   t.is(secretData(api)['tls.crt'], Buffer.from(competitor.cert).toString('base64'), 'and not overwritten');
@@ -222,7 +254,10 @@ test('a replica about to serve a pair trusts its CA first: a reinstall keeps the
   t.true(await fresh.manager.reconcile(false));
   t.deepEqual(bundleOf(fresh.api, VWC), cas);
   t.deepEqual(bundleOf(fresh.api, MWC), cas);
-  t.false(fresh.api.calls.some((c) => c.startsWith('PUT') || c.startsWith('POST')), 'nothing issued');
+  t.false(
+    fresh.api.calls.some((c) => c.startsWith('PUT') || c.startsWith('POST')),
+    'nothing issued',
+  );
   // Served already: later checks read nothing more than the Secret.
   fresh.api.calls.length = 0;
   t.false(await fresh.manager.reconcile(false));
@@ -237,5 +272,9 @@ test('a ..data_tmp left by a write that died midway does not wedge the next one,
   t.true(await manager.reconcile(false));
   const served = await readlink(join(certDir, '..data'));
   t.true(new X509Certificate(await readFile(join(certDir, 'tls.crt'))).subjectAltName!.includes('DNS:lg.lg.svc'));
-  t.deepEqual((await readdir(certDir)).filter((e) => e.startsWith('..')).sort(), ['..data', served].sort(), 'only ..data and the version it names');
+  t.deepEqual(
+    (await readdir(certDir)).filter((e) => e.startsWith('..')).sort(),
+    ['..data', served].sort(),
+    'only ..data and the version it names',
+  );
 });

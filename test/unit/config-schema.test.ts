@@ -17,8 +17,14 @@ test('every setting is a field of the loaded configuration, and every field but 
   const loaded = loadConfig({ env: {} }) as unknown as Record<string, unknown>;
   const derived = new Set(['hostSet', 'pendingTimeoutSet']);
   const names = SETTINGS.map((s) => s.name).filter((n) => n !== 'includeDefaultRules');
-  t.deepEqual(names.filter((n) => !(n in loaded) && n !== 'clientCaFile' && n !== 'kubeconfig'), []);
-  t.deepEqual(Object.keys(loaded).filter((k) => !derived.has(k) && !names.includes(k)), []);
+  t.deepEqual(
+    names.filter((n) => !(n in loaded) && n !== 'clientCaFile' && n !== 'kubeconfig'),
+    [],
+  );
+  t.deepEqual(
+    Object.keys(loaded).filter((k) => !derived.has(k) && !names.includes(k)),
+    [],
+  );
 });
 
 test("the schema's defaults are the ones leaseguard starts with", (t) => {
@@ -29,12 +35,17 @@ test("the schema's defaults are the ones leaseguard starts with", (t) => {
     t.deepEqual(loaded[s.name], s.default, s.name);
     t.deepEqual(props[s.name]!.default, s.default, s.name);
   }
-  t.deepEqual((loaded as unknown as Config).rules, DEFAULT_RULES.map((r) => ({ ...r, namespaces: ['kubernaut-system'] })), 'the default rules, in guardedNamespaces');
+  t.deepEqual(
+    (loaded as unknown as Config).rules,
+    DEFAULT_RULES.map((r) => ({ ...r, namespaces: ['kubernaut-system'] })),
+    'the default rules, in guardedNamespaces',
+  );
 });
 
 // A value of the wrong shape for each setting an environment variable sets: each is refused by name.
 const wrong = (s: (typeof SETTINGS)[number]): string | undefined => {
-  if (s.type === 'integer' || s.type === 'number') return s.type === 'integer' && s.min !== undefined ? String(s.min + 0.5) : 'many';
+  if (s.type === 'integer' || s.type === 'number')
+    return s.type === 'integer' && s.min !== undefined ? String(s.min + 0.5) : 'many';
   if (s.type === 'boolean') return 'maybe';
   if (s.values) return 'none-of-these';
   if (s.pattern) return 'Not_A_Name';
@@ -52,16 +63,36 @@ for (const s of SETTINGS) {
 test('the JSON Schema is closed and types every setting and rule field', (t) => {
   const schema = configJsonSchema();
   t.is(schema.additionalProperties, false);
-  const props = schema.properties as Record<string, { type: string; items?: { properties?: Record<string, unknown>; required?: string[] } }>;
-  t.deepEqual(Object.keys(props), SETTINGS.map((s) => s.name));
+  const props = schema.properties as Record<
+    string,
+    { type: string; items?: { properties?: Record<string, unknown>; required?: string[] } }
+  >;
+  t.deepEqual(
+    Object.keys(props),
+    SETTINGS.map((s) => s.name),
+  );
   for (const [name, p] of Object.entries(props)) t.truthy(p.type, name);
-  t.deepEqual(Object.keys(props.rules!.items!.properties!), RULE_FIELDS.map((f) => f.name));
-  t.deepEqual(props.rules!.items!.required, ['group', 'version', 'kind', 'resource', 'keyPath', 'phasePath', 'terminalPhases']);
+  t.deepEqual(
+    Object.keys(props.rules!.items!.properties!),
+    RULE_FIELDS.map((f) => f.name),
+  );
+  t.deepEqual(props.rules!.items!.required, [
+    'group',
+    'version',
+    'kind',
+    'resource',
+    'keyPath',
+    'phasePath',
+    'terminalPhases',
+  ]);
   t.deepEqual((props.store as unknown as { enum: string[] }).enum, ['auto', 'kubernetes', 'memory']);
 });
 
 test("docs/configuration.md's rule example shows every rule field", (t) => {
   const readme = readFileSync(CONFIGURATION_PAGE, 'utf8');
-  const example = readme.slice(readme.indexOf('A rule:\n\n```yaml'), readme.indexOf('```\n', readme.indexOf('A rule:\n\n```yaml') + 12));
+  const example = readme.slice(
+    readme.indexOf('A rule:\n\n```yaml'),
+    readme.indexOf('```\n', readme.indexOf('A rule:\n\n```yaml') + 12),
+  );
   for (const f of RULE_FIELDS) t.regex(example, new RegExp(`\\n(?: {4}|  - )${f.name}:`), f.name);
 });

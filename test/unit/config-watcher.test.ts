@@ -14,21 +14,34 @@ import { capturingLogger } from '../support/webhook-server.js';
 test('a mode change applies; invalid YAML and a port change are refused, naming why, and the last good configuration stays', async (t) => {
   const file = join(mkdtempSync(join(tmpdir(), 'lg-reload-')), 'config.yaml');
   const write = (text: string) => writeFileSync(file, text);
-  const rule = (mode: string) => `rules: [{group: kubernaut.ai, version: v1alpha1, kind: WorkflowExecution, resource: workflowexecutions, keyPath: spec.targetResource, phasePath: status.phase, terminalPhases: [Completed, Failed], mode: ${mode}}]\n`;
+  const rule = (mode: string) =>
+    `rules: [{group: kubernaut.ai, version: v1alpha1, kind: WorkflowExecution, resource: workflowexecutions, keyPath: spec.targetResource, phasePath: status.phase, terminalPhases: [Completed, Failed], mode: ${mode}}]\n`;
   write(rule('enforce'));
   const load = () => loadConfig({ env: {}, file });
   const applied: Config[] = [];
   const logs: string[] = [];
   const registry = new Registry();
   const metrics = createMetrics(registry, { defaultMetrics: false });
-  const watcher = new ConfigWatcher({ file, load, current: load(), apply: (c) => applied.push(c), logger: capturingLogger(logs), metrics, pollMs: 60_000 });
+  const watcher = new ConfigWatcher({
+    file,
+    load,
+    current: load(),
+    apply: (c) => applied.push(c),
+    logger: capturingLogger(logs),
+    metrics,
+    pollMs: 60_000,
+  });
   await watcher.start();
   t.teardown(() => watcher.stop());
   const mode = () => applied.at(-1)?.rules.find((r) => r.kind === 'WorkflowExecution')?.mode;
   write(rule('warn'));
   await watcher.check();
   t.is(mode(), 'warn');
-  t.true(logs.some((l) => l.includes('configuration reloaded: rule kubernaut.ai/WorkflowExecution: mode \\"enforce\\" → \\"warn\\"')));
+  t.true(
+    logs.some((l) =>
+      l.includes('configuration reloaded: rule kubernaut.ai/WorkflowExecution: mode \\"enforce\\" → \\"warn\\"'),
+    ),
+  );
 
   write('rules: [unclosed\n');
   await watcher.check();

@@ -44,7 +44,10 @@ test('many listeners on a shared signal are not reported as a leak', async (t) =
   await sleep(10);
   process.off('warning', onWarning);
   for (const l of listeners) signal.removeEventListener('abort', l);
-  t.deepEqual(warnings.map((w) => w.name), []);
+  t.deepEqual(
+    warnings.map((w) => w.name),
+    [],
+  );
 });
 
 test('the deadline counts from the arrival: a late signal aborts at arrival + deadline, one past it is aborted already', (t) => {

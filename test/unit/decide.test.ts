@@ -7,7 +7,13 @@ const T0 = new Date('2026-11-22T12:00:00.000Z');
 const PENDING_MS = 30_000;
 const at = (ms: number) => new Date(T0.getTime() + ms);
 
-const ref = (name: string, uid: string, namespace = 'prod'): ObjectRef => ({ group: 'kubernaut.ai', kind: 'WorkflowExecution', namespace, name, uid });
+const ref = (name: string, uid: string, namespace = 'prod'): ObjectRef => ({
+  group: 'kubernaut.ai',
+  kind: 'WorkflowExecution',
+  namespace,
+  name,
+  uid,
+});
 
 function held(over: Partial<LockRecord> = {}): LockRecord {
   return {
@@ -52,7 +58,10 @@ const terminal: HolderState = { kind: 'terminal', uid: 'uid-1', phase: 'Complete
 const liveOtherKey: HolderState = { ...live, lease: 'workflowexecution-prod-deployment-other-fedcba9876543210' };
 const liveOtherUid: HolderState = { ...live, uid: 'uid-forged' };
 const liveNoKey: HolderState = { ...live, lease: undefined };
-const terminalOtherKey: HolderState = { ...terminal, lease: 'workflowexecution-prod-deployment-other-fedcba9876543210' };
+const terminalOtherKey: HolderState = {
+  ...terminal,
+  lease: 'workflowexecution-prod-deployment-other-fedcba9876543210',
+};
 const terminalOtherUid: HolderState = { ...terminal, uid: 'uid-forged' };
 const gone: HolderState = { kind: 'gone' };
 const unverifiable: HolderState = { kind: 'unverifiable' };
@@ -80,13 +89,19 @@ const cases: Case[] = [
   { name: 'unreadable Lease: never shared', in: input({ lease: lease(undefined) }), action: 'deny-foreign' },
   {
     name: 'same object, same uid (webhook call retried): allowed without a write',
-    in: input({ request: { key: 'prod/Deployment/api', object: ref('we-1', 'uid-1'), requester: { username: 'x' } }, lease: lease(held()) }),
+    in: input({
+      request: { key: 'prod/Deployment/api', object: ref('we-1', 'uid-1'), requester: { username: 'x' } },
+      lease: lease(held()),
+    }),
     action: 'retry',
     check: (t, d) => t.is(d.action === 'retry' && d.record, null),
   },
   {
     name: 'same object, new uid, not read yet: read it',
-    in: input({ request: { key: 'prod/Deployment/api', object: ref('we-1', 'uid-9'), requester: { username: 'x' } }, lease: lease(held()) }),
+    in: input({
+      request: { key: 'prod/Deployment/api', object: ref('we-1', 'uid-9'), requester: { username: 'x' } },
+      lease: lease(held()),
+    }),
     action: 'read-holder',
   },
   {
@@ -128,7 +143,11 @@ const cases: Case[] = [
   },
   {
     name: 'same name in another namespace is not the same object',
-    in: input({ request: { key: 'prod/Deployment/api', object: ref('we-1', 'uid-1', 'staging'), requester: { username: 'x' } }, lease: lease(held()), holder: live }),
+    in: input({
+      request: { key: 'prod/Deployment/api', object: ref('we-1', 'uid-1', 'staging'), requester: { username: 'x' } },
+      lease: lease(held()),
+      holder: live,
+    }),
     action: 'deny-busy',
   },
   {
@@ -174,8 +193,18 @@ const cases: Case[] = [
   },
   { name: 'bound Lease, not read yet: read the holder', in: input({ lease: lease(held()) }), action: 'read-holder' },
   { name: 'bound Lease, holder live: busy', in: input({ lease: lease(held()), holder: live }), action: 'deny-busy' },
-  { name: 'bound Lease, holder terminal: taken over', in: input({ lease: lease(held()), holder: terminal }), action: 'take-over', reason: 'holder-terminal' },
-  { name: 'bound Lease, holder deleted: taken over', in: input({ lease: lease(held()), holder: gone }), action: 'take-over', reason: 'holder-gone' },
+  {
+    name: 'bound Lease, holder terminal: taken over',
+    in: input({ lease: lease(held()), holder: terminal }),
+    action: 'take-over',
+    reason: 'holder-terminal',
+  },
+  {
+    name: 'bound Lease, holder deleted: taken over',
+    in: input({ lease: lease(held()), holder: gone }),
+    action: 'take-over',
+    reason: 'holder-gone',
+  },
   {
     name: 'embedded store: holder counts as live before the pending timeout',
     in: input({ lease: lease(held({ state: 'pending' })), holder: unverifiable, now: at(PENDING_MS - 1) }),
@@ -206,13 +235,23 @@ const cases: Case[] = [
   },
   {
     name: 'Lease written by a clock ahead of ours, first seen now: busy, never expired',
-    in: input({ lease: lease(held({ state: 'pending', acquiredAt: at(60_000) })), holder: unverifiable, now: at(0), ageMs: 0 }),
+    in: input({
+      lease: lease(held({ state: 'pending', acquiredAt: at(60_000) })),
+      holder: unverifiable,
+      now: at(0),
+      ageMs: 0,
+    }),
     action: 'deny-busy',
   },
   // Ages are this replica's own: a Lease whose wall-clock time says it is old proves nothing.
   {
     name: 'pending Lease whose recorded time is 10 minutes old, first seen 1 s ago: busy even when the holder reads as gone',
-    in: input({ lease: lease(held({ state: 'pending', acquiredAt: at(-600_000) })), holder: gone, now: at(0), ageMs: 1_000 }),
+    in: input({
+      lease: lease(held({ state: 'pending', acquiredAt: at(-600_000) })),
+      holder: gone,
+      now: at(0),
+      ageMs: 1_000,
+    }),
     action: 'deny-busy',
     check: (t, d) => t.is(d.action === 'deny-busy' ? d.pending?.retryAfterSeconds : -1, 29),
   },
@@ -223,12 +262,23 @@ const cases: Case[] = [
   },
   {
     name: 'max hold counts from first sight, not from the recorded time',
-    in: input({ lease: lease(held({ acquiredAt: at(-6_000_000) })), maxHoldMs: 600_000, now: at(0), ageMs: 599_999, holder: live }),
+    in: input({
+      lease: lease(held({ acquiredAt: at(-6_000_000) })),
+      maxHoldMs: 600_000,
+      now: at(0),
+      ageMs: 599_999,
+      holder: live,
+    }),
     action: 'deny-busy',
   },
   {
     name: 'pending Lease older than max hold by the recorded time but young by first sight: busy',
-    in: input({ lease: lease(held({ state: 'pending', acquiredAt: at(-6_000_000) })), maxHoldMs: 600_000, holder: gone, ageMs: 10 }),
+    in: input({
+      lease: lease(held({ state: 'pending', acquiredAt: at(-6_000_000) })),
+      maxHoldMs: 600_000,
+      holder: gone,
+      ageMs: 10,
+    }),
     action: 'deny-busy',
   },
   {
@@ -264,10 +314,30 @@ const cases: Case[] = [
     action: 'take-over',
     reason: 'holder-mismatch',
   },
-  { name: 'bound Lease naming a live object of another key: taken over', in: input({ lease: lease(held()), holder: liveOtherKey }), action: 'take-over', reason: 'holder-mismatch' },
-  { name: 'bound Lease naming a live object with another UID: taken over', in: input({ lease: lease(held()), holder: liveOtherUid }), action: 'take-over', reason: 'holder-mismatch' },
-  { name: 'bound Lease naming a live object with no valid key: taken over', in: input({ lease: lease(held()), holder: liveNoKey }), action: 'take-over', reason: 'holder-mismatch' },
-  { name: 'bound Lease naming a finished object of another key: taken over as a mismatch', in: input({ lease: lease(held()), holder: terminalOtherKey }), action: 'take-over', reason: 'holder-mismatch' },
+  {
+    name: 'bound Lease naming a live object of another key: taken over',
+    in: input({ lease: lease(held()), holder: liveOtherKey }),
+    action: 'take-over',
+    reason: 'holder-mismatch',
+  },
+  {
+    name: 'bound Lease naming a live object with another UID: taken over',
+    in: input({ lease: lease(held()), holder: liveOtherUid }),
+    action: 'take-over',
+    reason: 'holder-mismatch',
+  },
+  {
+    name: 'bound Lease naming a live object with no valid key: taken over',
+    in: input({ lease: lease(held()), holder: liveNoKey }),
+    action: 'take-over',
+    reason: 'holder-mismatch',
+  },
+  {
+    name: 'bound Lease naming a finished object of another key: taken over as a mismatch',
+    in: input({ lease: lease(held()), holder: terminalOtherKey }),
+    action: 'take-over',
+    reason: 'holder-mismatch',
+  },
   {
     name: 'Lease recording no UID: a live object with the key holds it, whatever its UID',
     in: input({ lease: lease(held({ object: ref('we-1', '') })), holder: liveOtherUid }),
@@ -280,42 +350,70 @@ const cases: Case[] = [
   },
   {
     name: 'same object retried while an object of another key is stored under its name: allowed, the Lease left to its timeout',
-    in: input({ request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } }, lease: lease(held({ state: 'pending' })), holder: liveOtherKey }),
+    in: input({
+      request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } },
+      lease: lease(held({ state: 'pending' })),
+      holder: liveOtherKey,
+    }),
     action: 'retry',
     check: (t, d) => t.is(d.action === 'retry' && d.record, null),
   },
   {
     name: 'same object retried while stored and finished: keeps the stored uid (AlreadyExists follows)',
-    in: input({ request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } }, lease: lease(held()), holder: terminal }),
+    in: input({
+      request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } },
+      lease: lease(held()),
+      holder: terminal,
+    }),
     action: 'retry',
     check: (t, d) => t.is(d.action === 'retry' && d.record, null),
   },
   {
     name: 'same object retried, stored holder reports no UID: allowed without a write',
-    in: input({ request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } }, lease: lease(held()), holder: { ...live, uid: '' } }),
+    in: input({
+      request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } },
+      lease: lease(held()),
+      holder: { ...live, uid: '' },
+    }),
     action: 'retry',
     check: (t, d) => t.is(d.action === 'retry' && d.record, null),
   },
   {
     name: 'same object retried on the embedded store: records the new attempt',
-    in: input({ request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } }, lease: lease(held({ state: 'pending' })), holder: unverifiable }),
+    in: input({
+      request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } },
+      lease: lease(held({ state: 'pending' })),
+      holder: unverifiable,
+    }),
     action: 'retry',
     check: (t, d) => t.is(d.action === 'retry' ? d.record?.object.uid : 'none', 'uid-9'),
   },
   {
     name: 'same name in another namespace: another object, so busy (not a retry)',
-    in: input({ request: { key: KEY, object: ref('we-1', 'uid-9', 'staging'), requester: { username: 'x' } }, lease: lease(held()), holder: live }),
+    in: input({
+      request: { key: KEY, object: ref('we-1', 'uid-9', 'staging'), requester: { username: 'x' } },
+      lease: lease(held()),
+      holder: live,
+    }),
     action: 'deny-busy',
   },
   {
     name: 'retry, the stored object at that name has another key: allowed, the Lease left as it is',
-    in: input({ request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } }, lease: lease(held({ state: 'pending' })), holder: liveOtherKey }),
+    in: input({
+      request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } },
+      lease: lease(held({ state: 'pending' })),
+      holder: liveOtherKey,
+    }),
     action: 'retry',
     check: (t, d) => t.is(d.action === 'retry' ? d.record : 'none', null),
   },
   {
     name: 'retry, the stored object at that name has another key and another UID: allowed, the Lease left as it is',
-    in: input({ request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } }, lease: lease(held({ state: 'pending' })), holder: { ...liveOtherKey, uid: 'uid-7' } }),
+    in: input({
+      request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } },
+      lease: lease(held({ state: 'pending' })),
+      holder: { ...liveOtherKey, uid: 'uid-7' },
+    }),
     action: 'retry',
     check: (t, d) => t.is(d.action === 'retry' ? d.record : 'none', null),
   },
@@ -327,19 +425,32 @@ const cases: Case[] = [
   },
   {
     name: 'retry, the stored object shows no UID: allowed, nothing to learn',
-    in: input({ request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } }, lease: lease(held({ state: 'pending' })), holder: { ...live, uid: '' } }),
+    in: input({
+      request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } },
+      lease: lease(held({ state: 'pending' })),
+      holder: { ...live, uid: '' },
+    }),
     action: 'retry',
     check: (t, d) => t.is(d.action === 'retry' ? d.record : 'none', null),
   },
   {
     name: 'retry, the stored object is the recorded one: allowed, nothing to write',
-    in: input({ request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } }, lease: lease(held({ state: 'pending' })), holder: live }),
+    in: input({
+      request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } },
+      lease: lease(held({ state: 'pending' })),
+      holder: live,
+    }),
     action: 'retry',
     check: (t, d) => t.is(d.action === 'retry' ? d.record : 'none', null),
   },
   {
     name: 'retry, the stored object is terminal with the key and a new UID: the Lease learns it',
-    in: input({ request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } }, lease: lease(held({ state: 'pending', object: ref('we-1', '') })), holder: { ...terminal, uid: 'uid-5' }, now: at(7) }),
+    in: input({
+      request: { key: KEY, object: ref('we-1', 'uid-9'), requester: { username: 'x' } },
+      lease: lease(held({ state: 'pending', object: ref('we-1', '') })),
+      holder: { ...terminal, uid: 'uid-5' },
+      now: at(7),
+    }),
     action: 'retry',
     check: (t, d) => {
       t.is(d.action === 'retry' ? d.record?.object.uid : 'none', 'uid-5');

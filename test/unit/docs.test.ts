@@ -13,7 +13,9 @@ const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 /** README.md and every page under docs/, as repository paths. */
 function pages(): string[] {
   const walk = (dir: string): string[] =>
-    readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith('.md') ? [join(dir, e.name)] : []));
+    readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith('.md') ? [join(dir, e.name)] : [],
+    );
   return ['README.md', ...walk('docs')];
 }
 
@@ -65,7 +67,8 @@ function brokenLinks(page: string, md: string, readPage: (path: string) => strin
     const file = path === '' ? page : join(dirname(page), path);
     const text = file.endsWith('.md') ? readPage(file) : undefined;
     if (path !== '' && !existsSync(join(ROOT, file))) broken.push(`${page}: ${target} (no ${file})`);
-    else if (anchor !== undefined && text !== undefined && !anchors(text).has(anchor)) broken.push(`${page}: ${target} (no heading #${anchor} in ${file})`);
+    else if (anchor !== undefined && text !== undefined && !anchors(text).has(anchor))
+      broken.push(`${page}: ${target} (no heading #${anchor} in ${file})`);
   }
   return broken;
 }
@@ -76,13 +79,17 @@ const KUBERNAUT_PATH = /^docs\/architecture\//;
 
 /** Repository paths a page cites in backquotes (no globs or placeholders) that do not exist. */
 function missingPaths(page: string, md: string): string[] {
-  const cited = [...md.matchAll(/`([^`\s]+)`/g)].map((m) => m[1]!).filter((p) => PATH_PREFIX.test(p) && !KUBERNAUT_PATH.test(p) && !/[*<>{}|$]/.test(p));
+  const cited = [...md.matchAll(/`([^`\s]+)`/g)]
+    .map((m) => m[1]!)
+    .filter((p) => PATH_PREFIX.test(p) && !KUBERNAUT_PATH.test(p) && !/[*<>{}|$]/.test(p));
   return [...new Set(cited)].filter((p) => !existsSync(join(ROOT, p))).map((p) => `${page}: ${p}`);
 }
 
 /** Commands a page names inline, in backquotes: `leaseguard why`, `npm run bench -- --scale`. */
 function inlineCommands(md: string): string[] {
-  return [...split(md).prose.matchAll(/`((?:leaseguard|kubectl leaseguard|npm run|node dist\/src\/cli\.js) [a-z][^`]*)`/g)].map((m) => m[1]!);
+  return [
+    ...split(md).prose.matchAll(/`((?:leaseguard|kubectl leaseguard|npm run|node dist\/src\/cli\.js) [a-z][^`]*)`/g),
+  ].map((m) => m[1]!);
 }
 
 /** The shell commands a page shows: shell blocks' lines, `$ ` prompts in other blocks, continuations joined, comments cut. */
@@ -133,10 +140,24 @@ function flagsOf(sourcePath: string): Set<string> {
 
 /** What the CLI (src/cli.ts), the kubectl plugin and package.json offer. */
 function cli(): Cli {
-  const dispatch = (path: string) => new Map([...read(path).matchAll(/case '([a-z-]+)':\s*(?:\{\s*const code = await \(await |return \(await )import\('\.\/(?:cli\/)?([a-z-]+)\.js'\)/g)].map((m) => [m[1]!, `src/cli/${m[2]!}.ts`]));
+  const dispatch = (path: string) =>
+    new Map(
+      [
+        ...read(path).matchAll(
+          /case '([a-z-]+)':\s*(?:\{\s*const code = await \(await |return \(await )import\('\.\/(?:cli\/)?([a-z-]+)\.js'\)/g,
+        ),
+      ].map((m) => [m[1]!, `src/cli/${m[2]!}.ts`]),
+    );
   const commands = new Map([...dispatch('src/cli.ts')].map(([c, file]) => [c, flagsOf(file)]));
-  const plugin = new Map([...dispatch('src/cli/kubectl-plugin.ts')].map(([c, file]) => [c, new Set([...flagsOf(file), '--lease-namespace'])]));
-  const scripts = new Set(Object.keys((JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts));
+  const plugin = new Map(
+    [...dispatch('src/cli/kubectl-plugin.ts')].map(([c, file]) => [
+      c,
+      new Set([...flagsOf(file), '--lease-namespace']),
+    ]),
+  );
+  const scripts = new Set(
+    Object.keys((JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts),
+  );
   return { commands, plugin, scripts };
 }
 
@@ -156,10 +177,14 @@ function wrongCommand(line: string, offered: Cli): string[] {
       return 0;
     };
     if (at(0) === 'leaseguard') check('leaseguard', offered.commands, at(1), words.slice(2));
-    else if (at(0) === 'node' && at(1) === 'dist/src/cli.js') check('leaseguard', offered.commands, at(2), words.slice(3));
-    else if (at(0) === 'kubectl' && at(1) === 'leaseguard') check('kubectl leaseguard', offered.plugin, at(2), words.slice(3));
-    else if (at(0) === 'npm' && at(1) === 'run' && !offered.scripts.has(at(2))) wrong.push(`package.json has no script "${at(2)}": ${line}`);
-    else if (at(0) === 'npm' && ['start', 'test'].includes(at(1)) && !offered.scripts.has(at(1))) wrong.push(`package.json has no script "${at(1)}": ${line}`);
+    else if (at(0) === 'node' && at(1) === 'dist/src/cli.js')
+      check('leaseguard', offered.commands, at(2), words.slice(3));
+    else if (at(0) === 'kubectl' && at(1) === 'leaseguard')
+      check('kubectl leaseguard', offered.plugin, at(2), words.slice(3));
+    else if (at(0) === 'npm' && at(1) === 'run' && !offered.scripts.has(at(2)))
+      wrong.push(`package.json has no script "${at(2)}": ${line}`);
+    else if (at(0) === 'npm' && ['start', 'test'].includes(at(1)) && !offered.scripts.has(at(1)))
+      wrong.push(`package.json has no script "${at(1)}": ${line}`);
   }
   return wrong;
 }
@@ -170,21 +195,39 @@ const readPage = (path: string) => (existsSync(join(ROOT, path)) ? read(path) : 
 test('every relative link in README.md and docs/ names an existing file, and an existing heading where it has an anchor', (t) => {
   const docs = all();
   t.true(docs.length >= 25, `${docs.length} pages`);
-  t.deepEqual(docs.flatMap(({ page, md }) => brokenLinks(page, md, readPage)), []);
+  t.deepEqual(
+    docs.flatMap(({ page, md }) => brokenLinks(page, md, readPage)),
+    [],
+  );
 });
 
 test('every repository path README.md and docs/ cite in backquotes exists', (t) => {
-  t.deepEqual(all().flatMap(({ page, md }) => missingPaths(page, md)), []);
+  t.deepEqual(
+    all().flatMap(({ page, md }) => missingPaths(page, md)),
+    [],
+  );
 });
 
 test('every leaseguard, kubectl leaseguard and npm command the docs show names a real command, flag or script', (t) => {
   const offered = cli();
-  t.true(offered.commands.has('serve') && offered.commands.has('locks') && offered.plugin.has('why'), 'the CLI and the plugin were read');
+  t.true(
+    offered.commands.has('serve') && offered.commands.has('locks') && offered.plugin.has('why'),
+    'the CLI and the plugin were read',
+  );
   const shown = all().flatMap(({ page, md }) => [...commands(md), ...inlineCommands(md)].map((c) => ({ page, c })));
-  const checked = shown.filter(({ c }) => /^(?:leaseguard |node dist\/src\/cli\.js |kubectl leaseguard |npm )/.test(c) || /(?:&&|\|) *(?:leaseguard|npm|node dist)/.test(c));
-  t.log(`${shown.length} commands shown, ${checked.length} of them leaseguard's or npm's:\n${checked.map(({ page, c }) => `  ${relative(ROOT, join(ROOT, page))}: ${c}`).join('\n')}`);
+  const checked = shown.filter(
+    ({ c }) =>
+      /^(?:leaseguard |node dist\/src\/cli\.js |kubectl leaseguard |npm )/.test(c) ||
+      /(?:&&|\|) *(?:leaseguard|npm|node dist)/.test(c),
+  );
+  t.log(
+    `${shown.length} commands shown, ${checked.length} of them leaseguard's or npm's:\n${checked.map(({ page, c }) => `  ${relative(ROOT, join(ROOT, page))}: ${c}`).join('\n')}`,
+  );
   t.true(checked.length >= 20);
-  t.deepEqual(shown.flatMap(({ page, c }) => wrongCommand(c, offered).map((w) => `${page}: ${w}`)), []);
+  t.deepEqual(
+    shown.flatMap(({ page, c }) => wrongCommand(c, offered).map((w) => `${page}: ${w}`)),
+    [],
+  );
 });
 
 test("the README keeps to a short front page: the quick start's two commands, both install ways, and links to every docs page", (t) => {
@@ -195,7 +238,11 @@ test("the README keeps to a short front page: the quick start's two commands, bo
   t.regex(readme, /kubectl apply -k manifests\//);
   const linked = new Set([...readme.matchAll(/\]\((docs\/[^)#]+)/g)].map((m) => m[1]!));
   const top = pages().filter((p) => dirname(p) === 'docs');
-  t.deepEqual(top.filter((p) => !linked.has(p)), [], 'every page of docs/ is linked from the README');
+  t.deepEqual(
+    top.filter((p) => !linked.has(p)),
+    [],
+    'every page of docs/ is linked from the README',
+  );
 });
 
 test('the checks can fail: a missing page, anchor, path, command, flag or script is reported', (t) => {
@@ -211,7 +258,10 @@ test('the checks can fail: a missing page, anchor, path, command, flag or script
     '```',
     'Or `leaseguard locks --yse` inline.',
   ].join('\n');
-  t.deepEqual(brokenLinks('docs/x.md', md, readPage), ['docs/x.md: no-such-page.md (no docs/no-such-page.md)', 'docs/x.md: configuration.md#no-such-heading (no heading #no-such-heading in docs/configuration.md)']);
+  t.deepEqual(brokenLinks('docs/x.md', md, readPage), [
+    'docs/x.md: no-such-page.md (no docs/no-such-page.md)',
+    'docs/x.md: configuration.md#no-such-heading (no heading #no-such-heading in docs/configuration.md)',
+  ]);
   t.deepEqual(missingPaths('docs/x.md', md), ['docs/x.md: test/unit/no-such.test.ts']);
   const wrong = [...commands(md), ...inlineCommands(md)].flatMap((c) => wrongCommand(c, cli()));
   t.deepEqual(wrong, [

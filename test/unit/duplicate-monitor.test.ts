@@ -16,7 +16,13 @@ function setup() {
   const logs: Array<{ level: number; msg: string; objects?: string[] }> = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line)) });
   const events: LeaseguardEvent[] = [];
-  const monitor = new DuplicateMonitor({ rule, leaseNamespace: 'lg', metrics, logger, events: { record: (e) => events.push(e) } });
+  const monitor = new DuplicateMonitor({
+    rule,
+    leaseNamespace: 'lg',
+    metrics,
+    logger,
+    events: { record: (e) => events.push(e) },
+  });
   // As the watch cache does: each event carries the entry it replaces or removes.
   const cached = new Map<string, CachedObject>();
   const observe = (type: CacheEvent, o: CachedObject, key: string | undefined) => {
@@ -25,7 +31,9 @@ function setup() {
     else cached.set(o.name, o);
     monitor.observe(type, o, key, type === 'delete' ? (prev ?? o) : prev);
   };
-  const gauge = async () => (await registry.getSingleMetric('leaseguard_duplicate_keys')!.get()).values.find((v) => v.labels.kind === rule.kind)?.value;
+  const gauge = async () =>
+    (await registry.getSingleMetric('leaseguard_duplicate_keys')!.get()).values.find((v) => v.labels.kind === rule.kind)
+      ?.value;
   return { monitor, observe, logs, events, gauge, registry };
 }
 
@@ -49,7 +57,11 @@ test('two live objects with one key: reported at once (gauge, error log naming b
   const error = logs.find((l) => l.level === 50);
   t.deepEqual(error?.objects, ['prod/we-1', 'prod/we-2']);
   t.regex(error?.msg ?? '', /"prod\/Deployment\/api"/);
-  t.like(events[0], { type: 'Warning', reason: 'DuplicateKey', regarding: { kind: 'Lease', namespace: 'lg', name: 'L' } });
+  t.like(events[0], {
+    type: 'Warning',
+    reason: 'DuplicateKey',
+    regarding: { kind: 'Lease', namespace: 'lg', name: 'L' },
+  });
   t.regex(events[0]!.message, /prod\/we-1, prod\/we-2/);
 
   observe('update', obj('we-2', 'L', { phase: 'Completed', terminal: true }), 'prod/Deployment/api');
@@ -58,7 +70,7 @@ test('two live objects with one key: reported at once (gauge, error log naming b
   t.truthy(logs.find((l) => l.msg.startsWith('duplicate lock key cleared')));
 });
 
-test('deletes, other keys, objects without a key and another installation\'s objects do not count', async (t) => {
+test("deletes, other keys, objects without a key and another installation's objects do not count", async (t) => {
   const { observe, events, gauge } = setup();
   observe('add', obj('a', 'L1'), 'k1');
   observe('add', obj('b', 'L2'), 'k2');
@@ -71,7 +83,10 @@ test('deletes, other keys, objects without a key and another installation\'s obj
   t.is(await gauge(), 1);
   observe('delete', obj('g', 'L1'), 'k1');
   t.is(await gauge(), 0);
-  t.deepEqual(events.map((e) => e.reason), ['DuplicateKey', 'DuplicateKeyCleared']);
+  t.deepEqual(
+    events.map((e) => e.reason),
+    ['DuplicateKey', 'DuplicateKeyCleared'],
+  );
 });
 
 test('an object whose key changes moves between keys; three then two objects stay one duplicated key', async (t) => {
@@ -106,7 +121,11 @@ test('the live-key index: one object counts for one key at a time, by namespace 
   t.deepEqual(index.move(obj('b', undefined), 'L1', undefined), ['L1']);
   t.deepEqual(names('L1'), []);
   t.deepEqual(names('L2'), ['a']);
-  t.deepEqual(index.move(obj('a', 'L2', { namespace: 'other' }), undefined, 'L2'), ['L2'], 'same name, other namespace: another object');
+  t.deepEqual(
+    index.move(obj('a', 'L2', { namespace: 'other' }), undefined, 'L2'),
+    ['L2'],
+    'same name, other namespace: another object',
+  );
   t.is(index.objects('L2').length, 2);
 });
 

@@ -23,9 +23,23 @@ function setup() {
   const locks = new LockService({ store, holders: unverifiableHolders, pendingTimeoutSeconds: PENDING_S, clock, ages });
   const registry = new Registry();
   const metrics = createMetrics(registry);
-  const expiry = new EmbeddedExpiry({ store, ages, pendingTimeoutSeconds: PENDING_S, metrics, logger: pino({ level: 'silent' }) });
+  const expiry = new EmbeddedExpiry({
+    store,
+    ages,
+    pendingTimeoutSeconds: PENDING_S,
+    metrics,
+    logger: pino({ level: 'silent' }),
+  });
   const take = (key: string, name: string) =>
-    locks.acquire(rule, { key, object: { group: rule.group, kind: rule.kind, namespace: 'ns', name, uid: `uid-${name}` }, requester: { username: 'u' } }, { dryRun: false });
+    locks.acquire(
+      rule,
+      {
+        key,
+        object: { group: rule.group, kind: rule.kind, namespace: 'ns', name, uid: `uid-${name}` },
+        requester: { username: 'u' },
+      },
+      { dryRun: false },
+    );
   return { store, expiry, take, registry, advance: (ms: number) => ((mono += ms), (wall -= 3_600_000)) };
 }
 

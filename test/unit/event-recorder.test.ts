@@ -31,7 +31,13 @@ const tick = () => new Promise((r) => setImmediate(r));
 test('a repeat of one event updates its count instead of writing another', async (t) => {
   const { core, calls } = fakeCore();
   const clock = { now: 0 };
-  const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'silent' }), clock: () => clock.now });
+  const rec = new KubeEventRecorder({
+    core,
+    namespace: 'lg',
+    instance: 'r0',
+    logger: pino({ level: 'silent' }),
+    clock: () => clock.now,
+  });
   t.teardown(() => rec.close());
   rec.record(event());
   await tick();
@@ -40,16 +46,32 @@ test('a repeat of one event updates its count instead of writing another', async
   await tick();
   t.is(calls.length, 2);
   t.is(calls[0]!.verb, 'create');
-  t.like(calls[0]!.body, { involvedObject: { kind: 'Lease', namespace: 'lg', name: 'L' }, reason: 'DuplicateKey', type: 'Warning', count: 1, source: { component: 'leaseguard', host: 'r0' } });
+  t.like(calls[0]!.body, {
+    involvedObject: { kind: 'Lease', namespace: 'lg', name: 'L' },
+    reason: 'DuplicateKey',
+    type: 'Warning',
+    count: 1,
+    source: { component: 'leaseguard', host: 'r0' },
+  });
   t.is(calls[1]!.verb, 'patch');
   t.is(calls[1]!.name, calls[0]!.name);
-  t.deepEqual((calls[1]!.body as Array<{ path: string; value: unknown }>)[0], { op: 'replace', path: '/count', value: 2 });
+  t.deepEqual((calls[1]!.body as Array<{ path: string; value: unknown }>)[0], {
+    op: 'replace',
+    path: '/count',
+    value: 2,
+  });
 });
 
 test('a Lease deleted and created again (a new uid) starts a new Event: the old one was about another object', async (t) => {
   const { core, calls } = fakeCore();
   const clock = { now: 0 };
-  const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'silent' }), clock: () => clock.now });
+  const rec = new KubeEventRecorder({
+    core,
+    namespace: 'lg',
+    instance: 'r0',
+    logger: pino({ level: 'silent' }),
+    clock: () => clock.now,
+  });
   t.teardown(() => rec.close());
   const about = (uid: string): LeaseguardEvent => ({ ...event(), regarding: { ...event().regarding, uid } });
   rec.record(about('u1'));
@@ -57,13 +79,23 @@ test('a Lease deleted and created again (a new uid) starts a new Event: the old 
   clock.now += 1000;
   rec.record(about('u2'));
   await tick();
-  t.deepEqual(calls.map((c) => c.verb), ['create', 'create']);
+  t.deepEqual(
+    calls.map((c) => c.verb),
+    ['create', 'create'],
+  );
   t.like(calls[1]!.body, { involvedObject: { name: 'L', uid: 'u2' }, count: 1 });
 });
 
 test('a storm of 1,000 events makes at most the burst of writes', async (t) => {
   const { core, calls } = fakeCore();
-  const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'silent' }), burst: 5, clock: () => 0 });
+  const rec = new KubeEventRecorder({
+    core,
+    namespace: 'lg',
+    instance: 'r0',
+    logger: pino({ level: 'silent' }),
+    burst: 5,
+    clock: () => 0,
+  });
   t.teardown(() => rec.close());
   for (let i = 0; i < 1000; i++) {
     rec.record(event(`message ${i % 50}`));
@@ -75,7 +107,13 @@ test('a storm of 1,000 events makes at most the burst of writes', async (t) => {
 
 test('a storm of 1,000 repeats converges on count 1,000 in a handful of writes', async (t) => {
   const { core, calls } = fakeCore();
-  const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'silent' }), minIntervalMs: 30 });
+  const rec = new KubeEventRecorder({
+    core,
+    namespace: 'lg',
+    instance: 'r0',
+    logger: pino({ level: 'silent' }),
+    minIntervalMs: 30,
+  });
   t.teardown(() => rec.close());
   const started = Date.now();
   for (let i = 0; i < 1000; i++) {
@@ -86,7 +124,11 @@ test('a storm of 1,000 repeats converges on count 1,000 in a handful of writes',
   rec.close();
   const last = calls.at(-1)!;
   t.is(last.verb, 'patch');
-  t.deepEqual((last.body as Array<{ path: string; value: unknown }>)[0], { op: 'replace', path: '/count', value: 1000 }, 'the Event shows every occurrence');
+  t.deepEqual(
+    (last.body as Array<{ path: string; value: unknown }>)[0],
+    { op: 'replace', path: '/count', value: 1000 },
+    'the Event shows every occurrence',
+  );
   t.is(new Set(calls.map((c) => c.name)).size, 1, 'one Event');
   // One write at first, then at most one per 30 ms while the storm lasts, and a last one.
   t.true(calls.length <= 3 + Math.ceil((Date.now() - started) / 30), `${calls.length} writes`);
@@ -97,7 +139,15 @@ test('the rate limit delays writes but loses no occurrence', async (t) => {
   // The recorder's own clock, so a busy machine (or the other tests of this file) cannot
   // earn a token before the burst is counted; it runs on once that is checked.
   const clock = { now: 0 };
-  const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'silent' }), burst: 2, refillMs: 40, clock: () => clock.now });
+  const rec = new KubeEventRecorder({
+    core,
+    namespace: 'lg',
+    instance: 'r0',
+    logger: pino({ level: 'silent' }),
+    burst: 2,
+    refillMs: 40,
+    clock: () => clock.now,
+  });
   t.teardown(() => rec.close());
   for (let i = 0; i < 6; i++) rec.record(event(`lock ${i}`));
   await tick();
@@ -117,7 +167,16 @@ test('the rate limit delays writes but loses no occurrence', async (t) => {
 test('counts of existing Events keep up when new Events are held back', async (t) => {
   const { core, calls } = fakeCore();
   // No new Event after the first two for a long time; count updates at their own rate.
-  const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'silent' }), burst: 2, refillMs: 60_000, minIntervalMs: 10, updateRefillMs: 10 });
+  const rec = new KubeEventRecorder({
+    core,
+    namespace: 'lg',
+    instance: 'r0',
+    logger: pino({ level: 'silent' }),
+    burst: 2,
+    refillMs: 60_000,
+    minIntervalMs: 10,
+    updateRefillMs: 10,
+  });
   t.teardown(() => rec.close());
   rec.record(event('lock a'));
   rec.record(event('lock b'));
@@ -133,17 +192,27 @@ test('counts of existing Events keep up when new Events are held back', async (t
     const name = calls.find((c) => c.verb === 'create' && (c.body as { message: string }).message === message)?.name;
     const mine = calls.filter((c) => c.name === name);
     const final = mine.at(-1)!;
-    return final.verb === 'create' ? (final.body as { count: number }).count : (final.body as Array<{ value: number }>)[0]!.value;
+    return final.verb === 'create'
+      ? (final.body as { count: number }).count
+      : (final.body as Array<{ value: number }>)[0]!.value;
   };
   t.is(last('lock a'), 51);
   t.is(last('lock b'), 51);
-  t.false(calls.some((c) => (c.body as { message?: string }).message === 'lock c'), 'the third Event waits for its token');
+  t.false(
+    calls.some((c) => (c.body as { message?: string }).message === 'lock c'),
+    'the third Event waits for its token',
+  );
 });
 
 test('a failed write is logged, never thrown', async (t) => {
   const logs: string[] = [];
   const core = { createNamespacedEvent: async () => Promise.reject(new Error('forbidden')) } as unknown as CoreV1Api;
-  const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'warn' }, { write: (l: string) => logs.push(l) }) });
+  const rec = new KubeEventRecorder({
+    core,
+    namespace: 'lg',
+    instance: 'r0',
+    logger: pino({ level: 'warn' }, { write: (l: string) => logs.push(l) }),
+  });
   t.teardown(() => rec.close());
   t.notThrows(() => rec.record(event()));
   await tick();
@@ -164,14 +233,28 @@ test("the invariant's Events have room and writes of their own: 4,200 distinct b
   const { core, calls } = fakeCore();
   const logs: string[] = [];
   const clock = { now: 0 };
-  const rec = new KubeEventRecorder({ core, namespace: 'lg', instance: 'r0', logger: pino({ level: 'warn' }, { write: (l: string) => logs.push(l) }), clock: () => clock.now });
+  const rec = new KubeEventRecorder({
+    core,
+    namespace: 'lg',
+    instance: 'r0',
+    logger: pino({ level: 'warn' }, { write: (l: string) => logs.push(l) }),
+    clock: () => clock.now,
+  });
   t.teardown(() => rec.close());
   for (let i = 0; i < 4200; i++) {
-    rec.record({ regarding: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: 'lg', name: `L${i}` }, type: 'Normal', reason: 'LockBusy', message: `busy ${i}` });
+    rec.record({
+      regarding: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: 'lg', name: `L${i}` },
+      type: 'Normal',
+      reason: 'LockBusy',
+      message: `busy ${i}`,
+    });
   }
   await tick();
   t.is(calls.length, 25, 'the busy denials spent their burst; thousands wait (for hours) for tokens');
-  t.true(logs.some((l) => l.includes('some are dropped')), 'the ordinary Events overflowed');
+  t.true(
+    logs.some((l) => l.includes('some are dropped')),
+    'the ordinary Events overflowed',
+  );
   clock.now += 1000;
   rec.record(event('two objects hold k'));
   await tick();

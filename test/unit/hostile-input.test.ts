@@ -13,7 +13,11 @@ const [we] = DEFAULT_RULES as [(typeof DEFAULT_RULES)[0]];
 const RUNS = 2000;
 
 /** Any string, including control characters, lone surrogates and astral-plane text. */
-const anyString = fc.oneof(fc.string({ unit: 'binary', maxLength: 300 }), fc.string({ unit: 'grapheme', maxLength: 100 }), fc.string());
+const anyString = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 300 }),
+  fc.string({ unit: 'grapheme', maxLength: 100 }),
+  fc.string(),
+);
 
 function wellFormed(over: Record<string, unknown>): Record<string, unknown> {
   return {
@@ -36,7 +40,12 @@ test('parser: arbitrary JSON values never throw anything but a coded BAD_REQUEST
       try {
         parseAdmissionReview(value);
       } catch (err) {
-        return err instanceof LeaseguardError && err.code === ErrorCodes.BAD_REQUEST && err.statusCode === 400 && err.message.length > 0;
+        return (
+          err instanceof LeaseguardError &&
+          err.code === ErrorCodes.BAD_REQUEST &&
+          err.statusCode === 400 &&
+          err.message.length > 0
+        );
       }
       return true;
     }),
@@ -47,16 +56,32 @@ test('parser: arbitrary JSON values never throw anything but a coded BAD_REQUEST
 
 test('parser: wrong types in every request field are refused with a message naming the field', (t) => {
   const fields = ['uid', 'kind', 'operation', 'name', 'namespace', 'userInfo', 'object', 'oldObject', 'dryRun'];
-  const wrong = fc.oneof(fc.integer(), fc.boolean(), fc.array(fc.integer(), { maxLength: 3 }), fc.constant({ nested: { deeply: [1] } }));
+  const wrong = fc.oneof(
+    fc.integer(),
+    fc.boolean(),
+    fc.array(fc.integer(), { maxLength: 3 }),
+    fc.constant({ nested: { deeply: [1] } }),
+  );
   fc.assert(
     fc.property(fc.constantFrom(...fields), wrong, (field, value) => {
       const body = wellFormed({ [field]: value });
       try {
         const r = parseAdmissionReview(body);
         // Only values that happen to be valid for the field may pass.
-        return (field === 'dryRun' && typeof value === 'boolean') || ((field === 'object' || field === 'oldObject' || field === 'userInfo') && typeof value === 'object' && !Array.isArray(value) && value !== null && r.uid === 'u');
+        return (
+          (field === 'dryRun' && typeof value === 'boolean') ||
+          ((field === 'object' || field === 'oldObject' || field === 'userInfo') &&
+            typeof value === 'object' &&
+            !Array.isArray(value) &&
+            value !== null &&
+            r.uid === 'u')
+        );
       } catch (err) {
-        return err instanceof LeaseguardError && err.code === ErrorCodes.BAD_REQUEST && err.message.includes(field === 'kind' ? 'request.kind' : field);
+        return (
+          err instanceof LeaseguardError &&
+          err.code === ErrorCodes.BAD_REQUEST &&
+          err.message.includes(field === 'kind' ? 'request.kind' : field)
+        );
       }
     }),
     { numRuns: RUNS },
@@ -75,15 +100,26 @@ test('parser: deeply nested and huge objects parse or refuse without a stack ove
 
 test('key derivation: any value yields a key within 1 KiB or a reason naming the field', (t) => {
   fc.assert(
-    fc.property(fc.oneof(anyString, fc.jsonValue({ maxDepth: 3 }), fc.string({ minLength: 1000, maxLength: 1100 })), (value) => {
-      const r = deriveKey(we, { spec: { targetResource: value } }, 'ns');
-      if (r.ok) {
-        const ok = typeof value === 'string' && value.length > 0 && Buffer.byteLength(value, 'utf8') <= MAX_KEY_BYTES && r.key === value;
-        // Normalizing never lengthens a key, and is the rule's own.
-        return ok && r.scopedKey === normalizeKey(we.normalize, value) && Buffer.byteLength(r.scopedKey, 'utf8') <= MAX_KEY_BYTES;
-      }
-      return r.field === 'spec.targetResource' && r.message.length > 0;
-    }),
+    fc.property(
+      fc.oneof(anyString, fc.jsonValue({ maxDepth: 3 }), fc.string({ minLength: 1000, maxLength: 1100 })),
+      (value) => {
+        const r = deriveKey(we, { spec: { targetResource: value } }, 'ns');
+        if (r.ok) {
+          const ok =
+            typeof value === 'string' &&
+            value.length > 0 &&
+            Buffer.byteLength(value, 'utf8') <= MAX_KEY_BYTES &&
+            r.key === value;
+          // Normalizing never lengthens a key, and is the rule's own.
+          return (
+            ok &&
+            r.scopedKey === normalizeKey(we.normalize, value) &&
+            Buffer.byteLength(r.scopedKey, 'utf8') <= MAX_KEY_BYTES
+          );
+        }
+        return r.field === 'spec.targetResource' && r.message.length > 0;
+      },
+    ),
     { numRuns: RUNS },
   );
   t.pass();
@@ -93,7 +129,7 @@ test('key derivation: keys at and past 1 KiB in multi-byte text', (t) => {
   fc.assert(
     fc.property(fc.string({ unit: 'grapheme', minLength: 200, maxLength: 600 }), (s) => {
       const r = deriveKey(we, { spec: { targetResource: s } }, 'ns');
-      return r.ok === (Buffer.byteLength(s, 'utf8') <= MAX_KEY_BYTES);
+      return r.ok === Buffer.byteLength(s, 'utf8') <= MAX_KEY_BYTES;
     }),
     { numRuns: 500 },
   );

@@ -16,7 +16,12 @@ type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-exp
 
 async function printConfig(): Promise<Record<string, string>> {
   const { stdout } = await run('bash', [join(ROOT, 'scripts/build-image.sh'), 'print-config']);
-  return Object.fromEntries(stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    stdout
+      .trim()
+      .split('\n')
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
 }
 
 /** A reference as containerd resolves it (docker.io/library/ for a bare name). */
@@ -27,7 +32,7 @@ function normalize(ref: string): string {
   return ref;
 }
 
-test('the stand-in bases are the Dockerfile\'s bases, with the pinned Node.js', async (t) => {
+test("the stand-in bases are the Dockerfile's bases, with the pinned Node.js", async (t) => {
   const config = await printConfig();
   t.is(config.node_version, pinnedNodeVersion());
   const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
@@ -42,7 +47,7 @@ test('the stand-in bases are the Dockerfile\'s bases, with the pinned Node.js', 
   t.is(config.distroless_base, 'gcr.io/distroless/cc-debian12:nonroot');
 });
 
-test('the image is named what the chart\'s Pods resolve, tagged with the version package.json and Chart.yaml share', async (t) => {
+test("the image is named what the chart's Pods resolve, tagged with the version package.json and Chart.yaml share", async (t) => {
   const config = await printConfig();
   const values = loadYaml(readFileSync(join(ROOT, 'charts/leaseguard/values.yaml'), 'utf8')) as Obj;
   const chart = loadYaml(readFileSync(join(ROOT, 'charts/leaseguard/Chart.yaml'), 'utf8')) as Obj;
@@ -53,15 +58,25 @@ test('the image is named what the chart\'s Pods resolve, tagged with the version
   t.is(config.image, `docker.io/library/leaseguard:${version}`);
 });
 
-const go = [process.env.GO, '/usr/local/go/bin/go', ...(process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'go'))].find(
-  (p): p is string => !!p && existsSync(p),
-);
+const go = [
+  process.env.GO,
+  '/usr/local/go/bin/go',
+  ...(process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'go')),
+].find((p): p is string => !!p && existsSync(p));
 
-(go ? test : test.skip)('pause sleeps until SIGINT or SIGTERM, exits 0 on them, and reaps its children (go test)', async (t) => {
-  const { stdout } = await run(go!, ['test', '-count=1', '.'], {
-    cwd: join(ROOT, 'scripts/pause'),
-    env: { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '', PATH: `${join(go!, '..')}${delimiter}${process.env.PATH ?? ''}` },
-    timeout: 120_000,
-  });
-  t.regex(stdout, /^ok\s/m);
-});
+(go ? test : test.skip)(
+  'pause sleeps until SIGINT or SIGTERM, exits 0 on them, and reaps its children (go test)',
+  async (t) => {
+    const { stdout } = await run(go!, ['test', '-count=1', '.'], {
+      cwd: join(ROOT, 'scripts/pause'),
+      env: {
+        ...process.env,
+        GOTOOLCHAIN: 'local',
+        GOFLAGS: '',
+        PATH: `${join(go!, '..')}${delimiter}${process.env.PATH ?? ''}`,
+      },
+      timeout: 120_000,
+    });
+    t.regex(stdout, /^ok\s/m);
+  },
+);

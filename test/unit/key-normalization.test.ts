@@ -22,7 +22,12 @@ const cases: Array<[string, KeyNormalization | undefined, string, string]> = [
   ['four segments: not an object reference', 'object-ref', 'a/Deployment/c/D', 'a/Deployment/c/D'],
   ['empty namespace segment: the Kind still', 'object-ref', '/Deployment/api', '/deployment/api'],
   ['ASCII only: the Kelvin sign is not a K', 'object-ref', 'prod/\u212Aind/x', 'prod/\u212Aind/x'],
-  ['ASCII only: a dotted capital I is kept (Unicode folding would lengthen the key)', 'object-ref', 'prod/\u0130ngress/x', 'prod/\u0130ngress/x'],
+  [
+    'ASCII only: a dotted capital I is kept (Unicode folding would lengthen the key)',
+    'object-ref',
+    'prod/\u0130ngress/x',
+    'prod/\u0130ngress/x',
+  ],
   ['ASCII letters around others', 'object-ref', 'prod/ÉTAT/x', 'prod/État/x'],
   ['none: exact', 'none', 'prod/Deployment/api', 'prod/Deployment/api'],
   ['absent: exact', undefined, 'Node/worker-1', 'Node/worker-1'],
@@ -73,13 +78,30 @@ test('lockKeyOf is the scoped key deriveKey gives, prefix and all', (t) => {
 // Built in (no rules configured), keys are exact: normalize is opt-in. The shipped installs
 // opt kubernaut's WorkflowExecution in; RemediationRequest fingerprints are hex, exact.
 test('built-in rules compare exactly; the chart and the kustomize ConfigMap normalize WorkflowExecution targets only', (t) => {
-  t.deepEqual(DEFAULT_RULES.map((r) => r.normalize), [undefined, undefined]);
-  const values = loadYaml(readFileSync(join(process.cwd(), 'charts/leaseguard/values.yaml'), 'utf8')) as { config: { rules: GuardRule[] } };
-  const configMap = loadAllYaml(readFileSync(join(process.cwd(), 'manifests/base/configmap.yaml'), 'utf8'))[0] as { data: Record<string, string> };
+  t.deepEqual(
+    DEFAULT_RULES.map((r) => r.normalize),
+    [undefined, undefined],
+  );
+  const values = loadYaml(readFileSync(join(process.cwd(), 'charts/leaseguard/values.yaml'), 'utf8')) as {
+    config: { rules: GuardRule[] };
+  };
+  const configMap = loadAllYaml(readFileSync(join(process.cwd(), 'manifests/base/configmap.yaml'), 'utf8'))[0] as {
+    data: Record<string, string>;
+  };
   const kustomized = loadYaml(configMap.data['config.yaml']!) as { includeDefaultRules: boolean; rules: GuardRule[] };
   t.false(kustomized.includeDefaultRules, 'the listed rules replace the built-in ones');
-  for (const [name, rules] of [['chart', values.config.rules], ['kustomize', kustomized.rules]] as const) {
-    t.deepEqual(rules.map((r) => [r.kind, r.normalize]), [['WorkflowExecution', 'object-ref'], ['RemediationRequest', undefined]], name);
+  for (const [name, rules] of [
+    ['chart', values.config.rules],
+    ['kustomize', kustomized.rules],
+  ] as const) {
+    t.deepEqual(
+      rules.map((r) => [r.kind, r.normalize]),
+      [
+        ['WorkflowExecution', 'object-ref'],
+        ['RemediationRequest', undefined],
+      ],
+      name,
+    );
   }
 });
 
@@ -90,8 +112,20 @@ const typed: Array<[string, GuardRule | undefined, string, string, boolean]> = [
   ['another name', we, 'prod/Deployment/web', 'prod/deployment/api', false],
   ['no rule for the kind: exact only', undefined, 'prod/Deployment/api', 'prod/deployment/api', false],
   ['an exact rule: exact only', exact, 'prod/Deployment/api', 'prod/deployment/api', false],
-  ['namespace scope: the namespace typed first', perNamespace, 'team-a/prod/Deployment/api', 'team-a/prod/deployment/api', true],
-  ['namespace scope: the namespace is exact', perNamespace, 'Team-a/prod/Deployment/api', 'team-a/prod/deployment/api', false],
+  [
+    'namespace scope: the namespace typed first',
+    perNamespace,
+    'team-a/prod/Deployment/api',
+    'team-a/prod/deployment/api',
+    true,
+  ],
+  [
+    'namespace scope: the namespace is exact',
+    perNamespace,
+    'Team-a/prod/Deployment/api',
+    'team-a/prod/deployment/api',
+    false,
+  ],
   ['namespace scope: no namespace typed', perNamespace, 'Deployment', 'team-a/deployment', false],
 ];
 for (const [name, rule, key, recorded, names] of typed) {
@@ -114,19 +148,51 @@ const legacy = {
 const normalized = lockKeyOf(we, 'prod/Deployment/api');
 
 test('mixed versions: a Lease recording the un-normalized key, read under the normalized name, is not this lock', (t) => {
-  const request = { key: normalized, object: { ...legacy.object, name: 'we-2', uid: 'uid-2' }, requester: { username: 'ro' } };
-  const lease = { name: leaseName(we, normalized), namespace: 'lg', resourceVersion: '1', uid: 'l', record: legacy, format: 2 as const };
+  const request = {
+    key: normalized,
+    object: { ...legacy.object, name: 'we-2', uid: 'uid-2' },
+    requester: { username: 'ro' },
+  };
+  const lease = {
+    name: leaseName(we, normalized),
+    namespace: 'lg',
+    resourceVersion: '1',
+    uid: 'l',
+    record: legacy,
+    format: 2 as const,
+  };
   const d = decide({ request, lease, now: new Date(1000), ageMs: 1000, pendingTimeoutMs: 30_000 });
   t.deepEqual(d, { action: 'deny-foreign', recordedKey: 'prod/Deployment/api' });
-  t.not(leaseName(we, normalized), leaseName(we, 'prod/Deployment/api'), 'and a non-canonical spelling names another Lease');
+  t.not(
+    leaseName(we, normalized),
+    leaseName(we, 'prod/Deployment/api'),
+    'and a non-canonical spelling names another Lease',
+  );
 });
 
 test("mixed versions: the old spelling's Lease is not its live holder's lock any more; the sweep reclaims it after the pending timeout", (t) => {
   const oldName = leaseName(we, 'prod/Deployment/api');
   // The holder, read live, is running; its key by the rule now maps to the normalized Lease.
   const holder = { kind: 'live' as const, uid: 'uid-1', lease: leaseName(we, normalized), phase: 'Running' };
-  const base = { leaseName: oldName, record: legacy, holder, source: 'live' as const, trigger: 'sweep' as const, now: new Date(0), pendingTimeoutMs: 30_000 };
+  const base = {
+    leaseName: oldName,
+    record: legacy,
+    holder,
+    source: 'live' as const,
+    trigger: 'sweep' as const,
+    now: new Date(0),
+    pendingTimeoutMs: 30_000,
+  };
   t.is(decideRelease({ ...base, ageMs: 1000 }).action, 'keep', 'inside the pending window: kept');
   t.deepEqual(decideRelease({ ...base, ageMs: 30_000 }), { action: 'release', reason: 'expired' });
-  t.deepEqual(decideRelease({ ...base, leaseName: leaseName(we, normalized), record: { ...legacy, key: normalized }, ageMs: 30_000 }), { action: 'keep' }, 'the normalized Lease holds');
+  t.deepEqual(
+    decideRelease({
+      ...base,
+      leaseName: leaseName(we, normalized),
+      record: { ...legacy, key: normalized },
+      ageMs: 30_000,
+    }),
+    { action: 'keep' },
+    'the normalized Lease holds',
+  );
 });

@@ -59,7 +59,10 @@ test('a leader that vanishes is replaced after the lease duration, not before', 
   const store = new MemoryLeaseStore('ns');
   const events: string[] = [];
   // A dead leader: it took the Lease and then stopped renewing (no release).
-  await store.create({ metadata: { name: 'leader', namespace: 'ns' }, spec: { holderIdentity: 'dead', leaseDurationSeconds: 1, renewTime: new Date() as never } });
+  await store.create({
+    metadata: { name: 'leader', namespace: 'ns' },
+    spec: { holderIdentity: 'dead', leaseDurationSeconds: 1, renewTime: new Date() as never },
+  });
   const b = elector(store, 'b', events);
   t.teardown(() => b.stop());
   const started = performance.now();

@@ -13,7 +13,14 @@ const record = (over: Partial<LockRecord> = {}): LockRecord => ({
   transitions: 0,
   ...over,
 });
-const lease = (rv: string, over: Partial<LockRecord> = {}, uid = 'lease-1'): LockLease => ({ name: 'l', namespace: 'ns', resourceVersion: rv, uid, record: record(over), format: 2 });
+const lease = (rv: string, over: Partial<LockRecord> = {}, uid = 'lease-1'): LockLease => ({
+  name: 'l',
+  namespace: 'ns',
+  resourceVersion: rv,
+  uid,
+  record: record(over),
+  format: 2,
+});
 
 function setup() {
   const clock = { now: 1_000 };
@@ -34,9 +41,29 @@ test('a bind (new version, same term) keeps the age; a take-over, a fresh retry 
   t.is(ages.ageOf(lease('2', { state: 'bound', renewedAt: new Date() })), 5_000, 'bound: same term');
   t.is(ages.ageOf(lease('3', { transitions: 1, acquiredAt: new Date('2026-01-01T00:00:01Z') })), 0, 'taken over');
   clock.now += 1_000;
-  t.is(ages.ageOf(lease('4', { transitions: 1, acquiredAt: new Date('2026-01-01T00:00:01Z'), object: { ...record().object, uid: 'uid-2' } })), 0, 'a new attempt of the same name');
+  t.is(
+    ages.ageOf(
+      lease('4', {
+        transitions: 1,
+        acquiredAt: new Date('2026-01-01T00:00:01Z'),
+        object: { ...record().object, uid: 'uid-2' },
+      }),
+    ),
+    0,
+    'a new attempt of the same name',
+  );
   clock.now += 1_000;
-  t.is(ages.ageOf(lease('1', { transitions: 1, acquiredAt: new Date('2026-01-01T00:00:01Z'), object: { ...record().object, uid: 'uid-2' } }, 'lease-2')), 0, 'deleted and created again');
+  t.is(
+    ages.ageOf(
+      lease(
+        '1',
+        { transitions: 1, acquiredAt: new Date('2026-01-01T00:00:01Z'), object: { ...record().object, uid: 'uid-2' } },
+        'lease-2',
+      ),
+    ),
+    0,
+    'deleted and created again',
+  );
 });
 
 test('the writer ages its own write from just before it was sent', (t) => {
@@ -70,14 +97,21 @@ test('a forgotten term is seen anew: later, never sooner', (t) => {
 
 test('a Lease that records no lock has no term', (t) => {
   t.is(termOf({ name: 'x', namespace: 'ns', resourceVersion: '1', uid: 'u', record: undefined, format: 2 }), undefined);
-  t.is(setup().ages.ageOf({ name: 'x', namespace: 'ns', resourceVersion: '1', uid: 'u', record: undefined, format: 2 }), 0);
+  t.is(
+    setup().ages.ageOf({ name: 'x', namespace: 'ns', resourceVersion: '1', uid: 'u', record: undefined, format: 2 }),
+    0,
+  );
 });
 
 test('a term is a fixed 24 characters, and changes with each of its parts (the pieces joined cannot run into each other)', (t) => {
   const base = lease('1');
   const term = termOf(base)!;
   t.is(term.length, 24, 'a 128-bit digest, however long the names and UIDs');
-  t.is(termOf(lease('2', { state: 'bound', renewedAt: new Date(5) })), term, 'version, state and renewal are not the term');
+  t.is(
+    termOf(lease('2', { state: 'bound', renewedAt: new Date(5) })),
+    term,
+    'version, state and renewal are not the term',
+  );
   const parts: Array<[string, LockLease]> = [
     ['Lease UID', lease('1', {}, 'lease-2')],
     ['acquired at', lease('1', { acquiredAt: new Date('2026-01-01T00:00:00.001Z') })],
@@ -85,7 +119,10 @@ test('a term is a fixed 24 characters, and changes with each of its parts (the p
     ['object UID', lease('1', { object: { ...record().object, uid: 'uid-2' } })],
     ['object namespace', lease('1', { object: { ...record().object, namespace: 'prod2' } })],
     ['object name', lease('1', { object: { ...record().object, name: 'we-2' } })],
-    ['where one part ends and the next begins', lease('1', { object: { ...record().object, namespace: 'prod/we', name: '1' } })],
+    [
+      'where one part ends and the next begins',
+      lease('1', { object: { ...record().object, namespace: 'prod/we', name: '1' } }),
+    ],
   ];
   for (const [part, changed] of parts) t.not(termOf(changed), term, part);
 });

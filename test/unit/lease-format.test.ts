@@ -28,7 +28,13 @@ const fixture = (name: string): V1Lease => JSON.parse(readFileSync(join(ROOT, 't
 
 const base: LockRecord = {
   key: 'kubernaut-system/Deployment/payments/api-server',
-  object: { group: 'kubernaut.ai', kind: 'WorkflowExecution', namespace: 'kubernaut-system', name: 'we-1', uid: 'uid-1' },
+  object: {
+    group: 'kubernaut.ai',
+    kind: 'WorkflowExecution',
+    namespace: 'kubernaut-system',
+    name: 'we-1',
+    uid: 'uid-1',
+  },
   requester: { username: 'system:serviceaccount:kubernaut-system:remediationorchestrator', pod: 'ro-7d9f' },
   state: 'pending',
   acquiredAt: new Date('2026-12-05T11:33:39.123Z'),
@@ -45,8 +51,17 @@ const previousRelease: Array<[string, string, LockRecord]> = [
     'format-1-pending.json',
     {
       key: 'kubernaut-system/Deployment/payments/api-server',
-      object: { group: 'kubernaut.ai', kind: 'WorkflowExecution', namespace: 'kubernaut-system', name: 'we-payments-api-server-1', uid: 'a3f1c2d4-5b6e-4f70-8a9b-0c1d2e3f4a5b' },
-      requester: { username: 'system:serviceaccount:kubernaut-system:remediationorchestrator', pod: 'remediationorchestrator-7d9f8b6c5-x2x4k' },
+      object: {
+        group: 'kubernaut.ai',
+        kind: 'WorkflowExecution',
+        namespace: 'kubernaut-system',
+        name: 'we-payments-api-server-1',
+        uid: 'a3f1c2d4-5b6e-4f70-8a9b-0c1d2e3f4a5b',
+      },
+      requester: {
+        username: 'system:serviceaccount:kubernaut-system:remediationorchestrator',
+        pod: 'remediationorchestrator-7d9f8b6c5-x2x4k',
+      },
       state: 'pending',
       acquiredAt: new Date('2026-12-05T11:33:39.583Z'),
       renewedAt: new Date('2026-12-05T11:33:39.583Z'),
@@ -58,8 +73,17 @@ const previousRelease: Array<[string, string, LockRecord]> = [
     'format-1-taken-over.json',
     {
       key: 'kubernaut-system/Deployment/payments/api-server',
-      object: { group: 'kubernaut.ai', kind: 'WorkflowExecution', namespace: 'kubernaut-system', name: 'we-payments-api-server-2', uid: 'b3f1c2d4-5b6e-4f70-8a9b-0c1d2e3f4a5c' },
-      requester: { username: 'system:serviceaccount:kubernaut-system:remediationorchestrator', pod: 'remediationorchestrator-7d9f8b6c5-x2x4k' },
+      object: {
+        group: 'kubernaut.ai',
+        kind: 'WorkflowExecution',
+        namespace: 'kubernaut-system',
+        name: 'we-payments-api-server-2',
+        uid: 'b3f1c2d4-5b6e-4f70-8a9b-0c1d2e3f4a5c',
+      },
+      requester: {
+        username: 'system:serviceaccount:kubernaut-system:remediationorchestrator',
+        pod: 'remediationorchestrator-7d9f8b6c5-x2x4k',
+      },
       state: 'pending',
       acquiredAt: new Date('2026-12-05T11:33:39.734Z'),
       renewedAt: new Date('2026-12-05T11:33:39.734Z'),
@@ -78,16 +102,23 @@ for (const [what, file, expected] of previousRelease) {
   });
 }
 
-test('format 1 written today is the previous release\'s Lease, field for field', (t) => {
+test("format 1 written today is the previous release's Lease, field for field", (t) => {
   const [, file, record] = previousRelease[0]!;
   const previous = fixture(file);
-  const now = wire(encodeLease(record, { name: previous.metadata!.name!, namespace: previous.metadata!.namespace!, pendingTimeoutSeconds: 60, format: 1 }));
+  const now = wire(
+    encodeLease(record, {
+      name: previous.metadata!.name!,
+      namespace: previous.metadata!.namespace!,
+      pendingTimeoutSeconds: 60,
+      format: 1,
+    }),
+  );
   t.deepEqual(now.metadata.labels, previous.metadata!.labels);
   t.deepEqual(now.metadata.annotations, previous.metadata!.annotations);
   t.deepEqual(now.spec, previous.spec);
 });
 
-test('format 2 on the wire: two labels, one annotation, the Lease\'s own fields, nothing derivable', (t) => {
+test("format 2 on the wire: two labels, one annotation, the Lease's own fields, nothing derivable", (t) => {
   t.deepEqual(wire(encodeLease(base, opts(2))), {
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',
@@ -100,18 +131,36 @@ test('format 2 on the wire: two labels, one annotation, the Lease\'s own fields,
           '{"v":2,"key":"kubernaut-system/Deployment/payments/api-server","group":"kubernaut.ai","kind":"WorkflowExecution","ns":"kubernaut-system","name":"we-1","uid":"uid-1","pod":"ro-7d9f"}',
       },
     },
-    spec: { holderIdentity: 'system:serviceaccount:kubernaut-system:remediationorchestrator', acquireTime: '2026-12-05T11:33:39.123000Z' },
+    spec: {
+      holderIdentity: 'system:serviceaccount:kubernaut-system:remediationorchestrator',
+      acquireTime: '2026-12-05T11:33:39.123000Z',
+    },
   });
-  t.is(encodeLease(base, { name: 'n', namespace: 'lg', pendingTimeoutSeconds: 60 }).metadata?.annotations?.[LOCK_ANNOTATION] !== undefined, true, 'format 2 is the default');
+  t.is(
+    encodeLease(base, { name: 'n', namespace: 'lg', pendingTimeoutSeconds: 60 }).metadata?.annotations?.[
+      LOCK_ANNOTATION
+    ] !== undefined,
+    true,
+    'format 2 is the default',
+  );
 });
 
 // Every shape a record takes, in every format: what is written is what is read.
 const records: Array<[string, LockRecord]> = [
   ['pending, with a pod', base],
   ['bound', { ...base, state: 'bound' }],
-  ['cluster-scoped, no pod, no UID', { ...base, object: { ...base.object, namespace: '', uid: '' }, requester: { username: 'u' } }],
-  ['renewed after it was acquired, taken over 3 times', { ...base, renewedAt: new Date('2026-12-05T11:40:00.5Z'), transitions: 3 }],
-  ['the core group, an empty requester', { ...base, object: { ...base.object, group: '' }, requester: { username: '', pod: 'p' } }],
+  [
+    'cluster-scoped, no pod, no UID',
+    { ...base, object: { ...base.object, namespace: '', uid: '' }, requester: { username: 'u' } },
+  ],
+  [
+    'renewed after it was acquired, taken over 3 times',
+    { ...base, renewedAt: new Date('2026-12-05T11:40:00.5Z'), transitions: 3 },
+  ],
+  [
+    'the core group, an empty requester',
+    { ...base, object: { ...base.object, group: '' }, requester: { username: '', pod: 'p' } },
+  ],
   ['a key with quotes, a backslash and non-ASCII', { ...base, key: 'ns/"a\\b"/ünï/✓' }],
 ];
 for (const format of LEASE_FORMATS) {
@@ -142,10 +191,15 @@ test('format 2 is smaller than format 1 on the wire', (t) => {
 // A later release's format: this one cannot know what it says, so it is no lock and a
 // declared unsupported format; an unreadable annotation is merely no lock (as today's
 // edited or malformed Leases are).
-const lockValue = (l: any, value: unknown) => (l.metadata.annotations[LOCK_ANNOTATION] = typeof value === 'string' ? value : JSON.stringify(value)); // eslint-disable-line @typescript-eslint/no-explicit-any
+const lockValue = (l: any, value: unknown) =>
+  (l.metadata.annotations[LOCK_ANNOTATION] = typeof value === 'string' ? value : JSON.stringify(value)); // eslint-disable-line @typescript-eslint/no-explicit-any
 const declared: Array<[string, unknown, number | undefined]> = [
   ['format 3', { v: 3, something: 'else' }, 3],
-  ['format 3 with every format-2 member', { ...JSON.parse('{"v":2,"key":"k","group":"g","kind":"K","name":"n"}'), v: 3 }, 3],
+  [
+    'format 3 with every format-2 member',
+    { ...JSON.parse('{"v":2,"key":"k","group":"g","kind":"K","name":"n"}'), v: 3 },
+    3,
+  ],
   ['format 0', { v: 0 }, 0],
   ['format 2.5', { v: 2.5 }, 2.5],
   ['a version that is a string', { v: '2', key: 'k' }, undefined],
@@ -168,7 +222,8 @@ for (const [what, value, unsupported] of declared) {
 }
 
 // Format 2 Leases that lack a member or carry one of the wrong type: no lock.
-const broken: Array<[string, (l: any) => void]> = [ // eslint-disable-line @typescript-eslint/no-explicit-any
+const broken: Array<[string, (l: any) => void]> = [
+  // eslint-disable-line @typescript-eslint/no-explicit-any
   ['no key', (l) => lockValue(l, { v: 2, group: 'g', kind: 'K', name: 'n' })],
   ['an empty key', (l) => lockValue(l, { v: 2, key: '', group: 'g', kind: 'K', name: 'n' })],
   ['no group', (l) => lockValue(l, { v: 2, key: 'k', kind: 'K', name: 'n' })],
@@ -193,14 +248,20 @@ for (const [what, mutate] of broken) {
 }
 
 const rule = DEFAULT_RULES[0]!;
-const request = (name: string) => ({ key: 'prod/Deployment/api', object: { group: rule.group, kind: rule.kind, namespace: 'prod', name, uid: `uid-${name}` }, requester: { username: 'ro' } });
+const request = (name: string) => ({
+  key: 'prod/Deployment/api',
+  object: { group: rule.group, kind: rule.kind, namespace: 'prod', name, uid: `uid-${name}` },
+  requester: { username: 'ro' },
+});
 
 test('a key whose Lease is in a later format fails closed with LG_LEASE_FORMAT_UNSUPPORTED, dry run or not', async (t) => {
   const store = new MemoryLeaseStore('lg');
   const locks = new LockService({ store, holders: unverifiableHolders, pendingTimeoutSeconds: 30 });
   const first = await locks.acquire(rule, request('we-1'), { dryRun: false });
   const lease = (await store.get(first.lease))!;
-  await store.patch(first.lease, [{ op: 'replace', path: `/metadata/annotations/${LOCK_ANNOTATION.replace('/', '~1')}`, value: '{"v":3}' }]);
+  await store.patch(first.lease, [
+    { op: 'replace', path: `/metadata/annotations/${LOCK_ANNOTATION.replace('/', '~1')}`, value: '{"v":3}' },
+  ]);
   for (const dryRun of [false, true]) {
     const err = await t.throwsAsync(locks.acquire(rule, request('we-2'), { dryRun }));
     t.true(hasCode(err, ErrorCodes.LEASE_FORMAT_UNSUPPORTED), String(err));
@@ -209,14 +270,26 @@ test('a key whose Lease is in a later format fails closed with LG_LEASE_FORMAT_U
   t.is((await store.get(first.lease))?.metadata?.uid, lease.metadata?.uid, 'the Lease is left alone');
 });
 
-for (const [writes, reads] of [[1, 2], [2, 1]] as const) {
+for (const [writes, reads] of [
+  [1, 2],
+  [2, 1],
+] as const) {
   test(`a format ${writes} writer takes over a format ${reads} Lease and writes format ${writes}`, async (t) => {
     const store = new MemoryLeaseStore('lg');
     const old = new LockService({ store, holders: unverifiableHolders, pendingTimeoutSeconds: 1, leaseFormat: reads });
     const held = await old.acquire(rule, request('we-1'), { dryRun: false });
     t.is(leaseFormatOf((await store.get(held.lease))!), reads);
-    const now = new LockService({ store, holders: { read: async () => ({ kind: 'gone' }) }, pendingTimeoutSeconds: 1, leaseFormat: writes });
-    t.like(await now.acquire(rule, request('we-2'), { dryRun: false }), { verdict: 'busy' }, 'read across formats: held');
+    const now = new LockService({
+      store,
+      holders: { read: async () => ({ kind: 'gone' }) },
+      pendingTimeoutSeconds: 1,
+      leaseFormat: writes,
+    });
+    t.like(
+      await now.acquire(rule, request('we-2'), { dryRun: false }),
+      { verdict: 'busy' },
+      'read across formats: held',
+    );
     await new Promise((r) => setTimeout(r, 1100));
     t.like(await now.acquire(rule, request('we-2'), { dryRun: false }), { verdict: 'allowed', how: 'taken-over' });
     const after = (await store.get(held.lease))!;
@@ -229,5 +302,7 @@ test('by default a replica writes format 1, the one earlier releases read; 2 is 
   // A plain rolling upgrade from an earlier release must not meet Leases that release cannot read.
   t.is(loadConfig({ env: {} }).leaseFormat, 1);
   t.is(loadConfig({ env: { LEASEGUARD_LEASE_FORMAT: '2' } }).leaseFormat, 2);
-  t.throws(() => loadConfig({ env: { LEASEGUARD_LEASE_FORMAT: '3' } }), { message: /leaseFormat|LEASEGUARD_LEASE_FORMAT/ });
+  t.throws(() => loadConfig({ env: { LEASEGUARD_LEASE_FORMAT: '3' } }), {
+    message: /leaseFormat|LEASEGUARD_LEASE_FORMAT/,
+  });
 });

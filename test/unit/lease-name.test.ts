@@ -43,7 +43,13 @@ test('keys that share a long prefix never share a Lease', (t) => {
 });
 
 test('keys that differ only in what the readable part drops never share a Lease', (t) => {
-  const variants = ['prod/Deployment/api', 'prod/deployment/api', 'prod-Deployment-api', 'prod/Deployment/api/', 'prod//Deployment/api'];
+  const variants = [
+    'prod/Deployment/api',
+    'prod/deployment/api',
+    'prod-Deployment-api',
+    'prod/Deployment/api/',
+    'prod//Deployment/api',
+  ];
   const names = variants.map((k) => leaseName(we, k));
   t.is(new Set(names).size, variants.length, names.join('\n'));
 });
@@ -68,9 +74,19 @@ test('the memo answers as leaseName does, per kind, across its generations', (t)
 // holds across an upgrade. Pinned here, hash and all.
 const pinned: Array<[string, { group: string; kind: string }, string, string]> = [
   ['a plain key', we, 'prod/Deployment/api', 'workflowexecution-prod-deployment-api-aca77fc59b009626'],
-  ['runs of separators become one dash', we, 'prod//Deployment/api', 'workflowexecution-prod-deployment-api-6a2eac75a3ccb5b7'],
+  [
+    'runs of separators become one dash',
+    we,
+    'prod//Deployment/api',
+    'workflowexecution-prod-deployment-api-6a2eac75a3ccb5b7',
+  ],
   ['leading separators are dropped', we, '--lead/x', 'workflowexecution-lead-x-5cba30c9d29bce0f'],
-  ['the readable part is cut to fit, without a trailing dash', we, `${'a'.repeat(27)}/${'b'.repeat(30)}`, 'workflowexecution-aaaaaaaaaaaaaaaaaaaaaaaaaaa-b996bf6ebc1246d8'],
+  [
+    'the readable part is cut to fit, without a trailing dash',
+    we,
+    `${'a'.repeat(27)}/${'b'.repeat(30)}`,
+    'workflowexecution-aaaaaaaaaaaaaaaaaaaaaaaaaaa-b996bf6ebc1246d8',
+  ],
   ['a kind with no letters or digits is "lock"', { group: 'x.io', kind: '---' }, 'k', 'lock-k-6eeb4786aeb47ece'],
   ['a key with no letters or digits keeps the kind and hash alone', we, '////', 'workflowexecution-e974ab6061ce1928'],
 ];
@@ -81,8 +97,21 @@ for (const [name, rule, key, expected] of pinned) {
 }
 
 const labels: Array<[string, boolean]> = [
-  ['a', true], ['a1', true], ['a-b', true], ['1a', true], ['a'.repeat(63), true],
-  ['a'.repeat(64), false], ['', false], ['-a', false], ['a-', false], ['A', false], ['a.b', false], ['a_b', false], ['a\n', false], ['xa-', false], ['-ax', false],
+  ['a', true],
+  ['a1', true],
+  ['a-b', true],
+  ['1a', true],
+  ['a'.repeat(63), true],
+  ['a'.repeat(64), false],
+  ['', false],
+  ['-a', false],
+  ['a-', false],
+  ['A', false],
+  ['a.b', false],
+  ['a_b', false],
+  ['a\n', false],
+  ['xa-', false],
+  ['-ax', false],
 ];
 for (const [name, ok] of labels) {
   test(`isDns1123Label(${JSON.stringify(name.length > 20 ? `${name.slice(0, 3)}…(${name.length})` : name)}) is ${ok}`, (t) => {

@@ -1,6 +1,17 @@
 import test from 'ava';
 import { V1MicroTime } from '@kubernetes/client-node';
-import { Annotations, Labels, MANAGED_BY_LABEL, MANAGED_SELECTOR, bindAtVersionPatch, decodeLease, decodeRecord, encodeLease, objectLabel, type LockRecord } from '../../src/core/lock-record.js';
+import {
+  Annotations,
+  Labels,
+  MANAGED_BY_LABEL,
+  MANAGED_SELECTOR,
+  bindAtVersionPatch,
+  decodeLease,
+  decodeRecord,
+  encodeLease,
+  objectLabel,
+  type LockRecord,
+} from '../../src/core/lock-record.js';
 
 // Format 1's codec, field by field (lease-format.test.ts tests format 2 and the choice between them).
 const V1 = { name: 'n', namespace: 'lg', pendingTimeoutSeconds: 30, format: 1 } as const;
@@ -33,7 +44,12 @@ test('an update carries the resourceVersion precondition', (t) => {
 });
 
 test('a cluster-scoped holder and no pod round-trip', (t) => {
-  const r: LockRecord = { ...record, object: { ...record.object, namespace: '' }, requester: { username: 'u' }, state: 'bound' };
+  const r: LockRecord = {
+    ...record,
+    object: { ...record.object, namespace: '' },
+    requester: { username: 'u' },
+    state: 'bound',
+  };
   t.deepEqual(decodeRecord(JSON.parse(JSON.stringify(encodeLease(r, V1)))), r);
 });
 
@@ -45,7 +61,11 @@ test('the Lease on the wire, field by field: the names other tools and people se
     metadata: {
       name: 'n',
       namespace: 'lg',
-      labels: { 'app.kubernetes.io/managed-by': 'leaseguard', 'leaseguard.kubernaut.ai/kind': 'workflowexecution', 'leaseguard.kubernaut.ai/state': 'pending' },
+      labels: {
+        'app.kubernetes.io/managed-by': 'leaseguard',
+        'leaseguard.kubernaut.ai/kind': 'workflowexecution',
+        'leaseguard.kubernaut.ai/state': 'pending',
+      },
       annotations: {
         'leaseguard.kubernaut.ai/key': 'prod/Deployment/api',
         'leaseguard.kubernaut.ai/object-group': 'kubernaut.ai',
@@ -75,7 +95,7 @@ test('objectLabel: namespace/name, or the name alone for a cluster-scoped object
   t.is(objectLabel({ ...record.object, namespace: '' }), 'we-1');
 });
 
-test('bindAtVersionPatch: tests the version read, then binds to the record\'s UID at its renew time', (t) => {
+test("bindAtVersionPatch: tests the version read, then binds to the record's UID at its renew time", (t) => {
   const bound: LockRecord = { ...record, state: 'bound', object: { ...record.object, uid: 'uid-2' } };
   t.deepEqual(bindAtVersionPatch(bound, '41', 1), [
     { op: 'test', path: '/metadata/resourceVersion', value: '41' },
@@ -89,21 +109,59 @@ test('decodeLease: identity and version, with empty strings for what a Lease lac
   const wire = JSON.parse(JSON.stringify(encodeLease(record, V1)));
   wire.metadata.resourceVersion = '9';
   wire.metadata.uid = 'lease-uid';
-  t.deepEqual(decodeLease(wire), { name: 'n', namespace: 'lg', resourceVersion: '9', uid: 'lease-uid', record, format: 1 });
+  t.deepEqual(decodeLease(wire), {
+    name: 'n',
+    namespace: 'lg',
+    resourceVersion: '9',
+    uid: 'lease-uid',
+    record,
+    format: 1,
+  });
   t.deepEqual(decodeLease({}), { name: '', namespace: '', resourceVersion: '', uid: '', record: undefined, format: 1 });
-  t.deepEqual(decodeLease({ metadata: {} }), { name: '', namespace: '', resourceVersion: '', uid: '', record: undefined, format: 1 });
+  t.deepEqual(decodeLease({ metadata: {} }), {
+    name: '',
+    namespace: '',
+    resourceVersion: '',
+    uid: '',
+    record: undefined,
+    format: 1,
+  });
 });
 
 // What a hand-written or older Lease may lack or carry, and what the record makes of it.
 const lenient: Array<[string, (l: any) => void, (r: LockRecord) => LockRecord]> = [
   ['no renew time: renewed when acquired', (l) => delete l.spec.renewTime, (r) => ({ ...r, renewedAt: r.acquiredAt })],
-  ['a garbage renew time: renewed when acquired', (l) => (l.spec.renewTime = 'soon'), (r) => ({ ...r, renewedAt: r.acquiredAt })],
+  [
+    'a garbage renew time: renewed when acquired',
+    (l) => (l.spec.renewTime = 'soon'),
+    (r) => ({ ...r, renewedAt: r.acquiredAt }),
+  ],
   ['no transitions: 0', (l) => delete l.spec.leaseTransitions, (r) => ({ ...r, transitions: 0 })],
-  ['no namespace annotation: cluster-scoped', (l) => delete l.metadata.annotations[Annotations.objectNamespace], (r) => ({ ...r, object: { ...r.object, namespace: '' } })],
-  ['no UID annotation: UID unknown', (l) => delete l.metadata.annotations[Annotations.objectUid], (r) => ({ ...r, object: { ...r.object, uid: '' } })],
-  ['an empty pod annotation: no pod', (l) => (l.metadata.annotations[Annotations.requesterPod] = ''), (r) => ({ ...r, requester: { username: r.requester.username } })],
-  ['an empty group (the core group)', (l) => (l.metadata.annotations[Annotations.objectGroup] = ''), (r) => ({ ...r, object: { ...r.object, group: '' } })],
-  ['an empty requester', (l) => (l.metadata.annotations[Annotations.requester] = ''), (r) => ({ ...r, requester: { username: '', pod: 'ro-7d9f' } })],
+  [
+    'no namespace annotation: cluster-scoped',
+    (l) => delete l.metadata.annotations[Annotations.objectNamespace],
+    (r) => ({ ...r, object: { ...r.object, namespace: '' } }),
+  ],
+  [
+    'no UID annotation: UID unknown',
+    (l) => delete l.metadata.annotations[Annotations.objectUid],
+    (r) => ({ ...r, object: { ...r.object, uid: '' } }),
+  ],
+  [
+    'an empty pod annotation: no pod',
+    (l) => (l.metadata.annotations[Annotations.requesterPod] = ''),
+    (r) => ({ ...r, requester: { username: r.requester.username } }),
+  ],
+  [
+    'an empty group (the core group)',
+    (l) => (l.metadata.annotations[Annotations.objectGroup] = ''),
+    (r) => ({ ...r, object: { ...r.object, group: '' } }),
+  ],
+  [
+    'an empty requester',
+    (l) => (l.metadata.annotations[Annotations.requester] = ''),
+    (r) => ({ ...r, requester: { username: '', pod: 'ro-7d9f' } }),
+  ],
   ['an acquire time in epoch milliseconds', (l) => (l.spec.acquireTime = record.acquiredAt.getTime()), (r) => r],
   ['a bound state', (l) => (l.metadata.labels[Labels.state] = 'bound'), (r) => ({ ...r, state: 'bound' })],
 ];
@@ -121,7 +179,10 @@ test('decodeRecord: times as Date objects (an in-process Lease) are taken as the
   t.is(decoded.acquiredAt, lease.spec!.acquireTime as Date, 'the same Date object, not a copy');
   t.is(decoded.acquiredAt.getTime(), record.acquiredAt.getTime());
   t.is(decoded.renewedAt.getTime(), record.renewedAt.getTime());
-  t.is(decodeRecord({ ...lease, spec: { ...lease.spec, acquireTime: new Date(Number.NaN) as V1MicroTime } }), undefined);
+  t.is(
+    decodeRecord({ ...lease, spec: { ...lease.spec, acquireTime: new Date(Number.NaN) as V1MicroTime } }),
+    undefined,
+  );
   t.is(decodeRecord({ ...lease, spec: { ...lease.spec, acquireTime: {} as V1MicroTime } }), undefined);
   t.is(decodeRecord({ ...lease, spec: undefined }), undefined);
   t.is(decodeRecord({ ...lease, metadata: undefined }), undefined);

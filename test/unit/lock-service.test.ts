@@ -103,14 +103,20 @@ test('an early holder read is dropped when the Lease changed meanwhile; the new 
   const d = await h.acquire('we-d');
   t.is(d.verdict, 'allowed');
   const taken = decodeLease((await h.store.get(d.lease))!);
-  await h.store.patch(d.lease, bindAtVersionPatch({ ...taken.record!, state: 'bound' }, taken.resourceVersion, taken.format));
+  await h.store.patch(
+    d.lease,
+    bindAtVersionPatch({ ...taken.record!, state: 'bound' }, taken.resourceVersion, taken.format),
+  );
 
   // Read early, we-a is finished; that must not release we-d's lock.
   h.events.length = 0;
   const c = await h.acquire('we-c');
   t.is(c.verdict, 'busy');
   t.like(c, { holder: { object: { name: 'we-d' } } });
-  t.deepEqual(h.events.filter((e) => e.startsWith('holder')), ['holder we-a', 'holder we-d']);
+  t.deepEqual(
+    h.events.filter((e) => e.startsWith('holder')),
+    ['holder we-a', 'holder we-d'],
+  );
 });
 
 test('an early holder read decides as of when it began: "gone" from before the pending timeout proves nothing', async (t) => {
@@ -151,11 +157,23 @@ for (const skewMs of [90_000, -90_000, 600_000, -600_000]) {
     const skewed = replica(store, mono, skewMs, holders);
     t.is((await right.acquire(rule, request('we-a'), { dryRun: false })).verdict, 'allowed');
     mono.now += 100;
-    t.is((await skewed.acquire(rule, request('we-b'), { dryRun: false })).verdict, 'busy', 'first sight: the lock is young here');
+    t.is(
+      (await skewed.acquire(rule, request('we-b'), { dryRun: false })).verdict,
+      'busy',
+      'first sight: the lock is young here',
+    );
     mono.now += PENDING_S * 1000 - 1;
-    t.is((await skewed.acquire(rule, request('we-b'), { dryRun: false })).verdict, 'busy', 'seen for just under the pending timeout');
+    t.is(
+      (await skewed.acquire(rule, request('we-b'), { dryRun: false })).verdict,
+      'busy',
+      'seen for just under the pending timeout',
+    );
     mono.now += 1;
-    t.like(await skewed.acquire(rule, request('we-b'), { dryRun: false }), { verdict: 'allowed', takeover: 'pending-expired' }, 'reclaimed one pending timeout after it first saw it');
+    t.like(
+      await skewed.acquire(rule, request('we-b'), { dryRun: false }),
+      { verdict: 'allowed', takeover: 'pending-expired' },
+      'reclaimed one pending timeout after it first saw it',
+    );
   });
 }
 
@@ -165,7 +183,10 @@ test('the writer counts a lock it wrote from just before its write: its own retr
   const writer = replica(store, mono, 0, new Map());
   await writer.acquire(rule, request('we-a'), { dryRun: false });
   mono.now += PENDING_S * 1000;
-  t.like(await writer.acquire(rule, request('we-b'), { dryRun: false }), { verdict: 'allowed', takeover: 'pending-expired' });
+  t.like(await writer.acquire(rule, request('we-b'), { dryRun: false }), {
+    verdict: 'allowed',
+    takeover: 'pending-expired',
+  });
 });
 
 test('a holder read that began before the pending timeout decides as of its start, also without the early read', async (t) => {
@@ -181,6 +202,11 @@ test('a holder read that began before the pending timeout decides as of its star
   await locks.acquire(rule, request('we-a'), { dryRun: false });
   mono.now = PENDING_S * 1000 - 1_000;
   // A fresh service: no early read, so the holder is read after the Lease.
-  const fresh = new LockService({ store, holders: { read: async () => ((mono.now += 2_000), { kind: 'gone' }) }, pendingTimeoutSeconds: PENDING_S, ages: locks.ages });
+  const fresh = new LockService({
+    store,
+    holders: { read: async () => ((mono.now += 2_000), { kind: 'gone' }) },
+    pendingTimeoutSeconds: PENDING_S,
+    ages: locks.ages,
+  });
   t.is((await fresh.acquire(rule, request('we-b'), { dryRun: false })).verdict, 'busy');
 });

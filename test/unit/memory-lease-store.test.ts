@@ -39,11 +39,19 @@ test('memory store: stores a Lease as the API server returns it, keeping fields 
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',
     metadata: { name: 'a', namespace: 'ns', resourceVersion: '1', ownerReferences: [{ name: 'owner' }] },
-    spec: { holderIdentity: 'me', acquireTime: '2026-01-02T03:04:05.678000Z' as unknown as V1MicroTime, preferredHolder: 'you' },
+    spec: {
+      holderIdentity: 'me',
+      acquireTime: '2026-01-02T03:04:05.678000Z' as unknown as V1MicroTime,
+      preferredHolder: 'you',
+    },
   });
   t.regex(String(got?.metadata?.uid), /^[0-9a-f-]{36}$/);
   t.regex(String(got?.metadata?.creationTimestamp), /^\d{4}-\d\d-\d\dT/);
   t.false('labels' in (got?.metadata ?? {}), 'no labels were written, none are stored');
   t.false('renewTime' in (got?.spec ?? {}));
-  t.deepEqual(JSON.parse(JSON.stringify(got)), got as unknown as Record<string, unknown>, 'every stored time is already its wire string');
+  t.deepEqual(
+    JSON.parse(JSON.stringify(got)),
+    got as unknown as Record<string, unknown>,
+    'every stored time is already its wire string',
+  );
 });

@@ -14,14 +14,29 @@ const run = promisify(execFile);
 test('docs/metrics.md is what `leaseguard metrics` prints (regenerate: node dist/src/cli.js metrics > docs/metrics.md)', async (t) => {
   const { stdout } = await run(process.execPath, [join(process.cwd(), 'dist/src/cli.js'), 'metrics']);
   t.is(stdout, metricsDocMarkdown());
-  t.is(readFileSync(join(process.cwd(), 'docs/metrics.md'), 'utf8'), stdout, 'docs/metrics.md is stale: regenerate it with node dist/src/cli.js metrics > docs/metrics.md');
+  t.is(
+    readFileSync(join(process.cwd(), 'docs/metrics.md'), 'utf8'),
+    stdout,
+    'docs/metrics.md is stale: regenerate it with node dist/src/cli.js metrics > docs/metrics.md',
+  );
 });
 
 test('the registry holds exactly the table: every metric with its type, help, labels and buckets', async (t) => {
   const registry = new Registry();
   createMetrics(registry, { defaultMetrics: false });
-  const made = registry.getMetricsAsArray() as unknown as Array<{ name: string; help: string; labelNames: string[]; upperBounds?: number[]; constructor: { name: string } }>;
-  t.deepEqual(made.map((m) => m.name).sort(), Object.values(METRICS).map((s) => s.name).sort());
+  const made = registry.getMetricsAsArray() as unknown as Array<{
+    name: string;
+    help: string;
+    labelNames: string[];
+    upperBounds?: number[];
+    constructor: { name: string };
+  }>;
+  t.deepEqual(
+    made.map((m) => m.name).sort(),
+    Object.values(METRICS)
+      .map((s) => s.name)
+      .sort(),
+  );
   for (const spec of Object.values(METRICS)) {
     const m = made.find((x) => x.name === spec.name)!;
     t.is(m.help, spec.help, spec.name);
@@ -34,6 +49,7 @@ test('the registry holds exactly the table: every metric with its type, help, la
 test('every label value the docs list belongs to a label the metric has', (t) => {
   for (const spec of Object.values(METRICS)) {
     if (!('values' in spec)) continue;
-    for (const label of Object.keys(spec.values)) t.true((spec.labels as readonly string[]).includes(label), `${spec.name}: ${label}`);
+    for (const label of Object.keys(spec.values))
+      t.true((spec.labels as readonly string[]).includes(label), `${spec.name}: ${label}`);
   }
 });

@@ -1,5 +1,10 @@
 import test from 'ava';
-import { LEASE_ANNOTATION, LOCK_KEY_ANNOTATION, MutatingWebhook, lockAnnotationsPatch } from '../../src/admission/mutating-webhook.js';
+import {
+  LEASE_ANNOTATION,
+  LOCK_KEY_ANNOTATION,
+  MutatingWebhook,
+  lockAnnotationsPatch,
+} from '../../src/admission/mutating-webhook.js';
 import type { AdmissionRequest } from '../../src/admission/review.js';
 import { leaseName } from '../../src/core/lease-name.js';
 import { DEFAULT_RULES, indexRules } from '../../src/core/rules.js';
@@ -26,17 +31,26 @@ test('stamps lock key and Lease on a guarded CREATE', (t) => {
     {
       op: 'add',
       path: '/metadata/annotations',
-      value: { [LOCK_KEY_ANNOTATION]: 'prod/Deployment/api', [LEASE_ANNOTATION]: `lg/${leaseName(DEFAULT_RULES[0]!, 'prod/Deployment/api')}` },
+      value: {
+        [LOCK_KEY_ANNOTATION]: 'prod/Deployment/api',
+        [LEASE_ANNOTATION]: `lg/${leaseName(DEFAULT_RULES[0]!, 'prod/Deployment/api')}`,
+      },
     },
   ]);
 });
 
 test('adds to existing annotations with escaped JSON pointers, replacing a forged stamp', (t) => {
-  const object = { metadata: { annotations: { keep: 'x', [LOCK_KEY_ANNOTATION]: 'forged' } }, spec: { targetResource: 't' } };
+  const object = {
+    metadata: { annotations: { keep: 'x', [LOCK_KEY_ANNOTATION]: 'forged' } },
+    spec: { targetResource: 't' },
+  };
   const ops = decode(hook.review(req({ object })).response.patch);
   t.deepEqual(
     ops.map((o: { op: string; path: string }) => `${o.op} ${o.path}`),
-    ['replace /metadata/annotations/leaseguard.kubernaut.ai~1lock-key', 'add /metadata/annotations/leaseguard.kubernaut.ai~1lease'],
+    [
+      'replace /metadata/annotations/leaseguard.kubernaut.ai~1lock-key',
+      'add /metadata/annotations/leaseguard.kubernaut.ai~1lease',
+    ],
   );
 });
 
@@ -62,5 +76,7 @@ for (const [name, over] of untouched) {
 }
 
 test('a patch for an object without metadata creates it', (t) => {
-  t.deepEqual(lockAnnotationsPatch({}, { a: 'b' }), [{ op: 'add', path: '/metadata', value: { annotations: { a: 'b' } } }]);
+  t.deepEqual(lockAnnotationsPatch({}, { a: 'b' }), [
+    { op: 'add', path: '/metadata', value: { annotations: { a: 'b' } } },
+  ]);
 });

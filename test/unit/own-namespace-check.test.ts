@@ -28,7 +28,8 @@ function setup(answer: (path: string) => unknown) {
     observe: () => {},
     intervalMs: 60_000,
   });
-  const gauge = async (kind: string) => (await metrics.guardedObjectsInOwnNamespace.get()).values.find((v) => v.labels.kind === kind)?.value;
+  const gauge = async (kind: string) =>
+    (await metrics.guardedObjectsInOwnNamespace.get()).values.find((v) => v.labels.kind === kind)?.value;
   return { check, logs, paths, gauge };
 }
 
@@ -50,7 +51,10 @@ test('a guarded object there: a warning naming the kind, the namespace and an ex
   const warnings = logs.map((l) => JSON.parse(l)).filter((l) => l.level === 40);
   t.is(warnings.length, 1);
   t.like(warnings[0], { kind: 'WorkflowExecution', namespace: 'leaseguard-system', example: 'leaseguard-system/we-1' });
-  t.regex(warnings[0].msg, /GUARDED OBJECTS IN LEASEGUARD'S OWN NAMESPACE: WorkflowExecution objects exist in leaseguard-system, where leaseguard guards nothing/);
+  t.regex(
+    warnings[0].msg,
+    /GUARDED OBJECTS IN LEASEGUARD'S OWN NAMESPACE: WorkflowExecution objects exist in leaseguard-system, where leaseguard guards nothing/,
+  );
   await check.check();
   t.is(logs.map((l) => JSON.parse(l)).filter((l) => l.level === 40).length, 1, 'said once while it lasts');
   items = [];
@@ -63,13 +67,19 @@ test('a kind not served there (404) counts as none; a failed check keeps what wa
   let fail = false;
   const { check, logs, gauge } = setup((path) => {
     if (path.includes('remediationrequests')) return new ApiException(404, 'not found', '{"reason":"NotFound"}', {});
-    return fail ? new ApiException(500, 'boom', '{"message":"etcd down"}', {}) : { items: [{ metadata: { name: 'we-1' } }] };
+    return fail
+      ? new ApiException(500, 'boom', '{"message":"etcd down"}', {})
+      : { items: [{ metadata: { name: 'we-1' } }] };
   });
   t.deepEqual(await check.check(), ['WorkflowExecution']);
   t.is(await gauge('RemediationRequest'), 0);
   fail = true;
   t.deepEqual(await check.check(), ['WorkflowExecution']);
   t.is(await gauge('WorkflowExecution'), 1);
-  t.like(JSON.parse(logs.at(-1) ?? '{}'), { level: 40, kind: 'WorkflowExecution', msg: "cannot check leaseguard's own namespace for guarded objects; will try again" });
+  t.like(JSON.parse(logs.at(-1) ?? '{}'), {
+    level: 40,
+    kind: 'WorkflowExecution',
+    msg: "cannot check leaseguard's own namespace for guarded objects; will try again",
+  });
   t.regex(logs.at(-1) ?? '', /etcd down/);
 });

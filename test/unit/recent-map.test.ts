@@ -29,7 +29,10 @@ test('a key found in the previous generation keeps its value and moves to the cu
   m.remember('a', () => 'first');
   m.remember('b', () => 'b');
   m.remember('c', () => 'c'); // [a b] previous
-  t.is(m.remember('a', () => 'second'), 'first');
+  t.is(
+    m.remember('a', () => 'second'),
+    'first',
+  );
   m.remember('d', () => 'd'); // [c a] full: [a b] dropped, but a lives on in [c a]
   m.remember('e', () => 'e');
   t.true(m.has('a'));

@@ -17,45 +17,195 @@ const record = (over: Partial<LockRecord> = {}): LockRecord => ({
 });
 const LEASE = 'workflowexecution-k-0123456789abcdef';
 /** An object at the holder's name: by default the holder itself, running. */
-const present = (o: { uid?: string; lease?: string | undefined; terminal?: boolean; phase?: string } = {}): HolderState => {
+const present = (
+  o: { uid?: string; lease?: string | undefined; terminal?: boolean; phase?: string } = {},
+): HolderState => {
   const { terminal, ...rest } = o;
   return { kind: terminal ? 'terminal' : 'live', uid: 'uid-1', lease: LEASE, phase: 'Running', ...rest };
 };
 /** By this table's convention the lock was first seen at T0: `now: at(x)` means an age of x ms unless `ageMs` says otherwise. */
 const input = (over: Partial<ReleaseInput>): ReleaseInput => {
   const now = over.now ?? at(1000);
-  return { leaseName: LEASE, record: record(), holder: present(), source: 'cache', trigger: 'watch', now, ageMs: now.getTime() - T0.getTime(), pendingTimeoutMs: 30_000, ...over };
+  return {
+    leaseName: LEASE,
+    record: record(),
+    holder: present(),
+    source: 'cache',
+    trigger: 'watch',
+    now,
+    ageMs: now.getTime() - T0.getTime(),
+    pendingTimeoutMs: 30_000,
+    ...over,
+  };
 };
 
 type D = ReturnType<typeof decideRelease>;
 const cases: Array<[string, Partial<ReleaseInput>, D['action'], ReleaseReason?]> = [
   ['bound and live: keep', {}, 'keep'],
-  ['pending and seen stored: keep, nothing written (its Lease recorded the UID at admission)', { record: record({ state: 'pending' }) }, 'keep'],
-  ['pending and seen stored, read live: keep', { record: record({ state: 'pending' }), holder: present(), source: 'live' }, 'keep'],
-  ['bound, same name, another uid (recreated behind the lock): not the holder, confirm live', { holder: present({ uid: 'uid-2' }) }, 'confirm-absent'],
-  ['bound, same name, another uid, read live: released', { holder: present({ uid: 'uid-2' }), source: 'live' }, 'release', 'deleted'],
-  ['pending, an object of another key at the holder name (cache): confirm live, never bind', { record: record({ state: 'pending' }), holder: present({ lease: 'workflowexecution-other-fedcba9876543210' }) }, 'confirm-absent'],
-  ['pending, an object of another key at the holder name (live), young: keep, never bind', { record: record({ state: 'pending' }), holder: present({ lease: 'workflowexecution-other-fedcba9876543210' }), source: 'live', now: at(29_999) }, 'keep'],
-  ['pending, an object of another key (live), at the timeout: expired', { record: record({ state: 'pending' }), holder: present({ lease: 'workflowexecution-other-fedcba9876543210' }), source: 'live', now: at(30_000) }, 'release', 'expired'],
-  ['pending, an object with another uid (live), young: keep', { record: record({ state: 'pending' }), holder: present({ uid: 'uid-2' }), source: 'live', now: at(500) }, 'keep'],
-  ['pending, an object with no valid key (live), young: keep', { record: record({ state: 'pending' }), holder: present({ lease: undefined }), source: 'live', now: at(500) }, 'keep'],
-  ['pending, a finished object of another key (live): not completed, keep while young', { record: record({ state: 'pending' }), holder: present({ lease: 'x', terminal: true }), source: 'live', now: at(500) }, 'keep'],
-  ['a Lease recording no uid: the stored object with its key binds it', { record: record({ object: { ...record().object, uid: '' } }), holder: present({ uid: 'uid-7' }) }, 'bind'],
-  ['pending, recorded 10 minutes ago but first seen just now: keep', { record: record({ state: 'pending', acquiredAt: at(-600_000) }), holder: { kind: 'gone' }, source: 'live', now: at(0), ageMs: 10 }, 'keep'],
-  ['max hold: counts from first sight, not the recorded time', { record: record({ acquiredAt: at(-6_000_000) }), maxHoldMs: 60_000, ageMs: 59_999 }, 'keep'],
+  [
+    'pending and seen stored: keep, nothing written (its Lease recorded the UID at admission)',
+    { record: record({ state: 'pending' }) },
+    'keep',
+  ],
+  [
+    'pending and seen stored, read live: keep',
+    { record: record({ state: 'pending' }), holder: present(), source: 'live' },
+    'keep',
+  ],
+  [
+    'bound, same name, another uid (recreated behind the lock): not the holder, confirm live',
+    { holder: present({ uid: 'uid-2' }) },
+    'confirm-absent',
+  ],
+  [
+    'bound, same name, another uid, read live: released',
+    { holder: present({ uid: 'uid-2' }), source: 'live' },
+    'release',
+    'deleted',
+  ],
+  [
+    'pending, an object of another key at the holder name (cache): confirm live, never bind',
+    { record: record({ state: 'pending' }), holder: present({ lease: 'workflowexecution-other-fedcba9876543210' }) },
+    'confirm-absent',
+  ],
+  [
+    'pending, an object of another key at the holder name (live), young: keep, never bind',
+    {
+      record: record({ state: 'pending' }),
+      holder: present({ lease: 'workflowexecution-other-fedcba9876543210' }),
+      source: 'live',
+      now: at(29_999),
+    },
+    'keep',
+  ],
+  [
+    'pending, an object of another key (live), at the timeout: expired',
+    {
+      record: record({ state: 'pending' }),
+      holder: present({ lease: 'workflowexecution-other-fedcba9876543210' }),
+      source: 'live',
+      now: at(30_000),
+    },
+    'release',
+    'expired',
+  ],
+  [
+    'pending, an object with another uid (live), young: keep',
+    { record: record({ state: 'pending' }), holder: present({ uid: 'uid-2' }), source: 'live', now: at(500) },
+    'keep',
+  ],
+  [
+    'pending, an object with no valid key (live), young: keep',
+    { record: record({ state: 'pending' }), holder: present({ lease: undefined }), source: 'live', now: at(500) },
+    'keep',
+  ],
+  [
+    'pending, a finished object of another key (live): not completed, keep while young',
+    {
+      record: record({ state: 'pending' }),
+      holder: present({ lease: 'x', terminal: true }),
+      source: 'live',
+      now: at(500),
+    },
+    'keep',
+  ],
+  [
+    'a Lease recording no uid: the stored object with its key binds it',
+    { record: record({ object: { ...record().object, uid: '' } }), holder: present({ uid: 'uid-7' }) },
+    'bind',
+  ],
+  [
+    'pending, recorded 10 minutes ago but first seen just now: keep',
+    {
+      record: record({ state: 'pending', acquiredAt: at(-600_000) }),
+      holder: { kind: 'gone' },
+      source: 'live',
+      now: at(0),
+      ageMs: 10,
+    },
+    'keep',
+  ],
+  [
+    'max hold: counts from first sight, not the recorded time',
+    { record: record({ acquiredAt: at(-6_000_000) }), maxHoldMs: 60_000, ageMs: 59_999 },
+    'keep',
+  ],
   ['max hold 0 means none', { maxHoldMs: 0, ageMs: 10_000_000 }, 'keep'],
-  ['pending, seen deleted by a sweep: swept', { record: record({ state: 'pending' }), holder: { kind: 'gone', deletedUid: 'uid-1' }, source: 'live', trigger: 'sweep', now: at(500) }, 'release', 'swept'],
-  ['pending, seen deleted with an empty uid: keep while young', { record: record({ state: 'pending', object: { ...record().object, uid: '' } }), holder: { kind: 'gone', deletedUid: '' }, source: 'live', now: at(500) }, 'keep'],
-  ['terminal, seen by the watch: completed', { holder: present({ terminal: true, phase: 'Completed' }) }, 'release', 'completed'],
+  [
+    'pending, seen deleted by a sweep: swept',
+    {
+      record: record({ state: 'pending' }),
+      holder: { kind: 'gone', deletedUid: 'uid-1' },
+      source: 'live',
+      trigger: 'sweep',
+      now: at(500),
+    },
+    'release',
+    'swept',
+  ],
+  [
+    'pending, seen deleted with an empty uid: keep while young',
+    {
+      record: record({ state: 'pending', object: { ...record().object, uid: '' } }),
+      holder: { kind: 'gone', deletedUid: '' },
+      source: 'live',
+      now: at(500),
+    },
+    'keep',
+  ],
+  [
+    'terminal, seen by the watch: completed',
+    { holder: present({ terminal: true, phase: 'Completed' }) },
+    'release',
+    'completed',
+  ],
   ['terminal, found by a sweep: swept', { holder: present({ terminal: true }), trigger: 'sweep' }, 'release', 'swept'],
-  ['terminal while still pending: released', { record: record({ state: 'pending' }), holder: present({ terminal: true }) }, 'release', 'completed'],
+  [
+    'terminal while still pending: released',
+    { record: record({ state: 'pending' }), holder: present({ terminal: true }) },
+    'release',
+    'completed',
+  ],
   ['absent in the cache: confirm with a live read', { holder: { kind: 'gone' } }, 'confirm-absent'],
   ['bound, absent live: deleted', { holder: { kind: 'gone' }, source: 'live' }, 'release', 'deleted'],
-  ['bound, absent live, found by a sweep: swept', { holder: { kind: 'gone' }, source: 'live', trigger: 'sweep' }, 'release', 'swept'],
-  ['pending, absent live, young: keep', { record: record({ state: 'pending' }), holder: { kind: 'gone' }, source: 'live', now: at(29_999) }, 'keep'],
-  ['pending, seen deleted with the recorded uid: released at once', { record: record({ state: 'pending' }), holder: { kind: 'gone', deletedUid: 'uid-1' }, source: 'live', now: at(500) }, 'release', 'deleted'],
-  ['pending, a deleted object with another uid: keep', { record: record({ state: 'pending' }), holder: { kind: 'gone', deletedUid: 'uid-other' }, source: 'live', now: at(500) }, 'keep'],
-  ['pending, absent live, at the timeout: expired', { record: record({ state: 'pending' }), holder: { kind: 'gone' }, source: 'live', now: at(30_000) }, 'release', 'expired'],
+  [
+    'bound, absent live, found by a sweep: swept',
+    { holder: { kind: 'gone' }, source: 'live', trigger: 'sweep' },
+    'release',
+    'swept',
+  ],
+  [
+    'pending, absent live, young: keep',
+    { record: record({ state: 'pending' }), holder: { kind: 'gone' }, source: 'live', now: at(29_999) },
+    'keep',
+  ],
+  [
+    'pending, seen deleted with the recorded uid: released at once',
+    {
+      record: record({ state: 'pending' }),
+      holder: { kind: 'gone', deletedUid: 'uid-1' },
+      source: 'live',
+      now: at(500),
+    },
+    'release',
+    'deleted',
+  ],
+  [
+    'pending, a deleted object with another uid: keep',
+    {
+      record: record({ state: 'pending' }),
+      holder: { kind: 'gone', deletedUid: 'uid-other' },
+      source: 'live',
+      now: at(500),
+    },
+    'keep',
+  ],
+  [
+    'pending, absent live, at the timeout: expired',
+    { record: record({ state: 'pending' }), holder: { kind: 'gone' }, source: 'live', now: at(30_000) },
+    'release',
+    'expired',
+  ],
   ['max hold reached, live holder: expired', { maxHoldMs: 60_000, now: at(60_000) }, 'release', 'expired'],
   ['max hold not reached: keep', { maxHoldMs: 60_000, now: at(59_999) }, 'keep'],
 ];
@@ -69,12 +219,16 @@ for (const [name, over, action, reason] of cases) {
 }
 
 test('decideRelease: a young pending Lease is looked at again when its timeout passes', (t) => {
-  const d = decideRelease(input({ record: record({ state: 'pending' }), holder: { kind: 'gone' }, source: 'live', now: at(10_000) }));
+  const d = decideRelease(
+    input({ record: record({ state: 'pending' }), holder: { kind: 'gone' }, source: 'live', now: at(10_000) }),
+  );
   t.deepEqual(d, { action: 'keep', recheckAfterMs: 20_000 });
 });
 
 test('decideRelease: binding a Lease that recorded no uid records the state and does not restart the hold', (t) => {
-  const d = decideRelease(input({ record: record({ state: 'pending', object: { ...record().object, uid: '' } }), holder: present() }));
+  const d = decideRelease(
+    input({ record: record({ state: 'pending', object: { ...record().object, uid: '' } }), holder: present() }),
+  );
   if (d.action !== 'bind') return t.fail();
   t.is(d.record.state, 'bound');
   t.is(d.record.object.uid, 'uid-1');
@@ -82,7 +236,12 @@ test('decideRelease: binding a Lease that recorded no uid records the state and 
 });
 
 test('decideRelease: a Lease recording no uid learns the stored one', (t) => {
-  const d = decideRelease(input({ record: record({ state: 'pending', object: { ...record().object, uid: '' } }), holder: present({ uid: 'stored' }) }));
+  const d = decideRelease(
+    input({
+      record: record({ state: 'pending', object: { ...record().object, uid: '' } }),
+      holder: present({ uid: 'stored' }),
+    }),
+  );
   t.is(d.action === 'bind' ? d.record.object.uid : undefined, 'stored');
 });
 
@@ -93,24 +252,45 @@ test('decideRelease: a bound live holder under a max hold is looked at again whe
 
 test('decideRelease: a bind renews the record at now and keeps everything else', (t) => {
   const noUid = { ...record().object, uid: '' };
-  const d = decideRelease(input({ record: record({ state: 'pending', transitions: 3, object: noUid }), holder: present(), now: at(4321) }));
+  const d = decideRelease(
+    input({ record: record({ state: 'pending', transitions: 3, object: noUid }), holder: present(), now: at(4321) }),
+  );
   t.deepEqual(d, { action: 'bind', record: { ...record({ transitions: 3 }), state: 'bound', renewedAt: at(4321) } });
 });
 
 test('decideRelease: a holder of another UID read from the cache is checked live, whatever the trigger', (t) => {
-  t.deepEqual(decideRelease(input({ holder: present({ uid: 'uid-2' }), trigger: 'sweep' })), { action: 'confirm-absent' });
+  t.deepEqual(decideRelease(input({ holder: present({ uid: 'uid-2' }), trigger: 'sweep' })), {
+    action: 'confirm-absent',
+  });
 });
 
 test('decideRelease: a pending Lease whose object was seen deleted under another UID waits out its timeout', (t) => {
-  const d = decideRelease(input({ record: record({ state: 'pending' }), holder: { kind: 'gone', deletedUid: 'uid-other' }, source: 'live', ageMs: 10_000 }));
+  const d = decideRelease(
+    input({
+      record: record({ state: 'pending' }),
+      holder: { kind: 'gone', deletedUid: 'uid-other' },
+      source: 'live',
+      ageMs: 10_000,
+    }),
+  );
   t.deepEqual(d, { action: 'keep', recheckAfterMs: 20_000 });
 });
 
 const holderCases: Array<[string, HolderState, Partial<LockRecord>, boolean]> = [
   ['the object of the key, with the recorded UID', present(), {}, true],
-  ['the object of the key, the Lease recording no UID', present({ uid: 'any' }), { object: { ...record().object, uid: '' } }, true],
+  [
+    'the object of the key, the Lease recording no UID',
+    present({ uid: 'any' }),
+    { object: { ...record().object, uid: '' } },
+    true,
+  ],
   ['the object of the key with another UID', present({ uid: 'uid-2' }), {}, false],
-  ['an object of another key (another Lease)', present({ lease: 'workflowexecution-other-0000000000000000' }), {}, false],
+  [
+    'an object of another key (another Lease)',
+    present({ lease: 'workflowexecution-other-0000000000000000' }),
+    {},
+    false,
+  ],
   ['an object with no valid key', present({ lease: undefined }), {}, false],
   ['no object', { kind: 'gone' }, {}, false],
   ['nothing could be read', { kind: 'unverifiable' }, {}, false],

@@ -56,13 +56,24 @@ test('every-replica components start in order and stop in reverse, with the stop
   const runner = new Runner({ components: [component('store'), component('watcher'), component('server')], logger });
   await runner.start();
   await runner.stop({ immediate: true });
-  t.deepEqual(log, ['start store', 'start watcher', 'start server', 'stop server (immediate)', 'stop watcher (immediate)', 'stop store (immediate)']);
+  t.deepEqual(log, [
+    'start store',
+    'start watcher',
+    'start server',
+    'stop server (immediate)',
+    'stop watcher (immediate)',
+    'stop store (immediate)',
+  ]);
 });
 
 test('leader-only components run while leading; leadership is given up after what started later stopped', async (t) => {
   const { log, component } = recorder();
   const e = election(log);
-  const runner = new Runner({ components: [component('events'), component('release', 'while-leading'), component('server')], election: e, logger });
+  const runner = new Runner({
+    components: [component('events'), component('release', 'while-leading'), component('server')],
+    election: e,
+    logger,
+  });
   await runner.start();
   t.deepEqual(log, ['start events', 'campaign', 'start server'], 'nothing leader-only runs before leadership');
   e.lead();
@@ -72,19 +83,33 @@ test('leader-only components run while leading; leadership is given up after wha
   e.lead();
   await settle();
   await runner.stop();
-  t.deepEqual(log.slice(3), ['start release', 'stop release', 'start release', 'stop server', 'resign', 'stop release', 'stop events']);
+  t.deepEqual(log.slice(3), [
+    'start release',
+    'stop release',
+    'start release',
+    'stop server',
+    'resign',
+    'stop release',
+    'stop events',
+  ]);
 });
 
 test('a component that cannot start stops those started, in reverse, and the start fails', async (t) => {
   const { log, component } = recorder();
-  const runner = new Runner({ components: [component('store'), component('watcher'), component('server', 'every-replica', 'start')], logger });
+  const runner = new Runner({
+    components: [component('store'), component('watcher'), component('server', 'every-replica', 'start')],
+    logger,
+  });
   await t.throwsAsync(() => runner.start(), { message: 'server cannot start' });
   t.deepEqual(log, ['start store', 'start watcher', 'stop watcher (immediate)', 'stop store (immediate)']);
 });
 
 test('a component that cannot stop does not keep the others from stopping', async (t) => {
   const { log, component } = recorder();
-  const runner = new Runner({ components: [component('store'), component('watcher', 'every-replica', 'stop'), component('server')], logger });
+  const runner = new Runner({
+    components: [component('store'), component('watcher', 'every-replica', 'stop'), component('server')],
+    logger,
+  });
   await runner.start();
   await runner.stop();
   t.deepEqual(log.slice(3), ['stop server', 'stop store']);
@@ -104,7 +129,10 @@ test('an election that gives leadership up without saying so still stops the lea
 
 test('without an election this replica leads from the start', async (t) => {
   const { log, component } = recorder();
-  const runner = new Runner({ components: [component('store'), component('expiry', 'while-leading'), component('server')], logger });
+  const runner = new Runner({
+    components: [component('store'), component('expiry', 'while-leading'), component('server')],
+    logger,
+  });
   await runner.start();
   await settle();
   await runner.stop();

@@ -12,7 +12,8 @@ test('the image runs the exact Node.js the tests are pinned to, an LTS past 20',
   const stages = imageStages();
   t.is(stages.length, 3, 'build, deps and runtime stages');
   const [build, deps, runtime] = stages;
-  for (const s of [build!, deps!]) t.is(s.from, `node:${version}-bookworm-slim`, `${s.name}: the pinned release, not a floating ${major} tag`);
+  for (const s of [build!, deps!])
+    t.is(s.from, `node:${version}-bookworm-slim`, `${s.name}: the pinned release, not a floating ${major} tag`);
   // The runtime base carries no Node.js of its own: the tested binary is copied in.
   t.is(runtime!.from, 'gcr.io/distroless/cc-debian12:nonroot');
   t.is(runtime!.copiesNodeFrom, build!.name);
@@ -20,7 +21,10 @@ test('the image runs the exact Node.js the tests are pinned to, an LTS past 20',
 
 test('the test command refuses another Node.js, saying how to get the pinned one', (t) => {
   t.is(runtimeMismatch(pinnedNodeVersion()), undefined);
-  t.regex(runtimeMismatch('20.20.2') ?? '', /tests run on Node\.js 24\.\d+\.\d+ .*this is 20\.20\.2: run them with `npm test`/);
+  t.regex(
+    runtimeMismatch('20.20.2') ?? '',
+    /tests run on Node\.js 24\.\d+\.\d+ .*this is 20\.20\.2: run them with `npm test`/,
+  );
 });
 
 test('the pinned Node.js has a recorded checksum for every architecture ensure-node.sh fetches', (t) => {
@@ -33,7 +37,9 @@ test('the pinned Node.js has a recorded checksum for every architecture ensure-n
 });
 
 test('the image installs its dependencies without running their install scripts', (t) => {
-  const installs = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').split('\n').filter((l) => /\bnpm ci\b/.test(l));
+  const installs = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
+    .split('\n')
+    .filter((l) => /\bnpm ci\b/.test(l));
   t.is(installs.length, 2);
   for (const line of installs) t.regex(line, /--ignore-scripts/);
 });

@@ -3,16 +3,33 @@ import { loadConfig } from '../../src/config.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CHART_CONDITION_DEPTH, celLiteral, chartConditionsFile, fillKeyChangeTemplate, keyChangeConditions, keyChangeTemplate, webhookRegistrations } from '../../src/webhook-config.js';
+import {
+  CHART_CONDITION_DEPTH,
+  celLiteral,
+  chartConditionsFile,
+  fillKeyChangeTemplate,
+  keyChangeConditions,
+  keyChangeTemplate,
+  webhookRegistrations,
+} from '../../src/webhook-config.js';
 import { ROOT } from '../harness/paths.js';
 
-const base = { rules: DEFAULT_RULES, caBundlePem: 'PEM', endpoint: { url: 'https://127.0.0.1:8443' }, timeoutSeconds: 5 };
+const base = {
+  rules: DEFAULT_RULES,
+  caBundlePem: 'PEM',
+  endpoint: { url: 'https://127.0.0.1:8443' },
+  timeoutSeconds: 5,
+};
 const kinds = (items: Array<Record<string, unknown>>) => items.map((i) => i.kind);
 
 test('without stamping, one webhook call per guarded create: only the validating webhook is registered', (t) => {
   const items = webhookRegistrations({ ...base, stamp: false });
   t.deepEqual(kinds(items), ['ValidatingWebhookConfiguration']);
-  const hooks = items[0]!.webhooks as Array<{ clientConfig: { url: string }; sideEffects: string; rules: Array<{ operations: string[] }> }>;
+  const hooks = items[0]!.webhooks as Array<{
+    clientConfig: { url: string };
+    sideEffects: string;
+    rules: Array<{ operations: string[] }>;
+  }>;
   t.is(hooks[0]!.clientConfig.url, 'https://127.0.0.1:8443/validate');
   t.is(hooks[0]!.sideEffects, 'NoneOnDryRun');
   t.deepEqual(hooks[0]!.rules[0]!.operations, ['CREATE', 'UPDATE']);
@@ -33,7 +50,7 @@ test('stampAnnotations is off unless configured, from a file key or the environm
   t.throws(() => loadConfig({ env: { LEASEGUARD_STAMP_ANNOTATIONS: 'sometimes' } }), { message: /stampAnnotations/ });
 });
 
-test('never from kube-system or leaseguard\'s own namespace, nor from a namespace labelled to opt out', (t) => {
+test("never from kube-system or leaseguard's own namespace, nor from a namespace labelled to opt out", (t) => {
   const [validating] = webhookRegistrations({ ...base, stamp: false, ownNamespace: 'locks' });
   const hook = (validating!.webhooks as Array<{ namespaceSelector: unknown }>)[0]!;
   t.deepEqual(hook.namespaceSelector, {
@@ -46,8 +63,12 @@ test('never from kube-system or leaseguard\'s own namespace, nor from a namespac
 
 test('UPDATEs reach the validating webhook only when they change a key: one condition per kind, any key path (behaviour: test/integration/key-conditions.test.ts)', (t) => {
   const conditions = keyChangeConditions([...DEFAULT_RULES, { ...DEFAULT_RULES[0]!, keyPath: 'spec.9lives.for' }]);
-  t.deepEqual(conditions.map((c) => c.name), ['key-changed-0-workflowexecutions', 'key-changed-1-remediationrequests', 'key-changed-2-workflowexecutions']);
-  for (const c of conditions) t.notRegex(c.expression, /<<|__dash__|__dot__/, 'every placeholder filled; no escaped property names');
+  t.deepEqual(
+    conditions.map((c) => c.name),
+    ['key-changed-0-workflowexecutions', 'key-changed-1-remediationrequests', 'key-changed-2-workflowexecutions'],
+  );
+  for (const c of conditions)
+    t.notRegex(c.expression, /<<|__dash__|__dot__/, 'every placeholder filled; no escaped property names');
   const [mutating] = webhookRegistrations({ ...base, stamp: true }).slice(1);
   t.false('matchConditions' in (mutating!.webhooks as object[])[0]!, 'the mutating webhook takes CREATEs only');
 });

@@ -4,12 +4,19 @@ import { sleep } from '../harness/wait.js';
 
 test('a key added while waiting is merged, not doubled', async (t) => {
   const seen: Array<[string, string]> = [];
-  const q = new WorkQueue<string>({ workers: 1, handle: async (k, m) => void seen.push([k, m]), merge: (a, b) => `${a}+${b}` });
+  const q = new WorkQueue<string>({
+    workers: 1,
+    handle: async (k, m) => void seen.push([k, m]),
+    merge: (a, b) => `${a}+${b}`,
+  });
   q.add('a', 'x');
   q.add('b', 'y');
   q.add('b', 'z');
   await q.drained();
-  t.deepEqual(seen, [['a', 'x'], ['b', 'y+z']]);
+  t.deepEqual(seen, [
+    ['a', 'x'],
+    ['b', 'y+z'],
+  ]);
 });
 
 test('a key is never worked on twice at once; an add during work redoes it after', async (t) => {
