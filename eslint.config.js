@@ -100,13 +100,26 @@ export default tseslint.config(
     files: ['**/*.ts'],
     extends: [tseslint.configs.recommendedTypeChecked],
     languageOptions: {
-      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+      // One program from tsconfig.json (src, test, bench): a quarter less CPU than the
+      // project service, which builds it per file's nearest tsconfig.
+      parserOptions: { project: './tsconfig.json', tsconfigRootDir: import.meta.dirname },
     },
     rules: {
       // A second import of one module, often a separate `import type`: one import line each.
       'no-duplicate-imports': 'error',
       // `_`-prefixed names are placeholders kept for a signature's shape.
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // An async method that awaits nothing still implements a Promise-returning interface
+      // (LeaseStore, HolderReader, the HTTP library): `async` turns its throws into
+      // rejections, which its callers handle. Dropping it would change that.
+      '@typescript-eslint/require-await': 'off',
+      // Passing on a reason received (an AbortSignal's, a settled Promise's, a caught
+      // error) is allowed; making a non-Error is not.
+      '@typescript-eslint/prefer-promise-reject-errors': [
+        'error',
+        { allowThrowingAny: true, allowThrowingUnknown: true },
+      ],
+      '@typescript-eslint/only-throw-error': ['error', { allowThrowingAny: true, allowThrowingUnknown: true }],
     },
   },
   {
@@ -122,11 +135,14 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-call': 'off',
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',
+      // Tests write and match control characters to check that untrusted text is escaped.
+      'no-control-regex': 'off',
     },
   },
   {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: globals.node },
+    rules: { 'no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }] },
   },
   ...floorRules(),
 );

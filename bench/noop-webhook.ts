@@ -15,6 +15,7 @@ app.use(async (ctx) => {
   ctx.type = 'application/json';
   ctx.body = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: true } };
 });
+const handle = app.callback();
 const server = https.createServer(
   {
     cert: readFileSync(join(certDir, 'tls.crt')),
@@ -23,7 +24,8 @@ const server = https.createServer(
     ciphers: TLS_CIPHERS,
     keepAliveTimeout: 65_000,
   },
-  app.callback(),
+  // Koa's handler settles its own errors (ctx.onerror); its promise is not awaited.
+  (req, res) => void handle(req, res),
 );
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address() as { port: number };

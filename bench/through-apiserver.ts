@@ -23,9 +23,9 @@ import { startForwarder, type Forwarder } from '../test/harness/tcp-forwarder.js
 
 /** The memory settings of manifests/base/deployment.yaml's container, read from the manifest itself. */
 export function deploymentMemoryEnv(): Record<string, string> {
-  const d = loadYaml(readFileSync(join(ROOT, 'manifests/base', 'deployment.yaml'), 'utf8')) as {
+  const d = loadYaml<{
     spec: { template: { spec: { containers: Array<{ env?: Array<{ name: string; value?: string }> }> } } };
-  };
+  }>(readFileSync(join(ROOT, 'manifests/base', 'deployment.yaml'), 'utf8'));
   const env = d.spec.template.spec.containers[0]?.env ?? [];
   const out: Record<string, string> = {};
   for (const name of ['NODE_OPTIONS', 'MALLOC_ARENA_MAX']) {
@@ -393,6 +393,7 @@ async function replicaMetrics(r: Replica): Promise<string> {
       (await readFile(r.logFile, 'utf8').catch(() => '')).split('\n').find((l) => l.includes('FATAL ERROR')) ?? '';
     throw new Error(
       `replica ${r.identity} exited (${r.process.exitCode ?? r.process.signalCode})${fatal ? `: ${fatal.trim()}` : ''}; its log: ${r.logFile}`,
+      { cause: err },
     );
   }
 }
@@ -475,14 +476,12 @@ async function benchMemory(
   const before = await replicaMetrics(leader);
   const sweepsBefore = metricValue(before, 'leaseguard_sweep_duration_seconds_count');
   const deadline = Date.now() + 75_000; // one sweep interval (60 s) and then some
-  let after = before;
   while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 1000));
-    after = await replicaMetrics(leader);
-    if (metricValue(after, 'leaseguard_sweep_duration_seconds_count') > sweepsBefore) break;
+    if (metricValue(await replicaMetrics(leader), 'leaseguard_sweep_duration_seconds_count') > sweepsBefore) break;
   }
   await new Promise((r) => setTimeout(r, 2000)); // let the queued reviews finish
-  after = await replicaMetrics(leader);
+  const after = await replicaMetrics(leader);
   const sweeps = metricValue(after, 'leaseguard_sweep_duration_seconds_count') - sweepsBefore;
   const followerMetrics = await replicaMetrics(follower);
   return {

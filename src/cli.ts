@@ -24,7 +24,7 @@ async function main(argv: string[]): Promise<number> {
       const code = await (await import('./cli/serve-command.js')).serveCommand(rest);
       // Stopped cleanly (logs flushed, leadership released): do not wait for watches or
       // reconnect timers still unwinding.
-      process.exit(code);
+      return process.exit(code);
     }
     case 'certs':
       return (await import('./cli/certs-command.js')).certsCommand(rest);

@@ -58,7 +58,11 @@ export class LeaseguardError extends Error {
   }
 }
 
-export function hasCode(err: unknown, code: ErrorCode): err is LeaseguardError {
+/**
+ * Whether `err` is a LeaseguardError with `code`. The guard names the code, so where it
+ * fails the error may still be a LeaseguardError (with another code), not `never`.
+ */
+export function hasCode<C extends ErrorCode>(err: unknown, code: C): err is LeaseguardError & { readonly code: C } {
   return err instanceof LeaseguardError && err.code === code;
 }
 

@@ -169,7 +169,7 @@ function clientConfig(endpoint: Endpoint, path: string, caBundle: string | undef
 
 function render(file: string, path: string, operations: string[], o: RenderOptions): Obj {
   const updates = operations.includes('UPDATE') ? keyChangeConditions(o.rules) : [];
-  const doc = loadYaml(readFileSync(`${o.templateDir ?? WEBHOOK_DIR}/${file}`, 'utf8')) as Obj;
+  const doc = loadYaml<Obj>(readFileSync(`${o.templateDir ?? WEBHOOK_DIR}/${file}`, 'utf8'));
   const caBundle = o.caBundlePem ? Buffer.from(o.caBundlePem).toString('base64') : undefined;
   const metadata = {
     ...(doc.metadata as Obj),

@@ -3,8 +3,7 @@
 // count), so the message holds nothing that changes per request (no age, no uid).
 // Events are about the key's Lease in leaseguard's namespace: a refused object was never
 // stored, so it cannot be an Event's subject, and one namespace keeps RBAC to one Role.
-import type { EventSubject, LeaseguardEvent } from '../kube/event-recorder.js';
-import { EventReasons } from '../kube/event-recorder.js';
+import { EventReasons, type EventSubject, type LeaseguardEvent } from '../kube/event-recorder.js';
 import { printable, quoted } from '../core/printable.js';
 import type { TakeoverReason } from '../core/decide.js';
 import { holderName, holderPhrase, keyNoun, takeoverPhrase } from './messages.js';

@@ -47,8 +47,8 @@ export class MutatingWebhook {
   review(req: AdmissionRequest): MutationResult {
     const rule = this.#o.rules.find(req.kind.group, req.kind.kind);
     if (!rule || req.operation !== 'CREATE' || !req.object) return { response: allow(req.uid), decision: 'passed' };
-    const namespace =
-      req.namespace || String((req.object.metadata as Record<string, unknown> | undefined)?.namespace ?? '');
+    const metaNamespace = (req.object.metadata as Record<string, unknown> | undefined)?.namespace;
+    const namespace = req.namespace || (typeof metaNamespace === 'string' ? metaNamespace : '');
     const derived = deriveKey(rule, req.object, namespace);
     // An invalid key is the validating webhook's to deny, with its reasons.
     if (!derived.ok) return { response: allow(req.uid), decision: 'passed' };

@@ -97,7 +97,7 @@ function parseUserInfo(v: unknown): UserInfo {
       if (!Array.isArray(values) || !values.every((x) => typeof x === 'string')) {
         throw badRequest(400, `request.userInfo.extra["${k}"] must be an array of strings`);
       }
-      out[k] = values as string[];
+      out[k] = values;
     }
     info.extra = out;
   }

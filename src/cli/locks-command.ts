@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import { pino } from 'pino';
-import { formatAge } from '../admission/messages.js';
+import { formatAge, holderPhrase } from '../admission/messages.js';
 import { loadConfig } from '../config.js';
 import { MANAGED_SELECTOR, decodeLease, objectLabel, type LockLease, type LockRecord } from '../core/lock-record.js';
 import { indexRules, keyNamesLock, type RuleIndex } from '../core/rules.js';
@@ -9,7 +9,6 @@ import { printable, quoted, safeJson } from '../core/printable.js';
 import { openStore } from '../store/open-store.js';
 import type { LeaseStore } from '../store/lease-store.js';
 import { hostname } from 'node:os';
-import { holderPhrase } from '../admission/messages.js';
 import { leaseSubject } from '../admission/decision-events.js';
 import { EventReasons, eventBody, eventName } from '../kube/event-recorder.js';
 import type { KubeClients } from '../kube/kube-client.js';

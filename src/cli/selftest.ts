@@ -58,7 +58,7 @@ function statusOf(body: string): { message: string; reason: string; code: number
     message: typeof s.message === 'string' ? s.message : body.slice(0, 500),
     reason: typeof s.reason === 'string' ? s.reason : '',
     code: typeof s.code === 'number' ? s.code : 0,
-    causes: Array.isArray(details.causes) ? (details.causes.filter(isObject) as Array<{ field?: unknown }>) : [],
+    causes: Array.isArray(details.causes) ? details.causes.filter(isObject) : [],
   };
 }
 

@@ -1,6 +1,7 @@
 // Text from objects and requests, made safe to show a person: control characters (C0,
 // DEL, C1) and the Unicode controls that reorder or hide text are written as escapes, so
 // a key or a user name cannot rewrite a terminal line or a message.
+// eslint-disable-next-line no-control-regex -- matching control characters is this file's job
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g;
 
 export function printable(text: string): string {

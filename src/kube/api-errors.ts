@@ -16,7 +16,7 @@ function statusBody(body: unknown): StatusBody {
       return { message: body.slice(0, 500) };
     }
   }
-  return body && typeof body === 'object' ? (body as StatusBody) : {};
+  return body && typeof body === 'object' ? body : {};
 }
 
 function codeFor(status: number, reason: string | undefined): ErrorCode {

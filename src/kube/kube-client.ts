@@ -117,7 +117,7 @@ export async function createKubeClients(kc: KubeConfig, options: KubeClientOptio
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig has no current cluster; set its current-context');
   const tls: https.AgentOptions = {};
-  await kc.applyToHTTPSOptions(tls as never);
+  await kc.applyToHTTPSOptions(tls);
   const agentOptions = {
     keepAlive: true,
     // Small request/response pairs: never wait on Nagle's algorithm.

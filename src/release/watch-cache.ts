@@ -117,7 +117,7 @@ export class WatchCache {
 
   #set(obj: CachedObject): void {
     let names = this.#items.get(obj.namespace);
-    if (!names) this.#items.set(obj.namespace, (names = new Map()));
+    if (!names) this.#items.set(obj.namespace, (names = new Map<string, CachedObject>()));
     if (!names.has(obj.name)) this.#size++;
     names.set(obj.name, obj);
   }

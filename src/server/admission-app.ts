@@ -115,9 +115,11 @@ export function createAdmissionApp(o: AdmissionAppOptions): Koa {
 
   // Before the body is read: a refused caller causes no read and no write.
   const onlyApiServer = async (ctx: Koa.Context, next: Koa.Next) => {
-    if (!o.callers) return next();
-    const check = checkCaller(pinPeerFacts(ctx.req.socket as TLSSocket), o.callers);
-    if (check.ok) return next();
+    const check = o.callers ? checkCaller(pinPeerFacts(ctx.req.socket as TLSSocket), o.callers) : undefined;
+    if (!check || check.ok) {
+      await next();
+      return;
+    }
     metrics.callersRefused.inc({ reason: check.reason });
     logger.warn(
       {

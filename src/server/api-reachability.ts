@@ -7,8 +7,7 @@
 import type { Logger } from 'pino';
 import type { Gauge } from 'prom-client';
 import { isUnreachable } from '../errors.js';
-import type { ApiObserve } from '../kube/api-errors.js';
-import { callApi } from '../kube/api-errors.js';
+import { callApi, type ApiObserve } from '../kube/api-errors.js';
 import type { KubeClients } from '../kube/kube-client.js';
 import type { Readiness } from '../readiness.js';
 

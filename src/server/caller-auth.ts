@@ -71,7 +71,7 @@ export function readPeerFacts(socket: TLSSocket): PeerFacts {
     socket.authorizationError === null || socket.authorizationError === undefined
       ? undefined
       : String(socket.authorizationError);
-  const commonName = present ? lastCommonName(cert.subject?.CN as string | string[] | undefined) : undefined;
+  const commonName = present ? lastCommonName(cert.subject?.CN) : undefined;
   return {
     presented: present,
     authorized: socket.authorized === true,

@@ -82,6 +82,7 @@ export async function startServer(lg: Servable, o: ServeOptions): Promise<Runnin
     honorCipherOrder: true,
     ...(p.clientCa ? { ca: p.clientCa } : {}),
   });
+  const handle = lg.app.callback();
   const server = https.createServer(
     {
       ...context(pair),
@@ -96,7 +97,8 @@ export async function startServer(lg: Servable, o: ServeOptions): Promise<Runnin
       keepAliveTimeout: 65_000,
       maxHeaderSize: 16 * 1024,
     },
-    lg.app.callback(),
+    // Koa's handler settles its own errors (ctx.onerror); its promise is not awaited.
+    (req, res) => void handle(req, res),
   );
   server.on('tlsClientError', (err) => o.logger.debug({ err: err.message }, 'TLS handshake failed'));
   // Before http reads a byte of the connection: no renegotiation, and the caller's

@@ -177,7 +177,7 @@ export class KubeLeaseStore implements LeaseStore {
         RESOURCE,
         this.#what('list'),
         () =>
-          this.#clients.json('GET', `${path}?${query}`, undefined, signal) as Promise<{
+          this.#clients.json('GET', `${path}?${query.toString()}`, undefined, signal) as Promise<{
             items?: ReadonlyLease[];
             metadata?: { continue?: string };
           }>,

@@ -211,7 +211,7 @@ export class MemoryLeaseStore implements LeaseStore {
       uid: current.metadata?.uid,
       creationTimestamp: current.metadata?.creationTimestamp,
       resourceVersion: String(++this.#version),
-    } as V1Lease['metadata']);
+    });
     this.#leases.set(name, replaced);
     return replaced;
   }

@@ -46,7 +46,7 @@ function rsaKeys(forge: Forge, bits: number): forgeType.pki.rsa.KeyPair {
     privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
     publicKeyEncoding: { type: 'pkcs1', format: 'pem' },
   });
-  const priv = forge.pki.privateKeyFromPem(privateKey) as forgeType.pki.rsa.PrivateKey;
+  const priv = forge.pki.privateKeyFromPem(privateKey);
   const pub = forge.pki.setRsaPublicKey(priv.n, priv.e);
   return { privateKey: priv, publicKey: pub };
 }

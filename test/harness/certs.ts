@@ -36,7 +36,7 @@ export async function shapedClientCertificate(
     privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
     publicKeyEncoding: { type: 'pkcs1', format: 'pem' },
   });
-  const priv = forge.pki.privateKeyFromPem(privateKey) as import('node-forge').pki.rsa.PrivateKey;
+  const priv = forge.pki.privateKeyFromPem(privateKey);
   const c = forge.pki.createCertificate();
   c.publicKey = forge.pki.setRsaPublicKey(priv.n, priv.e);
   c.serialNumber = `0${Date.now().toString(16)}`;

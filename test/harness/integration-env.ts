@@ -42,7 +42,6 @@ export async function kubectlJson(
   args: string[],
   opts: { identity?: Identity } = {},
 ): Promise<Record<string, any> | undefined> {
-  // eslint-disable-line @typescript-eslint/no-explicit-any
   const r = await kubectl([...args, '-o', 'json'], opts);
-  return r.code === 0 ? (JSON.parse(r.stdout) as Record<string, any>) : undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
+  return r.code === 0 ? (JSON.parse(r.stdout) as Record<string, any>) : undefined;
 }

@@ -21,7 +21,7 @@ const SCOPE = 'rotation';
 const NS = 'rot-prod';
 const LIFETIME_SECONDS = 12;
 const SECRET = 'leaseguard-rotation-tls';
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
 
 /** The chart's RBAC for source self, rendered for this set's names and bound to the replicas' identity. */
 async function grantChartCertificateRbac(webhookName: string, namespace: string): Promise<void> {

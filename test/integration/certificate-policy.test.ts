@@ -22,7 +22,7 @@ import { CLI } from '../harness/paths.js';
 import { until } from '../harness/wait.js';
 
 const run = promisify(execFile);
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
 
 const NAME = 'lg-certpol';
 const NS = 'lg-certpol-ns';

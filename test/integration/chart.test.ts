@@ -25,7 +25,7 @@ import { CLI, ROOT } from '../harness/paths.js';
 import { until } from '../harness/wait.js';
 
 const run = promisify(execFile);
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
 
 let dir: string;
 let caPem: string;
@@ -220,7 +220,7 @@ test("monitoring.prometheusRule.runbookBaseUrl prefixes every alert's runbook_ur
 });
 
 test("the chart's default rules are leaseguard's defaults, with WorkflowExecution targets normalized", async (t) => {
-  const values = loadYaml(await readFile(join(CHART, 'values.yaml'), 'utf8')) as Obj;
+  const values = loadYaml<Obj>(await readFile(join(CHART, 'values.yaml'), 'utf8'));
   // Built in, keys are exact (normalize is opt-in); the shipped installs opt kubernaut's targets in.
   t.deepEqual(
     values.config.rules,
@@ -525,7 +525,7 @@ async function chartWithCrds(extra: Obj[] = []): Promise<string> {
 
 test('at default values neither the chart nor the kustomize base (or its overlays) holds a CRD, and the chart ships none', async (t) => {
   t.deepEqual((await template({}, { hooks: true })).filter((o) => o.kind === 'CustomResourceDefinition').map(id), []);
-  t.false((loadYaml(await readFile(join(CHART, 'values.yaml'), 'utf8')) as Obj).crds.install);
+  t.false(loadYaml<Obj>(await readFile(join(CHART, 'values.yaml'), 'utf8')).crds.install);
   for (const k of ['manifests', 'manifests/overlays/cert-manager', 'manifests/overlays/self-managed-certificates']) {
     const built = await kubectl(['kustomize', join(ROOT, k)]);
     t.is(built.code, 0, built.stderr);
@@ -910,7 +910,7 @@ test("a ResourceQuota scoped to the Pods' critical priority class lets the names
 });
 
 test('the chart claims the Kubernetes versions the tests run, and no older one', async (t) => {
-  const chart = loadYaml(await readFile(join(CHART, 'Chart.yaml'), 'utf8')) as Obj;
+  const chart = loadYaml<Obj>(await readFile(join(CHART, 'Chart.yaml'), 'utf8'));
   const [major, minor] = controlPlane().version.replace(/^v/, '').split('.').map(Number);
   t.is(chart.kubeVersion, `>=${major}.${minor}.0-0`);
   const render = (kubeVersion: string) =>
@@ -932,7 +932,7 @@ test('the chart claims the Kubernetes versions the tests run, and no older one',
 });
 
 test("the helm test hook: leaseguard selftest in the Deployment's image and security context, with its own ServiceAccount and a Role to create the guarded kind where the webhook sees it, deleted afterwards", async (t) => {
-  const values = loadYaml(await readFile(join(CHART, 'values.yaml'), 'utf8')) as Obj;
+  const values = loadYaml<Obj>(await readFile(join(CHART, 'values.yaml'), 'utf8'));
   const objects = await template({}, { hooks: true });
   const hooks = objects.filter(isHook);
   t.deepEqual(hooks.map(id).sort(), [
@@ -1109,7 +1109,7 @@ test('without a client CA the chart refuses to render, and says what to run, cre
   }
   // The base names its Secret in the config leaseguard reads.
   const base = docs((await kubectl(['kustomize', join(ROOT, 'manifests')])).stdout);
-  const config = loadYaml(base.find((o) => o.kind === 'ConfigMap')!.data['config.yaml']) as Obj;
+  const config = loadYaml<Obj>(base.find((o) => o.kind === 'ConfigMap')!.data['config.yaml']);
   t.like(config, { clientCaFile: '/client-ca/ca.crt', clientSubjects: [DEFAULT_CLIENT_NAME] });
 });
 
@@ -1169,7 +1169,7 @@ test("the kustomize base's Deployment, before its client CA Secret exists: lease
   );
   // leaseguard as that Pod runs it, the optional Secret's directory empty.
   const work = await mkdtemp(join(tmpdir(), 'lg-base-'));
-  const config = loadYaml(base.find((o) => o.kind === 'ConfigMap')!.data['config.yaml']) as Obj;
+  const config = loadYaml<Obj>(base.find((o) => o.kind === 'ConfigMap')!.data['config.yaml']);
   config.clientCaFile = join(work, 'client-ca', 'ca.crt');
   await writeFile(join(work, 'config.yaml'), dumpYaml(config));
   const certs = await cliCerts(join(work, 'certs'));
@@ -1199,7 +1199,7 @@ test("the kustomize base's Deployment, before its client CA Secret exists: lease
 });
 
 test('a config change a replica applies live (a rule mode, hold limit or namespaces, guardedNamespaces, the log level) keeps the Pods; any other rolls them', async (t) => {
-  const values = loadYaml(await readFile(join(CHART, 'values.yaml'), 'utf8')) as Obj;
+  const values = loadYaml<Obj>(await readFile(join(CHART, 'values.yaml'), 'utf8'));
   const checksum = async (config: Obj) =>
     (
       await template({ clientCA: { secretName: 'leaseguard-client-ca' }, config: { ...values.config, ...config } })

@@ -40,7 +40,7 @@ test.before(async () => {
     count: OFFSETS.length,
     timeoutSeconds: FAST.timeoutSeconds,
     env: { ...FAST_RELEASE_ENV, LEASEGUARD_SWEEP_INTERVAL_SECONDS: String(SWEEP_S) },
-    replicaEnv: (i) => (OFFSETS[i] ? skewedClock(OFFSETS[i]!) : {}),
+    replicaEnv: (i) => (OFFSETS[i] ? skewedClock(OFFSETS[i]) : {}),
   });
   await scopedNamespace(SCOPE, NS);
   policy = await startPolicyWebhook({ name: 'skew-policy', namespaceLabels: { [SCOPE_LABEL]: SCOPE } });

@@ -60,7 +60,7 @@ async function create(
     });
     return undefined;
   } catch (err) {
-    return apiError(err) as Denial;
+    return apiError(err);
   }
 }
 

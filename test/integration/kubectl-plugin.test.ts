@@ -41,7 +41,7 @@ let replicas: ReplicaSet;
 let dir: string;
 /** The environment krew and the installed plugin run in: its bin first on PATH. */
 let krewEnv: Record<string, string>;
-let manifest: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+let manifest: Record<string, any>;
 let archive: string;
 
 test.before(async () => {
@@ -51,7 +51,7 @@ test.before(async () => {
       .stdout,
   ) as { archive: string; manifest: string };
   archive = packaged.archive;
-  manifest = loadYaml(await readFile(packaged.manifest, 'utf8')) as typeof manifest;
+  manifest = loadYaml<typeof manifest>(await readFile(packaged.manifest, 'utf8'));
   // krew wants its default index cloned (`krew update`) before it lists plugins: a local
   // git repository holding the manifest stands in for krew-index.
   const krew = (await run('bash', [join(ROOT, 'scripts/ensure-krew.sh')], { cwd: ROOT })).stdout.trim();
@@ -296,7 +296,7 @@ test('a kind leaseguard does not guard, and a missing argument, say what to do',
 
 test("--context picks a context of the kubeconfig, as kubectl's own flag would (kubectl passes it no flags)", async (t) => {
   // Current context: a server nobody listens on; the named one: the test API server.
-  const kubeconfig = JSON.parse(await readFile(controlPlane().kubeconfigs.admin, 'utf8')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const kubeconfig = JSON.parse(await readFile(controlPlane().kubeconfigs.admin, 'utf8')) as Record<string, any>;
   kubeconfig.clusters.push({ name: 'nowhere', cluster: { server: 'https://127.0.0.1:1' } });
   kubeconfig.contexts.push({ name: 'elsewhere', context: { cluster: 'nowhere', user: 'admin' } });
   kubeconfig['current-context'] = 'elsewhere';

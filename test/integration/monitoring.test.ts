@@ -26,7 +26,7 @@ const SCOPE = 'monitoring';
 const NS = 'monitoring-prod';
 const MONITORING = join(ROOT, 'manifests/monitoring');
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
 
 /** A guarded kind leaseguard's ServiceAccount may not read (rbac.yaml grants the kubernaut kinds only). */
 const UNREADABLE = {
@@ -61,7 +61,7 @@ async function promtool(): Promise<string> {
   return (await run('bash', [join(ROOT, 'scripts/ensure-promtool.sh')], { cwd: ROOT })).stdout.trim();
 }
 
-const rule = async () => loadYaml(await readFile(join(MONITORING, 'prometheusrule.yaml'), 'utf8')) as Obj;
+const rule = async () => loadYaml<Obj>(await readFile(join(MONITORING, 'prometheusrule.yaml'), 'utf8'));
 const dashboard = async () => JSON.parse(await readFile(join(MONITORING, 'grafana-dashboard.json'), 'utf8')) as Obj;
 
 /** The leaseguard_* names a PromQL expression reads, a histogram's series mapped to the histogram. */
@@ -92,7 +92,7 @@ test('promtool: the rules are valid and every alert passes its unit tests', asyn
   const alerts = new Set(
     ((await rule()).spec.groups as Obj[]).flatMap((g) => (g.rules as Obj[]).map((r) => r.alert as string)),
   );
-  const cases = loadYaml(await readFile(join(ROOT, 'test/monitoring/alerts.test.yaml'), 'utf8')) as Obj;
+  const cases = loadYaml<Obj>(await readFile(join(ROOT, 'test/monitoring/alerts.test.yaml'), 'utf8'));
   const firing = new Set(
     (cases.tests as Obj[]).flatMap((c) =>
       (c.alert_rule_test as Obj[]).filter((a) => (a.exp_alerts as Obj[]).length > 0).map((a) => a.alertname as string),

@@ -18,7 +18,7 @@ test('the Deployment passes the restricted Pod Security Standard (PodSecurity ad
     '--overwrite',
   ]);
   await kubectl(['-n', ns, 'create', 'serviceaccount', 'leaseguard']);
-  const docs = loadAllYaml(await readFile(join(ROOT, 'manifests/base/deployment.yaml'), 'utf8')) as any[];
+  const docs = loadAllYaml(await readFile(join(ROOT, 'manifests/base/deployment.yaml'), 'utf8'));
   const deployment = docs.find((d) => d.kind === 'Deployment');
   const pod = {
     apiVersion: 'v1',

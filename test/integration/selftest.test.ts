@@ -14,7 +14,7 @@ import { CLI } from '../harness/paths.js';
 import { fastReplicasFor } from '../harness/replicas.js';
 
 const run = promisify(execFile);
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
 
 const SCOPE = 'selftest';
 const NS = 'selftest-prod'; // the replica set's webhook sees it

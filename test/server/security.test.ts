@@ -2,9 +2,8 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import https from 'node:https';
-import net from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { admissionReview } from '../support/reviews.js';

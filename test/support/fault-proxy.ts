@@ -35,7 +35,11 @@ export class FaultProxy {
 
   set(fault: Fault): void {
     this.fault = fault;
-    if (fault.kind === 'drop') for (const [a, b] of this.#pairs) (a.destroy(), b.destroy());
+    if (fault.kind === 'drop')
+      for (const [a, b] of this.#pairs) {
+        a.destroy();
+        b.destroy();
+      }
   }
 
   #accept(client: net.Socket): void {
@@ -86,7 +90,10 @@ export class FaultProxy {
   }
 
   async close(): Promise<void> {
-    for (const [a, b] of this.#pairs) (a.destroy(), b.destroy());
+    for (const [a, b] of this.#pairs) {
+      a.destroy();
+      b.destroy();
+    }
     await new Promise<void>((r) => this.#server.close(() => r()));
   }
 }

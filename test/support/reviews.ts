@@ -2,7 +2,8 @@
 import { randomUUID } from 'node:crypto';
 
 export interface ReviewOptions {
-  kind?: 'WorkflowExecution' | 'RemediationRequest' | string;
+  /** A guarded default (WorkflowExecution, RemediationRequest) or any other kind. */
+  kind?: string;
   group?: string;
   operation?: 'CREATE' | 'UPDATE' | 'DELETE';
   name?: string;

@@ -4,6 +4,7 @@
 // also when tests fail or the run is interrupted. Arguments are passed to ava, which then
 // runs just those files against the control plane.
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -126,42 +127,39 @@ async function main(): Promise<number> {
 const COVERAGE_FLOOR = 90;
 
 /** The whole suite's coverage of src/, with the files under the floor named. */
-function reportCoverage(dir: string): Promise<number> {
-  return new Promise((resolve) => {
-    const c8 = join(ROOT, 'node_modules/c8/bin/c8.js');
-    const reportDir = join(dir, 'report');
-    const args = [
-      c8,
-      'report',
-      '--temp-directory',
-      dir,
-      '--reports-dir',
-      reportDir,
-      '--reporter',
-      'text-summary',
-      '--reporter',
-      'json-summary',
-    ];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], cwd: ROOT });
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', async (c) => {
-      if (c !== 0) return resolve(c ?? 1);
-      const summary = JSON.parse(await readFile(join(reportDir, 'coverage-summary.json'), 'utf8')) as Record<
-        string,
-        { lines: { pct: number } }
-      >;
-      const total = summary.total!.lines.pct;
-      const under = Object.entries(summary)
-        .filter(([file, s]) => file !== 'total' && s.lines.pct < COVERAGE_FLOOR)
-        .map(([file, s]) => `  ${s.lines.pct.toFixed(1).padStart(5)}%  ${relative(ROOT, file)}`);
-      process.stdout.write(`[test] coverage of src/ from the whole suite:${out}`);
-      if (under.length > 0)
-        process.stdout.write(`[test] files under ${COVERAGE_FLOOR}% of lines:\n${under.join('\n')}\n`);
-      if (total < COVERAGE_FLOOR) process.stderr.write(`[test] lines covered ${total}% < ${COVERAGE_FLOOR}%\n`);
-      resolve(total < COVERAGE_FLOOR ? 1 : 0);
-    });
-  });
+async function reportCoverage(dir: string): Promise<number> {
+  const c8 = join(ROOT, 'node_modules/c8/bin/c8.js');
+  const reportDir = join(dir, 'report');
+  const args = [
+    c8,
+    'report',
+    '--temp-directory',
+    dir,
+    '--reports-dir',
+    reportDir,
+    '--reporter',
+    'text-summary',
+    '--reporter',
+    'json-summary',
+  ];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], cwd: ROOT });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  const [c] = (await once(child, 'exit')) as [number | null];
+  if (c !== 0) return c ?? 1;
+  // A summary that cannot be read rejects, and main() reports it.
+  const summary = JSON.parse(await readFile(join(reportDir, 'coverage-summary.json'), 'utf8')) as Record<
+    string,
+    { lines: { pct: number } }
+  >;
+  const total = summary.total!.lines.pct;
+  const under = Object.entries(summary)
+    .filter(([file, s]) => file !== 'total' && s.lines.pct < COVERAGE_FLOOR)
+    .map(([file, s]) => `  ${s.lines.pct.toFixed(1).padStart(5)}%  ${relative(ROOT, file)}`);
+  process.stdout.write(`[test] coverage of src/ from the whole suite:${out}`);
+  if (under.length > 0) process.stdout.write(`[test] files under ${COVERAGE_FLOOR}% of lines:\n${under.join('\n')}\n`);
+  if (total < COVERAGE_FLOOR) process.stderr.write(`[test] lines covered ${total}% < ${COVERAGE_FLOOR}%\n`);
+  return total < COVERAGE_FLOOR ? 1 : 0;
 }
 
 main().then(

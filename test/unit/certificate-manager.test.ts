@@ -18,7 +18,7 @@ import {
 } from '../../src/tls/certificate-manager.js';
 import { generateCertificates } from '../../src/tls/certificates.js';
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
 
 const SECRET = '/api/v1/namespaces/lg/secrets/lg-tls';
 const VWC = '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/lg';

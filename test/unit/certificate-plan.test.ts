@@ -1,5 +1,5 @@
 import test from 'ava';
-import { planCertificates, type SecretFacts } from '../../src/tls/certificate-plan.js';
+import { planCertificates, type RenewReason, type SecretFacts } from '../../src/tls/certificate-plan.js';
 
 const L = 90_000; // lifetime
 const NOW = 1_000_000;
@@ -24,7 +24,7 @@ const rows: Array<
   [
     string,
     SecretFacts | undefined,
-    { newCa: boolean; newServing: boolean; reason?: string; servable: boolean; keep?: string[] },
+    { newCa: boolean; newServing: boolean; reason?: RenewReason; servable: boolean; keep?: string[] },
   ]
 > = [
   ['no Secret', undefined, { newCa: true, newServing: true, reason: 'missing', servable: false, keep: [] }],
@@ -126,7 +126,7 @@ for (const [name, facts, want] of rows) {
     const plan = planCertificates(facts, NOW, L);
     t.is(plan.newCa, want.newCa, 'newCa');
     t.is(plan.newServing, want.newServing, 'newServing');
-    t.is(plan.reason as string | undefined, want.reason, 'reason');
+    t.is(plan.reason, want.reason, 'reason');
     t.is(plan.servable, want.servable, 'servable');
     if (want.keep) t.deepEqual(plan.keep, want.keep, 'keep');
   });

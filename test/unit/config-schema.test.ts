@@ -56,7 +56,7 @@ for (const s of SETTINGS) {
   if (!s.env || bad === undefined) continue;
   test(`a wrong ${s.name} from ${s.env} is refused by name`, (t) => {
     const err = t.throws(() => loadConfig({ env: { [s.env!]: bad } }));
-    t.regex(err!.message, new RegExp(`\\b${s.name} must be .*got "${bad}"`));
+    t.regex(err.message, new RegExp(`\\b${s.name} must be .*got "${bad}"`));
   });
 }
 

@@ -148,14 +148,14 @@ for (const [name, env, text, message] of refusals) {
   test(`refuses to start: ${name}`, (t) => {
     const err = t.throws(() => loadConfig({ env, ...(text ? { file: file(text) } : {}) }));
     t.is((err as { code?: string }).code, ErrorCodes.CONFIG_INVALID);
-    t.regex(err!.message, message);
+    t.regex(err.message, message);
   });
 }
 
 test('all problems are reported at once', (t) => {
   const err = t.throws(() => loadConfig({ env: { LEASEGUARD_ADMISSION_PORT: 'x', LEASEGUARD_STORE: 'y' } }));
-  t.regex(err!.message, /admissionPort/);
-  t.regex(err!.message, /store must be/);
+  t.regex(err.message, /admissionPort/);
+  t.regex(err.message, /store must be/);
 });
 
 test('a rule from the file is added to the defaults; includeDefaultRules: false replaces them', (t) => {

@@ -51,7 +51,7 @@ test('many listeners on a shared signal are not reported as a leak', async (t) =
 });
 
 test('the deadline counts from the arrival: a late signal aborts at arrival + deadline, one past it is aborted already', (t) => {
-  let now = 10_000;
+  const now = 10_000;
   const d = new DeadlineSignals(1000, { windowMs: 25, now: () => now });
   t.false(d.next(now - 999).aborted, '1 ms left');
   const late = d.next(now - 1000);

@@ -32,7 +32,9 @@ const lease = {
   name: 'workflowexecution-prod-deployment-api-0123456789abcdef',
 };
 
-const cases: Array<[string, Partial<DecisionFacts>, { reason: string; type: string; message: RegExp } | undefined]> = [
+const cases: Array<
+  [string, Partial<DecisionFacts>, { reason: string; type: 'Normal' | 'Warning'; message: RegExp } | undefined]
+> = [
   [
     'a busy denial',
     {},
@@ -99,7 +101,7 @@ for (const [name, facts, expected] of cases) {
     }
     t.deepEqual(event?.regarding, lease);
     t.is(event?.reason, expected.reason);
-    t.is(event?.type as string | undefined, expected.type);
+    t.is(event?.type, expected.type);
     t.regex(event?.message ?? '', expected.message);
   });
 }

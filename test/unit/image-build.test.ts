@@ -12,7 +12,7 @@ import { ROOT } from '../harness/paths.js';
 import { pinnedNodeVersion } from '../support/runtime.js';
 
 const run = promisify(execFile);
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
 
 async function printConfig(): Promise<Record<string, string>> {
   const { stdout } = await run('bash', [join(ROOT, 'scripts/build-image.sh'), 'print-config']);
@@ -49,8 +49,8 @@ test("the stand-in bases are the Dockerfile's bases, with the pinned Node.js", a
 
 test("the image is named what the chart's Pods resolve, tagged with the version package.json and Chart.yaml share", async (t) => {
   const config = await printConfig();
-  const values = loadYaml(readFileSync(join(ROOT, 'charts/leaseguard/values.yaml'), 'utf8')) as Obj;
-  const chart = loadYaml(readFileSync(join(ROOT, 'charts/leaseguard/Chart.yaml'), 'utf8')) as Obj;
+  const values = loadYaml<Obj>(readFileSync(join(ROOT, 'charts/leaseguard/values.yaml'), 'utf8'));
+  const chart = loadYaml<Obj>(readFileSync(join(ROOT, 'charts/leaseguard/Chart.yaml'), 'utf8'));
   const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   t.is(values.image.tag, version);
   t.is(String(chart.appVersion), version);

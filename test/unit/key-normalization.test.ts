@@ -82,13 +82,13 @@ test('built-in rules compare exactly; the chart and the kustomize ConfigMap norm
     DEFAULT_RULES.map((r) => r.normalize),
     [undefined, undefined],
   );
-  const values = loadYaml(readFileSync(join(process.cwd(), 'charts/leaseguard/values.yaml'), 'utf8')) as {
-    config: { rules: GuardRule[] };
-  };
+  const values = loadYaml<{ config: { rules: GuardRule[] } }>(
+    readFileSync(join(process.cwd(), 'charts/leaseguard/values.yaml'), 'utf8'),
+  );
   const configMap = loadAllYaml(readFileSync(join(process.cwd(), 'manifests/base/configmap.yaml'), 'utf8'))[0] as {
     data: Record<string, string>;
   };
-  const kustomized = loadYaml(configMap.data['config.yaml']!) as { includeDefaultRules: boolean; rules: GuardRule[] };
+  const kustomized = loadYaml<{ includeDefaultRules: boolean; rules: GuardRule[] }>(configMap.data['config.yaml']!);
   t.false(kustomized.includeDefaultRules, 'the listed rules replace the built-in ones');
   for (const [name, rules] of [
     ['chart', values.config.rules],

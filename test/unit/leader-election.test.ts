@@ -61,7 +61,7 @@ test('a leader that vanishes is replaced after the lease duration, not before', 
   // A dead leader: it took the Lease and then stopped renewing (no release).
   await store.create({
     metadata: { name: 'leader', namespace: 'ns' },
-    spec: { holderIdentity: 'dead', leaseDurationSeconds: 1, renewTime: new Date() as never },
+    spec: { holderIdentity: 'dead', leaseDurationSeconds: 1, renewTime: new Date() },
   });
   const b = elector(store, 'b', events);
   t.teardown(() => b.stop());

@@ -41,7 +41,7 @@ test('the count read plus the creates since: at the bound a new Lease is refused
   t.true(b.full());
   const err = t.throws(() => b.checkRoom());
   t.true(hasCode(err, ErrorCodes.STORE_FULL));
-  t.regex(err!.message, /about 3 Leases, its maximum \(maxLeases 3\)/);
+  t.regex(err.message, /about 3 Leases, its maximum \(maxLeases 3\)/);
 });
 
 test('a new read replaces the creates counted since; a failed read keeps the last count', async (t) => {

@@ -179,10 +179,7 @@ test('decodeRecord: times as Date objects (an in-process Lease) are taken as the
   t.is(decoded.acquiredAt, lease.spec!.acquireTime as Date, 'the same Date object, not a copy');
   t.is(decoded.acquiredAt.getTime(), record.acquiredAt.getTime());
   t.is(decoded.renewedAt.getTime(), record.renewedAt.getTime());
-  t.is(
-    decodeRecord({ ...lease, spec: { ...lease.spec, acquireTime: new Date(Number.NaN) as V1MicroTime } }),
-    undefined,
-  );
+  t.is(decodeRecord({ ...lease, spec: { ...lease.spec, acquireTime: new Date(Number.NaN) } }), undefined);
   t.is(decodeRecord({ ...lease, spec: { ...lease.spec, acquireTime: {} as V1MicroTime } }), undefined);
   t.is(decodeRecord({ ...lease, spec: undefined }), undefined);
   t.is(decodeRecord({ ...lease, metadata: undefined }), undefined);

@@ -63,6 +63,6 @@ for (const [name, mutate, message] of bad) {
     const err = t.throws(() => parseAdmissionReview(mutate(good())));
     t.is((err as { code?: string }).code, ErrorCodes.BAD_REQUEST);
     t.is((err as { statusCode?: number }).statusCode, 400);
-    t.regex(err!.message, message);
+    t.regex(err.message, message);
   });
 }
