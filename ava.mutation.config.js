@@ -9,6 +9,7 @@ export default {
     'test/unit/decide.test.ts',
     'test/unit/release-decision.test.ts',
     'test/unit/lock-record.test.ts',
+    'test/unit/micro-time.test.ts',
     'test/unit/lease-name.test.ts',
     'test/unit/rules.test.ts',
     'test/unit/json-patch.test.ts',
