@@ -340,6 +340,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     apiServerProbeFailures: get('apiServerProbeFailures'),
     pendingTimeoutSeconds: get('pendingTimeoutSeconds', DEFAULT_PENDING_TIMEOUT_SECONDS),
     pendingTimeoutSet: merged.pendingTimeoutSeconds !== undefined,
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- the schema bounds it to 1..2
     leaseFormat: get('leaseFormat') as 1 | 2,
     maxReviewBytes: get('maxReviewBytes'),
     failOpen: get('failOpen'),

@@ -3,10 +3,9 @@
 // leaseguard's annotations are its own: a CREATE may carry only the stamp an installation
 // writes for its lock, and an UPDATE may not change them. Everything else passes untouched.
 import type { Logger } from 'pino';
-import type { LockRequest } from '../core/decide.js';
+import type { LockRequest, TakeoverReason } from '../core/decide.js';
 import { LeaseNames } from '../core/lease-name.js';
 import type { LockRecord, ObjectRef } from '../core/lock-record.js';
-import type { TakeoverReason } from '../core/decide.js';
 import { printable, quoted } from '../core/printable.js';
 import { deriveKey, namespaceAllowed, updateEffect, type GuardRule, type RuleIndex } from '../core/rules.js';
 import { createStampProblem, stampsOf, updateStampProblem } from '../core/stamps.js';

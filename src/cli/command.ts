@@ -27,6 +27,7 @@ export type Command = (argv: string[]) => Promise<number>;
 export function defineCommand<const O extends Options>(spec: CommandSpec<O>): Command {
   return async (argv) => {
     const options = { ...spec.options, help: { type: 'boolean', short: 'h', default: false } } as O;
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- Parsed<O> names the options' own type
     const parsed = parseArgs({ args: argv, options, allowPositionals: spec.positionals ?? false }) as Parsed<O>;
     if ((parsed.values as { help?: boolean }).help) {
       process.stdout.write(spec.help);

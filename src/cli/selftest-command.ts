@@ -2,7 +2,7 @@
 // dry run that writes nothing (the chart's `helm test` hook runs it). What it sends and
 // how it reads the answer is selftest.ts's.
 import https from 'node:https';
-import { loadConfig, type Config } from '../config.js';
+import { loadConfig } from '../config.js';
 import { ANY_NAMESPACE, type GuardRule } from '../core/rules.js';
 import { ErrorCodes, LeaseguardError, usageError } from '../errors.js';
 import { loadKubeConfig } from '../kube/kube-client.js';
@@ -40,7 +40,7 @@ function rules(configFile: string | undefined): readonly GuardRule[] {
   return loadConfig({
     env: {},
     ...(configFile ? { file: configFile } : {}),
-    overrides: { store: 'kubernetes', leaseNamespace: 'leaseguard-system' } as Partial<Config>,
+    overrides: { store: 'kubernetes', leaseNamespace: 'leaseguard-system' },
   }).rules;
 }
 
@@ -99,7 +99,7 @@ export const selftestCommand = defineCommand({
     const namespace = values.namespace ?? probeNamespace(rule);
     const path = `/apis/${rule.group}/${rule.version}/namespaces/${encodeURIComponent(namespace)}/${rule.resource}?dryRun=All`;
     const options: https.RequestOptions = { headers: {} };
-    await kc.applyToHTTPSOptions(options as never);
+    await kc.applyToHTTPSOptions(options);
     const server = cluster.server.replace(/\/+$/, '');
     const res = await send(
       `${server}${path}`,

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { loadConfig, type Config } from '../config.js';
+import { loadConfig } from '../config.js';
 import { decodeLease, type ObjectRef } from '../core/lock-record.js';
 import { leaseName } from '../core/lease-name.js';
 import { deriveKey, indexRules, type GuardRule } from '../core/rules.js';
@@ -51,7 +51,7 @@ async function configSource(
   o: { config?: string; configMap: string },
 ): Promise<Source> {
   const fromFile = (file: string) =>
-    loadConfig({ file, env: {}, overrides: { store: 'kubernetes', leaseNamespace: namespace } as Partial<Config> });
+    loadConfig({ file, env: {}, overrides: { store: 'kubernetes', leaseNamespace: namespace } });
   if (o.config) {
     const c = fromFile(o.config);
     return { rules: c.rules, pendingTimeoutSeconds: c.pendingTimeoutSeconds, from: o.config };
@@ -79,7 +79,7 @@ async function configSource(
       `leaseguard why: could not read ConfigMap ${namespace}/${o.configMap} (${(err as Error).message.split('\n')[0]?.slice(0, 160)}); using the default rules (pass --config)\n`,
     );
   }
-  const c = loadConfig({ env: {}, overrides: { store: 'kubernetes' } as Partial<Config> });
+  const c = loadConfig({ env: {}, overrides: { store: 'kubernetes' } });
   return { rules: c.rules, pendingTimeoutSeconds: c.pendingTimeoutSeconds, from: 'the defaults' };
 }
 
@@ -153,9 +153,9 @@ export const whyCommand = defineCommand({
         const doc = (loadAllYaml(text) as unknown[]).find((d) => d && typeof d === 'object') as
           Record<string, unknown> | undefined;
         if (!doc) throw usageError(`${printable(values.filename)} holds no object`);
-        const apiVersion = String(doc.apiVersion ?? '');
+        const apiVersion = typeof doc.apiVersion === 'string' ? doc.apiVersion : '';
         const group = apiVersion.includes('/') ? apiVersion.split('/')[0]! : '';
-        rule = indexRules(source.rules).find(group, String(doc.kind ?? ''));
+        rule = indexRules(source.rules).find(group, typeof doc.kind === 'string' ? doc.kind : '');
         if (!rule)
           throw usageError(
             `${quoted(String(doc.kind))} (${quoted(apiVersion)}) is not guarded by leaseguard (rules from ${source.from}: ${guarded(source.rules)})`,
@@ -202,7 +202,7 @@ export const whyCommand = defineCommand({
         group: rule.group,
         kind: rule.kind,
         namespace,
-        name: String(md.name ?? md.generateName ?? ''),
+        name: typeof md.name === 'string' ? md.name : typeof md.generateName === 'string' ? md.generateName : '',
         uid: typeof md.uid === 'string' ? md.uid : '',
       };
       const key = deriveKey(rule, object, namespace);

@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import test from 'ava';
-import type { CoreV1Event } from '@kubernetes/client-node';
+import { CoreV1Api, type CoreV1Event } from '@kubernetes/client-node';
 import { MANAGED_SELECTOR } from '../../src/core/lock-record.js';
 import { EventReasons } from '../../src/kube/event-recorder.js';
 import { controlPlane, coordination, customObjects, kubeConfigFor, kubectl } from '../harness/integration-env.js';
@@ -23,7 +23,6 @@ import {
   scopedNamespace,
 } from '../harness/replicas.js';
 import { sleep, until } from '../harness/wait.js';
-import { CoreV1Api } from '@kubernetes/client-node';
 import { lockOf } from '../support/lock-of.js';
 
 const run = promisify(execFile);

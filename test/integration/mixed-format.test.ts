@@ -101,7 +101,7 @@ async function liveByKey(): Promise<Map<string, string[]>> {
   const list = (await customObjects('admin').listNamespacedCustomObject({
     ...GROUP,
     plural: 'workflowexecutions',
-  })) as { items: any[] }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  })) as { items: any[] };
   const out = new Map<string, string[]>();
   for (const o of list.items) {
     if (o.status?.phase === 'Completed' || o.metadata.deletionTimestamp) continue;
@@ -198,7 +198,7 @@ async function round(t: ExecutionContext, tag: string): Promise<RoundReport> {
   for (const l of await leasesOf(keys)) formats.add(leaseFormatOf(l) ?? -1);
 
   // Release: every holder finishes or is deleted; the leader's release work deletes every Lease.
-  await Promise.all(next.map((h, j) => (h ? (j % 2 ? finish(h) : remove(h)) : undefined)));
+  await Promise.all(next.map((h, j) => (h ? (j % 2 ? finish(h) : remove(h)) : Promise.resolve())));
   await until(
     `${tag}: every Lease of the round released`,
     async () => (await leasesOf(keys)).length === 0,

@@ -102,7 +102,7 @@ export function leaseStoreContract(test: TestFn, label: string, store: () => Lea
     const updated = await s.replace(lease(s, name, { state: 'bound' }, rv));
     await rejectsWith(t, s.delete(name, { uid, resourceVersion: rv }), ErrorCodes.STORE_CONFLICT);
     t.truthy(await s.get(name), 'still there after failed preconditions');
-    await s.delete(name, { uid, resourceVersion: updated.metadata?.resourceVersion as string });
+    await s.delete(name, { uid, resourceVersion: updated.metadata?.resourceVersion });
     t.is(await s.get(name), null);
     await rejectsWith(t, s.delete(name, {}), ErrorCodes.STORE_NOT_FOUND);
   });
@@ -175,7 +175,7 @@ export function leaseStoreContract(test: TestFn, label: string, store: () => Lea
       t.deepEqual(decodeRecord((await s.get(name))!), rebound);
       // Released meanwhile: not found, and the Lease stays deleted (an update would recreate it).
       const current = (await s.get(name))!;
-      await s.delete(name, { uid: current.metadata?.uid as string });
+      await s.delete(name, { uid: current.metadata?.uid });
       await rejectsWith(
         t,
         s.patch(name, bindAtVersionPatch(rebound, current.metadata?.resourceVersion as string, format)),

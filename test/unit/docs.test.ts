@@ -32,8 +32,10 @@ function split(md: string): { prose: string; blocks: Block[] } {
   for (const line of md.split('\n')) {
     const fence = /^```(\w*)/.exec(line);
     if (fence && !open) open = { lang: fence[1]!, lines: [] };
-    else if (fence && open) (blocks.push(open), (open = undefined));
-    else if (open) open.lines.push(line);
+    else if (fence && open) {
+      blocks.push(open);
+      open = undefined;
+    } else if (open) open.lines.push(line);
     else prose.push(line);
   }
   return { prose: prose.join('\n'), blocks };

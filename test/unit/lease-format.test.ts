@@ -43,7 +43,7 @@ const base: LockRecord = {
 };
 const opts = (format: LeaseFormat) => ({ name: 'n', namespace: 'lg', pendingTimeoutSeconds: 60, format });
 /** Through JSON, as the API server answers. */
-const wire = (lease: V1Lease): any => JSON.parse(JSON.stringify(lease)); // eslint-disable-line @typescript-eslint/no-explicit-any
+const wire = (lease: V1Lease): any => JSON.parse(JSON.stringify(lease));
 
 const previousRelease: Array<[string, string, LockRecord]> = [
   [
@@ -192,7 +192,7 @@ test('format 2 is smaller than format 1 on the wire', (t) => {
 // declared unsupported format; an unreadable annotation is merely no lock (as today's
 // edited or malformed Leases are).
 const lockValue = (l: any, value: unknown) =>
-  (l.metadata.annotations[LOCK_ANNOTATION] = typeof value === 'string' ? value : JSON.stringify(value)); // eslint-disable-line @typescript-eslint/no-explicit-any
+  (l.metadata.annotations[LOCK_ANNOTATION] = typeof value === 'string' ? value : JSON.stringify(value));
 const declared: Array<[string, unknown, number | undefined]> = [
   ['format 3', { v: 3, something: 'else' }, 3],
   [
@@ -223,7 +223,6 @@ for (const [what, value, unsupported] of declared) {
 
 // Format 2 Leases that lack a member or carry one of the wrong type: no lock.
 const broken: Array<[string, (l: any) => void]> = [
-  // eslint-disable-line @typescript-eslint/no-explicit-any
   ['no key', (l) => lockValue(l, { v: 2, group: 'g', kind: 'K', name: 'n' })],
   ['an empty key', (l) => lockValue(l, { v: 2, key: '', group: 'g', kind: 'K', name: 'n' })],
   ['no group', (l) => lockValue(l, { v: 2, key: 'k', kind: 'K', name: 'n' })],
@@ -265,7 +264,7 @@ test('a key whose Lease is in a later format fails closed with LG_LEASE_FORMAT_U
   for (const dryRun of [false, true]) {
     const err = await t.throwsAsync(locks.acquire(rule, request('we-2'), { dryRun }));
     t.true(hasCode(err, ErrorCodes.LEASE_FORMAT_UNSUPPORTED), String(err));
-    t.regex(err!.message, /format 3/);
+    t.regex(err.message, /format 3/);
   }
   t.is((await store.get(first.lease))?.metadata?.uid, lease.metadata?.uid, 'the Lease is left alone');
 });

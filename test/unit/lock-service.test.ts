@@ -40,6 +40,7 @@ class Harness {
   readonly locks: LockService;
 
   constructor() {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the reader below records into this harness
     const h = this;
     const reader: HolderReader = {
       async read(_rule, ref: ObjectRef) {
