@@ -30,8 +30,13 @@ export async function previousReleaseCli(
       () => true,
       () => false,
     )
-  )
+  ) {
+    // The build resolves its packages through a link to a checkout's node_modules; that
+    // checkout may be gone (the cache outlives clones), so point it at this one on every use.
+    await rm(join(dir, 'node_modules'), { force: true });
+    await symlink(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
     return cli;
+  }
   await execFileP('git', ['-C', ROOT, 'cat-file', '-e', `${commit}^{commit}`]).catch(() => {
     throw new Error(
       `commit ${commit} (the previous Lease format's release) is not in this clone; fetch the history (git fetch --unshallow) to run this test`,
