@@ -124,6 +124,15 @@ export function encodeLease(record: LockRecord, opts: EncodeOptions): V1Lease {
   return (opts.format ?? CURRENT_LEASE_FORMAT) === 1 ? encodeV1(record, opts) : encodeV2(record, opts);
 }
 
+/** What both formats write first: the Lease's name, namespace and, for updates, the version it replaces. */
+function leaseIdentity(opts: EncodeOptions): { name: string; namespace: string; resourceVersion?: string } {
+  return {
+    name: opts.name,
+    namespace: opts.namespace,
+    ...(opts.resourceVersion ? { resourceVersion: opts.resourceVersion } : {}),
+  };
+}
+
 /**
  * Format 2: labels for selection (managed-by, kind), one annotation, and the Lease's own
  * fields. The requester is holderIdentity; renewTime and leaseTransitions are written only
@@ -135,9 +144,7 @@ function encodeV2(record: LockRecord, opts: EncodeOptions): V1Lease {
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',
     metadata: {
-      name: opts.name,
-      namespace: opts.namespace,
-      ...(opts.resourceVersion ? { resourceVersion: opts.resourceVersion } : {}),
+      ...leaseIdentity(opts),
       labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [Labels.kind]: record.object.kind.toLowerCase() },
       annotations: { [LOCK_ANNOTATION]: packLock(record) },
     },
@@ -168,9 +175,7 @@ function encodeV1(record: LockRecord, opts: EncodeOptions): V1Lease {
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',
     metadata: {
-      name: opts.name,
-      namespace: opts.namespace,
-      ...(opts.resourceVersion ? { resourceVersion: opts.resourceVersion } : {}),
+      ...leaseIdentity(opts),
       labels: {
         [MANAGED_BY_LABEL]: MANAGED_BY_VALUE,
         [Labels.kind]: record.object.kind.toLowerCase(),
