@@ -5,6 +5,8 @@ import { createKubeClients, type KubeClients } from '../../src/kube/kube-client.
 import { KubeHolderReader } from '../../src/store/holder-reader.js';
 import { KubeLeaseStore, LIST_PAGE_SIZE } from '../../src/store/kube-lease-store.js';
 import { DEFAULT_RULES } from '../../src/core/rules.js';
+import { leaseName } from '../../src/core/lease-name.js';
+import { MicroTime } from '../../src/core/micro-time.js';
 import { leaseStoreContract } from '../support/lease-store-contract.js';
 import { customObjects, kubeConfigFor } from '../harness/integration-env.js';
 import { workflowExecution } from '../harness/objects.js';
@@ -23,7 +25,12 @@ test.after.always(() => clients?.close());
 leaseStoreContract(test, 'kubernetes store', () => store);
 
 test('kubernetes store: timestamps come back as the MicroTime strings the API server stores', async (t) => {
-  const got = await store.list('app.kubernetes.io/managed-by=leaseguard');
+  // Its own Lease: the contract's tests clean up after themselves, so none may be left to read.
+  await store.create({
+    metadata: { name: 'timestamps', labels: { 'app.kubernetes.io/managed-by': 'leaseguard', purpose: 'timestamps' } },
+    spec: { acquireTime: new MicroTime(Date.now()) },
+  });
+  const got = await store.list('purpose=timestamps');
   t.true(got.length > 0);
   t.regex(String(got[0]!.spec?.acquireTime), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
 });
@@ -49,7 +56,8 @@ test('holder reader: live, terminal and gone, read live from the API server, wit
     uid: created.metadata.uid,
   };
   const key = `${ns}/Deployment/x`;
-  t.deepEqual(await reader.read(rule, ref), { kind: 'live', uid: created.metadata.uid, phase: '', key });
+  const lease = leaseName(rule, key);
+  t.deepEqual(await reader.read(rule, ref), { kind: 'live', uid: created.metadata.uid, phase: '', lease });
   await api.patchNamespacedCustomObjectStatus({
     group: 'kubernaut.ai',
     version: 'v1alpha1',
@@ -58,7 +66,7 @@ test('holder reader: live, terminal and gone, read live from the API server, wit
     name: 'we-h',
     body: [{ op: 'add', path: '/status', value: { phase: 'Completed' } }],
   });
-  t.deepEqual(await reader.read(rule, ref), { kind: 'terminal', uid: created.metadata.uid, phase: 'Completed', key });
+  t.deepEqual(await reader.read(rule, ref), { kind: 'terminal', uid: created.metadata.uid, phase: 'Completed', lease });
   t.deepEqual(await reader.read(rule, { ...ref, name: 'never-created' }), { kind: 'gone' });
 });
 
