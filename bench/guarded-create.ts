@@ -11,6 +11,7 @@ import { ReplicaSet, leaseNamespace, scopedNamespace } from '../test/harness/rep
 import { metricValue } from '../test/harness/metrics.js';
 import { ELSEWHERE, benchObject, token, waitEffective } from './bench-objects.js';
 import { runLoad, runRate, type LoadResult } from './load.js';
+import { bucketQuantile, bucketsOf, type Buckets } from './stats.js';
 import { Client, cpuTimeMs } from './processes.js';
 import { deploymentMemoryEnv } from './through-apiserver.js';
 
@@ -23,6 +24,8 @@ export interface Point {
   /** Open loop at `rate` creates/s, or closed loop with `clients`. */
   rate?: number;
   clients?: number;
+  /** Settings of this point's replicas beyond production defaults (another Lease format). */
+  env?: Record<string, string>;
 }
 
 export interface Cell {
@@ -32,7 +35,7 @@ export interface Cell {
   result: LoadResult;
   /** CPU milliseconds per create by process: kube-apiserver, etcd, replica 0.. (leaseguard only). */
   cpuMs: Record<string, number>;
-  /** Per replica: event-loop delay over the cell (prom-client's monitorEventLoopDelay), ms. */
+  /** Per replica: event-loop delay over the cell, ms: P99 of leaseguard_event_loop_delay_seconds, the max of prom-client's monitor. */
   lag: Array<{ replica: string; p99: number; max: number }>;
 }
 
@@ -60,15 +63,18 @@ export interface CellOptions {
 const NS: Record<Mode, (p: Point) => string> = {
   'no webhook': () => 'bench-none',
   floor: () => 'bench-floorobj',
-  leaseguard: (p) => `bench-lg${p.replicas}`,
+  leaseguard: (p) => `bench-lg-${p.name.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`,
 };
 
-/** Lag gauges reset at each scrape: one scrape starts a cell's window, the next reads it. */
-async function lagOf(set: ReplicaSet): Promise<Cell['lag']> {
+/**
+ * Per replica: leaseguard_event_loop_delay_seconds's buckets (cumulative, so a cell's
+ * window is the difference of two reads) and prom-client's max gauge (reset by each
+ * scrape, so the read at a cell's start opens its window).
+ */
+async function lagOf(set: ReplicaSet): Promise<Array<{ buckets: Buckets; max: number }>> {
   const pages = await set.metrics();
-  return pages.map((page, i) => ({
-    replica: `replica ${i}`,
-    p99: metricValue(page, 'leaseguard_nodejs_eventloop_lag_p99_seconds') * 1000,
+  return pages.map((page) => ({
+    buckets: bucketsOf(page, 'leaseguard_event_loop_delay_seconds'),
     max: metricValue(page, 'leaseguard_nodejs_eventloop_lag_max_seconds') * 1000,
   }));
 }
@@ -96,13 +102,14 @@ export async function benchGuardedCreates(o: CellOptions): Promise<{ cells: Cell
   try {
     for (const point of o.points) {
       const memory = deploymentMemoryEnv();
-      const scope = `bench-lg${point.replicas}`;
+      const scope = NS.leaseguard(point);
       // Production defaults, but without stamping (the chart's default is the validating webhook alone) and with the Deployment's memory settings.
       const env = {
         LEASEGUARD_STAMP_ANNOTATIONS: 'false',
         LEASEGUARD_FOREIGN_LEASE_NAMESPACES: ELSEWHERE,
         LEASEGUARD_MAX_LEASES: '1000000',
         ...memory,
+        ...point.env,
       };
       const profDir = o.cpuProfDir ? join(o.cpuProfDir, point.name.replace(/[^a-z0-9]+/gi, '-')) : undefined;
       if (profDir) await mkdir(profDir, { recursive: true });
@@ -182,13 +189,17 @@ export async function benchGuardedCreates(o: CellOptions): Promise<{ cells: Cell
             await load(o.warmupMs);
             const pids = pidsOf(mode === 'leaseguard');
             const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuTimeMs(pid)]));
-            await lagOf(set); // starts the cell's lag window
+            const lagBefore = await lagOf(set); // opens the cell's window
             const result = await load(point.rate !== undefined ? o.cellMs : o.closedCellMs);
             const creates = Math.max(1, result.requests);
             const cpuMs = Object.fromEntries(
               Object.entries(pids).map(([k, pid]) => [k, (cpuTimeMs(pid) - before[k]!) / creates]),
             );
-            const lag = await lagOf(set);
+            const lag = (await lagOf(set)).map((after, i) => ({
+              replica: `replica ${i}`,
+              p99: bucketQuantile(lagBefore[i]!.buckets, after.buckets, 0.99) * 1000,
+              max: after.max,
+            }));
             const cell: Cell = { point: point.name, round, mode, result, cpuMs, lag };
             cells.push(cell);
             const total = Object.values(cpuMs).reduce((a, b) => a + b, 0);

@@ -48,6 +48,8 @@ const settings = {
 const POINTS: Point[] = [
   { name: '50/s, 3 replicas', replicas: 3, rate: 50 },
   { name: '16 clients, 1 replica', replicas: 1, clients: 16 },
+  // Lease format 2 (one annotation; the shipped default stays 1 until every replica reads 2).
+  { name: '16 clients, 1 replica, Lease format 2', replicas: 1, clients: 16, env: { LEASEGUARD_LEASE_FORMAT: '2' } },
 ];
 const ALONE_CLIENTS = 16;
 
@@ -206,7 +208,7 @@ async function main(): Promise<void> {
     '',
     `Measured on commit \`${commit}\`${dirty ? ' (with uncommitted changes)' : ''}, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, with \`${command}\` on ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown CPU'}), Node.js ${process.version}; load average ${loadBefore} before, ${loadAfter} after (other work shares this machine).`,
     '',
-    `${settings.rounds} rounds; each round runs every mode once, in alternating order. Each cell: ${settings.warmupMs / 1000} s warm-up, then ${settings.openCellMs / 1000} s measured (open loop) or ${settings.closedCellMs / 1000} s (closed loop). Figures are the median over rounds with the spread (min–max) in brackets. CPU: each process's user + system time from /proc/<pid>/stat over the measured cell, divided by the creates it completed. Event-loop delay: prom-client's monitorEventLoopDelay gauges (\`leaseguard_nodejs_eventloop_lag_p99_seconds\`, \`…_max_seconds\`), reset at the cell's start, read at its end.`,
+    `${settings.rounds} rounds; each round runs every mode once, in alternating order. Each cell: ${settings.warmupMs / 1000} s warm-up, then ${settings.openCellMs / 1000} s measured (open loop) or ${settings.closedCellMs / 1000} s (closed loop). Figures are the median over rounds with the spread (min–max) in brackets. CPU: each process's user + system time from /proc/<pid>/stat over the measured cell, divided by the creates it completed. Event-loop delay: P99 of \`leaseguard_event_loop_delay_seconds\` (a timer every 100 ms, how late it ran) over the cell, from the histogram's buckets read at its start and end; max from prom-client's monitor (\`leaseguard_nodejs_eventloop_lag_max_seconds\`), reset at the cell's start.`,
     '',
     '## Targets',
     '',

@@ -21,3 +21,37 @@ export function show(s: Spread, digits = 2): string {
   const f = (v: number) => v.toFixed(digits);
   return s.n === 1 ? f(s.median) : `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
 }
+
+/** A Prometheus histogram's cumulative counts by upper bound (`le`), +Inf last. */
+export type Buckets = Array<{ le: number; count: number }>;
+
+export function bucketsOf(page: string, name: string): Buckets {
+  const out: Buckets = [];
+  for (const line of page.split('\n')) {
+    const m = new RegExp(`^${name}_bucket\\{(?:.*,)?le="([^"]+)"[^}]*\\} (\\S+)`).exec(line);
+    if (m) out.push({ le: m[1] === '+Inf' ? Infinity : Number(m[1]), count: Number(m[2]) });
+  }
+  return out.sort((a, b) => a.le - b.le);
+}
+
+/**
+ * The q-quantile of the observations made between two reads of one histogram, by linear
+ * interpolation inside its bucket (as PromQL's histogram_quantile); NaN with no observations.
+ */
+export function bucketQuantile(before: Buckets, after: Buckets, q: number): number {
+  const delta = after.map((b, i) => ({ le: b.le, count: b.count - (before[i]?.count ?? 0) }));
+  const total = delta.at(-1)?.count ?? 0;
+  if (total <= 0) return NaN;
+  const rank = q * total;
+  let lower = 0;
+  let below = 0;
+  for (const b of delta) {
+    if (b.count >= rank) {
+      if (b.le === Infinity) return lower;
+      return lower + ((b.le - lower) * (rank - below)) / Math.max(1, b.count - below);
+    }
+    lower = b.le;
+    below = b.count;
+  }
+  return lower;
+}

@@ -5,7 +5,10 @@
 // run to minutes. With no mutant active (Stryker's first run) every core test runs.
 import { readdirSync, readFileSync } from 'node:fs';
 
-const EXTRA = { rules: ['test/unit/hostile-input.test.ts'], 'lease-name': ['test/unit/hostile-input.test.ts'] };
+const EXTRA = {
+  rules: ['test/unit/hostile-input.test.ts', 'test/unit/key-normalization.test.ts', 'test/unit/config-change.test.ts'],
+  'lease-name': ['test/unit/hostile-input.test.ts'],
+};
 
 const active = process.env.__STRYKER_ACTIVE_MUTANT__;
 let files = [];

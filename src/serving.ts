@@ -13,12 +13,13 @@ import { configError } from './errors.js';
 import { KubeEventRecorder, noEvents } from './kube/event-recorder.js';
 import { OwnNamespaceCheck } from './kube/own-namespace-check.js';
 import { LeaseBudget } from './lock/lease-budget.js';
-import type { Metrics } from './metrics.js';
+import { EVENT_LOOP_BUCKETS, type Metrics } from './metrics.js';
 import { EmbeddedExpiry } from './release/embedded-expiry.js';
 import { ReleaseController } from './release/release-controller.js';
 import { releaseElection, type ReleaseElection } from './release/release-work.js';
 import { Runner, type Runnable } from './runner.js';
 import { leaseListProbe } from './server/api-reachability.js';
+import { eventLoopDelay } from './server/event-loop-delay.js';
 import { startServer, type RunningServer } from './server/serve.js';
 import type { OpenedStore } from './store/open-store.js';
 import { CertificateManager } from './tls/certificate-manager.js';
@@ -133,6 +134,14 @@ export async function buildServing(d: ServingDeps): Promise<Serving> {
       () => opened.close(),
     ),
   ];
+  const loopDelay = eventLoopDelay(metrics.eventLoopDelay, EVENT_LOOP_BUCKETS);
+  components.push(
+    every(
+      'event-loop-delay',
+      () => loopDelay.start(),
+      () => loopDelay.stop(),
+    ),
+  );
   if (events instanceof KubeEventRecorder) {
     // Counts still unwritten get a moment to reach their Events.
     components.push(

@@ -120,6 +120,19 @@ test('every metric an alert or a dashboard panel names is exported by a live lea
   t.false(names.has('leaseguard_lock_acquisitions_total'));
 });
 
+test('a live replica samples its event loop into leaseguard_event_loop_delay_seconds', async (t) => {
+  const count = async () =>
+    metricValue((await replicas.metrics())[0] ?? '', 'leaseguard_event_loop_delay_seconds_count');
+  const first = await count();
+  // A sample every 100 ms: ten or so a second, however long the replica has run.
+  const later = await until(
+    'more event-loop samples',
+    async () => ((await count()) >= first + 5 ? count() : undefined),
+    5_000,
+  );
+  t.true(later >= first + 5, `${first} → ${later}`);
+});
+
 test("every alert's runbook_url names its page under docs/runbooks/, every page there is an alert's, and its severity is warning or critical", async (t) => {
   const pages = new Set((await readdir(join(ROOT, 'docs/runbooks'))).filter((f) => f.endsWith('.md')));
   const alerts = ((await rule()).spec.groups as Obj[]).flatMap((g) => (g.rules as Obj[]).filter((r) => r.alert));

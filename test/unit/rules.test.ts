@@ -5,6 +5,7 @@ import {
   MAX_KEY_BYTES,
   deriveKey,
   indexRules,
+  LiveRules,
   phaseOf,
   readPath,
   updateEffect,
@@ -284,4 +285,17 @@ test('namespaceAllowed: only the listed namespaces, all with *, and cluster-scop
       `${JSON.stringify(namespaces)} ${ns}`,
     );
   }
+});
+
+test('LiveRules answers from the rules it was given, then from the rules that replace them', (t) => {
+  const live = new LiveRules([we]);
+  t.deepEqual(live.rules, [we]);
+  t.is(live.find(we.group, we.kind), we);
+  t.is(live.find(rr.group, rr.kind), undefined);
+  const held = { ...we, maxHoldSeconds: 60 };
+  live.replace([held, rr]);
+  t.deepEqual(live.rules, [held, rr]);
+  t.is(live.find(we.group, we.kind), held);
+  t.is(live.find(rr.group, rr.kind), rr);
+  t.is(live.find('other.example.com', we.kind), undefined);
 });
