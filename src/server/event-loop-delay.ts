@@ -17,14 +17,21 @@ export interface EventLoopDelay {
 }
 
 /**
- * The samples of `native` as counts at or under each bound, from its percentile
- * breakpoints (HdrHistogram's: exact at each breakpoint's value). Seconds in, counts out.
+ * The samples of `native` as counts of delays at or under each bound (seconds), from its
+ * percentile breakpoints (HdrHistogram's: exact at each breakpoint's value). The monitor
+ * records the whole time between its timer's runs, so a delay is a sample less the
+ * resolution: a loop that is never late records the resolution itself.
  */
-export function countsAtOrUnder(native: Pick<ELDHistogram, 'count' | 'percentiles'>, bounds: readonly number[]) {
+export function countsAtOrUnder(
+  native: Pick<ELDHistogram, 'count' | 'percentiles'>,
+  bounds: readonly number[],
+  resolutionMs: number,
+): number[] {
   const points = [...native.percentiles.entries()].sort((a, b) => a[0] - b[0]);
   return bounds.map((bound) => {
     let share = 0;
-    for (const [percentile, ns] of points) if (ns / 1e9 <= bound) share = Math.max(share, percentile);
+    for (const [percentile, ns] of points)
+      if (ns / 1e9 - resolutionMs / 1000 <= bound) share = Math.max(share, percentile);
     return Math.round((share / 100) * native.count);
   });
 }
@@ -34,24 +41,25 @@ export function eventLoopDelay(
   buckets: readonly number[],
   o: { resolutionMs?: number; drainMs?: number } = {},
 ): EventLoopDelay {
+  const resolutionMs = o.resolutionMs ?? EVENT_LOOP_RESOLUTION_MS;
   let native: ELDHistogram | undefined;
   let timer: NodeJS.Timeout | undefined;
   const drain = () => {
     if (!native || native.count === 0) return;
-    const counts = countsAtOrUnder(native, buckets);
+    const counts = countsAtOrUnder(native, buckets, resolutionMs);
     // One observation per sample, at its bucket's bound (beyond the last: the largest delay seen).
     let below = 0;
     counts.forEach((atOrUnder, i) => {
       for (let n = below; n < atOrUnder; n++) histogram.observe(buckets[i]!);
       below = Math.max(below, atOrUnder);
     });
-    for (let n = below; n < native.count; n++) histogram.observe(native.max / 1e9);
+    for (let n = below; n < native.count; n++) histogram.observe(Math.max(0, native.max / 1e9 - resolutionMs / 1000));
     native.reset();
   };
   return {
     start() {
       if (native) return;
-      native = monitorEventLoopDelay({ resolution: o.resolutionMs ?? EVENT_LOOP_RESOLUTION_MS });
+      native = monitorEventLoopDelay({ resolution: resolutionMs });
       native.enable();
       timer = setInterval(drain, o.drainMs ?? DRAIN_MS);
       timer.unref();
