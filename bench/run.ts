@@ -14,6 +14,7 @@ import { ControlPlane } from '../test/harness/control-plane.js';
 import { CONTROL_PLANE_ENV } from '../test/harness/integration-env.js';
 import { ROOT } from '../test/harness/paths.js';
 import { renderFlame, topSelf, type CpuProfile } from './flame.js';
+import { stopChildrenOnSignal } from './children.js';
 import { benchGuardedCreates, MODES, type Cell, type Idle, type Point } from './guarded-create.js';
 import { spread, show } from './stats.js';
 import { targets, type Target } from './targets.js';
@@ -142,6 +143,7 @@ async function renderProfiles(dir: string): Promise<string[]> {
 }
 
 async function main(): Promise<void> {
+  stopChildrenOnSignal(progress);
   if (values.scale) {
     await (await import('./scale.js')).runScale();
     return;

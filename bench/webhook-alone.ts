@@ -80,6 +80,13 @@ export async function benchWebhookAlone(o: {
         LEASEGUARD_HOST: '127.0.0.1',
         LEASEGUARD_SHUTDOWN_DELAY_SECONDS: '0',
         LEASEGUARD_MAX_LEASES: '1000000',
+        // New keys at ~5,600/s: with the embedded store's 30 s pending timeout (expired locks
+        // dropped every timeout, so a lock lives up to twice that) a cell passes the 100,000-lock
+        // cap and answers the rest with cheap denials. 6 s (> timeoutSeconds 5) keeps the live
+        // locks near ~70,000, expiry's work included; its walk lags under full load, so the
+        // cap is raised too (measured: 963 of 176,244 answers were LG_STORE_FULL at 6 s alone).
+        LEASEGUARD_PENDING_TIMEOUT_SECONDS: '6',
+        LEASEGUARD_EMBEDDED_MAX_LOCKS: '1000000',
         ...deploymentMemoryEnv(),
       },
       join(o.dir, `leaseguard-alone-${round}.log`),
