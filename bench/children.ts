@@ -37,17 +37,24 @@ export async function stopChildren(graceMs = 5000): Promise<number> {
   return pids.length;
 }
 
-/** On SIGINT or SIGTERM: stop every child, then exit with the signal's code. */
-export function stopChildrenOnSignal(log: (s: string) => void): void {
+/**
+ * On SIGINT or SIGTERM: stop every child, run the cleanups registered with `also` (the
+ * control plane's directory, its etcd data), then exit with the signal's code.
+ */
+export function stopChildrenOnSignal(log: (s: string) => void): { also: (cleanup: () => Promise<void>) => void } {
+  const cleanups: Array<() => Promise<void>> = [];
   for (const [sig, code] of [
     ['SIGINT', 130],
     ['SIGTERM', 143],
   ] as const)
     process.once(sig, () => {
       log(`${sig}: stopping the processes this bench started`);
-      void stopChildren().then((n) => {
-        log(`stopped ${n} process(es)`);
-        process.exit(code);
-      });
+      void stopChildren()
+        .then(async (n) => {
+          log(`stopped ${n} process(es)`);
+          for (const cleanup of cleanups) await cleanup().catch((err: Error) => log(`cleanup: ${err.message}`));
+        })
+        .finally(() => process.exit(code));
     });
+  return { also: (cleanup) => cleanups.push(cleanup) };
 }

@@ -6,7 +6,7 @@
 // (bench/scale.ts: 100,000 live Leases).
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -143,7 +143,7 @@ async function renderProfiles(dir: string): Promise<string[]> {
 }
 
 async function main(): Promise<void> {
-  stopChildrenOnSignal(progress);
+  const interrupted = stopChildrenOnSignal(progress);
   if (values.scale) {
     await (await import('./scale.js')).runScale();
     return;
@@ -175,6 +175,7 @@ async function main(): Promise<void> {
 
   if (values.part !== 'alone') progress('part 2: CREATEs through a real kube-apiserver');
   const cp = values.part === 'alone' ? undefined : await ControlPlane.start((s) => progress(s));
+  if (cp) interrupted.also(() => rm(cp.info.dir, { recursive: true, force: true }));
   let cells: Cell[] = [];
   let idle: Idle[] = [];
   if (cp)

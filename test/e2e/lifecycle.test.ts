@@ -367,7 +367,7 @@ test.serial("helm uninstall leaves kubernaut's CRDs and objects", async (t) => {
     ).items.length;
   const before = await count();
   t.true(before > 0);
-  const r = await helm(['uninstall', RELEASE, '-n', NS, '--wait', '--timeout', '3m']);
+  const r = await helm(['uninstall', RELEASE, '-n', NS, '--wait', '--cascade', 'foreground', '--timeout', '3m']);
   t.is(r.code, 0, r.stderr);
   for (const crd of ['workflowexecutions.kubernaut.ai', 'remediationrequests.kubernaut.ai']) {
     t.is((await kubectl(['get', 'crd', crd])).code, 0, `${crd} is gone`);
@@ -375,7 +375,12 @@ test.serial("helm uninstall leaves kubernaut's CRDs and objects", async (t) => {
   t.is(await count(), before);
   // No webhook is left refusing creates.
   await we('after-uninstall', `${KUBERNAUT}/Deployment/after-uninstall`);
-  t.pass();
+  // The next test installs again. `--cascade foreground` made `--wait` wait for the Pods
+  // too, as docs/install.md tells an operator to: each keeps answering for
+  // shutdownDelaySeconds after its SIGTERM, the API server's kept-alive connection can still
+  // reach one after a reinstall, and its ServiceAccount is gone (its Lease calls are
+  // Unauthorized, so it refuses the create).
+  t.is((await kubectl(['get', 'pods', '-n', NS, '-l', APP, '-o', 'name'])).stdout.trim(), '');
 });
 
 test.serial(
