@@ -5,6 +5,8 @@ import net from 'node:net';
 export interface Forwarder {
   port: number;
   backends: number[];
+  /** Cuts every open connection, as an endpoint change behind a Service can: callers reconnect, round robin again. */
+  dropConnections(): void;
   close(): Promise<void>;
 }
 
@@ -52,6 +54,9 @@ export async function startForwarder(backends: number[]): Promise<Forwarder> {
   return {
     port,
     backends,
+    dropConnections() {
+      for (const s of sockets) s.destroy();
+    },
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
