@@ -9,7 +9,7 @@ mkdir -p reports/mutation
 stamp=reports/mutation/tests.sha256
 tests=$(node --input-type=module -e "const c = (await import('./ava.mutation.config.js')).default; console.log(c.files.join('\n'))")
 # shellcheck disable=SC2086
-now=$(cat ava.mutation.config.js stryker.config.mjs scripts/mutation-tests.mjs $tests | sha256sum | cut -d' ' -f1)
+now=$(cat ava.mutation.config.js stryker.config.mjs scripts/mutation-tests.mjs scripts/mutation-scope.mjs $tests | sha256sum | cut -d' ' -f1)
 args=()
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$now" ]; then
   echo "[mutation] tests changed since the last run (or no run yet): testing every mutant" >&2
