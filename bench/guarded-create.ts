@@ -79,16 +79,20 @@ async function lagOf(set: ReplicaSet): Promise<Array<{ buckets: Buckets; max: nu
   }));
 }
 
+/** Each process's CPU, ms per second, over the next `windowMs`. */
+async function cpuMsPerSecondOver(pids: Record<string, number>, windowMs: number): Promise<Record<string, number>> {
+  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuTimeMs(pid)]));
+  await new Promise((r) => setTimeout(r, windowMs));
+  return Object.fromEntries(
+    Object.entries(pids).map(([k, pid]) => [k, ((cpuTimeMs(pid) - before[k]!) * 1000) / windowMs]),
+  );
+}
+
 /** Waits (at most 3 minutes) until every process spends under 60 ms of CPU a second over 3 s; returns the wait, ms. */
 async function settle(pids: Record<string, number>, progress: (s: string) => void, point: string): Promise<number> {
   const started = Date.now();
-  const windowMs = 3000;
   for (;;) {
-    const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuTimeMs(pid)]));
-    await new Promise((r) => setTimeout(r, windowMs));
-    const busy = Object.entries(pids)
-      .map(([k, pid]) => [k, ((cpuTimeMs(pid) - before[k]!) * 1000) / windowMs] as const)
-      .filter(([, msPerS]) => msPerS >= 60);
+    const busy = Object.entries(await cpuMsPerSecondOver(pids, 3000)).filter(([, msPerS]) => msPerS >= 60);
     if (busy.length === 0) return Date.now() - started;
     if (Date.now() - started > 180_000) {
       progress(
@@ -166,12 +170,7 @@ export async function benchGuardedCreates(o: CellOptions): Promise<{ cells: Cell
         const settled = await settle(pidsOf(true), progress, point.name);
         progress(`${point.name}: settled after ${(settled / 1000).toFixed(0)} s`);
         if (o.idleMs > 0) {
-          const pids = pidsOf(true);
-          const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuTimeMs(pid)]));
-          await new Promise((r) => setTimeout(r, o.idleMs));
-          const cpuMsPerSecond = Object.fromEntries(
-            Object.entries(pids).map(([k, pid]) => [k, ((cpuTimeMs(pid) - before[k]!) * 1000) / o.idleMs]),
-          );
+          const cpuMsPerSecond = await cpuMsPerSecondOver(pidsOf(true), o.idleMs);
           idle.push({ point: point.name, cpuMsPerSecond });
           progress(
             `${point.name}: idle CPU ms/s ${Object.entries(cpuMsPerSecond)

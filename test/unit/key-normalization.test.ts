@@ -77,38 +77,33 @@ test('lockKeyOf is the scoped key deriveKey gives, prefix and all', (t) => {
 
 // Built in (no rules configured), keys are exact: normalize is opt-in. The shipped installs
 // opt kubernaut's WorkflowExecution in; RemediationRequest fingerprints are hex, exact.
-// The mutation run's sandbox leaves the chart out (stryker.config.mjs); everywhere else this runs.
-const withChart = process.env.LEASEGUARD_MUTATION_RUN ? test.skip : test;
-withChart(
-  'built-in rules compare exactly; the chart and the kustomize ConfigMap normalize WorkflowExecution targets only',
-  (t) => {
+test('built-in rules compare exactly; the chart and the kustomize ConfigMap normalize WorkflowExecution targets only', (t) => {
+  t.deepEqual(
+    DEFAULT_RULES.map((r) => r.normalize),
+    [undefined, undefined],
+  );
+  const values = loadYaml<{ config: { rules: GuardRule[] } }>(
+    readFileSync(join(process.cwd(), 'charts/leaseguard/values.yaml'), 'utf8'),
+  );
+  const configMap = loadAllYaml(readFileSync(join(process.cwd(), 'manifests/base/configmap.yaml'), 'utf8'))[0] as {
+    data: Record<string, string>;
+  };
+  const kustomized = loadYaml<{ includeDefaultRules: boolean; rules: GuardRule[] }>(configMap.data['config.yaml']!);
+  t.false(kustomized.includeDefaultRules, 'the listed rules replace the built-in ones');
+  for (const [name, rules] of [
+    ['chart', values.config.rules],
+    ['kustomize', kustomized.rules],
+  ] as const) {
     t.deepEqual(
-      DEFAULT_RULES.map((r) => r.normalize),
-      [undefined, undefined],
+      rules.map((r) => [r.kind, r.normalize]),
+      [
+        ['WorkflowExecution', 'object-ref'],
+        ['RemediationRequest', undefined],
+      ],
+      name,
     );
-    const values = loadYaml<{ config: { rules: GuardRule[] } }>(
-      readFileSync(join(process.cwd(), 'charts/leaseguard/values.yaml'), 'utf8'),
-    );
-    const configMap = loadAllYaml(readFileSync(join(process.cwd(), 'manifests/base/configmap.yaml'), 'utf8'))[0] as {
-      data: Record<string, string>;
-    };
-    const kustomized = loadYaml<{ includeDefaultRules: boolean; rules: GuardRule[] }>(configMap.data['config.yaml']!);
-    t.false(kustomized.includeDefaultRules, 'the listed rules replace the built-in ones');
-    for (const [name, rules] of [
-      ['chart', values.config.rules],
-      ['kustomize', kustomized.rules],
-    ] as const) {
-      t.deepEqual(
-        rules.map((r) => [r.kind, r.normalize]),
-        [
-          ['WorkflowExecution', 'object-ref'],
-          ['RemediationRequest', undefined],
-        ],
-        name,
-      );
-    }
-  },
-);
+  }
+});
 
 // `leaseguard locks release KEY`: a person may type either spelling.
 const typed: Array<[string, GuardRule | undefined, string, string, boolean]> = [
